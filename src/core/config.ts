@@ -1,0 +1,202 @@
+import { readFileSync } from 'node:fs';
+import { isIP } from 'node:net';
+import { type Static, Type } from '@sinclair/typebox';
+import { Value } from '@sinclair/typebox/value';
+import { parse as parseYaml } from 'yaml';
+
+const regionIdPattern = '^[a-z][a-z0-9-]{0,62}$';
+
+/** The server configuration schema: a YAML/JSON file, overridden field by field by COFFER_* env vars. */
+export const ConfigSchema = Type.Object(
+  {
+    listen: Type.String({ default: '127.0.0.1:8270', description: 'host:port to listen on' }),
+    dataDir: Type.String({ default: './coffer-data', minLength: 1 }),
+    databaseUrl: Type.Optional(Type.String({ minLength: 1 })),
+    seal: Type.Union([Type.Literal('file'), Type.Literal('shamir')], { default: 'file' }),
+    regions: Type.Array(
+      Type.Object({ id: Type.String({ pattern: regionIdPattern }), kms: Type.Boolean() }, { additionalProperties: false }),
+      { minItems: 1, default: [{ id: 'local', kms: true }] },
+    ),
+    logLevel: Type.Union(
+      ['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent'].map((level) => Type.Literal(level)),
+      { default: 'info' },
+    ),
+    tls: Type.Optional(
+      Type.Object({ certFile: Type.String({ minLength: 1 }), keyFile: Type.String({ minLength: 1 }) }, { additionalProperties: false }),
+    ),
+    insecurePlaintext: Type.Boolean({ default: false, description: 'allow plain HTTP on a non-loopback address' }),
+    storageWriteTimeoutMs: Type.Integer({ default: 5000, minimum: 50, maximum: 600000 }),
+    shutdownGraceMs: Type.Integer({ default: 10000, minimum: 0, maximum: 600000 }),
+    bodyLimitBytes: Type.Integer({ default: 1048576, minimum: 1024, maximum: 16777216 }),
+  },
+  { additionalProperties: false },
+);
+
+/** The validated server configuration. */
+export type Config = Static<typeof ConfigSchema>;
+
+/** A configuration that cannot be used; `field` names the bad field. The CLI exits 2 with one line. */
+export class ConfigError extends Error {
+  /** The dotted name of the offending field (or the file). */
+  readonly field: string;
+  constructor(field: string, message: string) {
+    super(`invalid configuration: ${field}: ${message}`);
+    this.name = 'ConfigError';
+    this.field = field;
+  }
+}
+
+/** Where configuration comes from: an optional file and the environment. */
+export interface ConfigSources {
+  /** Path of a YAML or JSON file (`--config` / `COFFER_CONFIG`). */
+  file?: string | undefined;
+  /** The environment (COFFER_* variables). */
+  env: Record<string, string | undefined>;
+  /** Overrides from command-line flags, applied last. */
+  flags?: Partial<Config>;
+}
+
+function readConfigFile(path: string): Record<string, unknown> {
+  let text: string;
+  try {
+    text = readFileSync(path, 'utf8');
+  } catch (err) {
+    throw new ConfigError('config', `cannot read ${path} (${(err as NodeJS.ErrnoException).code ?? 'error'})`);
+  }
+  let parsed: unknown;
+  try {
+    parsed = path.endsWith('.json') ? JSON.parse(text) : parseYaml(text);
+  } catch {
+    throw new ConfigError('config', `${path} is not valid ${path.endsWith('.json') ? 'JSON' : 'YAML'}`);
+  }
+  if (parsed === null || parsed === undefined) return {};
+  if (typeof parsed !== 'object' || Array.isArray(parsed)) {
+    throw new ConfigError('config', `${path} must hold a mapping of settings`);
+  }
+  return parsed as Record<string, unknown>;
+}
+
+function splitList(value: string): string[] {
+  return value
+    .split(',')
+    .map((item) => item.trim())
+    .filter((item) => item.length > 0);
+}
+
+function parseBooleanEnv(name: string, value: string): boolean {
+  if (/^(1|true|yes)$/i.test(value)) return true;
+  if (/^(0|false|no)$/i.test(value)) return false;
+  throw new ConfigError(name, 'must be true or false');
+}
+
+function parseIntegerEnv(name: string, value: string): number {
+  if (!/^\d+$/.test(value)) throw new ConfigError(name, 'must be a whole number');
+  return Number(value);
+}
+
+function applyEnv(raw: Record<string, unknown>, env: Record<string, string | undefined>): void {
+  const text: Array<[string, string]> = [
+    ['COFFER_LISTEN', 'listen'],
+    ['COFFER_DATA_DIR', 'dataDir'],
+    ['COFFER_DATABASE_URL', 'databaseUrl'],
+    ['COFFER_SEAL', 'seal'],
+    ['COFFER_LOG_LEVEL', 'logLevel'],
+  ];
+  for (const [name, field] of text) {
+    const value = env[name];
+    if (value !== undefined && value !== '') raw[field] = value;
+  }
+  const ints: Array<[string, string]> = [
+    ['COFFER_STORAGE_WRITE_TIMEOUT_MS', 'storageWriteTimeoutMs'],
+    ['COFFER_SHUTDOWN_GRACE_MS', 'shutdownGraceMs'],
+    ['COFFER_BODY_LIMIT_BYTES', 'bodyLimitBytes'],
+  ];
+  for (const [name, field] of ints) {
+    const value = env[name];
+    if (value !== undefined && value !== '') raw[field] = parseIntegerEnv(name, value);
+  }
+  if (env.COFFER_INSECURE_PLAINTEXT) {
+    raw.insecurePlaintext = parseBooleanEnv('COFFER_INSECURE_PLAINTEXT', env.COFFER_INSECURE_PLAINTEXT);
+  }
+  const cert = env.COFFER_TLS_CERT;
+  const key = env.COFFER_TLS_KEY;
+  if (cert || key) {
+    if (!cert) throw new ConfigError('COFFER_TLS_CERT', 'is required when COFFER_TLS_KEY is set');
+    if (!key) throw new ConfigError('COFFER_TLS_KEY', 'is required when COFFER_TLS_CERT is set');
+    raw.tls = { certFile: cert, keyFile: key };
+  }
+  applyRegionsEnv(raw, env);
+}
+
+function applyRegionsEnv(raw: Record<string, unknown>, env: Record<string, string | undefined>): void {
+  const regionsEnv = env.COFFER_REGIONS;
+  const kmsEnv = env.COFFER_KMS_REGIONS;
+  if (!regionsEnv && kmsEnv === undefined) return;
+  let ids: string[];
+  if (regionsEnv) {
+    ids = splitList(regionsEnv);
+    if (ids.length === 0) throw new ConfigError('COFFER_REGIONS', 'must name at least one region');
+  } else if (Array.isArray(raw.regions)) {
+    ids = raw.regions.map((region) => String((region as { id?: unknown }).id));
+  } else {
+    ids = ['local'];
+  }
+  let kmsIds: Set<string>;
+  if (kmsEnv !== undefined) {
+    kmsIds = new Set(splitList(kmsEnv));
+    for (const id of kmsIds) {
+      if (!ids.includes(id)) throw new ConfigError('COFFER_KMS_REGIONS', `names ${id}, which is not a configured region`);
+    }
+  } else {
+    kmsIds = new Set(ids);
+  }
+  raw.regions = ids.map((id) => ({ id, kms: kmsIds.has(id) }));
+}
+
+function firstSchemaError(candidate: unknown): ConfigError | undefined {
+  const first = Value.Errors(ConfigSchema, candidate).First();
+  if (!first) return undefined;
+  const field = first.path.replace(/^\//, '').replaceAll('/', '.') || 'config';
+  const known = new Set(Object.keys(ConfigSchema.properties));
+  if (first.path.split('/').length === 2 && !known.has(field)) return new ConfigError(field, 'is not a known setting');
+  return new ConfigError(field, first.message.toLowerCase());
+}
+
+function checkListen(config: Config): void {
+  const match = /^(\[[^\]]+\]|[^:]+):(\d{1,5})$/.exec(config.listen);
+  const port = match ? Number(match[2]) : -1;
+  if (!match || port > 65535) throw new ConfigError('listen', 'must be host:port, e.g. 127.0.0.1:8270');
+  const host = match[1]!.replace(/^\[|\]$/g, '');
+  const loopback = host === 'localhost' || host === '::1' || (isIP(host) === 4 && host.startsWith('127.'));
+  if (!loopback && !config.tls && !config.insecurePlaintext) {
+    throw new ConfigError(
+      'listen',
+      `${config.listen} is not a loopback address: configure TLS, or pass --insecure-plaintext to accept plain HTTP`,
+    );
+  }
+  const seen = new Set<string>();
+  for (const region of config.regions) {
+    if (seen.has(region.id)) throw new ConfigError('regions', `region ${region.id} is listed twice`);
+    seen.add(region.id);
+  }
+}
+
+/** Loads, merges and validates the configuration; throws ConfigError naming the first bad field. */
+export function loadConfig(sources: ConfigSources): Config {
+  const file = sources.file ?? sources.env.COFFER_CONFIG;
+  const raw: Record<string, unknown> = file ? readConfigFile(file) : {};
+  applyEnv(raw, sources.env);
+  if (sources.flags) Object.assign(raw, sources.flags);
+  const withDefaults = Value.Default(ConfigSchema, structuredClone(raw));
+  const error = firstSchemaError(withDefaults);
+  if (error) throw error;
+  const config = withDefaults as Config;
+  checkListen(config);
+  return config;
+}
+
+/** Splits `listen` into host and port. */
+export function listenAddress(config: Config): { host: string; port: number } {
+  const index = config.listen.lastIndexOf(':');
+  return { host: config.listen.slice(0, index).replace(/^\[|\]$/g, ''), port: Number(config.listen.slice(index + 1)) };
+}
