@@ -1,0 +1,130 @@
+import { Barrier, type SealStatus } from '../barrier/barrier.ts';
+import type { Clock } from '../core/clock.ts';
+import type { Config } from '../core/config.ts';
+import { CofferError } from '../core/errors.ts';
+import type { Logger } from '../core/logger.ts';
+import { Authorizer } from '../iam/authorizer.ts';
+import { TokenService } from '../iam/token-service.ts';
+import { ProjectService } from '../projects/project-service.ts';
+import { openStorage } from '../storage/open-storage.ts';
+import type { Storage } from '../storage/storage-types.ts';
+import { initializeShamir, loadSealRecord, SealStartError, startFileSeal } from './initialize.ts';
+import { version } from './version.ts';
+
+/** The health summary of `GET /v2/health`. */
+export interface Health {
+  readonly status: 'ok' | 'degraded' | 'sealed';
+  readonly version: string;
+  readonly storage: { readonly engine: string; readonly status: 'ok' | 'failing' };
+}
+
+/** Every service of a running node, built once, in dependency order. */
+export interface App {
+  readonly config: Config;
+  readonly logger: Logger;
+  readonly clock: Clock;
+  readonly storage: Storage;
+  readonly barrier: Barrier;
+  readonly tokens: TokenService;
+  readonly authorizer: Authorizer;
+  readonly projects: ProjectService;
+  /** Initializes a Shamir-sealed node (`POST /v2/sys/init`). */
+  initialize(secretShares: number, secretThreshold: number): Promise<{ keys: string[]; rootToken: string }>;
+  /** Adds an unseal share, or resets progress. */
+  unseal(share: Buffer | undefined, reset: boolean): Promise<SealStatus>;
+  /** Current seal status (re-reads storage when another node may have initialized). */
+  sealStatus(): Promise<SealStatus>;
+  /** Node health. */
+  health(): Promise<Health>;
+  /** Closes storage; the HTTP server must be closed first. */
+  close(): Promise<void>;
+}
+
+/** Opens storage, starts the seal, and wires the services. */
+export async function createApp(config: Config, logger: Logger, clock: Clock): Promise<App> {
+  const storage = await openStorage({
+    dataDir: config.dataDir,
+    writeTimeoutMs: config.storageWriteTimeoutMs,
+    ...(config.databaseUrl ? { databaseUrl: config.databaseUrl } : {}),
+  });
+  let barrier: Barrier;
+  try {
+    barrier = await startBarrier(config, storage, clock, logger);
+  } catch (err) {
+    await storage.close();
+    throw err;
+  }
+  const tokens = new TokenService(storage, clock);
+  const authorizer = new Authorizer(storage.db);
+  const projects = new ProjectService(storage, clock, config.regions);
+
+  return {
+    config,
+    logger,
+    clock,
+    storage,
+    barrier,
+    tokens,
+    authorizer,
+    projects,
+    async initialize(secretShares, secretThreshold) {
+      const result = await initializeShamir(storage, config.seal, secretShares, secretThreshold, clock.nowMs());
+      barrier.setRecord(result.record);
+      logger.warn('initialized with the shamir seal; the node stays sealed until unsealed');
+      return { keys: result.shares, rootToken: result.adminToken };
+    },
+    async unseal(share, reset) {
+      if (!barrier.initialized) {
+        const record = await loadSealRecord(storage.db);
+        if (record) barrier.setRecord(record);
+      }
+      if (reset) barrier.resetProgress();
+      if (share === undefined) return barrier.status();
+      const status = await barrier.submitShare(share);
+      if (!status.sealed) logger.info('unsealed');
+      return status;
+    },
+    async sealStatus() {
+      if (!barrier.initialized) {
+        const record = await loadSealRecord(storage.db);
+        if (record) barrier.setRecord(record);
+      }
+      return barrier.status();
+    },
+    async health() {
+      let storageStatus: 'ok' | 'failing' = 'ok';
+      try {
+        await storage.ping();
+      } catch {
+        storageStatus = 'failing';
+      }
+      if (storage.health?.() === 'failing') storageStatus = 'failing';
+      const status = barrier.sealed ? 'sealed' : storageStatus === 'ok' ? 'ok' : 'degraded';
+      return { status, version, storage: { engine: storage.engine, status: storageStatus } };
+    },
+    async close() {
+      barrier.seal();
+      await storage.close();
+    },
+  };
+}
+
+async function startBarrier(config: Config, storage: Storage, clock: Clock, logger: Logger): Promise<Barrier> {
+  if (config.seal === 'file') {
+    const { record, unsealKey } = await startFileSeal(storage, config.dataDir, clock.nowMs(), logger);
+    const barrier = new Barrier('file', record);
+    const opened = barrier.unsealWithKey(unsealKey);
+    unsealKey.fill(0);
+    if (!opened) throw new SealStartError('the seal key file does not open the stored root key (wrong or corrupted key file)');
+    return barrier;
+  }
+  const record = await loadSealRecord(storage.db);
+  if (record && record.type !== 'shamir') {
+    throw new SealStartError(`the data was initialized with the ${record.type} seal, not shamir`);
+  }
+  if (!record) logger.warn('not initialized: POST /v2/sys/init (coffer operator init) to initialize');
+  else logger.warn('sealed: POST /v2/sys/unseal (coffer operator unseal) with the threshold of shares');
+  return new Barrier('shamir', record);
+}
+
+export { CofferError };

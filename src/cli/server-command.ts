@@ -1,0 +1,83 @@
+import { createApp } from '../app/app.ts';
+import { SealStartError } from '../app/initialize.ts';
+import { systemClock } from '../core/clock.ts';
+import { type Config, ConfigError, listenAddress, loadConfig } from '../core/config.ts';
+import { CofferError } from '../core/errors.ts';
+import { createLogger } from '../core/logger.ts';
+import { buildServer } from '../http/server.ts';
+
+/** Flags of `coffer server`. */
+export interface ServerFlags {
+  config?: string;
+  listen?: string;
+  dataDir?: string;
+  insecurePlaintext?: boolean;
+}
+
+function fail(message: string, exitCode: number): never {
+  process.stderr.write(`coffer: ${message}\n`);
+  process.exit(exitCode);
+}
+
+/**
+ * `coffer server`: loads config (exit 2 with one line naming the bad field), opens storage, starts the
+ * seal, listens, and on SIGTERM/SIGINT drains in-flight requests and closes storage.
+ */
+export async function runServer(flags: ServerFlags): Promise<void> {
+  let config: Config;
+  const overrides: Partial<Config> = {};
+  if (flags.listen !== undefined) overrides.listen = flags.listen;
+  if (flags.dataDir !== undefined) overrides.dataDir = flags.dataDir;
+  if (flags.insecurePlaintext) overrides.insecurePlaintext = true;
+  try {
+    config = loadConfig({ file: flags.config, env: process.env, flags: overrides });
+  } catch (err) {
+    if (err instanceof ConfigError) fail(err.message, 2);
+    throw err;
+  }
+  const logger = createLogger(config.logLevel);
+  let app: Awaited<ReturnType<typeof createApp>>;
+  try {
+    app = await createApp(config, logger, systemClock);
+  } catch (err) {
+    if (err instanceof ConfigError) fail(err.message, 2);
+    if (err instanceof CofferError || err instanceof SealStartError) fail(err.message, 1);
+    throw err;
+  }
+  let server: Awaited<ReturnType<typeof buildServer>>;
+  try {
+    server = await buildServer(app);
+    const { host, port } = listenAddress(config);
+    await server.listen({ host, port });
+  } catch (err) {
+    await app.close();
+    if (err instanceof ConfigError) fail(err.message, 2);
+    const code = (err as NodeJS.ErrnoException).code;
+    if (code === 'EADDRINUSE') fail(`cannot listen on ${config.listen}: the address is in use`, 1);
+    if (code === 'EACCES' || code === 'EADDRNOTAVAIL') fail(`cannot listen on ${config.listen} (${code})`, 1);
+    throw err;
+  }
+
+  let stopping = false;
+  const stop = async (signal: string) => {
+    if (stopping) return;
+    stopping = true;
+    logger.info({ signal }, 'shutting down: draining in-flight requests');
+    const timer = setTimeout(() => {
+      logger.error('shutdown grace period elapsed; exiting');
+      process.exit(1);
+    }, config.shutdownGraceMs);
+    timer.unref();
+    try {
+      await server.close();
+      await app.close();
+      logger.info('stopped');
+      process.exit(0);
+    } catch (err) {
+      logger.error({ err }, 'error during shutdown');
+      process.exit(1);
+    }
+  };
+  process.on('SIGTERM', () => void stop('SIGTERM'));
+  process.on('SIGINT', () => void stop('SIGINT'));
+}

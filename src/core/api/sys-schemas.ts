@@ -1,0 +1,42 @@
+import { type Static, Type } from '@sinclair/typebox';
+import { Body } from './common-schemas.ts';
+
+/** `GET /v2/health` answer. */
+export const HealthView = Type.Object({
+  status: Type.Union([Type.Literal('ok'), Type.Literal('degraded'), Type.Literal('sealed')]),
+  version: Type.String(),
+  storage: Type.Object({ engine: Type.String(), status: Type.Union([Type.Literal('ok'), Type.Literal('failing')]) }),
+});
+export type HealthView = Static<typeof HealthView>;
+
+/** Seal status, as `GET /v2/sys/seal-status` and unseal answer. */
+export const SealStatusView = Type.Object({
+  type: Type.Union([Type.Literal('file'), Type.Literal('shamir')]),
+  initialized: Type.Boolean(),
+  sealed: Type.Boolean(),
+  threshold: Type.Integer(),
+  progress: Type.Integer(),
+  shares: Type.Integer(),
+});
+export type SealStatusView = Static<typeof SealStatusView>;
+
+/** `POST /v2/sys/init` body. */
+export const InitBody = Body({
+  secretShares: Type.Integer({ minimum: 2, maximum: 255 }),
+  secretThreshold: Type.Integer({ minimum: 2, maximum: 255 }),
+});
+export type InitBody = Static<typeof InitBody>;
+
+/** `POST /v2/sys/init` answer: shown once. */
+export const InitView = Type.Object({
+  keys: Type.Array(Type.String(), { description: 'base64 Shamir shares; shown once' }),
+  rootToken: Type.String({ description: 'the first admin token; shown once' }),
+});
+export type InitView = Static<typeof InitView>;
+
+/** `POST /v2/sys/unseal` body. */
+export const UnsealBody = Body({
+  key: Type.Optional(Type.String({ minLength: 1, maxLength: 200, description: 'one base64 share' })),
+  reset: Type.Optional(Type.Boolean()),
+});
+export type UnsealBody = Static<typeof UnsealBody>;

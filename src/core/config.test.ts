@@ -1,0 +1,86 @@
+import assert from 'node:assert/strict';
+import { mkdtempSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { describe, test } from 'node:test';
+import { ConfigError, listenAddress, loadConfig } from './config.ts';
+
+function fieldOf(fn: () => unknown): string {
+  try {
+    fn();
+  } catch (err) {
+    assert.ok(err instanceof ConfigError, `expected ConfigError, got ${String(err)}`);
+    return err.field;
+  }
+  assert.fail('expected a ConfigError');
+}
+
+describe('configuration', () => {
+  test('defaults: loopback 8270, ./coffer-data, file seal, one region local with kms', () => {
+    const config = loadConfig({ env: {} });
+    assert.equal(config.listen, '127.0.0.1:8270');
+    assert.deepEqual(listenAddress(config), { host: '127.0.0.1', port: 8270 });
+    assert.equal(config.dataDir, './coffer-data');
+    assert.equal(config.seal, 'file');
+    assert.deepEqual(config.regions, [{ id: 'local', kms: true }]);
+    assert.equal(config.databaseUrl, undefined);
+  });
+
+  test('environment variables override the file, field by field', () => {
+    const dir = mkdtempSync(join(tmpdir(), 'coffer-config-'));
+    const file = join(dir, 'coffer.yaml');
+    writeFileSync(file, 'listen: 127.0.0.1:9000\nlogLevel: debug\nseal: shamir\n');
+    const config = loadConfig({ file, env: { COFFER_LISTEN: '127.0.0.1:9100', COFFER_DATA_DIR: '/tmp/x' } });
+    assert.equal(config.listen, '127.0.0.1:9100');
+    assert.equal(config.logLevel, 'debug');
+    assert.equal(config.seal, 'shamir');
+    assert.equal(config.dataDir, '/tmp/x');
+  });
+
+  test('COFFER_REGIONS and COFFER_KMS_REGIONS say which regions exist and which have KMS', () => {
+    const config = loadConfig({ env: { COFFER_REGIONS: 'eu01, us01,ap01', COFFER_KMS_REGIONS: 'eu01,us01' } });
+    assert.deepEqual(config.regions, [
+      { id: 'eu01', kms: true },
+      { id: 'us01', kms: true },
+      { id: 'ap01', kms: false },
+    ]);
+  });
+
+  test('a JSON config file is read as JSON', () => {
+    const dir = mkdtempSync(join(tmpdir(), 'coffer-config-'));
+    const file = join(dir, 'coffer.json');
+    writeFileSync(file, JSON.stringify({ regions: [{ id: 'eu01', kms: false }] }));
+    assert.deepEqual(loadConfig({ file, env: {} }).regions, [{ id: 'eu01', kms: false }]);
+  });
+
+  test('each bad input names its field', () => {
+    assert.equal(fieldOf(() => loadConfig({ env: { COFFER_SEAL: 'hsm' } })), 'seal');
+    assert.equal(fieldOf(() => loadConfig({ env: { COFFER_LOG_LEVEL: 'loud' } })), 'logLevel');
+    assert.equal(fieldOf(() => loadConfig({ env: { COFFER_LISTEN: 'nonsense' } })), 'listen');
+    assert.equal(fieldOf(() => loadConfig({ env: { COFFER_LISTEN: '127.0.0.1:99999' } })), 'listen');
+    assert.equal(fieldOf(() => loadConfig({ env: { COFFER_KMS_REGIONS: 'mars' } })), 'COFFER_KMS_REGIONS');
+    assert.equal(fieldOf(() => loadConfig({ env: { COFFER_REGIONS: 'Bad_Region' } })), 'regions.0.id');
+    assert.equal(fieldOf(() => loadConfig({ env: { COFFER_STORAGE_WRITE_TIMEOUT_MS: 'soon' } })), 'COFFER_STORAGE_WRITE_TIMEOUT_MS');
+    assert.equal(fieldOf(() => loadConfig({ env: { COFFER_TLS_CERT: '/c.pem' } })), 'COFFER_TLS_KEY');
+    assert.equal(fieldOf(() => loadConfig({ env: { COFFER_CONFIG: '/nonexistent/coffer.yaml' } })), 'config');
+  });
+
+  test('an unknown setting in the file is refused, by name', () => {
+    const dir = mkdtempSync(join(tmpdir(), 'coffer-config-'));
+    const file = join(dir, 'coffer.yaml');
+    writeFileSync(file, 'listn: 127.0.0.1:9000\n');
+    assert.equal(fieldOf(() => loadConfig({ file, env: {} })), 'listn');
+    writeFileSync(file, '- just\n- a list\n');
+    assert.equal(fieldOf(() => loadConfig({ file, env: {} })), 'config');
+    writeFileSync(file, 'listen: [unclosed\n');
+    assert.equal(fieldOf(() => loadConfig({ file, env: {} })), 'config');
+  });
+
+  test('plain HTTP on a non-loopback address needs insecurePlaintext or TLS', () => {
+    assert.equal(fieldOf(() => loadConfig({ env: { COFFER_LISTEN: '0.0.0.0:8270' } })), 'listen');
+    assert.equal(loadConfig({ env: { COFFER_LISTEN: '0.0.0.0:8270', COFFER_INSECURE_PLAINTEXT: 'true' } }).insecurePlaintext, true);
+    const withTls = loadConfig({ env: { COFFER_LISTEN: '0.0.0.0:8270', COFFER_TLS_CERT: '/c.pem', COFFER_TLS_KEY: '/k.pem' } });
+    assert.deepEqual(withTls.tls, { certFile: '/c.pem', keyFile: '/k.pem' });
+    assert.equal(loadConfig({ env: { COFFER_LISTEN: '[::1]:8270' } }).listen, '[::1]:8270');
+  });
+});

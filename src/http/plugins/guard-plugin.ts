@@ -1,0 +1,44 @@
+import type { FastifyInstance, FastifyRequest } from 'fastify';
+import type { App } from '../../app/app.ts';
+import { CofferError, errors } from '../../core/errors.ts';
+
+function bearerOf(request: FastifyRequest): string {
+  const header = request.headers.authorization;
+  if (!header) throw errors.unauthenticated();
+  const match = /^Bearer ([^\s]+)$/i.exec(header);
+  if (!match) throw errors.unauthenticated('The Authorization header must be "Bearer <token>".');
+  return match[1]!;
+}
+
+/**
+ * The one access hook. For every guarded route, in SPEC §4's order: 401 (credential) → 503 sealed →
+ * 403 (permission on the resource named by the URL, before existence or body) → feature gate →
+ * kms_unavailable. Routes must declare either a guard or `public: true`; registering one that
+ * declares neither fails at start-up.
+ */
+export function registerGuard(server: FastifyInstance, app: App): void {
+  server.addHook('onRoute', (route) => {
+    const config = route.config as { guard?: unknown; public?: boolean } | undefined;
+    if (route.url.startsWith('/v2') && !config?.guard && !config?.public) {
+      throw new Error(`route ${route.method} ${route.url} declares neither a guard nor public access`);
+    }
+  });
+
+  server.addHook('onRequest', async (request) => {
+    const config = request.routeOptions.config;
+    const guard = config.guard;
+    if (!guard) {
+      // Public routes and unknown URLs (which answer 404) carry no guard.
+      return;
+    }
+    const principal = await app.tokens.authenticate(bearerOf(request));
+    request.principal = principal;
+    if (app.barrier.sealed) throw new CofferError('sealed', 'Coffer is sealed.');
+    const params = (request.params ?? {}) as Record<string, string>;
+    await app.authorizer.check(principal, guard.permission, guard.resource(params));
+    if (guard.feature && params.projectId !== undefined) await app.projects.requireFeature(params.projectId, guard.feature);
+    if ((guard.needsKmsRegion || guard.feature === 'kms') && params.regionId !== undefined) {
+      app.projects.requireKmsRegion(params.regionId);
+    }
+  });
+}

@@ -1,0 +1,36 @@
+import type { Permission } from '../iam/permissions.ts';
+import type { Principal } from '../iam/principal.ts';
+
+/** The root resource: the parent of every project (`GET/PUT /v2/iam-policy` attach here). */
+export const rootResource = 'root';
+
+/**
+ * What a route declares about access: the permission it needs on which resource, and the feature
+ * gate of its service. One hook enforces it for every route (http/plugins/guard-plugin.ts), so no
+ * route can forget authentication, the seal, authorization or the gates.
+ */
+export interface RouteGuard {
+  /** The permission needed. */
+  readonly permission: Permission;
+  /** The full resource name the permission is checked on, built from the URL's parameters. */
+  readonly resource: (params: Record<string, string>) => string;
+  /** The project feature gate the route belongs to (needs a `projectId` parameter). */
+  readonly feature?: 'secrets' | 'kms';
+  /** Whether the route needs KMS in its region (needs a `regionId` parameter). */
+  readonly needsKmsRegion?: boolean;
+}
+
+declare module 'fastify' {
+  interface FastifyContextConfig {
+    /** Access rule of a guarded route. */
+    guard?: RouteGuard;
+    /** Marks one of the unauthenticated routes of SPEC §4. */
+    public?: boolean;
+    /** Adds `Cache-Control: no-store` (the answer carries a secret, a plaintext or a token). */
+    noStore?: boolean;
+  }
+  interface FastifyRequest {
+    /** The authenticated caller (guarded routes only). */
+    principal?: Principal;
+  }
+}

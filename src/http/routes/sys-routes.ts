@@ -1,0 +1,87 @@
+import { Type } from '@sinclair/typebox';
+import type { FastifyInstance } from 'fastify';
+import type { App } from '../../app/app.ts';
+import { ErrorBody } from '../../core/api/common-schemas.ts';
+import { HealthView, InitBody, InitView, SealStatusView, UnsealBody } from '../../core/api/sys-schemas.ts';
+import { CofferError } from '../../core/errors.ts';
+import { rootResource } from '../route-guard.ts';
+
+const shareBytes = 33;
+
+function decodeShare(key: string): Buffer {
+  const bytes = Buffer.from(key, 'base64');
+  if (bytes.length !== shareBytes || bytes.toString('base64') !== key) {
+    throw new CofferError('invalid_argument', 'key must be one base64 unseal share as printed by init.');
+  }
+  return bytes;
+}
+
+/** Health, seal and initialization routes (`/v2/health`, `/v2/sys/*`). */
+export function registerSysRoutes(server: FastifyInstance, app: App): void {
+  server.get(
+    '/v2/health',
+    {
+      config: { public: true },
+      schema: { tags: ['sys'], summary: 'Node health', response: { 200: HealthView, 503: HealthView } },
+    },
+    async (_request, reply) => {
+      const health = await app.health();
+      return reply.code(health.status === 'sealed' ? 503 : 200).send(health);
+    },
+  );
+
+  server.get(
+    '/v2/sys/seal-status',
+    { config: { public: true }, schema: { tags: ['sys'], summary: 'Seal status', response: { 200: SealStatusView } } },
+    async () => app.sealStatus(),
+  );
+
+  server.post<{ Body: InitBody }>(
+    '/v2/sys/init',
+    {
+      config: { public: true, noStore: true },
+      schema: {
+        tags: ['sys'],
+        summary: 'Initialize a Shamir-sealed node; returns the shares and the first admin token once',
+        body: InitBody,
+        response: { 200: InitView, 409: ErrorBody },
+      },
+    },
+    async (request) => app.initialize(request.body.secretShares, request.body.secretThreshold),
+  );
+
+  server.post<{ Body: UnsealBody }>(
+    '/v2/sys/unseal',
+    {
+      config: { public: true },
+      schema: { tags: ['sys'], summary: 'Give one unseal share', body: UnsealBody, response: { 200: SealStatusView } },
+    },
+    async (request) => {
+      const { key, reset } = request.body;
+      if (key === undefined && !reset) throw new CofferError('invalid_argument', 'Give key (one share) or reset: true.');
+      return app.unseal(key === undefined ? undefined : decodeShare(key), reset ?? false);
+    },
+  );
+
+  server.post(
+    '/v2/sys/seal',
+    {
+      config: { guard: { permission: 'sys.seal', resource: () => rootResource } },
+      schema: { tags: ['sys'], summary: 'Seal this node', response: { 200: SealStatusView } },
+    },
+    async (request) => {
+      app.barrier.seal();
+      app.logger.warn({ principal: request.principal }, 'sealed by request');
+      return app.barrier.status();
+    },
+  );
+
+  server.get(
+    '/v2/openapi.json',
+    {
+      config: { guard: { permission: 'sys.openapi.get', resource: () => rootResource } },
+      schema: { tags: ['sys'], summary: 'This API’s OpenAPI 3 description', response: { 200: Type.Object({}, { additionalProperties: true }) } },
+    },
+    async () => server.swagger(),
+  );
+}

@@ -1,0 +1,87 @@
+import { randomUUID } from 'node:crypto';
+import { readFileSync } from 'node:fs';
+import swagger from '@fastify/swagger';
+import Fastify, { type FastifyInstance, LogController } from 'fastify';
+import type { App } from '../app/app.ts';
+import { version } from '../app/version.ts';
+import { ConfigError } from '../core/config.ts';
+import { mapError } from './error-mapper.ts';
+import { registerGuard } from './plugins/guard-plugin.ts';
+import { registerProjectRoutes } from './routes/projects-routes.ts';
+import { registerSysRoutes } from './routes/sys-routes.ts';
+import { schemaValidatorCompiler } from './validators.ts';
+
+const requestIdPattern = /^[A-Za-z0-9._:-]{1,128}$/;
+
+function tlsOptions(app: App): { key: Buffer; cert: Buffer } | undefined {
+  const tls = app.config.tls;
+  if (!tls) return undefined;
+  const read = (path: string, field: string) => {
+    try {
+      return readFileSync(path);
+    } catch (err) {
+      throw new ConfigError(field, `cannot read ${path} (${(err as NodeJS.ErrnoException).code ?? 'error'})`);
+    }
+  };
+  return { cert: read(tls.certFile, 'tls.certFile'), key: read(tls.keyFile, 'tls.keyFile') };
+}
+
+/**
+ * Builds the HTTP server (not yet listening): request ids, the access guard, schema validation with
+ * unknown fields refused, one error mapper, the OpenAPI description, and every route.
+ */
+export async function buildServer(app: App): Promise<FastifyInstance> {
+  const https = tlsOptions(app);
+  const server = Fastify({
+    loggerInstance: app.logger,
+    ...(https ? { https } : {}),
+    bodyLimit: app.config.bodyLimitBytes,
+    requestIdHeader: false,
+    logController: new LogController({ requestIdLogLabel: 'requestId' }),
+    genReqId: (req) => {
+      const given = req.headers['x-request-id'];
+      return typeof given === 'string' && requestIdPattern.test(given) ? given : randomUUID();
+    },
+    forceCloseConnections: 'idle',
+    return503OnClosing: true,
+    routerOptions: { ignoreTrailingSlash: false, maxParamLength: 2048 },
+  }) as unknown as FastifyInstance;
+
+  server.setValidatorCompiler(schemaValidatorCompiler());
+
+  server.setErrorHandler((err, request, reply) => {
+    const mapped = mapError(err);
+    if (mapped.unexpected) request.log.error({ err }, 'unexpected error');
+    else if (mapped.status >= 500) request.log.warn({ code: mapped.code }, mapped.message);
+    if (mapped.retryAfterSeconds !== undefined) void reply.header('retry-after', String(mapped.retryAfterSeconds));
+    return reply
+      .code(mapped.status)
+      .send({ error: { code: mapped.code, message: mapped.message, requestId: String(request.id) } });
+  });
+
+  server.setNotFoundHandler((request, reply) =>
+    reply.code(404).send({
+      error: { code: 'not_found', message: `No route ${request.method} ${request.url.split('?')[0]}.`, requestId: String(request.id) },
+    }),
+  );
+
+  server.addHook('onSend', async (request, reply, payload) => {
+    void reply.header('x-request-id', String(request.id));
+    if (request.routeOptions.config.noStore) void reply.header('cache-control', 'no-store');
+    return payload;
+  });
+
+  await server.register(swagger, {
+    openapi: {
+      openapi: '3.1.0',
+      info: { title: 'Coffer API', version, description: 'Secrets Manager with a built-in KMS' },
+      components: { securitySchemes: { bearer: { type: 'http', scheme: 'bearer' } } },
+      security: [{ bearer: [] }],
+    },
+  });
+
+  registerGuard(server, app);
+  registerSysRoutes(server, app);
+  registerProjectRoutes(server, app);
+  return server;
+}

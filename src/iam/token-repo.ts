@@ -1,0 +1,41 @@
+import type { Kysely } from 'kysely';
+import type { Database } from '../storage/schema.ts';
+import { stmt, type WriteStatement } from '../storage/storage-types.ts';
+
+/** A stored token: only the SHA-256 of the token, never the token. */
+export interface TokenRow {
+  readonly id: string;
+  readonly principal: string;
+  readonly tokenHash: Buffer;
+  readonly createTimeMs: number;
+  readonly expireTimeMs: number | null;
+  readonly revoked: boolean;
+}
+
+/** A statement inserting a token row. */
+export function insertToken(db: Kysely<Database>, row: TokenRow): WriteStatement {
+  return stmt(
+    db.insertInto('tokens').values({
+      id: row.id,
+      principal: row.principal,
+      token_hash: row.tokenHash,
+      create_time: row.createTimeMs,
+      expire_time: row.expireTimeMs,
+      revoked: row.revoked ? 1 : 0,
+    }),
+  );
+}
+
+/** Finds a token by the hash of its value. */
+export async function findTokenByHash(db: Kysely<Database>, tokenHash: Buffer): Promise<TokenRow | undefined> {
+  const row = await db.selectFrom('tokens').selectAll().where('token_hash', '=', tokenHash).executeTakeFirst();
+  if (!row) return undefined;
+  return {
+    id: row.id,
+    principal: row.principal,
+    tokenHash: Buffer.from(row.token_hash),
+    createTimeMs: Number(row.create_time),
+    expireTimeMs: row.expire_time === null ? null : Number(row.expire_time),
+    revoked: row.revoked === 1,
+  };
+}

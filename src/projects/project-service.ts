@@ -1,0 +1,135 @@
+import { randomBytes } from 'node:crypto';
+import type { Clock } from '../core/clock.ts';
+import { CofferError, errors } from '../core/errors.ts';
+import { isUuid, newUuid, type ProjectId } from '../core/ids.ts';
+import { clampPageSize, decodePageToken, type Page, toPage } from '../core/pagination.ts';
+import { type Storage, WriteRejected } from '../storage/storage-types.ts';
+import { ProjectRepo } from './project-repo.ts';
+import type { Project, ProjectFeatures, Region } from './project-types.ts';
+
+/** Fields a caller may give when creating a project. */
+export interface CreateProjectInput {
+  readonly id?: string;
+  readonly displayName?: string;
+  readonly features?: Partial<ProjectFeatures>;
+}
+
+/** Fields a caller may change on a project. */
+export interface UpdateProjectInput {
+  readonly displayName?: string;
+  readonly features?: Partial<ProjectFeatures>;
+}
+
+function newEtag(): string {
+  return randomBytes(9).toString('base64url');
+}
+
+/** Projects, their feature gates, and the configured regions. Authorization happens before these calls. */
+export class ProjectService {
+  readonly #storage: Storage;
+  readonly #repo: ProjectRepo;
+  readonly #clock: Clock;
+  readonly #regions: readonly Region[];
+
+  constructor(storage: Storage, clock: Clock, regions: readonly Region[]) {
+    this.#storage = storage;
+    this.#repo = new ProjectRepo(storage.db);
+    this.#clock = clock;
+    this.#regions = regions;
+  }
+
+  /** Creates a project; `already_exists` when the id is taken. */
+  async create(input: CreateProjectInput): Promise<Project> {
+    if (input.id !== undefined && !isUuid(input.id)) throw errors.invalid('id must be a lowercase UUID.');
+    const now = this.#clock.nowMs();
+    const project: Project = {
+      id: (input.id ?? newUuid()) as ProjectId,
+      displayName: input.displayName ?? '',
+      features: { secrets: input.features?.secrets ?? true, kms: input.features?.kms ?? true },
+      etag: newEtag(),
+      createTimeMs: now,
+      updateTimeMs: now,
+    };
+    try {
+      await this.#storage.write([this.#repo.insert(project)]);
+    } catch (err) {
+      if (err instanceof WriteRejected && err.reason === 'unique') throw errors.alreadyExists(`Project ${project.id}`);
+      throw err;
+    }
+    return project;
+  }
+
+  /** One project; `not_found` when absent. */
+  async get(id: string): Promise<Project> {
+    const project = isUuid(id) ? await this.#repo.find(id) : undefined;
+    if (!project) throw errors.notFound(`Project ${id}`);
+    return project;
+  }
+
+  /** A page of projects ordered by id. */
+  async list(pageSize: number | undefined, pageToken: string | undefined): Promise<Page<Project>> {
+    const size = clampPageSize(pageSize);
+    const rows = await this.#repo.list(decodePageToken(pageToken), size + 1);
+    return toPage(rows, size, (project) => project.id);
+  }
+
+  /** Updates a project if `etag` (when given) is current; `conflict` when stale. */
+  async update(id: string, input: UpdateProjectInput, etag: string | undefined): Promise<Project> {
+    const current = await this.get(id);
+    if (etag !== undefined && etag !== current.etag) throw errors.conflict('The etag does not match the project’s current etag.');
+    const next: Project = {
+      ...current,
+      displayName: input.displayName ?? current.displayName,
+      features: {
+        secrets: input.features?.secrets ?? current.features.secrets,
+        kms: input.features?.kms ?? current.features.kms,
+      },
+      etag: newEtag(),
+      updateTimeMs: this.#clock.nowMs(),
+    };
+    try {
+      await this.#storage.write([this.#repo.update(next, current.etag)]);
+    } catch (err) {
+      if (err instanceof WriteRejected && err.reason === 'expectation') {
+        throw errors.conflict('The project was changed concurrently; read it again.');
+      }
+      throw err;
+    }
+    return next;
+  }
+
+  /**
+   * Feature-gate check for routes of a project's service: `feature_disabled` when the project exists
+   * and has the feature off. A missing project is left to the route (404 comes later in SPEC §4's order).
+   */
+  async requireFeature(projectId: string, feature: keyof ProjectFeatures): Promise<void> {
+    const project = isUuid(projectId) ? await this.#repo.find(projectId) : undefined;
+    if (project && !project.features[feature]) {
+      throw new CofferError('feature_disabled', `The ${feature} feature is disabled for project ${projectId}.`);
+    }
+  }
+
+  /** A page of the configured regions, ordered by id. */
+  listRegions(pageSize: number | undefined, pageToken: string | undefined): Page<Region> {
+    const size = clampPageSize(pageSize);
+    const after = decodePageToken(pageToken);
+    const rows = [...this.#regions]
+      .sort((a, b) => (a.id < b.id ? -1 : a.id > b.id ? 1 : 0))
+      .filter((region) => after === undefined || region.id > after)
+      .slice(0, size + 1);
+    return toPage(rows, size, (region) => region.id);
+  }
+
+  /** Checks a region for a KMS-backed route: `kms_unavailable` when KMS is off there. */
+  requireKmsRegion(regionId: string): void {
+    const region = this.#regions.find((r) => r.id === regionId);
+    if (region && !region.kms) throw new CofferError('kms_unavailable', `KMS is not available in region ${regionId}.`);
+  }
+
+  /** A configured region; `not_found` otherwise. */
+  region(regionId: string): Region {
+    const region = this.#regions.find((r) => r.id === regionId);
+    if (!region) throw errors.notFound(`Region ${regionId}`);
+    return region;
+  }
+}

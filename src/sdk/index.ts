@@ -1,0 +1,1 @@
+export { type ClientOptions, CofferApiError, CofferClient, type PageResult } from './client.ts';
