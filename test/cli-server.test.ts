@@ -68,7 +68,10 @@ describe('coffer server as a process', () => {
     const writers = Array.from({ length: 8 }, async () => {
       while (!stop) {
         try {
-          const res = await call(server.url, 'POST', '/v2/projects', { token, body: { displayName: 'crash' } });
+          const res = await call(server.url, 'POST', '/v2/projects', {
+            token,
+            body: { displayName: 'crash' },
+          });
           if (res.status === 201) acknowledged.push(res.body.id);
         } catch {
           return; // the server died mid-request: that write was never acknowledged

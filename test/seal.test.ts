@@ -17,8 +17,17 @@ describe('file seal', () => {
       assert.match(logged, /root-token/);
       assert.ok(!logged.includes(node.adminToken!), 'the token itself is never logged');
       const status = await call(node.url, 'GET', '/v2/sys/seal-status');
-      assert.deepEqual(status.body, { type: 'file', initialized: true, sealed: false, threshold: 1, progress: 0, shares: 1 });
-      const init = await call(node.url, 'POST', '/v2/sys/init', { body: { secretShares: 5, secretThreshold: 3 } });
+      assert.deepEqual(status.body, {
+        type: 'file',
+        initialized: true,
+        sealed: false,
+        threshold: 1,
+        progress: 0,
+        shares: 1,
+      });
+      const init = await call(node.url, 'POST', '/v2/sys/init', {
+        body: { secretShares: 5, secretThreshold: 3 },
+      });
       assert.equal(init.status, 409);
       assert.equal(init.body.error.code, 'already_exists');
     } finally {
@@ -47,7 +56,10 @@ describe('file seal', () => {
     const keyPath = join(node.dataDir, 'seal.key');
     const original = readFileSync(keyPath, 'utf8');
     writeFileSync(keyPath, `coffer-seal-key-v1:${Buffer.alloc(32, 7).toString('base64')}\n`, { mode: 0o600 });
-    await assert.rejects(startTestNode({ dataDir: node.dataDir }), (err: Error) => err instanceof SealStartError && /does not open/.test(err.message));
+    await assert.rejects(
+      startTestNode({ dataDir: node.dataDir }),
+      (err: Error) => err instanceof SealStartError && /does not open/.test(err.message),
+    );
     writeFileSync(keyPath, 'garbage', { mode: 0o600 });
     await assert.rejects(startTestNode({ dataDir: node.dataDir }), /corrupted/);
     writeFileSync(keyPath, original);
@@ -73,12 +85,16 @@ describe('shamir seal', () => {
       assert.equal(health.status, 503);
       assert.equal(health.body.status, 'sealed');
 
-      const init = await call(node.url, 'POST', '/v2/sys/init', { body: { secretShares: 5, secretThreshold: 3 } });
+      const init = await call(node.url, 'POST', '/v2/sys/init', {
+        body: { secretShares: 5, secretThreshold: 3 },
+      });
       assert.equal(init.status, 200);
       assert.equal(init.headers.get('cache-control'), 'no-store');
       assert.equal(init.body.keys.length, 5);
       const token: string = init.body.rootToken;
-      const again = await call(node.url, 'POST', '/v2/sys/init', { body: { secretShares: 5, secretThreshold: 3 } });
+      const again = await call(node.url, 'POST', '/v2/sys/init', {
+        body: { secretShares: 5, secretThreshold: 3 },
+      });
       assert.equal(again.status, 409);
 
       const sealed = await call(node.url, 'GET', '/v2/projects', { token });
@@ -98,12 +114,17 @@ describe('shamir seal', () => {
       status = await call(node.url, 'POST', '/v2/sys/unseal', { body: { key: forged.toString('base64') } });
       assert.equal(status.status, 400);
       assert.equal(status.body.error.code, 'invalid_argument');
-      assert.equal((await call(node.url, 'GET', '/v2/sys/seal-status')).body.progress, 0, 'progress was reset');
+      assert.equal(
+        (await call(node.url, 'GET', '/v2/sys/seal-status')).body.progress,
+        0,
+        'progress was reset',
+      );
 
       const notAShare = await call(node.url, 'POST', '/v2/sys/unseal', { body: { key: 'c2hvcnQ=' } });
       assert.equal(notAShare.status, 400);
 
-      for (const key of [keys[4], keys[2], keys[0]]) status = await call(node.url, 'POST', '/v2/sys/unseal', { body: { key } });
+      for (const key of [keys[4], keys[2], keys[0]])
+        status = await call(node.url, 'POST', '/v2/sys/unseal', { body: { key } });
       assert.equal(status.body.sealed, false);
       const open = await call(node.url, 'GET', '/v2/projects', { token });
       assert.equal(open.status, 200);
@@ -112,7 +133,8 @@ describe('shamir seal', () => {
       assert.equal(resealed.status, 200);
       assert.equal(resealed.body.sealed, true);
       assert.equal((await call(node.url, 'GET', '/v2/projects', { token })).status, 503);
-      for (const key of keys.slice(0, 3)) status = await call(node.url, 'POST', '/v2/sys/unseal', { body: { key } });
+      for (const key of keys.slice(0, 3))
+        status = await call(node.url, 'POST', '/v2/sys/unseal', { body: { key } });
       assert.equal(status.body.sealed, false);
     } finally {
       await node.destroy();
@@ -121,7 +143,9 @@ describe('shamir seal', () => {
 
   test('a restarted shamir node is sealed and unseals with any threshold of shares', async () => {
     const node = await startTestNode({ env: { COFFER_SEAL: 'shamir' } });
-    const init = await call(node.url, 'POST', '/v2/sys/init', { body: { secretShares: 3, secretThreshold: 2 } });
+    const init = await call(node.url, 'POST', '/v2/sys/init', {
+      body: { secretShares: 3, secretThreshold: 2 },
+    });
     await node.stop();
     const again = await startTestNode({ dataDir: node.dataDir, env: { COFFER_SEAL: 'shamir' } });
     try {
@@ -137,16 +161,23 @@ describe('shamir seal', () => {
   test('a data dir initialized with the file seal refuses to start as shamir', async () => {
     const node = await startTestNode();
     await node.stop();
-    await assert.rejects(startTestNode({ dataDir: node.dataDir, env: { COFFER_SEAL: 'shamir' } }), /file seal, not shamir/);
+    await assert.rejects(
+      startTestNode({ dataDir: node.dataDir, env: { COFFER_SEAL: 'shamir' } }),
+      /file seal, not shamir/,
+    );
     await node.destroy().catch(() => undefined);
   });
 
   test('init validates its numbers', async () => {
     const node = await startTestNode({ env: { COFFER_SEAL: 'shamir' } });
     try {
-      const bad = await call(node.url, 'POST', '/v2/sys/init', { body: { secretShares: 3, secretThreshold: 5 } });
+      const bad = await call(node.url, 'POST', '/v2/sys/init', {
+        body: { secretShares: 3, secretThreshold: 5 },
+      });
       assert.equal(bad.status, 400);
-      const one = await call(node.url, 'POST', '/v2/sys/init', { body: { secretShares: 1, secretThreshold: 1 } });
+      const one = await call(node.url, 'POST', '/v2/sys/init', {
+        body: { secretShares: 1, secretThreshold: 1 },
+      });
       assert.equal(one.status, 400);
     } finally {
       await node.destroy();

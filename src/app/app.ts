@@ -1,7 +1,6 @@
 import { Barrier, type SealStatus } from '../barrier/barrier.ts';
 import type { Clock } from '../core/clock.ts';
 import type { Config } from '../core/config.ts';
-import { CofferError } from '../core/errors.ts';
 import type { Logger } from '../core/logger.ts';
 import { Authorizer } from '../iam/authorizer.ts';
 import { TokenService } from '../iam/token-service.ts';
@@ -68,7 +67,13 @@ export async function createApp(config: Config, logger: Logger, clock: Clock): P
     authorizer,
     projects,
     async initialize(secretShares, secretThreshold) {
-      const result = await initializeShamir(storage, config.seal, secretShares, secretThreshold, clock.nowMs());
+      const result = await initializeShamir(
+        storage,
+        config.seal,
+        secretShares,
+        secretThreshold,
+        clock.nowMs(),
+      );
       barrier.setRecord(result.record);
       logger.warn('initialized with the shamir seal; the node stays sealed until unsealed');
       return { keys: result.shares, rootToken: result.adminToken };
@@ -109,13 +114,21 @@ export async function createApp(config: Config, logger: Logger, clock: Clock): P
   };
 }
 
-async function startBarrier(config: Config, storage: Storage, clock: Clock, logger: Logger): Promise<Barrier> {
+async function startBarrier(
+  config: Config,
+  storage: Storage,
+  clock: Clock,
+  logger: Logger,
+): Promise<Barrier> {
   if (config.seal === 'file') {
     const { record, unsealKey } = await startFileSeal(storage, config.dataDir, clock.nowMs(), logger);
     const barrier = new Barrier('file', record);
     const opened = barrier.unsealWithKey(unsealKey);
     unsealKey.fill(0);
-    if (!opened) throw new SealStartError('the seal key file does not open the stored root key (wrong or corrupted key file)');
+    if (!opened)
+      throw new SealStartError(
+        'the seal key file does not open the stored root key (wrong or corrupted key file)',
+      );
     return barrier;
   }
   const record = await loadSealRecord(storage.db);
@@ -126,5 +139,3 @@ async function startBarrier(config: Config, storage: Storage, clock: Clock, logg
   else logger.warn('sealed: POST /v2/sys/unseal (coffer operator unseal) with the threshold of shares');
   return new Barrier('shamir', record);
 }
-
-export { CofferError };

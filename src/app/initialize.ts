@@ -3,9 +3,15 @@ import { join } from 'node:path';
 import { CompiledQuery, type Kysely } from 'kysely';
 import { splitUnsealKey } from '../barrier/barrier.ts';
 import { createSealKeyFile, readSealKeyFile, writeSecretFile } from '../barrier/seal-key-file.ts';
-import { createSealRecord, parseSealRecord, type SealRecord, type SealType, sealKeyBytes } from '../barrier/seal-record.ts';
-import type { Logger } from '../core/logger.ts';
+import {
+  createSealRecord,
+  parseSealRecord,
+  type SealRecord,
+  type SealType,
+  sealKeyBytes,
+} from '../barrier/seal-record.ts';
 import { CofferError } from '../core/errors.ts';
+import type { Logger } from '../core/logger.ts';
 import { rootPolicyRecord } from '../iam/authorizer.ts';
 import { initialAdminPrincipal } from '../iam/principal.ts';
 import { insertToken } from '../iam/token-repo.ts';
@@ -26,7 +32,8 @@ export class SealStartError extends Error {
 }
 
 async function execute(trx: Kysely<Database>, statements: readonly WriteStatement[]): Promise<void> {
-  for (const statement of statements) await trx.executeQuery(CompiledQuery.raw(statement.sql, [...statement.parameters]));
+  for (const statement of statements)
+    await trx.executeQuery(CompiledQuery.raw(statement.sql, [...statement.parameters]));
 }
 
 /** Reads the stored seal record, if any. */
@@ -90,15 +97,22 @@ export async function startFileSeal(
   const keyPath = join(dataDir, 'seal.key');
   const stored = await loadSealRecord(storage.db);
   if (stored) {
-    if (stored.type !== 'file') throw new SealStartError(`the data was initialized with the ${stored.type} seal, not file`);
+    if (stored.type !== 'file')
+      throw new SealStartError(`the data was initialized with the ${stored.type} seal, not file`);
     const key = readSealKeyFile(keyPath);
-    if (!key) throw new SealStartError(`seal key file ${keyPath} is missing; the data was sealed with it: restore it`);
+    if (!key)
+      throw new SealStartError(
+        `seal key file ${keyPath} is missing; the data was sealed with it: restore it`,
+      );
     return { record: stored, unsealKey: key };
   }
   let key = readSealKeyFile(keyPath);
   if (!key) {
     key = createSealKeyFile(keyPath);
-    logger.warn({ path: keyPath }, 'created the seal key file (file seal: a development convenience; keep it safe)');
+    logger.warn(
+      { path: keyPath },
+      'created the seal key file (file seal: a development convenience; keep it safe)',
+    );
   }
   const unsealKey = key;
   const tokenPath = join(dataDir, 'root-token');
@@ -108,7 +122,8 @@ export async function startFileSeal(
     nowMs,
     (token) => writeSecretFile(tokenPath, `${token}\n`),
   );
-  if (outcome.adminToken) logger.warn({ path: tokenPath }, 'initialized; the first admin token was written to this file');
+  if (outcome.adminToken)
+    logger.warn({ path: tokenPath }, 'initialized; the first admin token was written to this file');
   return { record: outcome.record, unsealKey };
 }
 
@@ -127,12 +142,16 @@ export async function initializeShamir(
   secretThreshold: number,
   nowMs: number,
 ): Promise<ShamirInitResult> {
-  if (type !== 'shamir') throw new CofferError('already_exists', 'This node uses the file seal and initializes itself.');
+  if (type !== 'shamir')
+    throw new CofferError('already_exists', 'This node uses the file seal and initializes itself.');
   if (secretThreshold > secretShares) {
     throw new CofferError('invalid_argument', 'secretThreshold must not exceed secretShares.');
   }
   if (secretThreshold < 2 || secretShares > 255) {
-    throw new CofferError('invalid_argument', 'secretThreshold must be at least 2 and secretShares at most 255.');
+    throw new CofferError(
+      'invalid_argument',
+      'secretThreshold must be at least 2 and secretShares at most 255.',
+    );
   }
   const unsealKey = randomBytes(sealKeyBytes);
   try {
@@ -143,7 +162,11 @@ export async function initializeShamir(
       nowMs,
     );
     if (!outcome.adminToken) throw new CofferError('already_exists', 'Coffer is already initialized.');
-    return { record: outcome.record, shares: shares.map((s) => s.toString('base64')), adminToken: outcome.adminToken };
+    return {
+      record: outcome.record,
+      shares: shares.map((s) => s.toString('base64')),
+      adminToken: outcome.adminToken,
+    };
   } finally {
     unsealKey.fill(0);
   }

@@ -1,6 +1,6 @@
-import { split, combine } from 'shamir-secret-sharing';
+import { combine, split } from 'shamir-secret-sharing';
 import { CofferError } from '../core/errors.ts';
-import { type EnvelopeKey, EnvelopeError, openEnvelope, sealEnvelope } from '../crypto/index.ts';
+import { type EnvelopeKey, openEnvelope, sealEnvelope } from '../crypto/index.ts';
 import { openRootKey, type SealRecord, sealKeyBytes } from './seal-record.ts';
 
 /** What `GET /v2/sys/seal-status` and unseal answer. */
@@ -79,9 +79,13 @@ export class Barrier {
    */
   async submitShare(share: Buffer): Promise<SealStatus> {
     const record = this.#record;
-    if (!record) throw new CofferError('failed_precondition', 'Coffer is not initialized: POST /v2/sys/init first.');
+    if (!record)
+      throw new CofferError('failed_precondition', 'Coffer is not initialized: POST /v2/sys/init first.');
     if (record.type !== 'shamir') {
-      throw new CofferError('failed_precondition', 'This node uses the file seal; it unseals from its key file at start.');
+      throw new CofferError(
+        'failed_precondition',
+        'This node uses the file seal; it unseals from its key file at start.',
+      );
     }
     if (!this.sealed) return this.status();
     if (share.length !== sealKeyBytes + 1) {
@@ -96,12 +100,18 @@ export class Barrier {
     try {
       unsealKey = await combine(shares.map((s) => new Uint8Array(s)));
     } catch {
-      throw new CofferError('invalid_argument', 'The unseal keys do not reconstruct the root key; progress was reset.');
+      throw new CofferError(
+        'invalid_argument',
+        'The unseal keys do not reconstruct the root key; progress was reset.',
+      );
     }
     const root = openRootKey(record, Buffer.from(unsealKey));
     unsealKey.fill(0);
     if (!root) {
-      throw new CofferError('invalid_argument', 'The unseal keys do not reconstruct the root key; progress was reset.');
+      throw new CofferError(
+        'invalid_argument',
+        'The unseal keys do not reconstruct the root key; progress was reset.',
+      );
     }
     this.#rootKey = root;
     return this.status();
@@ -132,9 +142,11 @@ export class Barrier {
 }
 
 /** Splits an unseal key into `shares` Shamir shares, any `threshold` of which rebuild it. */
-export async function splitUnsealKey(unsealKey: Buffer, shares: number, threshold: number): Promise<Buffer[]> {
+export async function splitUnsealKey(
+  unsealKey: Buffer,
+  shares: number,
+  threshold: number,
+): Promise<Buffer[]> {
   const parts = await split(new Uint8Array(unsealKey), shares, threshold);
   return parts.map((part) => Buffer.from(part));
 }
-
-export { EnvelopeError };

@@ -28,7 +28,9 @@ export function readSealKeyFile(path: string): Buffer | undefined {
     const text = readFileSync(fd, 'utf8').trim();
     const key = text.startsWith(header) ? Buffer.from(text.slice(header.length), 'base64') : undefined;
     if (!key || key.length !== sealKeyBytes || key.toString('base64') !== text.slice(header.length)) {
-      throw new SealKeyFileError(`seal key file ${path} is corrupted (expected ${header}<base64 of 32 bytes>)`);
+      throw new SealKeyFileError(
+        `seal key file ${path} is corrupted (expected ${header}<base64 of 32 bytes>)`,
+      );
     }
     return key;
   } finally {
@@ -43,7 +45,9 @@ export function createSealKeyFile(path: string): Buffer {
   try {
     fd = openSync(path, 'wx', 0o600);
   } catch (err) {
-    throw new SealKeyFileError(`cannot create seal key file ${path} (${(err as NodeJS.ErrnoException).code})`);
+    throw new SealKeyFileError(
+      `cannot create seal key file ${path} (${(err as NodeJS.ErrnoException).code})`,
+    );
   }
   try {
     writeSync(fd, `${header}${key.toString('base64')}\n`);

@@ -1,6 +1,6 @@
 import { createSecretKey, randomBytes } from 'node:crypto';
-import { type EnvelopeKey, EnvelopeError, openEnvelope, sealEnvelope } from '../crypto/index.ts';
 import { newUuid } from '../core/ids.ts';
+import { EnvelopeError, type EnvelopeKey, openEnvelope, sealEnvelope } from '../crypto/index.ts';
 
 /** The seal types this build supports. */
 export type SealType = 'file' | 'shamir';

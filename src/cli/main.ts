@@ -12,7 +12,9 @@ export function buildProgram(): Command {
     .version(version)
     .option('--address <url>', 'server address (env COFFER_ADDR, default http://127.0.0.1:8270)')
     .option('--token <token>', 'bearer token (env COFFER_TOKEN)')
-    .addOption(new Option('--format <format>', 'output format').choices(['table', 'json', 'yaml']).default('table'))
+    .addOption(
+      new Option('--format <format>', 'output format').choices(['table', 'json', 'yaml']).default('table'),
+    )
     .showSuggestionAfterError(true)
     .showHelpAfterError('(add --help for usage)');
 
@@ -39,7 +41,9 @@ export async function main(argv: string[]): Promise<void> {
     } else if (err instanceof CliError) {
       process.stderr.write(`coffer: ${err.message}\n`);
     } else if (err instanceof TypeError && /fetch failed/.test(err.message)) {
-      process.stderr.write(`coffer: cannot reach the server (${(err.cause as Error | undefined)?.message ?? 'connection failed'})\n`);
+      process.stderr.write(
+        `coffer: cannot reach the server (${(err.cause as Error | undefined)?.message ?? 'connection failed'})\n`,
+      );
     } else {
       process.stderr.write(`coffer: ${(err as Error).message}\n`);
     }

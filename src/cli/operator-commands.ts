@@ -35,7 +35,11 @@ export function registerOperatorCommands(program: Command): void {
       let share = key;
       if (share === undefined && !options.reset) share = (await readStdin()).trim();
       const status = await client.unseal(share, options.reset ?? false);
-      printResult(command, status, () => `sealed: ${status.sealed}  progress: ${status.progress}/${status.threshold}`);
+      printResult(
+        command,
+        status,
+        () => `sealed: ${status.sealed}  progress: ${status.progress}/${status.threshold}`,
+      );
     });
 
   operator

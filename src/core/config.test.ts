@@ -38,7 +38,9 @@ describe('configuration', () => {
   });
 
   test('COFFER_REGIONS and COFFER_KMS_REGIONS say which regions exist and which have KMS', () => {
-    const config = loadConfig({ env: { COFFER_REGIONS: 'eu01, us01,ap01', COFFER_KMS_REGIONS: 'eu01,us01' } });
+    const config = loadConfig({
+      env: { COFFER_REGIONS: 'eu01, us01,ap01', COFFER_KMS_REGIONS: 'eu01,us01' },
+    });
     assert.deepEqual(config.regions, [
       { id: 'eu01', kms: true },
       { id: 'us01', kms: true },
@@ -54,32 +56,77 @@ describe('configuration', () => {
   });
 
   test('each bad input names its field', () => {
-    assert.equal(fieldOf(() => loadConfig({ env: { COFFER_SEAL: 'hsm' } })), 'seal');
-    assert.equal(fieldOf(() => loadConfig({ env: { COFFER_LOG_LEVEL: 'loud' } })), 'logLevel');
-    assert.equal(fieldOf(() => loadConfig({ env: { COFFER_LISTEN: 'nonsense' } })), 'listen');
-    assert.equal(fieldOf(() => loadConfig({ env: { COFFER_LISTEN: '127.0.0.1:99999' } })), 'listen');
-    assert.equal(fieldOf(() => loadConfig({ env: { COFFER_KMS_REGIONS: 'mars' } })), 'COFFER_KMS_REGIONS');
-    assert.equal(fieldOf(() => loadConfig({ env: { COFFER_REGIONS: 'Bad_Region' } })), 'regions.0.id');
-    assert.equal(fieldOf(() => loadConfig({ env: { COFFER_STORAGE_WRITE_TIMEOUT_MS: 'soon' } })), 'COFFER_STORAGE_WRITE_TIMEOUT_MS');
-    assert.equal(fieldOf(() => loadConfig({ env: { COFFER_TLS_CERT: '/c.pem' } })), 'COFFER_TLS_KEY');
-    assert.equal(fieldOf(() => loadConfig({ env: { COFFER_CONFIG: '/nonexistent/coffer.yaml' } })), 'config');
+    assert.equal(
+      fieldOf(() => loadConfig({ env: { COFFER_SEAL: 'hsm' } })),
+      'seal',
+    );
+    assert.equal(
+      fieldOf(() => loadConfig({ env: { COFFER_LOG_LEVEL: 'loud' } })),
+      'logLevel',
+    );
+    assert.equal(
+      fieldOf(() => loadConfig({ env: { COFFER_LISTEN: 'nonsense' } })),
+      'listen',
+    );
+    assert.equal(
+      fieldOf(() => loadConfig({ env: { COFFER_LISTEN: '127.0.0.1:99999' } })),
+      'listen',
+    );
+    assert.equal(
+      fieldOf(() => loadConfig({ env: { COFFER_KMS_REGIONS: 'mars' } })),
+      'COFFER_KMS_REGIONS',
+    );
+    assert.equal(
+      fieldOf(() => loadConfig({ env: { COFFER_REGIONS: 'Bad_Region' } })),
+      'regions.0.id',
+    );
+    assert.equal(
+      fieldOf(() => loadConfig({ env: { COFFER_STORAGE_WRITE_TIMEOUT_MS: 'soon' } })),
+      'COFFER_STORAGE_WRITE_TIMEOUT_MS',
+    );
+    assert.equal(
+      fieldOf(() => loadConfig({ env: { COFFER_TLS_CERT: '/c.pem' } })),
+      'COFFER_TLS_KEY',
+    );
+    assert.equal(
+      fieldOf(() => loadConfig({ env: { COFFER_CONFIG: '/nonexistent/coffer.yaml' } })),
+      'config',
+    );
   });
 
   test('an unknown setting in the file is refused, by name', () => {
     const dir = mkdtempSync(join(tmpdir(), 'coffer-config-'));
     const file = join(dir, 'coffer.yaml');
     writeFileSync(file, 'listn: 127.0.0.1:9000\n');
-    assert.equal(fieldOf(() => loadConfig({ file, env: {} })), 'listn');
+    assert.equal(
+      fieldOf(() => loadConfig({ file, env: {} })),
+      'listn',
+    );
     writeFileSync(file, '- just\n- a list\n');
-    assert.equal(fieldOf(() => loadConfig({ file, env: {} })), 'config');
+    assert.equal(
+      fieldOf(() => loadConfig({ file, env: {} })),
+      'config',
+    );
     writeFileSync(file, 'listen: [unclosed\n');
-    assert.equal(fieldOf(() => loadConfig({ file, env: {} })), 'config');
+    assert.equal(
+      fieldOf(() => loadConfig({ file, env: {} })),
+      'config',
+    );
   });
 
   test('plain HTTP on a non-loopback address needs insecurePlaintext or TLS', () => {
-    assert.equal(fieldOf(() => loadConfig({ env: { COFFER_LISTEN: '0.0.0.0:8270' } })), 'listen');
-    assert.equal(loadConfig({ env: { COFFER_LISTEN: '0.0.0.0:8270', COFFER_INSECURE_PLAINTEXT: 'true' } }).insecurePlaintext, true);
-    const withTls = loadConfig({ env: { COFFER_LISTEN: '0.0.0.0:8270', COFFER_TLS_CERT: '/c.pem', COFFER_TLS_KEY: '/k.pem' } });
+    assert.equal(
+      fieldOf(() => loadConfig({ env: { COFFER_LISTEN: '0.0.0.0:8270' } })),
+      'listen',
+    );
+    assert.equal(
+      loadConfig({ env: { COFFER_LISTEN: '0.0.0.0:8270', COFFER_INSECURE_PLAINTEXT: 'true' } })
+        .insecurePlaintext,
+      true,
+    );
+    const withTls = loadConfig({
+      env: { COFFER_LISTEN: '0.0.0.0:8270', COFFER_TLS_CERT: '/c.pem', COFFER_TLS_KEY: '/k.pem' },
+    });
     assert.deepEqual(withTls.tls, { certFile: '/c.pem', keyFile: '/k.pem' });
     assert.equal(loadConfig({ env: { COFFER_LISTEN: '[::1]:8270' } }).listen, '[::1]:8270');
   });

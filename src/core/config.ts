@@ -14,7 +14,10 @@ export const ConfigSchema = Type.Object(
     databaseUrl: Type.Optional(Type.String({ minLength: 1 })),
     seal: Type.Union([Type.Literal('file'), Type.Literal('shamir')], { default: 'file' }),
     regions: Type.Array(
-      Type.Object({ id: Type.String({ pattern: regionIdPattern }), kms: Type.Boolean() }, { additionalProperties: false }),
+      Type.Object(
+        { id: Type.String({ pattern: regionIdPattern }), kms: Type.Boolean() },
+        { additionalProperties: false },
+      ),
       { minItems: 1, default: [{ id: 'local', kms: true }] },
     ),
     logLevel: Type.Union(
@@ -22,9 +25,15 @@ export const ConfigSchema = Type.Object(
       { default: 'info' },
     ),
     tls: Type.Optional(
-      Type.Object({ certFile: Type.String({ minLength: 1 }), keyFile: Type.String({ minLength: 1 }) }, { additionalProperties: false }),
+      Type.Object(
+        { certFile: Type.String({ minLength: 1 }), keyFile: Type.String({ minLength: 1 }) },
+        { additionalProperties: false },
+      ),
     ),
-    insecurePlaintext: Type.Boolean({ default: false, description: 'allow plain HTTP on a non-loopback address' }),
+    insecurePlaintext: Type.Boolean({
+      default: false,
+      description: 'allow plain HTTP on a non-loopback address',
+    }),
     storageWriteTimeoutMs: Type.Integer({ default: 5000, minimum: 50, maximum: 600000 }),
     shutdownGraceMs: Type.Integer({ default: 10000, minimum: 0, maximum: 600000 }),
     bodyLimitBytes: Type.Integer({ default: 1048576, minimum: 1024, maximum: 16777216 }),
@@ -61,7 +70,10 @@ function readConfigFile(path: string): Record<string, unknown> {
   try {
     text = readFileSync(path, 'utf8');
   } catch (err) {
-    throw new ConfigError('config', `cannot read ${path} (${(err as NodeJS.ErrnoException).code ?? 'error'})`);
+    throw new ConfigError(
+      'config',
+      `cannot read ${path} (${(err as NodeJS.ErrnoException).code ?? 'error'})`,
+    );
   }
   let parsed: unknown;
   try {
@@ -145,7 +157,8 @@ function applyRegionsEnv(raw: Record<string, unknown>, env: Record<string, strin
   if (kmsEnv !== undefined) {
     kmsIds = new Set(splitList(kmsEnv));
     for (const id of kmsIds) {
-      if (!ids.includes(id)) throw new ConfigError('COFFER_KMS_REGIONS', `names ${id}, which is not a configured region`);
+      if (!ids.includes(id))
+        throw new ConfigError('COFFER_KMS_REGIONS', `names ${id}, which is not a configured region`);
     }
   } else {
     kmsIds = new Set(ids);
@@ -158,7 +171,8 @@ function firstSchemaError(candidate: unknown): ConfigError | undefined {
   if (!first) return undefined;
   const field = first.path.replace(/^\//, '').replaceAll('/', '.') || 'config';
   const known = new Set(Object.keys(ConfigSchema.properties));
-  if (first.path.split('/').length === 2 && !known.has(field)) return new ConfigError(field, 'is not a known setting');
+  if (first.path.split('/').length === 2 && !known.has(field))
+    return new ConfigError(field, 'is not a known setting');
   return new ConfigError(field, first.message.toLowerCase());
 }
 
@@ -198,5 +212,8 @@ export function loadConfig(sources: ConfigSources): Config {
 /** Splits `listen` into host and port. */
 export function listenAddress(config: Config): { host: string; port: number } {
   const index = config.listen.lastIndexOf(':');
-  return { host: config.listen.slice(0, index).replace(/^\[|\]$/g, ''), port: Number(config.listen.slice(index + 1)) };
+  return {
+    host: config.listen.slice(0, index).replace(/^\[|\]$/g, ''),
+    port: Number(config.listen.slice(index + 1)),
+  };
 }

@@ -20,11 +20,17 @@ export type ErrorKind =
 export const errorCatalogue = {
   invalid_argument: { kind: 'invalid', summary: 'The request is malformed or a field value is not allowed.' },
   key_not_active: { kind: 'invalid', summary: 'The KMS key or key version needed is not active/enabled.' },
-  failed_precondition: { kind: 'invalid', summary: 'The operation is not allowed in the resource’s current state.' },
+  failed_precondition: {
+    kind: 'invalid',
+    summary: 'The operation is not allowed in the resource’s current state.',
+  },
   region_mismatch: { kind: 'invalid', summary: 'The KMS key lives in another region than the resource.' },
   project_mismatch: { kind: 'invalid', summary: 'The KMS key lives in another project than the one named.' },
   unauthenticated: { kind: 'unauthenticated', summary: 'No credential, or a bad, expired or revoked one.' },
-  permission_denied: { kind: 'denied', summary: 'Authenticated, but not allowed (existence is not revealed).' },
+  permission_denied: {
+    kind: 'denied',
+    summary: 'Authenticated, but not allowed (existence is not revealed).',
+  },
   feature_disabled: { kind: 'denied', summary: 'The project’s feature gate for this service is off.' },
   not_found: { kind: 'not_found', summary: 'The resource does not exist.' },
   already_exists: { kind: 'conflict', summary: 'A resource with this id, path or slug already exists.' },
@@ -34,7 +40,10 @@ export const errorCatalogue = {
   kms_unavailable: { kind: 'unavailable', summary: 'KMS is not available in this region.' },
   sealed: { kind: 'unavailable', summary: 'The node is sealed; unseal it first.' },
   audit_unavailable: { kind: 'unavailable', summary: 'The audit event could not be made durable in time.' },
-  storage_unavailable: { kind: 'unavailable', summary: 'The database cannot be reached or did not answer in time.' },
+  storage_unavailable: {
+    kind: 'unavailable',
+    summary: 'The database cannot be reached or did not answer in time.',
+  },
   internal: { kind: 'internal', summary: 'An unexpected server error; details are in the server log only.' },
 } as const satisfies Record<string, { kind: ErrorKind; summary: string }>;
 
@@ -72,7 +81,9 @@ export const errors = {
   notFound: (what: string) => new CofferError('not_found', `${what} was not found.`),
   alreadyExists: (what: string) => new CofferError('already_exists', `${what} already exists.`),
   conflict: (message: string) => new CofferError('conflict', message),
-  denied: () => new CofferError('permission_denied', 'The caller does not have permission for this operation.'),
-  unauthenticated: (message = 'A valid bearer token is required.') => new CofferError('unauthenticated', message),
+  denied: () =>
+    new CofferError('permission_denied', 'The caller does not have permission for this operation.'),
+  unauthenticated: (message = 'A valid bearer token is required.') =>
+    new CofferError('unauthenticated', message),
   sealed: () => new CofferError('sealed', 'Coffer is sealed.'),
 } as const;

@@ -15,7 +15,8 @@ export interface Page<T> {
 /** The effective page size for a requested one. */
 export function clampPageSize(requested: number | undefined): number {
   if (requested === undefined) return defaultPageSize;
-  if (!Number.isInteger(requested) || requested < 1) throw new CofferError('invalid_argument', 'pageSize must be a positive integer.');
+  if (!Number.isInteger(requested) || requested < 1)
+    throw new CofferError('invalid_argument', 'pageSize must be a positive integer.');
   return Math.min(requested, maxPageSize);
 }
 

@@ -2,7 +2,13 @@ import assert from 'node:assert/strict';
 import { createSecretKey } from 'node:crypto';
 import { describe, test } from 'node:test';
 import { aeadDecrypt, aeadEncrypt } from './aead.ts';
-import { type EnvelopeKey, EnvelopeError, openEnvelope, readEnvelopeHeader, sealEnvelope } from './envelope.ts';
+import {
+  EnvelopeError,
+  type EnvelopeKey,
+  openEnvelope,
+  readEnvelopeHeader,
+  sealEnvelope,
+} from './envelope.ts';
 import { formatToken, parseToken } from './token-format.ts';
 
 const hex = (s: string) => Buffer.from(s, 'hex');
@@ -47,9 +53,18 @@ describe('envelope', () => {
 
   for (const algorithm of ['aes-256-gcm', 'aes-128-gcm', 'chacha20-poly1305'] as const) {
     test(`${algorithm} round-trips and names its key and version`, () => {
-      const k = { ...key, algorithm, material: createSecretKey(Buffer.alloc(algorithm === 'aes-128-gcm' ? 16 : 32, 2)) };
+      const k = {
+        ...key,
+        algorithm,
+        material: createSecretKey(Buffer.alloc(algorithm === 'aes-128-gcm' ? 16 : 32, 2)),
+      };
       const sealed = sealEnvelope(k, Buffer.from('s3cr3t'), context);
-      assert.deepEqual(readEnvelopeHeader(sealed), { formatVersion: 1, algorithm, keyId: key.id, keyVersion: 7 });
+      assert.deepEqual(readEnvelopeHeader(sealed), {
+        formatVersion: 1,
+        algorithm,
+        keyId: key.id,
+        keyVersion: 7,
+      });
       assert.equal(openEnvelope(k, sealed, context).toString(), 's3cr3t');
     });
   }
@@ -77,7 +92,10 @@ describe('envelope', () => {
   test('the wrong key version or key id fails', () => {
     const sealed = sealEnvelope(key, Buffer.from('hello'), context);
     assert.throws(() => openEnvelope({ ...key, version: 8 }, sealed, context), EnvelopeError);
-    assert.throws(() => openEnvelope({ ...key, id: '1b8f6c1e-2d4a-4c8e-9f0a-1b2c3d4e5f60' }, sealed, context), EnvelopeError);
+    assert.throws(
+      () => openEnvelope({ ...key, id: '1b8f6c1e-2d4a-4c8e-9f0a-1b2c3d4e5f60' }, sealed, context),
+      EnvelopeError,
+    );
     assert.throws(
       () => openEnvelope({ ...key, material: createSecretKey(Buffer.alloc(32, 9)) }, sealed, context),
       EnvelopeError,

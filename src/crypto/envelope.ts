@@ -22,7 +22,11 @@ export const envelopeFormatVersion = 1;
 /** Bytes before the ciphertext. */
 export const envelopeHeaderBytes = 34;
 
-const algorithmIds: Record<AeadAlgorithm, number> = { 'aes-256-gcm': 1, 'aes-128-gcm': 2, 'chacha20-poly1305': 3 };
+const algorithmIds: Record<AeadAlgorithm, number> = {
+  'aes-256-gcm': 1,
+  'aes-128-gcm': 2,
+  'chacha20-poly1305': 3,
+};
 const algorithmById = new Map<number, AeadAlgorithm>(
   Object.entries(algorithmIds).map(([name, id]) => [id, name as AeadAlgorithm]),
 );
@@ -91,7 +95,8 @@ export function sealEnvelope(key: EnvelopeKey, plaintext: Uint8Array, context: U
 /** Reads the header of a ciphertext without decrypting it; throws EnvelopeError when malformed. */
 export function readEnvelopeHeader(ciphertext: Uint8Array): EnvelopeHeader {
   const bytes = Buffer.from(ciphertext.buffer, ciphertext.byteOffset, ciphertext.byteLength);
-  if (bytes.length < envelopeHeaderBytes + tagBytes || bytes[0] !== envelopeFormatVersion) throw new EnvelopeError();
+  if (bytes.length < envelopeHeaderBytes + tagBytes || bytes[0] !== envelopeFormatVersion)
+    throw new EnvelopeError();
   const algorithm = algorithmById.get(bytes[1]!);
   if (!algorithm) throw new EnvelopeError();
   return {
@@ -112,7 +117,13 @@ export function openEnvelope(key: EnvelopeKey, ciphertext: Uint8Array, context: 
   const head = bytes.subarray(0, envelopeHeaderBytes);
   const nonce = bytes.subarray(22, envelopeHeaderBytes);
   try {
-    return aeadDecrypt(key.algorithm, key.material, nonce, bytes.subarray(envelopeHeaderBytes), Buffer.concat([head, context]));
+    return aeadDecrypt(
+      key.algorithm,
+      key.material,
+      nonce,
+      bytes.subarray(envelopeHeaderBytes),
+      Buffer.concat([head, context]),
+    );
   } catch {
     throw new EnvelopeError();
   }

@@ -1,8 +1,14 @@
-export { type AeadAlgorithm, AeadAuthenticationError, aeadDecrypt, aeadEncrypt, aeadKeyBytes } from './aead.ts';
 export {
+  type AeadAlgorithm,
+  AeadAuthenticationError,
+  aeadDecrypt,
+  aeadEncrypt,
+  aeadKeyBytes,
+} from './aead.ts';
+export {
+  EnvelopeError,
   type EnvelopeHeader,
   type EnvelopeKey,
-  EnvelopeError,
   envelopeFormatVersion,
   envelopeHeaderBytes,
   openEnvelope,
@@ -10,4 +16,4 @@ export {
   sealEnvelope,
 } from './envelope.ts';
 export { randomBytesPooled } from './random-pool.ts';
-export { formatToken, parseToken, type ParsedToken } from './token-format.ts';
+export { formatToken, type ParsedToken, parseToken } from './token-format.ts';

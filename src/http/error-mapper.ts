@@ -34,22 +34,47 @@ interface FrameworkError {
 function fromFramework(err: FrameworkError): MappedError | undefined {
   if (err.validation) {
     const where = err.validationContext ?? 'request';
-    return { status: 400, code: 'invalid_argument', message: `Invalid ${where}: ${err.message}`, unexpected: false };
+    return {
+      status: 400,
+      code: 'invalid_argument',
+      message: `Invalid ${where}: ${err.message}`,
+      unexpected: false,
+    };
   }
   switch (err.code) {
     case 'FST_ERR_CTP_BODY_TOO_LARGE':
-      return { status: 413, code: 'payload_too_large', message: 'The request body is too large.', unexpected: false };
+      return {
+        status: 413,
+        code: 'payload_too_large',
+        message: 'The request body is too large.',
+        unexpected: false,
+      };
     case 'FST_ERR_CTP_INVALID_MEDIA_TYPE':
-      return { status: 400, code: 'invalid_argument', message: 'Content-Type must be application/json.', unexpected: false };
+      return {
+        status: 400,
+        code: 'invalid_argument',
+        message: 'Content-Type must be application/json.',
+        unexpected: false,
+      };
     case 'FST_ERR_CTP_EMPTY_JSON_BODY':
       return { status: 400, code: 'invalid_argument', message: 'The JSON body is empty.', unexpected: false };
     case 'FST_ERR_CTP_INVALID_JSON_BODY':
-      return { status: 400, code: 'invalid_argument', message: 'The body is not valid JSON.', unexpected: false };
+      return {
+        status: 400,
+        code: 'invalid_argument',
+        message: 'The body is not valid JSON.',
+        unexpected: false,
+      };
     default:
       break;
   }
   if (err instanceof SyntaxError || err.code === 'FST_ERR_CTP_INVALID_CONTENT_LENGTH') {
-    return { status: 400, code: 'invalid_argument', message: 'The body is not valid JSON.', unexpected: false };
+    return {
+      status: 400,
+      code: 'invalid_argument',
+      message: 'The body is not valid JSON.',
+      unexpected: false,
+    };
   }
   if (typeof err.statusCode === 'number' && err.statusCode >= 400 && err.statusCode < 500) {
     return { status: 400, code: 'invalid_argument', message: 'The request is malformed.', unexpected: false };

@@ -53,7 +53,8 @@ export async function buildServer(app: App): Promise<FastifyInstance> {
     const mapped = mapError(err);
     if (mapped.unexpected) request.log.error({ err }, 'unexpected error');
     else if (mapped.status >= 500) request.log.warn({ code: mapped.code }, mapped.message);
-    if (mapped.retryAfterSeconds !== undefined) void reply.header('retry-after', String(mapped.retryAfterSeconds));
+    if (mapped.retryAfterSeconds !== undefined)
+      void reply.header('retry-after', String(mapped.retryAfterSeconds));
     return reply
       .code(mapped.status)
       .send({ error: { code: mapped.code, message: mapped.message, requestId: String(request.id) } });
@@ -61,7 +62,11 @@ export async function buildServer(app: App): Promise<FastifyInstance> {
 
   server.setNotFoundHandler((request, reply) =>
     reply.code(404).send({
-      error: { code: 'not_found', message: `No route ${request.method} ${request.url.split('?')[0]}.`, requestId: String(request.id) },
+      error: {
+        code: 'not_found',
+        message: `No route ${request.method} ${request.url.split('?')[0]}.`,
+        requestId: String(request.id),
+      },
     }),
   );
 

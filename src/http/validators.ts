@@ -6,7 +6,13 @@ import type { FastifySchemaCompiler } from 'fastify';
 const addFormats = addFormatsModule as unknown as (ajv: Ajv) => Ajv;
 
 function makeAjv(coerceTypes: boolean): Ajv {
-  const ajv = new Ajv({ coerceTypes, removeAdditional: false, useDefaults: true, allErrors: false, strict: false });
+  const ajv = new Ajv({
+    coerceTypes,
+    removeAdditional: false,
+    useDefaults: true,
+    allErrors: false,
+    strict: false,
+  });
   addFormats(ajv);
   return ajv;
 }
@@ -20,11 +26,19 @@ export function schemaValidatorCompiler(): FastifySchemaCompiler<unknown> {
   const coercing = makeAjv(true);
   return ({ schema, httpPart }) => {
     const validate = (httpPart === 'body' ? strict : coercing).compile(schema as object);
-    return (data: unknown) => (validate(data) ? { value: data } : { error: Object.assign(new Error(describe(validate.errors)), { validation: validate.errors }) });
+    return (data: unknown) =>
+      validate(data)
+        ? { value: data }
+        : { error: Object.assign(new Error(describe(validate.errors)), { validation: validate.errors }) };
   };
 }
 
-function describe(errs: ReadonlyArray<{ instancePath: string; message?: string; params?: Record<string, unknown> }> | null | undefined): string {
+function describe(
+  errs:
+    | ReadonlyArray<{ instancePath: string; message?: string; params?: Record<string, unknown> }>
+    | null
+    | undefined,
+): string {
   const first = errs?.[0];
   if (!first) return 'invalid';
   const path = first.instancePath ? first.instancePath.slice(1).replaceAll('/', '.') : '';

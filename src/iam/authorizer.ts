@@ -21,10 +21,15 @@ export interface Policy {
 export const rootPolicyRecord = 'root_policy';
 
 /** True when one of `policies` grants `permission` to `principal`. */
-export function policiesGrant(policies: readonly Policy[], principal: Principal, permission: Permission): boolean {
+export function policiesGrant(
+  policies: readonly Policy[],
+  principal: Principal,
+  permission: Permission,
+): boolean {
   for (const policy of policies) {
     for (const binding of policy.bindings) {
-      if (binding.members.includes(principal) && permissionsOfRole(binding.role).includes(permission)) return true;
+      if (binding.members.includes(principal) && permissionsOfRole(binding.role).includes(permission))
+        return true;
     }
   }
   return false;

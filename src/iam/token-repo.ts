@@ -27,8 +27,15 @@ export function insertToken(db: Kysely<Database>, row: TokenRow): WriteStatement
 }
 
 /** Finds a token by the hash of its value. */
-export async function findTokenByHash(db: Kysely<Database>, tokenHash: Buffer): Promise<TokenRow | undefined> {
-  const row = await db.selectFrom('tokens').selectAll().where('token_hash', '=', tokenHash).executeTakeFirst();
+export async function findTokenByHash(
+  db: Kysely<Database>,
+  tokenHash: Buffer,
+): Promise<TokenRow | undefined> {
+  const row = await db
+    .selectFrom('tokens')
+    .selectAll()
+    .where('token_hash', '=', tokenHash)
+    .executeTakeFirst();
   if (!row) return undefined;
   return {
     id: row.id,

@@ -53,7 +53,8 @@ export class ProjectService {
     try {
       await this.#storage.write([this.#repo.insert(project)]);
     } catch (err) {
-      if (err instanceof WriteRejected && err.reason === 'unique') throw errors.alreadyExists(`Project ${project.id}`);
+      if (err instanceof WriteRejected && err.reason === 'unique')
+        throw errors.alreadyExists(`Project ${project.id}`);
       throw err;
     }
     return project;
@@ -76,7 +77,8 @@ export class ProjectService {
   /** Updates a project if `etag` (when given) is current; `conflict` when stale. */
   async update(id: string, input: UpdateProjectInput, etag: string | undefined): Promise<Project> {
     const current = await this.get(id);
-    if (etag !== undefined && etag !== current.etag) throw errors.conflict('The etag does not match the project’s current etag.');
+    if (etag !== undefined && etag !== current.etag)
+      throw errors.conflict('The etag does not match the project’s current etag.');
     const next: Project = {
       ...current,
       displayName: input.displayName ?? current.displayName,
@@ -105,7 +107,10 @@ export class ProjectService {
   async requireFeature(projectId: string, feature: keyof ProjectFeatures): Promise<void> {
     const project = isUuid(projectId) ? await this.#repo.find(projectId) : undefined;
     if (project && !project.features[feature]) {
-      throw new CofferError('feature_disabled', `The ${feature} feature is disabled for project ${projectId}.`);
+      throw new CofferError(
+        'feature_disabled',
+        `The ${feature} feature is disabled for project ${projectId}.`,
+      );
     }
   }
 
@@ -123,7 +128,8 @@ export class ProjectService {
   /** Checks a region for a KMS-backed route: `kms_unavailable` when KMS is off there. */
   requireKmsRegion(regionId: string): void {
     const region = this.#regions.find((r) => r.id === regionId);
-    if (region && !region.kms) throw new CofferError('kms_unavailable', `KMS is not available in region ${regionId}.`);
+    if (region && !region.kms)
+      throw new CofferError('kms_unavailable', `KMS is not available in region ${regionId}.`);
   }
 
   /** A configured region; `not_found` otherwise. */

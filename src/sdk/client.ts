@@ -65,10 +65,17 @@ export class CofferClient {
     try {
       parsed = text ? JSON.parse(text) : undefined;
     } catch {
-      throw new CofferApiError(response.status, 'invalid_response', `The server answered ${response.status} with a body that is not JSON.`, undefined);
+      throw new CofferApiError(
+        response.status,
+        'invalid_response',
+        `The server answered ${response.status} with a body that is not JSON.`,
+        undefined,
+      );
     }
     if (!response.ok) {
-      const error = (parsed as { error?: { code?: string; message?: string; requestId?: string } } | undefined)?.error;
+      const error = (
+        parsed as { error?: { code?: string; message?: string; requestId?: string } } | undefined
+      )?.error;
       throw new CofferApiError(
         response.status,
         error?.code ?? 'unknown',
@@ -84,7 +91,8 @@ export class CofferClient {
     try {
       return await this.request<HealthView>('GET', '/v2/health');
     } catch (err) {
-      if (err instanceof CofferApiError && err.status === 503) return { status: 'sealed', version: '', storage: { engine: '', status: 'ok' } };
+      if (err instanceof CofferApiError && err.status === 503)
+        return { status: 'sealed', version: '', storage: { engine: '', status: 'ok' } };
       throw err;
     }
   }
@@ -101,7 +109,10 @@ export class CofferClient {
 
   /** `POST /v2/sys/unseal` with one share (or a reset). */
   unseal(key: string | undefined, reset = false): Promise<SealStatusView> {
-    return this.request('POST', '/v2/sys/unseal', { ...(key !== undefined ? { key } : {}), ...(reset ? { reset } : {}) });
+    return this.request('POST', '/v2/sys/unseal', {
+      ...(key !== undefined ? { key } : {}),
+      ...(reset ? { reset } : {}),
+    });
   }
 
   /** `POST /v2/sys/seal`. */
@@ -110,7 +121,11 @@ export class CofferClient {
   }
 
   /** `POST /v2/projects`. */
-  createProject(body: { id?: string; displayName?: string; features?: { secrets?: boolean; kms?: boolean } }): Promise<ProjectView> {
+  createProject(body: {
+    id?: string;
+    displayName?: string;
+    features?: { secrets?: boolean; kms?: boolean };
+  }): Promise<ProjectView> {
     return this.request('POST', '/v2/projects', body);
   }
 

@@ -38,7 +38,9 @@ export interface TestNodeOptions {
 /** Starts a node listening on 127.0.0.1 on a free port. */
 export async function startTestNode(options: TestNodeOptions = {}): Promise<TestNode> {
   const dataDir = options.dataDir ?? mkdtempSync(join(tmpdir(), 'coffer-node-'));
-  const config = loadConfig({ env: { COFFER_LOG_LEVEL: 'info', ...options.env, COFFER_DATA_DIR: dataDir, COFFER_LISTEN: '127.0.0.1:0' } });
+  const config = loadConfig({
+    env: { COFFER_LOG_LEVEL: 'info', ...options.env, COFFER_DATA_DIR: dataDir, COFFER_LISTEN: '127.0.0.1:0' },
+  });
   const logLines: string[] = [];
   const sink = new PassThrough();
   sink.on('data', (chunk: Buffer) => logLines.push(...chunk.toString('utf8').split('\n').filter(Boolean)));
@@ -78,7 +80,12 @@ export async function call(
   url: string,
   method: string,
   path: string,
-  options: { token?: string | undefined; body?: unknown; headers?: Record<string, string>; rawBody?: string } = {},
+  options: {
+    token?: string | undefined;
+    body?: unknown;
+    headers?: Record<string, string>;
+    rawBody?: string;
+  } = {},
   // biome-ignore lint/suspicious/noExplicitAny: tests read arbitrary JSON answers field by field
 ): Promise<{ status: number; headers: Headers; body: any }> {
   const headers: Record<string, string> = { ...options.headers };

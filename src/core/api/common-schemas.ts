@@ -25,7 +25,9 @@ export function Body<T extends Record<string, TSchema>>(properties: T, descripti
 /** The `?pageSize=&pageToken=` query of every list. */
 export const PageQuery = Type.Object(
   {
-    pageSize: Type.Optional(Type.Integer({ minimum: 1, description: 'default 100; values above 1000 are clamped' })),
+    pageSize: Type.Optional(
+      Type.Integer({ minimum: 1, description: 'default 100; values above 1000 are clamped' }),
+    ),
     pageToken: Type.Optional(Type.String({ maxLength: 2048 })),
   },
   { additionalProperties: false },

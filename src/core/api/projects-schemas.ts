@@ -2,7 +2,10 @@ import { type Static, Type } from '@sinclair/typebox';
 import { Body, Timestamp, Uuid } from './common-schemas.ts';
 
 /** Feature gates of a project. */
-export const Features = Type.Object({ secrets: Type.Boolean(), kms: Type.Boolean() }, { additionalProperties: false });
+export const Features = Type.Object(
+  { secrets: Type.Boolean(), kms: Type.Boolean() },
+  { additionalProperties: false },
+);
 
 /** A project as the API shows it. */
 export const ProjectView = Type.Object({

@@ -5,7 +5,10 @@ import { Body } from './common-schemas.ts';
 export const HealthView = Type.Object({
   status: Type.Union([Type.Literal('ok'), Type.Literal('degraded'), Type.Literal('sealed')]),
   version: Type.String(),
-  storage: Type.Object({ engine: Type.String(), status: Type.Union([Type.Literal('ok'), Type.Literal('failing')]) }),
+  storage: Type.Object({
+    engine: Type.String(),
+    status: Type.Union([Type.Literal('ok'), Type.Literal('failing')]),
+  }),
 });
 export type HealthView = Static<typeof HealthView>;
 

@@ -36,7 +36,8 @@ export function registerGuard(server: FastifyInstance, app: App): void {
     if (app.barrier.sealed) throw new CofferError('sealed', 'Coffer is sealed.');
     const params = (request.params ?? {}) as Record<string, string>;
     await app.authorizer.check(principal, guard.permission, guard.resource(params));
-    if (guard.feature && params.projectId !== undefined) await app.projects.requireFeature(params.projectId, guard.feature);
+    if (guard.feature && params.projectId !== undefined)
+      await app.projects.requireFeature(params.projectId, guard.feature);
     if ((guard.needsKmsRegion || guard.feature === 'kms') && params.regionId !== undefined) {
       app.projects.requireKmsRegion(params.regionId);
     }

@@ -1,8 +1,13 @@
+import { type Static, Type } from '@sinclair/typebox';
 import type { FastifyInstance } from 'fastify';
 import type { App } from '../../app/app.ts';
 import { PageOf, PageQuery } from '../../core/api/common-schemas.ts';
-import { CreateProjectBody, ProjectView, RegionView, UpdateProjectBody } from '../../core/api/projects-schemas.ts';
-import { Type, type Static } from '@sinclair/typebox';
+import {
+  CreateProjectBody,
+  ProjectView,
+  RegionView,
+  UpdateProjectBody,
+} from '../../core/api/projects-schemas.ts';
 import { toRfc3339 } from '../../core/clock.ts';
 import type { Project } from '../../projects/project-types.ts';
 import { rootResource } from '../route-guard.ts';
@@ -21,7 +26,7 @@ export function projectView(project: Project): ProjectView {
 
 const ProjectParams = Type.Object({ projectId: Type.String({ maxLength: 64 }) });
 type ProjectParams = Static<typeof ProjectParams>;
-type PageQuery = Static<typeof PageQuery>;
+type PageQueryString = Static<typeof PageQuery>;
 
 /** Projects and regions (`/v2/projects`, `/v2/regions`). */
 export function registerProjectRoutes(server: FastifyInstance, app: App): void {
@@ -29,20 +34,33 @@ export function registerProjectRoutes(server: FastifyInstance, app: App): void {
     '/v2/projects',
     {
       config: { guard: { permission: 'projects.create', resource: () => rootResource } },
-      schema: { tags: ['projects'], summary: 'Create a project', body: CreateProjectBody, response: { 201: ProjectView } },
+      schema: {
+        tags: ['projects'],
+        summary: 'Create a project',
+        body: CreateProjectBody,
+        response: { 201: ProjectView },
+      },
     },
     async (request, reply) => reply.code(201).send(projectView(await app.projects.create(request.body))),
   );
 
-  server.get<{ Querystring: PageQuery }>(
+  server.get<{ Querystring: PageQueryString }>(
     '/v2/projects',
     {
       config: { guard: { permission: 'projects.list', resource: () => rootResource } },
-      schema: { tags: ['projects'], summary: 'List projects', querystring: PageQuery, response: { 200: PageOf(ProjectView) } },
+      schema: {
+        tags: ['projects'],
+        summary: 'List projects',
+        querystring: PageQuery,
+        response: { 200: PageOf(ProjectView) },
+      },
     },
     async (request) => {
       const page = await app.projects.list(request.query.pageSize, request.query.pageToken);
-      return { items: page.items.map(projectView), ...(page.nextPageToken ? { nextPageToken: page.nextPageToken } : {}) };
+      return {
+        items: page.items.map(projectView),
+        ...(page.nextPageToken ? { nextPageToken: page.nextPageToken } : {}),
+      };
     },
   );
 
@@ -50,7 +68,12 @@ export function registerProjectRoutes(server: FastifyInstance, app: App): void {
     '/v2/projects/:projectId',
     {
       config: { guard: { permission: 'projects.get', resource: (p) => `projects/${p.projectId}` } },
-      schema: { tags: ['projects'], summary: 'Get a project', params: ProjectParams, response: { 200: ProjectView } },
+      schema: {
+        tags: ['projects'],
+        summary: 'Get a project',
+        params: ProjectParams,
+        response: { 200: ProjectView },
+      },
     },
     async (request) => projectView(await app.projects.get(request.params.projectId)),
   );
@@ -61,7 +84,8 @@ export function registerProjectRoutes(server: FastifyInstance, app: App): void {
       config: { guard: { permission: 'projects.update', resource: (p) => `projects/${p.projectId}` } },
       schema: {
         tags: ['projects'],
-        summary: 'Update a project’s display name or feature gates (If-Match or etag for optimistic concurrency)',
+        summary:
+          'Update a project’s display name or feature gates (If-Match or etag for optimistic concurrency)',
         params: ProjectParams,
         body: UpdateProjectBody,
         response: { 200: ProjectView },
@@ -70,16 +94,23 @@ export function registerProjectRoutes(server: FastifyInstance, app: App): void {
     async (request) => {
       const { etag: bodyEtag, ...changes } = request.body;
       const header = request.headers['if-match'];
-      const etag = bodyEtag ?? (typeof header === 'string' ? header.replace(/^W\//, '').replace(/^"|"$/g, '') : undefined);
+      const etag =
+        bodyEtag ??
+        (typeof header === 'string' ? header.replace(/^W\//, '').replace(/^"|"$/g, '') : undefined);
       return projectView(await app.projects.update(request.params.projectId, changes, etag));
     },
   );
 
-  server.get<{ Querystring: PageQuery }>(
+  server.get<{ Querystring: PageQueryString }>(
     '/v2/regions',
     {
       config: { guard: { permission: 'regions.list', resource: () => rootResource } },
-      schema: { tags: ['projects'], summary: 'List the regions this server offers', querystring: PageQuery, response: { 200: PageOf(RegionView) } },
+      schema: {
+        tags: ['projects'],
+        summary: 'List the regions this server offers',
+        querystring: PageQuery,
+        response: { 200: PageOf(RegionView) },
+      },
     },
     async (request) => {
       const page = app.projects.listRegions(request.query.pageSize, request.query.pageToken);

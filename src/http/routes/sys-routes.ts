@@ -32,7 +32,10 @@ export function registerSysRoutes(server: FastifyInstance, app: App): void {
 
   server.get(
     '/v2/sys/seal-status',
-    { config: { public: true }, schema: { tags: ['sys'], summary: 'Seal status', response: { 200: SealStatusView } } },
+    {
+      config: { public: true },
+      schema: { tags: ['sys'], summary: 'Seal status', response: { 200: SealStatusView } },
+    },
     async () => app.sealStatus(),
   );
 
@@ -54,11 +57,17 @@ export function registerSysRoutes(server: FastifyInstance, app: App): void {
     '/v2/sys/unseal',
     {
       config: { public: true },
-      schema: { tags: ['sys'], summary: 'Give one unseal share', body: UnsealBody, response: { 200: SealStatusView } },
+      schema: {
+        tags: ['sys'],
+        summary: 'Give one unseal share',
+        body: UnsealBody,
+        response: { 200: SealStatusView },
+      },
     },
     async (request) => {
       const { key, reset } = request.body;
-      if (key === undefined && !reset) throw new CofferError('invalid_argument', 'Give key (one share) or reset: true.');
+      if (key === undefined && !reset)
+        throw new CofferError('invalid_argument', 'Give key (one share) or reset: true.');
       return app.unseal(key === undefined ? undefined : decodeShare(key), reset ?? false);
     },
   );
@@ -80,7 +89,11 @@ export function registerSysRoutes(server: FastifyInstance, app: App): void {
     '/v2/openapi.json',
     {
       config: { guard: { permission: 'sys.openapi.get', resource: () => rootResource } },
-      schema: { tags: ['sys'], summary: 'This API’s OpenAPI 3 description', response: { 200: Type.Object({}, { additionalProperties: true }) } },
+      schema: {
+        tags: ['sys'],
+        summary: 'This API’s OpenAPI 3 description',
+        response: { 200: Type.Object({}, { additionalProperties: true }) },
+      },
     },
     async () => server.swagger(),
   );
