@@ -18,7 +18,10 @@ describe('a database that goes down mid-run', { skip }, () => {
     });
     const token = node.adminToken!;
     try {
-      assert.equal((await call(node.url, 'POST', '/v2/projects', { token, body: { displayName: 'before' } })).status, 201);
+      assert.equal(
+        (await call(node.url, 'POST', '/v2/projects', { token, body: { displayName: 'before' } })).status,
+        201,
+      );
       await proxy.cut();
       const write = await call(node.url, 'POST', '/v2/projects', { token, body: { displayName: 'during' } });
       assert.equal(write.status, 503, JSON.stringify(write.body));
@@ -32,7 +35,8 @@ describe('a database that goes down mid-run', { skip }, () => {
       await proxy.restore();
       let recovered = 0;
       for (let attempt = 0; attempt < 50 && recovered !== 201; attempt++) {
-        recovered = (await call(node.url, 'POST', '/v2/projects', { token, body: { displayName: 'after' } })).status;
+        recovered = (await call(node.url, 'POST', '/v2/projects', { token, body: { displayName: 'after' } }))
+          .status;
         if (recovered !== 201) await new Promise((resolve) => setTimeout(resolve, 100));
       }
       assert.equal(recovered, 201);

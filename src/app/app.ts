@@ -1,9 +1,16 @@
+import { randomUUID } from 'node:crypto';
+import { AuditLog } from '../audit/audit-log.ts';
 import { Barrier, type SealStatus } from '../barrier/barrier.ts';
 import type { Clock } from '../core/clock.ts';
 import type { Config } from '../core/config.ts';
 import type { Logger } from '../core/logger.ts';
 import { Authorizer } from '../iam/authorizer.ts';
 import { TokenService } from '../iam/token-service.ts';
+import { KeyMaterialStore } from '../kms/key-material-store.ts';
+import { KmsCryptoService } from '../kms/kms-crypto-service.ts';
+import { KmsRepo } from '../kms/kms-repo.ts';
+import { KmsService } from '../kms/kms-service.ts';
+import { keyResourceName } from '../kms/kms-types.ts';
 import { ProjectService } from '../projects/project-service.ts';
 import { openStorage } from '../storage/open-storage.ts';
 import type { Storage } from '../storage/storage-types.ts';
@@ -27,6 +34,13 @@ export interface App {
   readonly tokens: TokenService;
   readonly authorizer: Authorizer;
   readonly projects: ProjectService;
+  readonly audit: AuditLog;
+  readonly kms: KmsService;
+  readonly kmsCrypto: KmsCryptoService;
+  /** Seals this node: drops the root key and every unsealed key from memory. */
+  seal(): void;
+  /** Runs due background work once (rotations, deletions); the server runs it on a timer. */
+  runBackgroundJobs(): Promise<void>;
   /** Initializes a Shamir-sealed node (`POST /v2/sys/init`). */
   initialize(secretShares: number, secretThreshold: number): Promise<{ keys: string[]; rootToken: string }>;
   /** Adds an unseal share, or resets progress. */
@@ -56,6 +70,46 @@ export async function createApp(config: Config, logger: Logger, clock: Clock): P
   const tokens = new TokenService(storage, clock);
   const authorizer = new Authorizer(storage.db);
   const projects = new ProjectService(storage, clock, config.regions);
+  const audit = new AuditLog(storage, logger, config.auditTimeoutMs);
+  const kmsRepo = new KmsRepo(storage.db);
+  const materials = new KeyMaterialStore(barrier, kmsRepo);
+  const kms = new KmsService(storage, kmsRepo, materials, projects, clock);
+  const kmsCrypto = new KmsCryptoService(kms, kmsRepo, materials);
+  let timer: NodeJS.Timeout | undefined;
+  let jobsRunning = false;
+
+  const runBackgroundJobs = async () => {
+    if (barrier.sealed || jobsRunning) return;
+    jobsRunning = true;
+    try {
+      for (const event of await kms.runDueJobs()) {
+        logger.info(
+          { action: event.action, key: event.key.uid, version: event.version },
+          'kms background job',
+        );
+        await audit.append([
+          {
+            id: randomUUID(),
+            timeMs: clock.nowMs(),
+            requestId: `job-${randomUUID()}`,
+            action: event.action,
+            principal: 'service:kms',
+            resource: keyResourceName(event.key),
+            projectId: event.key.projectId,
+            result: 'ok',
+            status: 200,
+            ...(event.version !== undefined ? { details: { keyVersion: event.version } } : {}),
+          },
+        ]);
+      }
+    } catch (err) {
+      logger.warn({ err: (err as Error).message }, 'background jobs failed; retrying on the next tick');
+    } finally {
+      jobsRunning = false;
+    }
+  };
+  timer = setInterval(() => void runBackgroundJobs(), config.backgroundIntervalMs);
+  timer.unref();
 
   return {
     config,
@@ -66,6 +120,14 @@ export async function createApp(config: Config, logger: Logger, clock: Clock): P
     tokens,
     authorizer,
     projects,
+    audit,
+    kms,
+    kmsCrypto,
+    seal() {
+      barrier.seal();
+      materials.clear();
+    },
+    runBackgroundJobs,
     async initialize(secretShares, secretThreshold) {
       const result = await initializeShamir(
         storage,
@@ -104,11 +166,14 @@ export async function createApp(config: Config, logger: Logger, clock: Clock): P
         storageStatus = 'failing';
       }
       if (storage.health?.() === 'failing') storageStatus = 'failing';
-      const status = barrier.sealed ? 'sealed' : storageStatus === 'ok' ? 'ok' : 'degraded';
+      const status = barrier.sealed ? 'sealed' : storageStatus === 'ok' && !audit.failing ? 'ok' : 'degraded';
       return { status, version, storage: { engine: storage.engine, status: storageStatus } };
     },
     async close() {
+      clearInterval(timer);
+      timer = undefined;
       barrier.seal();
+      materials.clear();
       await storage.close();
     },
   };

@@ -16,31 +16,13 @@ import {
 } from 'node:crypto';
 import { promisify } from 'node:util';
 import { p256, p384 } from '@noble/curves/nist.js';
+import type { KmsAlgorithm, KmsPurpose } from '../core/kms-algorithm-names.ts';
 import type { AeadAlgorithm } from './aead.ts';
 import { rsaPssSignDigest, rsaPssVerifyDigest } from './rsa-pss-digest.ts';
 
 const generateKeyPairAsync = promisify(generateKeyPair);
 
-/** The KMS key algorithms (SPEC §5). */
-export const kmsAlgorithms = [
-  'aes128-gcm96',
-  'aes256-gcm96',
-  'chacha20-poly1305',
-  'rsa-2048',
-  'rsa-3072',
-  'rsa-4096',
-  'ecdsa-p256',
-  'ecdsa-p384',
-  'ed25519',
-  'hmac-sha256',
-  'hmac-sha512',
-] as const;
-
-/** A KMS key algorithm. */
-export type KmsAlgorithm = (typeof kmsAlgorithms)[number];
-
-/** What a key is for. */
-export type KmsPurpose = 'encrypt_decrypt' | 'sign_verify' | 'decrypt' | 'mac';
+export { type KmsAlgorithm, type KmsPurpose, kmsAlgorithms } from '../core/kms-algorithm-names.ts';
 
 /** The family of an algorithm, which decides how material is stored and used. */
 export type AlgorithmFamily = 'symmetric' | 'rsa' | 'ecdsa' | 'ed25519' | 'hmac';

@@ -18,6 +18,8 @@ export interface RouteGuard {
   readonly feature?: 'secrets' | 'kms';
   /** Whether the route needs KMS in its region (needs a `regionId` parameter). */
   readonly needsKmsRegion?: boolean;
+  /** The audit action when it differs from the permission (e.g. reads of metadata share one). */
+  readonly auditAction?: string;
 }
 
 declare module 'fastify' {

@@ -6,7 +6,9 @@ import type { App } from '../app/app.ts';
 import { version } from '../app/version.ts';
 import { ConfigError } from '../core/config.ts';
 import { mapError } from './error-mapper.ts';
+import { registerAudit } from './plugins/audit-plugin.ts';
 import { registerGuard } from './plugins/guard-plugin.ts';
+import { registerKmsRoutes } from './routes/kms-routes.ts';
 import { registerProjectRoutes } from './routes/projects-routes.ts';
 import { registerSysRoutes } from './routes/sys-routes.ts';
 import { schemaValidatorCompiler } from './validators.ts';
@@ -86,7 +88,9 @@ export async function buildServer(app: App): Promise<FastifyInstance> {
   });
 
   registerGuard(server, app);
+  registerAudit(server, app);
   registerSysRoutes(server, app);
   registerProjectRoutes(server, app);
+  registerKmsRoutes(server, app);
   return server;
 }

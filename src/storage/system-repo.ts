@@ -9,12 +9,22 @@ export async function readSystemRecord(db: Kysely<Database>, name: string): Prom
 }
 
 /** A statement that inserts a system record; fails with a unique violation when it already exists. */
-export function insertSystemRecord(db: Kysely<Database>, name: string, value: string, nowMs: number): WriteStatement {
+export function insertSystemRecord(
+  db: Kysely<Database>,
+  name: string,
+  value: string,
+  nowMs: number,
+): WriteStatement {
   return stmt(db.insertInto('system').values({ name, value, update_time: nowMs }));
 }
 
 /** A statement that inserts or replaces a system record. */
-export function upsertSystemRecord(db: Kysely<Database>, name: string, value: string, nowMs: number): WriteStatement {
+export function upsertSystemRecord(
+  db: Kysely<Database>,
+  name: string,
+  value: string,
+  nowMs: number,
+): WriteStatement {
   return stmt(
     db
       .insertInto('system')

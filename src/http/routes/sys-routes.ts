@@ -79,7 +79,7 @@ export function registerSysRoutes(server: FastifyInstance, app: App): void {
       schema: { tags: ['sys'], summary: 'Seal this node', response: { 200: SealStatusView } },
     },
     async (request) => {
-      app.barrier.seal();
+      app.seal();
       app.logger.warn({ principal: request.principal }, 'sealed by request');
       return app.barrier.status();
     },

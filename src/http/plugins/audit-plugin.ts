@@ -1,0 +1,63 @@
+import { randomUUID } from 'node:crypto';
+import type { FastifyInstance, FastifyReply, FastifyRequest } from 'fastify';
+import type { App } from '../../app/app.ts';
+import type { AuditEvent, AuditResult } from '../../audit/audit-types.ts';
+import { mapError } from '../error-mapper.ts';
+
+declare module 'fastify' {
+  interface FastifyRequest {
+    /** Identifiers the handler adds to the request's audit event (e.g. the key version used). */
+    auditDetails?: Record<string, string | number | boolean>;
+    /** Further events of this request (e.g. `kms.decrypt` by an acting identity). */
+    auditExtra?: AuditEvent[];
+  }
+}
+
+function resultOf(status: number): AuditResult {
+  if (status < 400) return 'ok';
+  return status === 401 || status === 403 ? 'denied' : 'error';
+}
+
+function eventOf(request: FastifyRequest, reply: FastifyReply, nowMs: number): AuditEvent | undefined {
+  const guard = request.routeOptions.config.guard;
+  if (!guard) return undefined;
+  const params = (request.params ?? {}) as Record<string, string>;
+  const userAgent = request.headers['user-agent'];
+  return {
+    id: randomUUID(),
+    timeMs: nowMs,
+    requestId: String(request.id),
+    action: guard.auditAction ?? guard.permission,
+    principal: request.principal ?? 'anonymous',
+    resource: guard.resource(params),
+    ...(params.projectId !== undefined ? { projectId: params.projectId } : {}),
+    result: resultOf(reply.statusCode),
+    status: reply.statusCode,
+    sourceIp: request.ip,
+    ...(typeof userAgent === 'string' ? { userAgent: userAgent.slice(0, 256) } : {}),
+    ...(request.auditDetails ? { details: request.auditDetails } : {}),
+  };
+}
+
+/**
+ * Audit for every guarded route, allowed or denied: the event is made durable before the answer
+ * leaves (onSend). If that fails, the answer is replaced by `503 audit_unavailable`, so a value,
+ * plaintext or token is never returned unaudited (fail closed).
+ */
+export function registerAudit(server: FastifyInstance, app: App): void {
+  server.addHook('onSend', async (request, reply, payload) => {
+    const primary = eventOf(request, reply, app.clock.nowMs());
+    if (!primary) return payload;
+    try {
+      await app.audit.append([primary, ...(request.auditExtra ?? [])]);
+      return payload;
+    } catch (err) {
+      const mapped = mapError(err);
+      void reply.code(mapped.status);
+      void reply.header('content-type', 'application/json; charset=utf-8');
+      return JSON.stringify({
+        error: { code: mapped.code, message: mapped.message, requestId: String(request.id) },
+      });
+    }
+  });
+}

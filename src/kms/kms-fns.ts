@@ -1,0 +1,72 @@
+import { CofferError } from '../core/errors.ts';
+import type { KeyState, VersionState } from './kms-types.ts';
+
+/** Lifecycle actions on a key. */
+export type KeyAction = 'enable' | 'disable' | 'schedule_deletion' | 'cancel_deletion' | 'rotate';
+
+/**
+ * The key state machine (SPEC §5, seed 000): the state each action leads to from each state, or
+ * undefined when the action is not allowed there (`failed_precondition`). Repeating an action that is
+ * already in effect (disable a disabled key) is allowed and changes nothing.
+ */
+const keyTransitions: Record<KeyAction, Partial<Record<KeyState, KeyState>>> = {
+  enable: { active: 'active', disabled: 'active' },
+  disable: { active: 'disabled', disabled: 'disabled' },
+  schedule_deletion: { active: 'pending_deletion', disabled: 'pending_deletion' },
+  cancel_deletion: { pending_deletion: 'disabled' },
+  rotate: { active: 'active', disabled: 'disabled' },
+};
+
+/** The state after `action`, or `failed_precondition`. */
+export function nextKeyState(state: KeyState, action: KeyAction): KeyState {
+  const next = keyTransitions[action][state];
+  if (next === undefined) {
+    const hint = state === 'pending_deletion' ? ' Cancel the deletion first.' : '';
+    throw new CofferError(
+      'failed_precondition',
+      `A key in state ${state} cannot ${action.replace('_', ' ')}.${hint}`,
+    );
+  }
+  return next;
+}
+
+/** Lifecycle actions on a key version. */
+export type VersionAction = 'enable' | 'disable' | 'destroy';
+
+const versionTransitions: Record<VersionAction, Partial<Record<VersionState, VersionState>>> = {
+  enable: { enabled: 'enabled', disabled: 'enabled' },
+  disable: { enabled: 'disabled', disabled: 'disabled' },
+  destroy: { enabled: 'destroyed', disabled: 'destroyed', destroyed: 'destroyed' },
+};
+
+/** The version state after `action`, or `failed_precondition`. */
+export function nextVersionState(state: VersionState, action: VersionAction): VersionState {
+  const next = versionTransitions[action][state];
+  if (next === undefined) {
+    throw new CofferError('failed_precondition', `A key version in state ${state} cannot be ${action}d.`);
+  }
+  return next;
+}
+
+/** The error of a crypto operation on a key or version that is not usable. */
+export function keyNotActive(what: string): CofferError {
+  return new CofferError('key_not_active', what);
+}
+
+/** Checks that a crypto operation may use this key and version (SPEC §5). */
+export function requireUsable(
+  keyState: KeyState,
+  versionState: VersionState | undefined,
+  version: number,
+): void {
+  if (keyState !== 'active')
+    throw keyNotActive(`The key is ${keyState}; crypto operations need an active key.`);
+  if (versionState !== 'enabled') {
+    throw keyNotActive(
+      `Key version ${version} is ${versionState ?? 'missing'}; crypto operations need an enabled version.`,
+    );
+  }
+}
+
+/** Day in milliseconds. */
+export const dayMs = 86_400_000;

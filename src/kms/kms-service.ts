@@ -1,0 +1,389 @@
+import type { Clock } from '../core/clock.ts';
+import { CofferError, errors } from '../core/errors.ts';
+import { isUuid, newUuid } from '../core/ids.ts';
+import { clampPageSize, decodePageToken, type Page, toPage } from '../core/pagination.ts';
+import {
+  algorithmInfo,
+  generateMaterial,
+  type KmsAlgorithm,
+  type KmsPurpose,
+} from '../crypto/kms-algorithms.ts';
+import type { ProjectService } from '../projects/project-service.ts';
+import { type Storage, WriteRejected } from '../storage/storage-types.ts';
+import type { KeyMaterialStore } from './key-material-store.ts';
+import { dayMs, type KeyAction, nextKeyState, nextVersionState, type VersionAction } from './kms-fns.ts';
+import type { KeyChanges, KmsRepo } from './kms-repo.ts';
+import type { CryptoKey, KeyRing, KeyVersion, KmsLocation } from './kms-types.ts';
+
+/** Input of key creation. */
+export interface CreateKeyInput {
+  readonly id?: string;
+  readonly algorithm: KmsAlgorithm;
+  readonly purpose?: KmsPurpose;
+  readonly slug?: string;
+  readonly displayName?: string;
+  readonly rotationPeriodSeconds?: number;
+}
+
+/** Counts what depends on a key (secrets and instances bound to it); supplied by Secrets Manager. */
+export type DependentsCounter = (key: CryptoKey) => Promise<number>;
+
+/** An audit-worthy change made by a background job. */
+export interface KmsJobEvent {
+  readonly action: 'kms.keys.rotate' | 'kms.keys.destroy';
+  readonly key: CryptoKey;
+  readonly version?: number;
+}
+
+/** Smallest automatic rotation period: one day, as Google's KMS. */
+export const minRotationPeriodSeconds = 86_400;
+
+/**
+ * Key rings, keys and versions, and their lifecycle (SPEC §5). Callers are authorized before they
+ * get here (the HTTP guard); this checks existence, input and state, in SPEC §4's order.
+ */
+export class KmsService {
+  readonly #storage: Storage;
+  readonly #repo: KmsRepo;
+  readonly #materials: KeyMaterialStore;
+  readonly #projects: ProjectService;
+  readonly #clock: Clock;
+  #dependents: DependentsCounter = async () => 0;
+
+  constructor(
+    storage: Storage,
+    repo: KmsRepo,
+    materials: KeyMaterialStore,
+    projects: ProjectService,
+    clock: Clock,
+  ) {
+    this.#storage = storage;
+    this.#repo = repo;
+    this.#materials = materials;
+    this.#projects = projects;
+    this.#clock = clock;
+  }
+
+  /** Installs the dependents counter (Secrets Manager does, once it exists). */
+  setDependentsCounter(counter: DependentsCounter): void {
+    this.#dependents = counter;
+  }
+
+  /** Checks that the project and region exist (`not_found`). */
+  async requireLocation(location: KmsLocation): Promise<void> {
+    await this.#projects.get(location.projectId);
+    this.#projects.region(location.regionId);
+  }
+
+  /** Creates a key ring. */
+  async createKeyRing(
+    location: KmsLocation,
+    input: { id?: string; displayName: string; description?: string },
+  ): Promise<KeyRing> {
+    await this.requireLocation(location);
+    if (input.id !== undefined && !isUuid(input.id)) throw errors.invalid('id must be a lowercase UUID.');
+    const ring: KeyRing = {
+      ...location,
+      id: input.id ?? newUuid(),
+      displayName: input.displayName,
+      description: input.description ?? '',
+      createTimeMs: this.#clock.nowMs(),
+    };
+    await this.#write([this.#repo.insertKeyRing(ring)], `Key ring ${ring.id}`);
+    return ring;
+  }
+
+  /** One key ring. */
+  async getKeyRing(location: KmsLocation, id: string): Promise<KeyRing> {
+    await this.requireLocation(location);
+    const ring = await this.#repo.findKeyRing(location, id);
+    if (!ring) throw errors.notFound(`Key ring ${id}`);
+    return ring;
+  }
+
+  /** A page of key rings. */
+  async listKeyRings(location: KmsLocation, pageSize?: number, pageToken?: string): Promise<Page<KeyRing>> {
+    await this.requireLocation(location);
+    const size = clampPageSize(pageSize);
+    return toPage(
+      await this.#repo.listKeyRings(location, decodePageToken(pageToken), size + 1),
+      size,
+      (r) => r.id,
+    );
+  }
+
+  /** Creates a key with its first version (primary). */
+  async createKey(location: KmsLocation, keyRingId: string, input: CreateKeyInput): Promise<CryptoKey> {
+    await this.getKeyRing(location, keyRingId);
+    const info = algorithmInfo[input.algorithm];
+    const purpose = input.purpose ?? info.purposes[0]!;
+    if (!info.purposes.includes(purpose)) {
+      throw errors.invalid(
+        `Algorithm ${input.algorithm} supports purposes ${info.purposes.join(', ')}, not ${purpose}.`,
+      );
+    }
+    if (input.id !== undefined && !isUuid(input.id)) throw errors.invalid('id must be a lowercase UUID.');
+    if (input.rotationPeriodSeconds !== undefined && input.rotationPeriodSeconds < minRotationPeriodSeconds) {
+      throw errors.invalid(`rotationPeriod must be at least ${minRotationPeriodSeconds}s.`);
+    }
+    if (input.rotationPeriodSeconds !== undefined && info.family !== 'symmetric') {
+      throw errors.invalid('Automatic rotation is only for symmetric encryption keys.');
+    }
+    const now = this.#clock.nowMs();
+    const key: CryptoKey = {
+      ...location,
+      uid: newUuid(),
+      keyRingId,
+      id: input.id ?? newUuid(),
+      slug: input.slug ?? null,
+      displayName: input.displayName ?? '',
+      algorithm: input.algorithm,
+      purpose,
+      state: 'active',
+      primaryVersion: 1,
+      rotationPeriodSeconds: input.rotationPeriodSeconds ?? null,
+      nextRotationTimeMs: input.rotationPeriodSeconds ? now + input.rotationPeriodSeconds * 1000 : null,
+      deletionTimeMs: null,
+      createTimeMs: now,
+      updateTimeMs: now,
+    };
+    const version = await this.#newVersion(key, 1, now);
+    try {
+      await this.#storage.write([this.#repo.insertKey(key), version]);
+    } catch (err) {
+      if (err instanceof WriteRejected && err.reason === 'unique') {
+        const bySlug = key.slug !== null && (await this.#repo.findKeyBySlug(location, key.slug));
+        throw errors.alreadyExists(bySlug ? `A key with slug ${key.slug}` : `Key ${key.id}`);
+      }
+      throw err;
+    }
+    return key;
+  }
+
+  /** One key; every state is readable. */
+  async getKey(location: KmsLocation, keyRingId: string, keyId: string): Promise<CryptoKey> {
+    await this.requireLocation(location);
+    const key = await this.#repo.findKey(location, keyRingId, keyId);
+    if (!key) throw errors.notFound(`Key ${keyId}`);
+    return key;
+  }
+
+  /** A key by its identity: full resource name or slug (SPEC §3). */
+  async findKeyByIdentity(location: KmsLocation, identity: string): Promise<CryptoKey | undefined> {
+    const match = /^projects\/([^/]+)\/regions\/([^/]+)\/keyrings\/([^/]+)\/keys\/([^/]+)$/.exec(identity);
+    if (match) {
+      return this.#repo.findKey({ projectId: match[1]!, regionId: match[2]! }, match[3]!, match[4]!);
+    }
+    return this.#repo.findKeyBySlug(location, identity);
+  }
+
+  /** A page of keys of a ring. */
+  async listKeys(
+    location: KmsLocation,
+    keyRingId: string,
+    pageSize?: number,
+    pageToken?: string,
+  ): Promise<Page<CryptoKey>> {
+    await this.getKeyRing(location, keyRingId);
+    const size = clampPageSize(pageSize);
+    const rows = await this.#repo.listKeys(location, keyRingId, decodePageToken(pageToken), size + 1);
+    return toPage(rows, size, (k) => k.id);
+  }
+
+  /** Adds a version and makes it primary; old versions keep decrypting. */
+  async rotate(location: KmsLocation, keyRingId: string, keyId: string): Promise<CryptoKey> {
+    for (let attempt = 0; ; attempt++) {
+      const key = await this.getKey(location, keyRingId, keyId);
+      nextKeyState(key.state, 'rotate');
+      try {
+        return await this.#rotate(key, this.#clock.nowMs());
+      } catch (err) {
+        if (!(err instanceof WriteRejected) || attempt >= 4) throw mapConcurrent(err);
+      }
+    }
+  }
+
+  /** Applies a lifecycle action to a key. Disabling or deleting a key with dependents needs `force`. */
+  async changeState(
+    location: KmsLocation,
+    keyRingId: string,
+    keyId: string,
+    action: Exclude<KeyAction, 'rotate'>,
+    options: { force?: boolean; pendingWindowDays?: number } = {},
+  ): Promise<CryptoKey> {
+    const key = await this.getKey(location, keyRingId, keyId);
+    const days = options.pendingWindowDays ?? 30;
+    if (action === 'schedule_deletion' && (!Number.isInteger(days) || days < 7 || days > 30)) {
+      throw errors.invalid('pendingWindowDays must be a whole number from 7 to 30.');
+    }
+    const state = nextKeyState(key.state, action);
+    if (
+      (action === 'disable' || action === 'schedule_deletion') &&
+      key.state === 'active' &&
+      !options.force
+    ) {
+      const count = await this.#dependents(key);
+      if (count > 0) {
+        throw new CofferError(
+          'conflict',
+          `${count} secrets or instances depend on this key (GET …/dependents); repeat with ?force=true to proceed.`,
+        );
+      }
+    }
+    if (state === key.state) return key;
+    const now = this.#clock.nowMs();
+    const changes: KeyChanges = {
+      state,
+      updateTimeMs: now,
+      deletionTimeMs: action === 'schedule_deletion' ? now + days * dayMs : null,
+    };
+    await this.#writeKeyChange(key, changes);
+    return { ...key, ...changes } as CryptoKey;
+  }
+
+  /** A page of a key's versions. */
+  async listVersions(
+    location: KmsLocation,
+    keyRingId: string,
+    keyId: string,
+    pageSize?: number,
+    pageToken?: string,
+  ): Promise<Page<KeyVersion>> {
+    const key = await this.getKey(location, keyRingId, keyId);
+    const size = clampPageSize(pageSize);
+    const after = decodePageToken(pageToken);
+    const rows = await this.#repo.listVersions(
+      key.uid,
+      after === undefined ? undefined : Number(after),
+      size + 1,
+    );
+    return toPage(rows, size, (v) => String(v.version));
+  }
+
+  /** One version of a key. */
+  async getVersion(
+    location: KmsLocation,
+    keyRingId: string,
+    keyId: string,
+    version: number,
+  ): Promise<{ key: CryptoKey; version: KeyVersion }> {
+    const key = await this.getKey(location, keyRingId, keyId);
+    const found = await this.#repo.findVersion(key.uid, version);
+    if (!found) throw errors.notFound(`Key version ${version}`);
+    return { key, version: found };
+  }
+
+  /** Enables, disables or destroys (crypto-shreds) a version. The primary version cannot be destroyed. */
+  async changeVersionState(
+    location: KmsLocation,
+    keyRingId: string,
+    keyId: string,
+    number: number,
+    action: VersionAction,
+  ): Promise<KeyVersion> {
+    const { key, version } = await this.getVersion(location, keyRingId, keyId, number);
+    const state = nextVersionState(version.state, action);
+    if (action === 'destroy' && number === key.primaryVersion && version.state !== 'destroyed') {
+      throw new CofferError(
+        'failed_precondition',
+        'The primary version cannot be destroyed; rotate the key first.',
+      );
+    }
+    if (state === version.state) return version;
+    const now = this.#clock.nowMs();
+    try {
+      await this.#storage.write([
+        action === 'destroy'
+          ? this.#repo.destroyVersion(key.uid, number, now)
+          : this.#repo.setVersionState(key.uid, number, version.state, state),
+      ]);
+    } catch (err) {
+      throw mapConcurrent(err);
+    }
+    if (action === 'destroy') this.#materials.forget(key.uid, number);
+    return { ...version, state, ...(action === 'destroy' ? { hasMaterial: false, destroyTimeMs: now } : {}) };
+  }
+
+  /**
+   * Background work, safe on every node at once: rotations that are due and deletions whose window
+   * has ended. Each change is a compare-and-set on the key row, so exactly one node applies it.
+   */
+  async runDueJobs(): Promise<KmsJobEvent[]> {
+    const now = this.#clock.nowMs();
+    const events: KmsJobEvent[] = [];
+    for (const key of await this.#repo.keysDueForRotation(now, 100)) {
+      try {
+        events.push({ action: 'kms.keys.rotate', key, version: key.primaryVersion + 1 });
+        await this.#rotate(key, now);
+      } catch (err) {
+        events.pop();
+        if (!(err instanceof WriteRejected)) throw err;
+      }
+    }
+    for (const key of await this.#repo.keysDueForDestruction(now, 100)) {
+      try {
+        await this.#storage.write([
+          this.#repo.updateKey(key, { state: 'destroyed', updateTimeMs: now }),
+          this.#repo.destroyAllVersions(key.uid, now),
+        ]);
+        this.#materials.forget(key.uid);
+        events.push({ action: 'kms.keys.destroy', key });
+      } catch (err) {
+        if (!(err instanceof WriteRejected)) throw err;
+      }
+    }
+    return events;
+  }
+
+  async #rotate(key: CryptoKey, now: number): Promise<CryptoKey> {
+    const number = key.primaryVersion + 1;
+    const version = await this.#newVersion(key, number, now);
+    const changes: KeyChanges = {
+      primaryVersion: number,
+      updateTimeMs: now,
+      ...(key.rotationPeriodSeconds ? { nextRotationTimeMs: now + key.rotationPeriodSeconds * 1000 } : {}),
+    };
+    await this.#storage.write([this.#repo.updateKey(key, changes), version]);
+    return { ...key, ...changes } as CryptoKey;
+  }
+
+  async #newVersion(key: CryptoKey, number: number, now: number) {
+    const generated = await generateMaterial(key.algorithm);
+    const sealed = this.#materials.seal(key.uid, number, generated.material);
+    generated.material.fill(0);
+    return this.#repo.insertVersion(
+      {
+        keyUid: key.uid,
+        version: number,
+        state: 'enabled',
+        hasMaterial: true,
+        publicKeyPem: generated.publicKeyPem ?? null,
+        createTimeMs: now,
+        destroyTimeMs: null,
+      },
+      sealed,
+    );
+  }
+
+  async #writeKeyChange(key: CryptoKey, changes: KeyChanges): Promise<void> {
+    try {
+      await this.#storage.write([this.#repo.updateKey(key, changes)]);
+    } catch (err) {
+      throw mapConcurrent(err);
+    }
+  }
+
+  async #write(statements: Parameters<Storage['write']>[0], what: string): Promise<void> {
+    try {
+      await this.#storage.write(statements);
+    } catch (err) {
+      if (err instanceof WriteRejected && err.reason === 'unique') throw errors.alreadyExists(what);
+      throw err;
+    }
+  }
+}
+
+function mapConcurrent(err: unknown): unknown {
+  if (err instanceof WriteRejected) return errors.conflict('The key was changed concurrently; retry.');
+  return err;
+}

@@ -1,0 +1,96 @@
+import type { Kysely } from 'kysely';
+import type { Database } from '../schema.ts';
+import type { Engine } from '../storage-types.ts';
+
+/**
+ * KMS key rings, keys and versions, and audit events. The unique indexes are what make concurrent
+ * creates on several nodes safe (`WriteRejected('unique')`), so they belong to the schema, not the code.
+ */
+export async function up(db: Kysely<Database>, engine: Engine): Promise<void> {
+  const binary = engine === 'postgres' ? 'bytea' : 'blob';
+
+  await db.schema
+    .createTable('kms_key_rings')
+    .addColumn('project_id', 'text', (c) => c.notNull())
+    .addColumn('region_id', 'text', (c) => c.notNull())
+    .addColumn('id', 'text', (c) => c.notNull())
+    .addColumn('display_name', 'text', (c) => c.notNull())
+    .addColumn('description', 'text', (c) => c.notNull())
+    .addColumn('create_time', 'bigint', (c) => c.notNull())
+    .addPrimaryKeyConstraint('kms_key_rings_pk', ['project_id', 'region_id', 'id'])
+    .execute();
+
+  await db.schema
+    .createTable('kms_keys')
+    .addColumn('uid', 'text', (c) => c.primaryKey())
+    .addColumn('project_id', 'text', (c) => c.notNull())
+    .addColumn('region_id', 'text', (c) => c.notNull())
+    .addColumn('key_ring_id', 'text', (c) => c.notNull())
+    .addColumn('id', 'text', (c) => c.notNull())
+    .addColumn('slug', 'text')
+    .addColumn('display_name', 'text', (c) => c.notNull())
+    .addColumn('algorithm', 'text', (c) => c.notNull())
+    .addColumn('purpose', 'text', (c) => c.notNull())
+    .addColumn('state', 'text', (c) => c.notNull())
+    .addColumn('primary_version', 'integer', (c) => c.notNull())
+    .addColumn('rotation_period_seconds', 'bigint')
+    .addColumn('next_rotation_time', 'bigint')
+    .addColumn('deletion_time', 'bigint')
+    .addColumn('create_time', 'bigint', (c) => c.notNull())
+    .addColumn('update_time', 'bigint', (c) => c.notNull())
+    .execute();
+  await db.schema
+    .createIndex('kms_keys_ring_id')
+    .unique()
+    .on('kms_keys')
+    .columns(['project_id', 'region_id', 'key_ring_id', 'id'])
+    .execute();
+  // Slugs are unique per project and region; NULL slugs are distinct on both engines.
+  await db.schema
+    .createIndex('kms_keys_slug')
+    .unique()
+    .on('kms_keys')
+    .columns(['project_id', 'region_id', 'slug'])
+    .execute();
+  // Background scans: keys due for rotation, keys whose deletion window ended.
+  await db.schema
+    .createIndex('kms_keys_rotation')
+    .on('kms_keys')
+    .columns(['state', 'next_rotation_time'])
+    .execute();
+  await db.schema
+    .createIndex('kms_keys_deletion')
+    .on('kms_keys')
+    .columns(['state', 'deletion_time'])
+    .execute();
+
+  await db.schema
+    .createTable('kms_key_versions')
+    .addColumn('key_uid', 'text', (c) => c.notNull())
+    .addColumn('version', 'integer', (c) => c.notNull())
+    .addColumn('state', 'text', (c) => c.notNull())
+    .addColumn('material', binary)
+    .addColumn('public_key_pem', 'text')
+    .addColumn('create_time', 'bigint', (c) => c.notNull())
+    .addColumn('destroy_time', 'bigint')
+    .addPrimaryKeyConstraint('kms_key_versions_pk', ['key_uid', 'version'])
+    .execute();
+
+  await db.schema
+    .createTable('audit_events')
+    .addColumn('id', 'text', (c) => c.primaryKey())
+    .addColumn('time', 'bigint', (c) => c.notNull())
+    .addColumn('request_id', 'text', (c) => c.notNull())
+    .addColumn('action', 'text', (c) => c.notNull())
+    .addColumn('principal', 'text', (c) => c.notNull())
+    .addColumn('on_behalf_of', 'text')
+    .addColumn('resource', 'text', (c) => c.notNull())
+    .addColumn('project_id', 'text')
+    .addColumn('result', 'text', (c) => c.notNull())
+    .addColumn('status', 'integer', (c) => c.notNull())
+    .addColumn('source_ip', 'text')
+    .addColumn('user_agent', 'text')
+    .addColumn('details', 'text')
+    .execute();
+  await db.schema.createIndex('audit_events_time').on('audit_events').column('time').execute();
+}

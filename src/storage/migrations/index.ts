@@ -1,0 +1,19 @@
+import type { Kysely } from 'kysely';
+import type { Database } from '../schema.ts';
+import type { Engine } from '../storage-types.ts';
+import * as initial from './0001-initial.ts';
+import * as kmsAndAudit from './0002-kms-and-audit.ts';
+
+/** One schema change. `up` runs inside the migration transaction, on either engine. */
+export interface Migration {
+  /** Stable id, recorded in `coffer_migrations`; never rename one that has shipped. */
+  readonly id: string;
+  /** Applies the change. */
+  up(db: Kysely<Database>, engine: Engine): Promise<void>;
+}
+
+/** Every migration, in the order they apply. Append only. */
+export const migrations: readonly Migration[] = [
+  { id: '0001-initial', up: initial.up },
+  { id: '0002-kms-and-audit', up: kmsAndAudit.up },
+];

@@ -1,0 +1,64 @@
+import { mkdirSync } from 'node:fs';
+import { join } from 'node:path';
+import { CofferError } from '../core/errors.ts';
+import { runMigrations } from './migrate.ts';
+import { openPostgresStorage } from './postgres/postgres-storage.ts';
+import { openSqliteStorage } from './sqlite/sqlite-storage.ts';
+import type { Storage } from './storage-types.ts';
+
+/** Where Coffer keeps its data. */
+export interface OpenStorageOptions {
+  /** A `postgres://` or `postgresql://` URL selects PostgreSQL; absent, the embedded SQLite is used. */
+  readonly databaseUrl?: string;
+  /** The data dir: SQLite's `coffer.db` and `coffer.pid` live here (created with mode 0700). */
+  readonly dataDir: string;
+  /** A write not acknowledged within this time rejects with `storage_unavailable`. */
+  readonly writeTimeoutMs: number;
+  /** PostgreSQL pool size; default 10. */
+  readonly poolSize?: number;
+  /** Told about errors of idle PostgreSQL connections; the message is safe to log. */
+  readonly onBackgroundError?: (message: string) => void;
+}
+
+/** True when the URL selects PostgreSQL. */
+export function isPostgresUrl(url: string | undefined): url is string {
+  return url !== undefined && /^postgres(ql)?:\/\//i.test(url);
+}
+
+/**
+ * Opens the storage the options select and brings its schema up to date. A database that cannot be
+ * reached fails with `storage_unavailable` naming host:port/db, never the password.
+ */
+export async function openStorage(options: OpenStorageOptions): Promise<Storage> {
+  const storage = isPostgresUrl(options.databaseUrl)
+    ? await openPostgresStorage({
+        url: options.databaseUrl,
+        writeTimeoutMs: options.writeTimeoutMs,
+        ...(options.poolSize === undefined ? {} : { poolSize: options.poolSize }),
+        ...(options.onBackgroundError === undefined ? {} : { onBackgroundError: options.onBackgroundError }),
+      })
+    : await openSqliteStorage({
+        file: join(createDataDir(options.dataDir), 'coffer.db'),
+        writeTimeoutMs: options.writeTimeoutMs,
+      });
+  try {
+    await runMigrations(storage);
+  } catch (err) {
+    await storage.close().catch(() => undefined);
+    throw err;
+  }
+  return storage;
+}
+
+/** The data dir holds keys and the database: owner-only (an existing dir keeps its mode). */
+function createDataDir(dataDir: string): string {
+  try {
+    mkdirSync(dataDir, { recursive: true, mode: 0o700 });
+  } catch (err) {
+    const reason = err instanceof Error ? err.message : String(err);
+    throw new CofferError('storage_unavailable', `cannot create data dir ${dataDir}: ${reason}`, {
+      cause: err,
+    });
+  }
+  return dataDir;
+}

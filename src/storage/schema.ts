@@ -1,0 +1,124 @@
+/**
+ * Table types for Kysely. Conventions that hold on both engines: times are integers of milliseconds
+ * since the epoch (`bigint` columns, read back as numbers), booleans are integers 0/1, binary is
+ * BLOB (SQLite) / BYTEA (PostgreSQL) and is read back as a Buffer or Uint8Array (see `toBuffer`).
+ */
+
+/** Applied migrations. */
+export interface MigrationsTable {
+  id: string;
+  applied_at: number;
+}
+
+/** Named rows locked with SELECT … FOR UPDATE to serialize migrations and initialization. */
+export interface LocksTable {
+  name: string;
+}
+
+/** Small named system records (seal configuration, root key check, audit keys…). */
+export interface SystemTable {
+  name: string;
+  /** JSON text, never a secret in clear. */
+  value: string;
+  update_time: number;
+}
+
+/** Projects and their feature gates. */
+export interface ProjectsTable {
+  id: string;
+  display_name: string;
+  feature_secrets: number;
+  feature_kms: number;
+  etag: string;
+  create_time: number;
+  update_time: number;
+}
+
+/** API tokens: only the SHA-256 of the secret part is stored. */
+export interface TokensTable {
+  id: string;
+  principal: string;
+  token_hash: Uint8Array;
+  create_time: number;
+  expire_time: number | null;
+  revoked: number;
+}
+
+/** KMS key rings, named by (project, region, id). */
+export interface KmsKeyRingsTable {
+  project_id: string;
+  region_id: string;
+  id: string;
+  display_name: string;
+  description: string;
+  create_time: number;
+}
+
+/**
+ * KMS keys. `uid` is the internal identity written into ciphertext headers; `id` is the caller-facing
+ * UUID, unique within its key ring (two projects may choose the same ids, as seed 002's examples do).
+ */
+export interface KmsKeysTable {
+  uid: string;
+  project_id: string;
+  region_id: string;
+  key_ring_id: string;
+  id: string;
+  slug: string | null;
+  display_name: string;
+  algorithm: string;
+  purpose: string;
+  state: string;
+  primary_version: number;
+  rotation_period_seconds: number | null;
+  next_rotation_time: number | null;
+  deletion_time: number | null;
+  create_time: number;
+  update_time: number;
+}
+
+/** KMS key versions; `material` is the key material sealed by the root key, null once destroyed. */
+export interface KmsKeyVersionsTable {
+  key_uid: string;
+  version: number;
+  state: string;
+  material: Uint8Array | null;
+  public_key_pem: string | null;
+  create_time: number;
+  destroy_time: number | null;
+}
+
+/** Audit events (the audit issue adds the hash chain and signatures). */
+export interface AuditEventsTable {
+  id: string;
+  time: number;
+  request_id: string;
+  action: string;
+  principal: string;
+  on_behalf_of: string | null;
+  resource: string;
+  project_id: string | null;
+  result: string;
+  status: number;
+  source_ip: string | null;
+  user_agent: string | null;
+  details: string | null;
+}
+
+/** Every table Coffer has. */
+export interface Database {
+  coffer_migrations: MigrationsTable;
+  coffer_locks: LocksTable;
+  system: SystemTable;
+  projects: ProjectsTable;
+  tokens: TokensTable;
+  kms_key_rings: KmsKeyRingsTable;
+  kms_keys: KmsKeysTable;
+  kms_key_versions: KmsKeyVersionsTable;
+  audit_events: AuditEventsTable;
+}
+
+/** Normalizes a binary column value (Uint8Array from node:sqlite, Buffer from pg) to a Buffer. */
+export function toBuffer(value: Uint8Array): Buffer {
+  return Buffer.isBuffer(value) ? value : Buffer.from(value.buffer, value.byteOffset, value.byteLength);
+}

@@ -1,0 +1,165 @@
+import { closeSync, openSync } from 'node:fs';
+import { dirname } from 'node:path';
+import type { DatabaseSync } from 'node:sqlite';
+import { Kysely, SqliteDialect, sql } from 'kysely';
+import { CofferError } from '../../core/errors.ts';
+import type { Database } from '../schema.ts';
+import type { Storage, StorageHealth, WriteStatement } from '../storage-types.ts';
+import { acquireDataDirLock, type DataDirLock } from './data-dir-lock.ts';
+import { NodeSqliteDatabase } from './node-sqlite-adapter.ts';
+import { openSqliteReadConnection, openSqliteWriteConnection } from './sqlite-connection.ts';
+import { errorMessage } from './sqlite-errors.ts';
+import { SqliteWriter } from './sqlite-writer.ts';
+
+/** Options of the embedded SQLite storage. */
+export interface SqliteStorageOptions {
+  /** The database file; its directory is the data dir, locked by `coffer.pid`. */
+  readonly file: string;
+  /** A write not acknowledged within this time rejects with `storage_unavailable`. */
+  readonly writeTimeoutMs: number;
+  /** How long a connection waits for the write lock (SQLite busy_timeout); default 5000 ms. */
+  readonly busyTimeoutMs?: number;
+}
+
+/**
+ * Opens the embedded storage: reads on a main-thread connection (node:sqlite is synchronous and a
+ * point read costs ≈10 µs, less than a thread hop), writes on one writer thread with group commit.
+ * Refuses a data dir another Coffer process uses.
+ */
+export async function openSqliteStorage(options: SqliteStorageOptions): Promise<Storage> {
+  const busyTimeoutMs = options.busyTimeoutMs ?? 5000;
+  const lock = acquireDataDirLock(dirname(options.file));
+  let writer: SqliteWriter | undefined;
+  try {
+    // Owner-only from the start; SQLite gives the -wal and -shm files the database file's mode.
+    closeSync(openSync(options.file, 'a', 0o600));
+    writer = await SqliteWriter.start({
+      file: options.file,
+      busyTimeoutMs,
+      writeTimeoutMs: options.writeTimeoutMs,
+    });
+    // Opened after the writer, which created the file and switched it to WAL.
+    const read = openSqliteReadConnection(options.file, { busyTimeoutMs });
+    return new SqliteStorage(options.file, busyTimeoutMs, read, writer, lock);
+  } catch (err) {
+    await writer?.close();
+    lock.release();
+    if (err instanceof CofferError) throw err;
+    throw new CofferError(
+      'storage_unavailable',
+      `cannot open the SQLite database ${options.file}: ${errorMessage(err)}`,
+      {
+        cause: err,
+      },
+    );
+  }
+}
+
+class SqliteStorage implements Storage {
+  readonly engine = 'sqlite';
+  readonly db: Kysely<Database>;
+  readonly #file: string;
+  readonly #busyTimeoutMs: number;
+  readonly #read: DatabaseSync;
+  readonly #writer: SqliteWriter;
+  readonly #lock: DataDirLock;
+  // One holder at a time in this process: two BEGIN IMMEDIATE on the main thread would block its
+  // event loop in SQLite's busy wait, so the first holder could never finish.
+  #lockQueue: Promise<unknown> = Promise.resolve();
+  #closing: Promise<void> | undefined;
+
+  constructor(
+    file: string,
+    busyTimeoutMs: number,
+    read: DatabaseSync,
+    writer: SqliteWriter,
+    lock: DataDirLock,
+  ) {
+    this.#file = file;
+    this.#busyTimeoutMs = busyTimeoutMs;
+    this.#read = read;
+    this.#writer = writer;
+    this.#lock = lock;
+    this.db = new Kysely<Database>({
+      dialect: new SqliteDialect({ database: new NodeSqliteDatabase(read) }),
+    });
+  }
+
+  write(statements: readonly WriteStatement[]): Promise<unknown[][]> {
+    return this.#writer.write(statements);
+  }
+
+  withLock<T>(_name: string, fn: (trx: Kysely<Database>) => Promise<T>): Promise<T> {
+    const run = this.#lockQueue.then(() => this.#runLocked(fn));
+    this.#lockQueue = run.catch(() => undefined);
+    return run;
+  }
+
+  /**
+   * A transaction on a connection of its own, so reads on `db` never see its uncommitted work.
+   * BEGIN IMMEDIATE takes SQLite's write lock up front: with the pid lock there is no other process,
+   * and the writer thread waits (busy_timeout) until it commits. Never call `write()` inside `fn`.
+   */
+  async #runLocked<T>(fn: (trx: Kysely<Database>) => Promise<T>): Promise<T> {
+    let connection: DatabaseSync;
+    try {
+      connection = openSqliteWriteConnection(this.#file, { busyTimeoutMs: this.#busyTimeoutMs });
+    } catch (err) {
+      throw new CofferError('storage_unavailable', `cannot open the SQLite database: ${errorMessage(err)}`, {
+        cause: err,
+      });
+    }
+    const db = new Kysely<Database>({
+      dialect: new SqliteDialect({ database: new NodeSqliteDatabase(connection) }),
+    });
+    try {
+      return await db.connection().execute(async (trx) => {
+        await sql`begin immediate`.execute(trx);
+        try {
+          const result = await fn(trx);
+          await sql`commit`.execute(trx);
+          return result;
+        } catch (err) {
+          if (connection.isTransaction) connection.exec('ROLLBACK');
+          throw err;
+        }
+      });
+    } finally {
+      await db.destroy();
+      if (connection.isOpen) connection.close();
+    }
+  }
+
+  async ping(): Promise<void> {
+    try {
+      this.#read.prepare('SELECT 1').get();
+    } catch (err) {
+      throw new CofferError(
+        'storage_unavailable',
+        `the SQLite database does not answer: ${errorMessage(err)}`,
+        { cause: err },
+      );
+    }
+  }
+
+  health(): StorageHealth {
+    return this.#writer.health();
+  }
+
+  close(): Promise<void> {
+    this.#closing ??= this.#close();
+    return this.#closing;
+  }
+
+  async #close(): Promise<void> {
+    try {
+      await this.#lockQueue;
+      await this.#writer.close();
+      await this.db.destroy();
+    } finally {
+      // Kysely closes the connection only if it ever ran a query.
+      if (this.#read.isOpen) this.#read.close();
+      this.#lock.release();
+    }
+  }
+}

@@ -1,0 +1,78 @@
+import type { Kysely } from 'kysely';
+import type { Database } from './schema.ts';
+
+/** The storage engines Coffer runs on. */
+export type Engine = 'sqlite' | 'postgres';
+
+/** Whether the storage can take writes now: `failing` after a write timed out or the database was unreachable, until one succeeds. */
+export type StorageHealth = 'ok' | 'failing';
+
+/** One compiled statement of a write unit (build it with Kysely and `.compile()`, see `stmt`). */
+export interface WriteStatement {
+  /** SQL in the engine's dialect. */
+  readonly sql: string;
+  /** Positional parameters: null, number, bigint, string, boolean (stored as 0/1) or Buffer/Uint8Array. */
+  readonly parameters: readonly unknown[];
+  /**
+   * What the statement must affect, else the whole unit is rolled back and `write` rejects with
+   * `WriteRejected('expectation', index)`: `one` = exactly one row, `some` = at least one row.
+   */
+  readonly expect?: 'one' | 'some';
+}
+
+/** A write unit that could not be applied; nothing of it was written. Repos map it to a domain error. */
+export class WriteRejected extends Error {
+  /** Why: a statement's expectation failed, or a unique/primary-key constraint was violated. */
+  readonly reason: 'expectation' | 'unique';
+  /** The index of the statement in the unit that failed. */
+  readonly statementIndex: number;
+  constructor(reason: 'expectation' | 'unique', statementIndex: number) {
+    super(`write rejected: ${reason} at statement ${statementIndex}`);
+    this.name = 'WriteRejected';
+    this.reason = reason;
+    this.statementIndex = statementIndex;
+  }
+}
+
+/**
+ * The storage contract every engine fulfils (see storage/README.md). Reads go through `db`; every
+ * write goes through `write`, an atomic unit that is durable (fsynced) when the promise resolves.
+ */
+export interface Storage {
+  /** Which engine this is. */
+  readonly engine: Engine;
+  /** Query builder for reads, and for compiling write statements (never execute writes with it). */
+  readonly db: Kysely<Database>;
+  /**
+   * Applies the statements atomically and durably; resolves with the rows each one returned
+   * (RETURNING). Concurrent units share a transaction and one fsync (group commit) where the engine
+   * needs it. Rejects with WriteRejected (nothing written) or CofferError `storage_unavailable`
+   * (database down, or no answer within the configured write timeout).
+   */
+  write(statements: readonly WriteStatement[]): Promise<unknown[][]>;
+  /**
+   * Runs `fn` in one transaction that no other node or process runs at the same time (a row lock on
+   * `coffer_locks`, never an advisory lock). For migrations and initialization only: slow, not hot.
+   */
+  withLock<T>(name: string, fn: (trx: Kysely<Database>) => Promise<T>): Promise<T>;
+  /** Resolves when the database answers a trivial query; rejects with `storage_unavailable`. */
+  ping(): Promise<void>;
+  /**
+   * Cheap, synchronous view of recent writes for `GET /v2/health` (never queries the database).
+   * Optional so that test doubles need not implement it; both engines do.
+   */
+  health?(): StorageHealth;
+  /** Waits for queued writes, then closes every connection (and the SQLite writer thread). */
+  close(): Promise<void>;
+}
+
+/** Compiles a Kysely query into a write statement. */
+export function stmt(
+  query: { compile(): { sql: string; parameters: readonly unknown[] } },
+  expect?: 'one' | 'some',
+): WriteStatement {
+  const compiled = query.compile();
+  return expect === undefined
+    ? { sql: compiled.sql, parameters: compiled.parameters }
+    : { sql: compiled.sql, parameters: compiled.parameters, expect };
+}
