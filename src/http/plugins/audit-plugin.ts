@@ -41,8 +41,9 @@ function eventOf(request: FastifyRequest, reply: FastifyReply, nowMs: number): A
 
 /**
  * Audit for every guarded route, allowed or denied: the event is made durable before the answer
- * leaves (onSend). If that fails, the answer is replaced by `503 audit_unavailable`, so a value,
- * plaintext or token is never returned unaudited (fail closed).
+ * leaves (onSend). If that fails, a successful answer is replaced by `503 audit_unavailable`, so a
+ * value, plaintext or token is never returned unaudited (fail closed); an error answer, which reveals
+ * nothing, is kept as it is.
  */
 export function registerAudit(server: FastifyInstance, app: App): void {
   server.addHook('onSend', async (request, reply, payload) => {
@@ -52,6 +53,8 @@ export function registerAudit(server: FastifyInstance, app: App): void {
       await app.audit.append([primary, ...(request.auditExtra ?? [])]);
       return payload;
     } catch (err) {
+      // An error answer reveals nothing: keep it (the audit failure is logged). A success is withheld.
+      if (reply.statusCode >= 400) return payload;
       const mapped = mapError(err);
       void reply.code(mapped.status);
       void reply.header('content-type', 'application/json; charset=utf-8');

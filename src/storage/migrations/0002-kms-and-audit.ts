@@ -93,4 +93,10 @@ export async function up(db: Kysely<Database>, engine: Engine): Promise<void> {
     .addColumn('details', 'text')
     .execute();
   await db.schema.createIndex('audit_events_time').on('audit_events').column('time').execute();
+  await db.schema
+    .createIndex('audit_events_project_time')
+    .on('audit_events')
+    .columns(['project_id', 'time'])
+    .execute();
+  await db.schema.createIndex('audit_events_request').on('audit_events').column('request_id').execute();
 }
