@@ -3,11 +3,26 @@
  * core ← crypto ← storage ← barrier ← (iam, audit) ← projects ← kms ← secrets ← app ← (http, cli);
  * sdk depends on core only. A wrong arrow fails CI.
  */
-const layers = ['core', 'crypto', 'storage', 'barrier', 'iam', 'audit', 'projects', 'kms', 'secrets', 'app', 'http', 'cli'];
+const layers = [
+  'core',
+  'crypto',
+  'storage',
+  'barrier',
+  'iam',
+  'audit',
+  'projects',
+  'kms',
+  'secrets',
+  'app',
+  'http',
+  'cli',
+];
 const forbidden = [];
 for (let i = 0; i < layers.length; i++) {
   const lower = layers[i];
-  const higher = layers.slice(i + 1).filter((layer) => !(lower === 'iam' && layer === 'audit') && !(lower === 'http' && layer === 'cli'));
+  const higher = layers
+    .slice(i + 1)
+    .filter((layer) => !(lower === 'iam' && layer === 'audit') && !(lower === 'http' && layer === 'cli'));
   if (higher.length === 0) continue;
   forbidden.push({
     name: `${lower}-not-up`,

@@ -86,7 +86,7 @@ export async function call(
     headers?: Record<string, string>;
     rawBody?: string;
   } = {},
-  // biome-ignore lint/suspicious/noExplicitAny: tests read arbitrary JSON answers field by field
+  // eslint-disable-next-line @typescript-eslint/no-explicit-any -- tests read arbitrary JSON answers field by field
 ): Promise<{ status: number; headers: Headers; body: any }> {
   const headers: Record<string, string> = { ...options.headers };
   if (options.token) headers.authorization = `Bearer ${options.token}`;

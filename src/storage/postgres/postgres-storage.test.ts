@@ -36,97 +36,109 @@ describe('PostgreSQL storage', () => {
     );
   });
 
-  test('two nodes migrating one database at once both start and apply each migration once', {
-    skip: pgSkip ?? false,
-  }, async () => {
-    const database = await createTestDatabase();
-    try {
-      const nodes = await Promise.all([
-        openPostgresStorage({ url: database.url, writeTimeoutMs: 5000 }),
-        openPostgresStorage({ url: database.url, writeTimeoutMs: 5000 }),
-      ]);
+  test(
+    'two nodes migrating one database at once both start and apply each migration once',
+    {
+      skip: pgSkip ?? false,
+    },
+    async () => {
+      const database = await createTestDatabase();
       try {
-        const applied = await Promise.all(nodes.map((node) => runMigrations(node)));
-        assert.deepEqual(applied.flat().sort(), migratedIds);
-        const rows = await nodes[0]!.db.selectFrom('coffer_migrations').select('id').execute();
-        assert.deepEqual(
-          rows.map((r) => r.id),
-          migratedIds,
-        );
-      } finally {
-        await Promise.all(nodes.map((node) => node.close()));
-      }
-    } finally {
-      await database.drop();
-    }
-  });
-
-  test('a write blocked past writeTimeoutMs rejects with storage_unavailable, then writes work again', {
-    skip: pgSkip ?? false,
-  }, async () => {
-    const database = await createTestDatabase();
-    const storage = await openStorage({ databaseUrl: database.url, dataDir: '.', writeTimeoutMs: 200 });
-    const touch = () =>
-      stmt(storage.db.updateTable('system').set({ update_time: 2 }).where('name', '=', 'blocked'), 'one');
-    try {
-      await storage.write([
-        stmt(storage.db.insertInto('system').values({ name: 'blocked', value: '{}', update_time: 1 })),
-      ]);
-      const blocker = await openPostgresStorage({ url: database.url, writeTimeoutMs: 5000 });
-      try {
-        // Another node holds the row lock, as a stuck server would keep the write from committing.
-        await blocker.db.connection().execute(async (conn) => {
-          await sql`begin`.execute(conn);
-          await sql`select name from system where name = 'blocked' for update`.execute(conn);
-          await assert.rejects(storage.write([touch()]), unavailable);
-          assert.equal(storage.health?.(), 'failing');
-          await sql`rollback`.execute(conn);
-        });
-      } finally {
-        await blocker.close();
-      }
-      await storage.write([touch()]);
-      assert.equal(storage.health?.(), 'ok');
-    } finally {
-      await storage.close();
-      await database.drop();
-    }
-  });
-
-  test('the pool reconnects after the server drops every connection, without crashing', {
-    skip: pgSkip ?? false,
-  }, async () => {
-    const database = await createTestDatabase();
-    const storage = await openStorage({ databaseUrl: database.url, dataDir: '.', writeTimeoutMs: 2000 });
-    try {
-      await storage.ping();
-      await withAdmin((client) =>
-        client.query('SELECT pg_terminate_backend(pid) FROM pg_stat_activity WHERE datname = $1', [
-          database.name,
-        ]),
-      );
-      // Connections that died may fail one attempt each; the pool replaces them.
-      let written = false;
-      for (let attempt = 0; attempt < 20 && !written; attempt++) {
+        const nodes = await Promise.all([
+          openPostgresStorage({ url: database.url, writeTimeoutMs: 5000 }),
+          openPostgresStorage({ url: database.url, writeTimeoutMs: 5000 }),
+        ]);
         try {
-          await storage.write([
-            stmt(
-              storage.db
-                .insertInto('system')
-                .values({ name: `back-${attempt}`, value: '{}', update_time: 1 }),
-            ),
-          ]);
-          written = true;
-        } catch (err) {
-          unavailable(err);
+          const applied = await Promise.all(nodes.map((node) => runMigrations(node)));
+          assert.deepEqual(applied.flat().sort(), migratedIds);
+          const rows = await nodes[0]!.db.selectFrom('coffer_migrations').select('id').execute();
+          assert.deepEqual(
+            rows.map((r) => r.id),
+            migratedIds,
+          );
+        } finally {
+          await Promise.all(nodes.map((node) => node.close()));
         }
+      } finally {
+        await database.drop();
       }
-      assert.ok(written, 'a write succeeded after the connections were dropped');
-      await storage.ping();
-      assert.equal(storage.health?.(), 'ok');
-    } finally {
-      await storage.close();
-      await database.drop();
-    }
-  });
+    },
+  );
+
+  test(
+    'a write blocked past writeTimeoutMs rejects with storage_unavailable, then writes work again',
+    {
+      skip: pgSkip ?? false,
+    },
+    async () => {
+      const database = await createTestDatabase();
+      const storage = await openStorage({ databaseUrl: database.url, dataDir: '.', writeTimeoutMs: 200 });
+      const touch = () =>
+        stmt(storage.db.updateTable('system').set({ update_time: 2 }).where('name', '=', 'blocked'), 'one');
+      try {
+        await storage.write([
+          stmt(storage.db.insertInto('system').values({ name: 'blocked', value: '{}', update_time: 1 })),
+        ]);
+        const blocker = await openPostgresStorage({ url: database.url, writeTimeoutMs: 5000 });
+        try {
+          // Another node holds the row lock, as a stuck server would keep the write from committing.
+          await blocker.db.connection().execute(async (conn) => {
+            await sql`begin`.execute(conn);
+            await sql`select name from system where name = 'blocked' for update`.execute(conn);
+            await assert.rejects(storage.write([touch()]), unavailable);
+            assert.equal(storage.health?.(), 'failing');
+            await sql`rollback`.execute(conn);
+          });
+        } finally {
+          await blocker.close();
+        }
+        await storage.write([touch()]);
+        assert.equal(storage.health?.(), 'ok');
+      } finally {
+        await storage.close();
+        await database.drop();
+      }
+    },
+  );
+
+  test(
+    'the pool reconnects after the server drops every connection, without crashing',
+    {
+      skip: pgSkip ?? false,
+    },
+    async () => {
+      const database = await createTestDatabase();
+      const storage = await openStorage({ databaseUrl: database.url, dataDir: '.', writeTimeoutMs: 2000 });
+      try {
+        await storage.ping();
+        await withAdmin((client) =>
+          client.query('SELECT pg_terminate_backend(pid) FROM pg_stat_activity WHERE datname = $1', [
+            database.name,
+          ]),
+        );
+        // Connections that died may fail one attempt each; the pool replaces them.
+        let written = false;
+        for (let attempt = 0; attempt < 20 && !written; attempt++) {
+          try {
+            await storage.write([
+              stmt(
+                storage.db
+                  .insertInto('system')
+                  .values({ name: `back-${attempt}`, value: '{}', update_time: 1 }),
+              ),
+            ]);
+            written = true;
+          } catch (err) {
+            unavailable(err);
+          }
+        }
+        assert.ok(written, 'a write succeeded after the connections were dropped');
+        await storage.ping();
+        assert.equal(storage.health?.(), 'ok');
+      } finally {
+        await storage.close();
+        await database.drop();
+      }
+    },
+  );
 });

@@ -19,8 +19,7 @@ export interface WriterUnit {
 
 /** Main thread → writer. */
 export type WriterRequest =
-  | { readonly type: 'write'; readonly units: readonly WriterUnit[] }
-  | { readonly type: 'close' };
+  { readonly type: 'write'; readonly units: readonly WriterUnit[] } | { readonly type: 'close' };
 
 /** How one unit ended. */
 export type UnitOutcome =
