@@ -135,7 +135,7 @@ describe('shamir seal', () => {
       assert.equal((await call(node.url, 'GET', '/v2/projects', { token })).status, 503);
       for (const key of keys.slice(0, 3))
         status = await call(node.url, 'POST', '/v2/sys/unseal', { body: { key } });
-      assert.equal(status.body.sealed, false);
+      assert.equal(status.body.sealed, false, JSON.stringify(status.body));
     } finally {
       await node.destroy();
     }

@@ -5,6 +5,10 @@ import type { Clock } from '../core/clock.ts';
 import type { Config } from '../core/config.ts';
 import type { Logger } from '../core/logger.ts';
 import { Authorizer } from '../iam/authorizer.ts';
+import { ChangeWatcher } from '../iam/change-watcher.ts';
+import { IamRepo } from '../iam/iam-repo.ts';
+import { IamService } from '../iam/iam-service.ts';
+import { RateLimiter } from '../iam/rate-limiter.ts';
 import { TokenService } from '../iam/token-service.ts';
 import { KeyMaterialStore } from '../kms/key-material-store.ts';
 import { KmsCryptoService } from '../kms/kms-crypto-service.ts';
@@ -33,6 +37,15 @@ export interface App {
   readonly barrier: Barrier;
   readonly tokens: TokenService;
   readonly authorizer: Authorizer;
+  readonly iam: IamService;
+  /** Per-principal request limiter. */
+  readonly principalLimiter: RateLimiter;
+  /** Per-source-address request limiter. */
+  readonly addressLimiter: RateLimiter;
+  /** The strict limiter of logins and unseal attempts. */
+  readonly sensitiveLimiter: RateLimiter;
+  /** Re-reads the change log now and drops stale caches (tests; the server polls on its own). */
+  syncChanges(): Promise<void>;
   readonly projects: ProjectService;
   readonly audit: AuditLog;
   readonly kms: KmsService;
@@ -67,8 +80,35 @@ export async function createApp(config: Config, logger: Logger, clock: Clock): P
     await storage.close();
     throw err;
   }
-  const tokens = new TokenService(storage, clock);
-  const authorizer = new Authorizer(storage.db);
+  const iamRepo = new IamRepo(storage.db);
+  const tokens = new TokenService(storage, clock, async (principal) => {
+    const [kind, email] = principal.split(/:(.*)/s) as [string, string];
+    if (kind === 'serviceAccount') return (await iamRepo.findServiceAccount(email))?.disabled === false;
+    // Users without a row are token-only users (the first admin); users with one must be enabled.
+    if (kind === 'user') return (await iamRepo.findUser(email))?.disabled !== true;
+    return false;
+  });
+  const authorizer = new Authorizer(iamRepo, clock);
+  const limits = config.rateLimit;
+  const principalLimiter = new RateLimiter(limits.perPrincipalPerSecond, limits.perPrincipalBurst, clock);
+  const addressLimiter = new RateLimiter(limits.perAddressPerSecond, limits.perAddressBurst, clock);
+  const loginLimiter = new RateLimiter(
+    limits.loginsPerMinute / 60,
+    Math.max(1, Math.ceil(limits.loginsPerMinute)),
+    clock,
+  );
+  const iam = new IamService(storage, iamRepo, authorizer, tokens, clock, loginLimiter);
+  const watcher = new ChangeWatcher(
+    iamRepo,
+    config.changePollMs,
+    () => {
+      authorizer.invalidate();
+      tokens.invalidate();
+    },
+    logger,
+  );
+  await watcher.poll();
+  watcher.start();
   const projects = new ProjectService(storage, clock, config.regions);
   const audit = new AuditLog(storage, logger, config.auditTimeoutMs);
   const kmsRepo = new KmsRepo(storage.db);
@@ -119,6 +159,11 @@ export async function createApp(config: Config, logger: Logger, clock: Clock): P
     barrier,
     tokens,
     authorizer,
+    iam,
+    principalLimiter,
+    addressLimiter,
+    sensitiveLimiter: loginLimiter,
+    syncChanges: () => watcher.poll(),
     projects,
     audit,
     kms,
@@ -170,6 +215,7 @@ export async function createApp(config: Config, logger: Logger, clock: Clock): P
       return { status, version, storage: { engine: storage.engine, status: storageStatus } };
     },
     async close() {
+      watcher.stop();
       clearInterval(timer);
       timer = undefined;
       barrier.seal();

@@ -12,7 +12,8 @@ import {
 } from '../barrier/seal-record.ts';
 import { CofferError } from '../core/errors.ts';
 import type { Logger } from '../core/logger.ts';
-import { rootPolicyRecord } from '../iam/authorizer.ts';
+import { IamRepo } from '../iam/iam-repo.ts';
+import { rootResource } from '../iam/resource-names.ts';
 import { initialAdminPrincipal } from '../iam/principal.ts';
 import { insertToken } from '../iam/token-repo.ts';
 import { mintToken } from '../iam/token-service.ts';
@@ -72,10 +73,15 @@ export async function initializeOnce(
     if (existing) return { record: existing };
     const record = makeRecord();
     const admin = mintToken(initialAdminPrincipal, nowMs);
-    const rootPolicy = { bindings: [{ role: 'roles/owner', members: [initialAdminPrincipal] }] };
+    const rootPolicy = {
+      resource: rootResource,
+      bindings: [{ role: 'roles/owner', members: [initialAdminPrincipal] }],
+      etag: 'initial',
+      updateTimeMs: nowMs,
+    };
     await execute(trx, [
       insertSystemRecord(trx, sealRecordName, JSON.stringify(record), nowMs),
-      insertSystemRecord(trx, rootPolicyRecord, JSON.stringify(rootPolicy), nowMs),
+      new IamRepo(trx).insertPolicy(rootPolicy, undefined),
       insertToken(trx, admin.row),
     ]);
     beforeCommit?.(admin.token);

@@ -39,6 +39,17 @@ export const ConfigSchema = Type.Object(
     backgroundIntervalMs: Type.Integer({ default: 10000, minimum: 100, maximum: 3600000 }),
     shutdownGraceMs: Type.Integer({ default: 10000, minimum: 0, maximum: 600000 }),
     bodyLimitBytes: Type.Integer({ default: 1048576, minimum: 1024, maximum: 16777216 }),
+    rateLimit: Type.Object(
+      {
+        perPrincipalPerSecond: Type.Number({ default: 2000, exclusiveMinimum: 0 }),
+        perPrincipalBurst: Type.Integer({ default: 4000, minimum: 1 }),
+        perAddressPerSecond: Type.Number({ default: 5000, exclusiveMinimum: 0 }),
+        perAddressBurst: Type.Integer({ default: 10000, minimum: 1 }),
+        loginsPerMinute: Type.Number({ default: 10, exclusiveMinimum: 0 }),
+      },
+      { additionalProperties: false, default: {} },
+    ),
+    changePollMs: Type.Integer({ default: 250, minimum: 10, maximum: 60000 }),
   },
   { additionalProperties: false },
 );
@@ -131,6 +142,22 @@ function applyEnv(raw: Record<string, unknown>, env: Record<string, string | und
     const value = env[name];
     if (value !== undefined && value !== '') raw[field] = parseIntegerEnv(name, value);
   }
+  const limits: Array<[string, string, boolean]> = [
+    ['COFFER_RATE_LIMIT_PER_PRINCIPAL', 'perPrincipalPerSecond', false],
+    ['COFFER_RATE_LIMIT_PER_PRINCIPAL_BURST', 'perPrincipalBurst', true],
+    ['COFFER_RATE_LIMIT_PER_ADDRESS', 'perAddressPerSecond', false],
+    ['COFFER_RATE_LIMIT_PER_ADDRESS_BURST', 'perAddressBurst', true],
+    ['COFFER_RATE_LIMIT_LOGINS_PER_MINUTE', 'loginsPerMinute', false],
+  ];
+  for (const [name, field] of limits) {
+    const value = env[name];
+    if (value === undefined || value === '') continue;
+    if (!/^\d+(\.\d+)?$/.test(value)) throw new ConfigError(name, 'must be a number');
+    const current = (raw.rateLimit ?? {}) as Record<string, unknown>;
+    raw.rateLimit = { ...current, [field]: Number(value) };
+  }
+  if (env.COFFER_CHANGE_POLL_MS)
+    raw.changePollMs = parseIntegerEnv('COFFER_CHANGE_POLL_MS', env.COFFER_CHANGE_POLL_MS);
   if (env.COFFER_INSECURE_PLAINTEXT) {
     raw.insecurePlaintext = parseBooleanEnv('COFFER_INSECURE_PLAINTEXT', env.COFFER_INSECURE_PLAINTEXT);
   }

@@ -1,8 +1,7 @@
 import type { Permission } from '../iam/permissions.ts';
 import type { Principal } from '../iam/principal.ts';
 
-/** The root resource: the parent of every project (`GET/PUT /v2/iam-policy` attach here). */
-export const rootResource = 'root';
+export { rootResource } from '../iam/resource-names.ts';
 
 /**
  * What a route declares about access: the permission it needs on which resource, and the feature
@@ -10,8 +9,12 @@ export const rootResource = 'root';
  * route can forget authentication, the seal, authorization or the gates.
  */
 export interface RouteGuard {
-  /** The permission needed. */
-  readonly permission: Permission;
+  /**
+   * The permission needed, or `authenticated` for catalogue reads that any valid principal may make
+   * (roles, permissions, the API description, testing one's own permissions); those declare an
+   * `auditAction`.
+   */
+  readonly permission: Permission | 'authenticated';
   /** The full resource name the permission is checked on, built from the URL's parameters. */
   readonly resource: (params: Record<string, string>) => string;
   /** The project feature gate the route belongs to (needs a `projectId` parameter). */
@@ -28,6 +31,8 @@ declare module 'fastify' {
     guard?: RouteGuard;
     /** Marks one of the unauthenticated routes of SPEC §4. */
     public?: boolean;
+    /** The audit action of a public route that is audited (login, unseal, init). */
+    audit?: string;
     /** Adds `Cache-Control: no-store` (the answer carries a secret, a plaintext or a token). */
     noStore?: boolean;
   }

@@ -8,6 +8,7 @@ import { ConfigError } from '../core/config.ts';
 import { mapError } from './error-mapper.ts';
 import { registerAudit } from './plugins/audit-plugin.ts';
 import { registerGuard } from './plugins/guard-plugin.ts';
+import { registerIamRoutes } from './routes/iam-routes.ts';
 import { registerKmsRoutes } from './routes/kms-routes.ts';
 import { registerProjectRoutes } from './routes/projects-routes.ts';
 import { registerSysRoutes } from './routes/sys-routes.ts';
@@ -92,5 +93,6 @@ export async function buildServer(app: App): Promise<FastifyInstance> {
   registerSysRoutes(server, app);
   registerProjectRoutes(server, app);
   registerKmsRoutes(server, app);
+  registerIamRoutes(server, app);
   return server;
 }

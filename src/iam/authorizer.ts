@@ -1,69 +1,96 @@
-import type { Kysely } from 'kysely';
+import type { Clock } from '../core/clock.ts';
 import { errors } from '../core/errors.ts';
-import type { Database } from '../storage/schema.ts';
-import { readSystemRecord } from '../storage/system-repo.ts';
+import type { Binding, IamRepo, StoredPolicy } from './iam-repo.ts';
 import type { Permission } from './permissions.ts';
 import type { Principal } from './principal.ts';
-import { permissionsOfRole } from './roles.ts';
+import { ancestorsOf } from './resource-names.ts';
+import { predefinedRolePermissions } from './roles.ts';
 
-/** One binding of a policy: a role granted to members. */
-export interface PolicyBinding {
-  readonly role: string;
-  readonly members: readonly string[];
-}
-
-/** A policy attached to a resource. */
-export interface Policy {
-  readonly bindings: readonly PolicyBinding[];
-}
-
-/** Name of the system record holding the root resource's policy. */
-export const rootPolicyRecord = 'root_policy';
-
-/** True when one of `policies` grants `permission` to `principal`. */
-export function policiesGrant(
-  policies: readonly Policy[],
-  principal: Principal,
-  permission: Permission,
-): boolean {
-  for (const policy of policies) {
-    for (const binding of policy.bindings) {
-      if (binding.members.includes(principal) && permissionsOfRole(binding.role).includes(permission))
-        return true;
-    }
-  }
-  return false;
-}
+const cacheLimit = 100_000;
 
 /**
- * The one authorization decision every guarded route goes through. Default deny. Today only the root
- * resource carries a policy (the first admin is roles/owner there); policies on projects and below,
- * inherited down the real parent chain, come with the IAM issue and plug in here.
+ * The one authorization decision every guarded route goes through (SPEC §7): default deny; a
+ * principal holds a permission on a resource when a binding on the resource or one of its real
+ * ancestors grants a role with that permission to it, and the binding's condition has not expired.
+ * Policies and custom roles are cached per node; `invalidate` (called on local changes and when the
+ * change log moves, see ChangeWatcher) drops the cache, so a revoked grant stops working everywhere
+ * within the watcher's interval.
  */
 export class Authorizer {
-  readonly #db: Kysely<Database>;
-  #rootPolicy: Policy | undefined;
+  readonly #repo: IamRepo;
+  readonly #clock: Clock;
+  #policies = new Map<string, StoredPolicy | null>();
+  #roles = new Map<string, readonly Permission[] | null>();
 
-  constructor(db: Kysely<Database>) {
-    this.#db = db;
+  constructor(repo: IamRepo, clock: Clock) {
+    this.#repo = repo;
+    this.#clock = clock;
   }
 
   /** Throws `permission_denied` unless `principal` holds `permission` on `resource`. */
-  async check(principal: Principal, permission: Permission, _resource: string): Promise<void> {
-    const root = await this.#loadRootPolicy();
-    if (!policiesGrant([root], principal, permission)) throw errors.denied();
+  async check(principal: Principal, permission: Permission, resource: string): Promise<void> {
+    if (!(await this.holds(principal, permission, resource))) throw errors.denied();
   }
 
-  /** Forgets cached policies (after a change). */
+  /** Whether `principal` holds `permission` on `resource`. */
+  async holds(principal: Principal, permission: Permission, resource: string): Promise<boolean> {
+    const held = await this.held(principal, [permission], resource);
+    return held.length === 1;
+  }
+
+  /** Which of `permissions` `principal` holds on `resource` (`iam:test-permissions`). */
+  async held(
+    principal: Principal,
+    permissions: readonly Permission[],
+    resource: string,
+  ): Promise<Permission[]> {
+    const chain = ancestorsOf(resource);
+    if (!chain) return [];
+    const wanted = new Set(permissions);
+    const found = new Set<Permission>();
+    const now = this.#clock.nowMs();
+    for (const name of chain) {
+      const policy = await this.#policy(name);
+      if (!policy) continue;
+      for (const binding of policy.bindings) {
+        if (!appliesTo(binding, principal, now)) continue;
+        for (const permission of await this.#rolePermissions(binding.role)) {
+          if (wanted.has(permission)) found.add(permission);
+        }
+      }
+      if (found.size === wanted.size) break;
+    }
+    return permissions.filter((permission) => found.has(permission));
+  }
+
+  /** Drops every cached policy and role. */
   invalidate(): void {
-    this.#rootPolicy = undefined;
+    this.#policies = new Map();
+    this.#roles = new Map();
   }
 
-  async #loadRootPolicy(): Promise<Policy> {
-    if (this.#rootPolicy) return this.#rootPolicy;
-    const json = await readSystemRecord(this.#db, rootPolicyRecord);
-    const policy: Policy = json ? (JSON.parse(json) as Policy) : { bindings: [] };
-    if (json) this.#rootPolicy = policy;
+  async #policy(resource: string): Promise<StoredPolicy | null> {
+    const cached = this.#policies.get(resource);
+    if (cached !== undefined) return cached;
+    const policy = (await this.#repo.findPolicy(resource)) ?? null;
+    if (this.#policies.size >= cacheLimit) this.#policies.clear();
+    this.#policies.set(resource, policy);
     return policy;
   }
+
+  async #rolePermissions(role: string): Promise<readonly Permission[]> {
+    const predefined = predefinedRolePermissions(role);
+    if (predefined) return predefined;
+    const cached = this.#roles.get(role);
+    if (cached !== undefined) return cached ?? [];
+    const custom = (await this.#repo.findRole(role))?.permissions ?? null;
+    this.#roles.set(role, custom);
+    return custom ?? [];
+  }
+}
+
+function appliesTo(binding: Binding, principal: Principal, nowMs: number): boolean {
+  if (!binding.members.includes(principal)) return false;
+  const expiresAt = binding.condition?.expiresAtMs;
+  return expiresAt === undefined || nowMs < expiresAt;
 }

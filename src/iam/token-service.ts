@@ -40,14 +40,32 @@ export function mintToken(principal: Principal, nowMs: number, ttlSeconds?: numb
   };
 }
 
-/** Authenticates bearer tokens. */
+/** What a node remembers about a token it has seen. */
+interface CachedToken {
+  readonly principal: Principal;
+  readonly tokenHash: Buffer;
+  readonly expireTimeMs: number | null;
+  readonly usable: boolean;
+}
+
+const cacheLimit = 100_000;
+
+/**
+ * Authenticates bearer tokens. Known tokens are cached per node with their principal's state; the
+ * cache is dropped on every local revocation or disable and whenever the change log moves (see
+ * ChangeWatcher), so a revoked token or disabled account stops working on every node within the
+ * watcher's interval.
+ */
 export class TokenService {
   readonly #storage: Storage;
   readonly #clock: Clock;
+  readonly #principalEnabled: (principal: string) => Promise<boolean>;
+  #cache = new Map<string, CachedToken>();
 
-  constructor(storage: Storage, clock: Clock) {
+  constructor(storage: Storage, clock: Clock, principalEnabled: (principal: string) => Promise<boolean>) {
     this.#storage = storage;
     this.#clock = clock;
+    this.#principalEnabled = principalEnabled;
   }
 
   /** Issues and stores a token for `principal`. */
@@ -59,20 +77,37 @@ export class TokenService {
 
   /**
    * The principal a bearer token belongs to; `unauthenticated` when the token is malformed, unknown,
-   * expired or revoked (one message for all, so nothing is learned from the answer).
+   * expired, revoked, or its principal is disabled or gone (one message for all).
    */
   async authenticate(bearer: string): Promise<Principal> {
     const parsed = parseToken(bearer);
     if (!parsed) throw errors.unauthenticated('The bearer token is invalid.');
     const hash = hashToken(parsed.token);
-    const row = await findTokenByHash(this.#storage.db, hash);
+    const key = hash.toString('base64');
+    let entry = this.#cache.get(key);
+    if (!entry) {
+      const row = await findTokenByHash(this.#storage.db, hash);
+      if (!row) throw errors.unauthenticated('The bearer token is invalid.');
+      entry = {
+        principal: row.principal as Principal,
+        tokenHash: row.tokenHash,
+        expireTimeMs: row.expireTimeMs,
+        usable: !row.revoked && (await this.#principalEnabled(row.principal)),
+      };
+      if (this.#cache.size >= cacheLimit) this.#cache.clear();
+      this.#cache.set(key, entry);
+    }
     // The lookup is by a one-way hash; the final comparison is constant-time all the same.
-    if (!row || !timingSafeEqual(row.tokenHash, hash) || row.revoked) {
+    if (!timingSafeEqual(entry.tokenHash, hash) || !entry.usable)
+      throw errors.unauthenticated('The bearer token is invalid.');
+    if (entry.expireTimeMs !== null && entry.expireTimeMs <= this.#clock.nowMs()) {
       throw errors.unauthenticated('The bearer token is invalid.');
     }
-    if (row.expireTimeMs !== null && row.expireTimeMs <= this.#clock.nowMs()) {
-      throw errors.unauthenticated('The bearer token is invalid.');
-    }
-    return row.principal as Principal;
+    return entry.principal;
+  }
+
+  /** Drops every cached token. */
+  invalidate(): void {
+    this.#cache = new Map();
   }
 }

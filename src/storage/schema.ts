@@ -1,3 +1,5 @@
+import type { Generated } from 'kysely';
+
 /**
  * Table types for Kysely. Conventions that hold on both engines: times are integers of milliseconds
  * since the epoch (`bigint` columns, read back as numbers), booleans are integers 0/1, binary is
@@ -105,6 +107,51 @@ export interface AuditEventsTable {
   details: string | null;
 }
 
+/** An IAM policy attached to a resource (`root`, `projects/{p}`, …); bindings as JSON. */
+export interface IamPoliciesTable {
+  resource: string;
+  project_id: string | null;
+  bindings: string;
+  etag: string;
+  update_time: number;
+}
+
+/** Custom roles, named `projects/{p}/roles/{roleId}`; permissions as a JSON array. */
+export interface IamRolesTable {
+  name: string;
+  project_id: string;
+  title: string;
+  permissions: string;
+  create_time: number;
+}
+
+/** Users (`user:{email}`); the password only as a scrypt hash. */
+export interface IamUsersTable {
+  email: string;
+  password_hash: string;
+  disabled: number;
+  create_time: number;
+}
+
+/** Service accounts (`serviceAccount:{email}`), each in one project. */
+export interface IamServiceAccountsTable {
+  email: string;
+  project_id: string;
+  name: string;
+  display_name: string;
+  disabled: number;
+  create_time: number;
+}
+
+/** Ordered record of metadata changes; nodes watch it to drop cached decisions. */
+export interface ChangeLogTable {
+  seq: Generated<number>;
+  time: number;
+  kind: string;
+  resource: string;
+  project_id: string | null;
+}
+
 /** Every table Coffer has. */
 export interface Database {
   coffer_migrations: MigrationsTable;
@@ -116,6 +163,11 @@ export interface Database {
   kms_keys: KmsKeysTable;
   kms_key_versions: KmsKeyVersionsTable;
   audit_events: AuditEventsTable;
+  iam_policies: IamPoliciesTable;
+  iam_roles: IamRolesTable;
+  iam_users: IamUsersTable;
+  iam_service_accounts: IamServiceAccountsTable;
+  change_log: ChangeLogTable;
 }
 
 /** Normalizes a binary column value (Uint8Array from node:sqlite, Buffer from pg) to a Buffer. */

@@ -3,6 +3,7 @@ import type { FastifyInstance, FastifyReply, FastifyRequest } from 'fastify';
 import type { App } from '../../app/app.ts';
 import type { AuditEvent, AuditResult } from '../../audit/audit-types.ts';
 import { mapError } from '../error-mapper.ts';
+import { rootResource } from '../route-guard.ts';
 
 declare module 'fastify' {
   interface FastifyRequest {
@@ -19,17 +20,18 @@ function resultOf(status: number): AuditResult {
 }
 
 function eventOf(request: FastifyRequest, reply: FastifyReply, nowMs: number): AuditEvent | undefined {
-  const guard = request.routeOptions.config.guard;
-  if (!guard) return undefined;
+  const config = request.routeOptions.config;
+  const guard = config.guard;
+  if (!guard && !config.audit) return undefined;
   const params = (request.params ?? {}) as Record<string, string>;
   const userAgent = request.headers['user-agent'];
   return {
     id: randomUUID(),
     timeMs: nowMs,
     requestId: String(request.id),
-    action: guard.auditAction ?? guard.permission,
+    action: guard ? (guard.auditAction ?? guard.permission) : config.audit!,
     principal: request.principal ?? 'anonymous',
-    resource: guard.resource(params),
+    resource: guard ? guard.resource(params) : rootResource,
     ...(params.projectId !== undefined ? { projectId: params.projectId } : {}),
     result: resultOf(reply.statusCode),
     status: reply.statusCode,

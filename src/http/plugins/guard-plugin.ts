@@ -1,6 +1,27 @@
 import type { FastifyInstance, FastifyRequest } from 'fastify';
 import type { App } from '../../app/app.ts';
 import { CofferError, errors } from '../../core/errors.ts';
+import type { RouteGuard } from '../route-guard.ts';
+
+/** A route as declared: method, URL pattern, and its access rule (none for the public routes). */
+export interface DeclaredRoute {
+  readonly method: string;
+  readonly url: string;
+  readonly guard?: RouteGuard;
+}
+
+const routeTables = new WeakMap<FastifyInstance, DeclaredRoute[]>();
+
+/** Every /v2 route a server declared (for the authorization matrix test and documentation). */
+export function declaredRoutes(server: FastifyInstance): readonly DeclaredRoute[] {
+  return routeTables.get(server) ?? [];
+}
+
+function rateLimited(retryAfterSeconds: number): CofferError {
+  return new CofferError('rate_limited', 'Too many requests; retry after the Retry-After delay.', {
+    retryAfterSeconds,
+  });
+}
 
 function bearerOf(request: FastifyRequest): string {
   const header = request.headers.authorization;
@@ -17,14 +38,23 @@ function bearerOf(request: FastifyRequest): string {
  * declares neither fails at start-up.
  */
 export function registerGuard(server: FastifyInstance, app: App): void {
+  const table: DeclaredRoute[] = [];
+  routeTables.set(server, table);
   server.addHook('onRoute', (route) => {
-    const config = route.config as { guard?: unknown; public?: boolean } | undefined;
-    if (route.url.startsWith('/v2') && !config?.guard && !config?.public) {
+    const config = route.config as { guard?: RouteGuard; public?: boolean } | undefined;
+    if (!route.url.startsWith('/v2')) return;
+    if (!config?.guard && !config?.public) {
       throw new Error(`route ${route.method} ${route.url} declares neither a guard nor public access`);
+    }
+    for (const method of [route.method].flat()) {
+      if (method === 'HEAD') continue;
+      table.push({ method, url: route.url, ...(config.guard ? { guard: config.guard } : {}) });
     }
   });
 
   server.addHook('onRequest', async (request) => {
+    const perAddress = app.addressLimiter.take(request.ip);
+    if (perAddress > 0) throw rateLimited(perAddress);
     const config = request.routeOptions.config;
     const guard = config.guard;
     if (!guard) {
@@ -33,9 +63,12 @@ export function registerGuard(server: FastifyInstance, app: App): void {
     }
     const principal = await app.tokens.authenticate(bearerOf(request));
     request.principal = principal;
+    const perPrincipal = app.principalLimiter.take(principal);
+    if (perPrincipal > 0) throw rateLimited(perPrincipal);
     if (app.barrier.sealed) throw new CofferError('sealed', 'Coffer is sealed.');
     const params = (request.params ?? {}) as Record<string, string>;
-    await app.authorizer.check(principal, guard.permission, guard.resource(params));
+    if (guard.permission !== 'authenticated')
+      await app.authorizer.check(principal, guard.permission, guard.resource(params));
     if (guard.feature && params.projectId !== undefined)
       await app.projects.requireFeature(params.projectId, guard.feature);
     if ((guard.needsKmsRegion || guard.feature === 'kms') && params.regionId !== undefined) {

@@ -10,6 +10,7 @@ import {
 } from '../../core/api/projects-schemas.ts';
 import { toRfc3339 } from '../../core/clock.ts';
 import type { Project } from '../../projects/project-types.ts';
+import { pageView } from '../page-view.ts';
 import { rootResource } from '../route-guard.ts';
 
 /** The API view of a project. */
@@ -47,20 +48,27 @@ export function registerProjectRoutes(server: FastifyInstance, app: App): void {
   server.get<{ Querystring: PageQueryString }>(
     '/v2/projects',
     {
-      config: { guard: { permission: 'projects.list', resource: () => rootResource } },
+      // Any principal may list; the answer holds the projects it may read (all with projects.list at the root).
+      config: {
+        guard: { permission: 'authenticated', auditAction: 'projects.list', resource: () => rootResource },
+      },
       schema: {
         tags: ['projects'],
-        summary: 'List projects',
+        summary: 'List the projects the caller may read',
         querystring: PageQuery,
         response: { 200: PageOf(ProjectView) },
       },
     },
     async (request) => {
+      const principal = request.principal!;
+      const all = await app.authorizer.holds(principal, 'projects.list', rootResource);
       const page = await app.projects.list(request.query.pageSize, request.query.pageToken);
-      return {
-        items: page.items.map(projectView),
-        ...(page.nextPageToken ? { nextPageToken: page.nextPageToken } : {}),
-      };
+      const visible = [];
+      for (const project of page.items) {
+        if (all || (await app.authorizer.holds(principal, 'projects.get', `projects/${project.id}`)))
+          visible.push(project);
+      }
+      return pageView({ ...page, items: visible }, projectView);
     },
   );
 

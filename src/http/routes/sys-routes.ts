@@ -42,7 +42,7 @@ export function registerSysRoutes(server: FastifyInstance, app: App): void {
   server.post<{ Body: InitBody }>(
     '/v2/sys/init',
     {
-      config: { public: true, noStore: true },
+      config: { public: true, noStore: true, audit: 'sys.init' },
       schema: {
         tags: ['sys'],
         summary: 'Initialize a Shamir-sealed node; returns the shares and the first admin token once',
@@ -66,9 +66,24 @@ export function registerSysRoutes(server: FastifyInstance, app: App): void {
     },
     async (request) => {
       const { key, reset } = request.body;
-      if (key === undefined && !reset)
+      const wait = app.sensitiveLimiter.blocked(`unseal:${request.ip}`);
+      if (wait > 0) {
+        throw new CofferError('rate_limited', 'Too many failed unseal attempts; retry later.', {
+          retryAfterSeconds: wait,
+        });
+      }
+      if (key === undefined && !reset) {
         throw new CofferError('invalid_argument', 'Give key (one share) or reset: true.');
-      return app.unseal(key === undefined ? undefined : decodeShare(key), reset ?? false);
+      }
+      try {
+        return await app.unseal(key === undefined ? undefined : decodeShare(key), reset ?? false);
+      } catch (err) {
+        // Failed attempts (a wrong or malformed share) spend the caller's budget; good ones do not.
+        if (err instanceof CofferError && err.code === 'invalid_argument') {
+          app.sensitiveLimiter.take(`unseal:${request.ip}`);
+        }
+        throw err;
+      }
     },
   );
 
@@ -88,7 +103,9 @@ export function registerSysRoutes(server: FastifyInstance, app: App): void {
   server.get(
     '/v2/openapi.json',
     {
-      config: { guard: { permission: 'sys.openapi.get', resource: () => rootResource } },
+      config: {
+        guard: { permission: 'authenticated', auditAction: 'sys.openapi.get', resource: () => rootResource },
+      },
       schema: {
         tags: ['sys'],
         summary: 'This API’s OpenAPI 3 description',
