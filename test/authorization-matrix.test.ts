@@ -17,6 +17,7 @@ const publicRoutes = [
   'POST /v2/sys/init',
   'POST /v2/sys/unseal',
   'POST /v2/auth/login',
+  'GET /v2/sys/audit-public-key',
 ].sort();
 
 describe('authorization matrix: every route × every predefined role', () => {

@@ -1,5 +1,6 @@
 import { randomUUID } from 'node:crypto';
 import { AuditLog } from '../audit/audit-log.ts';
+import { loadAuditSigningKey } from '../audit/audit-signing-key.ts';
 import { Barrier, type SealStatus } from '../barrier/barrier.ts';
 import type { Clock } from '../core/clock.ts';
 import type { Config } from '../core/config.ts';
@@ -110,7 +111,14 @@ export async function createApp(config: Config, logger: Logger, clock: Clock): P
   await watcher.poll();
   watcher.start();
   const projects = new ProjectService(storage, clock, config.regions);
-  const audit = new AuditLog(storage, logger, config.auditTimeoutMs);
+  const audit = new AuditLog(storage, logger, clock, config.auditTimeoutMs, {
+    everyEvents: config.auditCheckpointEvents,
+    everyMs: config.auditCheckpointMs,
+  });
+  const onUnsealed = async () => {
+    audit.setSigningKey(await loadAuditSigningKey(storage, barrier, clock.nowMs()));
+  };
+  if (!barrier.sealed) await onUnsealed();
   const kmsRepo = new KmsRepo(storage.db);
   const materials = new KeyMaterialStore(barrier, kmsRepo);
   const kms = new KmsService(storage, kmsRepo, materials, projects, clock);
@@ -169,6 +177,7 @@ export async function createApp(config: Config, logger: Logger, clock: Clock): P
     kms,
     kmsCrypto,
     seal() {
+      audit.setSigningKey(undefined);
       barrier.seal();
       materials.clear();
     },
@@ -193,6 +202,7 @@ export async function createApp(config: Config, logger: Logger, clock: Clock): P
       if (reset) barrier.resetProgress();
       if (share === undefined) return barrier.status();
       const status = await barrier.submitShare(share);
+      if (!status.sealed) await onUnsealed();
       if (!status.sealed) logger.info('unsealed');
       return status;
     },
@@ -217,6 +227,7 @@ export async function createApp(config: Config, logger: Logger, clock: Clock): P
     async close() {
       watcher.stop();
       clearInterval(timer);
+      await audit.close();
       timer = undefined;
       barrier.seal();
       materials.clear();

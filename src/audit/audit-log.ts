@@ -1,40 +1,144 @@
+import { type KeyObject, randomUUID, sign } from 'node:crypto';
 import type { Logger } from 'pino';
+import type { Clock } from '../core/clock.ts';
 import { CofferError } from '../core/errors.ts';
-import type { Storage } from '../storage/storage-types.ts';
+import type { Storage, WriteStatement } from '../storage/storage-types.ts';
 import { stmt } from '../storage/storage-types.ts';
+import { type ChainedEventRow, checkpointMessage, genesisHash, hashEvent } from './audit-chain.ts';
 import type { AuditEvent } from './audit-types.ts';
 
+/** When to sign the chain head: after this many events or this much time, whichever comes first. */
+export interface CheckpointPolicy {
+  readonly everyEvents: number;
+  readonly everyMs: number;
+}
+
+interface Waiter {
+  readonly events: readonly AuditEvent[];
+  resolve(): void;
+  reject(err: unknown): void;
+  settled: boolean;
+}
+
 /**
- * The one audit interface. `append` resolves once the events are durable (committed with the
- * storage's group commit) or rejects with `audit_unavailable` after a bounded wait, so the caller can
- * fail closed: nothing is answered that was not audited. The audit issue adds the hash chain,
- * signatures, queries and sinks behind this same interface.
+ * The one audit interface. `append` resolves once the events are durable, or rejects with
+ * `audit_unavailable` after a bounded wait, so the caller can fail closed.
+ *
+ * Events are chained by one writer per process: queued events are hashed onto the chain head and
+ * written in one unit (group commit: many requests, one transaction, one fsync), one batch at a
+ * time, so the head only moves once a batch is known to be durable. When a batch fails — or its
+ * outcome is unknown (a timeout) — the writer starts a new chain, so no chain ever has a gap that
+ * was not made by tampering. Every `everyEvents` events or `everyMs`, the head is signed (Ed25519)
+ * in the same unit; closing the log signs a closing checkpoint.
  */
 export class AuditLog {
   readonly #storage: Storage;
   readonly #logger: Logger;
+  readonly #clock: Clock;
   readonly #timeoutMs: number;
+  readonly #policy: CheckpointPolicy;
+  #queue: Waiter[] = [];
+  #writing: Promise<void> | undefined;
+  #chainId = randomUUID();
+  #seq = 0;
+  #head = genesisHash;
+  #unsigned = 0;
+  #lastSignedMs = 0;
+  #signingKey: KeyObject | undefined;
   #failing = false;
+  #closed = false;
 
-  constructor(storage: Storage, logger: Logger, timeoutMs: number) {
+  constructor(storage: Storage, logger: Logger, clock: Clock, timeoutMs: number, policy: CheckpointPolicy) {
     this.#storage = storage;
     this.#logger = logger;
+    this.#clock = clock;
     this.#timeoutMs = timeoutMs;
+    this.#policy = policy;
   }
 
-  /** True while the last append failed. */
+  /** True while the last batch failed. */
   get failing(): boolean {
     return this.#failing;
   }
 
-  /** Makes `events` durable, or throws `audit_unavailable`. */
-  async append(events: readonly AuditEvent[]): Promise<void> {
-    if (events.length === 0) return;
+  /** Sets (or clears, when sealed) the key that signs checkpoints. */
+  setSigningKey(key: KeyObject | undefined): void {
+    this.#signingKey = key;
+  }
+
+  /** Makes `events` durable, or throws `audit_unavailable` within the bounded wait. */
+  append(events: readonly AuditEvent[]): Promise<void> {
+    if (events.length === 0) return Promise.resolve();
+    if (this.#closed) return Promise.reject(unavailable());
+    return new Promise<void>((resolve, reject) => {
+      const timer = setTimeout(() => {
+        if (waiter.settled) return;
+        waiter.settled = true;
+        // A write that does not finish in time counts as failing until a batch succeeds again.
+        this.#failing = true;
+        reject(unavailable());
+      }, this.#timeoutMs);
+      const waiter: Waiter = {
+        events,
+        settled: false,
+        resolve: () => {
+          clearTimeout(timer);
+          if (!waiter.settled) {
+            waiter.settled = true;
+            resolve();
+          }
+        },
+        reject: (err) => {
+          clearTimeout(timer);
+          if (!waiter.settled) {
+            waiter.settled = true;
+            reject(err);
+          }
+        },
+      };
+      this.#queue.push(waiter);
+      this.#pump();
+    });
+  }
+
+  /** Writes what is queued, signs a closing checkpoint, and refuses further events. */
+  async close(): Promise<void> {
+    while (this.#writing || this.#queue.length > 0) {
+      this.#pump();
+      await this.#writing;
+    }
+    this.#closed = true;
+    if (this.#seq > 0 && this.#signingKey) {
+      try {
+        await this.#storage.write([this.#checkpoint(this.#seq, this.#head, true)]);
+      } catch (err) {
+        this.#logger.warn({ err: (err as Error).message }, 'could not write the closing audit checkpoint');
+      }
+    }
+  }
+
+  #pump(): void {
+    if (this.#writing || this.#queue.length === 0) return;
+    this.#writing = this.#writeBatch().finally(() => {
+      this.#writing = undefined;
+      this.#pump();
+    });
+  }
+
+  async #writeBatch(): Promise<void> {
+    const batch = this.#queue;
+    this.#queue = [];
     const db = this.#storage.db;
-    const statements = events.map((event) =>
-      stmt(
-        db.insertInto('audit_events').values({
+    const statements: WriteStatement[] = [];
+    let seq = this.#seq;
+    let head = this.#head;
+    for (const waiter of batch) {
+      for (const event of waiter.events) {
+        seq += 1;
+        const row: Omit<ChainedEventRow, 'hash'> = {
           id: event.id,
+          chain_id: this.#chainId,
+          seq,
           time: event.timeMs,
           request_id: event.requestId,
           action: event.action,
@@ -47,30 +151,60 @@ export class AuditLog {
           source_ip: event.sourceIp ?? null,
           user_agent: event.userAgent ?? null,
           details: event.details ? JSON.stringify(event.details) : null,
-        }),
-      ),
-    );
-    let timer: NodeJS.Timeout | undefined;
+          prev_hash: head,
+        };
+        head = hashEvent(row);
+        statements.push(stmt(db.insertInto('audit_events').values({ ...row, hash: head })));
+      }
+    }
+    const unsigned = this.#unsigned + (seq - this.#seq);
+    const now = this.#clock.nowMs();
+    const signNow =
+      this.#signingKey !== undefined &&
+      (unsigned >= this.#policy.everyEvents || now - this.#lastSignedMs >= this.#policy.everyMs);
+    if (signNow) statements.push(this.#checkpoint(seq, head, false));
     try {
-      await Promise.race([
-        this.#storage.write(statements),
-        new Promise((_, reject) => {
-          timer = setTimeout(() => reject(new Error('audit write timed out')), this.#timeoutMs);
-        }),
-      ]);
+      await this.#storage.write(statements);
+      this.#seq = seq;
+      this.#head = head;
+      this.#unsigned = signNow ? 0 : unsigned;
+      if (signNow) this.#lastSignedMs = now;
       this.#failing = false;
+      for (const waiter of batch) waiter.resolve();
     } catch (err) {
+      // Durable or not, we cannot know: continue on a fresh chain so the old one never has a gap.
+      const lost = seq - this.#seq;
       this.#failing = true;
+      this.#chainId = randomUUID();
+      this.#seq = 0;
+      this.#head = genesisHash;
+      this.#unsigned = 0;
       this.#logger.error(
-        { err: (err as Error).message, events: events.length },
+        { err: (err as Error).message, events: lost },
         'audit events could not be made durable',
       );
-      throw new CofferError(
-        'audit_unavailable',
-        'The audit event could not be made durable in time; the answer was withheld.',
-      );
-    } finally {
-      clearTimeout(timer);
+      for (const waiter of batch) waiter.reject(unavailable());
     }
   }
+
+  #checkpoint(seq: number, hash: string, closing: boolean): WriteStatement {
+    const time = this.#clock.nowMs();
+    const signature = sign(
+      null,
+      checkpointMessage(this.#chainId, seq, hash, time, closing),
+      this.#signingKey!,
+    ).toString('base64');
+    return stmt(
+      this.#storage.db
+        .insertInto('audit_checkpoints')
+        .values({ chain_id: this.#chainId, seq, hash, time, closing: closing ? 1 : 0, signature }),
+    );
+  }
+}
+
+function unavailable(): CofferError {
+  return new CofferError(
+    'audit_unavailable',
+    'The audit event could not be made durable in time; the answer was withheld.',
+  );
 }

@@ -36,6 +36,8 @@ export const ConfigSchema = Type.Object(
     }),
     storageWriteTimeoutMs: Type.Integer({ default: 5000, minimum: 50, maximum: 600000 }),
     auditTimeoutMs: Type.Integer({ default: 2000, minimum: 50, maximum: 600000 }),
+    auditCheckpointEvents: Type.Integer({ default: 1000, minimum: 1, maximum: 1000000 }),
+    auditCheckpointMs: Type.Integer({ default: 1000, minimum: 10, maximum: 3600000 }),
     backgroundIntervalMs: Type.Integer({ default: 10000, minimum: 100, maximum: 3600000 }),
     shutdownGraceMs: Type.Integer({ default: 10000, minimum: 0, maximum: 600000 }),
     bodyLimitBytes: Type.Integer({ default: 1048576, minimum: 1024, maximum: 16777216 }),
@@ -134,6 +136,8 @@ function applyEnv(raw: Record<string, unknown>, env: Record<string, string | und
   const ints: Array<[string, string]> = [
     ['COFFER_STORAGE_WRITE_TIMEOUT_MS', 'storageWriteTimeoutMs'],
     ['COFFER_AUDIT_TIMEOUT_MS', 'auditTimeoutMs'],
+    ['COFFER_AUDIT_CHECKPOINT_EVENTS', 'auditCheckpointEvents'],
+    ['COFFER_AUDIT_CHECKPOINT_MS', 'auditCheckpointMs'],
     ['COFFER_BACKGROUND_INTERVAL_MS', 'backgroundIntervalMs'],
     ['COFFER_SHUTDOWN_GRACE_MS', 'shutdownGraceMs'],
     ['COFFER_BODY_LIMIT_BYTES', 'bodyLimitBytes'],

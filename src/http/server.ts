@@ -8,6 +8,7 @@ import { ConfigError } from '../core/config.ts';
 import { mapError } from './error-mapper.ts';
 import { registerAudit } from './plugins/audit-plugin.ts';
 import { registerGuard } from './plugins/guard-plugin.ts';
+import { registerAuditRoutes } from './routes/audit-routes.ts';
 import { registerIamRoutes } from './routes/iam-routes.ts';
 import { registerKmsRoutes } from './routes/kms-routes.ts';
 import { registerProjectRoutes } from './routes/projects-routes.ts';
@@ -94,5 +95,6 @@ export async function buildServer(app: App): Promise<FastifyInstance> {
   registerProjectRoutes(server, app);
   registerKmsRoutes(server, app);
   registerIamRoutes(server, app);
+  registerAuditRoutes(server, app);
   return server;
 }

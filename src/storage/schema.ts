@@ -90,9 +90,11 @@ export interface KmsKeyVersionsTable {
   destroy_time: number | null;
 }
 
-/** Audit events (the audit issue adds the hash chain and signatures). */
+/** Audit events, hash-chained per writer: `hash` = SHA-256 over the canonical event and `prev_hash`. */
 export interface AuditEventsTable {
   id: string;
+  chain_id: string;
+  seq: number;
   time: number;
   request_id: string;
   action: string;
@@ -105,6 +107,18 @@ export interface AuditEventsTable {
   source_ip: string | null;
   user_agent: string | null;
   details: string | null;
+  prev_hash: string;
+  hash: string;
+}
+
+/** Signed chain heads. */
+export interface AuditCheckpointsTable {
+  chain_id: string;
+  seq: number;
+  hash: string;
+  time: number;
+  closing: number;
+  signature: string;
 }
 
 /** An IAM policy attached to a resource (`root`, `projects/{p}`, …); bindings as JSON. */
@@ -163,6 +177,7 @@ export interface Database {
   kms_keys: KmsKeysTable;
   kms_key_versions: KmsKeyVersionsTable;
   audit_events: AuditEventsTable;
+  audit_checkpoints: AuditCheckpointsTable;
   iam_policies: IamPoliciesTable;
   iam_roles: IamRolesTable;
   iam_users: IamUsersTable;

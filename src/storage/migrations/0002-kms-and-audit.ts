@@ -76,9 +76,13 @@ export async function up(db: Kysely<Database>, engine: Engine): Promise<void> {
     .addPrimaryKeyConstraint('kms_key_versions_pk', ['key_uid', 'version'])
     .execute();
 
+  // Audit events: hash-chained per writer (chain_id), each holding its predecessor's hash; the
+  // (chain_id, seq) key orders a chain and makes gaps visible.
   await db.schema
     .createTable('audit_events')
     .addColumn('id', 'text', (c) => c.primaryKey())
+    .addColumn('chain_id', 'text', (c) => c.notNull())
+    .addColumn('seq', 'bigint', (c) => c.notNull())
     .addColumn('time', 'bigint', (c) => c.notNull())
     .addColumn('request_id', 'text', (c) => c.notNull())
     .addColumn('action', 'text', (c) => c.notNull())
@@ -91,12 +95,48 @@ export async function up(db: Kysely<Database>, engine: Engine): Promise<void> {
     .addColumn('source_ip', 'text')
     .addColumn('user_agent', 'text')
     .addColumn('details', 'text')
+    .addColumn('prev_hash', 'text', (c) => c.notNull())
+    .addColumn('hash', 'text', (c) => c.notNull())
     .execute();
-  await db.schema.createIndex('audit_events_time').on('audit_events').column('time').execute();
+  await db.schema
+    .createIndex('audit_events_chain')
+    .unique()
+    .on('audit_events')
+    .columns(['chain_id', 'seq'])
+    .execute();
+  // Queries are per project (or of no project), newest first, with selective filters.
   await db.schema
     .createIndex('audit_events_project_time')
     .on('audit_events')
-    .columns(['project_id', 'time'])
+    .columns(['project_id', 'time', 'id'])
+    .execute();
+  await db.schema
+    .createIndex('audit_events_project_action')
+    .on('audit_events')
+    .columns(['project_id', 'action', 'time'])
+    .execute();
+  await db.schema
+    .createIndex('audit_events_project_principal')
+    .on('audit_events')
+    .columns(['project_id', 'principal', 'time'])
+    .execute();
+  await db.schema
+    .createIndex('audit_events_project_resource')
+    .on('audit_events')
+    .columns(['project_id', 'resource', 'time'])
     .execute();
   await db.schema.createIndex('audit_events_request').on('audit_events').column('request_id').execute();
+  await db.schema.createIndex('audit_events_time').on('audit_events').column('time').execute();
+
+  // Signed chain heads: every few events or seconds, the head of a chain signed with Ed25519.
+  await db.schema
+    .createTable('audit_checkpoints')
+    .addColumn('chain_id', 'text', (c) => c.notNull())
+    .addColumn('seq', 'bigint', (c) => c.notNull())
+    .addColumn('hash', 'text', (c) => c.notNull())
+    .addColumn('time', 'bigint', (c) => c.notNull())
+    .addColumn('closing', 'integer', (c) => c.notNull())
+    .addColumn('signature', 'text', (c) => c.notNull())
+    .addPrimaryKeyConstraint('audit_checkpoints_pk', ['chain_id', 'seq', 'closing'])
+    .execute();
 }

@@ -1,0 +1,67 @@
+import { createHash } from 'node:crypto';
+
+/** The hash before a chain's first event. */
+export const genesisHash = '0'.repeat(64);
+
+/** An event as stored: the event's fields plus its place in a chain. */
+export interface ChainedEventRow {
+  id: string;
+  chain_id: string;
+  seq: number;
+  time: number;
+  request_id: string;
+  action: string;
+  principal: string;
+  on_behalf_of: string | null;
+  resource: string;
+  project_id: string | null;
+  result: string;
+  status: number;
+  source_ip: string | null;
+  user_agent: string | null;
+  details: string | null;
+  prev_hash: string;
+  hash: string;
+}
+
+/**
+ * The canonical encoding hashed for an event: a JSON array of every stored field in a fixed order
+ * (numbers as numbers, absent values as null), then the predecessor's hash. Any edit of a stored
+ * field, or of the order, changes some hash in the chain.
+ */
+export function canonicalEvent(row: Omit<ChainedEventRow, 'hash'>): string {
+  return JSON.stringify([
+    row.id,
+    row.chain_id,
+    Number(row.seq),
+    Number(row.time),
+    row.request_id,
+    row.action,
+    row.principal,
+    row.on_behalf_of,
+    row.resource,
+    row.project_id,
+    row.result,
+    Number(row.status),
+    row.source_ip,
+    row.user_agent,
+    row.details,
+    row.prev_hash,
+  ]);
+}
+
+/** SHA-256 (hex) of an event's canonical encoding. */
+export function hashEvent(row: Omit<ChainedEventRow, 'hash'>): string {
+  return createHash('sha256').update(canonicalEvent(row)).digest('hex');
+}
+
+/** The bytes a checkpoint signature covers. */
+export function checkpointMessage(
+  chainId: string,
+  seq: number,
+  hash: string,
+  timeMs: number,
+  closing: boolean,
+): Buffer {
+  return Buffer.from(`coffer-audit-checkpoint/v1|${chainId}|${seq}|${hash}|${timeMs}|${closing ? 1 : 0}`);
+}

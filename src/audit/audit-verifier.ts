@@ -1,0 +1,126 @@
+import { type KeyObject, verify } from 'node:crypto';
+import type { Kysely } from 'kysely';
+import type { Database } from '../storage/schema.ts';
+import { type ChainedEventRow, checkpointMessage, genesisHash, hashEvent } from './audit-chain.ts';
+
+/** The outcome of a verification. */
+export interface VerifyResult {
+  /** True when every chain is intact and every checkpoint signature holds. */
+  readonly valid: boolean;
+  /** Events checked. */
+  readonly checked: number;
+  /** Chains checked. */
+  readonly chains: number;
+  /** The first event found broken (edited, out of order, or after a gap), when one is. */
+  readonly firstBrokenEventId?: string;
+  /** Why verification failed, in words. */
+  readonly reason?: string;
+}
+
+const batchSize = 5000;
+
+/**
+ * Checks every chain: sequence numbers without gaps from 1, each event's `prev_hash` equal to its
+ * predecessor's hash, each hash recomputed from the stored fields, and every checkpoint signed by the
+ * audit key and equal to the event hash at its position. Editing, deleting or reordering a stored
+ * event is found; so is a deleted chain that a checkpoint still names. Events written after a
+ * chain's last checkpoint can be truncated undetected (at most the checkpoint interval's worth).
+ */
+export async function verifyAuditChains(
+  db: Kysely<Database>,
+  publicKey: KeyObject | undefined,
+): Promise<VerifyResult> {
+  const checkpoints = await db.selectFrom('audit_checkpoints').selectAll().execute();
+  const byChain = new Map<string, Map<number, string>>();
+  for (const checkpoint of checkpoints) {
+    const seq = Number(checkpoint.seq);
+    const message = checkpointMessage(
+      checkpoint.chain_id,
+      seq,
+      checkpoint.hash,
+      Number(checkpoint.time),
+      checkpoint.closing === 1,
+    );
+    if (!publicKey || !verify(null, message, publicKey, Buffer.from(checkpoint.signature, 'base64'))) {
+      return {
+        valid: false,
+        checked: 0,
+        chains: 0,
+        reason: `checkpoint ${checkpoint.chain_id}#${seq} has a bad signature`,
+      };
+    }
+    const chain = byChain.get(checkpoint.chain_id) ?? new Map<number, string>();
+    chain.set(seq, checkpoint.hash);
+    byChain.set(checkpoint.chain_id, chain);
+  }
+  let checked = 0;
+  let chains = 0;
+  let currentChain: string | undefined;
+  let expectedSeq = 1;
+  let prevHash = genesisHash;
+  let lastSeq = 0;
+  const seenChains = new Set<string>();
+  const endOfChain = (chainId: string): VerifyResult | undefined => {
+    const marks = byChain.get(chainId);
+    if (marks)
+      for (const seq of marks.keys())
+        if (seq > lastSeq)
+          return { valid: false, checked, chains, reason: `chain ${chainId} lost events up to ${seq}` };
+    return undefined;
+  };
+  let after: { chain: string; seq: number } | undefined;
+  for (;;) {
+    let query = db.selectFrom('audit_events').selectAll().orderBy('chain_id').orderBy('seq').limit(batchSize);
+    if (after) {
+      const { chain, seq } = after;
+      query = query.where((eb) =>
+        eb.or([eb('chain_id', '>', chain), eb.and([eb('chain_id', '=', chain), eb('seq', '>', seq)])]),
+      );
+    }
+    const rows = (await query.execute()) as ChainedEventRow[];
+    if (rows.length === 0) break;
+    for (const row of rows) {
+      const seq = Number(row.seq);
+      if (row.chain_id !== currentChain) {
+        if (currentChain !== undefined) {
+          const broken = endOfChain(currentChain);
+          if (broken) return broken;
+        }
+        currentChain = row.chain_id;
+        seenChains.add(currentChain);
+        chains += 1;
+        expectedSeq = 1;
+        prevHash = genesisHash;
+      }
+      const fail = (reason: string): VerifyResult => ({
+        valid: false,
+        checked,
+        chains,
+        firstBrokenEventId: row.id,
+        reason,
+      });
+      if (seq !== expectedSeq)
+        return fail(`event ${row.id} is #${seq} of chain ${row.chain_id}, expected #${expectedSeq}`);
+      if (row.prev_hash !== prevHash) return fail(`event ${row.id} does not follow its predecessor`);
+      if (hashEvent(row) !== row.hash) return fail(`event ${row.id} was altered`);
+      const mark = byChain.get(row.chain_id)?.get(seq);
+      if (mark !== undefined && mark !== row.hash)
+        return fail(`event ${row.id} differs from the signed checkpoint`);
+      checked += 1;
+      expectedSeq = seq + 1;
+      prevHash = row.hash;
+      lastSeq = seq;
+    }
+    const last = rows[rows.length - 1]!;
+    after = { chain: last.chain_id, seq: Number(last.seq) };
+  }
+  if (currentChain !== undefined) {
+    const broken = endOfChain(currentChain);
+    if (broken) return broken;
+  }
+  for (const chainId of byChain.keys()) {
+    if (!seenChains.has(chainId))
+      return { valid: false, checked, chains, reason: `chain ${chainId} is missing` };
+  }
+  return { valid: true, checked, chains };
+}
