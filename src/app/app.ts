@@ -17,6 +17,12 @@ import { KmsRepo } from '../kms/kms-repo.ts';
 import { KmsService } from '../kms/kms-service.ts';
 import { keyResourceName } from '../kms/kms-types.ts';
 import { ProjectService } from '../projects/project-service.ts';
+import { InstanceService } from '../secrets/instance-service.ts';
+import { SecretService } from '../secrets/secret-service.ts';
+import { secretName } from '../secrets/secret-types.ts';
+import { SecretValueService } from '../secrets/secret-value-service.ts';
+import { SecretsRepo } from '../secrets/secrets-repo.ts';
+import { ValueCrypto } from '../secrets/value-crypto.ts';
 import { openStorage } from '../storage/open-storage.ts';
 import type { Storage } from '../storage/storage-types.ts';
 import { initializeShamir, loadSealRecord, SealStartError, startFileSeal } from './initialize.ts';
@@ -51,6 +57,9 @@ export interface App {
   readonly audit: AuditLog;
   readonly kms: KmsService;
   readonly kmsCrypto: KmsCryptoService;
+  readonly instances: InstanceService;
+  readonly secrets: SecretService;
+  readonly secretValues: SecretValueService;
   /** Seals this node: drops the root key and every unsealed key from memory. */
   seal(): void;
   /** Runs due background work once (rotations, deletions); the server runs it on a timer. */
@@ -123,6 +132,42 @@ export async function createApp(config: Config, logger: Logger, clock: Clock): P
   const materials = new KeyMaterialStore(barrier, kmsRepo);
   const kms = new KmsService(storage, kmsRepo, materials, projects, clock);
   const kmsCrypto = new KmsCryptoService(kms, kmsRepo, materials);
+  const secretsRepo = new SecretsRepo(storage.db);
+  const valueCrypto = new ValueCrypto(barrier, kmsCrypto);
+  const instances = new InstanceService({
+    storage,
+    repo: secretsRepo,
+    kms,
+    projects,
+    authorizer,
+    iamRepo,
+    crypto: valueCrypto,
+    audit,
+    clock,
+    logger,
+  });
+  const secrets = new SecretService({
+    storage,
+    repo: secretsRepo,
+    instances,
+    kms,
+    authorizer,
+    iamRepo,
+    clock,
+  });
+  const secretValues = new SecretValueService({
+    storage,
+    repo: secretsRepo,
+    secrets,
+    instances,
+    kms,
+    crypto: valueCrypto,
+    clock,
+  });
+  kms.setDependentsCounter(async (key) => {
+    const found = await secrets.dependents(key);
+    return found.secrets.length + found.instances.length;
+  });
   let timer: NodeJS.Timeout | undefined;
   let jobsRunning = false;
 
@@ -150,6 +195,22 @@ export async function createApp(config: Config, logger: Logger, clock: Clock): P
           },
         ]);
       }
+      for (const event of await secrets.runDueJobs()) {
+        await audit.append([
+          {
+            id: randomUUID(),
+            timeMs: clock.nowMs(),
+            requestId: `job-${randomUUID()}`,
+            action: event.action,
+            principal: 'service:secretsmanager',
+            resource: secretName(event.secret),
+            projectId: event.secret.projectId,
+            result: 'ok',
+            status: 200,
+          },
+        ]);
+      }
+      await instances.runOperations();
     } catch (err) {
       logger.warn({ err: (err as Error).message }, 'background jobs failed; retrying on the next tick');
     } finally {
@@ -176,6 +237,9 @@ export async function createApp(config: Config, logger: Logger, clock: Clock): P
     audit,
     kms,
     kmsCrypto,
+    instances,
+    secrets,
+    secretValues,
     seal() {
       audit.setSigningKey(undefined);
       barrier.seal();

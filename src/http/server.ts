@@ -11,6 +11,7 @@ import { registerGuard } from './plugins/guard-plugin.ts';
 import { registerAuditRoutes } from './routes/audit-routes.ts';
 import { registerIamRoutes } from './routes/iam-routes.ts';
 import { registerKmsRoutes } from './routes/kms-routes.ts';
+import { registerSecretsRoutes } from './routes/secrets-routes.ts';
 import { registerProjectRoutes } from './routes/projects-routes.ts';
 import { registerSysRoutes } from './routes/sys-routes.ts';
 import { schemaValidatorCompiler } from './validators.ts';
@@ -96,5 +97,6 @@ export async function buildServer(app: App): Promise<FastifyInstance> {
   registerKmsRoutes(server, app);
   registerIamRoutes(server, app);
   registerAuditRoutes(server, app);
+  registerSecretsRoutes(server, app);
   return server;
 }

@@ -63,6 +63,18 @@ export class Authorizer {
     return permissions.filter((permission) => found.has(permission));
   }
 
+  /** Whether `principal` is granted one of `roles` on `resource` or an ancestor (seed 002's service-account rule). */
+  async hasRole(principal: Principal, roles: readonly string[], resource: string): Promise<boolean> {
+    const chain = ancestorsOf(resource);
+    if (!chain) return false;
+    const now = this.#clock.nowMs();
+    for (const name of chain) {
+      const policy = await this.#policy(name);
+      if (policy?.bindings.some((b) => roles.includes(b.role) && appliesTo(b, principal, now))) return true;
+    }
+    return false;
+  }
+
   /** Drops every cached policy and role. */
   invalidate(): void {
     this.#policies = new Map();

@@ -10,6 +10,7 @@ const collections = new Set([
   'secrets',
   'service-accounts',
   'versions',
+  'operations',
 ]);
 
 /**

@@ -128,6 +128,18 @@ export class KmsRepo {
     return row ? toKey(row) : undefined;
   }
 
+  /** Keys with this ring and key id in any project (to tell a project mismatch from a missing key). */
+  async findKeysAnywhere(keyRingId: string, id: string): Promise<CryptoKey[]> {
+    const rows = await this.#db
+      .selectFrom('kms_keys')
+      .selectAll()
+      .where('key_ring_id', '=', keyRingId)
+      .where('id', '=', id)
+      .limit(10)
+      .execute();
+    return rows.map(toKey);
+  }
+
   /** One key by slug. */
   async findKeyBySlug(location: KmsLocation, slug: string): Promise<CryptoKey | undefined> {
     const row = await this.#db

@@ -168,6 +168,21 @@ export class KmsService {
     return key;
   }
 
+  /** A key by internal uid (what secrets and ciphertexts record). */
+  findKeyByUid(uid: string): Promise<CryptoKey | undefined> {
+    return this.#repo.findKeyByUid(uid);
+  }
+
+  /** Keys with this ring and key id in any project. */
+  findKeysAnywhere(keyRingId: string, keyId: string): Promise<CryptoKey[]> {
+    return this.#repo.findKeysAnywhere(keyRingId, keyId);
+  }
+
+  /** One version's metadata by key uid. */
+  findVersionByUid(keyUid: string, version: number): Promise<KeyVersion | undefined> {
+    return this.#repo.findVersion(keyUid, version);
+  }
+
   /** A key by its identity: full resource name or slug (SPEC §3). */
   async findKeyByIdentity(location: KmsLocation, identity: string): Promise<CryptoKey | undefined> {
     const match = /^projects\/([^/]+)\/regions\/([^/]+)\/keyrings\/([^/]+)\/keys\/([^/]+)$/.exec(identity);

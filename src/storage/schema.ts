@@ -166,6 +166,87 @@ export interface ChangeLogTable {
   project_id: string | null;
 }
 
+/** Secrets Manager instances; `kms_key` is the seed-002 kmsKey object as JSON. */
+export interface SmInstancesTable {
+  project_id: string;
+  region_id: string;
+  id: string;
+  name: string;
+  kms_key: string | null;
+  kms_key_uid: string | null;
+  etag: string;
+  create_time: number;
+  update_time: number;
+}
+
+/** Secrets; `kms_key_uid` is an explicit (immutable) key binding, null when following the instance. */
+export interface SmSecretsTable {
+  uid: string;
+  project_id: string;
+  region_id: string;
+  instance_id: string;
+  path: string;
+  kms_key_uid: string | null;
+  labels: string;
+  annotations: string;
+  expire_time: number | null;
+  rotation_period_seconds: number | null;
+  next_rotation_time: number | null;
+  delete_time: number | null;
+  next_version: number;
+  etag: string;
+  create_time: number;
+  update_time: number;
+}
+
+/** Secret versions: the value sealed by a fresh data key, the data key wrapped by a KMS key or the root key. */
+export interface SmVersionsTable {
+  secret_uid: string;
+  version: number;
+  state: string;
+  binary: number;
+  ciphertext: Uint8Array | null;
+  wrapped_key: Uint8Array | null;
+  wrap_key_uid: string | null;
+  follows_instance: number;
+  created_by: string;
+  create_time: number;
+  destroy_time: number | null;
+}
+
+/** Staging labels: one version per stage. */
+export interface SmStagesTable {
+  secret_uid: string;
+  stage: string;
+  version: number;
+}
+
+/** Idempotency keys of putSecretValue. */
+export interface SmIdempotencyTable {
+  secret_uid: string;
+  key: string;
+  version: number;
+  create_time: number;
+}
+
+/** Long-running operations (instance key switch rewraps), claimed by lease. */
+export interface SmOperationsTable {
+  id: string;
+  project_id: string;
+  region_id: string;
+  instance_id: string;
+  kind: string;
+  target_key_uid: string | null;
+  target_key_version: number | null;
+  total: number;
+  done: number;
+  state: string;
+  error: string | null;
+  lease_until: number;
+  create_time: number;
+  update_time: number;
+}
+
 /** Every table Coffer has. */
 export interface Database {
   coffer_migrations: MigrationsTable;
@@ -183,6 +264,12 @@ export interface Database {
   iam_users: IamUsersTable;
   iam_service_accounts: IamServiceAccountsTable;
   change_log: ChangeLogTable;
+  sm_instances: SmInstancesTable;
+  sm_secrets: SmSecretsTable;
+  sm_versions: SmVersionsTable;
+  sm_stages: SmStagesTable;
+  sm_idempotency: SmIdempotencyTable;
+  sm_operations: SmOperationsTable;
 }
 
 /** Normalizes a binary column value (Uint8Array from node:sqlite, Buffer from pg) to a Buffer. */

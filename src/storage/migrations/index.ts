@@ -4,6 +4,7 @@ import type { Engine } from '../storage-types.ts';
 import * as initial from './0001-initial.ts';
 import * as kmsAndAudit from './0002-kms-and-audit.ts';
 import * as iam from './0003-iam.ts';
+import * as secrets from './0004-secrets.ts';
 
 /** One schema change. `up` runs inside the migration transaction, on either engine. */
 export interface Migration {
@@ -18,4 +19,5 @@ export const migrations: readonly Migration[] = [
   { id: '0001-initial', up: initial.up },
   { id: '0002-kms-and-audit', up: kmsAndAudit.up },
   { id: '0003-iam', up: iam.up },
+  { id: '0004-secrets', up: secrets.up },
 ];

@@ -1,0 +1,478 @@
+import { randomBytes } from 'node:crypto';
+import type { Logger } from 'pino';
+import type { AuditLog } from '../audit/audit-log.ts';
+import type { Clock } from '../core/clock.ts';
+import { CofferError, errors } from '../core/errors.ts';
+import { isUuid, newUuid } from '../core/ids.ts';
+import { clampPageSize, decodePageToken, type Page, toPage } from '../core/pagination.ts';
+import { algorithmInfo } from '../crypto/kms-algorithms.ts';
+import type { Authorizer } from '../iam/authorizer.ts';
+import type { IamRepo } from '../iam/iam-repo.ts';
+import type { Principal } from '../iam/principal.ts';
+import type { KmsService } from '../kms/kms-service.ts';
+import { type CryptoKey, keyResourceName } from '../kms/kms-types.ts';
+import type { ProjectService } from '../projects/project-service.ts';
+import { type Storage, stmt, WriteRejected } from '../storage/storage-types.ts';
+import type { SecretsRepo } from './secrets-repo.ts';
+import { type Instance, type InstanceKmsKey, instanceName, type SecretsLocation } from './secret-types.ts';
+import type { ValueCrypto } from './value-crypto.ts';
+
+/** The identity KMS operations run as when an instance names no service account. */
+export const serviceIdentity = 'service:secretsmanager';
+
+/** A long-running operation as the API shows it. */
+export interface Operation {
+  readonly id: string;
+  readonly name: string;
+  readonly done: boolean;
+  readonly state: string;
+  readonly error?: string;
+  readonly progress: { readonly total: number; readonly done: number };
+}
+
+const leaseMs = 5_000;
+const batch = 50;
+
+/**
+ * Secrets Manager instances exactly as seed 002: an optional `kmsKey` naming a symmetric key version
+ * and the service account that KMS operations run as. Switching or removing the key starts a
+ * rewrap operation that re-wraps every data key that follows the instance key; it is claimed by
+ * lease, advances in small durable steps, and resumes on any node after a crash.
+ */
+export class InstanceService {
+  readonly #storage: Storage;
+  readonly #repo: SecretsRepo;
+  readonly #kms: KmsService;
+  readonly #projects: ProjectService;
+  readonly #authorizer: Authorizer;
+  readonly #iamRepo: IamRepo;
+  readonly #crypto: ValueCrypto;
+  readonly #audit: AuditLog;
+  readonly #clock: Clock;
+  readonly #logger: Logger;
+
+  constructor(deps: {
+    storage: Storage;
+    repo: SecretsRepo;
+    kms: KmsService;
+    projects: ProjectService;
+    authorizer: Authorizer;
+    iamRepo: IamRepo;
+    crypto: ValueCrypto;
+    audit: AuditLog;
+    clock: Clock;
+    logger: Logger;
+  }) {
+    this.#storage = deps.storage;
+    this.#repo = deps.repo;
+    this.#kms = deps.kms;
+    this.#projects = deps.projects;
+    this.#authorizer = deps.authorizer;
+    this.#iamRepo = deps.iamRepo;
+    this.#crypto = deps.crypto;
+    this.#audit = deps.audit;
+    this.#clock = deps.clock;
+    this.#logger = deps.logger;
+  }
+
+  /** Checks that the project and region exist (`not_found`). */
+  async requireLocation(location: SecretsLocation): Promise<void> {
+    await this.#projects.get(location.projectId);
+    this.#projects.region(location.regionId);
+  }
+
+  /** Creates an instance, validating its kmsKey (SPEC §6). */
+  async create(
+    location: SecretsLocation,
+    input: { name: string; kmsKey?: InstanceKmsKey | null },
+    caller: Principal,
+  ): Promise<Instance> {
+    await this.requireLocation(location);
+    const id = newUuid();
+    const key = input.kmsKey
+      ? await this.#validateKmsKey({ ...location, instanceId: id }, input.kmsKey, caller)
+      : undefined;
+    const now = this.#clock.nowMs();
+    const instance: Instance = {
+      ...location,
+      id,
+      name: input.name,
+      kmsKey: input.kmsKey ?? null,
+      kmsKeyUid: key?.uid ?? null,
+      etag: randomBytes(9).toString('base64url'),
+      createTimeMs: now,
+      updateTimeMs: now,
+    };
+    await this.#storage.write([this.#repo.insertInstance(instance)]);
+    return instance;
+  }
+
+  /** One instance. */
+  async get(location: SecretsLocation, id: string): Promise<Instance> {
+    await this.requireLocation(location);
+    const instance = isUuid(id) ? await this.#repo.findInstance(location, id) : undefined;
+    if (!instance) throw errors.notFound(`Instance ${id}`);
+    return instance;
+  }
+
+  /** A page of instances. */
+  async list(location: SecretsLocation, pageSize?: number, pageToken?: string): Promise<Page<Instance>> {
+    await this.requireLocation(location);
+    const size = clampPageSize(pageSize);
+    return toPage(
+      await this.#repo.listInstances(location, decodePageToken(pageToken), size + 1),
+      size,
+      (i) => i.id,
+    );
+  }
+
+  /**
+   * Renames an instance and sets, switches or removes its key (`kmsKey` omitted or null removes it,
+   * as seed 002 says). A key change starts a rewrap operation, returned with the instance.
+   */
+  async update(
+    location: SecretsLocation,
+    id: string,
+    input: { name: string; kmsKey?: InstanceKmsKey | null },
+    caller: Principal,
+    etag: string | undefined,
+  ): Promise<{ instance: Instance; operation?: Operation }> {
+    const current = await this.get(location, id);
+    if (etag !== undefined && etag !== current.etag)
+      throw errors.conflict('The etag does not match the instance’s current etag.');
+    const kmsKey = input.kmsKey ?? null;
+    const key = kmsKey
+      ? await this.#validateKmsKey({ ...location, instanceId: id }, kmsKey, caller)
+      : undefined;
+    const now = this.#clock.nowMs();
+    const next: Instance = {
+      ...current,
+      name: input.name,
+      kmsKey,
+      kmsKeyUid: key?.uid ?? null,
+      etag: randomBytes(9).toString('base64url'),
+      updateTimeMs: now,
+    };
+    const keyChanged =
+      current.kmsKeyUid !== next.kmsKeyUid || current.kmsKey?.keyVersion !== next.kmsKey?.keyVersion;
+    const statements = [this.#repo.updateInstance(next, current.etag)];
+    let operation: Operation | undefined;
+    if (keyChanged) {
+      const opId = newUuid();
+      statements.push(
+        stmt(
+          this.#storage.db.insertInto('sm_operations').values({
+            id: opId,
+            project_id: location.projectId,
+            region_id: location.regionId,
+            instance_id: id,
+            kind: 'rewrap',
+            target_key_uid: next.kmsKeyUid,
+            target_key_version: next.kmsKey?.keyVersion ?? null,
+            total: 0,
+            done: 0,
+            state: 'running',
+            error: `started by ${caller}`,
+            lease_until: 0,
+            create_time: now,
+            update_time: now,
+          }),
+        ),
+      );
+      operation = {
+        id: opId,
+        name: this.#operationName(location, opId),
+        done: false,
+        state: 'running',
+        progress: { total: 0, done: 0 },
+      };
+    }
+    try {
+      await this.#storage.write(statements);
+    } catch (err) {
+      if (err instanceof WriteRejected)
+        throw errors.conflict('The instance was changed concurrently; read it again.');
+      throw err;
+    }
+    return operation ? { instance: next, operation } : { instance: next };
+  }
+
+  /** Deletes an instance that holds no secret (`failed_precondition` otherwise). */
+  async delete(location: SecretsLocation, id: string): Promise<void> {
+    const instance = await this.get(location, id);
+    if (await this.#repo.instanceHasSecrets(instance)) {
+      throw new CofferError('failed_precondition', 'The instance still holds secrets; delete them first.');
+    }
+    await this.#storage.write([this.#repo.deleteInstance(instance)]);
+  }
+
+  /** The instance key, if any. */
+  async instanceKey(instance: Instance): Promise<CryptoKey | undefined> {
+    return instance.kmsKeyUid ? this.#kms.findKeyByUid(instance.kmsKeyUid) : undefined;
+  }
+
+  /**
+   * The identity KMS operations of this instance run as, re-checked now: the instance's service
+   * account must still exist, be enabled, hold its role on the instance and may use `key`.
+   */
+  async actingIdentity(instance: Instance, key: CryptoKey): Promise<string> {
+    const email = instance.kmsKey?.serviceAccountEmail;
+    if (!email) return serviceIdentity;
+    const account = await this.#iamRepo.findServiceAccount(email);
+    const principal = `serviceAccount:${email}` as Principal;
+    const resource = instanceName({ ...instance, instanceId: instance.id });
+    const ok =
+      account !== undefined &&
+      !account.disabled &&
+      (await this.#authorizer.hasRole(
+        principal,
+        ['roles/secretsmanager.reader', 'roles/secretsmanager.admin'],
+        resource,
+      )) &&
+      (await this.#authorizer.holds(principal, 'kms.encrypt', keyResourceName(key))) &&
+      (await this.#authorizer.holds(principal, 'kms.decrypt', keyResourceName(key)));
+    if (!ok) {
+      throw new CofferError(
+        'permission_denied',
+        `The instance's service account ${email} may no longer use its KMS key.`,
+      );
+    }
+    return principal;
+  }
+
+  /** A long-running operation. */
+  async getOperation(location: SecretsLocation, id: string): Promise<Operation> {
+    await this.requireLocation(location);
+    const row = isUuid(id)
+      ? await this.#storage.db
+          .selectFrom('sm_operations')
+          .selectAll()
+          .where('id', '=', id)
+          .where('project_id', '=', location.projectId)
+          .where('region_id', '=', location.regionId)
+          .executeTakeFirst()
+      : undefined;
+    if (!row) throw errors.notFound(`Operation ${id}`);
+    const failed = row.state === 'failed';
+    return {
+      id: row.id,
+      name: this.#operationName(location, row.id),
+      done: row.state !== 'running',
+      state: row.state,
+      ...(failed && row.error ? { error: row.error } : {}),
+      progress: { total: Number(row.total), done: Number(row.done) },
+    };
+  }
+
+  /**
+   * Advances every running rewrap whose lease is free: claims it (compare-and-set on the lease),
+   * then rewraps in batches, each batch and its progress committed together, so a crash loses
+   * nothing and another node (or this one after a restart) resumes once the lease expires.
+   */
+  async runOperations(): Promise<void> {
+    const now = this.#clock.nowMs();
+    const due = await this.#storage.db
+      .selectFrom('sm_operations')
+      .selectAll()
+      .where('state', '=', 'running')
+      .where('lease_until', '<', now)
+      .limit(10)
+      .execute();
+    for (const op of due) {
+      try {
+        await this.#storage.write([
+          stmt(
+            this.#storage.db
+              .updateTable('sm_operations')
+              .set({ lease_until: now + leaseMs })
+              .where('id', '=', op.id)
+              .where('lease_until', '=', op.lease_until),
+            'one',
+          ),
+        ]);
+      } catch (err) {
+        if (err instanceof WriteRejected) continue; // another node claimed it
+        throw err;
+      }
+      await this.#runRewrap(
+        op.id,
+        op.project_id,
+        op.region_id,
+        op.instance_id,
+        op.target_key_uid,
+        op.target_key_version,
+        op.error ?? '',
+      );
+    }
+  }
+
+  async #runRewrap(
+    opId: string,
+    projectId: string,
+    regionId: string,
+    instanceId: string,
+    targetKeyUid: string | null,
+    targetVersion: number | null,
+    startedBy: string,
+  ): Promise<void> {
+    const db = this.#storage.db;
+    const instance = await this.#repo.findInstance({ projectId, regionId }, instanceId);
+    const finish = (state: 'done' | 'failed' | 'superseded', error?: string) =>
+      this.#storage.write([
+        stmt(
+          db
+            .updateTable('sm_operations')
+            .set({ state, error: error ?? null, update_time: this.#clock.nowMs() })
+            .where('id', '=', opId),
+        ),
+      ]);
+    if (!instance || instance.kmsKeyUid !== targetKeyUid) {
+      // The instance moved on (another switch started its own operation), or is gone.
+      await finish('superseded');
+      return;
+    }
+    const target = targetKeyUid ? await this.#kms.findKeyByUid(targetKeyUid) : undefined;
+    const onBehalfOf = startedBy.replace(/^started by /, '');
+    const remaining = await this.#repo.versionsToRewrap(instance, targetKeyUid, 1_000_000);
+    const op = await db
+      .selectFrom('sm_operations')
+      .select(['done'])
+      .where('id', '=', opId)
+      .executeTakeFirstOrThrow();
+    const total = Number(op.done) + remaining.length;
+    await this.#storage.write([stmt(db.updateTable('sm_operations').set({ total }).where('id', '=', opId))]);
+    try {
+      for (;;) {
+        const rows = await this.#repo.versionsToRewrap(instance, targetKeyUid, batch);
+        if (rows.length === 0) break;
+        const statements = [];
+        const events = [];
+        for (const row of rows) {
+          const from = row.wrap_key_uid ? await this.#kms.findKeyByUid(row.wrap_key_uid) : undefined;
+          const { dataKey } = await this.#crypto.unwrap(
+            row.secret_uid,
+            Number(row.version),
+            Buffer.from(row.wrapped_key!),
+            from,
+          );
+          const wrapped = await this.#crypto.wrap(row.secret_uid, Number(row.version), dataKey, {
+            ...(target ? { key: target } : {}),
+            ...(targetVersion !== null ? { keyVersion: targetVersion } : {}),
+          });
+          dataKey.fill(0);
+          statements.push(
+            this.#repo.rewrapVersion(
+              row.secret_uid,
+              Number(row.version),
+              row.wrap_key_uid,
+              targetKeyUid,
+              wrapped,
+            ),
+          );
+          for (const [key, action] of [
+            [from, 'kms.decrypt'],
+            [target, 'kms.encrypt'],
+          ] as const) {
+            if (!key) continue;
+            events.push({
+              id: newUuid(),
+              timeMs: this.#clock.nowMs(),
+              requestId: `operation-${opId}`,
+              action,
+              principal: instance.kmsKey?.serviceAccountEmail
+                ? `serviceAccount:${instance.kmsKey.serviceAccountEmail}`
+                : serviceIdentity,
+              onBehalfOf,
+              resource: keyResourceName(key),
+              projectId: key.projectId,
+              result: 'ok' as const,
+              status: 200,
+              details: { operation: opId },
+            });
+          }
+        }
+        await this.#audit.append(events);
+        statements.push(
+          stmt(
+            db
+              .updateTable('sm_operations')
+              .set((eb) => ({
+                done: eb('done', '+', rows.length),
+                lease_until: this.#clock.nowMs() + leaseMs,
+                update_time: this.#clock.nowMs(),
+              }))
+              .where('id', '=', opId),
+          ),
+        );
+        await this.#storage.write(statements);
+      }
+      await finish('done');
+    } catch (err) {
+      this.#logger.warn({ operation: opId, err: (err as Error).message }, 'rewrap operation failed');
+      await finish(
+        'failed',
+        err instanceof CofferError ? err.message : 'The rewrap failed; see the server log.',
+      );
+    }
+  }
+
+  async #validateKmsKey(
+    target: SecretsLocation & { instanceId: string },
+    kmsKey: InstanceKmsKey,
+    caller: Principal,
+  ): Promise<CryptoKey> {
+    if (kmsKey.regionId !== target.regionId) {
+      throw new CofferError(
+        'region_mismatch',
+        `kmsKey.regionId ${kmsKey.regionId} is not the instance's region ${target.regionId}.`,
+      );
+    }
+    const candidates = await this.#kms.findKeysAnywhere(kmsKey.keyRingId, kmsKey.keyId);
+    const key = candidates.find((k) => k.projectId === kmsKey.projectId && k.regionId === kmsKey.regionId);
+    if (!key) {
+      const elsewhere = candidates.find((k) => k.regionId === kmsKey.regionId);
+      if (elsewhere)
+        throw new CofferError('project_mismatch', `The key does not live in project ${kmsKey.projectId}.`);
+      throw errors.invalid('kmsKey names no key (check keyRingId and keyId).');
+    }
+    if (algorithmInfo[key.algorithm].family !== 'symmetric') {
+      throw errors.invalid(`A ${key.algorithm} key cannot protect secrets; use a symmetric encryption key.`);
+    }
+    if (key.state !== 'active') throw new CofferError('key_not_active', `The key is ${key.state}.`);
+    const version = await this.#kms.findVersionByUid(key.uid, kmsKey.keyVersion);
+    if (!version) throw errors.invalid(`Key version ${kmsKey.keyVersion} does not exist.`);
+    if (version.state !== 'enabled')
+      throw new CofferError('key_not_active', `Key version ${kmsKey.keyVersion} is ${version.state}.`);
+    const account = `projects/${(await this.#iamRepo.findServiceAccount(kmsKey.serviceAccountEmail))?.projectId ?? '-'}/service-accounts/${kmsKey.serviceAccountEmail}`;
+    if (!(await this.#authorizer.holds(caller, 'iam.service_accounts.act_as', account))) {
+      throw new CofferError(
+        'permission_denied',
+        `The caller may not act as ${kmsKey.serviceAccountEmail} (iam.service_accounts.act_as).`,
+      );
+    }
+    await this.actingIdentity(
+      {
+        projectId: target.projectId,
+        regionId: target.regionId,
+        id: target.instanceId,
+        name: '',
+        kmsKey,
+        kmsKeyUid: key.uid,
+        etag: '',
+        createTimeMs: 0,
+        updateTimeMs: 0,
+      },
+      key,
+    ).catch(() => {
+      throw new CofferError(
+        'permission_denied',
+        `Service account ${kmsKey.serviceAccountEmail} must exist, hold roles/secretsmanager.reader or admin on the instance, and may use the key.`,
+      );
+    });
+    return key;
+  }
+
+  #operationName(location: SecretsLocation, id: string): string {
+    return `projects/${location.projectId}/regions/${location.regionId}/operations/${id}`;
+  }
+}

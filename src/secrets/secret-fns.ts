@@ -1,0 +1,46 @@
+import { errors } from '../core/errors.ts';
+
+/** Largest secret value, in decoded bytes (SPEC §10). */
+export const maxValueBytes = 64 * 1024;
+/** Most labels per secret. */
+export const maxLabels = 64;
+/** Most stages per secret. */
+export const maxStages = 20;
+
+const pathPattern = /^[A-Za-z0-9._/-]{1,512}$/;
+const stagePattern = /^[A-Za-z0-9_-]{1,64}$/;
+const labelKeyPattern = /^[a-z][a-z0-9_-]{0,62}$/;
+
+/** Checks a secret path (SPEC §3): 1–512 chars of `[A-Za-z0-9._/-]`, no empty, `.` or `..` segment, no edge `/`. */
+export function checkSecretPath(path: string): void {
+  if (!pathPattern.test(path))
+    throw errors.invalid('path must be 1–512 characters of letters, digits, ".", "_", "/" and "-".');
+  for (const segment of path.split('/')) {
+    if (segment === '' || segment === '.' || segment === '..') {
+      throw errors.invalid('path must not have empty, "." or ".." segments, nor a leading or trailing "/".');
+    }
+  }
+}
+
+/** Checks a stage name. */
+export function checkStage(stage: string): void {
+  if (!stagePattern.test(stage))
+    throw errors.invalid(`Stage "${stage}" must be 1–64 letters, digits, "_" or "-".`);
+}
+
+/** Checks a labels or annotations map. */
+export function checkLabels(labels: Readonly<Record<string, string>>, field: string): void {
+  const keys = Object.keys(labels);
+  if (keys.length > maxLabels) throw errors.invalid(`${field} has more than ${maxLabels} entries.`);
+  for (const key of keys) {
+    if (field === 'labels' && !labelKeyPattern.test(key))
+      throw errors.invalid(`Label key "${key}" must be lowercase letters, digits, "_" or "-".`);
+    if ((labels[key] ?? '').length > 256)
+      throw errors.invalid(`${field}.${key} is longer than 256 characters.`);
+  }
+}
+
+/** The additional data that binds a version's ciphertext and wrapped data key to the secret and version. */
+export function versionContext(secretUid: string, version: number): string {
+  return `secrets/${secretUid}/versions/${version}`;
+}

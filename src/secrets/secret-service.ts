@@ -1,0 +1,337 @@
+import { randomBytes } from 'node:crypto';
+import type { Clock } from '../core/clock.ts';
+import { CofferError, errors } from '../core/errors.ts';
+import { newUuid } from '../core/ids.ts';
+import { clampPageSize, decodePageToken, type Page, toPage } from '../core/pagination.ts';
+import { algorithmInfo } from '../crypto/kms-algorithms.ts';
+import type { Authorizer } from '../iam/authorizer.ts';
+import type { IamRepo } from '../iam/iam-repo.ts';
+import type { Principal } from '../iam/principal.ts';
+import type { KmsService } from '../kms/kms-service.ts';
+import { type CryptoKey, keyResourceName } from '../kms/kms-types.ts';
+import { type Storage, WriteRejected, type WriteStatement } from '../storage/storage-types.ts';
+import type { InstanceService } from './instance-service.ts';
+import { checkLabels, checkSecretPath } from './secret-fns.ts';
+import { type Instance, type Secret, type SecretsLocation, secretName } from './secret-types.ts';
+import type { SecretsRepo } from './secrets-repo.ts';
+
+/** Metadata a caller may set at creation. */
+export interface SecretInput {
+  readonly path: string;
+  readonly kmsKeyIdentity?: string;
+  readonly labels?: Record<string, string>;
+  readonly annotations?: Record<string, string>;
+  readonly expireTimeMs?: number;
+  readonly rotation?: { periodSeconds: number; nextRotationTimeMs?: number };
+}
+
+/** Metadata a caller may change. */
+export interface SecretPatch {
+  readonly labels?: Record<string, string>;
+  readonly annotations?: Record<string, string>;
+  readonly expireTimeMs?: number | null;
+  readonly rotation?: { periodSeconds: number; nextRotationTimeMs?: number } | null;
+}
+
+/** A secret's key as the API shows it: identity (full name, null under root protection) and status. */
+export interface SecretKeyInfo {
+  readonly identity: string | null;
+  readonly status: string;
+}
+
+/** A background change worth auditing. */
+export interface SecretJobEvent {
+  readonly action: 'secrets.secrets.purge' | 'secrets.secrets.expire' | 'secrets.rotation_due';
+  readonly secret: Secret;
+}
+
+/**
+ * Secret metadata (SPEC §6): create with an immutable key binding, list by prefix, get (in every key
+ * state, with `kmsKey: {identity, status}`), patch with etag, soft delete with a recovery window,
+ * restore, purge; and the background jobs for expiry, purge and rotation schedules.
+ */
+export class SecretService {
+  readonly #storage: Storage;
+  readonly #repo: SecretsRepo;
+  readonly #instances: InstanceService;
+  readonly #kms: KmsService;
+  readonly #authorizer: Authorizer;
+  readonly #iamRepo: IamRepo;
+  readonly #clock: Clock;
+
+  constructor(deps: {
+    storage: Storage;
+    repo: SecretsRepo;
+    instances: InstanceService;
+    kms: KmsService;
+    authorizer: Authorizer;
+    iamRepo: IamRepo;
+    clock: Clock;
+  }) {
+    this.#storage = deps.storage;
+    this.#repo = deps.repo;
+    this.#instances = deps.instances;
+    this.#kms = deps.kms;
+    this.#authorizer = deps.authorizer;
+    this.#iamRepo = deps.iamRepo;
+    this.#clock = deps.clock;
+  }
+
+  /** Resolves and checks the key a new secret binds to (SPEC §6); the caller needs kms.encrypt on it. */
+  async resolveBinding(instance: Instance, identity: string, caller: Principal): Promise<CryptoKey> {
+    const key = await this.#kms.findKeyByIdentity(instance, identity);
+    if (!key) {
+      // Do not reveal whether a key exists to a caller who could not use it anyway.
+      if (
+        !(await this.#authorizer.holds(
+          caller,
+          'kms.encrypt',
+          `projects/${instance.projectId}/regions/${instance.regionId}`,
+        ))
+      ) {
+        throw errors.denied();
+      }
+      throw errors.invalid(`kmsKeyIdentity ${identity} names no key.`);
+    }
+    if (!(await this.#authorizer.holds(caller, 'kms.encrypt', keyResourceName(key)))) throw errors.denied();
+    if (key.regionId !== instance.regionId)
+      throw new CofferError('region_mismatch', 'The key lives in another region than the secret.');
+    if (key.projectId !== instance.projectId)
+      throw new CofferError('project_mismatch', 'The key lives in another project than the secret.');
+    if (algorithmInfo[key.algorithm].family !== 'symmetric') {
+      throw errors.invalid(
+        `A ${key.algorithm} key cannot protect secrets; only symmetric encryption keys can.`,
+      );
+    }
+    if (key.state !== 'active') throw new CofferError('key_not_active', `The key is ${key.state}.`);
+    return key;
+  }
+
+  /** Validates input and builds a new secret (not stored); `statements` adds its row. */
+  async prepare(
+    instance: Instance,
+    input: SecretInput,
+    caller: Principal,
+  ): Promise<{ secret: Secret; key?: CryptoKey }> {
+    checkSecretPath(input.path);
+    checkLabels(input.labels ?? {}, 'labels');
+    checkLabels(input.annotations ?? {}, 'annotations');
+    const now = this.#clock.nowMs();
+    if (input.expireTimeMs !== undefined && input.expireTimeMs <= now)
+      throw errors.invalid('expireTime must be in the future.');
+    const key =
+      input.kmsKeyIdentity !== undefined
+        ? await this.resolveBinding(instance, input.kmsKeyIdentity, caller)
+        : undefined;
+    const rotation = input.rotation;
+    if (rotation && rotation.periodSeconds < 3600)
+      throw errors.invalid('rotation.period must be at least 3600s.');
+    const secret: Secret = {
+      uid: newUuid(),
+      projectId: instance.projectId,
+      regionId: instance.regionId,
+      instanceId: instance.id,
+      path: input.path,
+      kmsKeyUid: key?.uid ?? null,
+      labels: input.labels ?? {},
+      annotations: input.annotations ?? {},
+      expireTimeMs: input.expireTimeMs ?? null,
+      rotationPeriodSeconds: rotation?.periodSeconds ?? null,
+      nextRotationTimeMs: rotation
+        ? (rotation.nextRotationTimeMs ?? now + rotation.periodSeconds * 1000)
+        : null,
+      deleteTimeMs: null,
+      nextVersion: 1,
+      etag: randomBytes(9).toString('base64url'),
+      createTimeMs: now,
+      updateTimeMs: now,
+    };
+    return key ? { secret, key } : { secret };
+  }
+
+  /** Stores a prepared secret with extra statements (a first version); `already_exists` on a taken path. */
+  async insert(secret: Secret, extra: readonly WriteStatement[]): Promise<void> {
+    try {
+      await this.#storage.write([this.#repo.insertSecret(secret), ...extra]);
+    } catch (err) {
+      if (err instanceof WriteRejected && err.reason === 'unique' && err.statementIndex === 0) {
+        throw errors.alreadyExists(
+          `A secret at path ${secret.path} (a secret pending deletion keeps its path until purged)`,
+        );
+      }
+      throw err;
+    }
+  }
+
+  /** One secret by path, in any state. */
+  async get(
+    location: SecretsLocation,
+    instanceId: string,
+    path: string,
+  ): Promise<{ instance: Instance; secret: Secret }> {
+    const instance = await this.#instances.get(location, instanceId);
+    const secret = await this.#repo.findSecret(instance, path);
+    if (!secret) throw errors.notFound(`Secret ${path}`);
+    return { instance, secret };
+  }
+
+  /** A page of secrets by path, optionally under a prefix. */
+  async list(
+    location: SecretsLocation,
+    instanceId: string,
+    prefix?: string,
+    pageSize?: number,
+    pageToken?: string,
+  ): Promise<Page<Secret>> {
+    const instance = await this.#instances.get(location, instanceId);
+    const size = clampPageSize(pageSize);
+    const rows = await this.#repo.listSecrets(instance, prefix, decodePageToken(pageToken), size + 1);
+    return toPage(rows, size, (s) => s.path);
+  }
+
+  /** The key a secret's values use now: its binding, else the instance key, else none (root). */
+  async keyOf(instance: Instance, secret: Secret): Promise<CryptoKey | undefined> {
+    if (secret.kmsKeyUid) return this.#kms.findKeyByUid(secret.kmsKeyUid);
+    return this.#instances.instanceKey(instance);
+  }
+
+  /** `kmsKey: {identity, status}` for the metadata view. */
+  async keyInfo(instance: Instance, secret: Secret): Promise<SecretKeyInfo> {
+    const key = await this.keyOf(instance, secret);
+    return key ? { identity: keyResourceName(key), status: key.state } : { identity: null, status: 'active' };
+  }
+
+  /** Changes metadata (etag-checked); the key binding cannot change. */
+  async patch(
+    location: SecretsLocation,
+    instanceId: string,
+    path: string,
+    patch: SecretPatch,
+    etag: string | undefined,
+  ): Promise<Secret> {
+    const { secret } = await this.get(location, instanceId, path);
+    if (etag !== undefined && etag !== secret.etag)
+      throw errors.conflict('The etag does not match the secret’s current etag.');
+    if (patch.labels) checkLabels(patch.labels, 'labels');
+    if (patch.annotations) checkLabels(patch.annotations, 'annotations');
+    const now = this.#clock.nowMs();
+    if (patch.expireTimeMs !== undefined && patch.expireTimeMs !== null && patch.expireTimeMs <= now) {
+      throw errors.invalid('expireTime must be in the future.');
+    }
+    if (patch.rotation && patch.rotation.periodSeconds < 3600)
+      throw errors.invalid('rotation.period must be at least 3600s.');
+    const next: Secret = {
+      ...secret,
+      labels: patch.labels ?? secret.labels,
+      annotations: patch.annotations ?? secret.annotations,
+      expireTimeMs: patch.expireTimeMs === undefined ? secret.expireTimeMs : patch.expireTimeMs,
+      rotationPeriodSeconds:
+        patch.rotation === undefined ? secret.rotationPeriodSeconds : (patch.rotation?.periodSeconds ?? null),
+      nextRotationTimeMs:
+        patch.rotation === undefined
+          ? secret.nextRotationTimeMs
+          : patch.rotation === null
+            ? null
+            : (patch.rotation.nextRotationTimeMs ?? now + patch.rotation.periodSeconds * 1000),
+      etag: randomBytes(9).toString('base64url'),
+      updateTimeMs: now,
+    };
+    await this.#update(next, secret.etag);
+    return next;
+  }
+
+  /** Soft-deletes (recovery window in days) or, with 0, purges at once. */
+  async delete(
+    location: SecretsLocation,
+    instanceId: string,
+    path: string,
+    recoveryWindowDays: number,
+  ): Promise<Secret | undefined> {
+    const { secret } = await this.get(location, instanceId, path);
+    if (recoveryWindowDays === 0) {
+      await this.#storage.write(this.#repo.purgeSecret(secret.uid));
+      return undefined;
+    }
+    if (secret.deleteTimeMs !== null)
+      throw new CofferError('failed_precondition', 'The secret is already pending deletion.');
+    const now = this.#clock.nowMs();
+    const next = {
+      ...secret,
+      deleteTimeMs: now + recoveryWindowDays * 86_400_000,
+      etag: randomBytes(9).toString('base64url'),
+      updateTimeMs: now,
+    };
+    await this.#update(next, secret.etag);
+    return next;
+  }
+
+  /** Restores a secret pending deletion. */
+  async restore(location: SecretsLocation, instanceId: string, path: string): Promise<Secret> {
+    const { secret } = await this.get(location, instanceId, path);
+    if (secret.deleteTimeMs === null)
+      throw new CofferError('failed_precondition', 'The secret is not pending deletion.');
+    const next = {
+      ...secret,
+      deleteTimeMs: null,
+      etag: randomBytes(9).toString('base64url'),
+      updateTimeMs: this.#clock.nowMs(),
+    };
+    await this.#update(next, secret.etag);
+    return next;
+  }
+
+  /** Secrets and instances bound to a key (`GET …/keys/{key}/dependents`). */
+  async dependents(key: CryptoKey): Promise<{ secrets: string[]; instances: string[] }> {
+    const secrets = await this.#repo.secretsBoundToKey(key.uid, 1000);
+    const instances = await this.#repo.instancesUsingKey(key.uid);
+    return {
+      secrets: secrets.map((s) => secretName({ ...s, instanceId: s.instanceId })),
+      instances: instances.map((i) => `projects/${i.projectId}/regions/${i.regionId}/instances/${i.id}`),
+    };
+  }
+
+  /** Purges expired secrets and those past their recovery window; records due rotations. */
+  async runDueJobs(): Promise<SecretJobEvent[]> {
+    const now = this.#clock.nowMs();
+    const events: SecretJobEvent[] = [];
+    for (const [column, action] of [
+      ['expire_time', 'secrets.secrets.expire'],
+      ['delete_time', 'secrets.secrets.purge'],
+    ] as const) {
+      for (const secret of await this.#repo.secretsDue(column, now, 100)) {
+        try {
+          await this.#storage.write(this.#repo.purgeSecret(secret.uid));
+          events.push({ action, secret });
+        } catch (err) {
+          if (!(err instanceof WriteRejected)) throw err;
+        }
+      }
+    }
+    for (const secret of await this.#repo.secretsDue('next_rotation_time', now, 100)) {
+      if (secret.rotationPeriodSeconds === null || secret.nextRotationTimeMs === null) continue;
+      let next = secret.nextRotationTimeMs;
+      while (next <= now) next += secret.rotationPeriodSeconds * 1000;
+      const updated = { ...secret, nextRotationTimeMs: next, etag: randomBytes(9).toString('base64url') };
+      try {
+        await this.#storage.write([
+          this.#repo.updateSecret(updated, secret.etag),
+          this.#iamRepo.recordChange('secrets.rotation_due', secretName(secret), secret.projectId, now),
+        ]);
+        events.push({ action: 'secrets.rotation_due', secret });
+      } catch (err) {
+        if (!(err instanceof WriteRejected)) throw err;
+      }
+    }
+    return events;
+  }
+
+  async #update(next: Secret, expectedEtag: string): Promise<void> {
+    try {
+      await this.#storage.write([this.#repo.updateSecret(next, expectedEtag)]);
+    } catch (err) {
+      if (err instanceof WriteRejected)
+        throw errors.conflict('The secret was changed concurrently; read it again.');
+      throw err;
+    }
+  }
+}

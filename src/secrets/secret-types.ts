@@ -1,0 +1,82 @@
+/** The seed-002 `kmsKey` object of an instance. */
+export interface InstanceKmsKey {
+  readonly regionId: string;
+  readonly projectId: string;
+  readonly serviceAccountEmail: string;
+  readonly keyRingId: string;
+  readonly keyId: string;
+  readonly keyVersion: number;
+}
+
+/** A Secrets Manager instance. */
+export interface Instance {
+  readonly projectId: string;
+  readonly regionId: string;
+  readonly id: string;
+  readonly name: string;
+  readonly kmsKey: InstanceKmsKey | null;
+  /** Internal uid of the instance key. */
+  readonly kmsKeyUid: string | null;
+  readonly etag: string;
+  readonly createTimeMs: number;
+  readonly updateTimeMs: number;
+}
+
+/** A secret (metadata). */
+export interface Secret {
+  readonly uid: string;
+  readonly projectId: string;
+  readonly regionId: string;
+  readonly instanceId: string;
+  readonly path: string;
+  /** Explicit, immutable key binding (uid), or null to follow the instance key. */
+  readonly kmsKeyUid: string | null;
+  readonly labels: Readonly<Record<string, string>>;
+  readonly annotations: Readonly<Record<string, string>>;
+  readonly expireTimeMs: number | null;
+  readonly rotationPeriodSeconds: number | null;
+  readonly nextRotationTimeMs: number | null;
+  /** Set while pending deletion: when the secret is purged. */
+  readonly deleteTimeMs: number | null;
+  readonly nextVersion: number;
+  readonly etag: string;
+  readonly createTimeMs: number;
+  readonly updateTimeMs: number;
+}
+
+/** Secret version states. */
+export type SecretVersionState = 'enabled' | 'disabled' | 'destroyed';
+
+/** A secret version (metadata). */
+export interface SecretVersion {
+  readonly secretUid: string;
+  readonly version: number;
+  readonly state: SecretVersionState;
+  readonly binary: boolean;
+  readonly wrapKeyUid: string | null;
+  readonly followsInstance: boolean;
+  readonly createdBy: string;
+  readonly createTimeMs: number;
+  readonly destroyTimeMs: number | null;
+}
+
+/** Where an instance lives. */
+export interface SecretsLocation {
+  readonly projectId: string;
+  readonly regionId: string;
+}
+
+/** The full resource name of an instance. */
+export function instanceName(i: { projectId: string; regionId: string; instanceId: string }): string {
+  return `projects/${i.projectId}/regions/${i.regionId}/instances/${i.instanceId}`;
+}
+
+/** The full resource name of a secret, its path URL-encoded as one segment (SPEC §8). */
+export function secretName(s: {
+  projectId: string;
+  regionId: string;
+  instanceId: string;
+  path: string;
+}): string {
+  return `${instanceName(s)}/secrets/${encodeURIComponent(s.path)}`;
+}

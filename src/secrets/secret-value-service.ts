@@ -1,0 +1,406 @@
+import { randomBytes } from 'node:crypto';
+import type { AuditEvent } from '../audit/audit-types.ts';
+import type { Clock } from '../core/clock.ts';
+import { CofferError, errors } from '../core/errors.ts';
+import { newUuid } from '../core/ids.ts';
+import type { Principal } from '../iam/principal.ts';
+import type { KmsService } from '../kms/kms-service.ts';
+import { type CryptoKey, keyResourceName } from '../kms/kms-types.ts';
+import { type Storage, WriteRejected, type WriteStatement } from '../storage/storage-types.ts';
+import type { InstanceService } from './instance-service.ts';
+import { checkStage, maxStages, maxValueBytes } from './secret-fns.ts';
+import type { SecretInput, SecretService } from './secret-service.ts';
+import {
+  type Instance,
+  type Secret,
+  type SecretsLocation,
+  type SecretVersion,
+  secretName,
+} from './secret-types.ts';
+import type { SecretsRepo } from './secrets-repo.ts';
+import type { ValueCrypto, Wrapping } from './value-crypto.ts';
+
+/** A value to store: text or bytes. */
+export interface ValueInput {
+  readonly value?: string;
+  readonly binaryValue?: Buffer;
+}
+
+/** A revealed value. */
+export interface RevealedValue {
+  readonly value?: string;
+  readonly binaryValue?: Buffer;
+  readonly version: number;
+  readonly stages: string[];
+  readonly createTimeMs: number;
+}
+
+/** Who asks, for authorization of per-item checks and for audit. */
+export interface Caller {
+  readonly principal: Principal;
+  readonly requestId: string;
+  /** Collects the KMS events of the request (acting identity, on behalf of the caller). */
+  readonly events: AuditEvent[];
+}
+
+function toBytes(input: ValueInput): { bytes: Buffer; binary: boolean } {
+  if ((input.value === undefined) === (input.binaryValue === undefined))
+    throw errors.invalid('Give exactly one of value and binaryValue.');
+  const bytes = input.value !== undefined ? Buffer.from(input.value, 'utf8') : input.binaryValue!;
+  if (bytes.length > maxValueBytes)
+    throw new CofferError('payload_too_large', `The secret value is over ${maxValueBytes} bytes.`);
+  return { bytes, binary: input.value === undefined };
+}
+
+/**
+ * Secret values, versions and stages (SPEC §6): getSecretValue and putSecretValue with envelope
+ * encryption under the bound key, check-and-set and idempotency keys, version states, staging
+ * labels, and batch reads. KMS operations run as the instance's service account (or the service)
+ * on behalf of the caller, and are audited as such.
+ */
+export class SecretValueService {
+  readonly #storage: Storage;
+  readonly #repo: SecretsRepo;
+  readonly #secrets: SecretService;
+  readonly #instances: InstanceService;
+  readonly #kms: KmsService;
+  readonly #crypto: ValueCrypto;
+  readonly #clock: Clock;
+
+  constructor(deps: {
+    storage: Storage;
+    repo: SecretsRepo;
+    secrets: SecretService;
+    instances: InstanceService;
+    kms: KmsService;
+    crypto: ValueCrypto;
+    clock: Clock;
+  }) {
+    this.#storage = deps.storage;
+    this.#repo = deps.repo;
+    this.#secrets = deps.secrets;
+    this.#instances = deps.instances;
+    this.#kms = deps.kms;
+    this.#crypto = deps.crypto;
+    this.#clock = deps.clock;
+  }
+
+  /** Creates a secret, with its first version when a value is given. */
+  async create(
+    location: SecretsLocation,
+    instanceId: string,
+    input: SecretInput & ValueInput,
+    caller: Caller,
+  ): Promise<Secret> {
+    const instance = await this.#instances.get(location, instanceId);
+    const hasValue = input.value !== undefined || input.binaryValue !== undefined;
+    const value = hasValue ? toBytes(input) : undefined;
+    const { secret, key } = await this.#secrets.prepare(instance, input, caller.principal);
+    if (!value) {
+      await this.#secrets.insert(secret, []);
+      return secret;
+    }
+    const wrapping = await this.#wrapping(instance, secret, key, caller, 'kms.encrypt');
+    const { statements, etag } = await this.#versionStatements(
+      secret,
+      1,
+      value,
+      wrapping,
+      ['current'],
+      caller,
+    );
+    await this.#secrets.insert({ ...secret, nextVersion: 2, etag }, statements);
+    return { ...secret, nextVersion: 2, etag };
+  }
+
+  /** getSecretValue: `latest` (newest enabled), a number, and/or a stage that must agree. */
+  async getValue(
+    location: SecretsLocation,
+    instanceId: string,
+    path: string,
+    version: string | undefined,
+    stage: string | undefined,
+    caller: Caller,
+  ): Promise<RevealedValue> {
+    const { instance, secret } = await this.#secrets.get(location, instanceId, path);
+    return this.#reveal(instance, secret, version, stage, caller);
+  }
+
+  /** putSecretValue: a new version under the bound key; contiguous numbers, check-and-set, idempotency. */
+  async putValue(
+    location: SecretsLocation,
+    instanceId: string,
+    path: string,
+    input: ValueInput & { stages?: string[]; expectedLatestVersion?: number },
+    idempotencyKey: string | undefined,
+    caller: Caller,
+  ): Promise<{ version: number }> {
+    const value = toBytes(input);
+    const stages = input.stages ?? ['current'];
+    for (const stage of stages) checkStage(stage);
+    if (new Set(stages).size !== stages.length) throw errors.invalid('stages lists a stage twice.');
+    if (idempotencyKey !== undefined && !/^[A-Za-z0-9._:-]{1,128}$/.test(idempotencyKey)) {
+      throw errors.invalid('Idempotency-Key must be 1–128 letters, digits, ".", "_", ":" or "-".');
+    }
+    for (let attempt = 0; ; attempt++) {
+      const { instance, secret } = await this.#secrets.get(location, instanceId, path);
+      this.#requireLive(secret);
+      if (idempotencyKey !== undefined) {
+        const earlier = await this.#repo.idempotentVersion(secret.uid, idempotencyKey);
+        if (earlier !== undefined) return { version: earlier };
+      }
+      const latest = secret.nextVersion - 1;
+      if (input.expectedLatestVersion !== undefined && input.expectedLatestVersion !== latest) {
+        throw errors.conflict(`The latest version is ${latest}, not ${input.expectedLatestVersion}.`);
+      }
+      const current = await this.#repo.stages(secret.uid);
+      const newStages = new Set([...current.keys(), ...stages]);
+      if (stages.includes('current') && current.has('current')) newStages.add('previous');
+      if (newStages.size > maxStages) throw errors.invalid(`A secret has at most ${maxStages} stages.`);
+      const key = await this.#secrets.keyOf(instance, secret);
+      const wrapping = await this.#wrapping(instance, secret, key, caller, 'kms.encrypt');
+      const number = secret.nextVersion;
+      const { statements, etag } = await this.#versionStatements(
+        secret,
+        number,
+        value,
+        wrapping,
+        stages,
+        caller,
+        current,
+      );
+      const claim = this.#repo.claimVersion(secret.uid, number, etag, this.#clock.nowMs());
+      if (idempotencyKey !== undefined)
+        statements.push(
+          this.#repo.insertIdempotency(secret.uid, idempotencyKey, number, this.#clock.nowMs()),
+        );
+      try {
+        await this.#storage.write([claim, ...statements]);
+        return { version: number };
+      } catch (err) {
+        if (!(err instanceof WriteRejected)) throw err;
+        caller.events.length = 0;
+        // Someone else added a version (or used the same idempotency key) first.
+        if (input.expectedLatestVersion !== undefined)
+          throw errors.conflict('Another version was added concurrently.');
+        if (attempt >= 20) throw errors.conflict('Too many concurrent writers on this secret; retry.');
+      }
+    }
+  }
+
+  /** Version metadata with stages. */
+  async listVersions(
+    location: SecretsLocation,
+    instanceId: string,
+    path: string,
+  ): Promise<Array<SecretVersion & { stages: string[] }>> {
+    const { secret } = await this.#secrets.get(location, instanceId, path);
+    const versions = await this.#repo.listVersions(secret.uid, undefined, 10_000);
+    const stages = await this.#repo.stages(secret.uid);
+    return versions.map((v) => ({ ...v, stages: stagesOf(stages, v.version) }));
+  }
+
+  /** One version's metadata. */
+  async getVersion(location: SecretsLocation, instanceId: string, path: string, version: number) {
+    const { secret } = await this.#secrets.get(location, instanceId, path);
+    const found = await this.#repo.findSealedVersion(secret.uid, version);
+    if (!found) throw errors.notFound(`Version ${version}`);
+    const { ciphertext: _c, wrappedKey: _w, ...meta } = found;
+    return { ...meta, stages: stagesOf(await this.#repo.stages(secret.uid), version) };
+  }
+
+  /** Enables, disables or destroys (crypto-shreds) a version. */
+  async setVersionState(
+    location: SecretsLocation,
+    instanceId: string,
+    path: string,
+    version: number,
+    action: 'enable' | 'disable' | 'destroy',
+  ) {
+    const { secret } = await this.#secrets.get(location, instanceId, path);
+    const found = await this.#repo.findSealedVersion(secret.uid, version);
+    if (!found) throw errors.notFound(`Version ${version}`);
+    const target = action === 'enable' ? 'enabled' : action === 'disable' ? 'disabled' : 'destroyed';
+    if (found.state === target) return this.getVersion(location, instanceId, path, version);
+    if (found.state === 'destroyed')
+      throw new CofferError('failed_precondition', 'A destroyed version cannot change state.');
+    try {
+      await this.#storage.write([
+        this.#repo.setVersionState(secret.uid, version, found.state, target, this.#clock.nowMs()),
+      ]);
+    } catch (err) {
+      if (err instanceof WriteRejected) throw errors.conflict('The version changed concurrently; retry.');
+      throw err;
+    }
+    return this.getVersion(location, instanceId, path, version);
+  }
+
+  /** Stage → version of a secret. */
+  async stages(location: SecretsLocation, instanceId: string, path: string): Promise<Map<string, number>> {
+    const { secret } = await this.#secrets.get(location, instanceId, path);
+    return this.#repo.stages(secret.uid);
+  }
+
+  /** Moves a stage onto a version (atomically off any other). */
+  async moveStage(
+    location: SecretsLocation,
+    instanceId: string,
+    path: string,
+    stage: string,
+    version: number,
+  ): Promise<void> {
+    checkStage(stage);
+    const { secret } = await this.#secrets.get(location, instanceId, path);
+    const found = await this.#repo.findSealedVersion(secret.uid, version);
+    if (!found) throw errors.notFound(`Version ${version}`);
+    if (found.state === 'destroyed')
+      throw new CofferError('failed_precondition', 'A stage cannot point at a destroyed version.');
+    const stages = await this.#repo.stages(secret.uid);
+    if (!stages.has(stage) && stages.size >= maxStages)
+      throw errors.invalid(`A secret has at most ${maxStages} stages.`);
+    await this.#storage.write([this.#repo.moveStage(secret.uid, stage, version)]);
+  }
+
+  /** Reads the latest value of several secrets; per-secret errors, one audit event each (made by the caller). */
+  async reveal(instance: Instance, secret: Secret, caller: Caller): Promise<RevealedValue> {
+    return this.#reveal(instance, secret, undefined, undefined, caller);
+  }
+
+  async #reveal(
+    instance: Instance,
+    secret: Secret,
+    version: string | undefined,
+    stage: string | undefined,
+    caller: Caller,
+  ): Promise<RevealedValue> {
+    this.#requireLive(secret);
+    const stages = await this.#repo.stages(secret.uid);
+    let number: number | undefined;
+    const byNumber = version !== undefined && version !== 'latest';
+    if (byNumber) {
+      if (!/^[1-9]\d{0,9}$/.test(version))
+        throw errors.invalid('version must be "latest" or a version number.');
+      number = Number(version);
+    }
+    if (stage !== undefined) {
+      const staged = stages.get(stage);
+      if (staged === undefined) throw errors.notFound(`Stage ${stage}`);
+      if (number !== undefined && number !== staged)
+        throw errors.invalid(`Stage ${stage} is on version ${staged}, not ${number}.`);
+      if (version === 'latest' && staged !== (await this.#repo.latestEnabled(secret.uid))) {
+        throw errors.invalid(`Stage ${stage} is not on the latest version.`);
+      }
+      number = staged;
+    }
+    if (number === undefined) {
+      number = await this.#repo.latestEnabled(secret.uid);
+      if (number === undefined) throw errors.notFound(`An enabled version of ${secret.path}`);
+    }
+    const found = await this.#repo.findSealedVersion(secret.uid, number);
+    if (!found) throw errors.notFound(`Version ${number}`);
+    if (found.state !== 'enabled' || !found.ciphertext || !found.wrappedKey) {
+      throw new CofferError('failed_precondition', `Version ${number} is ${found.state}.`);
+    }
+    const key = found.wrapKeyUid ? await this.#kms.findKeyByUid(found.wrapKeyUid) : undefined;
+    const current = await this.#secrets.keyOf(instance, secret);
+    if (current && current.uid !== key?.uid && current.state !== 'active') {
+      throw new CofferError('key_not_active', `The bound key is ${current.state}.`);
+    }
+    await this.#wrapping(instance, secret, key, caller, 'kms.decrypt');
+    const { dataKey, kmsKeyVersion } = await this.#crypto.unwrap(secret.uid, number, found.wrappedKey, key);
+    const lastEvent = caller.events.at(-1);
+    if (key && lastEvent && kmsKeyVersion !== undefined)
+      caller.events[caller.events.length - 1] = { ...lastEvent, details: { keyVersion: kmsKeyVersion } };
+    try {
+      const plaintext = this.#crypto.openValue(secret.uid, number, found.ciphertext, dataKey);
+      return {
+        ...(found.binary ? { binaryValue: plaintext } : { value: plaintext.toString('utf8') }),
+        version: number,
+        stages: stagesOf(stages, number),
+        createTimeMs: found.createTimeMs,
+      };
+    } finally {
+      dataKey.fill(0);
+    }
+  }
+
+  #requireLive(secret: Secret): void {
+    if (secret.deleteTimeMs !== null)
+      throw new CofferError('failed_precondition', 'The secret is pending deletion; restore it first.');
+  }
+
+  /** Checks the key and the acting identity, and records the KMS event the operation will make. */
+  async #wrapping(
+    instance: Instance,
+    secret: Secret,
+    key: CryptoKey | undefined,
+    caller: Caller,
+    action: 'kms.encrypt' | 'kms.decrypt',
+  ): Promise<Wrapping> {
+    if (!key) return {};
+    if (key.state !== 'active') throw new CofferError('key_not_active', `The bound key is ${key.state}.`);
+    const acting = await this.#instances.actingIdentity(instance, key);
+    caller.events.push({
+      id: newUuid(),
+      timeMs: this.#clock.nowMs(),
+      requestId: caller.requestId,
+      action,
+      principal: acting,
+      onBehalfOf: caller.principal,
+      resource: keyResourceName(key),
+      projectId: key.projectId,
+      result: 'ok',
+      status: 200,
+      details: { secret: secretName(secret) },
+    });
+    const followsInstance = secret.kmsKeyUid === null && instance.kmsKeyUid === key.uid;
+    return { key, ...(followsInstance && instance.kmsKey ? { keyVersion: instance.kmsKey.keyVersion } : {}) };
+  }
+
+  async #versionStatements(
+    secret: Secret,
+    number: number,
+    value: { bytes: Buffer; binary: boolean },
+    wrapping: Wrapping,
+    stages: readonly string[],
+    caller: Caller,
+    current: Map<string, number> = new Map(),
+  ): Promise<{ statements: WriteStatement[]; etag: string }> {
+    const sealed = await this.#crypto.seal(secret.uid, number, value.bytes, wrapping);
+    const last = caller.events.at(-1);
+    if (wrapping.key && last && sealed.kmsKeyVersion !== undefined)
+      caller.events[caller.events.length - 1] = {
+        ...last,
+        details: { ...last.details, keyVersion: sealed.kmsKeyVersion },
+      };
+    const statements: WriteStatement[] = [
+      this.#repo.insertVersion(
+        {
+          secretUid: secret.uid,
+          version: number,
+          state: 'enabled',
+          binary: value.binary,
+          wrapKeyUid: wrapping.key?.uid ?? null,
+          followsInstance: secret.kmsKeyUid === null,
+          createdBy: caller.principal,
+          createTimeMs: this.#clock.nowMs(),
+          destroyTimeMs: null,
+        },
+        sealed.ciphertext,
+        sealed.wrappedKey,
+      ),
+    ];
+    const previous = current.get('current');
+    if (stages.includes('current') && previous !== undefined)
+      statements.push(this.#repo.moveStage(secret.uid, 'previous', previous));
+    for (const stage of stages) statements.push(this.#repo.moveStage(secret.uid, stage, number));
+    return { statements, etag: randomBytes(9).toString('base64url') };
+  }
+}
+
+function stagesOf(stages: Map<string, number>, version: number): string[] {
+  return [...stages]
+    .filter(([, v]) => v === version)
+    .map(([stage]) => stage)
+    .sort();
+}

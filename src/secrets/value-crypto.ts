@@ -1,0 +1,105 @@
+import { createSecretKey, randomBytes } from 'node:crypto';
+import type { Barrier } from '../barrier/barrier.ts';
+import { errors } from '../core/errors.ts';
+import { openEnvelope, sealEnvelope } from '../crypto/index.ts';
+import type { KmsCryptoService } from '../kms/kms-crypto-service.ts';
+import type { CryptoKey } from '../kms/kms-types.ts';
+import { versionContext } from './secret-fns.ts';
+
+/** How a version's data key is (to be) wrapped: by a KMS key (version), or by the root key. */
+export interface Wrapping {
+  /** The KMS key, or undefined for the built-in root-key protection. */
+  readonly key?: CryptoKey;
+  /** The key version to encrypt with (an instance's configured keyVersion), else the primary. */
+  readonly keyVersion?: number;
+}
+
+/** A sealed value: ciphertext, wrapped data key, and which KMS key version wrapped it (if any). */
+export interface SealedValue {
+  readonly ciphertext: Buffer;
+  readonly wrappedKey: Buffer;
+  readonly kmsKeyVersion?: number;
+}
+
+/**
+ * Envelope encryption of secret values (SPEC §2, §6): a fresh 256-bit data key per version seals the
+ * value (AES-256-GCM), and the data key is wrapped by the bound KMS key version or by the root key.
+ * Both ciphertexts are bound by AAD to the secret and version, so a value moved to another row fails.
+ */
+export class ValueCrypto {
+  readonly #barrier: Barrier;
+  readonly #kms: KmsCryptoService;
+
+  constructor(barrier: Barrier, kms: KmsCryptoService) {
+    this.#barrier = barrier;
+    this.#kms = kms;
+  }
+
+  /** Seals `plaintext` as version `version` of the secret `secretUid`. */
+  async seal(
+    secretUid: string,
+    version: number,
+    plaintext: Buffer,
+    wrapping: Wrapping,
+  ): Promise<SealedValue> {
+    const context = versionContext(secretUid, version);
+    const dataKey = randomBytes(32);
+    try {
+      const ciphertext = sealEnvelope(
+        { id: secretUid, version, algorithm: 'aes-256-gcm', material: createSecretKey(dataKey) },
+        plaintext,
+        Buffer.from(context),
+      );
+      if (!wrapping.key) return { ciphertext, wrappedKey: this.#barrier.encrypt(dataKey, context) };
+      const wrapped = await this.#kms.encryptWithKey(
+        wrapping.key,
+        dataKey,
+        Buffer.from(context),
+        wrapping.keyVersion,
+      );
+      return { ciphertext, wrappedKey: wrapped.ciphertext, kmsKeyVersion: wrapped.keyVersion };
+    } finally {
+      dataKey.fill(0);
+    }
+  }
+
+  /** Unwraps the data key (with `key`, or the root key when undefined). */
+  async unwrap(
+    secretUid: string,
+    version: number,
+    wrappedKey: Buffer,
+    key: CryptoKey | undefined,
+  ): Promise<{ dataKey: Buffer; kmsKeyVersion?: number }> {
+    const context = versionContext(secretUid, version);
+    if (!key) {
+      try {
+        return { dataKey: this.#barrier.decrypt(wrappedKey, context) };
+      } catch {
+        throw errors.invalid('The stored data key does not open; the version is corrupted.');
+      }
+    }
+    const opened = await this.#kms.decryptWithKey(key, wrappedKey, Buffer.from(context));
+    return { dataKey: opened.plaintext, kmsKeyVersion: opened.keyVersion };
+  }
+
+  /** Wraps an existing data key anew (rewrap after an instance key switch). */
+  async wrap(secretUid: string, version: number, dataKey: Buffer, wrapping: Wrapping): Promise<Buffer> {
+    const context = versionContext(secretUid, version);
+    if (!wrapping.key) return this.#barrier.encrypt(dataKey, context);
+    return (await this.#kms.encryptWithKey(wrapping.key, dataKey, Buffer.from(context), wrapping.keyVersion))
+      .ciphertext;
+  }
+
+  /** Opens a version's value with its data key. */
+  openValue(secretUid: string, version: number, ciphertext: Buffer, dataKey: Buffer): Buffer {
+    try {
+      return openEnvelope(
+        { id: secretUid, version, algorithm: 'aes-256-gcm', material: createSecretKey(dataKey) },
+        ciphertext,
+        Buffer.from(versionContext(secretUid, version)),
+      );
+    } catch {
+      throw errors.invalid('The stored value does not open; the version is corrupted.');
+    }
+  }
+}
