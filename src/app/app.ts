@@ -1,4 +1,3 @@
-import { randomUUID } from 'node:crypto';
 import { AuditLog } from '../audit/audit-log.ts';
 import { loadAuditSigningKey } from '../audit/audit-signing-key.ts';
 import { Barrier, type SealStatus } from '../barrier/barrier.ts';
@@ -15,16 +14,15 @@ import { KeyMaterialStore } from '../kms/key-material-store.ts';
 import { KmsCryptoService } from '../kms/kms-crypto-service.ts';
 import { KmsRepo } from '../kms/kms-repo.ts';
 import { KmsService } from '../kms/kms-service.ts';
-import { keyResourceName } from '../kms/kms-types.ts';
 import { ProjectService } from '../projects/project-service.ts';
 import { InstanceService } from '../secrets/instance-service.ts';
 import { SecretService } from '../secrets/secret-service.ts';
-import { secretName } from '../secrets/secret-types.ts';
 import { SecretValueService } from '../secrets/secret-value-service.ts';
 import { SecretsRepo } from '../secrets/secrets-repo.ts';
 import { ValueCrypto } from '../secrets/value-crypto.ts';
 import { openStorage } from '../storage/open-storage.ts';
 import type { Storage } from '../storage/storage-types.ts';
+import { BackgroundJobs } from './background-jobs.ts';
 import { initializeShamir, loadSealRecord, SealStartError, startFileSeal } from './initialize.ts';
 import { version } from './version.ts';
 
@@ -168,57 +166,9 @@ export async function createApp(config: Config, logger: Logger, clock: Clock): P
     const found = await secrets.dependents(key);
     return found.secrets.length + found.instances.length;
   });
-  let timer: NodeJS.Timeout | undefined;
-  let jobsRunning = false;
-
-  const runBackgroundJobs = async () => {
-    if (barrier.sealed || jobsRunning) return;
-    jobsRunning = true;
-    try {
-      for (const event of await kms.runDueJobs()) {
-        logger.info(
-          { action: event.action, key: event.key.uid, version: event.version },
-          'kms background job',
-        );
-        await audit.append([
-          {
-            id: randomUUID(),
-            timeMs: clock.nowMs(),
-            requestId: `job-${randomUUID()}`,
-            action: event.action,
-            principal: 'service:kms',
-            resource: keyResourceName(event.key),
-            projectId: event.key.projectId,
-            result: 'ok',
-            status: 200,
-            ...(event.version !== undefined ? { details: { keyVersion: event.version } } : {}),
-          },
-        ]);
-      }
-      for (const event of await secrets.runDueJobs()) {
-        await audit.append([
-          {
-            id: randomUUID(),
-            timeMs: clock.nowMs(),
-            requestId: `job-${randomUUID()}`,
-            action: event.action,
-            principal: 'service:secretsmanager',
-            resource: secretName(event.secret),
-            projectId: event.secret.projectId,
-            result: 'ok',
-            status: 200,
-          },
-        ]);
-      }
-      await instances.runOperations();
-    } catch (err) {
-      logger.warn({ err: (err as Error).message }, 'background jobs failed; retrying on the next tick');
-    } finally {
-      jobsRunning = false;
-    }
-  };
-  timer = setInterval(() => void runBackgroundJobs(), config.backgroundIntervalMs);
-  timer.unref();
+  const jobs = new BackgroundJobs({ barrier, kms, secrets, instances, audit, clock, logger });
+  const runBackgroundJobs = () => jobs.run();
+  jobs.start(config.backgroundIntervalMs);
 
   return {
     config,
@@ -290,9 +240,8 @@ export async function createApp(config: Config, logger: Logger, clock: Clock): P
     },
     async close() {
       watcher.stop();
-      clearInterval(timer);
+      await jobs.stop();
       await audit.close();
-      timer = undefined;
       barrier.seal();
       materials.clear();
       await storage.close();

@@ -1,0 +1,111 @@
+import { randomUUID } from 'node:crypto';
+import type { Logger } from 'pino';
+import type { AuditLog } from '../audit/audit-log.ts';
+import type { Barrier } from '../barrier/barrier.ts';
+import type { Clock } from '../core/clock.ts';
+import type { KmsService } from '../kms/kms-service.ts';
+import { keyResourceName } from '../kms/kms-types.ts';
+import type { InstanceService } from '../secrets/instance-service.ts';
+import type { SecretService } from '../secrets/secret-service.ts';
+import { secretName } from '../secrets/secret-types.ts';
+
+/**
+ * Background work of a node: KMS rotations and deletions, secret expiry, purge and rotation
+ * schedules, rewrap operations. Every job is safe on several nodes at once (compare-and-set or
+ * leases in storage); each change it makes is audited under the service that made it. A call
+ * while a run is in flight joins that run.
+ */
+export interface BackgroundJobDeps {
+  readonly barrier: Barrier;
+  readonly kms: KmsService;
+  readonly secrets: SecretService;
+  readonly instances: InstanceService;
+  readonly audit: AuditLog;
+  readonly clock: Clock;
+  readonly logger: Logger;
+}
+
+/** The background work of a node (see the file's doc comment). */
+export class BackgroundJobs {
+  readonly #deps: BackgroundJobDeps;
+  #running: Promise<void> | undefined;
+  #timer: NodeJS.Timeout | undefined;
+
+  constructor(deps: BackgroundJobDeps) {
+    this.#deps = deps;
+  }
+
+  /** Runs due work once (or joins the run in flight). */
+  run(): Promise<void> {
+    this.#running ??= this.#runOnce().finally(() => {
+      this.#running = undefined;
+    });
+    return this.#running;
+  }
+
+  /** Runs every `intervalMs` until stopped. */
+  start(intervalMs: number): void {
+    this.#timer = setInterval(() => void this.run(), intervalMs);
+    this.#timer.unref();
+  }
+
+  /** Stops the timer and waits for a run in flight. */
+  async stop(): Promise<void> {
+    clearInterval(this.#timer);
+    await this.#running;
+  }
+
+  async #runOnce(): Promise<void> {
+    const { barrier, kms, secrets, instances, logger } = this.#deps;
+    if (barrier.sealed) return;
+    try {
+      for (const event of await kms.runDueJobs()) {
+        logger.info(
+          { action: event.action, key: event.key.uid, version: event.version },
+          'kms background job',
+        );
+        await this.#audit(
+          event.action,
+          'service:kms',
+          keyResourceName(event.key),
+          event.key.projectId,
+          event.version,
+        );
+      }
+      for (const event of await secrets.runDueJobs()) {
+        await this.#audit(
+          event.action,
+          'service:secretsmanager',
+          secretName(event.secret),
+          event.secret.projectId,
+        );
+      }
+      await instances.runOperations();
+    } catch (err) {
+      logger.warn({ err: (err as Error).message }, 'background jobs failed; retrying on the next tick');
+    }
+  }
+
+  #audit(
+    action: string,
+    principal: string,
+    resource: string,
+    projectId: string,
+    keyVersion?: number,
+  ): Promise<void> {
+    return this.#deps.audit.append([
+      {
+        id: randomUUID(),
+        timeMs: this.#deps.clock.nowMs(),
+        requestId: `job-${randomUUID()}`,
+        action,
+        principal,
+        resource,
+        projectId,
+        result: 'ok',
+        status: 200,
+        ...(keyVersion !== undefined ? { details: { keyVersion } } : {}),
+      },
+    ]);
+  }
+}
