@@ -118,10 +118,14 @@ export async function createApp(config: Config, logger: Logger, clock: Clock): P
   await watcher.poll();
   watcher.start();
   const projects = new ProjectService(storage, clock, config.regions);
-  const audit = new AuditLog(storage, logger, clock, config.auditTimeoutMs, {
-    everyEvents: config.auditCheckpointEvents,
-    everyMs: config.auditCheckpointMs,
-  });
+  const audit = new AuditLog(
+    storage,
+    logger,
+    clock,
+    config.auditTimeoutMs,
+    { everyEvents: config.auditCheckpointEvents, everyMs: config.auditCheckpointMs },
+    config.devAuditOff,
+  );
   const onUnsealed = async () => {
     audit.setSigningKey(await loadAuditSigningKey(storage, barrier, clock.nowMs()));
   };

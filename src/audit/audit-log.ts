@@ -48,7 +48,19 @@ export class AuditLog {
   #failing = false;
   #closed = false;
 
-  constructor(storage: Storage, logger: Logger, clock: Clock, timeoutMs: number, policy: CheckpointPolicy) {
+  readonly #disabled: boolean;
+
+  constructor(
+    storage: Storage,
+    logger: Logger,
+    clock: Clock,
+    timeoutMs: number,
+    policy: CheckpointPolicy,
+    disabled = false,
+  ) {
+    this.#disabled = disabled;
+    if (disabled)
+      logger.warn('AUDIT IS OFF (devAuditOff): events are not recorded; for development and benchmarks only');
     this.#storage = storage;
     this.#logger = logger;
     this.#clock = clock;
@@ -68,7 +80,7 @@ export class AuditLog {
 
   /** Makes `events` durable, or throws `audit_unavailable` within the bounded wait. */
   append(events: readonly AuditEvent[]): Promise<void> {
-    if (events.length === 0) return Promise.resolve();
+    if (events.length === 0 || this.#disabled) return Promise.resolve();
     if (this.#closed) return Promise.reject(unavailable());
     return new Promise<void>((resolve, reject) => {
       const timer = setTimeout(() => {

@@ -36,6 +36,10 @@ export const ConfigSchema = Type.Object(
     }),
     storageWriteTimeoutMs: Type.Integer({ default: 5000, minimum: 50, maximum: 600000 }),
     auditTimeoutMs: Type.Integer({ default: 2000, minimum: 50, maximum: 600000 }),
+    devAuditOff: Type.Boolean({
+      default: false,
+      description: 'development and benchmarks only: skip writing audit events (never in production)',
+    }),
     auditCheckpointEvents: Type.Integer({ default: 1000, minimum: 1, maximum: 1000000 }),
     auditCheckpointMs: Type.Integer({ default: 1000, minimum: 10, maximum: 3600000 }),
     backgroundIntervalMs: Type.Integer({ default: 10000, minimum: 100, maximum: 3600000 }),
@@ -162,6 +166,8 @@ function applyEnv(raw: Record<string, unknown>, env: Record<string, string | und
   }
   if (env.COFFER_CHANGE_POLL_MS)
     raw.changePollMs = parseIntegerEnv('COFFER_CHANGE_POLL_MS', env.COFFER_CHANGE_POLL_MS);
+  if (env.COFFER_DEV_AUDIT_OFF)
+    raw.devAuditOff = parseBooleanEnv('COFFER_DEV_AUDIT_OFF', env.COFFER_DEV_AUDIT_OFF);
   if (env.COFFER_INSECURE_PLAINTEXT) {
     raw.insecurePlaintext = parseBooleanEnv('COFFER_INSECURE_PLAINTEXT', env.COFFER_INSECURE_PLAINTEXT);
   }

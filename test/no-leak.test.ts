@@ -1,0 +1,100 @@
+import assert from 'node:assert/strict';
+import { test } from 'node:test';
+import { call, startTestNode } from './support/test-node.ts';
+
+/**
+ * Plants known secret material through every kind of route — secret values (text and binary, good
+ * and oversize), KMS plaintexts and data keys, tokens, passwords, unseal shares — then greps every
+ * audit event and every log line for it, raw and base64.
+ */
+test('no secret value, plaintext, token, password or share ever reaches an audit event or a log line', async () => {
+  const node = await startTestNode({ env: { COFFER_LOG_LEVEL: 'trace' } });
+  const shamir = await startTestNode({ env: { COFFER_SEAL: 'shamir', COFFER_LOG_LEVEL: 'trace' } });
+  const admin = node.adminToken!;
+  const planted: string[] = [admin];
+  const api = (method: string, path: string, body?: unknown, token: string | undefined = admin) =>
+    call(node.url, method, path, { token, ...(body !== undefined ? { body } : {}) });
+  try {
+    const value = 'PLANTED-secret-value-4f1c';
+    const binary = Buffer.from('PLANTED-binary-7a2e');
+    const plaintext = 'PLANTED-kms-plaintext-9b3d';
+    const password = 'PLANTED-password-c8d1e2';
+    planted.push(
+      value,
+      binary.toString('base64'),
+      plaintext,
+      Buffer.from(plaintext).toString('base64'),
+      password,
+    );
+
+    const project = (await api('POST', '/v2/projects', {})).body.id;
+    const region = `/v2/projects/${project}/regions/local`;
+    const ring = (await api('POST', `${region}/keyrings`, { displayName: 'r' })).body.id;
+    const key = (
+      await api('POST', `${region}/keyrings/${ring}/keys`, { algorithm: 'aes256-gcm96', slug: 'k' })
+    ).body.id;
+    const keyPath = `${region}/keyrings/${ring}/keys/${key}`;
+    const enc = await api('POST', `${keyPath}/encrypt`, {
+      plaintext: Buffer.from(plaintext).toString('base64'),
+    });
+    await api('POST', `${keyPath}/decrypt`, { ciphertext: enc.body.ciphertext });
+    const dataKey = await api('POST', `${keyPath}/generate-data-key`, { numberOfBytes: 32 });
+    planted.push(dataKey.body.plaintext);
+    await api('POST', `${keyPath}/encrypt`, { plaintext: 'not base64 ' + plaintext });
+
+    const instance = (await api('POST', `${region}/instances`, { name: 'i' })).body.id;
+    const secrets = `${region}/instances/${instance}/secrets`;
+    await api('POST', secrets, { path: 'a', value, kmsKeyIdentity: 'k' });
+    await api('POST', secrets, { path: 'b', binaryValue: binary.toString('base64') });
+    await api('PUT', `${secrets}/a/value`, { value: `${value}-2` });
+    await api('GET', `${secrets}/a/value`);
+    await api('GET', `${secrets}/b/value`);
+    await api('POST', `${secrets}:batchGetValues`, { secrets: ['a', 'b'] });
+    await api('PUT', `${secrets}/a/value`, { value: value + 'x'.repeat(70_000) });
+    await api('PUT', `${secrets}/a/value`, { value, colour: value });
+
+    const sa = (await api('POST', `/v2/projects/${project}/service-accounts`, { name: 'leaky-sa' })).body
+      .email;
+    const issued = await api(
+      'POST',
+      `/v2/projects/${project}/service-accounts/${encodeURIComponent(sa)}/tokens`,
+      {},
+    );
+    planted.push(issued.body.token);
+    await api('GET', '/v2/projects', undefined, issued.body.token);
+    await api('POST', '/v2/users', { email: 'leak@example.com', password });
+    const login = await api('POST', '/v2/auth/login', { email: 'leak@example.com', password }, undefined);
+    planted.push(login.body.token);
+    await api(
+      'POST',
+      '/v2/auth/login',
+      { email: 'leak@example.com', password: `${password}-wrong` },
+      undefined,
+    );
+
+    const init = await call(shamir.url, 'POST', '/v2/sys/init', {
+      body: { secretShares: 3, secretThreshold: 2 },
+    });
+    planted.push(init.body.rootToken, ...init.body.keys);
+    for (const key of init.body.keys.slice(0, 2))
+      await call(shamir.url, 'POST', '/v2/sys/unseal', { body: { key } });
+
+    const events = JSON.stringify([
+      ...(await node.app.storage.db.selectFrom('audit_events').selectAll().execute()),
+      ...(await shamir.app.storage.db.selectFrom('audit_events').selectAll().execute()),
+    ]);
+    const logs = [...node.logLines, ...shamir.logLines];
+    assert.ok(logs.length > 20, 'the nodes logged');
+    for (const secret of planted) {
+      assert.ok(!events.includes(secret), `an audit event carries ${secret.slice(0, 12)}…`);
+      for (const line of logs)
+        assert.ok(
+          !line.includes(secret),
+          `a log line carries ${secret.slice(0, 12)}…: ${line.slice(0, 200)}`,
+        );
+    }
+  } finally {
+    await node.destroy();
+    await shamir.destroy();
+  }
+});
