@@ -91,7 +91,7 @@ for (const engine of ['sqlite', 'postgres'] as const) {
         Number(checkpoint.seq),
         checkpoint.hash,
         Number(checkpoint.time),
-        checkpoint.closing === 1,
+        checkpoint.kind,
       );
       assert.ok(verify(null, message, createPublicKey(pem), Buffer.from(checkpoint.signature, 'base64')));
     });

@@ -55,13 +55,16 @@ export function hashEvent(row: Omit<ChainedEventRow, 'hash'>): string {
   return createHash('sha256').update(canonicalEvent(row)).digest('hex');
 }
 
+/** Kinds of checkpoint: periodic, the writer's last (closing), or the anchor of a retention prune. */
+export type CheckpointKind = 'periodic' | 'closing' | 'prune';
+
 /** The bytes a checkpoint signature covers. */
 export function checkpointMessage(
   chainId: string,
   seq: number,
   hash: string,
   timeMs: number,
-  closing: boolean,
+  kind: string,
 ): Buffer {
-  return Buffer.from(`coffer-audit-checkpoint/v1|${chainId}|${seq}|${hash}|${timeMs}|${closing ? 1 : 0}`);
+  return Buffer.from(`coffer-audit-checkpoint/v1|${chainId}|${seq}|${hash}|${timeMs}|${kind}`);
 }

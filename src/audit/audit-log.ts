@@ -4,7 +4,13 @@ import type { Clock } from '../core/clock.ts';
 import { CofferError } from '../core/errors.ts';
 import type { Storage, WriteStatement } from '../storage/storage-types.ts';
 import { stmt } from '../storage/storage-types.ts';
-import { type ChainedEventRow, checkpointMessage, genesisHash, hashEvent } from './audit-chain.ts';
+import {
+  type ChainedEventRow,
+  type CheckpointKind,
+  checkpointMessage,
+  genesisHash,
+  hashEvent,
+} from './audit-chain.ts';
 import type { AuditEvent } from './audit-types.ts';
 
 /** When to sign the chain head: after this many events or this much time, whichever comes first. */
@@ -122,7 +128,7 @@ export class AuditLog {
     this.#closed = true;
     if (this.#seq > 0 && this.#signingKey) {
       try {
-        await this.#storage.write([this.#checkpoint(this.#seq, this.#head, true)]);
+        await this.#storage.write([this.#checkpoint(this.#seq, this.#head, 'closing')]);
       } catch (err) {
         this.#logger.warn({ err: (err as Error).message }, 'could not write the closing audit checkpoint');
       }
@@ -174,7 +180,8 @@ export class AuditLog {
     const signNow =
       this.#signingKey !== undefined &&
       (unsigned >= this.#policy.everyEvents || now - this.#lastSignedMs >= this.#policy.everyMs);
-    if (signNow) statements.push(this.#checkpoint(seq, head, false));
+    if (signNow) statements.push(this.#checkpoint(seq, head, 'periodic'));
+    statements.push(this.#chainHead(seq, now));
     try {
       await this.#storage.write(statements);
       this.#seq = seq;
@@ -199,17 +206,26 @@ export class AuditLog {
     }
   }
 
-  #checkpoint(seq: number, hash: string, closing: boolean): WriteStatement {
+  #chainHead(seq: number, nowMs: number): WriteStatement {
+    return stmt(
+      this.#storage.db
+        .insertInto('audit_chains')
+        .values({ chain_id: this.#chainId, head_seq: seq, update_time: nowMs })
+        .onConflict((oc) => oc.column('chain_id').doUpdateSet({ head_seq: seq, update_time: nowMs })),
+    );
+  }
+
+  #checkpoint(seq: number, hash: string, kind: CheckpointKind): WriteStatement {
     const time = this.#clock.nowMs();
     const signature = sign(
       null,
-      checkpointMessage(this.#chainId, seq, hash, time, closing),
+      checkpointMessage(this.#chainId, seq, hash, time, kind),
       this.#signingKey!,
     ).toString('base64');
     return stmt(
       this.#storage.db
         .insertInto('audit_checkpoints')
-        .values({ chain_id: this.#chainId, seq, hash, time, closing: closing ? 1 : 0, signature }),
+        .values({ chain_id: this.#chainId, seq, hash, time, kind, signature }),
     );
   }
 }

@@ -39,7 +39,7 @@ export async function verifyAuditChains(
       seq,
       checkpoint.hash,
       Number(checkpoint.time),
-      checkpoint.closing === 1,
+      checkpoint.kind,
     );
     if (!publicKey || !verify(null, message, publicKey, Buffer.from(checkpoint.signature, 'base64'))) {
       return {

@@ -100,7 +100,9 @@ export class SecretValueService {
       await this.#secrets.insert(secret, []);
       return secret;
     }
-    const wrapping = await this.#wrapping(instance, secret, key, caller, 'kms.encrypt');
+    // The first version uses the key every later one would: the binding, else the instance key.
+    const bound = key ?? (await this.#secrets.keyOf(instance, secret));
+    const wrapping = await this.#wrapping(instance, secret, bound, caller, 'kms.encrypt');
     const { statements, etag } = await this.#versionStatements(
       secret,
       1,

@@ -117,8 +117,30 @@ export interface AuditCheckpointsTable {
   seq: number;
   hash: string;
   time: number;
-  closing: number;
+  /** `periodic`, `closing` (the writer stopped) or `prune` (events up to here were pruned on purpose). */
+  kind: string;
   signature: string;
+}
+
+/** Each chain's head, so sinks find undelivered events cheaply. */
+export interface AuditChainsTable {
+  chain_id: string;
+  head_seq: number;
+  update_time: number;
+}
+
+/** A sink's delivery cursor per chain. */
+export interface AuditSinkCursorsTable {
+  sink: string;
+  chain_id: string;
+  seq: number;
+}
+
+/** Which node delivers a sink, until when. */
+export interface AuditSinkLeasesTable {
+  sink: string;
+  owner: string;
+  lease_until: number;
 }
 
 /** An IAM policy attached to a resource (`root`, `projects/{p}`, …); bindings as JSON. */
@@ -259,6 +281,9 @@ export interface Database {
   kms_key_versions: KmsKeyVersionsTable;
   audit_events: AuditEventsTable;
   audit_checkpoints: AuditCheckpointsTable;
+  audit_chains: AuditChainsTable;
+  audit_sink_cursors: AuditSinkCursorsTable;
+  audit_sink_leases: AuditSinkLeasesTable;
   iam_policies: IamPoliciesTable;
   iam_roles: IamRolesTable;
   iam_users: IamUsersTable;

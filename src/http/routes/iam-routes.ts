@@ -68,6 +68,27 @@ const policyTargets: PolicyTarget[] = [
       app.kms.getKey({ projectId: p.projectId!, regionId: p.regionId! }, p.keyRingId!, p.keyId!),
   },
   {
+    prefix: '/v2/projects/:projectId/regions/:regionId/instances/:instanceId',
+    params: Type.Object({ projectId: id(), regionId: id(), instanceId: id() }),
+    resource: (p) => `projects/${p.projectId}/regions/${p.regionId}/instances/${p.instanceId}`,
+    feature: 'secrets',
+    exists: (app, p) => app.instances.get({ projectId: p.projectId!, regionId: p.regionId! }, p.instanceId!),
+  },
+  {
+    prefix: '/v2/projects/:projectId/regions/:regionId/instances/:instanceId/secrets/:secret',
+    params: Type.Object({
+      projectId: id(),
+      regionId: id(),
+      instanceId: id(),
+      secret: Type.String({ maxLength: 1600 }),
+    }),
+    resource: (p) =>
+      `projects/${p.projectId}/regions/${p.regionId}/instances/${p.instanceId}/secrets/${encodeURIComponent(p.secret ?? '')}`,
+    feature: 'secrets',
+    exists: (app, p) =>
+      app.secrets.get({ projectId: p.projectId!, regionId: p.regionId! }, p.instanceId!, p.secret!),
+  },
+  {
     prefix: '/v2/projects/:projectId/service-accounts/:email',
     params: Type.Object({ projectId: id(), email: Type.String({ maxLength: 320 }) }),
     resource: (p) => `projects/${p.projectId}/service-accounts/${p.email}`,

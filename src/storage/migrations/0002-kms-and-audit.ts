@@ -135,8 +135,30 @@ export async function up(db: Kysely<Database>, engine: Engine): Promise<void> {
     .addColumn('seq', 'bigint', (c) => c.notNull())
     .addColumn('hash', 'text', (c) => c.notNull())
     .addColumn('time', 'bigint', (c) => c.notNull())
-    .addColumn('closing', 'integer', (c) => c.notNull())
+    .addColumn('kind', 'text', (c) => c.notNull())
     .addColumn('signature', 'text', (c) => c.notNull())
-    .addPrimaryKeyConstraint('audit_checkpoints_pk', ['chain_id', 'seq', 'closing'])
+    .addPrimaryKeyConstraint('audit_checkpoints_pk', ['chain_id', 'seq', 'kind'])
+    .execute();
+
+  // The head of every chain (one row per writer process), so sinks find new events without
+  // scanning the events table; and each sink's delivery cursor per chain, and its lease.
+  await db.schema
+    .createTable('audit_chains')
+    .addColumn('chain_id', 'text', (c) => c.primaryKey())
+    .addColumn('head_seq', 'bigint', (c) => c.notNull())
+    .addColumn('update_time', 'bigint', (c) => c.notNull())
+    .execute();
+  await db.schema
+    .createTable('audit_sink_cursors')
+    .addColumn('sink', 'text', (c) => c.notNull())
+    .addColumn('chain_id', 'text', (c) => c.notNull())
+    .addColumn('seq', 'bigint', (c) => c.notNull())
+    .addPrimaryKeyConstraint('audit_sink_cursors_pk', ['sink', 'chain_id'])
+    .execute();
+  await db.schema
+    .createTable('audit_sink_leases')
+    .addColumn('sink', 'text', (c) => c.primaryKey())
+    .addColumn('owner', 'text', (c) => c.notNull())
+    .addColumn('lease_until', 'bigint', (c) => c.notNull())
     .execute();
 }
