@@ -1,5 +1,6 @@
 import { AuditLog } from '../audit/audit-log.ts';
 import { loadAuditSigningKey } from '../audit/audit-signing-key.ts';
+import { AuditSinkRunner } from '../audit/audit-sinks.ts';
 import { Barrier, type SealStatus } from '../barrier/barrier.ts';
 import type { Clock } from '../core/clock.ts';
 import type { Config } from '../core/config.ts';
@@ -53,6 +54,8 @@ export interface App {
   syncChanges(): Promise<void>;
   readonly projects: ProjectService;
   readonly audit: AuditLog;
+  /** Delivery of audit events to the configured sinks. */
+  readonly auditSinks: AuditSinkRunner;
   readonly kms: KmsService;
   readonly kmsCrypto: KmsCryptoService;
   readonly instances: InstanceService;
@@ -126,6 +129,19 @@ export async function createApp(config: Config, logger: Logger, clock: Clock): P
     { everyEvents: config.auditCheckpointEvents, everyMs: config.auditCheckpointMs },
     config.devAuditOff,
   );
+  const sinks = new AuditSinkRunner(
+    storage,
+    config.auditSinks.map((sink) =>
+      sink.type === 'file'
+        ? { ...sink, maxBytes: sink.maxBytes ?? 100 * 1024 * 1024, maxFiles: sink.maxFiles ?? 5 }
+        : sink.type === 'webhook'
+          ? { ...sink, timeoutMs: sink.timeoutMs ?? 5000, batchSize: sink.batchSize ?? 100 }
+          : sink,
+    ),
+    clock,
+    logger,
+  );
+  sinks.start(config.auditSinkIntervalMs);
   const onUnsealed = async () => {
     audit.setSigningKey(await loadAuditSigningKey(storage, barrier, clock.nowMs()));
   };
@@ -189,6 +205,7 @@ export async function createApp(config: Config, logger: Logger, clock: Clock): P
     syncChanges: () => watcher.poll(),
     projects,
     audit,
+    auditSinks: sinks,
     kms,
     kmsCrypto,
     instances,
@@ -246,6 +263,7 @@ export async function createApp(config: Config, logger: Logger, clock: Clock): P
       watcher.stop();
       await jobs.stop();
       await audit.close();
+      await sinks.stop();
       barrier.seal();
       materials.clear();
       await storage.close();

@@ -40,6 +40,36 @@ export const ConfigSchema = Type.Object(
       default: false,
       description: 'development and benchmarks only: skip writing audit events (never in production)',
     }),
+    auditSinks: Type.Array(
+      Type.Union([
+        Type.Object(
+          { name: Type.String({ pattern: '^[a-z][a-z0-9-]{0,62}$' }), type: Type.Literal('stdout') },
+          { additionalProperties: false },
+        ),
+        Type.Object(
+          {
+            name: Type.String({ pattern: '^[a-z][a-z0-9-]{0,62}$' }),
+            type: Type.Literal('file'),
+            path: Type.String({ minLength: 1 }),
+            maxBytes: Type.Optional(Type.Integer({ minimum: 1024 })),
+            maxFiles: Type.Optional(Type.Integer({ minimum: 1, maximum: 100 })),
+          },
+          { additionalProperties: false },
+        ),
+        Type.Object(
+          {
+            name: Type.String({ pattern: '^[a-z][a-z0-9-]{0,62}$' }),
+            type: Type.Literal('webhook'),
+            url: Type.String({ pattern: '^https?://' }),
+            timeoutMs: Type.Optional(Type.Integer({ minimum: 100, maximum: 600000 })),
+            batchSize: Type.Optional(Type.Integer({ minimum: 1, maximum: 10000 })),
+          },
+          { additionalProperties: false },
+        ),
+      ]),
+      { default: [] },
+    ),
+    auditSinkIntervalMs: Type.Integer({ default: 1000, minimum: 10, maximum: 60000 }),
     auditCheckpointEvents: Type.Integer({ default: 1000, minimum: 1, maximum: 1000000 }),
     auditCheckpointMs: Type.Integer({ default: 1000, minimum: 10, maximum: 3600000 }),
     backgroundIntervalMs: Type.Integer({ default: 10000, minimum: 100, maximum: 3600000 }),
@@ -166,6 +196,19 @@ function applyEnv(raw: Record<string, unknown>, env: Record<string, string | und
   }
   if (env.COFFER_CHANGE_POLL_MS)
     raw.changePollMs = parseIntegerEnv('COFFER_CHANGE_POLL_MS', env.COFFER_CHANGE_POLL_MS);
+  if (env.COFFER_AUDIT_SINKS) {
+    try {
+      raw.auditSinks = JSON.parse(env.COFFER_AUDIT_SINKS);
+    } catch {
+      throw new ConfigError('COFFER_AUDIT_SINKS', 'must be a JSON array of sinks');
+    }
+  }
+  if (env.COFFER_AUDIT_SINK_INTERVAL_MS) {
+    raw.auditSinkIntervalMs = parseIntegerEnv(
+      'COFFER_AUDIT_SINK_INTERVAL_MS',
+      env.COFFER_AUDIT_SINK_INTERVAL_MS,
+    );
+  }
   if (env.COFFER_DEV_AUDIT_OFF)
     raw.devAuditOff = parseBooleanEnv('COFFER_DEV_AUDIT_OFF', env.COFFER_DEV_AUDIT_OFF);
   if (env.COFFER_INSECURE_PLAINTEXT) {

@@ -1,150 +1,113 @@
 import type { ProjectView, RegionView } from '../core/api/projects-schemas.ts';
 import type { HealthView, InitView, SealStatusView } from '../core/api/sys-schemas.ts';
-
-/** An error answer from a Coffer server, with its stable code. */
-export class CofferApiError extends Error {
-  /** HTTP status. */
-  readonly status: number;
-  /** Stable snake_case error code (`permission_denied`, `sealed`…). */
-  readonly code: string;
-  /** The request id the server logged and audited. */
-  readonly requestId: string | undefined;
-  constructor(status: number, code: string, message: string, requestId: string | undefined) {
-    super(message);
-    this.name = 'CofferApiError';
-    this.status = status;
-    this.code = code;
-    this.requestId = requestId;
-  }
-}
-
-/** How to reach a server. */
-export interface ClientOptions {
-  /** Base URL, e.g. `http://127.0.0.1:8270`. */
-  readonly address: string;
-  /** Bearer token, for authenticated routes. */
-  readonly token?: string | undefined;
-  /** Per-request timeout in ms (default 30 s). */
-  readonly timeoutMs?: number;
-}
-
-/** A list page. */
-export interface PageResult<T> {
-  items: T[];
-  nextPageToken?: string;
-}
+import { AuditApi } from './audit-api.ts';
+import { type CallOptions, type ClientOptions, HttpTransport, type RequestSpec } from './http-transport.ts';
+import { IamApi } from './iam-api.ts';
+import { KmsApi } from './kms-api.ts';
+import { OperationsApi } from './operations-api.ts';
+import { ProjectsApi, SysApi } from './projects-api.ts';
+import type { PageResult } from './sdk-types.ts';
+import { SecretsApi } from './secrets-api.ts';
 
 /**
- * A typed client for Coffer's HTTP API. This first cut covers sys, projects and regions; the SDK
- * issue extends it to every route, with retries and a caching reader.
+ * A typed client for Coffer's HTTP API, one property per service. Every call sends an
+ * `X-Request-Id`, times out per attempt, and retries 429, 503 and (idempotent calls) network errors
+ * with exponential backoff and full jitter, honouring `Retry-After`.
+ *
+ * ```ts
+ * const coffer = new CofferClient({ address: 'http://127.0.0.1:8270', token: process.env.COFFER_TOKEN });
+ * const { value } = await coffer.secrets.getSecretValue({ projectId, regionId: 'local', instanceId, secret: 'db' });
+ * ```
  */
 export class CofferClient {
-  readonly #address: string;
-  readonly #token: string | undefined;
-  readonly #timeoutMs: number;
+  /** Secrets Manager: instances, secrets, values, versions, stages. */
+  readonly secrets: SecretsApi;
+  /** KMS: key rings, keys, versions, crypto. */
+  readonly kms: KmsApi;
+  /** IAM: policies, service accounts, tokens, roles, users, login. */
+  readonly iam: IamApi;
+  /** Audit events and verification. */
+  readonly audit: AuditApi;
+  /** Long-running operations. */
+  readonly operations: OperationsApi;
+  /** Projects and regions. */
+  readonly projects: ProjectsApi;
+  /** Health, seal, init. */
+  readonly sys: SysApi;
+  /** The server's base URL. */
+  readonly address: string;
+  readonly #http: HttpTransport;
 
   constructor(options: ClientOptions) {
-    this.#address = options.address.replace(/\/+$/, '');
-    this.#token = options.token;
-    this.#timeoutMs = options.timeoutMs ?? 30_000;
+    this.#http = new HttpTransport(options);
+    this.address = this.#http.address;
+    this.secrets = new SecretsApi(this.#http);
+    this.kms = new KmsApi(this.#http);
+    this.iam = new IamApi(this.#http);
+    this.audit = new AuditApi(this.#http);
+    this.operations = new OperationsApi(this.#http);
+    this.projects = new ProjectsApi(this.#http);
+    this.sys = new SysApi(this.#http);
+  }
+
+  /** Sends any request (a route this client does not wrap yet), with the same retries. */
+  send<T>(spec: RequestSpec, options?: CallOptions): Promise<T> {
+    return this.#http.send(spec, options);
   }
 
   /** Sends one request and decodes the JSON answer; throws CofferApiError on an error answer. */
-  async request<T>(method: string, path: string, body?: unknown): Promise<T> {
-    const headers: Record<string, string> = {};
-    if (this.#token) headers.authorization = `Bearer ${this.#token}`;
-    if (body !== undefined) headers['content-type'] = 'application/json';
-    const response = await fetch(`${this.#address}${path}`, {
-      method,
-      headers,
-      ...(body !== undefined ? { body: JSON.stringify(body) } : {}),
-      signal: AbortSignal.timeout(this.#timeoutMs),
-    });
-    const text = await response.text();
-    let parsed: unknown;
-    try {
-      parsed = text ? JSON.parse(text) : undefined;
-    } catch {
-      throw new CofferApiError(
-        response.status,
-        'invalid_response',
-        `The server answered ${response.status} with a body that is not JSON.`,
-        undefined,
-      );
-    }
-    if (!response.ok) {
-      const error = (
-        parsed as { error?: { code?: string; message?: string; requestId?: string } } | undefined
-      )?.error;
-      throw new CofferApiError(
-        response.status,
-        error?.code ?? 'unknown',
-        error?.message ?? `HTTP ${response.status}`,
-        error?.requestId ?? response.headers.get('x-request-id') ?? undefined,
-      );
-    }
-    return parsed as T;
+  request<T>(method: RequestSpec['method'], path: string, body?: unknown, options?: CallOptions): Promise<T> {
+    return this.#http.send({ method, path, ...(body !== undefined ? { body } : {}) }, options);
   }
 
-  /** `GET /v2/health` (answers even when sealed). */
-  async health(): Promise<HealthView> {
-    try {
-      return await this.request<HealthView>('GET', '/v2/health');
-    } catch (err) {
-      if (err instanceof CofferApiError && err.status === 503)
-        return { status: 'sealed', version: '', storage: { engine: '', status: 'ok' } };
-      throw err;
-    }
+  /** `GET /v2/health` (answers even when sealed). Same as `sys.health()`. */
+  health(options?: CallOptions): Promise<HealthView> {
+    return this.sys.health(options);
   }
 
-  /** `GET /v2/sys/seal-status`. */
-  sealStatus(): Promise<SealStatusView> {
-    return this.request('GET', '/v2/sys/seal-status');
+  /** `GET /v2/sys/seal-status`. Same as `sys.sealStatus()`. */
+  sealStatus(options?: CallOptions): Promise<SealStatusView> {
+    return this.sys.sealStatus(options);
   }
 
-  /** `POST /v2/sys/init`. */
-  init(secretShares: number, secretThreshold: number): Promise<InitView> {
-    return this.request('POST', '/v2/sys/init', { secretShares, secretThreshold });
+  /** `POST /v2/sys/init`. Same as `sys.init()`. */
+  init(secretShares: number, secretThreshold: number, options?: CallOptions): Promise<InitView> {
+    return this.sys.init(secretShares, secretThreshold, options);
   }
 
-  /** `POST /v2/sys/unseal` with one share (or a reset). */
-  unseal(key: string | undefined, reset = false): Promise<SealStatusView> {
-    return this.request('POST', '/v2/sys/unseal', {
-      ...(key !== undefined ? { key } : {}),
-      ...(reset ? { reset } : {}),
-    });
+  /** `POST /v2/sys/unseal`. Same as `sys.unseal()`. */
+  unseal(key: string | undefined, reset = false, options?: CallOptions): Promise<SealStatusView> {
+    return this.sys.unseal(key, reset, options);
   }
 
-  /** `POST /v2/sys/seal`. */
-  seal(): Promise<SealStatusView> {
-    return this.request('POST', '/v2/sys/seal');
+  /** `POST /v2/sys/seal`. Same as `sys.seal()`. */
+  seal(options?: CallOptions): Promise<SealStatusView> {
+    return this.sys.seal(options);
   }
 
-  /** `POST /v2/projects`. */
-  createProject(body: {
-    id?: string;
-    displayName?: string;
-    features?: { secrets?: boolean; kms?: boolean };
-  }): Promise<ProjectView> {
-    return this.request('POST', '/v2/projects', body);
+  /** `POST /v2/projects`. Same as `projects.create()`. */
+  createProject(
+    body: { id?: string; displayName?: string; features?: { secrets?: boolean; kms?: boolean } },
+    options?: CallOptions,
+  ): Promise<ProjectView> {
+    return this.projects.create(body, options);
   }
 
-  /** `GET /v2/projects`. */
+  /** `GET /v2/projects`. Same as `projects.list()`. */
   listProjects(pageSize?: number, pageToken?: string): Promise<PageResult<ProjectView>> {
-    const query = new URLSearchParams();
-    if (pageSize !== undefined) query.set('pageSize', String(pageSize));
-    if (pageToken !== undefined) query.set('pageToken', pageToken);
-    const suffix = query.size > 0 ? `?${query}` : '';
-    return this.request('GET', `/v2/projects${suffix}`);
+    return this.projects.list({
+      ...(pageSize !== undefined ? { pageSize } : {}),
+      ...(pageToken !== undefined ? { pageToken } : {}),
+    });
   }
 
-  /** `GET /v2/projects/{id}`. */
-  getProject(id: string): Promise<ProjectView> {
-    return this.request('GET', `/v2/projects/${encodeURIComponent(id)}`);
+  /** `GET /v2/projects/{id}`. Same as `projects.get()`. */
+  getProject(id: string, options?: CallOptions): Promise<ProjectView> {
+    return this.projects.get({ projectId: id }, options);
   }
 
-  /** `GET /v2/regions`. */
-  listRegions(): Promise<PageResult<RegionView>> {
-    return this.request('GET', '/v2/regions');
+  /** `GET /v2/regions`. Same as `projects.listRegions()`. */
+  listRegions(options?: CallOptions): Promise<PageResult<RegionView>> {
+    return this.projects.listRegions({}, options);
   }
 }

@@ -1,1 +1,105 @@
-export { type ClientOptions, CofferApiError, CofferClient, type PageResult } from './client.ts';
+// The `coffer` package export: a typed client for Coffer's HTTP API and a caching secret reader.
+export type {
+  BindingView,
+  Condition,
+  CreateRoleBody,
+  CreateServiceAccountBody,
+  CreateUserBody,
+  PolicyView,
+  RoleView,
+  ServiceAccountView,
+  SetPolicyBody,
+} from '../core/api/iam-schemas.ts';
+export type {
+  CreateKeyBody,
+  CreateKeyRingBody,
+  DecryptBody,
+  EncryptBody,
+  GenerateDataKeyBody,
+  KeyRingView,
+  KeyVersionView,
+  KeyView,
+  MacBody,
+  RewrapBody,
+  SignBody,
+  VerifyBody,
+  VerifyMacBody,
+} from '../core/api/kms-schemas.ts';
+export type {
+  CreateProjectBody,
+  ProjectView,
+  RegionView,
+  UpdateProjectBody,
+} from '../core/api/projects-schemas.ts';
+export type {
+  AuditPublicKeyView,
+  BatchGetValuesView,
+  PutValueView,
+  StageView,
+  UserView,
+} from '../core/api/route-answer-schemas.ts';
+export type {
+  CreateSecretBody,
+  InstanceBody,
+  InstanceView,
+  PatchSecretBody,
+  PutValueBody,
+  SecretView,
+} from '../core/api/secrets-schemas.ts';
+export type { HealthView, InitView, SealStatusView } from '../core/api/sys-schemas.ts';
+export { AuditApi, type AuditScope } from './audit-api.ts';
+export {
+  CachedSecretReader,
+  type CachedSecretReaderOptions,
+  type CacheStats,
+} from './cached-secret-reader.ts';
+export { CofferClient } from './client.ts';
+export {
+  type CallOptions,
+  type ClientOptions,
+  HttpTransport,
+  parseRetryAfterMs,
+  type RequestSpec,
+  type RetryOptions,
+} from './http-transport.ts';
+export { IamApi } from './iam-api.ts';
+export { type KeyLifecycleAction, KmsApi } from './kms-api.ts';
+export { type OperationRef, OperationsApi, type WaitOptions } from './operations-api.ts';
+export { ProjectsApi, SysApi } from './projects-api.ts';
+export { CofferApiError, CofferConnectionError } from './sdk-errors.ts';
+export {
+  type AuditEventView,
+  type AuditQuery,
+  type AuditVerifyView,
+  type CiphertextView,
+  type DataKeyView,
+  type DependentsView,
+  type InstanceRef,
+  type IssuedTokenView,
+  iteratePages,
+  type KeyRef,
+  type KeyRingRef,
+  type KeyVersionRef,
+  type LoginView,
+  type MacView,
+  type OperationView,
+  type PageOptions,
+  type PageResult,
+  type PermissionView,
+  type PlaintextView,
+  type PolicyResource,
+  type ProjectRef,
+  type PublicKeyView,
+  type RegionRef,
+  type SecretRef,
+  type SecretValueView,
+  type SecretVersionView,
+  type ServiceAccountRef,
+  type SignatureView,
+  secretBytes,
+  secretText,
+  type TestPermissionsView,
+  type TokenInfoView,
+  type ValidView,
+} from './sdk-types.ts';
+export { SecretsApi, secretValueFields, type VersionSelector } from './secrets-api.ts';

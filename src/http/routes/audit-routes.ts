@@ -106,6 +106,37 @@ export function registerAuditRoutes(server: FastifyInstance, app: App): void {
   );
 
   server.get(
+    '/v2/sys/audit/sinks',
+    {
+      config: { guard: { permission: 'sys.audit_events.list', resource: () => rootResource } },
+      schema: {
+        tags,
+        summary: 'Delivery state of the audit sinks (pending events, last delay, failures)',
+        response: {
+          200: PageOf(
+            Type.Object({
+              name: Type.String(),
+              type: Type.String(),
+              delivered: Type.Integer(),
+              pending: Type.Integer(),
+              lastDelayMs: Type.Union([Type.Integer(), Type.Null()]),
+              lastDeliveryTime: Type.Union([Type.String(), Type.Null()]),
+              consecutiveFailures: Type.Integer(),
+              lastError: Type.Union([Type.String(), Type.Null()]),
+            }),
+          ),
+        },
+      },
+    },
+    async () => ({
+      items: app.auditSinks.status().map((s) => ({
+        ...s,
+        lastDeliveryTime: s.lastDeliveryTime === null ? null : toRfc3339(s.lastDeliveryTime),
+      })),
+    }),
+  );
+
+  server.get(
     '/v2/sys/audit-public-key',
     {
       config: { public: true },
