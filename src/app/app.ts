@@ -186,7 +186,17 @@ export async function createApp(config: Config, logger: Logger, clock: Clock): P
     const found = await secrets.dependents(key);
     return found.secrets.length + found.instances.length;
   });
-  const jobs = new BackgroundJobs({ barrier, kms, secrets, instances, audit, clock, logger });
+  const jobs = new BackgroundJobs({
+    barrier,
+    kms,
+    secrets,
+    instances,
+    audit,
+    clock,
+    logger,
+    storage,
+    auditRetentionDays: config.auditRetentionDays,
+  });
   const runBackgroundJobs = () => jobs.run();
   jobs.start(config.backgroundIntervalMs);
 

@@ -1,6 +1,7 @@
 import { randomUUID } from 'node:crypto';
 import type { Logger } from 'pino';
 import type { AuditLog } from '../audit/audit-log.ts';
+import { pruneAuditEvents } from '../audit/audit-retention.ts';
 import type { Barrier } from '../barrier/barrier.ts';
 import type { Clock } from '../core/clock.ts';
 import type { KmsService } from '../kms/kms-service.ts';
@@ -8,6 +9,7 @@ import { keyResourceName } from '../kms/kms-types.ts';
 import type { InstanceService } from '../secrets/instance-service.ts';
 import type { SecretService } from '../secrets/secret-service.ts';
 import { secretName } from '../secrets/secret-types.ts';
+import type { Storage } from '../storage/storage-types.ts';
 
 /**
  * Background work of a node: KMS rotations and deletions, secret expiry, purge and rotation
@@ -23,6 +25,9 @@ export interface BackgroundJobDeps {
   readonly audit: AuditLog;
   readonly clock: Clock;
   readonly logger: Logger;
+  readonly storage: Storage;
+  /** Days of audit events to keep (0 = forever). */
+  readonly auditRetentionDays: number;
 }
 
 /** The background work of a node (see the file's doc comment). */
@@ -81,6 +86,17 @@ export class BackgroundJobs {
         );
       }
       await instances.runOperations();
+      const { auditRetentionDays, audit, clock, storage } = this.#deps;
+      if (auditRetentionDays > 0) {
+        const now = clock.nowMs();
+        const removed = await pruneAuditEvents(
+          storage,
+          audit.signCheckpoint.bind(audit),
+          now - auditRetentionDays * 86_400_000,
+          now,
+        );
+        if (removed > 0) logger.info({ removed }, 'audit retention pruned events');
+      }
     } catch (err) {
       logger.warn({ err: (err as Error).message }, 'background jobs failed; retrying on the next tick');
     }

@@ -119,6 +119,20 @@ export class AuditLog {
     });
   }
 
+  /** Signs a checkpoint message with the audit key, or undefined while sealed (for retention). */
+  signCheckpoint(
+    chainId: string,
+    seq: number,
+    hash: string,
+    timeMs: number,
+    kind: CheckpointKind,
+  ): string | undefined {
+    if (!this.#signingKey) return undefined;
+    return sign(null, checkpointMessage(chainId, seq, hash, timeMs, kind), this.#signingKey).toString(
+      'base64',
+    );
+  }
+
   /** Writes what is queued, signs a closing checkpoint, and refuses further events. */
   async close(): Promise<void> {
     while (this.#writing || this.#queue.length > 0) {

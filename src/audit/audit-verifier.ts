@@ -32,6 +32,7 @@ export async function verifyAuditChains(
 ): Promise<VerifyResult> {
   const checkpoints = await db.selectFrom('audit_checkpoints').selectAll().execute();
   const byChain = new Map<string, Map<number, string>>();
+  const anchors = new Map<string, { seq: number; hash: string }>();
   for (const checkpoint of checkpoints) {
     const seq = Number(checkpoint.seq);
     const message = checkpointMessage(
@@ -52,6 +53,11 @@ export async function verifyAuditChains(
     const chain = byChain.get(checkpoint.chain_id) ?? new Map<number, string>();
     chain.set(seq, checkpoint.hash);
     byChain.set(checkpoint.chain_id, chain);
+    // A signed prune marker anchors what remains after retention removed the events up to it.
+    const anchor = anchors.get(checkpoint.chain_id);
+    if (checkpoint.kind === 'prune' && (!anchor || anchor.seq < seq)) {
+      anchors.set(checkpoint.chain_id, { seq, hash: checkpoint.hash });
+    }
   }
   let checked = 0;
   let chains = 0;
@@ -89,8 +95,9 @@ export async function verifyAuditChains(
         currentChain = row.chain_id;
         seenChains.add(currentChain);
         chains += 1;
-        expectedSeq = 1;
-        prevHash = genesisHash;
+        const anchor = anchors.get(currentChain);
+        expectedSeq = anchor ? anchor.seq + 1 : 1;
+        prevHash = anchor ? anchor.hash : genesisHash;
       }
       const fail = (reason: string): VerifyResult => ({
         valid: false,
@@ -118,9 +125,13 @@ export async function verifyAuditChains(
     const broken = endOfChain(currentChain);
     if (broken) return broken;
   }
-  for (const chainId of byChain.keys()) {
-    if (!seenChains.has(chainId))
+  for (const [chainId, marks] of byChain) {
+    if (seenChains.has(chainId)) continue;
+    const anchor = anchors.get(chainId);
+    // A chain whose every event was pruned is whole if no checkpoint lies beyond its prune marker.
+    if (!anchor || [...marks.keys()].some((seq) => seq > anchor.seq)) {
       return { valid: false, checked, chains, reason: `chain ${chainId} is missing` };
+    }
   }
   return { valid: true, checked, chains };
 }

@@ -69,6 +69,7 @@ export const ConfigSchema = Type.Object(
       ]),
       { default: [] },
     ),
+    auditRetentionDays: Type.Integer({ default: 0, minimum: 0, maximum: 36500, description: '0 keeps events forever' }),
     auditSinkIntervalMs: Type.Integer({ default: 1000, minimum: 10, maximum: 60000 }),
     auditCheckpointEvents: Type.Integer({ default: 1000, minimum: 1, maximum: 1000000 }),
     auditCheckpointMs: Type.Integer({ default: 1000, minimum: 10, maximum: 3600000 }),
@@ -170,6 +171,7 @@ function applyEnv(raw: Record<string, unknown>, env: Record<string, string | und
   const ints: Array<[string, string]> = [
     ['COFFER_STORAGE_WRITE_TIMEOUT_MS', 'storageWriteTimeoutMs'],
     ['COFFER_AUDIT_TIMEOUT_MS', 'auditTimeoutMs'],
+    ['COFFER_AUDIT_RETENTION_DAYS', 'auditRetentionDays'],
     ['COFFER_AUDIT_CHECKPOINT_EVENTS', 'auditCheckpointEvents'],
     ['COFFER_AUDIT_CHECKPOINT_MS', 'auditCheckpointMs'],
     ['COFFER_BACKGROUND_INTERVAL_MS', 'backgroundIntervalMs'],
