@@ -69,7 +69,12 @@ export const ConfigSchema = Type.Object(
       ]),
       { default: [] },
     ),
-    auditRetentionDays: Type.Integer({ default: 0, minimum: 0, maximum: 36500, description: '0 keeps events forever' }),
+    auditRetentionDays: Type.Integer({
+      default: 0,
+      minimum: 0,
+      maximum: 36500,
+      description: '0 keeps events forever',
+    }),
     auditSinkIntervalMs: Type.Integer({ default: 1000, minimum: 10, maximum: 60000 }),
     auditCheckpointEvents: Type.Integer({ default: 1000, minimum: 1, maximum: 1000000 }),
     auditCheckpointMs: Type.Integer({ default: 1000, minimum: 10, maximum: 3600000 }),

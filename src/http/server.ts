@@ -54,6 +54,13 @@ export async function buildServer(app: App): Promise<FastifyInstance> {
 
   server.setValidatorCompiler(schemaValidatorCompiler());
 
+  // An empty body declared as JSON (curl -X DELETE -H 'content-type: application/json') is no body.
+  server.addHook('onRequest', async (request) => {
+    const length = request.headers['content-length'];
+    const chunked = request.headers['transfer-encoding'] !== undefined;
+    if ((length === undefined || length === '0') && !chunked) delete request.headers['content-type'];
+  });
+
   server.setErrorHandler((err, request, reply) => {
     const mapped = mapError(err);
     if (mapped.unexpected) request.log.error({ err }, 'unexpected error');

@@ -96,6 +96,11 @@ export class IamRepo {
     );
   }
 
+  /** Deletes the policy of a resource that is gone, so a new resource at the same name starts clean. */
+  deletePolicy(resource: string): WriteStatement {
+    return stmt(this.#db.deleteFrom('iam_policies').where('resource', '=', resource));
+  }
+
   /** One custom role. */
   async findRole(name: string): Promise<CustomRole | undefined> {
     const row = await this.#db

@@ -7,7 +7,7 @@ import type { Authorizer } from './authorizer.ts';
 import type { Binding, CustomRole, IamRepo, ServiceAccount } from './iam-repo.ts';
 import { decoyPasswordHash, hashPassword, verifyPassword } from './password.ts';
 import { allPermissions, type Permission } from './permissions.ts';
-import type { Principal } from './principal.ts';
+import { initialAdminPrincipal, type Principal } from './principal.ts';
 import type { RateLimiter } from './rate-limiter.ts';
 import { acceptsPolicy, projectOf, rootResource } from './resource-names.ts';
 import { predefinedRolePermissions } from './roles.ts';
@@ -67,11 +67,16 @@ export class IamService {
       : { bindings: [], etag: emptyPolicyEtag };
   }
 
-  /** Replaces a policy; `conflict` when `etag` is given and stale. */
+  /**
+   * Replaces a policy; `conflict` when `etag` is given and stale. No escalation: every role the
+   * change newly grants must be one whose permissions the caller itself holds on the resource, so
+   * holding `iam.policies.set` somewhere never yields more than one already has there.
+   */
   async setPolicy(
     resource: string,
     bindings: readonly Binding[],
     etag: string | undefined,
+    caller: Principal,
   ): Promise<PolicyView> {
     if (!acceptsPolicy(resource))
       throw errors.invalid(
@@ -82,6 +87,7 @@ export class IamService {
     const currentEtag = current?.etag ?? emptyPolicyEtag;
     if (etag !== undefined && etag !== currentEtag)
       throw errors.conflict('The etag does not match the policy’s current etag.');
+    await this.#refuseEscalation(resource, current?.bindings ?? [], clean, caller);
     const now = this.#clock.nowMs();
     const next = { resource, bindings: clean, etag: randomBytes(9).toString('base64url'), updateTimeMs: now };
     const projectId = projectOf(resource);
@@ -104,7 +110,8 @@ export class IamService {
     resource: string,
     role: string,
     member: string,
-    condition?: Binding['condition'],
+    condition: Binding['condition'] | undefined,
+    caller: Principal,
   ): Promise<PolicyView> {
     for (let attempt = 0; ; attempt++) {
       const current = await this.getPolicy(resource);
@@ -114,7 +121,7 @@ export class IamService {
       if (match) match.members.push(member);
       else bindings.push({ role, members: [member], ...(condition ? { condition } : {}) });
       try {
-        return await this.setPolicy(resource, bindings, current.etag);
+        return await this.setPolicy(resource, bindings, current.etag, caller);
       } catch (err) {
         if (!(err instanceof CofferError && err.code === 'conflict') || attempt >= 4) throw err;
       }
@@ -122,7 +129,12 @@ export class IamService {
   }
 
   /** Removes one member from a role binding (any condition); removing an absent member changes nothing. */
-  async removeBinding(resource: string, role: string, member: string): Promise<PolicyView> {
+  async removeBinding(
+    resource: string,
+    role: string,
+    member: string,
+    caller: Principal,
+  ): Promise<PolicyView> {
     for (let attempt = 0; ; attempt++) {
       const current = await this.getPolicy(resource);
       if (!current.bindings.some((b) => b.role === role && b.members.includes(member))) return current;
@@ -130,7 +142,7 @@ export class IamService {
         .map((b) => (b.role === role ? { ...b, members: b.members.filter((m) => m !== member) } : b))
         .filter((b) => b.members.length > 0);
       try {
-        return await this.setPolicy(resource, bindings, current.etag);
+        return await this.setPolicy(resource, bindings, current.etag, caller);
       } catch (err) {
         if (!(err instanceof CofferError && err.code === 'conflict') || attempt >= 4) throw err;
       }
@@ -228,6 +240,12 @@ export class IamService {
     if (!accountNamePattern.test(name))
       throw errors.invalid('name must be 6–30 lowercase letters, digits or hyphens, starting with a letter.');
     const address = email ?? `${name}@${projectId}.iam.coffer.internal`;
+    // The internal domain names its project: nobody may take another project's address.
+    if (address.endsWith('.iam.coffer.internal') && address !== `${name}@${projectId}.iam.coffer.internal`) {
+      throw errors.invalid(
+        `An email under iam.coffer.internal must be ${name}@${projectId}.iam.coffer.internal.`,
+      );
+    }
     if (!emailPattern.test(address)) throw errors.invalid('email is not a valid address.');
     const account: ServiceAccount = {
       email: address,
@@ -318,7 +336,9 @@ export class IamService {
   async memberExists(member: string): Promise<boolean> {
     const [kind, email] = member.split(/:(.*)/s) as [string, string | undefined];
     if (!email) return false;
-    if (kind === 'user') return (await this.#repo.findUser(email)) !== undefined;
+    // The first admin is a token-only user without a row.
+    if (kind === 'user')
+      return member === initialAdminPrincipal || (await this.#repo.findUser(email)) !== undefined;
     if (kind === 'serviceAccount') return (await this.#repo.findServiceAccount(email)) !== undefined;
     return false;
   }
@@ -353,6 +373,29 @@ export class IamService {
       throw errors.invalid('The root policy must keep at least one unconditional roles/owner member.');
     }
     return clean;
+  }
+
+  async #refuseEscalation(
+    resource: string,
+    before: readonly Binding[],
+    after: readonly Binding[],
+    caller: Principal,
+  ): Promise<void> {
+    const had = new Set(before.flatMap((b) => b.members.map((m) => `${b.role}|${m}`)));
+    const roles = new Set(
+      after.filter((b) => b.members.some((m) => !had.has(`${b.role}|${m}`))).map((b) => b.role),
+    );
+    for (const role of roles) {
+      const permissions =
+        predefinedRolePermissions(role) ?? (await this.#repo.findRole(role))?.permissions ?? [];
+      const held = await this.#authorizer.held(caller, permissions, resource);
+      if (held.length < new Set(permissions).size) {
+        throw new CofferError(
+          'permission_denied',
+          `Granting ${role} here needs every permission it holds; the caller lacks some.`,
+        );
+      }
+    }
   }
 
   async #roleExists(role: string, projectId: string | undefined): Promise<boolean> {

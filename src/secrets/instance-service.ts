@@ -203,7 +203,12 @@ export class InstanceService {
     if (await this.#repo.instanceHasSecrets(instance)) {
       throw new CofferError('failed_precondition', 'The instance still holds secrets; delete them first.');
     }
-    await this.#storage.write([this.#repo.deleteInstance(instance)]);
+    const name = instanceName({ ...instance, instanceId: instance.id });
+    await this.#storage.write([
+      this.#repo.deleteInstance(instance),
+      this.#iamRepo.deletePolicy(name),
+      this.#iamRepo.recordChange('secrets.instance.delete', name, instance.projectId, this.#clock.nowMs()),
+    ]);
   }
 
   /** The instance key, if any. */
@@ -427,13 +432,40 @@ export class InstanceService {
         `kmsKey.regionId ${kmsKey.regionId} is not the instance's region ${target.regionId}.`,
       );
     }
-    const candidates = await this.#kms.findKeysAnywhere(kmsKey.keyRingId, kmsKey.keyId);
-    const key = candidates.find((k) => k.projectId === kmsKey.projectId && k.regionId === kmsKey.regionId);
+    const account = `projects/${(await this.#iamRepo.findServiceAccount(kmsKey.serviceAccountEmail))?.projectId ?? '-'}/service-accounts/${kmsKey.serviceAccountEmail}`;
+    if (!(await this.#authorizer.holds(caller, 'iam.service_accounts.act_as', account))) {
+      throw new CofferError(
+        'permission_denied',
+        `The caller may not act as ${kmsKey.serviceAccountEmail} (iam.service_accounts.act_as).`,
+      );
+    }
+    // Say nothing about a key (existence, project, algorithm, versions) to a caller who may not see
+    // it: visible means the caller may read it, or the service account it acts as may use it.
+    const saPrincipal = `serviceAccount:${kmsKey.serviceAccountEmail}` as Principal;
+    const visible = async (k: CryptoKey) =>
+      (await this.#authorizer.holds(caller, 'kms.keys.get', keyResourceName(k))) ||
+      (await this.#authorizer.holds(saPrincipal, 'kms.encrypt', keyResourceName(k)));
+    const candidates = (await this.#kms.findKeysAnywhere(kmsKey.keyRingId, kmsKey.keyId)).filter(
+      (k) => k.regionId === kmsKey.regionId,
+    );
+    const exact = candidates.find((k) => k.projectId === kmsKey.projectId);
+    const key = exact && (await visible(exact)) ? exact : undefined;
     if (!key) {
-      const elsewhere = candidates.find((k) => k.regionId === kmsKey.regionId);
-      if (elsewhere)
-        throw new CofferError('project_mismatch', `The key does not live in project ${kmsKey.projectId}.`);
-      throw errors.invalid('kmsKey names no key (check keyRingId and keyId).');
+      for (const elsewhere of candidates) {
+        if (elsewhere !== exact && (await visible(elsewhere))) {
+          throw new CofferError('project_mismatch', `The key does not live in project ${kmsKey.projectId}.`);
+        }
+      }
+      if (
+        await this.#authorizer.holds(
+          caller,
+          'kms.keys.get',
+          `projects/${kmsKey.projectId}/regions/${kmsKey.regionId}`,
+        )
+      ) {
+        throw errors.invalid('kmsKey names no key (check keyRingId and keyId).');
+      }
+      throw new CofferError('permission_denied', 'The caller may not use the key that kmsKey names.');
     }
     if (algorithmInfo[key.algorithm].family !== 'symmetric') {
       throw errors.invalid(`A ${key.algorithm} key cannot protect secrets; use a symmetric encryption key.`);
@@ -443,13 +475,6 @@ export class InstanceService {
     if (!version) throw errors.invalid(`Key version ${kmsKey.keyVersion} does not exist.`);
     if (version.state !== 'enabled')
       throw new CofferError('key_not_active', `Key version ${kmsKey.keyVersion} is ${version.state}.`);
-    const account = `projects/${(await this.#iamRepo.findServiceAccount(kmsKey.serviceAccountEmail))?.projectId ?? '-'}/service-accounts/${kmsKey.serviceAccountEmail}`;
-    if (!(await this.#authorizer.holds(caller, 'iam.service_accounts.act_as', account))) {
-      throw new CofferError(
-        'permission_denied',
-        `The caller may not act as ${kmsKey.serviceAccountEmail} (iam.service_accounts.act_as).`,
-      );
-    }
     await this.actingIdentity(
       {
         projectId: target.projectId,

@@ -249,7 +249,8 @@ export class SecretService {
   ): Promise<Secret | undefined> {
     const { secret } = await this.get(location, instanceId, path);
     if (recoveryWindowDays === 0) {
-      await this.#storage.write(this.#repo.purgeSecret(secret.uid));
+      await this.#storage.write(this.#purge(secret));
+      this.#authorizer.invalidate();
       return undefined;
     }
     if (secret.deleteTimeMs !== null)
@@ -300,7 +301,8 @@ export class SecretService {
     ] as const) {
       for (const secret of await this.#repo.secretsDue(column, now, 100)) {
         try {
-          await this.#storage.write(this.#repo.purgeSecret(secret.uid));
+          await this.#storage.write(this.#purge(secret));
+          this.#authorizer.invalidate();
           events.push({ action, secret });
         } catch (err) {
           if (!(err instanceof WriteRejected)) throw err;
@@ -323,6 +325,16 @@ export class SecretService {
       }
     }
     return events;
+  }
+
+  /** Everything of a purged secret goes, its policy too (a new secret at the path starts with none). */
+  #purge(secret: Secret): WriteStatement[] {
+    const name = secretName(secret);
+    return [
+      ...this.#repo.purgeSecret(secret.uid),
+      this.#iamRepo.deletePolicy(name),
+      this.#iamRepo.recordChange('secrets.secret.purge', name, secret.projectId, this.#clock.nowMs()),
+    ];
   }
 
   async #update(next: Secret, expectedEtag: string): Promise<void> {

@@ -312,7 +312,12 @@ export class SecretValueService {
     const { dataKey, kmsKeyVersion } = await this.#crypto.unwrap(secret.uid, number, found.wrappedKey, key);
     const lastEvent = caller.events.at(-1);
     if (key && lastEvent && kmsKeyVersion !== undefined)
-      caller.events[caller.events.length - 1] = { ...lastEvent, details: { keyVersion: kmsKeyVersion } };
+      caller.events[caller.events.length - 1] = {
+        ...lastEvent,
+        result: 'ok',
+        status: 200,
+        details: { ...lastEvent.details, keyVersion: kmsKeyVersion },
+      };
     try {
       const plaintext = this.#crypto.openValue(secret.uid, number, found.ciphertext, dataKey);
       return {
@@ -351,8 +356,9 @@ export class SecretValueService {
       onBehalfOf: caller.principal,
       resource: keyResourceName(key),
       projectId: key.projectId,
-      result: 'ok',
-      status: 200,
+      // Recorded as failed until the KMS operation succeeds (status 0 = the answer's status).
+      result: 'error',
+      status: 0,
       details: { secret: secretName(secret) },
     });
     const followsInstance = secret.kmsKeyUid === null && instance.kmsKeyUid === key.uid;
@@ -373,6 +379,8 @@ export class SecretValueService {
     if (wrapping.key && last && sealed.kmsKeyVersion !== undefined)
       caller.events[caller.events.length - 1] = {
         ...last,
+        result: 'ok',
+        status: 200,
         details: { ...last.details, keyVersion: sealed.kmsKeyVersion },
       };
     const statements: WriteStatement[] = [

@@ -52,7 +52,13 @@ export function registerAudit(server: FastifyInstance, app: App): void {
     const primary = eventOf(request, reply, app.clock.nowMs());
     if (!primary) return payload;
     try {
-      await app.audit.append([primary, ...(request.auditExtra ?? [])]);
+      // Extra events still marked with status 0 failed with the request: they take its status.
+      const extra = (request.auditExtra ?? []).map((event) =>
+        event.status === 0
+          ? { ...event, status: reply.statusCode, result: resultOf(reply.statusCode) }
+          : event,
+      );
+      await app.audit.append([primary, ...extra]);
       return payload;
     } catch (err) {
       // An error answer reveals nothing: keep it (the audit failure is logged). A success is withheld.

@@ -69,7 +69,9 @@ export function registerGuard(server: FastifyInstance, app: App): void {
     const params = (request.params ?? {}) as Record<string, string>;
     if (guard.permission !== 'authenticated')
       await app.authorizer.check(principal, guard.permission, guard.resource(params));
-    if (guard.feature && params.projectId !== undefined)
+    // Routes open to any principal check their gate themselves, after their own checks, so the gate
+    // says nothing about a project to strangers.
+    if (guard.feature && guard.permission !== 'authenticated' && params.projectId !== undefined)
       await app.projects.requireFeature(params.projectId, guard.feature);
     if ((guard.needsKmsRegion || guard.feature === 'kms') && params.regionId !== undefined) {
       app.projects.requireKmsRegion(params.regionId);

@@ -178,7 +178,12 @@ function registerPolicyRoutes(server: FastifyInstance, app: App, target: PolicyT
       await target.exists(app, request.params);
       const etag = etagFrom(request.headers['if-match'], request.body.etag);
       return policyView(
-        await app.iam.setPolicy(target.resource(request.params), request.body.bindings.map(toBinding), etag),
+        await app.iam.setPolicy(
+          target.resource(request.params),
+          request.body.bindings.map(toBinding),
+          etag,
+          request.principal!,
+        ),
       );
     },
   );
@@ -199,7 +204,13 @@ function registerPolicyRoutes(server: FastifyInstance, app: App, target: PolicyT
       const { role, member, condition } = request.body;
       const binding = toBinding({ role, members: [member], ...(condition ? { condition } : {}) });
       return policyView(
-        await app.iam.addBinding(target.resource(request.params), role, member, binding.condition),
+        await app.iam.addBinding(
+          target.resource(request.params),
+          role,
+          member,
+          binding.condition,
+          request.principal!,
+        ),
       );
     },
   );
@@ -218,7 +229,12 @@ function registerPolicyRoutes(server: FastifyInstance, app: App, target: PolicyT
     async (request) => {
       await target.exists(app, request.params);
       return policyView(
-        await app.iam.removeBinding(target.resource(request.params), request.body.role, request.body.member),
+        await app.iam.removeBinding(
+          target.resource(request.params),
+          request.body.role,
+          request.body.member,
+          request.principal!,
+        ),
       );
     },
   );

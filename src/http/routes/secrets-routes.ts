@@ -18,7 +18,7 @@ import {
   SecretView,
 } from '../../core/api/secrets-schemas.ts';
 import { toRfc3339 } from '../../core/clock.ts';
-import { formatDuration, parseDurationSeconds } from '../../core/durations.ts';
+import { formatDuration, maxTimestampMs, parseDurationSeconds } from '../../core/durations.ts';
 import { errors } from '../../core/errors.ts';
 import type { Permission } from '../../iam/permissions.ts';
 import type { Caller, RevealedValue } from '../../secrets/secret-value-service.ts';
@@ -131,7 +131,14 @@ function expiryOf(
     throw errors.invalid('Give expireTime or ttl, not both.');
   if (body.ttl !== undefined) return nowMs + parseDurationSeconds(body.ttl, 'ttl') * 1000;
   if (body.expireTime === null) return null;
-  return body.expireTime === undefined ? undefined : Date.parse(body.expireTime);
+  return body.expireTime === undefined ? undefined : timestampOf(body.expireTime, 'expireTime');
+}
+
+function timestampOf(value: string, field: string): number {
+  const ms = Date.parse(value);
+  if (Number.isNaN(ms) || ms > maxTimestampMs)
+    throw errors.invalid(`${field} must be a timestamp before the year 10000.`);
+  return ms;
 }
 
 function rotationOf(
@@ -141,7 +148,7 @@ function rotationOf(
   return {
     periodSeconds: parseDurationSeconds(rotation.period, 'rotation.period'),
     ...(rotation.nextRotationTime !== undefined
-      ? { nextRotationTimeMs: Date.parse(rotation.nextRotationTime) }
+      ? { nextRotationTimeMs: timestampOf(rotation.nextRotationTime, 'rotation.nextRotationTime') }
       : {}),
   };
 }
@@ -619,6 +626,22 @@ export function registerSecretsRoutes(server: FastifyInstance, app: App): void {
     },
     async (request) => {
       const p = request.params;
+      // Before anything is looked up: a caller who may read none of the named secrets learns nothing.
+      let mayReadAny = false;
+      for (const path of request.body.secrets) {
+        if (
+          await app.authorizer.holds(
+            request.principal!,
+            'secrets.get_value',
+            `${instName(p)}/secrets/${encodeURIComponent(path)}`,
+          )
+        ) {
+          mayReadAny = true;
+          break;
+        }
+      }
+      if (!mayReadAny) throw errors.denied();
+      await app.projects.requireFeature(p.projectId!, 'secrets');
       const instance = await app.instances.get(loc(p), p.instanceId!);
       const caller = callerOf(request);
       const values = [];
@@ -638,6 +661,9 @@ export function registerSecretsRoutes(server: FastifyInstance, app: App): void {
           if (mapped.unexpected) throw err;
           status = mapped.status;
           failures.push({ path, error: { code: mapped.code, message: mapped.message } });
+          for (const [i, event] of kmsEvents.entries()) {
+            if (event.status === 0) kmsEvents[i] = { ...event, result: 'error', status };
+          }
         }
         caller.events.push(
           {

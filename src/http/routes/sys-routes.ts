@@ -56,7 +56,7 @@ export function registerSysRoutes(server: FastifyInstance, app: App): void {
   server.post<{ Body: UnsealBody }>(
     '/v2/sys/unseal',
     {
-      config: { public: true },
+      config: { public: true, audit: 'sys.unseal' },
       schema: {
         tags: ['sys'],
         summary: 'Give one unseal share',
