@@ -109,18 +109,19 @@ export async function createApp(config: Config, logger: Logger, clock: Clock): P
     clock,
   );
   const iam = new IamService(storage, iamRepo, authorizer, tokens, clock, loginLimiter);
+  const projects = new ProjectService(storage, clock, config.regions);
   const watcher = new ChangeWatcher(
     iamRepo,
     config.changePollMs,
     () => {
       authorizer.invalidate();
       tokens.invalidate();
+      projects.invalidate();
     },
     logger,
   );
   await watcher.poll();
   watcher.start();
-  const projects = new ProjectService(storage, clock, config.regions);
   const audit = new AuditLog(
     storage,
     logger,

@@ -10,6 +10,7 @@ import type { InstanceService } from '../secrets/instance-service.ts';
 import type { SecretService } from '../secrets/secret-service.ts';
 import { secretName } from '../secrets/secret-types.ts';
 import type { Storage } from '../storage/storage-types.ts';
+import { newTimeOrderedUuid } from '../core/ids.ts';
 
 /**
  * Background work of a node: KMS rotations and deletions, secret expiry, purge and rotation
@@ -111,7 +112,7 @@ export class BackgroundJobs {
   ): Promise<void> {
     return this.#deps.audit.append([
       {
-        id: randomUUID(),
+        id: newTimeOrderedUuid(this.#deps.clock.nowMs()),
         timeMs: this.#deps.clock.nowMs(),
         requestId: `job-${randomUUID()}`,
         action,

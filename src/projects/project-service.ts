@@ -3,7 +3,7 @@ import type { Clock } from '../core/clock.ts';
 import { CofferError, errors } from '../core/errors.ts';
 import { isUuid, newUuid, type ProjectId } from '../core/ids.ts';
 import { clampPageSize, decodePageToken, type Page, toPage } from '../core/pagination.ts';
-import { type Storage, WriteRejected } from '../storage/storage-types.ts';
+import { type Storage, stmt, WriteRejected } from '../storage/storage-types.ts';
 import { ProjectRepo } from './project-repo.ts';
 import type { Project, ProjectFeatures, Region } from './project-types.ts';
 
@@ -30,6 +30,8 @@ export class ProjectService {
   readonly #repo: ProjectRepo;
   readonly #clock: Clock;
   readonly #regions: readonly Region[];
+  /** Projects by id, per node; dropped on every change (here, or on another node via the change log). */
+  #cache = new Map<string, Project | null>();
 
   constructor(storage: Storage, clock: Clock, regions: readonly Region[]) {
     this.#storage = storage;
@@ -62,7 +64,7 @@ export class ProjectService {
 
   /** One project; `not_found` when absent. */
   async get(id: string): Promise<Project> {
-    const project = isUuid(id) ? await this.#repo.find(id) : undefined;
+    const project = isUuid(id) ? await this.#find(id) : undefined;
     if (!project) throw errors.notFound(`Project ${id}`);
     return project;
   }
@@ -90,7 +92,20 @@ export class ProjectService {
       updateTimeMs: this.#clock.nowMs(),
     };
     try {
-      await this.#storage.write([this.#repo.update(next, current.etag)]);
+      await this.#storage.write([
+        this.#repo.update(next, current.etag),
+        stmt(
+          this.#storage.db
+            .insertInto('change_log')
+            .values({
+              time: next.updateTimeMs,
+              kind: 'projects.update',
+              resource: `projects/${id}`,
+              project_id: id,
+            }),
+        ),
+      ]);
+      this.invalidate();
     } catch (err) {
       if (err instanceof WriteRejected && err.reason === 'expectation') {
         throw errors.conflict('The project was changed concurrently; read it again.');
@@ -105,7 +120,7 @@ export class ProjectService {
    * and has the feature off. A missing project is left to the route (404 comes later in SPEC §4's order).
    */
   async requireFeature(projectId: string, feature: keyof ProjectFeatures): Promise<void> {
-    const project = isUuid(projectId) ? await this.#repo.find(projectId) : undefined;
+    const project = isUuid(projectId) ? await this.#find(projectId) : undefined;
     if (project && !project.features[feature]) {
       throw new CofferError(
         'feature_disabled',
@@ -130,6 +145,21 @@ export class ProjectService {
     const region = this.#regions.find((r) => r.id === regionId);
     if (region && !region.kms)
       throw new CofferError('kms_unavailable', `KMS is not available in region ${regionId}.`);
+  }
+
+  /** Drops cached projects. */
+  invalidate(): void {
+    this.#cache = new Map();
+  }
+
+  async #find(id: string): Promise<Project | undefined> {
+    const cached = this.#cache.get(id);
+    if (cached !== undefined) return cached ?? undefined;
+    const project = await this.#repo.find(id);
+    if (this.#cache.size >= 10_000) this.#cache.clear();
+    // Only existing projects are cached: a project created on another node must be found at once.
+    if (project) this.#cache.set(id, project);
+    return project;
   }
 
   /** A configured region; `not_found` otherwise. */

@@ -2,7 +2,7 @@ import { randomBytes } from 'node:crypto';
 import type { AuditEvent } from '../audit/audit-types.ts';
 import type { Clock } from '../core/clock.ts';
 import { CofferError, errors } from '../core/errors.ts';
-import { newUuid } from '../core/ids.ts';
+import { newTimeOrderedUuid } from '../core/ids.ts';
 import type { Principal } from '../iam/principal.ts';
 import type { KmsService } from '../kms/kms-service.ts';
 import { type CryptoKey, keyResourceName } from '../kms/kms-types.ts';
@@ -348,7 +348,7 @@ export class SecretValueService {
     if (key.state !== 'active') throw new CofferError('key_not_active', `The bound key is ${key.state}.`);
     const acting = await this.#instances.actingIdentity(instance, key);
     caller.events.push({
-      id: newUuid(),
+      id: newTimeOrderedUuid(this.#clock.nowMs()),
       timeMs: this.#clock.nowMs(),
       requestId: caller.requestId,
       action,

@@ -1,9 +1,9 @@
-import { randomUUID } from 'node:crypto';
 import type { FastifyInstance, FastifyReply, FastifyRequest } from 'fastify';
 import type { App } from '../../app/app.ts';
 import type { AuditEvent, AuditResult } from '../../audit/audit-types.ts';
 import { mapError } from '../error-mapper.ts';
 import { rootResource } from '../route-guard.ts';
+import { newTimeOrderedUuid } from '../../core/ids.ts';
 
 declare module 'fastify' {
   interface FastifyRequest {
@@ -26,7 +26,7 @@ function eventOf(request: FastifyRequest, reply: FastifyReply, nowMs: number): A
   const params = (request.params ?? {}) as Record<string, string>;
   const userAgent = request.headers['user-agent'];
   return {
-    id: randomUUID(),
+    id: newTimeOrderedUuid(nowMs),
     timeMs: nowMs,
     requestId: String(request.id),
     action: guard ? (guard.auditAction ?? guard.permission) : config.audit!,

@@ -26,6 +26,7 @@ import { type Instance, instanceName, type Secret, secretName } from '../../secr
 import { mapError } from '../error-mapper.ts';
 import { pageView } from '../page-view.ts';
 import { fromBase64 } from './kms-routes.ts';
+import { newTimeOrderedUuid } from '../../core/ids.ts';
 
 const s64 = () => Type.String({ maxLength: 64 });
 const RegionParams = Type.Object({ projectId: s64(), regionId: s64() });
@@ -667,7 +668,7 @@ export function registerSecretsRoutes(server: FastifyInstance, app: App): void {
         }
         caller.events.push(
           {
-            id: crypto.randomUUID(),
+            id: newTimeOrderedUuid(app.clock.nowMs()),
             timeMs: app.clock.nowMs(),
             requestId: caller.requestId,
             action: 'secrets.get_value',

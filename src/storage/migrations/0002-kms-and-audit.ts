@@ -126,7 +126,6 @@ export async function up(db: Kysely<Database>, engine: Engine): Promise<void> {
     .columns(['project_id', 'resource', 'time'])
     .execute();
   await db.schema.createIndex('audit_events_request').on('audit_events').column('request_id').execute();
-  await db.schema.createIndex('audit_events_time').on('audit_events').column('time').execute();
 
   // Signed chain heads: every few events or seconds, the head of a chain signed with Ed25519.
   await db.schema
