@@ -1,4 +1,4 @@
-import { createHash } from 'node:crypto';
+import { hash } from 'node:crypto';
 
 /** The hash before a chain's first event. */
 export const genesisHash = '0'.repeat(64);
@@ -52,7 +52,8 @@ export function canonicalEvent(row: Omit<ChainedEventRow, 'hash'>): string {
 
 /** SHA-256 (hex) of an event's canonical encoding. */
 export function hashEvent(row: Omit<ChainedEventRow, 'hash'>): string {
-  return createHash('sha256').update(canonicalEvent(row)).digest('hex');
+  // One-shot hashing: about half the cost of createHash().update().digest() for short inputs.
+  return hash('sha256', canonicalEvent(row));
 }
 
 /** Kinds of checkpoint: periodic, the writer's last (closing), or the anchor of a retention prune. */

@@ -1,6 +1,5 @@
 import { type KeyObject, verify } from 'node:crypto';
-import type { Kysely } from 'kysely';
-import type { Database } from '../storage/schema.ts';
+import type { Storage } from '../storage/storage-types.ts';
 import { type ChainedEventRow, checkpointMessage, genesisHash, hashEvent } from './audit-chain.ts';
 
 /** The outcome of a verification. */
@@ -17,7 +16,27 @@ export interface VerifyResult {
   readonly reason?: string;
 }
 
-const batchSize = 5000;
+const batchSize = 10_000;
+
+/** Every event ordered by chain and position, read in keyset-paginated batches (both engines). */
+async function* eventsInChainOrder(storage: Storage): AsyncGenerator<ChainedEventRow> {
+  const base = storage.db.selectFrom('audit_events').selectAll().orderBy('chain_id').orderBy('seq');
+  let after: { chain: string; seq: number } | undefined;
+  for (;;) {
+    let query = base.limit(batchSize);
+    if (after) {
+      const { chain, seq } = after;
+      query = query.where((eb) =>
+        eb.or([eb('chain_id', '>', chain), eb.and([eb('chain_id', '=', chain), eb('seq', '>', seq)])]),
+      );
+    }
+    const rows = (await query.execute()) as ChainedEventRow[];
+    if (rows.length === 0) return;
+    yield* rows;
+    const last = rows[rows.length - 1]!;
+    after = { chain: last.chain_id, seq: Number(last.seq) };
+  }
+}
 
 /**
  * Checks every chain: sequence numbers without gaps from 1, each event's `prev_hash` equal to its
@@ -27,9 +46,10 @@ const batchSize = 5000;
  * chain's last checkpoint can be truncated undetected (at most the checkpoint interval's worth).
  */
 export async function verifyAuditChains(
-  db: Kysely<Database>,
+  storage: Storage,
   publicKey: KeyObject | undefined,
 ): Promise<VerifyResult> {
+  const db = storage.db;
   const checkpoints = await db.selectFrom('audit_checkpoints').selectAll().execute();
   const byChain = new Map<string, Map<number, string>>();
   const anchors = new Map<string, { seq: number; hash: string }>();
@@ -74,52 +94,38 @@ export async function verifyAuditChains(
           return { valid: false, checked, chains, reason: `chain ${chainId} lost events up to ${seq}` };
     return undefined;
   };
-  let after: { chain: string; seq: number } | undefined;
-  for (;;) {
-    let query = db.selectFrom('audit_events').selectAll().orderBy('chain_id').orderBy('seq').limit(batchSize);
-    if (after) {
-      const { chain, seq } = after;
-      query = query.where((eb) =>
-        eb.or([eb('chain_id', '>', chain), eb.and([eb('chain_id', '=', chain), eb('seq', '>', seq)])]),
-      );
-    }
-    const rows = (await query.execute()) as ChainedEventRow[];
-    if (rows.length === 0) break;
-    for (const row of rows) {
-      const seq = Number(row.seq);
-      if (row.chain_id !== currentChain) {
-        if (currentChain !== undefined) {
-          const broken = endOfChain(currentChain);
-          if (broken) return broken;
-        }
-        currentChain = row.chain_id;
-        seenChains.add(currentChain);
-        chains += 1;
-        const anchor = anchors.get(currentChain);
-        expectedSeq = anchor ? anchor.seq + 1 : 1;
-        prevHash = anchor ? anchor.hash : genesisHash;
+  for await (const row of eventsInChainOrder(storage)) {
+    const seq = Number(row.seq);
+    if (row.chain_id !== currentChain) {
+      if (currentChain !== undefined) {
+        const broken = endOfChain(currentChain);
+        if (broken) return broken;
       }
-      const fail = (reason: string): VerifyResult => ({
-        valid: false,
-        checked,
-        chains,
-        firstBrokenEventId: row.id,
-        reason,
-      });
-      if (seq !== expectedSeq)
-        return fail(`event ${row.id} is #${seq} of chain ${row.chain_id}, expected #${expectedSeq}`);
-      if (row.prev_hash !== prevHash) return fail(`event ${row.id} does not follow its predecessor`);
-      if (hashEvent(row) !== row.hash) return fail(`event ${row.id} was altered`);
-      const mark = byChain.get(row.chain_id)?.get(seq);
-      if (mark !== undefined && mark !== row.hash)
-        return fail(`event ${row.id} differs from the signed checkpoint`);
-      checked += 1;
-      expectedSeq = seq + 1;
-      prevHash = row.hash;
-      lastSeq = seq;
+      currentChain = row.chain_id;
+      seenChains.add(currentChain);
+      chains += 1;
+      const anchor = anchors.get(currentChain);
+      expectedSeq = anchor ? anchor.seq + 1 : 1;
+      prevHash = anchor ? anchor.hash : genesisHash;
     }
-    const last = rows[rows.length - 1]!;
-    after = { chain: last.chain_id, seq: Number(last.seq) };
+    const fail = (reason: string): VerifyResult => ({
+      valid: false,
+      checked,
+      chains,
+      firstBrokenEventId: row.id,
+      reason,
+    });
+    if (seq !== expectedSeq)
+      return fail(`event ${row.id} is #${seq} of chain ${row.chain_id}, expected #${expectedSeq}`);
+    if (row.prev_hash !== prevHash) return fail(`event ${row.id} does not follow its predecessor`);
+    if (hashEvent(row) !== row.hash) return fail(`event ${row.id} was altered`);
+    const mark = byChain.get(row.chain_id)?.get(seq);
+    if (mark !== undefined && mark !== row.hash)
+      return fail(`event ${row.id} differs from the signed checkpoint`);
+    checked += 1;
+    expectedSeq = seq + 1;
+    prevHash = row.hash;
+    lastSeq = seq;
   }
   if (currentChain !== undefined) {
     const broken = endOfChain(currentChain);

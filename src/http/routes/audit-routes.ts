@@ -101,7 +101,7 @@ export function registerAuditRoutes(server: FastifyInstance, app: App): void {
     },
     async () => {
       const pem = await readAuditPublicKey(app.storage);
-      return verifyAuditChains(app.storage.db, pem ? auditPublicKey(pem) : undefined);
+      return verifyAuditChains(app.storage, pem ? auditPublicKey(pem) : undefined);
     },
   );
 
