@@ -338,16 +338,22 @@ export class InstanceService {
     }
     const target = targetKeyUid ? await this.#kms.findKeyByUid(targetKeyUid) : undefined;
     const onBehalfOf = startedBy.replace(/^started by /, '');
-    const remaining = await this.#repo.versionsToRewrap(instance, targetKeyUid, 1_000_000);
+    const remaining = await this.#repo.countToRewrap(instance, targetKeyUid);
     const op = await db
       .selectFrom('sm_operations')
       .select(['done'])
       .where('id', '=', opId)
       .executeTakeFirstOrThrow();
-    const total = Number(op.done) + remaining.length;
+    const total = Number(op.done) + remaining;
     await this.#storage.write([stmt(db.updateTable('sm_operations').set({ total }).where('id', '=', opId))]);
     try {
       for (;;) {
+        // Another switch may have superseded this one (on any node): stop rather than undo its work.
+        const latest = await this.#repo.findInstance({ projectId, regionId }, instanceId);
+        if (!latest || latest.kmsKeyUid !== targetKeyUid) {
+          await finish('superseded');
+          return;
+        }
         const rows = await this.#repo.versionsToRewrap(instance, targetKeyUid, batch);
         if (rows.length === 0) break;
         const statements = [];
