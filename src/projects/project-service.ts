@@ -95,14 +95,12 @@ export class ProjectService {
       await this.#storage.write([
         this.#repo.update(next, current.etag),
         stmt(
-          this.#storage.db
-            .insertInto('change_log')
-            .values({
-              time: next.updateTimeMs,
-              kind: 'projects.update',
-              resource: `projects/${id}`,
-              project_id: id,
-            }),
+          this.#storage.db.insertInto('change_log').values({
+            time: next.updateTimeMs,
+            kind: 'projects.update',
+            resource: `projects/${id}`,
+            project_id: id,
+          }),
         ),
       ]);
       this.invalidate();
