@@ -239,6 +239,7 @@ async function runScenario(
   const log = ctx.log;
   let records: RunRecord[] = [];
   let summaries: Summary[] = [];
+  const report: string[] = [];
   if (ctx.rounds > 0) {
     const prepared = await scenario.prepare(ctx);
     const targets = 1 + prepared.candidates.length;
@@ -247,16 +248,18 @@ async function runScenario(
       `  ${targets} targets × c=${ctx.connections.join(',')} × ${ctx.rounds} rounds × ${ctx.durationSeconds}s ` +
         `(+ warm-up): about ${Math.ceil(seconds / 60)} min${profileToo && scenario.profile ? ', then the profile runs' : ''}`,
     );
+    let extra: string | undefined;
     try {
       records = await measureInterleaved(
         { ...baseline, name: baselineName, request: prepared.baselineRequest },
         prepared.candidates,
         ctx,
       );
+      summaries = summarize(records, baselineName);
+      if (prepared.report) extra = await prepared.report(records, summaries);
     } finally {
       await prepared.close();
     }
-    summaries = summarize(records, baselineName);
     log(`\n${summaryTable(summaries)}\n`);
     log(
       'ratio: median over rounds of req/s ÷ baseline req/s of the same round; CPU ratio: baseline CPU µs/req ÷ target CPU µs/req;\n' +
@@ -285,9 +288,18 @@ async function runScenario(
           `${scenario.name}/${s.target} c=${s.connections}: ${s.socketErrors} socket errors or timeouts`,
         );
     }
+    if (extra) {
+      log(`${extra}\n`);
+      report.push(extra);
+    }
     if (scenario.targetRatio !== undefined) {
       const top = Math.max(...ctx.connections);
-      for (const s of summaries.filter((x) => x.connections === top && x.target !== baselineName)) {
+      for (const s of summaries.filter(
+        (x) =>
+          x.connections === top &&
+          x.target !== baselineName &&
+          (scenario.targetCandidate === undefined || x.target === scenario.targetCandidate),
+      )) {
         const met = s.ratio.median >= scenario.targetRatio;
         log(
           `target ${s.target} c=${top}: ratio ${fmt(s.ratio.median, 3)} ${met ? '≥' : '<'} ${scenario.targetRatio} → ${met ? 'met' : 'NOT MET'}`,
@@ -301,7 +313,13 @@ async function runScenario(
     profile = await scenario.profile(ctx, summaries);
     log(`${profile}\n`);
   }
-  return { name: scenario.name, records, summaries, ...(profile ? { profile } : {}) };
+  return {
+    name: scenario.name,
+    records,
+    summaries,
+    ...(report.length > 0 ? { report: report.join('\n') } : {}),
+    ...(profile ? { profile } : {}),
+  };
 }
 
 async function main(argv: readonly string[]): Promise<number> {

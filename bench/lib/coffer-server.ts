@@ -10,8 +10,13 @@ export interface CofferServer {
   readonly dataDir: string;
   readonly token: string;
   /** An authenticated JSON call; throws unless the status is `expect` (200 by default). */
-  readonly call: <T>(method: 'GET' | 'POST', path: string, body?: unknown, expect?: number) => Promise<T>;
-  /** Stops the server (SIGTERM) and deletes its data dir. */
+  readonly call: <T>(
+    method: 'GET' | 'POST' | 'PUT',
+    path: string,
+    body?: unknown,
+    expect?: number,
+  ) => Promise<T>;
+  /** Stops the server (SIGTERM) and deletes its data dir (unless `keepData` was given). */
   readonly stop: () => Promise<void>;
 }
 
@@ -26,6 +31,10 @@ export interface CofferStartOptions {
   readonly nodeFlags?: readonly string[];
   /** Extra environment. */
   readonly env?: Readonly<Record<string, string>>;
+  /** Start on this existing data dir (a restart) instead of a fresh one inside `workDir`. */
+  readonly dataDir?: string;
+  /** Leave the data dir in place on `stop` (to restart on it later). */
+  readonly keepData?: boolean;
 }
 
 /** Rate limits far above what one core can serve (a version without them ignores these). */
@@ -41,7 +50,7 @@ export const rateLimitsOff: Readonly<Record<string, string>> = {
  * (log level warn), waits until `GET /v2/health` answers 200, and reads the first admin token.
  */
 export async function startCoffer(options: CofferStartOptions): Promise<CofferServer> {
-  const dataDir = mkdtempSync(join(options.workDir, 'coffer-data-'));
+  const dataDir = options.dataDir ?? mkdtempSync(join(options.workDir, 'coffer-data-'));
   const port = await freePort();
   const baseUrl = `http://127.0.0.1:${port}`;
   const proc = startPinned(
@@ -61,12 +70,12 @@ export async function startCoffer(options: CofferStartOptions): Promise<CofferSe
   );
   const cleanUp = async () => {
     await proc.stop();
-    rmSync(dataDir, { recursive: true, force: true });
+    if (!options.keepData) rmSync(dataDir, { recursive: true, force: true });
   };
   try {
     await waitForOk(`${baseUrl}/v2/health`, proc);
     const token = readFileSync(join(dataDir, 'root-token'), 'utf8').trim();
-    const call = async <T>(method: 'GET' | 'POST', path: string, body?: unknown, expect = 200) => {
+    const call = async <T>(method: 'GET' | 'POST' | 'PUT', path: string, body?: unknown, expect = 200) => {
       const response = await fetch(`${baseUrl}${path}`, {
         method,
         headers: {

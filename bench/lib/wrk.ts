@@ -5,11 +5,17 @@ import { track } from './server-process.ts';
 
 /** One HTTP request, sent over and over by wrk. */
 export interface RequestSpec {
-  readonly method: 'GET' | 'POST';
+  readonly method: 'GET' | 'POST' | 'PUT';
   /** Path and query, starting with `/`. */
   readonly path: string;
   readonly headers: Readonly<Record<string, string>>;
   readonly body?: string;
+  /**
+   * Variants to pick from at random for each request (e.g. 1,000 secret paths): wrk pre-formats them
+   * all in `init` and its `request()` hook returns one by `math.random`, so the load spreads over many
+   * rows at the cost of one Lua call per request. Each variant overrides `path` and/or `body`.
+   */
+  readonly variants?: readonly { readonly path?: string; readonly body?: string }[];
 }
 
 /** What one wrk run measured (from the Lua `done()` hook, not from wrk's human-readable text). */
@@ -76,6 +82,27 @@ export function wrkScript(request: RequestSpec): string {
     lines.push(`wrk.headers[ ${luaString(name)} ] = ${luaString(value)}`);
   }
   if (request.body !== undefined) lines.push(`wrk.body = ${luaString(request.body)}`);
+  if (request.variants && request.variants.length > 0) {
+    lines.push('local variants = {');
+    for (const v of request.variants) {
+      lines.push(
+        `  { ${v.path === undefined ? 'nil' : luaString(v.path)}, ${v.body === undefined ? 'nil' : luaString(v.body)} },`,
+      );
+    }
+    lines.push(
+      '}',
+      'local prepared = {}',
+      'init = function(args)',
+      '  math.randomseed(os.time())',
+      '  for i, v in ipairs(variants) do',
+      '    prepared[i] = wrk.format(nil, v[1] or wrk.path, nil, v[2] or wrk.body)',
+      '  end',
+      'end',
+      'request = function()',
+      '  return prepared[math.random(#prepared)]',
+      'end',
+    );
+  }
   lines.push(
     '',
     'done = function(summary, latency, requests)',

@@ -1,9 +1,16 @@
+import { auditScenario } from './audit.ts';
 import { kmsStagesScenario } from './kms-stages.ts';
 import { kmsScenario } from './kms.ts';
+import { secrets1mScenario, secretsScenario } from './secrets.ts';
 import type { Scenario } from './scenario.ts';
 
 /**
- * Every scenario `--only` can name, in run order. Later ones (getSecretValue, putSecretValue, audit
- * on/off) are one file each, added here.
+ * Every scenario `--only` can name, in run order; each is one file, listed here.
  */
-export const scenarios: readonly Scenario[] = [kmsScenario, kmsStagesScenario];
+export const scenarios: readonly Scenario[] = [
+  kmsScenario,
+  kmsStagesScenario,
+  secretsScenario,
+  secrets1mScenario,
+  auditScenario,
+];

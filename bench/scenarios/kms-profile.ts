@@ -1,7 +1,7 @@
 import { execFileSync } from 'node:child_process';
 import { mkdtempSync, readdirSync, rmSync } from 'node:fs';
 import { join } from 'node:path';
-import { startCoffer } from '../lib/coffer-server.ts';
+import { type CofferServer, startCoffer } from '../lib/coffer-server.ts';
 import { connectInspector, inspectorUrlIn, sampleAllocations } from '../lib/inspector.ts';
 import { measureOnce, type RunRecord, type Target } from '../lib/measure.ts';
 import {
@@ -13,6 +13,7 @@ import {
   type StageWeights,
 } from '../lib/profile-stages.ts';
 import { fmt, markdownTable } from '../lib/table.ts';
+import type { RequestSpec } from '../lib/wrk.ts';
 import { createBenchKey, kmsRequests } from './kms-setup.ts';
 import type { ScenarioContext } from './scenario.ts';
 
@@ -98,27 +99,23 @@ interface OperationProfile {
  */
 async function profileOperation(
   ctx: ScenarioContext,
-  operation: 'encrypt' | 'decrypt',
+  operation: string,
   connections: number,
+  server: CofferServer,
+  profileDir: string,
+  request: RequestSpec,
+  rules: readonly StageRule[],
 ): Promise<OperationProfile> {
-  const profileDir = mkdtempSync(join(ctx.workDir, `profile-${operation}-`));
-  const server = await startCoffer({
-    repoDir: ctx.repoDir,
-    workDir: ctx.workDir,
-    serverCpu: ctx.serverCpu,
-    nodeFlags: ['--cpu-prof', `--cpu-prof-dir=${profileDir}`, '--inspect=127.0.0.1:0'],
-  });
   let cpuRecord: RunRecord;
   let heapRecord: RunRecord;
   let window: { fromUs: number; toUs: number };
   let heapHead;
   try {
-    const key = await createBenchKey(server);
     const target: Target = {
       name: `${operation} (profiled)`,
       baseUrl: server.baseUrl,
       pid: server.process.pid,
-      request: kmsRequests(server, key)[operation],
+      request,
     };
     if (ctx.warmupSeconds > 0) await measureOnce(target, connections, ctx.warmupSeconds, ctx);
     moveHelperThreads(server.process.pid, ctx.loadCpu);
@@ -148,22 +145,68 @@ async function profileOperation(
   const windowFound = main.profile.startTime <= window.toUs && main.profile.endTime >= window.fromUs;
   return {
     cpuRecord,
-    cpu: cpuStages(main.profile, kmsStageRules, frameworkStage, windowFound ? window : undefined),
+    cpu: cpuStages(main.profile, rules, frameworkStage, windowFound ? window : undefined),
     heapRecord,
-    heap: heapStages(heapHead, kmsStageRules, frameworkStage),
+    heap: heapStages(heapHead, rules, frameworkStage),
     windowFound,
   };
 }
 
+/** A server to profile, started with the node flags given, and the request to profile on it. */
+export type ProfiledSetup = (
+  nodeFlags: readonly string[],
+) => Promise<{ readonly server: CofferServer; readonly request: RequestSpec }>;
+
 /** `--profile`: CPU µs and allocated KB per request per stage, for encrypt and decrypt. */
-export async function profileKms(ctx: ScenarioContext): Promise<string> {
+export function profileKms(ctx: ScenarioContext): Promise<string> {
+  const setup =
+    (operation: 'encrypt' | 'decrypt'): ProfiledSetup =>
+    async (nodeFlags) => {
+      const server = await startCoffer({
+        repoDir: ctx.repoDir,
+        workDir: ctx.workDir,
+        serverCpu: ctx.serverCpu,
+        nodeFlags,
+      });
+      try {
+        return { server, request: kmsRequests(server, await createBenchKey(server))[operation] };
+      } catch (err) {
+        await server.stop();
+        throw err;
+      }
+    };
+  return profileOperations(
+    ctx,
+    [
+      { operation: 'encrypt', setup: setup('encrypt') },
+      { operation: 'decrypt', setup: setup('decrypt') },
+    ],
+    kmsStageRules,
+  );
+}
+
+/**
+ * CPU µs and allocated KB per request per stage of each operation, each on its own server started by
+ * its `setup` with `--cpu-prof` and `--inspect`, at the highest concurrency.
+ */
+export async function profileOperations(
+  ctx: ScenarioContext,
+  operations: readonly { readonly operation: string; readonly setup: ProfiledSetup }[],
+  rules: readonly StageRule[],
+): Promise<string> {
   const connections = Math.max(...ctx.connections);
   const out: string[] = [];
-  for (const operation of ['encrypt', 'decrypt'] as const) {
+  for (const { operation, setup } of operations) {
     ctx.log(
       `  profiling ${operation} at c=${connections} (node --cpu-prof, then the sampling heap profiler)`,
     );
-    const p = await profileOperation(ctx, operation, connections);
+    const profileDir = mkdtempSync(join(ctx.workDir, `profile-`));
+    const { server, request } = await setup([
+      '--cpu-prof',
+      `--cpu-prof-dir=${profileDir}`,
+      '--inspect=127.0.0.1:0',
+    ]);
+    const p = await profileOperation(ctx, operation, connections, server, profileDir, request, rules);
     const requests = p.cpuRecord.wrk.requests;
     const mainCpu = p.cpuRecord.threadCpuUs.MainThread ?? 0;
     // Stage figures are shares of the main thread's busy samples times its CPU time from /proc, so

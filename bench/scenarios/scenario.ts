@@ -1,4 +1,4 @@
-import type { MeasureOptions, Summary, Target } from '../lib/measure.ts';
+import type { MeasureOptions, RunRecord, Summary, Target } from '../lib/measure.ts';
 import type { RequestSpec } from '../lib/wrk.ts';
 
 /** What every scenario gets from bench/run.ts. */
@@ -14,6 +14,12 @@ export interface PreparedScenario {
   readonly candidates: readonly Target[];
   /** Stops the scenario's servers and deletes their data. */
   readonly close: () => Promise<void>;
+  /**
+   * Called after the rounds, before `close` (the servers still run: e.g. their peak RSS), with every
+   * run and the summaries; returns a printable report (targets of the scenario's issue, extra
+   * measurements such as a single-writer commit rate).
+   */
+  readonly report?: (records: readonly RunRecord[], summaries: readonly Summary[]) => Promise<string>;
 }
 
 /**
@@ -32,6 +38,8 @@ export interface Scenario {
   readonly defaultConnections?: readonly number[];
   /** Candidate whose ratio at the highest concurrency is checked against `targetRatio`. */
   readonly targetRatio?: number;
+  /** The candidate `targetRatio` applies to (default: every candidate). */
+  readonly targetCandidate?: string;
   /** Starts servers, creates what the requests need, checks one request of each candidate. */
   readonly prepare: (ctx: ScenarioContext) => Promise<PreparedScenario>;
   /** Where the time goes (`--profile`): a printable report, e.g. CPU per stage from `node --cpu-prof`. */
