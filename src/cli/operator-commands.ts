@@ -1,5 +1,6 @@
 import type { Command } from 'commander';
 import { CofferClient } from '../sdk/index.ts';
+import { readStdin } from './cli-input.ts';
 import { printResult, remoteOptions } from './cli-output.ts';
 
 /** `coffer operator init|unseal|seal|status`. */
@@ -33,7 +34,7 @@ export function registerOperatorCommands(program: Command): void {
     .action(async (key: string | undefined, options: { reset?: boolean }, command: Command) => {
       const client = new CofferClient(remoteOptions(command, false));
       let share = key;
-      if (share === undefined && !options.reset) share = (await readStdin()).trim();
+      if (share === undefined && !options.reset) share = (await readStdin()).toString('utf8').trim();
       const status = await client.unseal(share, options.reset ?? false);
       printResult(
         command,
@@ -68,10 +69,4 @@ export function registerOperatorCommands(program: Command): void {
         ].join('\n'),
       );
     });
-}
-
-async function readStdin(): Promise<string> {
-  const chunks: Buffer[] = [];
-  for await (const chunk of process.stdin) chunks.push(chunk as Buffer);
-  return Buffer.concat(chunks).toString('utf8');
 }

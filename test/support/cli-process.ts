@@ -36,7 +36,7 @@ export async function runCoffer(
     stderr += d.toString();
   });
   child.stdin.end(input);
-  const [code] = (await once(child, 'exit')) as [number | null];
+  const [code] = (await once(child, 'close')) as [number | null];
   return { code, stdout, stderr };
 }
 

@@ -1,0 +1,162 @@
+import assert from 'node:assert/strict';
+import { spawn } from 'node:child_process';
+import { once } from 'node:events';
+import { existsSync, mkdtempSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { after, before, describe, test } from 'node:test';
+import { envNameFor } from '../src/cli/run-command.ts';
+import { CofferClient } from '../src/sdk/index.ts';
+import { cofferBin } from './support/cli-process.ts';
+import { startTestNode, type TestNode } from './support/test-node.ts';
+
+/** Starts `coffer ARGS`; `done` resolves when its output is closed. */
+function startCoffer(args: string[], env: Record<string, string>) {
+  const child = spawn(process.execPath, [cofferBin, ...args], {
+    env: { ...process.env, ...env },
+    stdio: ['ignore', 'pipe', 'pipe'],
+  });
+  const output = { stdout: '', stderr: '' };
+  child.stdout.on('data', (d: Buffer) => (output.stdout += d.toString()));
+  child.stderr.on('data', (d: Buffer) => (output.stderr += d.toString()));
+  const done = once(child, 'close').then(([code]) => ({ code: code as number | null, ...output }));
+  return { child, output, done };
+}
+
+const runCoffer = (args: string[], env: Record<string, string>) => startCoffer(args, env).done;
+
+/** A node one-liner as the command `coffer run` starts. */
+const nodeCommand = (source: string) => ['--', process.execPath, '-e', source];
+
+describe('coffer run', { concurrency: true }, () => {
+  let node: TestNode;
+  let dir: string;
+  let env: Record<string, string>;
+
+  before(async () => {
+    node = await startTestNode();
+    dir = mkdtempSync(join(tmpdir(), 'coffer-cli-run-'));
+    const admin = new CofferClient({ address: node.url, token: node.adminToken });
+    const projectId = (await admin.projects.create({ displayName: 'cli-run' })).id;
+    const instance = await admin.secrets.createInstance({ projectId, regionId: 'local' }, { name: 'main' });
+    const ref = { projectId, regionId: 'local', instanceId: instance.id };
+    for (const [path, value] of [
+      ['prod/db/password', 's3cr3t'],
+      ['prod/api-key', 'sk-123'],
+      ['prod/9lives', 'cat'],
+      ['other/token', 'tok en\nwith newline'],
+    ] as const)
+      await admin.secrets.createSecret(ref, { path, value });
+    env = {
+      COFFER_ADDR: node.url,
+      COFFER_TOKEN: node.adminToken!,
+      COFFER_PROJECT: projectId,
+      COFFER_REGION: '',
+      COFFER_INSTANCE: instance.id,
+      COFFER_CONFIG_DIR: join(dir, 'config'),
+    };
+  });
+  after(async () => {
+    await node?.destroy();
+    rmSync(dir, { recursive: true, force: true });
+  });
+
+  test('the command gets the secrets as env vars and its exit code is passed on', async () => {
+    const result = await runCoffer(
+      [
+        'run',
+        '--secret',
+        'DB_PASSWORD=prod/db/password',
+        '--secret=TOKEN=other/token',
+        ...nodeCommand(
+          'process.stdout.write(JSON.stringify([process.env.DB_PASSWORD, process.env.TOKEN, process.argv.slice(1)])); process.exit(7)',
+        ),
+        'arg one',
+        '--flag',
+      ],
+      env,
+    );
+    assert.equal(result.code, 7, result.stderr);
+    assert.deepEqual(JSON.parse(result.stdout), ['s3cr3t', 'tok en\nwith newline', ['arg one', '--flag']]);
+  });
+
+  test('--prefix names variables from the rest of each path; --secret wins on a clash', async () => {
+    const result = await runCoffer(
+      [
+        'run',
+        '--prefix=prod/',
+        '--secret=API_KEY=other/token',
+        ...nodeCommand(
+          'const e = process.env; process.stdout.write(JSON.stringify([e.DB_PASSWORD, e.API_KEY, e._9LIVES, e.TOKEN]))',
+        ),
+      ],
+      env,
+    );
+    assert.equal(result.code, 0, result.stderr);
+    assert.deepEqual(JSON.parse(result.stdout), ['s3cr3t', 'tok en\nwith newline', 'cat', null]);
+    assert.equal(envNameFor('prod/db/password', 'prod/'), 'DB_PASSWORD');
+    assert.equal(envNameFor('prod/db.url-v2', 'prod'), 'DB_URL_V2');
+    assert.equal(envNameFor('prod/9lives', 'prod/'), '_9LIVES');
+  });
+
+  test('SIGTERM and SIGINT are forwarded to the command, whose exit code comes back', async () => {
+    for (const signal of ['SIGTERM', 'SIGINT'] as const) {
+      const run = startCoffer(
+        [
+          'run',
+          '--secret=X=prod/api-key',
+          ...nodeCommand(
+            `process.on('${signal}', () => { process.stdout.write('got ${signal} with ' + process.env.X); process.exit(42); }); process.stdout.write('ready'); setInterval(() => {}, 1000);`,
+          ),
+        ],
+        env,
+      );
+      const deadline = Date.now() + 15_000;
+      while (!run.output.stdout.includes('ready') && Date.now() < deadline)
+        await new Promise((resolve) => setTimeout(resolve, 20));
+      run.child.kill(signal);
+      const result = await run.done;
+      assert.equal(result.code, 42, `${signal}: ${result.stderr}`);
+      assert.equal(result.stdout, `readygot ${signal} with sk-123`);
+    }
+  });
+
+  test('a command killed by a signal gives 128 + its number, as shells do', async () => {
+    const result = await runCoffer(
+      ['run', '--secret=X=prod/api-key', ...nodeCommand("process.kill(process.pid, 'SIGKILL')")],
+      env,
+    );
+    assert.equal(result.code, 137);
+  });
+
+  test('a secret that cannot be read stops the run before the command starts', async () => {
+    const marker = join(dir, 'started');
+    const result = await runCoffer(
+      [
+        'run',
+        '--secret=A=prod/api-key',
+        '--secret=B=does/not/exist',
+        ...nodeCommand(`require('node:fs').writeFileSync(${JSON.stringify(marker)}, 'x')`),
+      ],
+      env,
+    );
+    assert.equal(result.code, 1);
+    assert.equal(result.stderr.trim().split('\n').length, 1, result.stderr);
+    assert.match(result.stderr, /cannot read secret does\/not\/exist: .*\(not_found\)/);
+    assert.equal(existsSync(marker), false);
+  });
+
+  test('bad usage and a command that does not exist fail in one line', async () => {
+    const [noSecrets, badPair, missing, emptyPrefix] = await Promise.all([
+      runCoffer(['run', '--', 'true'], env),
+      runCoffer(['run', '--secret=1X=prod/api-key', '--', 'true'], env),
+      runCoffer(['run', '--secret=X=prod/api-key', '--', 'no-such-command-coffer'], env),
+      runCoffer(['run', '--prefix=nothing/', '--', 'true'], env),
+    ]);
+    assert.match(noSecrets.stderr, /give at least one --secret NAME=PATH or --prefix PREFIX/);
+    assert.match(badPair.stderr, /--secret takes NAME=PATH/);
+    assert.equal(missing.code, 127);
+    assert.match(missing.stderr, /cannot start no-such-command-coffer: command not found/);
+    assert.match(emptyPrefix.stderr, /no secret under the prefix "nothing\/"/);
+  });
+});
