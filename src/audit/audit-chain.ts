@@ -1,28 +1,12 @@
 import { hash } from 'node:crypto';
+import type { Selectable } from 'kysely';
+import type { AuditEventsTable } from '../storage/schema.ts';
 
 /** The hash before a chain's first event. */
 export const genesisHash = '0'.repeat(64);
 
 /** An event as stored: the event's fields plus its place in a chain. */
-export interface ChainedEventRow {
-  id: string;
-  chain_id: string;
-  seq: number;
-  time: number;
-  request_id: string;
-  action: string;
-  principal: string;
-  on_behalf_of: string | null;
-  resource: string;
-  project_id: string | null;
-  result: string;
-  status: number;
-  source_ip: string | null;
-  user_agent: string | null;
-  details: string | null;
-  prev_hash: string;
-  hash: string;
-}
+export type ChainedEventRow = Selectable<AuditEventsTable>;
 
 /**
  * The canonical encoding hashed for an event: a JSON array of every stored field in a fixed order

@@ -1,5 +1,5 @@
-import type { Kysely } from 'kysely';
-import type { Database } from '../storage/schema.ts';
+import type { Kysely, Selectable } from 'kysely';
+import type { Database, IamRolesTable, IamServiceAccountsTable } from '../storage/schema.ts';
 import { stmt, type WriteStatement } from '../storage/storage-types.ts';
 import type { Permission } from './permissions.ts';
 
@@ -41,6 +41,27 @@ export interface ServiceAccount {
   readonly displayName: string;
   readonly disabled: boolean;
   readonly createTimeMs: number;
+}
+
+function toServiceAccount(row: Selectable<IamServiceAccountsTable>): ServiceAccount {
+  return {
+    email: row.email,
+    projectId: row.project_id,
+    name: row.name,
+    displayName: row.display_name,
+    disabled: row.disabled === 1,
+    createTimeMs: Number(row.create_time),
+  };
+}
+
+function toRole(row: Selectable<IamRolesTable>): CustomRole {
+  return {
+    name: row.name,
+    projectId: row.project_id,
+    title: row.title,
+    permissions: JSON.parse(row.permissions) as Permission[],
+    createTimeMs: Number(row.create_time),
+  };
 }
 
 /** Named queries of the IAM tables. */
@@ -108,15 +129,7 @@ export class IamRepo {
       .selectAll()
       .where('name', '=', name)
       .executeTakeFirst();
-    return row
-      ? {
-          name: row.name,
-          projectId: row.project_id,
-          title: row.title,
-          permissions: JSON.parse(row.permissions) as Permission[],
-          createTimeMs: Number(row.create_time),
-        }
-      : undefined;
+    return row ? toRole(row) : undefined;
   }
 
   /** Custom roles of a project. */
@@ -127,13 +140,7 @@ export class IamRepo {
       .where('project_id', '=', projectId)
       .orderBy('name')
       .execute();
-    return rows.map((row) => ({
-      name: row.name,
-      projectId: row.project_id,
-      title: row.title,
-      permissions: JSON.parse(row.permissions) as Permission[],
-      createTimeMs: Number(row.create_time),
-    }));
+    return rows.map(toRole);
   }
 
   /** Inserts a custom role. */
@@ -179,16 +186,7 @@ export class IamRepo {
       .selectAll()
       .where('email', '=', email)
       .executeTakeFirst();
-    return row
-      ? {
-          email: row.email,
-          projectId: row.project_id,
-          name: row.name,
-          displayName: row.display_name,
-          disabled: row.disabled === 1,
-          createTimeMs: Number(row.create_time),
-        }
-      : undefined;
+    return row ? toServiceAccount(row) : undefined;
   }
 
   /** Service accounts of a project after `after`, by email. */
@@ -204,14 +202,7 @@ export class IamRepo {
       .orderBy('email')
       .limit(limit);
     if (after !== undefined) query = query.where('email', '>', after);
-    return (await query.execute()).map((row) => ({
-      email: row.email,
-      projectId: row.project_id,
-      name: row.name,
-      displayName: row.display_name,
-      disabled: row.disabled === 1,
-      createTimeMs: Number(row.create_time),
-    }));
+    return (await query.execute()).map(toServiceAccount);
   }
 
   /** Inserts a service account. */

@@ -1,6 +1,6 @@
 import type { Kysely, Selectable } from 'kysely';
 import type { KmsAlgorithm, KmsPurpose } from '../crypto/kms-algorithms.ts';
-import type { Database, KmsKeysTable, KmsKeyVersionsTable } from '../storage/schema.ts';
+import type { Database, KmsKeyRingsTable, KmsKeysTable, KmsKeyVersionsTable } from '../storage/schema.ts';
 import { stmt, type WriteStatement } from '../storage/storage-types.ts';
 import type { CryptoKey, KeyRing, KeyState, KeyVersion, KmsLocation, VersionState } from './kms-types.ts';
 
@@ -22,6 +22,17 @@ function toKey(row: Selectable<KmsKeysTable>): CryptoKey {
     deletionTimeMs: row.deletion_time === null ? null : Number(row.deletion_time),
     createTimeMs: Number(row.create_time),
     updateTimeMs: Number(row.update_time),
+  };
+}
+
+function toKeyRing(row: Selectable<KmsKeyRingsTable>): KeyRing {
+  return {
+    projectId: row.project_id,
+    regionId: row.region_id,
+    id: row.id,
+    displayName: row.display_name,
+    description: row.description,
+    createTimeMs: Number(row.create_time),
   };
 }
 
@@ -69,16 +80,7 @@ export class KmsRepo {
       .where('region_id', '=', location.regionId)
       .where('id', '=', id)
       .executeTakeFirst();
-    return row
-      ? {
-          projectId: row.project_id,
-          regionId: row.region_id,
-          id: row.id,
-          displayName: row.display_name,
-          description: row.description,
-          createTimeMs: Number(row.create_time),
-        }
-      : undefined;
+    return row ? toKeyRing(row) : undefined;
   }
 
   /** Key rings of a location after `after`, by id. */
@@ -91,14 +93,7 @@ export class KmsRepo {
       .orderBy('id')
       .limit(limit);
     if (after !== undefined) query = query.where('id', '>', after);
-    return (await query.execute()).map((row) => ({
-      projectId: row.project_id,
-      regionId: row.region_id,
-      id: row.id,
-      displayName: row.display_name,
-      description: row.description,
-      createTimeMs: Number(row.create_time),
-    }));
+    return (await query.execute()).map(toKeyRing);
   }
 
   /** Inserts a key ring (unique violation when the id is taken in that location). */
@@ -177,25 +172,20 @@ export class KmsRepo {
     return (await query.execute()).map(toKey);
   }
 
-  /** Keys whose automatic rotation is due at `nowMs`. */
-  async keysDueForRotation(nowMs: number, limit: number): Promise<CryptoKey[]> {
+  /**
+   * Keys due for background work at `nowMs`: automatic rotation (active keys past
+   * next_rotation_time) or destruction (keys pending deletion past deletion_time).
+   */
+  async keysDue(job: 'rotation' | 'destruction', nowMs: number, limit: number): Promise<CryptoKey[]> {
+    const [column, state] =
+      job === 'rotation'
+        ? (['next_rotation_time', 'active'] as const)
+        : (['deletion_time', 'pending_deletion'] as const);
     const rows = await this.#db
       .selectFrom('kms_keys')
       .selectAll()
-      .where('next_rotation_time', '<=', nowMs)
-      .where('state', '=', 'active')
-      .limit(limit)
-      .execute();
-    return rows.map(toKey);
-  }
-
-  /** Keys pending deletion whose window has ended at `nowMs`. */
-  async keysDueForDestruction(nowMs: number, limit: number): Promise<CryptoKey[]> {
-    const rows = await this.#db
-      .selectFrom('kms_keys')
-      .selectAll()
-      .where('deletion_time', '<=', nowMs)
-      .where('state', '=', 'pending_deletion')
+      .where(column, '<=', nowMs)
+      .where('state', '=', state)
       .limit(limit)
       .execute();
     return rows.map(toKey);

@@ -326,7 +326,7 @@ export class KmsService {
   async runDueJobs(): Promise<KmsJobEvent[]> {
     const now = this.#clock.nowMs();
     const events: KmsJobEvent[] = [];
-    for (const key of await this.#repo.keysDueForRotation(now, 100)) {
+    for (const key of await this.#repo.keysDue('rotation', now, 100)) {
       try {
         events.push({ action: 'kms.keys.rotate', key, version: key.primaryVersion + 1 });
         await this.#rotate(key, now);
@@ -335,7 +335,7 @@ export class KmsService {
         if (!(err instanceof WriteRejected)) throw err;
       }
     }
-    for (const key of await this.#repo.keysDueForDestruction(now, 100)) {
+    for (const key of await this.#repo.keysDue('destruction', now, 100)) {
       try {
         await this.#storage.write([
           this.#repo.updateKey(key, { state: 'destroyed', updateTimeMs: now }),
