@@ -10,6 +10,12 @@ export interface VerifyResult {
   readonly checked: number;
   /** Chains checked. */
   readonly chains: number;
+  /**
+   * Events after the last signed checkpoint of their chain: intact as far as hashes go, but not yet
+   * (or, for a writer that crashed, never) covered by a signature, so their truncation or a chain
+   * forged from scratch would not be detected. Normally under one checkpoint interval's worth.
+   */
+  readonly unsigned: number;
   /** The first event found broken (edited, out of order, or after a gap), when one is. */
   readonly firstBrokenEventId?: string;
   /** Why verification failed, in words. */
@@ -67,6 +73,7 @@ export async function verifyAuditChains(
         valid: false,
         checked: 0,
         chains: 0,
+        unsigned: 0,
         reason: `checkpoint ${checkpoint.chain_id}#${seq} has a bad signature`,
       };
     }
@@ -86,12 +93,21 @@ export async function verifyAuditChains(
   let prevHash = genesisHash;
   let lastSeq = 0;
   const seenChains = new Set<string>();
+  let unsigned = 0;
   const endOfChain = (chainId: string): VerifyResult | undefined => {
+    const signedUpTo = Math.max(0, ...(byChain.get(chainId)?.keys() ?? []));
+    unsigned += Math.max(0, lastSeq - signedUpTo);
     const marks = byChain.get(chainId);
     if (marks)
       for (const seq of marks.keys())
         if (seq > lastSeq)
-          return { valid: false, checked, chains, reason: `chain ${chainId} lost events up to ${seq}` };
+          return {
+            valid: false,
+            checked,
+            chains,
+            unsigned,
+            reason: `chain ${chainId} lost events up to ${seq}`,
+          };
     return undefined;
   };
   for await (const row of eventsInChainOrder(storage)) {
@@ -112,6 +128,7 @@ export async function verifyAuditChains(
       valid: false,
       checked,
       chains,
+      unsigned,
       firstBrokenEventId: row.id,
       reason,
     });
@@ -136,8 +153,8 @@ export async function verifyAuditChains(
     const anchor = anchors.get(chainId);
     // A chain whose every event was pruned is whole if no checkpoint lies beyond its prune marker.
     if (!anchor || [...marks.keys()].some((seq) => seq > anchor.seq)) {
-      return { valid: false, checked, chains, reason: `chain ${chainId} is missing` };
+      return { valid: false, checked, chains, unsigned, reason: `chain ${chainId} is missing` };
     }
   }
-  return { valid: true, checked, chains };
+  return { valid: true, checked, chains, unsigned };
 }

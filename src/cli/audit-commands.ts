@@ -127,7 +127,7 @@ export function registerAuditCommands(program: Command): void {
       const result = await client.audit.verify();
       printResult(command, result, () =>
         result.valid
-          ? `The audit log is intact: ${result.checked} events in ${result.chains} chains verified.`
+          ? `The audit log is intact: ${result.checked} events in ${result.chains} chains verified${result.unsigned ? ` (${result.unsigned} after the last signed checkpoint)` : ''}.`
           : `The audit log is NOT intact: ${result.reason ?? 'verification failed'}${result.firstBrokenEventId ? ` (first broken event ${result.firstBrokenEventId})` : ''}.`,
       );
       if (!result.valid) process.exitCode = 1;

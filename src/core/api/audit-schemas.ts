@@ -42,6 +42,7 @@ export const VerifyView = Type.Object({
   valid: Type.Boolean(),
   checked: Type.Integer(),
   chains: Type.Integer(),
+  unsigned: Type.Integer({ description: 'events after the last signed checkpoint of their chain' }),
   firstBrokenEventId: Type.Optional(Type.String()),
   reason: Type.Optional(Type.String()),
 });
