@@ -112,7 +112,10 @@ describe('coffer audit list, export and verify', () => {
   test('audit verify exits 0 on an intact log and 1 once an event is edited in storage', async () => {
     const intact = await runCoffer(['audit', 'verify'], env);
     assert.equal(intact.code, 0, intact.stderr);
-    assert.match(intact.stdout, /The audit log is intact: \d+ events in \d+ chains verified( \(\d+ after the last signed checkpoint\))?\./);
+    assert.match(
+      intact.stdout,
+      /The audit log is intact: \d+ events in \d+ chains verified( \(\d+ after the last signed checkpoint\))?\./,
+    );
     const json = await runCoffer(['audit', 'verify', '--format=json'], env);
     assert.equal(JSON.parse(json.stdout).valid, true);
 
