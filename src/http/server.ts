@@ -10,6 +10,8 @@ import { registerGuard } from './plugins/guard-plugin.ts';
 import { registerAuditRoutes } from './routes/audit-routes.ts';
 import { registerIamRoutes } from './routes/iam-routes.ts';
 import { registerKmsRoutes } from './routes/kms-routes.ts';
+import { registerInstanceRoutes } from './routes/instance-routes.ts';
+import { registerSecretValueRoutes } from './routes/secret-value-routes.ts';
 import { registerSecretsRoutes } from './routes/secrets-routes.ts';
 import { registerProjectRoutes } from './routes/projects-routes.ts';
 import { registerSysRoutes } from './routes/sys-routes.ts';
@@ -104,6 +106,8 @@ export async function buildServer(app: App): Promise<FastifyInstance> {
   registerKmsRoutes(server, app);
   registerIamRoutes(server, app);
   registerAuditRoutes(server, app);
+  registerInstanceRoutes(server, app);
   registerSecretsRoutes(server, app);
+  registerSecretValueRoutes(server, app);
   return server;
 }

@@ -1,0 +1,139 @@
+import { Type } from '@sinclair/typebox';
+import type { FastifyRequest } from 'fastify';
+import type { AuditEvent } from '../../audit/audit-types.ts';
+import { type InstanceView } from '../../core/api/secrets-schemas.ts';
+import { toRfc3339 } from '../../core/clock.ts';
+import { maxTimestampMs, parseDurationSeconds } from '../../core/durations.ts';
+import { errors } from '../../core/errors.ts';
+import type { Permission } from '../../iam/permissions.ts';
+import type { Caller, RevealedValue } from '../../secrets/secret-value-service.ts';
+import { type Instance, instanceName } from '../../secrets/secret-types.ts';
+
+/** Parameters, guards and views shared by the Secrets Manager routes. */
+export const s64 = () => Type.String({ maxLength: 64 });
+export const RegionParams = Type.Object({ projectId: s64(), regionId: s64() });
+export const InstanceParams = Type.Object({ projectId: s64(), regionId: s64(), instanceId: s64() });
+export const OperationParams = Type.Object({ projectId: s64(), regionId: s64(), operationId: s64() });
+export const SecretParams = Type.Object({
+  projectId: s64(),
+  regionId: s64(),
+  instanceId: s64(),
+  secret: Type.String({ maxLength: 1600 }),
+});
+export const VersionParams = Type.Object({
+  projectId: s64(),
+  regionId: s64(),
+  instanceId: s64(),
+  secret: Type.String({ maxLength: 1600 }),
+  version: Type.Integer({ minimum: 1 }),
+});
+export const StageParams = Type.Object({
+  projectId: s64(),
+  regionId: s64(),
+  instanceId: s64(),
+  secret: Type.String({ maxLength: 1600 }),
+  stage: s64(),
+});
+export const KeyParams = Type.Object({ projectId: s64(), regionId: s64(), keyRingId: s64(), keyId: s64() });
+export const ListSecretsQuery = Type.Object(
+  {
+    prefix: Type.Optional(Type.String({ maxLength: 512 })),
+    pageSize: Type.Optional(Type.Integer({ minimum: 1 })),
+    pageToken: Type.Optional(Type.String({ maxLength: 2048 })),
+  },
+  { additionalProperties: false },
+);
+export const ValueQuery = Type.Object(
+  {
+    version: Type.Optional(Type.String({ maxLength: 16 })),
+    stage: Type.Optional(Type.String({ maxLength: 64 })),
+  },
+  { additionalProperties: false },
+);
+export const DeleteQuery = Type.Object(
+  { recoveryWindowDays: Type.Optional(Type.Integer({ minimum: 0, maximum: 30 })) },
+  { additionalProperties: false },
+);
+
+export type P = Record<string, string>;
+export const regionName = (p: P) => `projects/${p.projectId}/regions/${p.regionId}`;
+export const instName = (p: P) =>
+  instanceName({ projectId: p.projectId!, regionId: p.regionId!, instanceId: p.instanceId! });
+export const secName = (p: P) => `${instName(p)}/secrets/${encodeURIComponent(p.secret ?? '')}`;
+export const loc = (p: P) => ({ projectId: p.projectId!, regionId: p.regionId! });
+
+export function guard(
+  permission: Permission | 'authenticated',
+  resource: (p: P) => string,
+  extra: { needsKmsRegion?: boolean; auditAction?: string } = {},
+) {
+  return { guard: { permission, resource, feature: 'secrets' as const, ...extra } };
+}
+
+export function instanceView(instance: Instance, operation?: { id: string; name: string }): InstanceView {
+  return {
+    id: instance.id,
+    name: instance.name,
+    projectId: instance.projectId,
+    regionId: instance.regionId,
+    kmsKey: instance.kmsKey,
+    etag: instance.etag,
+    createTime: toRfc3339(instance.createTimeMs),
+    updateTime: toRfc3339(instance.updateTimeMs),
+    ...(operation ? { operation } : {}),
+  };
+}
+
+export function etagOf(request: FastifyRequest, body: string | undefined): string | undefined {
+  if (body !== undefined) return body;
+  const header = request.headers['if-match'];
+  return typeof header === 'string' ? header.replace(/^W\//, '').replace(/^"|"$/g, '') : undefined;
+}
+
+export function callerOf(request: FastifyRequest): Caller {
+  const events: AuditEvent[] = [];
+  request.auditExtra = events;
+  return { principal: request.principal!, requestId: String(request.id), events };
+}
+
+export function valueView(value: RevealedValue) {
+  return {
+    ...(value.value !== undefined ? { value: value.value } : {}),
+    ...(value.binaryValue !== undefined ? { binaryValue: value.binaryValue.toString('base64') } : {}),
+    version: value.version,
+    stages: value.stages,
+    createTime: toRfc3339(value.createTimeMs),
+  };
+}
+
+export function expiryOf(
+  body: { expireTime?: string | null | undefined; ttl?: string | number | undefined },
+  nowMs: number,
+): number | null | undefined {
+  if (body.expireTime !== undefined && body.ttl !== undefined)
+    throw errors.invalid('Give expireTime or ttl, not both.');
+  if (body.ttl !== undefined) return nowMs + parseDurationSeconds(body.ttl, 'ttl') * 1000;
+  if (body.expireTime === null) return null;
+  return body.expireTime === undefined ? undefined : timestampOf(body.expireTime, 'expireTime');
+}
+
+export function timestampOf(value: string, field: string): number {
+  const ms = Date.parse(value);
+  if (Number.isNaN(ms) || ms > maxTimestampMs)
+    throw errors.invalid(`${field} must be a timestamp before the year 10000.`);
+  return ms;
+}
+
+export function rotationOf(
+  rotation: { period: string | number; nextRotationTime?: string | undefined } | null | undefined,
+) {
+  if (rotation === undefined || rotation === null) return rotation;
+  return {
+    periodSeconds: parseDurationSeconds(rotation.period, 'rotation.period'),
+    ...(rotation.nextRotationTime !== undefined
+      ? { nextRotationTimeMs: timestampOf(rotation.nextRotationTime, 'rotation.nextRotationTime') }
+      : {}),
+  };
+}
+
+/** Secrets Manager routes (SPEC §6). */
