@@ -80,3 +80,16 @@ export function secretName(s: {
 }): string {
   return `${instanceName(s)}/secrets/${encodeURIComponent(s.path)}`;
 }
+
+/** The identity KMS operations run as when an instance names no service account. */
+export const serviceIdentity = 'service:secretsmanager';
+
+/** A long-running operation as the API shows it. */
+export interface Operation {
+  readonly id: string;
+  readonly name: string;
+  readonly done: boolean;
+  readonly state: string;
+  readonly error?: string;
+  readonly progress: { readonly total: number; readonly done: number };
+}
