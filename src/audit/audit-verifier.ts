@@ -1,6 +1,6 @@
-import { type KeyObject, verify } from 'node:crypto';
+import { hash, type KeyObject, verify } from 'node:crypto';
 import type { Storage } from '../storage/storage-types.ts';
-import { type ChainedEventRow, checkpointMessage, genesisHash, hashEvent } from './audit-chain.ts';
+import { canonicalEvent, type ChainedEventRow, checkpointMessage, genesisHash } from './audit-chain.ts';
 
 /** The outcome of a verification. */
 export interface VerifyResult {
@@ -24,9 +24,62 @@ export interface VerifyResult {
 
 const batchSize = 10_000;
 
-/** Every event ordered by chain and position, read in keyset-paginated batches (both engines). */
-async function* eventsInChainOrder(storage: Storage): AsyncGenerator<ChainedEventRow> {
-  const base = storage.db.selectFrom('audit_events').selectAll().orderBy('chain_id').orderBy('seq');
+/** What the verifier needs of a stored event: its place, its hashes, and its canonical encoding. */
+interface ScannedEvent {
+  readonly id: string;
+  readonly chainId: string;
+  readonly seq: number;
+  readonly prevHash: string;
+  readonly hash: string;
+  readonly canonical: string;
+}
+
+/** The stored columns in canonical order (see `canonicalEvent`), then the hash. */
+const canonicalColumns = [
+  'id',
+  'chain_id',
+  'seq',
+  'time',
+  'request_id',
+  'action',
+  'principal',
+  'on_behalf_of',
+  'resource',
+  'project_id',
+  'result',
+  'status',
+  'source_ip',
+  'user_agent',
+  'details',
+  'prev_hash',
+  'hash',
+] as const;
+
+/**
+ * Every event ordered by chain and position. On SQLite, rows come as arrays straight from the
+ * statement (no objects, no query re-planning): the array minus its hash is the canonical encoding.
+ * Elsewhere, keyset-paginated batches.
+ */
+async function* eventsInChainOrder(storage: Storage): AsyncGenerator<ScannedEvent> {
+  const base = storage.db
+    .selectFrom('audit_events')
+    .select(canonicalColumns)
+    .orderBy('chain_id')
+    .orderBy('seq');
+  if (storage.iterateRows) {
+    for (const row of storage.iterateRows(base)) {
+      const stored = row.pop() as string;
+      yield {
+        id: row[0] as string,
+        chainId: row[1] as string,
+        seq: Number(row[2]),
+        prevHash: row[15] as string,
+        hash: stored,
+        canonical: JSON.stringify(row),
+      };
+    }
+    return;
+  }
   let after: { chain: string; seq: number } | undefined;
   for (;;) {
     let query = base.limit(batchSize);
@@ -38,7 +91,16 @@ async function* eventsInChainOrder(storage: Storage): AsyncGenerator<ChainedEven
     }
     const rows = (await query.execute()) as ChainedEventRow[];
     if (rows.length === 0) return;
-    yield* rows;
+    for (const row of rows) {
+      yield {
+        id: row.id,
+        chainId: row.chain_id,
+        seq: Number(row.seq),
+        prevHash: row.prev_hash,
+        hash: row.hash,
+        canonical: canonicalEvent(row),
+      };
+    }
     const last = rows[rows.length - 1]!;
     after = { chain: last.chain_id, seq: Number(last.seq) };
   }
@@ -111,13 +173,13 @@ export async function verifyAuditChains(
     return undefined;
   };
   for await (const row of eventsInChainOrder(storage)) {
-    const seq = Number(row.seq);
-    if (row.chain_id !== currentChain) {
+    const seq = row.seq;
+    if (row.chainId !== currentChain) {
       if (currentChain !== undefined) {
         const broken = endOfChain(currentChain);
         if (broken) return broken;
       }
-      currentChain = row.chain_id;
+      currentChain = row.chainId;
       seenChains.add(currentChain);
       chains += 1;
       const anchor = anchors.get(currentChain);
@@ -133,10 +195,10 @@ export async function verifyAuditChains(
       reason,
     });
     if (seq !== expectedSeq)
-      return fail(`event ${row.id} is #${seq} of chain ${row.chain_id}, expected #${expectedSeq}`);
-    if (row.prev_hash !== prevHash) return fail(`event ${row.id} does not follow its predecessor`);
-    if (hashEvent(row) !== row.hash) return fail(`event ${row.id} was altered`);
-    const mark = byChain.get(row.chain_id)?.get(seq);
+      return fail(`event ${row.id} is #${seq} of chain ${row.chainId}, expected #${expectedSeq}`);
+    if (row.prevHash !== prevHash) return fail(`event ${row.id} does not follow its predecessor`);
+    if (hash('sha256', row.canonical) !== row.hash) return fail(`event ${row.id} was altered`);
+    const mark = byChain.get(row.chainId)?.get(seq);
     if (mark !== undefined && mark !== row.hash)
       return fail(`event ${row.id} differs from the signed checkpoint`);
     checked += 1;

@@ -62,6 +62,11 @@ export interface Storage {
    * Optional so that test doubles need not implement it; both engines do.
    */
   health?(): StorageHealth;
+  /**
+   * Rows of a read query as arrays, in select order, one at a time and synchronously: the fast path
+   * for long scans (audit verification). Only the embedded engine offers it; callers fall back to `db`.
+   */
+  iterateRows?(query: { compile(): { sql: string; parameters: readonly unknown[] } }): Iterable<unknown[]>;
   /** Waits for queued writes, then closes every connection (and the SQLite writer thread). */
   close(): Promise<void>;
 }

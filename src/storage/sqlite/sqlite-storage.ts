@@ -142,6 +142,13 @@ class SqliteStorage implements Storage {
     }
   }
 
+  *iterateRows(query: { compile(): { sql: string; parameters: readonly unknown[] } }): Iterable<unknown[]> {
+    const compiled = query.compile();
+    const statement = this.#read.prepare(compiled.sql);
+    statement.setReturnArrays(true);
+    yield* statement.iterate(...(compiled.parameters as never[])) as Iterable<unknown[]>;
+  }
+
   health(): StorageHealth {
     return this.#writer.health();
   }
