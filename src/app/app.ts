@@ -1,5 +1,6 @@
 import { AuditLog } from '../audit/audit-log.ts';
 import { loadAuditSigningKey } from '../audit/audit-signing-key.ts';
+import { withAuditOutbox } from '../audit/audit-outbox.ts';
 import { AuditSinkRunner } from '../audit/audit-sinks.ts';
 import { Barrier, type SealStatus } from '../barrier/barrier.ts';
 import type { Clock } from '../core/clock.ts';
@@ -91,8 +92,10 @@ export async function createApp(config: Config, logger: Logger, clock: Clock): P
     await storage.close();
     throw err;
   }
+  // Services write through this: a change made while serving a request carries its audit event.
+  const changes = withAuditOutbox(storage);
   const iamRepo = new IamRepo(storage.db);
-  const tokens = new TokenService(storage, clock, async (principal) => {
+  const tokens = new TokenService(changes, clock, async (principal) => {
     const [kind, email] = principal.split(/:(.*)/s) as [string, string];
     if (kind === 'serviceAccount') return (await iamRepo.findServiceAccount(email))?.disabled === false;
     // Users without a row are token-only users (the first admin); users with one must be enabled.
@@ -108,8 +111,8 @@ export async function createApp(config: Config, logger: Logger, clock: Clock): P
     Math.max(1, Math.ceil(limits.loginsPerMinute)),
     clock,
   );
-  const iam = new IamService(storage, iamRepo, authorizer, tokens, clock, loginLimiter);
-  const projects = new ProjectService(storage, clock, config.regions);
+  const iam = new IamService(changes, iamRepo, authorizer, tokens, clock, loginLimiter);
+  const projects = new ProjectService(changes, clock, config.regions);
   const watcher = new ChangeWatcher(
     iamRepo,
     config.changePollMs,
@@ -149,12 +152,12 @@ export async function createApp(config: Config, logger: Logger, clock: Clock): P
   if (!barrier.sealed) await onUnsealed();
   const kmsRepo = new KmsRepo(storage.db);
   const materials = new KeyMaterialStore(barrier, kmsRepo);
-  const kms = new KmsService(storage, kmsRepo, materials, projects, clock);
+  const kms = new KmsService(changes, kmsRepo, materials, projects, clock);
   const kmsCrypto = new KmsCryptoService(kms, kmsRepo, materials);
   const secretsRepo = new SecretsRepo(storage.db);
   const valueCrypto = new ValueCrypto(barrier, kmsCrypto);
   const instances = new InstanceService({
-    storage,
+    storage: changes,
     repo: secretsRepo,
     kms,
     projects,
@@ -166,7 +169,7 @@ export async function createApp(config: Config, logger: Logger, clock: Clock): P
     logger,
   });
   const secrets = new SecretService({
-    storage,
+    storage: changes,
     repo: secretsRepo,
     instances,
     kms,
@@ -175,7 +178,7 @@ export async function createApp(config: Config, logger: Logger, clock: Clock): P
     clock,
   });
   const secretValues = new SecretValueService({
-    storage,
+    storage: changes,
     repo: secretsRepo,
     secrets,
     instances,

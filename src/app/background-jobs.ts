@@ -1,6 +1,7 @@
 import { randomUUID } from 'node:crypto';
 import type { Logger } from 'pino';
 import type { AuditLog } from '../audit/audit-log.ts';
+import { drainAuditOutbox } from '../audit/audit-outbox.ts';
 import { pruneAuditEvents } from '../audit/audit-retention.ts';
 import type { Barrier } from '../barrier/barrier.ts';
 import type { Clock } from '../core/clock.ts';
@@ -30,6 +31,9 @@ export interface BackgroundJobDeps {
   /** Days of audit events to keep (0 = forever). */
   readonly auditRetentionDays: number;
 }
+
+/** How long an outbox row may wait for its request's own chained event before a job records it. */
+const outboxGraceMs = 60_000;
 
 /** The background work of a node (see the file's doc comment). */
 export class BackgroundJobs {
@@ -88,6 +92,9 @@ export class BackgroundJobs {
       }
       await instances.runOperations();
       const { auditRetentionDays, audit, clock, storage } = this.#deps;
+      // Changes whose chained audit event could not be written (their request failed closed).
+      const recovered = await drainAuditOutbox(storage, audit, clock.nowMs() - outboxGraceMs);
+      if (recovered > 0) logger.warn({ recovered }, 'recorded audit events of changes from the outbox');
       if (auditRetentionDays > 0) {
         const now = clock.nowMs();
         const removed = await pruneAuditEvents(

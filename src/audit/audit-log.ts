@@ -21,6 +21,8 @@ export interface CheckpointPolicy {
 
 interface Waiter {
   readonly events: readonly AuditEvent[];
+  /** Outbox rows these events replace (deleted in the same unit). */
+  readonly outboxIds: readonly string[];
   resolve(): void;
   reject(err: unknown): void;
   settled: boolean;
@@ -85,7 +87,7 @@ export class AuditLog {
   }
 
   /** Makes `events` durable, or throws `audit_unavailable` within the bounded wait. */
-  append(events: readonly AuditEvent[]): Promise<void> {
+  append(events: readonly AuditEvent[], outboxIds: readonly string[] = []): Promise<void> {
     if (events.length === 0 || this.#disabled) return Promise.resolve();
     if (this.#closed) return Promise.reject(unavailable());
     return new Promise<void>((resolve, reject) => {
@@ -98,6 +100,7 @@ export class AuditLog {
       }, this.#timeoutMs);
       const waiter: Waiter = {
         events,
+        outboxIds,
         settled: false,
         resolve: () => {
           clearTimeout(timer);
@@ -165,6 +168,8 @@ export class AuditLog {
     let seq = this.#seq;
     let head = this.#head;
     for (const waiter of batch) {
+      for (const id of waiter.outboxIds)
+        statements.push(stmt(db.deleteFrom('audit_outbox').where('id', '=', id)));
       for (const event of waiter.events) {
         seq += 1;
         const row: Omit<ChainedEventRow, 'hash'> = {

@@ -122,6 +122,13 @@ export interface AuditCheckpointsTable {
   signature: string;
 }
 
+/** Audit events of committed changes not yet in a chain (see audit/audit-outbox.ts). */
+export interface AuditOutboxTable {
+  id: string;
+  event: string;
+  create_time: number;
+}
+
 /** Each chain's head, so sinks find undelivered events cheaply. */
 export interface AuditChainsTable {
   chain_id: string;
@@ -282,6 +289,7 @@ export interface Database {
   audit_events: AuditEventsTable;
   audit_checkpoints: AuditCheckpointsTable;
   audit_chains: AuditChainsTable;
+  audit_outbox: AuditOutboxTable;
   audit_sink_cursors: AuditSinkCursorsTable;
   audit_sink_leases: AuditSinkLeasesTable;
   iam_policies: IamPoliciesTable;

@@ -1,5 +1,6 @@
 import type { FastifyInstance, FastifyReply, FastifyRequest } from 'fastify';
 import type { App } from '../../app/app.ts';
+import { type PendingAudit, pendingAudit } from '../../audit/audit-outbox.ts';
 import type { AuditEvent, AuditResult } from '../../audit/audit-types.ts';
 import { mapError } from '../error-mapper.ts';
 import { rootResource } from '../route-guard.ts';
@@ -11,6 +12,8 @@ declare module 'fastify' {
     auditDetails?: Record<string, string | number | boolean>;
     /** Further events of this request (e.g. `kms.decrypt` by an acting identity). */
     auditExtra?: AuditEvent[];
+    /** The audit event a state change of this request carries into the outbox. */
+    pendingAudit?: PendingAudit;
   }
 }
 
@@ -48,8 +51,31 @@ function eventOf(request: FastifyRequest, reply: FastifyReply, nowMs: number): A
  * nothing, is kept as it is.
  */
 export function registerAudit(server: FastifyInstance, app: App): void {
+  // A state change commits together with its (predicted) audit event; see audit/audit-outbox.ts.
+  server.addHook('preHandler', (request, reply, done) => {
+    const guard = request.routeOptions.config.guard;
+    if (!guard || request.method === 'GET' || request.method === 'HEAD') {
+      done();
+      return;
+    }
+    const predicted = eventOf(request, reply, app.clock.nowMs());
+    if (!predicted) {
+      done();
+      return;
+    }
+    const pending: PendingAudit = {
+      id: predicted.id,
+      event: { ...predicted, status: 0, result: 'ok' },
+      written: false,
+    };
+    request.pendingAudit = pending;
+    pendingAudit.run(pending, done);
+  });
+
   server.addHook('onSend', async (request, reply, payload) => {
-    const primary = eventOf(request, reply, app.clock.nowMs());
+    const pending = request.pendingAudit;
+    const event = eventOf(request, reply, app.clock.nowMs());
+    const primary = event && pending ? { ...event, id: pending.id } : event;
     if (!primary) return payload;
     try {
       // Extra events still marked with status 0 failed with the request: they take its status.
@@ -58,7 +84,7 @@ export function registerAudit(server: FastifyInstance, app: App): void {
           ? { ...event, status: reply.statusCode, result: resultOf(reply.statusCode) }
           : event,
       );
-      await app.audit.append([primary, ...extra]);
+      await app.audit.append([primary, ...extra], pending?.written ? [pending.id] : []);
       return payload;
     } catch (err) {
       // An error answer reveals nothing: keep it (the audit failure is logged). A success is withheld.

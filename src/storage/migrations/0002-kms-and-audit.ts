@@ -154,6 +154,14 @@ export async function up(db: Kysely<Database>, engine: Engine): Promise<void> {
     .addColumn('seq', 'bigint', (c) => c.notNull())
     .addPrimaryKeyConstraint('audit_sink_cursors_pk', ['sink', 'chain_id'])
     .execute();
+  // The audit event of a state change, written in the change's own unit: if the chained event then
+  // cannot be written, the change is still audited (a background job moves the row into the chain).
+  await db.schema
+    .createTable('audit_outbox')
+    .addColumn('id', 'text', (c) => c.primaryKey())
+    .addColumn('event', 'text', (c) => c.notNull())
+    .addColumn('create_time', 'bigint', (c) => c.notNull())
+    .execute();
   await db.schema
     .createTable('audit_sink_leases')
     .addColumn('sink', 'text', (c) => c.primaryKey())
