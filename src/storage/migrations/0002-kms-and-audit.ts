@@ -113,19 +113,23 @@ export async function up(db: Kysely<Database>, engine: Engine): Promise<void> {
   await db.schema
     .createIndex('audit_events_project_action')
     .on('audit_events')
-    .columns(['project_id', 'action', 'time'])
+    .columns(['project_id', 'action', 'time', 'id'])
     .execute();
   await db.schema
     .createIndex('audit_events_project_principal')
     .on('audit_events')
-    .columns(['project_id', 'principal', 'time'])
+    .columns(['project_id', 'principal', 'time', 'id'])
     .execute();
   await db.schema
     .createIndex('audit_events_project_resource')
     .on('audit_events')
-    .columns(['project_id', 'resource', 'time'])
+    .columns(['project_id', 'resource', 'time', 'id'])
     .execute();
-  await db.schema.createIndex('audit_events_request').on('audit_events').column('request_id').execute();
+  await db.schema
+    .createIndex('audit_events_request')
+    .on('audit_events')
+    .columns(['request_id', 'time', 'id'])
+    .execute();
 
   // Signed chain heads: every few events or seconds, the head of a chain signed with Ed25519.
   await db.schema
