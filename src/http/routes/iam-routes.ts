@@ -29,6 +29,7 @@ import type { Binding, ServiceAccount } from '../../iam/iam-repo.ts';
 import { permissionCatalogue } from '../../iam/permissions.ts';
 import type { Principal } from '../../iam/principal.ts';
 import { predefinedRoles } from '../../iam/roles.ts';
+import { etagOf } from '../etag.ts';
 import { pageView } from '../page-view.ts';
 import { rootResource } from '../route-guard.ts';
 
@@ -141,11 +142,6 @@ function serviceAccountView(account: ServiceAccount): ServiceAccountView {
   };
 }
 
-function etagFrom(header: string | string[] | undefined, body: string | undefined): string | undefined {
-  if (body !== undefined) return body;
-  return typeof header === 'string' ? header.replace(/^W\//, '').replace(/^"|"$/g, '') : undefined;
-}
-
 function registerPolicyRoutes(server: FastifyInstance, app: App, target: PolicyTarget): void {
   const guard = (permission: 'iam.policies.get' | 'iam.policies.set') => ({
     guard: { permission, resource: target.resource, ...(target.feature ? { feature: target.feature } : {}) },
@@ -176,7 +172,7 @@ function registerPolicyRoutes(server: FastifyInstance, app: App, target: PolicyT
     },
     async (request) => {
       await target.exists(app, request.params);
-      const etag = etagFrom(request.headers['if-match'], request.body.etag);
+      const etag = etagOf(request, request.body.etag);
       return policyView(
         await app.iam.setPolicy(
           target.resource(request.params),

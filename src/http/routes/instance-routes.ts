@@ -14,8 +14,8 @@ import {
   loc,
   guard,
   instanceView,
-  etagOf,
 } from './secrets-route-shared.ts';
+import { etagOf } from '../etag.ts';
 
 /** Secrets Manager instances and their long-running operations (SPEC §6, seed 002). */
 export function registerInstanceRoutes(server: FastifyInstance, app: App): void {

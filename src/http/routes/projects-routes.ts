@@ -10,6 +10,7 @@ import {
 } from '../../core/api/projects-schemas.ts';
 import { toRfc3339 } from '../../core/clock.ts';
 import type { Project } from '../../projects/project-types.ts';
+import { etagOf } from '../etag.ts';
 import { pageView } from '../page-view.ts';
 import { rootResource } from '../route-guard.ts';
 
@@ -101,11 +102,9 @@ export function registerProjectRoutes(server: FastifyInstance, app: App): void {
     },
     async (request) => {
       const { etag: bodyEtag, ...changes } = request.body;
-      const header = request.headers['if-match'];
-      const etag =
-        bodyEtag ??
-        (typeof header === 'string' ? header.replace(/^W\//, '').replace(/^"|"$/g, '') : undefined);
-      return projectView(await app.projects.update(request.params.projectId, changes, etag));
+      return projectView(
+        await app.projects.update(request.params.projectId, changes, etagOf(request, bodyEtag)),
+      );
     },
   );
 

@@ -84,12 +84,6 @@ export function instanceView(instance: Instance, operation?: { id: string; name:
   };
 }
 
-export function etagOf(request: FastifyRequest, body: string | undefined): string | undefined {
-  if (body !== undefined) return body;
-  const header = request.headers['if-match'];
-  return typeof header === 'string' ? header.replace(/^W\//, '').replace(/^"|"$/g, '') : undefined;
-}
-
 export function callerOf(request: FastifyRequest): Caller {
   const events: AuditEvent[] = [];
   request.auditExtra = events;

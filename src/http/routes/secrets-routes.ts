@@ -25,11 +25,11 @@ import {
   secName,
   loc,
   guard,
-  etagOf,
   callerOf,
   expiryOf,
   rotationOf,
 } from './secrets-route-shared.ts';
+import { etagOf } from '../etag.ts';
 
 /** Secrets: metadata, deletion and restore (SPEC §6), and a KMS key’s dependents. */
 export function registerSecretsRoutes(server: FastifyInstance, app: App): void {
