@@ -1,7 +1,8 @@
 import { randomUUID } from 'node:crypto';
 import type { Logger } from 'pino';
 import type { AuditLog } from '../audit/audit-log.ts';
-import { drainAuditOutbox } from '../audit/audit-outbox.ts';
+import { auditedChange, drainAuditOutbox } from '../audit/audit-outbox.ts';
+import type { AuditEvent } from '../audit/audit-types.ts';
 import { pruneAuditEvents } from '../audit/audit-retention.ts';
 import type { Barrier } from '../barrier/barrier.ts';
 import type { Clock } from '../core/clock.ts';
@@ -16,7 +17,8 @@ import { newTimeOrderedUuid } from '../core/ids.ts';
 /**
  * Background work of a node: KMS rotations and deletions, secret expiry, purge and rotation
  * schedules, rewrap operations. Every job is safe on several nodes at once (compare-and-set or
- * leases in storage); each change it makes is audited under the service that made it. A call
+ * leases in storage); each change it makes commits together with its audit event (the outbox),
+ * recorded under the service that made it. A call
  * while a run is in flight joins that run.
  */
 export interface BackgroundJobDeps {
@@ -69,27 +71,28 @@ export class BackgroundJobs {
     const { barrier, kms, secrets, instances, logger } = this.#deps;
     if (barrier.sealed) return;
     try {
-      for (const event of await kms.runDueJobs()) {
+      const kmsEvents = await kms.runDueJobs((event, change) =>
+        this.#audited(change, {
+          action: event.action,
+          principal: 'service:kms',
+          resource: keyResourceName(event.key),
+          projectId: event.key.projectId,
+          ...(event.version !== undefined ? { details: { keyVersion: event.version } } : {}),
+        }),
+      );
+      for (const event of kmsEvents)
         logger.info(
           { action: event.action, key: event.key.uid, version: event.version },
           'kms background job',
         );
-        await this.#audit(
-          event.action,
-          'service:kms',
-          keyResourceName(event.key),
-          event.key.projectId,
-          event.version,
-        );
-      }
-      for (const event of await secrets.runDueJobs()) {
-        await this.#audit(
-          event.action,
-          'service:secretsmanager',
-          secretName(event.secret),
-          event.secret.projectId,
-        );
-      }
+      await secrets.runDueJobs((event, change) =>
+        this.#audited(change, {
+          action: event.action,
+          principal: 'service:secretsmanager',
+          resource: secretName(event.secret),
+          projectId: event.secret.projectId,
+        }),
+      );
       await instances.runOperations();
       const { auditRetentionDays, audit, clock, storage } = this.#deps;
       // Changes whose chained audit event could not be written (their request failed closed).
@@ -110,26 +113,20 @@ export class BackgroundJobs {
     }
   }
 
-  #audit(
-    action: string,
-    principal: string,
-    resource: string,
-    projectId: string,
-    keyVersion?: number,
+  /** Runs a job's change so that it commits together with its audit event (see auditedChange). */
+  #audited(
+    change: () => Promise<void>,
+    event: Pick<AuditEvent, 'action' | 'principal' | 'resource' | 'projectId' | 'details'>,
   ): Promise<void> {
-    return this.#deps.audit.append([
-      {
-        id: newTimeOrderedUuid(this.#deps.clock.nowMs()),
-        timeMs: this.#deps.clock.nowMs(),
-        requestId: `job-${randomUUID()}`,
-        action,
-        principal,
-        resource,
-        projectId,
-        result: 'ok',
-        status: 200,
-        ...(keyVersion !== undefined ? { details: { keyVersion } } : {}),
-      },
-    ]);
+    const now = this.#deps.clock.nowMs();
+    const recorded: AuditEvent = {
+      ...event,
+      id: newTimeOrderedUuid(now),
+      timeMs: now,
+      requestId: `job-${randomUUID()}`,
+      result: 'ok',
+      status: 200,
+    };
+    return auditedChange(this.#deps.audit, recorded, change);
   }
 }

@@ -46,6 +46,25 @@ export function withAuditOutbox(storage: Storage): Storage {
   };
 }
 
+/** Runs `change` (a background job's change) so that it commits together with `event`. */
+export type ChangeRecorder<E> = (event: E, change: () => Promise<void>) => Promise<void>;
+
+/**
+ * Runs a change made outside any request (a background job) the way the HTTP audit hook runs a
+ * request's: its first write carries `event` into the outbox in the same unit, and the chained event
+ * then replaces that row. If chaining fails (this rejects with `audit_unavailable`), the row stays
+ * and `drainAuditOutbox` records it later; a change that wrote nothing records nothing.
+ */
+export async function auditedChange(
+  audit: AuditLog,
+  event: AuditEvent,
+  change: () => Promise<void>,
+): Promise<void> {
+  const pending: PendingAudit = { id: event.id, event, written: false };
+  await pendingAudit.run(pending, change);
+  if (pending.written) await audit.append([event], [pending.id]);
+}
+
 /**
  * Moves outbox rows older than `olderThanMs` into the chain (marked `recovered`). Delivery is at
  * least once: two nodes draining at the same moment may both record a row.

@@ -1,3 +1,4 @@
+import type { ChangeRecorder } from '../audit/audit-outbox.ts';
 import type { Clock } from '../core/clock.ts';
 import { CofferError, errors } from '../core/errors.ts';
 import { isUuid, newUuid } from '../core/ids.ts';
@@ -323,29 +324,31 @@ export class KmsService {
    * Background work, safe on every node at once: rotations that are due and deletions whose window
    * has ended. Each change is a compare-and-set on the key row, so exactly one node applies it.
    */
-  async runDueJobs(): Promise<KmsJobEvent[]> {
+  async runDueJobs(record: ChangeRecorder<KmsJobEvent>): Promise<KmsJobEvent[]> {
     const now = this.#clock.nowMs();
     const events: KmsJobEvent[] = [];
-    for (const key of await this.#repo.keysDue('rotation', now, 100)) {
+    const run = async (event: KmsJobEvent, change: () => Promise<void>) => {
       try {
-        events.push({ action: 'kms.keys.rotate', key, version: key.primaryVersion + 1 });
-        await this.#rotate(key, now);
+        await record(event, change);
+        events.push(event);
       } catch (err) {
-        events.pop();
+        // Another node made this change first (compare-and-set): nothing was written here.
         if (!(err instanceof WriteRejected)) throw err;
       }
+    };
+    for (const key of await this.#repo.keysDue('rotation', now, 100)) {
+      await run({ action: 'kms.keys.rotate', key, version: key.primaryVersion + 1 }, async () => {
+        await this.#rotate(key, now);
+      });
     }
     for (const key of await this.#repo.keysDue('destruction', now, 100)) {
-      try {
+      await run({ action: 'kms.keys.destroy', key }, async () => {
         await this.#storage.write([
           this.#repo.updateKey(key, { state: 'destroyed', updateTimeMs: now }),
           this.#repo.destroyAllVersions(key.uid, now),
         ]);
         this.#materials.forget(key.uid);
-        events.push({ action: 'kms.keys.destroy', key });
-      } catch (err) {
-        if (!(err instanceof WriteRejected)) throw err;
-      }
+      });
     }
     return events;
   }

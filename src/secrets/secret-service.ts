@@ -1,4 +1,5 @@
 import { randomBytes } from 'node:crypto';
+import type { ChangeRecorder } from '../audit/audit-outbox.ts';
 import type { Clock } from '../core/clock.ts';
 import { CofferError, errors } from '../core/errors.ts';
 import { newUuid } from '../core/ids.ts';
@@ -292,21 +293,27 @@ export class SecretService {
   }
 
   /** Purges expired secrets and those past their recovery window; records due rotations. */
-  async runDueJobs(): Promise<SecretJobEvent[]> {
+  async runDueJobs(record: ChangeRecorder<SecretJobEvent>): Promise<SecretJobEvent[]> {
     const now = this.#clock.nowMs();
     const events: SecretJobEvent[] = [];
+    const run = async (event: SecretJobEvent, change: () => Promise<void>) => {
+      try {
+        await record(event, change);
+        events.push(event);
+      } catch (err) {
+        // Another node made this change first (compare-and-set): nothing was written here.
+        if (!(err instanceof WriteRejected)) throw err;
+      }
+    };
     for (const [column, action] of [
       ['expire_time', 'secrets.secrets.expire'],
       ['delete_time', 'secrets.secrets.purge'],
     ] as const) {
       for (const secret of await this.#repo.secretsDue(column, now, 100)) {
-        try {
+        await run({ action, secret }, async () => {
           await this.#storage.write(this.#purge(secret));
           this.#authorizer.invalidate();
-          events.push({ action, secret });
-        } catch (err) {
-          if (!(err instanceof WriteRejected)) throw err;
-        }
+        });
       }
     }
     for (const secret of await this.#repo.secretsDue('next_rotation_time', now, 100)) {
@@ -314,15 +321,12 @@ export class SecretService {
       let next = secret.nextRotationTimeMs;
       while (next <= now) next += secret.rotationPeriodSeconds * 1000;
       const updated = { ...secret, nextRotationTimeMs: next, etag: randomBytes(9).toString('base64url') };
-      try {
+      await run({ action: 'secrets.rotation_due', secret }, async () => {
         await this.#storage.write([
           this.#repo.updateSecret(updated, secret.etag),
           this.#iamRepo.recordChange('secrets.rotation_due', secretName(secret), secret.projectId, now),
         ]);
-        events.push({ action: 'secrets.rotation_due', secret });
-      } catch (err) {
-        if (!(err instanceof WriteRejected)) throw err;
-      }
+      });
     }
     return events;
   }
