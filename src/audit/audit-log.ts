@@ -252,6 +252,6 @@ export class AuditLog {
 function unavailable(): CofferError {
   return new CofferError(
     'audit_unavailable',
-    'The audit event could not be made durable in time; the answer was withheld.',
+    'The audit event could not be made durable (storage failing or too slow); the answer was withheld.',
   );
 }
