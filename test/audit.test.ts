@@ -201,6 +201,40 @@ for (const engine of ['sqlite', 'postgres'] as const) {
       assert.equal((await call(node.url, 'GET', `${base}?colour=red`, { token: admin })).status, 400);
     });
 
+    test('the resource filter matches a name and what is under it, never a sibling sharing its prefix', async () => {
+      const region = `/v2/projects/${projectId}/regions/local`;
+      const instance = (
+        await call(node.url, 'POST', `${region}/instances`, { token: admin, body: { name: 'f' } })
+      ).body.id;
+      for (const path of ['config', 'config/app', 'config-old', 'configs']) {
+        const res = await call(node.url, 'POST', `${region}/instances/${instance}/secrets`, {
+          token: admin,
+          body: { path, value: 'v' },
+        });
+        assert.equal(res.status, 201);
+        const read = `${region}/instances/${instance}/secrets/${encodeURIComponent(path)}/value`;
+        assert.equal((await call(node.url, 'GET', read, { token: admin })).status, 200);
+      }
+      const secrets = `projects/${projectId}/regions/local/instances/${instance}/secrets`;
+      const matched = async (resource: string) => {
+        const res = await call(
+          node.url,
+          'GET',
+          `/v2/projects/${projectId}/audit-events?resource=${encodeURIComponent(resource)}&pageSize=1000`,
+          { token: admin },
+        );
+        assert.equal(res.status, 200);
+        return [
+          ...new Set(res.body.items.map((e: { resource: string }) => e.resource.slice(secrets.length))),
+        ].sort();
+      };
+      assert.deepEqual(await matched(`${secrets}/config`), ['/config', '/config%2Fapp']);
+      assert.deepEqual(await matched(`${secrets}/config%2F`), ['/config%2Fapp']);
+      assert.deepEqual(await matched(`${secrets}/config-old`), ['/config-old']);
+      assert.deepEqual(await matched(`${secrets}/`), ['/config', '/config%2Fapp', '/config-old', '/configs']);
+      assert.deepEqual(await matched(`${secrets}/conf`), []);
+    });
+
     test('events of no project (logins, root) are read at /v2/sys/audit-events', async () => {
       await call(node.url, 'POST', '/v2/auth/login', {
         body: { email: 'ghost@example.com', password: 'not-a-password' },

@@ -1,4 +1,4 @@
-import { type Kysely, sql } from 'kysely';
+import type { Kysely } from 'kysely';
 import { errors } from '../core/errors.ts';
 import { clampPageSize, type Page } from '../core/pagination.ts';
 import type { Database } from '../storage/schema.ts';
@@ -10,7 +10,12 @@ export interface AuditQuery {
   readonly projectId: string | null;
   readonly action?: string;
   readonly principal?: string;
-  /** Resource name prefix. */
+  /**
+   * A resource name: matches it and every resource under it (the next character after it is `/`,
+   * or `%2F`, a secret path's encoded separator), never a sibling that merely shares the prefix
+   * (`…/secrets/config` does not match `…/secrets/config-old`). A value that ends with `/` or `%2F`
+   * matches everything that starts with it.
+   */
   readonly resource?: string;
   readonly result?: AuditResult;
   readonly requestId?: string;
@@ -25,6 +30,24 @@ function decodeCursor(token: string | undefined): { time: number; id: string } |
   const match = /^(\d{1,16}):([0-9a-f-]{36})$/.exec(Buffer.from(token, 'base64url').toString('utf8'));
   if (!match) throw errors.invalid('pageToken is not valid.');
   return { time: Number(match[1]), id: match[2]! };
+}
+
+/** The next string after every string that starts with `prefix` (its last character, plus one). */
+function successor(prefix: string): string {
+  return prefix.slice(0, -1) + String.fromCharCode(prefix.charCodeAt(prefix.length - 1) + 1);
+}
+
+/** The resource filter as an exact name and half-open ranges of names under it. */
+export function resourceRanges(resource: string): { exact?: string; under: [string, string][] } {
+  if (resource.endsWith('/') || resource.toUpperCase().endsWith('%2F'))
+    return { under: [[resource, successor(resource)]] };
+  return {
+    exact: resource,
+    under: [
+      [`${resource}/`, successor(`${resource}/`)],
+      [`${resource}%2F`, successor(`${resource}%2F`)],
+    ],
+  };
 }
 
 /** Events matching `query`, newest first, one page at a time (indexed by project, filter and time). */
@@ -42,8 +65,15 @@ export async function queryAuditEvents(db: Kysely<Database>, query: AuditQuery):
   if (query.sinceMs !== undefined) q = q.where('time', '>=', query.sinceMs);
   if (query.untilMs !== undefined) q = q.where('time', '<', query.untilMs);
   if (query.resource !== undefined) {
-    // An exact prefix match on both engines (LIKE differs in case rules and escaping between them).
-    q = q.where(sql<string>`substr(resource, 1, ${query.resource.length})`, '=', query.resource);
+    // Ranges of plain comparisons, so the (project, resource) index serves them; both engines
+    // compare `resource` byte by byte (SQLite's BINARY; PostgreSQL's column is COLLATE "C").
+    const ranges = resourceRanges(query.resource);
+    q = q.where((eb) =>
+      eb.or([
+        ...(ranges.exact ? [eb('resource', '=', ranges.exact)] : []),
+        ...ranges.under.map(([from, to]) => eb.and([eb('resource', '>=', from), eb('resource', '<', to)])),
+      ]),
+    );
   }
   const cursor = decodeCursor(query.pageToken);
   if (cursor) {

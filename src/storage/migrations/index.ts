@@ -5,6 +5,7 @@ import * as initial from './0001-initial.ts';
 import * as kmsAndAudit from './0002-kms-and-audit.ts';
 import * as iam from './0003-iam.ts';
 import * as secrets from './0004-secrets.ts';
+import * as auditResourceOrder from './0005-audit-resource-order.ts';
 
 /** One schema change. `up` runs inside the migration transaction, on either engine. */
 export interface Migration {
@@ -20,4 +21,5 @@ export const migrations: readonly Migration[] = [
   { id: '0002-kms-and-audit', up: kmsAndAudit.up },
   { id: '0003-iam', up: iam.up },
   { id: '0004-secrets', up: secrets.up },
+  { id: '0005-audit-resource-order', up: auditResourceOrder.up },
 ];
