@@ -3,7 +3,7 @@ import type { Logger } from 'pino';
 import type { Clock } from '../core/clock.ts';
 import { CofferError } from '../core/errors.ts';
 import type { Storage, WriteStatement } from '../storage/storage-types.ts';
-import { stmt } from '../storage/storage-types.ts';
+import { statementTemplate, stmt } from '../storage/storage-types.ts';
 import {
   type ChainedEventRow,
   type CheckpointKind,
@@ -57,6 +57,8 @@ export class AuditLog {
   #closed = false;
 
   readonly #disabled: boolean;
+  readonly #insertEvent: (row: ChainedEventRow) => WriteStatement;
+  readonly #upsertHead: (values: { chainId: string; seq: number; nowMs: number }) => WriteStatement;
 
   constructor(
     storage: Storage,
@@ -74,6 +76,14 @@ export class AuditLog {
     this.#clock = clock;
     this.#timeoutMs = timeoutMs;
     this.#policy = policy;
+    const db = storage.db;
+    this.#insertEvent = statementTemplate(eventColumns, (row) => db.insertInto('audit_events').values(row));
+    this.#upsertHead = statementTemplate(['chainId', 'seq', 'nowMs'], (p) =>
+      db
+        .insertInto('audit_chains')
+        .values({ chain_id: p.chainId, head_seq: p.seq, update_time: p.nowMs })
+        .onConflict((oc) => oc.column('chain_id').doUpdateSet({ head_seq: p.seq, update_time: p.nowMs })),
+    );
   }
 
   /** True while the last batch failed. */
@@ -191,7 +201,7 @@ export class AuditLog {
           prev_hash: head,
         };
         head = hashEvent(row);
-        statements.push(stmt(db.insertInto('audit_events').values({ ...row, hash: head })));
+        statements.push(this.#insertEvent({ ...row, hash: head }));
       }
     }
     const unsigned = this.#unsigned + (seq - this.#seq);
@@ -226,12 +236,7 @@ export class AuditLog {
   }
 
   #chainHead(seq: number, nowMs: number): WriteStatement {
-    return stmt(
-      this.#storage.db
-        .insertInto('audit_chains')
-        .values({ chain_id: this.#chainId, head_seq: seq, update_time: nowMs })
-        .onConflict((oc) => oc.column('chain_id').doUpdateSet({ head_seq: seq, update_time: nowMs })),
-    );
+    return this.#upsertHead({ chainId: this.#chainId, seq, nowMs });
   }
 
   #checkpoint(seq: number, hash: string, kind: CheckpointKind): WriteStatement {
@@ -248,6 +253,27 @@ export class AuditLog {
     );
   }
 }
+
+/** Every column of an audit event row, in the order the insert binds them. */
+const eventColumns = [
+  'id',
+  'chain_id',
+  'seq',
+  'time',
+  'request_id',
+  'action',
+  'principal',
+  'on_behalf_of',
+  'resource',
+  'project_id',
+  'result',
+  'status',
+  'source_ip',
+  'user_agent',
+  'details',
+  'prev_hash',
+  'hash',
+] as const satisfies readonly (keyof ChainedEventRow)[];
 
 function unavailable(): CofferError {
   return new CofferError(
