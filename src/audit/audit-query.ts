@@ -53,7 +53,7 @@ export function resourceRanges(resource: string): { exact?: string; under: [stri
 /** Events matching `query`, newest first, one page at a time (indexed by project, filter and time). */
 export async function queryAuditEvents(db: Kysely<Database>, query: AuditQuery): Promise<Page<AuditEvent>> {
   const size = clampPageSize(query.pageSize);
-  let q = db.selectFrom('audit_events').selectAll();
+  let q = db.selectFrom('audit_events');
   q =
     query.projectId === null
       ? q.where('project_id', 'is', null)
@@ -64,14 +64,15 @@ export async function queryAuditEvents(db: Kysely<Database>, query: AuditQuery):
   if (query.requestId !== undefined) q = q.where('request_id', '=', query.requestId);
   if (query.sinceMs !== undefined) q = q.where('time', '>=', query.sinceMs);
   if (query.untilMs !== undefined) q = q.where('time', '<', query.untilMs);
+  let ranges: ReturnType<typeof resourceRanges> | undefined;
   if (query.resource !== undefined) {
     // Ranges of plain comparisons, so the (project, resource) index serves them; both engines
     // compare `resource` byte by byte (SQLite's BINARY; PostgreSQL's column is COLLATE "C").
-    const ranges = resourceRanges(query.resource);
+    ranges = resourceRanges(query.resource);
     q = q.where((eb) =>
       eb.or([
-        ...(ranges.exact ? [eb('resource', '=', ranges.exact)] : []),
-        ...ranges.under.map(([from, to]) => eb.and([eb('resource', '>=', from), eb('resource', '<', to)])),
+        ...(ranges!.exact ? [eb('resource', '=', ranges!.exact)] : []),
+        ...ranges!.under.map(([from, to]) => eb.and([eb('resource', '>=', from), eb('resource', '<', to)])),
       ]),
     );
   }
@@ -81,11 +82,36 @@ export async function queryAuditEvents(db: Kysely<Database>, query: AuditQuery):
       eb.or([eb('time', '<', cursor.time), eb.and([eb('time', '=', cursor.time), eb('id', '<', cursor.id)])]),
     );
   }
-  const rows = await q
-    .orderBy('time', 'desc')
-    .orderBy('id', 'desc')
-    .limit(size + 1)
-    .execute();
+  let rows;
+  if (ranges === undefined) {
+    rows = await q
+      .selectAll()
+      .orderBy('time', 'desc')
+      .orderBy('id', 'desc')
+      .limit(size + 1)
+      .execute();
+  } else {
+    // Names under a prefix come from the index in name order and must be sorted by time: sort the
+    // index entries alone (the index holds time and id), then read only the page's rows.
+    const ids = (
+      await q
+        .select('id')
+        .orderBy('time', 'desc')
+        .orderBy('id', 'desc')
+        .limit(size + 1)
+        .execute()
+    ).map((row) => row.id);
+    rows =
+      ids.length === 0
+        ? []
+        : await db
+            .selectFrom('audit_events')
+            .selectAll()
+            .where('id', 'in', ids)
+            .orderBy('time', 'desc')
+            .orderBy('id', 'desc')
+            .execute();
+  }
   const items: AuditEvent[] = rows.slice(0, size).map((row) => ({
     id: row.id,
     timeMs: Number(row.time),
