@@ -34,6 +34,27 @@ export function canonicalEvent(row: Omit<ChainedEventRow, 'hash'>): string {
   ]);
 }
 
+/** The stored columns in canonical order (see `canonicalEvent`), then the hash. */
+export const canonicalColumns = [
+  'id',
+  'chain_id',
+  'seq',
+  'time',
+  'request_id',
+  'action',
+  'principal',
+  'on_behalf_of',
+  'resource',
+  'project_id',
+  'result',
+  'status',
+  'source_ip',
+  'user_agent',
+  'details',
+  'prev_hash',
+  'hash',
+] as const satisfies readonly (keyof ChainedEventRow)[];
+
 /** SHA-256 (hex) of an event's canonical encoding. */
 export function hashEvent(row: Omit<ChainedEventRow, 'hash'>): string {
   // One-shot hashing: about half the cost of createHash().update().digest() for short inputs.

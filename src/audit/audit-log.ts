@@ -5,6 +5,7 @@ import { CofferError } from '../core/errors.ts';
 import type { Storage, WriteStatement } from '../storage/storage-types.ts';
 import { statementTemplate, stmt } from '../storage/storage-types.ts';
 import {
+  canonicalColumns,
   type ChainedEventRow,
   type CheckpointKind,
   checkpointMessage,
@@ -77,7 +78,9 @@ export class AuditLog {
     this.#timeoutMs = timeoutMs;
     this.#policy = policy;
     const db = storage.db;
-    this.#insertEvent = statementTemplate(eventColumns, (row) => db.insertInto('audit_events').values(row));
+    this.#insertEvent = statementTemplate(canonicalColumns, (row) =>
+      db.insertInto('audit_events').values(row),
+    );
     this.#upsertHead = statementTemplate(['chainId', 'seq', 'nowMs'], (p) =>
       db
         .insertInto('audit_chains')
@@ -253,27 +256,6 @@ export class AuditLog {
     );
   }
 }
-
-/** Every column of an audit event row, in the order the insert binds them. */
-const eventColumns = [
-  'id',
-  'chain_id',
-  'seq',
-  'time',
-  'request_id',
-  'action',
-  'principal',
-  'on_behalf_of',
-  'resource',
-  'project_id',
-  'result',
-  'status',
-  'source_ip',
-  'user_agent',
-  'details',
-  'prev_hash',
-  'hash',
-] as const satisfies readonly (keyof ChainedEventRow)[];
 
 function unavailable(): CofferError {
   return new CofferError(

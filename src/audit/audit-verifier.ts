@@ -1,6 +1,12 @@
 import { hash, type KeyObject, verify } from 'node:crypto';
 import type { Storage } from '../storage/storage-types.ts';
-import { canonicalEvent, type ChainedEventRow, checkpointMessage, genesisHash } from './audit-chain.ts';
+import {
+  canonicalColumns,
+  canonicalEvent,
+  type ChainedEventRow,
+  checkpointMessage,
+  genesisHash,
+} from './audit-chain.ts';
 
 /** The outcome of a verification. */
 export interface VerifyResult {
@@ -33,27 +39,6 @@ interface ScannedEvent {
   readonly hash: string;
   readonly canonical: string;
 }
-
-/** The stored columns in canonical order (see `canonicalEvent`), then the hash. */
-const canonicalColumns = [
-  'id',
-  'chain_id',
-  'seq',
-  'time',
-  'request_id',
-  'action',
-  'principal',
-  'on_behalf_of',
-  'resource',
-  'project_id',
-  'result',
-  'status',
-  'source_ip',
-  'user_agent',
-  'details',
-  'prev_hash',
-  'hash',
-] as const;
 
 /**
  * Every event ordered by chain and position. On SQLite, rows come as arrays straight from the
