@@ -4,7 +4,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { describe, test } from 'node:test';
 import { createTestDatabase, postgresSkipReason } from './support/postgres.ts';
-import { call, startTestNode } from './support/test-node.ts';
+import { call, startTestNode, startTestNodes, type TestNode } from './support/test-node.ts';
 
 const skip = (await postgresSkipReason()) ?? false;
 
@@ -12,7 +12,7 @@ describe('several nodes on one PostgreSQL', { skip }, () => {
   test('two shamir nodes: init succeeds once, both unseal with the same shares and share data', async () => {
     const database = await createTestDatabase();
     const env = { COFFER_DATABASE_URL: database.url, COFFER_SEAL: 'shamir' };
-    const [a, b] = await Promise.all([startTestNode({ env }), startTestNode({ env })]);
+    const [a, b] = (await startTestNodes([{ env }, { env }])) as [TestNode, TestNode];
     try {
       const body = { secretShares: 3, secretThreshold: 2 };
       const answers = await Promise.all([
@@ -48,7 +48,7 @@ describe('several nodes on one PostgreSQL', { skip }, () => {
     const dirs = [mkdtempSync(join(tmpdir(), 'coffer-a-')), mkdtempSync(join(tmpdir(), 'coffer-b-'))];
     for (const dir of dirs) copyFileSync(join(seedDir, 'seal.key'), join(dir, 'seal.key'));
     const env = { COFFER_DATABASE_URL: database.url };
-    const nodes = await Promise.all(dirs.map((dataDir) => startTestNode({ dataDir, env })));
+    const nodes = await startTestNodes(dirs.map((dataDir) => ({ dataDir, env })));
     try {
       const tokenFiles = dirs.filter((dir) => existsSync(join(dir, 'root-token')));
       assert.equal(tokenFiles.length, 1, 'exactly one node initialized');

@@ -75,6 +75,21 @@ export async function startTestNode(options: TestNodeOptions = {}): Promise<Test
   };
 }
 
+/**
+ * Starts several nodes at once (racing each other, as a cluster's nodes do). If one fails to start,
+ * the others are stopped before the error is thrown: a node left running would keep the test
+ * process alive forever.
+ */
+export async function startTestNodes(options: readonly TestNodeOptions[]): Promise<TestNode[]> {
+  const settled = await Promise.allSettled(options.map((o) => startTestNode(o)));
+  const failed = settled.find((s): s is PromiseRejectedResult => s.status === 'rejected');
+  if (failed === undefined) return settled.map((s) => (s as PromiseFulfilledResult<TestNode>).value);
+  await Promise.allSettled(
+    settled.map((s) => (s.status === 'fulfilled' ? s.value.destroy() : Promise.resolve())),
+  );
+  throw failed.reason;
+}
+
 /** A fetch that sends JSON and returns status, headers and parsed body. */
 export async function call(
   url: string,

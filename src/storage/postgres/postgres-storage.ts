@@ -174,7 +174,10 @@ class PostgresStorage implements Storage {
     });
   }
 
-  /** CREATE TABLE IF NOT EXISTS is not safe against itself: two nodes racing may get 23505 or 42P07. */
+  /**
+   * CREATE TABLE IF NOT EXISTS is not safe against itself: two nodes racing may get 23505, 42P07, or
+   * 42710 (`type "coffer_locks" already exists`: the table's row type was created by the other one).
+   */
   #ensureLocksTable(): Promise<void> {
     this.#locksTable ??= (async () => {
       for (let attempt = 1; ; attempt++) {
@@ -183,7 +186,7 @@ class PostgresStorage implements Storage {
           return;
         } catch (err) {
           const code = (err as { code?: unknown }).code;
-          if ((code !== '23505' && code !== '42P07') || attempt >= 5) throw err;
+          if (!['23505', '42P07', '42710'].includes(String(code)) || attempt >= 5) throw err;
         }
       }
     })();
