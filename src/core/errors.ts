@@ -39,7 +39,10 @@ export const errorCatalogue = {
   rate_limited: { kind: 'rate_limited', summary: 'Too many requests; retry after the Retry-After delay.' },
   kms_unavailable: { kind: 'unavailable', summary: 'KMS is not available in this region.' },
   sealed: { kind: 'unavailable', summary: 'The node is sealed; unseal it first.' },
-  audit_unavailable: { kind: 'unavailable', summary: 'The audit event could not be made durable in time.' },
+  audit_unavailable: {
+    kind: 'unavailable',
+    summary: 'The audit event could not be made durable (storage failing or too slow).',
+  },
   storage_unavailable: {
     kind: 'unavailable',
     summary: 'The database cannot be reached or did not answer in time.',

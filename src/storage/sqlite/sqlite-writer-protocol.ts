@@ -23,7 +23,12 @@ export type WriterRequest =
 
 /** How one unit ended. */
 export type UnitOutcome =
-  | { readonly id: number; readonly ok: true; readonly rows: unknown[][] }
+  /**
+   * `rows`: what each statement returned (RETURNING), or absent when no statement returned any row
+   * (most units): a message of one small object per unit instead of an empty array per statement,
+   * which cost the writer thread ≈3 µs per audit event to clone.
+   */
+  | { readonly id: number; readonly ok: true; readonly rows?: unknown[][] }
   | {
       readonly id: number;
       readonly ok: false;

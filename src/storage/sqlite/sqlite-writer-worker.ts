@@ -59,6 +59,7 @@ function applyUnit(conn: NonNullable<typeof connection>, unit: WriterUnit): Unit
   conn.db.exec('SAVEPOINT coffer_unit');
   try {
     const rows: unknown[][] = [];
+    let returnedAny = false;
     for (let i = 0; i < unit.statements.length; i++) {
       const statement = unit.statements[i]!;
       let returned: unknown[];
@@ -85,9 +86,10 @@ function applyUnit(conn: NonNullable<typeof connection>, unit: WriterUnit): Unit
         throw new UnitFailure({ id: unit.id, ok: false, failure: 'expectation', statementIndex: i });
       }
       rows.push(returned);
+      if (returned.length > 0) returnedAny = true;
     }
     conn.db.exec('RELEASE coffer_unit');
-    return { id: unit.id, ok: true, rows };
+    return returnedAny ? { id: unit.id, ok: true, rows } : { id: unit.id, ok: true };
   } catch (err) {
     // If this rollback throws, the transaction is in an unknown state: commitBatch fails the batch.
     conn.db.exec('ROLLBACK TO coffer_unit; RELEASE coffer_unit');

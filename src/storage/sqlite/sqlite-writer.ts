@@ -18,6 +18,8 @@ const workerUrl = new URL(
 
 interface PendingWrite {
   resolve(rows: unknown[][]): void;
+  /** Statements in the unit: an answer without rows means an empty list for each. */
+  statements: number;
   reject(err: Error): void;
   timer: NodeJS.Timeout;
 }
@@ -85,7 +87,7 @@ export class SqliteWriter {
     };
     return new Promise<unknown[][]>((resolve, reject) => {
       const timer = setTimeout(() => this.#timeOut(id), this.#options.writeTimeoutMs);
-      this.#pending.set(id, { resolve, reject, timer });
+      this.#pending.set(id, { resolve, reject, timer, statements: statements.length });
       this.#queue.push(unit);
       if (!this.#flushScheduled) {
         this.#flushScheduled = true;
@@ -174,7 +176,11 @@ export class SqliteWriter {
     this.#pending.delete(outcome.id);
     clearTimeout(pending.timer);
     if (outcome.ok) {
-      pending.resolve(outcome.rows.map((rows) => rows.map(plainRow)));
+      pending.resolve(
+        outcome.rows === undefined
+          ? Array.from({ length: pending.statements }, () => [])
+          : outcome.rows.map((rows) => rows.map(plainRow)),
+      );
     } else if ('statementIndex' in outcome) {
       pending.reject(new WriteRejected(outcome.failure, outcome.statementIndex));
     } else if (outcome.failure === 'unavailable') {
