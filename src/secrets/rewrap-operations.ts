@@ -2,7 +2,7 @@ import type { Logger } from 'pino';
 import type { AuditLog } from '../audit/audit-log.ts';
 import type { Clock } from '../core/clock.ts';
 import { CofferError, errors } from '../core/errors.ts';
-import { isUuid, newUuid } from '../core/ids.ts';
+import { isUuid, newTimeOrderedUuid } from '../core/ids.ts';
 import type { KmsService } from '../kms/kms-service.ts';
 import { keyResourceName } from '../kms/kms-types.ts';
 import { type Storage, stmt, WriteRejected } from '../storage/storage-types.ts';
@@ -193,9 +193,11 @@ export class RewrapOperations {
             [target, 'kms.encrypt'],
           ] as const) {
             if (!key) continue;
+            const nowMs = this.#clock.nowMs();
             events.push({
-              id: newUuid(),
-              timeMs: this.#clock.nowMs(),
+              // Time-ordered, as every audit event id: appended to the end of the id index.
+              id: newTimeOrderedUuid(nowMs),
+              timeMs: nowMs,
               requestId: `operation-${opId}`,
               action,
               principal: instance.kmsKey?.serviceAccountEmail
