@@ -11,7 +11,7 @@ export interface SqliteConnectionOptions {
  * A page written many times between two checkpoints is copied once, so a longer interval saves
  * writes where commits keep dirtying the same pages (the tails of the audit indexes): ≈40 MB of WAL.
  */
-export const walAutocheckpointPages = 10_000;
+const walAutocheckpointPages = 10_000;
 
 /**
  * Opens a connection that writes: WAL, `synchronous=FULL` (the WAL is fsynced at every commit, so an
