@@ -141,4 +141,32 @@ describe('PostgreSQL storage', () => {
       }
     },
   );
+
+  test(
+    'a write the database refuses for lack of resources (disk full) keeps health failing though pings answer, until a write commits',
+    { skip: pgSkip ?? false },
+    async () => {
+      const database = await createTestDatabase();
+      const storage = await openPostgresStorage({ url: database.url, writeTimeoutMs: 5000 });
+      try {
+        await runMigrations(storage);
+        // The SQLSTATE PostgreSQL raises when it cannot extend a file: 53100 disk_full.
+        const diskFull = {
+          sql: `DO $$ BEGIN RAISE EXCEPTION 'could not extend file' USING ERRCODE = '53100'; END $$`,
+          parameters: [],
+        };
+        await assert.rejects(storage.write([diskFull]), unavailable);
+        assert.equal(storage.health?.(), 'failing');
+        await storage.ping();
+        assert.equal(storage.health?.(), 'failing', 'a ping that answers does not hide a refused write');
+        await storage.write([
+          stmt(storage.db.insertInto('system').values({ name: 'after', value: '{}', update_time: 1 })),
+        ]);
+        assert.equal(storage.health?.(), 'ok');
+      } finally {
+        await storage.close();
+        await database.drop();
+      }
+    },
+  );
 });

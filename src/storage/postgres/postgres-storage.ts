@@ -55,7 +55,13 @@ class PostgresStorage implements Storage {
   readonly #writeTimeoutMs: number;
   readonly #inFlight = new Set<Promise<unknown>>();
   #locksTable: Promise<void> | undefined;
+  /** The server could not be reached (a ping or a write said so); a ping that answers clears it. */
   #failing = false;
+  /**
+   * The last write failed for a reason of the database's (full disk, no connection, timeout): only a
+   * write that commits clears it, since a server that answers `SELECT 1` may still refuse writes.
+   */
+  #writesFailing = false;
   #closing: Promise<void> | undefined;
 
   constructor(options: PostgresStorageOptions) {
@@ -117,9 +123,13 @@ class PostgresStorage implements Storage {
     try {
       const rows = await Promise.race([this.#applyUnit(unit, statements), deadline]);
       this.#failing = false;
+      this.#writesFailing = false;
       return rows;
     } catch (err) {
-      if (isConnectionFailure(err)) this.#failing = true;
+      if (isConnectionFailure(err)) {
+        this.#failing = true;
+        this.#writesFailing = true;
+      }
       throw err;
     } finally {
       clearTimeout(timer);
@@ -207,7 +217,7 @@ class PostgresStorage implements Storage {
   }
 
   health(): StorageHealth {
-    return this.#failing ? 'failing' : 'ok';
+    return this.#failing || this.#writesFailing ? 'failing' : 'ok';
   }
 
   close(): Promise<void> {
