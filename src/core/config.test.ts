@@ -1,9 +1,9 @@
 import assert from 'node:assert/strict';
-import { mkdtempSync, writeFileSync } from 'node:fs';
+import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { describe, test } from 'node:test';
-import { ConfigError, listenAddress, loadConfig } from './config.ts';
+import { ConfigError, ConfigSchema, listenAddress, loadConfig } from './config.ts';
 
 function fieldOf(fn: () => unknown): string {
   try {
@@ -129,5 +129,48 @@ describe('configuration', () => {
     });
     assert.deepEqual(withTls.tls, { certFile: '/c.pem', keyFile: '/k.pem' });
     assert.equal(loadConfig({ env: { COFFER_LISTEN: '[::1]:8270' } }).listen, '[::1]:8270');
+  });
+  test('a value outside an enum names the allowed values, never "expected union value"', () => {
+    const messageOf = (fn: () => unknown): string => {
+      try {
+        fn();
+      } catch (err) {
+        assert.ok(err instanceof ConfigError);
+        return err.message;
+      }
+      assert.fail('expected a ConfigError');
+    };
+    assert.equal(
+      messageOf(() => loadConfig({ env: { COFFER_SEAL: 'hsm' } })),
+      'invalid configuration: seal: must be one of file, shamir',
+    );
+    assert.match(
+      messageOf(() => loadConfig({ env: { COFFER_LOG_LEVEL: 'loud' } })),
+      /logLevel: must be one of fatal, error, warn, info, debug, trace, silent$/,
+    );
+    const sinks = (value: unknown) =>
+      messageOf(() => loadConfig({ env: { COFFER_AUDIT_SINKS: JSON.stringify(value) } }));
+    assert.match(
+      sinks([{ name: 'a', type: 'kafka' }]),
+      /auditSinks\.0\.type: must be one of stdout, file, webhook$/,
+    );
+    assert.match(sinks([{ name: 'a', type: 'file' }]), /auditSinks\.0\.path: /);
+    assert.match(sinks([{ name: 'a', type: 'webhook', url: 'ftp://x' }]), /auditSinks\.0\.url: /);
+    // Every enum of the schema, present and future: a bad value is answered with the choices.
+    const dir = mkdtempSync(join(tmpdir(), 'coffer-config-'));
+    try {
+      const file = join(dir, 'coffer.json');
+      for (const [name, schema] of Object.entries(ConfigSchema.properties)) {
+        const choices: unknown = (schema as { anyOf?: unknown }).anyOf;
+        if (!Array.isArray(choices) || !choices.every((choice) => 'const' in choice)) continue;
+        writeFileSync(file, JSON.stringify({ [name]: 'not-a-choice' }));
+        const message = messageOf(() => loadConfig({ file, env: {} }));
+        assert.doesNotMatch(message, /union/, name);
+        for (const choice of choices)
+          assert.ok(message.includes(String(choice.const)), `${name}: ${message}`);
+      }
+    } finally {
+      rmSync(dir, { recursive: true, force: true });
+    }
   });
 });

@@ -1,6 +1,6 @@
 import { readFileSync } from 'node:fs';
 import { isIP } from 'node:net';
-import { type Static, Type } from '@sinclair/typebox';
+import { type Static, type TSchema, Type } from '@sinclair/typebox';
 import { Value } from '@sinclair/typebox/value';
 import { parse as parseYaml } from 'yaml';
 
@@ -257,14 +257,43 @@ function applyRegionsEnv(raw: Record<string, unknown>, env: Record<string, strin
   raw.regions = ids.map((id) => ({ id, kms: kmsIds.has(id) }));
 }
 
+function fieldName(path: string): string {
+  return path.replace(/^\//, '').replaceAll('/', '.') || 'config';
+}
+
 function firstSchemaError(candidate: unknown): ConfigError | undefined {
   const first = Value.Errors(ConfigSchema, candidate).First();
   if (!first) return undefined;
-  const field = first.path.replace(/^\//, '').replaceAll('/', '.') || 'config';
+  const field = fieldName(first.path);
   const known = new Set(Object.keys(ConfigSchema.properties));
   if (first.path.split('/').length === 2 && !known.has(field))
     return new ConfigError(field, 'is not a known setting');
-  return new ConfigError(field, first.message.toLowerCase());
+  return describeSchemaError(first.schema, first.value, first.path, first.message);
+}
+
+/**
+ * Names the allowed values where TypeBox says only `expected union value`: a union of literals is
+ * "must be one of a, b"; a union of objects told apart by their `type` is checked against the branch
+ * the value's `type` selects, so the error names the field that is really wrong.
+ */
+function describeSchemaError(schema: TSchema, value: unknown, path: string, message: string): ConfigError {
+  const choices: unknown = schema.anyOf;
+  if (!Array.isArray(choices)) return new ConfigError(fieldName(path), message.toLowerCase());
+  const branches = choices as TSchema[];
+  const literals = branches.map((branch) => branch.const as unknown);
+  if (literals.every((literal) => literal !== undefined))
+    return new ConfigError(fieldName(path), `must be one of ${literals.join(', ')}`);
+  const tags = branches.map(
+    (branch) => (branch.properties as Record<string, TSchema> | undefined)?.type?.const,
+  );
+  if (tags.every((tag) => typeof tag === 'string')) {
+    const tag = typeof value === 'object' && value !== null ? (value as { type?: unknown }).type : undefined;
+    const branch = branches[tags.indexOf(tag)];
+    if (!branch) return new ConfigError(fieldName(`${path}/type`), `must be one of ${tags.join(', ')}`);
+    const inner = Value.Errors(branch, value).First();
+    if (inner) return describeSchemaError(inner.schema, inner.value, `${path}${inner.path}`, inner.message);
+  }
+  return new ConfigError(fieldName(path), message.toLowerCase());
 }
 
 function checkListen(config: Config): void {
