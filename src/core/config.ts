@@ -283,7 +283,7 @@ function describeSchemaError(schema: TSchema, value: unknown, path: string, mess
   const literals = branches.map((branch) => branch.const as unknown);
   if (literals.every((literal) => literal !== undefined))
     return new ConfigError(fieldName(path), `must be one of ${literals.join(', ')}`);
-  const tags = branches.map(
+  const tags: unknown[] = branches.map(
     (branch) => (branch.properties as Record<string, TSchema> | undefined)?.type?.const,
   );
   if (tags.every((tag) => typeof tag === 'string')) {
