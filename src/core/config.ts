@@ -283,12 +283,12 @@ function describeSchemaError(schema: TSchema, value: unknown, path: string, mess
   const literals = branches.map((branch) => branch.const as unknown);
   if (literals.every((literal) => literal !== undefined))
     return new ConfigError(fieldName(path), `must be one of ${literals.join(', ')}`);
-  const tags: unknown[] = branches.map(
+  const tags = branches.map(
     (branch) => (branch.properties as Record<string, TSchema> | undefined)?.type?.const,
   );
   if (tags.every((tag) => typeof tag === 'string')) {
     const tag = typeof value === 'object' && value !== null ? (value as { type?: unknown }).type : undefined;
-    const branch = branches[tags.indexOf(tag)];
+    const branch = branches.find((_, index) => tags[index] === tag);
     if (!branch) return new ConfigError(fieldName(`${path}/type`), `must be one of ${tags.join(', ')}`);
     const inner = Value.Errors(branch, value).First();
     if (inner) return describeSchemaError(inner.schema, inner.value, `${path}${inner.path}`, inner.message);
