@@ -7,6 +7,7 @@ import type { Principal } from '../iam/principal.ts';
 import type { KmsService } from '../kms/kms-service.ts';
 import { type CryptoKey, keyResourceName } from '../kms/kms-types.ts';
 import { type Storage, WriteRejected, type WriteStatement } from '../storage/storage-types.ts';
+import { checkIdempotencyKey, IdempotencyKeys, requestDigest } from './idempotency-keys.ts';
 import type { InstanceService } from './instance-service.ts';
 import { checkStage, maxStages, maxValueBytes } from './secret-fns.ts';
 import type { SecretInput, SecretService } from './secret-service.ts';
@@ -66,6 +67,7 @@ export class SecretValueService {
   readonly #kms: KmsService;
   readonly #crypto: ValueCrypto;
   readonly #clock: Clock;
+  readonly #idempotency: IdempotencyKeys;
 
   constructor(deps: {
     storage: Storage;
@@ -83,6 +85,7 @@ export class SecretValueService {
     this.#kms = deps.kms;
     this.#crypto = deps.crypto;
     this.#clock = deps.clock;
+    this.#idempotency = new IdempotencyKeys(deps.repo, deps.crypto);
   }
 
   /** Creates a secret, with its first version when a value is given. */
@@ -141,14 +144,13 @@ export class SecretValueService {
     const stages = input.stages ?? ['current'];
     for (const stage of stages) checkStage(stage);
     if (new Set(stages).size !== stages.length) throw errors.invalid('stages lists a stage twice.');
-    if (idempotencyKey !== undefined && !/^[A-Za-z0-9._:-]{1,128}$/.test(idempotencyKey)) {
-      throw errors.invalid('Idempotency-Key must be 1–128 letters, digits, ".", "_", ":" or "-".');
-    }
+    if (idempotencyKey !== undefined) checkIdempotencyKey(idempotencyKey);
+    const digest = requestDigest({ ...value, stages, expectedLatestVersion: input.expectedLatestVersion });
     for (let attempt = 0; ; attempt++) {
       const { instance, secret } = await this.#secrets.get(location, instanceId, path);
       this.#requireLive(secret);
       if (idempotencyKey !== undefined) {
-        const earlier = await this.#repo.idempotentVersion(secret.uid, idempotencyKey);
+        const earlier = await this.#idempotency.replay(secret.uid, idempotencyKey, digest);
         if (earlier !== undefined) return { version: earlier };
       }
       const latest = secret.nextVersion - 1;
@@ -174,7 +176,7 @@ export class SecretValueService {
       const claim = this.#repo.claimVersion(secret.uid, number, etag, this.#clock.nowMs());
       if (idempotencyKey !== undefined)
         statements.push(
-          this.#repo.insertIdempotency(secret.uid, idempotencyKey, number, this.#clock.nowMs()),
+          this.#idempotency.record(secret.uid, idempotencyKey, number, digest, this.#clock.nowMs()),
         );
       try {
         await this.#storage.write([claim, ...statements]);

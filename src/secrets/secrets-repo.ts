@@ -1,5 +1,11 @@
 import type { Kysely, Selectable } from 'kysely';
-import type { Database, SmInstancesTable, SmSecretsTable, SmVersionsTable } from '../storage/schema.ts';
+import {
+  type Database,
+  type SmInstancesTable,
+  type SmSecretsTable,
+  type SmVersionsTable,
+  toBuffer,
+} from '../storage/schema.ts';
 import { stmt, type WriteStatement } from '../storage/storage-types.ts';
 import type {
   Instance,
@@ -495,23 +501,40 @@ export class SecretsRepo {
     );
   }
 
-  /** The version an idempotency key produced, if any. */
-  async idempotentVersion(secretUid: string, key: string): Promise<number | undefined> {
+  /** The version an idempotency key produced, and the sealed digest of its request, if any. */
+  async idempotentVersion(
+    secretUid: string,
+    key: string,
+  ): Promise<{ version: number; sealedDigest: Buffer | null } | undefined> {
     const row = await this.#db
       .selectFrom('sm_idempotency')
-      .select('version')
+      .select(['version', 'request_digest'])
       .where('secret_uid', '=', secretUid)
       .where('key', '=', key)
       .executeTakeFirst();
-    return row ? Number(row.version) : undefined;
+    if (!row) return undefined;
+    return {
+      version: Number(row.version),
+      sealedDigest: row.request_digest ? toBuffer(row.request_digest) : null,
+    };
   }
 
-  /** Records an idempotency key (unique violation on a concurrent duplicate). */
-  insertIdempotency(secretUid: string, key: string, version: number, nowMs: number): WriteStatement {
+  /** Records an idempotency key and its request's sealed digest (unique violation on a concurrent duplicate). */
+  insertIdempotency(
+    secretUid: string,
+    key: string,
+    version: number,
+    sealedDigest: Buffer,
+    nowMs: number,
+  ): WriteStatement {
     return stmt(
-      this.#db
-        .insertInto('sm_idempotency')
-        .values({ secret_uid: secretUid, key, version, create_time: nowMs }),
+      this.#db.insertInto('sm_idempotency').values({
+        secret_uid: secretUid,
+        key,
+        version,
+        create_time: nowMs,
+        request_digest: sealedDigest,
+      }),
     );
   }
 }

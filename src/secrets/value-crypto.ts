@@ -90,6 +90,20 @@ export class ValueCrypto {
       .ciphertext;
   }
 
+  /** Seals a small record (an idempotency request digest) under the root key, bound to `context`. */
+  sealRecord(plaintext: Buffer, context: string): Buffer {
+    return this.#barrier.encrypt(plaintext, context);
+  }
+
+  /** Opens what `sealRecord` made for the same context; undefined when it does not open. */
+  openRecord(sealed: Buffer, context: string): Buffer | undefined {
+    try {
+      return this.#barrier.decrypt(sealed, context);
+    } catch {
+      return undefined;
+    }
+  }
+
   /** Opens a version's value with its data key. */
   openValue(secretUid: string, version: number, ciphertext: Buffer, dataKey: Buffer): Buffer {
     try {

@@ -256,6 +256,8 @@ export interface SmIdempotencyTable {
   key: string;
   version: number;
   create_time: number;
+  /** The request's SHA-256 digest sealed under the root key (null on rows from before 0006). */
+  request_digest: Uint8Array | null;
 }
 
 /** Long-running operations (instance key switch rewraps), claimed by lease. */

@@ -6,6 +6,7 @@ import * as kmsAndAudit from './0002-kms-and-audit.ts';
 import * as iam from './0003-iam.ts';
 import * as secrets from './0004-secrets.ts';
 import * as auditResourceOrder from './0005-audit-resource-order.ts';
+import * as idempotencyDigest from './0006-idempotency-digest.ts';
 
 /** One schema change. `up` runs inside the migration transaction, on either engine. */
 export interface Migration {
@@ -22,4 +23,5 @@ export const migrations: readonly Migration[] = [
   { id: '0003-iam', up: iam.up },
   { id: '0004-secrets', up: secrets.up },
   { id: '0005-audit-resource-order', up: auditResourceOrder.up },
+  { id: '0006-idempotency-digest', up: idempotencyDigest.up },
 ];
