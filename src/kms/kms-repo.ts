@@ -1,7 +1,7 @@
 import type { Kysely, Selectable } from 'kysely';
 import type { KmsAlgorithm, KmsPurpose } from '../crypto/kms-algorithms.ts';
 import type { Database, KmsKeyRingsTable, KmsKeysTable, KmsKeyVersionsTable } from '../storage/schema.ts';
-import { stmt, type WriteStatement } from '../storage/storage-types.ts';
+import { shredding, stmt, type WriteStatement } from '../storage/storage-types.ts';
 import type { CryptoKey, KeyRing, KeyState, KeyVersion, KmsLocation, VersionState } from './kms-types.ts';
 
 function toKey(row: Selectable<KmsKeysTable>): CryptoKey {
@@ -306,25 +306,29 @@ export class KmsRepo {
 
   /** Crypto-shreds one version: erases its material (SQLite runs with secure_delete=ON). */
   destroyVersion(keyUid: string, version: number, nowMs: number): WriteStatement {
-    return stmt(
-      this.#db
-        .updateTable('kms_key_versions')
-        .set({ state: 'destroyed', material: null, destroy_time: nowMs })
-        .where('key_uid', '=', keyUid)
-        .where('version', '=', version)
-        .where('state', '!=', 'destroyed'),
-      'one',
+    return shredding(
+      stmt(
+        this.#db
+          .updateTable('kms_key_versions')
+          .set({ state: 'destroyed', material: null, destroy_time: nowMs })
+          .where('key_uid', '=', keyUid)
+          .where('version', '=', version)
+          .where('state', '!=', 'destroyed'),
+        'one',
+      ),
     );
   }
 
   /** Crypto-shreds every version of a key. */
   destroyAllVersions(keyUid: string, nowMs: number): WriteStatement {
-    return stmt(
-      this.#db
-        .updateTable('kms_key_versions')
-        .set({ state: 'destroyed', material: null, destroy_time: nowMs })
-        .where('key_uid', '=', keyUid)
-        .where('state', '!=', 'destroyed'),
+    return shredding(
+      stmt(
+        this.#db
+          .updateTable('kms_key_versions')
+          .set({ state: 'destroyed', material: null, destroy_time: nowMs })
+          .where('key_uid', '=', keyUid)
+          .where('state', '!=', 'destroyed'),
+      ),
     );
   }
 }

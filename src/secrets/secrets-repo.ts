@@ -6,7 +6,7 @@ import {
   type SmVersionsTable,
   toBuffer,
 } from '../storage/schema.ts';
-import { stmt, type WriteStatement } from '../storage/storage-types.ts';
+import { shredding, stmt, type WriteStatement } from '../storage/storage-types.ts';
 import type {
   Instance,
   InstanceKmsKey,
@@ -319,7 +319,7 @@ export class SecretsRepo {
   /** Deletes a secret and everything of it (crypto-shredding its versions). */
   purgeSecret(secretUid: string): WriteStatement[] {
     return [
-      stmt(this.#db.deleteFrom('sm_versions').where('secret_uid', '=', secretUid)),
+      shredding(stmt(this.#db.deleteFrom('sm_versions').where('secret_uid', '=', secretUid))),
       stmt(this.#db.deleteFrom('sm_stages').where('secret_uid', '=', secretUid)),
       stmt(this.#db.deleteFrom('sm_idempotency').where('secret_uid', '=', secretUid)),
       stmt(this.#db.deleteFrom('sm_secrets').where('uid', '=', secretUid), 'one'),
@@ -395,7 +395,7 @@ export class SecretsRepo {
     nowMs: number,
   ): WriteStatement {
     const destroy = to === 'destroyed';
-    return stmt(
+    const statement = stmt(
       this.#db
         .updateTable('sm_versions')
         .set(
@@ -406,6 +406,7 @@ export class SecretsRepo {
         .where('state', '=', from),
       'one',
     );
+    return destroy ? shredding(statement) : statement;
   }
 
   /** Replaces a version's wrapped data key if it is still wrapped by `fromKeyUid` (rewrap). */

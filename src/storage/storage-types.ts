@@ -18,6 +18,17 @@ export interface WriteStatement {
    * `WriteRejected('expectation', index)`: `one` = exactly one row, `some` = at least one row.
    */
   readonly expect?: 'one' | 'some';
+  /**
+   * The statement erases secret material (crypto-shredding): the unit resolves only once no file of
+   * the database holds the erased bytes any more (SQLite: the WAL is checkpointed and truncated).
+   * Build it with `shredding(...)`.
+   */
+  readonly shred?: true;
+}
+
+/** Marks a statement as erasing secret material (see `WriteStatement.shred`). */
+export function shredding(statement: WriteStatement): WriteStatement {
+  return { ...statement, shred: true };
 }
 
 /** A write unit that could not be applied; nothing of it was written. Repos map it to a domain error. */

@@ -20,6 +20,9 @@ import type {
 
 /** Bounds one transaction's size (and its lock time) when a burst queues many units. */
 const maxUnitsPerTransaction = 1000;
+/** First and longest wait between two attempts to truncate the WAL after a shredding unit. */
+const minShredDelayMs = 2;
+const maxShredDelayMs = 1000;
 
 const port = parentPort;
 if (port === null) throw new Error('sqlite-writer-worker must run in a worker thread');
@@ -141,11 +144,66 @@ function closeQuietly(): void {
   connection = undefined;
 }
 
+/**
+ * Answers of committed units that erased secret material (`shred`), held until the WAL no longer
+ * holds the erased bytes: their old pages stay in `coffer.db-wal` after the commit (secure_delete
+ * only zeroes the new page images), so the WAL is checkpointed into the database and truncated first.
+ */
+let shredHeld: UnitOutcome[] = [];
+let shredTimer: NodeJS.Timeout | undefined;
+let shredDelayMs = minShredDelayMs;
+
+/**
+ * One non-blocking `wal_checkpoint(TRUNCATE)`: true when the WAL is empty. A reader on an older
+ * snapshot (the main thread, between two rows of a scan) makes it busy; it is then retried later,
+ * while other units keep committing, instead of blocking this thread in the busy handler.
+ */
+function truncateWal(): boolean {
+  const conn = ensureOpen();
+  if (conn === undefined) return false;
+  try {
+    conn.db.exec('PRAGMA busy_timeout = 0');
+    const result = conn.db.prepare('PRAGMA wal_checkpoint(TRUNCATE)').get() as { busy: number } | undefined;
+    return result !== undefined && Number(result.busy) === 0;
+  } catch {
+    return false;
+  } finally {
+    try {
+      conn.db.exec(`PRAGMA busy_timeout = ${Math.trunc(config.busyTimeoutMs)}`);
+    } catch {
+      // The connection is broken; the next batch reopens it.
+    }
+  }
+}
+
+/** Truncates the WAL and releases the held answers, or tries again later (backing off to 1 s). */
+function shredNow(): void {
+  shredTimer = undefined;
+  if (shredHeld.length === 0) return;
+  if (truncateWal()) {
+    const outcomes = shredHeld;
+    shredHeld = [];
+    shredDelayMs = minShredDelayMs;
+    post({ type: 'outcomes', outcomes });
+    return;
+  }
+  shredTimer = setTimeout(shredNow, shredDelayMs);
+  shredDelayMs = Math.min(shredDelayMs * 2, maxShredDelayMs);
+}
+
 function flush(): void {
   flushScheduled = false;
   while (queue.length > 0) {
-    post({ type: 'outcomes', outcomes: commitBatch(queue.splice(0, maxUnitsPerTransaction)) });
+    const batch = queue.splice(0, maxUnitsPerTransaction);
+    const outcomes = commitBatch(batch);
+    const now: UnitOutcome[] = [];
+    outcomes.forEach((outcome, i) => {
+      const shreds = outcome.ok && batch[i]!.statements.some((statement) => statement.shred === true);
+      (shreds ? shredHeld : now).push(outcome);
+    });
+    if (now.length > 0) post({ type: 'outcomes', outcomes: now });
   }
+  if (shredHeld.length > 0 && shredTimer === undefined) shredNow();
 }
 
 port.on('message', (request: WriterRequest) => {
@@ -159,6 +217,28 @@ port.on('message', (request: WriterRequest) => {
     return;
   }
   flush();
+  if (shredTimer !== undefined) clearTimeout(shredTimer);
+  // Last chance: wait (busy handler) for readers; an answer still held cannot claim the bytes are gone.
+  if (shredHeld.length > 0) {
+    let truncated = false;
+    try {
+      truncated = Number(ensureOpen()?.db.prepare('PRAGMA wal_checkpoint(TRUNCATE)').get()?.busy) === 0;
+    } catch {
+      // Reported below as not truncated.
+    }
+    const outcomes = shredHeld.map((outcome): UnitOutcome =>
+      truncated
+        ? outcome
+        : {
+            id: outcome.id,
+            ok: false,
+            failure: 'unavailable',
+            message: 'committed, but the write-ahead log could not be truncated before closing',
+          },
+    );
+    shredHeld = [];
+    post({ type: 'outcomes', outcomes });
+  }
   closeQuietly();
   post({ type: 'closed' });
   // Nothing keeps the thread alive any more: it exits once the answers above are handed over.

@@ -80,9 +80,14 @@ export class SqliteWriter {
     const unit: WriterUnit = {
       id,
       statements: statements.map((s) =>
-        s.expect === undefined
+        s.expect === undefined && s.shred === undefined
           ? { sql: s.sql, parameters: s.parameters }
-          : { sql: s.sql, parameters: s.parameters, expect: s.expect },
+          : {
+              sql: s.sql,
+              parameters: s.parameters,
+              ...(s.expect === undefined ? {} : { expect: s.expect }),
+              ...(s.shred === undefined ? {} : { shred: s.shred }),
+            },
       ),
     };
     return new Promise<unknown[][]>((resolve, reject) => {
