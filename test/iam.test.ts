@@ -90,10 +90,21 @@ for (const engine of ['sqlite', 'postgres'] as const) {
     test('a valid principal without a grant gets 403, the same whether or not the resource exists', async () => {
       const sa = await serviceAccount('nobody-here');
       const existing = await as(sa.token).get(`${ringPath}/keys/${keyA}`);
-      const missing = await as(sa.token).get(`${ringPath}/keys/99999999-9999-9999-9999-999999999999`);
+      const absentKey = '99999999-9999-9999-9999-999999999999';
+      const missing = await as(sa.token).get(`${ringPath}/keys/${absentKey}`);
       assert.equal(existing.status, 403);
       assert.equal(missing.status, 403);
-      assert.deepEqual({ ...existing.body.error, requestId: '' }, { ...missing.body.error, requestId: '' });
+      // The message names the permission and the resource as sent: only the id the caller wrote differs.
+      assert.match(
+        existing.body.error.message,
+        new RegExp(`^Permission kms\\.keys\\.get denied on .*/keys/${keyA}\\.$`),
+      );
+      const sameShape = (error: { message: string }, id: string) => ({
+        ...error,
+        message: error.message.replace(id, '{key}'),
+        requestId: '',
+      });
+      assert.deepEqual(sameShape(existing.body.error, keyA), sameShape(missing.body.error, absentKey));
     });
 
     test('bindings inherit down the real parent chain: project → key ring → key, not sideways', async () => {

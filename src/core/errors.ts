@@ -84,8 +84,17 @@ export const errors = {
   notFound: (what: string) => new CofferError('not_found', `${what} was not found.`),
   alreadyExists: (what: string) => new CofferError('already_exists', `${what} already exists.`),
   conflict: (message: string) => new CofferError('conflict', message),
-  denied: () =>
-    new CofferError('permission_denied', 'The caller does not have permission for this operation.'),
+  /**
+   * `permission_denied`, naming the permission and the resource as the caller wrote them (checked
+   * before any lookup, so the message is the same whether or not the resource exists).
+   */
+  denied: (permission?: string, resource?: string) =>
+    new CofferError(
+      'permission_denied',
+      permission && resource
+        ? `Permission ${permission} denied on ${resource}.`
+        : 'The caller does not have permission for this operation.',
+    ),
   unauthenticated: (message = 'A valid bearer token is required.') =>
     new CofferError('unauthenticated', message),
   sealed: () => new CofferError('sealed', 'Coffer is sealed.'),

@@ -15,6 +15,11 @@ export interface RouteGuard {
    * `auditAction`.
    */
   readonly permission: Permission | 'authenticated';
+  /**
+   * Further permissions the caller must also hold on the same resource (minting a service account's
+   * token also needs `iam.service_accounts.act_as` on it: nobody borrows an identity they do not control).
+   */
+  readonly alsoNeeds?: readonly Permission[];
   /** The full resource name the permission is checked on, built from the URL's parameters. */
   readonly resource: (params: Record<string, string>) => string;
   /** The project feature gate the route belongs to (needs a `projectId` parameter). */

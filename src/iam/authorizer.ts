@@ -21,6 +21,8 @@ export class Authorizer {
   readonly #clock: Clock;
   #policies = new Map<string, StoredPolicy | null>();
   #roles = new Map<string, readonly Permission[] | null>();
+  // Bumped by invalidate(): a lookup that started before an invalidation must not fill the new cache.
+  #generation = 0;
 
   constructor(repo: IamRepo, clock: Clock) {
     this.#repo = repo;
@@ -29,7 +31,7 @@ export class Authorizer {
 
   /** Throws `permission_denied` unless `principal` holds `permission` on `resource`. */
   async check(principal: Principal, permission: Permission, resource: string): Promise<void> {
-    if (!(await this.holds(principal, permission, resource))) throw errors.denied();
+    if (!(await this.holds(principal, permission, resource))) throw errors.denied(permission, resource);
   }
 
   /** Whether `principal` holds `permission` on `resource`. */
@@ -38,11 +40,15 @@ export class Authorizer {
     return held.length === 1;
   }
 
-  /** Which of `permissions` `principal` holds on `resource` (`iam:test-permissions`). */
+  /**
+   * Which of `permissions` `principal` holds on `resource` (`iam:test-permissions`); with
+   * `unconditionalOnly`, only bindings without a condition count (what a caller may grant on).
+   */
   async held(
     principal: Principal,
     permissions: readonly Permission[],
     resource: string,
+    options: { readonly unconditionalOnly?: boolean } = {},
   ): Promise<Permission[]> {
     const chain = ancestorsOf(resource);
     if (!chain) return [];
@@ -54,6 +60,7 @@ export class Authorizer {
       if (!policy) continue;
       for (const binding of policy.bindings) {
         if (!appliesTo(binding, principal, now)) continue;
+        if (options.unconditionalOnly && binding.condition) continue;
         for (const permission of await this.#rolePermissions(binding.role)) {
           if (wanted.has(permission)) found.add(permission);
         }
@@ -77,6 +84,7 @@ export class Authorizer {
 
   /** Drops every cached policy and role. */
   invalidate(): void {
+    this.#generation++;
     this.#policies = new Map();
     this.#roles = new Map();
   }
@@ -84,7 +92,10 @@ export class Authorizer {
   async #policy(resource: string): Promise<StoredPolicy | null> {
     const cached = this.#policies.get(resource);
     if (cached !== undefined) return cached;
+    const generation = this.#generation;
     const policy = (await this.#repo.findPolicy(resource)) ?? null;
+    // Read before an invalidation: use it for this decision only, never cache it as fresh.
+    if (generation !== this.#generation) return policy;
     if (this.#policies.size >= cacheLimit) this.#policies.clear();
     this.#policies.set(resource, policy);
     return policy;
@@ -95,7 +106,10 @@ export class Authorizer {
     if (predefined) return predefined;
     const cached = this.#roles.get(role);
     if (cached !== undefined) return cached ?? [];
+    const generation = this.#generation;
     const custom = (await this.#repo.findRole(role))?.permissions ?? null;
+    if (generation !== this.#generation) return custom ?? [];
+    if (this.#roles.size >= cacheLimit) this.#roles.clear();
     this.#roles.set(role, custom);
     return custom ?? [];
   }

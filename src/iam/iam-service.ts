@@ -10,6 +10,7 @@ import { allPermissions, type Permission } from './permissions.ts';
 import { initialAdminPrincipal, type Principal } from './principal.ts';
 import type { RateLimiter } from './rate-limiter.ts';
 import { acceptsPolicy, projectOf, rootResource } from './resource-names.ts';
+import { newlyGrantedRoles } from './policy-grants.ts';
 import { predefinedRolePermissions } from './roles.ts';
 import type { TokenService } from './token-service.ts';
 
@@ -381,18 +382,16 @@ export class IamService {
     after: readonly Binding[],
     caller: Principal,
   ): Promise<void> {
-    const had = new Set(before.flatMap((b) => b.members.map((m) => `${b.role}|${m}`)));
-    const roles = new Set(
-      after.filter((b) => b.members.some((m) => !had.has(`${b.role}|${m}`))).map((b) => b.role),
-    );
-    for (const role of roles) {
+    // Only what the caller holds now, unconditionally, here: an expired or time-bound grant of its
+    // own never lets it grant (or extend, or uncondition) a role.
+    for (const role of newlyGrantedRoles(before, after, this.#clock.nowMs())) {
       const permissions =
         predefinedRolePermissions(role) ?? (await this.#repo.findRole(role))?.permissions ?? [];
-      const held = await this.#authorizer.held(caller, permissions, resource);
+      const held = await this.#authorizer.held(caller, permissions, resource, { unconditionalOnly: true });
       if (held.length < new Set(permissions).size) {
         throw new CofferError(
           'permission_denied',
-          `Granting ${role} here needs every permission it holds; the caller lacks some.`,
+          `Granting ${role} on ${resource} needs every permission it holds there, unconditionally; the caller lacks some.`,
         );
       }
     }

@@ -63,6 +63,12 @@ export const permissionCatalogue = {
   'iam.roles.create': 'Create custom roles in a project.',
   'iam.roles.list': 'List roles.',
   'iam.users.create': 'Create users (held at the root).',
+  'iam.users.disable': 'Disable a user: refuses its logins and ends its sessions at once (held at the root).',
+  'iam.users.enable': 'Enable a disabled user (held at the root).',
+  'iam.user_tokens.list': 'List a user’s sessions and tokens, metadata only (held at the root).',
+  'iam.user_tokens.delete': 'End one of a user’s sessions (held at the root).',
+  'sys.root_token.rotate':
+    'Replace the first admin’s root token; the old one stops working (held at the root).',
   'iam.service_accounts.create': 'Create service accounts in a project.',
   'iam.service_accounts.get': 'Read a service account.',
   'iam.service_accounts.list': 'List service accounts.',

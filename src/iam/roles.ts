@@ -115,7 +115,7 @@ const roleTable: Readonly<Record<string, { title: string; permissions: readonly 
       'iam.service_accounts.list',
       'iam.service_accounts.disable',
       'iam.service_accounts.enable',
-      'iam.service_account_tokens.create',
+      // Not iam.service_account_tokens.create: a token is the account's identity (see role-escalation.ts).
       'iam.service_account_tokens.list',
       'iam.service_account_tokens.delete',
     ],

@@ -61,6 +61,8 @@ export class TokenService {
   readonly #clock: Clock;
   readonly #principalEnabled: (principal: string) => Promise<boolean>;
   #cache = new Map<string, CachedToken>();
+  // Bumped by invalidate(): a lookup that started before an invalidation must not fill the new cache.
+  #generation = 0;
 
   constructor(storage: Storage, clock: Clock, principalEnabled: (principal: string) => Promise<boolean>) {
     this.#storage = storage;
@@ -86,6 +88,7 @@ export class TokenService {
     const key = hash.toString('base64');
     let entry = this.#cache.get(key);
     if (!entry) {
+      const generation = this.#generation;
       const row = await findTokenByHash(this.#storage.db, hash);
       if (!row) throw errors.unauthenticated('The bearer token is invalid.');
       entry = {
@@ -94,8 +97,12 @@ export class TokenService {
         expireTimeMs: row.expireTimeMs,
         usable: !row.revoked && (await this.#principalEnabled(row.principal)),
       };
-      if (this.#cache.size >= cacheLimit) this.#cache.clear();
-      this.#cache.set(key, entry);
+      // Read before an invalidation (a revocation or disable may have landed since): decide with it
+      // this once, but never cache it as fresh.
+      if (generation === this.#generation) {
+        if (this.#cache.size >= cacheLimit) this.#cache.clear();
+        this.#cache.set(key, entry);
+      }
     }
     // The lookup is by a one-way hash; the final comparison is constant-time all the same.
     if (!timingSafeEqual(entry.tokenHash, hash) || !entry.usable)
@@ -108,6 +115,7 @@ export class TokenService {
 
   /** Drops every cached token. */
   invalidate(): void {
+    this.#generation++;
     this.#cache = new Map();
   }
 }

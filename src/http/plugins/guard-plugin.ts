@@ -67,8 +67,11 @@ export function registerGuard(server: FastifyInstance, app: App): void {
     if (perPrincipal > 0) throw rateLimited(perPrincipal);
     if (app.barrier.sealed) throw new CofferError('sealed', 'Coffer is sealed.');
     const params = (request.params ?? {}) as Record<string, string>;
-    if (guard.permission !== 'authenticated')
-      await app.authorizer.check(principal, guard.permission, guard.resource(params));
+    if (guard.permission !== 'authenticated') {
+      const resource = guard.resource(params);
+      for (const permission of [guard.permission, ...(guard.alsoNeeds ?? [])])
+        await app.authorizer.check(principal, permission, resource);
+    }
     // Routes open to any principal check their gate themselves, after their own checks, so the gate
     // says nothing about a project to strangers.
     if (guard.feature && guard.permission !== 'authenticated' && params.projectId !== undefined)

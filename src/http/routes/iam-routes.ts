@@ -478,7 +478,11 @@ export function registerIamRoutes(server: FastifyInstance, app: App): void {
     '/v2/projects/:projectId/service-accounts/:email/tokens',
     {
       config: {
-        guard: { permission: 'iam.service_account_tokens.create', resource: accountName },
+        guard: {
+          permission: 'iam.service_account_tokens.create',
+          alsoNeeds: ['iam.service_accounts.act_as'],
+          resource: accountName,
+        },
         noStore: true,
       },
       schema: {

@@ -1,0 +1,62 @@
+import { allPermissions, type Permission } from './permissions.ts';
+
+/**
+ * A way to obtain another principal: holding every permission in `needs` on a resource yields a
+ * credential of some principal whose rights may be up to `yields`. The routes that hand out
+ * credentials declare exactly these permissions (the authorization matrix test checks that).
+ */
+export interface PrincipalSource {
+  /** What the source is (for messages). */
+  readonly what: string;
+  /** The route that hands out the credential, as `METHOD url`. */
+  readonly route: string;
+  /** Permissions the route needs, together, on one resource. */
+  readonly needs: readonly Permission[];
+  /** The most the obtained principal may hold. */
+  readonly yields: readonly Permission[];
+}
+
+/**
+ * Every route that yields a credential of a principal other than the caller. A service account may
+ * be granted any role by someone, so a token for one may carry every permission; the root token is
+ * the first admin's (roles/owner on the root). Granting roles (`iam.policies.set`) is absent: the
+ * service lets a caller grant only what it holds, unconditionally, where it grants it.
+ */
+export const principalSources: readonly PrincipalSource[] = [
+  {
+    what: 'a service account token',
+    route: 'POST /v2/projects/:projectId/service-accounts/:email/tokens',
+    needs: ['iam.service_account_tokens.create', 'iam.service_accounts.act_as'],
+    yields: allPermissions,
+  },
+  {
+    what: 'the root token',
+    route: 'POST /v2/sys/root-token::rotate',
+    needs: ['sys.root_token.rotate'],
+    yields: allPermissions,
+  },
+];
+
+/**
+ * Everything a holder of `held` can reach by obtaining principals through `sources`, repeatedly (a
+ * fixpoint): for a sound role, the result equals `held`.
+ */
+export function reachablePermissions(
+  held: readonly Permission[],
+  sources: readonly PrincipalSource[] = principalSources,
+): Set<Permission> {
+  const reached = new Set(held);
+  for (let grew = true; grew;) {
+    grew = false;
+    for (const source of sources) {
+      if (!source.needs.every((p) => reached.has(p))) continue;
+      for (const permission of source.yields) {
+        if (!reached.has(permission)) {
+          reached.add(permission);
+          grew = true;
+        }
+      }
+    }
+  }
+  return reached;
+}
