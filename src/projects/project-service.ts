@@ -2,10 +2,20 @@ import { randomBytes } from 'node:crypto';
 import type { Clock } from '../core/clock.ts';
 import { CofferError, errors } from '../core/errors.ts';
 import { isUuid, newUuid, type ProjectId } from '../core/ids.ts';
-import { clampPageSize, decodePageToken, type Page, toPage } from '../core/pagination.ts';
+import {
+  clampPageSize,
+  decodePageToken,
+  encodePageToken,
+  maxPageSize,
+  type Page,
+  toPage,
+} from '../core/pagination.ts';
 import { type Storage, stmt, WriteRejected } from '../storage/storage-types.ts';
 import { ProjectRepo } from './project-repo.ts';
 import type { Project, ProjectFeatures, Region } from './project-types.ts';
+
+/** How many projects one filtered listing reads at most before answering a short page. */
+const maxScannedProjects = 10_000;
 
 /** Fields a caller may give when creating a project. */
 export interface CreateProjectInput {
@@ -74,6 +84,37 @@ export class ProjectService {
     const size = clampPageSize(pageSize);
     const rows = await this.#repo.list(decodePageToken(pageToken), size + 1);
     return toPage(rows, size, (project) => project.id);
+  }
+
+  /**
+   * A page of the projects `visible` accepts, ordered by id: scans on until the page is full or the
+   * projects end (a filter applied after paging would answer short or empty pages). The scan is
+   * bounded; when the bound ends it, the page is short and the token continues after the last
+   * project scanned.
+   */
+  async listVisible(
+    pageSize: number | undefined,
+    pageToken: string | undefined,
+    visible: (project: Project) => Promise<boolean>,
+  ): Promise<Page<Project>> {
+    const size = clampPageSize(pageSize);
+    const batch = Math.min(Math.max(size + 1, 100), maxPageSize);
+    let after = decodePageToken(pageToken);
+    const items: Project[] = [];
+    for (let scanned = 0; ;) {
+      const rows = await this.#repo.list(after, batch);
+      for (const project of rows) {
+        if (await visible(project)) {
+          if (items.length === size) return { items, nextPageToken: encodePageToken(items[size - 1]!.id) };
+          items.push(project);
+        }
+        after = project.id;
+      }
+      scanned += rows.length;
+      if (rows.length < batch) return { items };
+      if (scanned >= maxScannedProjects && after !== undefined)
+        return { items, nextPageToken: encodePageToken(after) };
+    }
   }
 
   /** Updates a project if `etag` (when given) is current; `conflict` when stale. */

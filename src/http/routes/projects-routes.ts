@@ -62,14 +62,13 @@ export function registerProjectRoutes(server: FastifyInstance, app: App): void {
     },
     async (request) => {
       const principal = request.principal!;
-      const all = await app.authorizer.holds(principal, 'projects.list', rootResource);
-      const page = await app.projects.list(request.query.pageSize, request.query.pageToken);
-      const visible = [];
-      for (const project of page.items) {
-        if (all || (await app.authorizer.holds(principal, 'projects.get', `projects/${project.id}`)))
-          visible.push(project);
-      }
-      return pageView({ ...page, items: visible }, projectView);
+      const { pageSize, pageToken } = request.query;
+      const page = (await app.authorizer.holds(principal, 'projects.list', rootResource))
+        ? await app.projects.list(pageSize, pageToken)
+        : await app.projects.listVisible(pageSize, pageToken, (project) =>
+            app.authorizer.holds(principal, 'projects.get', `projects/${project.id}`),
+          );
+      return pageView(page, projectView);
     },
   );
 
