@@ -148,6 +148,8 @@ export class InstanceService {
     };
     const keyChanged =
       current.kmsKeyUid !== next.kmsKeyUid || current.kmsKey?.keyVersion !== next.kmsKey?.keyVersion;
+    if (current.kmsKeyUid !== null && current.kmsKeyUid !== next.kmsKeyUid)
+      await this.#requireOldKeyUse(current, caller);
     const statements = [this.#repo.updateInstance(next, current.etag)];
     let operation: Operation | undefined;
     if (keyChanged) {
@@ -165,7 +167,9 @@ export class InstanceService {
             total: 0,
             done: 0,
             state: 'running',
-            error: `started by ${caller}`,
+            error: null,
+            started_by: caller,
+            source_service_account: current.kmsKey?.serviceAccountEmail ?? null,
             lease_until: 0,
             create_time: now,
             update_time: now,
@@ -246,6 +250,37 @@ export class InstanceService {
   /** Advances the rewrap operations whose lease is free (background work). */
   runOperations(): Promise<void> {
     return this.#operations.run();
+  }
+
+  /**
+   * Moving an instance off its key re-encrypts every value with that key's help, and would undo a key
+   * owner's disable of it: the caller must be able to use the old key itself (kms.decrypt), or act as
+   * the instance's service account that can.
+   */
+  async #requireOldKeyUse(current: Instance, caller: Principal): Promise<void> {
+    const oldKey = await this.instanceKey(current);
+    if (!oldKey) return;
+    const name = keyResourceName(oldKey);
+    if (await this.#authorizer.holds(caller, 'kms.decrypt', name)) return;
+    const email = current.kmsKey?.serviceAccountEmail;
+    const account = email ? await this.#iamRepo.findServiceAccount(email) : undefined;
+    if (
+      email &&
+      account &&
+      !account.disabled &&
+      (await this.#authorizer.holds(
+        caller,
+        'iam.service_accounts.act_as',
+        `projects/${account.projectId}/service-accounts/${email}`,
+      )) &&
+      (await this.#authorizer.holds(`serviceAccount:${email}` as Principal, 'kms.decrypt', name))
+    )
+      return;
+    throw new CofferError(
+      'permission_denied',
+      `Switching or removing the instance key needs kms.decrypt on the current key ${name}, ` +
+        `or iam.service_accounts.act_as on a service account that holds it.`,
+    );
   }
 
   async #validateKmsKey(

@@ -271,8 +271,13 @@ export interface SmOperationsTable {
   target_key_version: number | null;
   total: number;
   done: number;
+  /** running, paused (a check failed; `error` says which), done, failed or superseded. */
   state: string;
   error: string | null;
+  /** The principal that switched the key. */
+  started_by: string | null;
+  /** The instance's service account before the switch (decrypts with the old key), if it had one. */
+  source_service_account: string | null;
   lease_until: number;
   create_time: number;
   update_time: number;

@@ -7,6 +7,7 @@ import * as iam from './0003-iam.ts';
 import * as secrets from './0004-secrets.ts';
 import * as auditResourceOrder from './0005-audit-resource-order.ts';
 import * as idempotencyDigest from './0006-idempotency-digest.ts';
+import * as rewrapIdentities from './0007-rewrap-identities.ts';
 
 /** One schema change. `up` runs inside the migration transaction, on either engine. */
 export interface Migration {
@@ -24,4 +25,5 @@ export const migrations: readonly Migration[] = [
   { id: '0004-secrets', up: secrets.up },
   { id: '0005-audit-resource-order', up: auditResourceOrder.up },
   { id: '0006-idempotency-digest', up: idempotencyDigest.up },
+  { id: '0007-rewrap-identities', up: rewrapIdentities.up },
 ];
