@@ -173,4 +173,40 @@ describe('configuration', () => {
       rmSync(dir, { recursive: true, force: true });
     }
   });
+  test('listener limits: bounded defaults, COFFER_* overrides, and a header timeout within the request timeout', () => {
+    const defaults = loadConfig({ env: {} });
+    assert.equal(defaults.headersTimeoutMs, 10000);
+    assert.equal(defaults.requestTimeoutMs, 30000);
+    assert.equal(defaults.keepAliveTimeoutMs, 5000);
+    assert.equal(defaults.idleTimeoutMs, 60000);
+    assert.equal(defaults.maxConnections, 10000);
+    assert.equal(defaults.maxConnectionsPerAddress, 256);
+    const set = loadConfig({
+      env: {
+        COFFER_HEADERS_TIMEOUT_MS: '2000',
+        COFFER_REQUEST_TIMEOUT_MS: '4000',
+        COFFER_KEEP_ALIVE_TIMEOUT_MS: '1000',
+        COFFER_IDLE_TIMEOUT_MS: '9000',
+        COFFER_MAX_CONNECTIONS: '50',
+        COFFER_MAX_CONNECTIONS_PER_ADDRESS: '5',
+      },
+    });
+    assert.deepEqual(
+      [set.headersTimeoutMs, set.requestTimeoutMs, set.keepAliveTimeoutMs, set.idleTimeoutMs],
+      [2000, 4000, 1000, 9000],
+    );
+    assert.deepEqual([set.maxConnections, set.maxConnectionsPerAddress], [50, 5]);
+    assert.equal(
+      fieldOf(() => loadConfig({ env: { COFFER_HEADERS_TIMEOUT_MS: '40000' } })),
+      'headersTimeoutMs',
+    );
+    assert.equal(
+      fieldOf(() => loadConfig({ env: { COFFER_MAX_CONNECTIONS: '10' } })),
+      'maxConnectionsPerAddress',
+    );
+    assert.equal(
+      fieldOf(() => loadConfig({ env: { COFFER_REQUEST_TIMEOUT_MS: '0' } })),
+      'requestTimeoutMs',
+    );
+  });
 });

@@ -81,6 +81,32 @@ export const ConfigSchema = Type.Object(
     backgroundIntervalMs: Type.Integer({ default: 10000, minimum: 100, maximum: 3600000 }),
     shutdownGraceMs: Type.Integer({ default: 10000, minimum: 0, maximum: 600000 }),
     bodyLimitBytes: Type.Integer({ default: 1048576, minimum: 1024, maximum: 16777216 }),
+    headersTimeoutMs: Type.Integer({
+      default: 10000,
+      minimum: 100,
+      maximum: 600000,
+      description: 'a request whose headers are not all in within this time is answered 408 and closed',
+    }),
+    requestTimeoutMs: Type.Integer({
+      default: 30000,
+      minimum: 100,
+      maximum: 3600000,
+      description: 'a request (headers and body) not all in within this time is answered 408 and closed',
+    }),
+    keepAliveTimeoutMs: Type.Integer({
+      default: 5000,
+      minimum: 100,
+      maximum: 600000,
+      description: 'an idle keep-alive connection is closed after this time',
+    }),
+    idleTimeoutMs: Type.Integer({
+      default: 60000,
+      minimum: 100,
+      maximum: 3600000,
+      description: 'a connection on which no byte moves either way for this long is closed',
+    }),
+    maxConnections: Type.Integer({ default: 10000, minimum: 1, maximum: 1000000 }),
+    maxConnectionsPerAddress: Type.Integer({ default: 256, minimum: 1, maximum: 1000000 }),
     rateLimit: Type.Object(
       {
         perPrincipalPerSecond: Type.Number({ default: 2000, exclusiveMinimum: 0 }),
@@ -182,6 +208,12 @@ function applyEnv(raw: Record<string, unknown>, env: Record<string, string | und
     ['COFFER_BACKGROUND_INTERVAL_MS', 'backgroundIntervalMs'],
     ['COFFER_SHUTDOWN_GRACE_MS', 'shutdownGraceMs'],
     ['COFFER_BODY_LIMIT_BYTES', 'bodyLimitBytes'],
+    ['COFFER_HEADERS_TIMEOUT_MS', 'headersTimeoutMs'],
+    ['COFFER_REQUEST_TIMEOUT_MS', 'requestTimeoutMs'],
+    ['COFFER_KEEP_ALIVE_TIMEOUT_MS', 'keepAliveTimeoutMs'],
+    ['COFFER_IDLE_TIMEOUT_MS', 'idleTimeoutMs'],
+    ['COFFER_MAX_CONNECTIONS', 'maxConnections'],
+    ['COFFER_MAX_CONNECTIONS_PER_ADDRESS', 'maxConnectionsPerAddress'],
   ];
   for (const [name, field] of ints) {
     const value = env[name];
@@ -315,6 +347,14 @@ function checkListen(config: Config): void {
   }
 }
 
+function checkListenerLimits(config: Config): void {
+  // Node refuses a header timeout longer than the whole request's.
+  if (config.headersTimeoutMs > config.requestTimeoutMs)
+    throw new ConfigError('headersTimeoutMs', 'must not be longer than requestTimeoutMs');
+  if (config.maxConnectionsPerAddress > config.maxConnections)
+    throw new ConfigError('maxConnectionsPerAddress', 'must not be more than maxConnections');
+}
+
 /** Loads, merges and validates the configuration; throws ConfigError naming the first bad field. */
 export function loadConfig(sources: ConfigSources): Config {
   const file = sources.file ?? sources.env.COFFER_CONFIG;
@@ -326,6 +366,7 @@ export function loadConfig(sources: ConfigSources): Config {
   if (error) throw error;
   const config = withDefaults as Config;
   checkListen(config);
+  checkListenerLimits(config);
   return config;
 }
 

@@ -13,6 +13,7 @@ export type ErrorKind =
   | 'conflict'
   | 'too_large'
   | 'rate_limited'
+  | 'timeout'
   | 'unavailable'
   | 'internal';
 
@@ -37,6 +38,10 @@ export const errorCatalogue = {
   conflict: { kind: 'conflict', summary: 'Stale etag or expected version, or a concurrent change.' },
   payload_too_large: { kind: 'too_large', summary: 'The body, value or plaintext is over its size limit.' },
   rate_limited: { kind: 'rate_limited', summary: 'Too many requests; retry after the Retry-After delay.' },
+  request_timeout: {
+    kind: 'timeout',
+    summary: 'The request (headers or body) was not received within the server’s time limit.',
+  },
   kms_unavailable: { kind: 'unavailable', summary: 'KMS is not available in this region.' },
   sealed: { kind: 'unavailable', summary: 'The node is sealed; unseal it first.' },
   audit_unavailable: {

@@ -9,6 +9,7 @@ const statusByKind: Record<ErrorKind, number> = {
   conflict: 409,
   too_large: 413,
   rate_limited: 429,
+  timeout: 408,
   unavailable: 503,
   internal: 500,
 };

@@ -4,7 +4,9 @@ import Fastify, { type FastifyInstance, LogController } from 'fastify';
 import type { App } from '../app/app.ts';
 import { version } from '../app/version.ts';
 import { ConfigError } from '../core/config.ts';
+import { createClientErrorHandler } from './client-error-handler.ts';
 import { mapError } from './error-mapper.ts';
+import { capConnections, serverTimeoutOptions } from './listener-limits.ts';
 import { registerAudit } from './plugins/audit-plugin.ts';
 import { registerGuard } from './plugins/guard-plugin.ts';
 import { registerAuditRoutes } from './routes/audit-routes.ts';
@@ -15,6 +17,7 @@ import { registerSecretValueRoutes } from './routes/secret-value-routes.ts';
 import { registerSecretsRoutes } from './routes/secrets-routes.ts';
 import { registerProjectRoutes } from './routes/projects-routes.ts';
 import { registerSysRoutes } from './routes/sys-routes.ts';
+import { registerUserRoutes } from './routes/user-routes.ts';
 import { schemaValidatorCompiler } from './validators.ts';
 import { newTimeOrderedUuid } from '../core/ids.ts';
 
@@ -39,9 +42,14 @@ function tlsOptions(app: App): { key: Buffer; cert: Buffer } | undefined {
  */
 export async function buildServer(app: App): Promise<FastifyInstance> {
   const https = tlsOptions(app);
+  const timeouts = serverTimeoutOptions(app.config);
   const server = Fastify({
     loggerInstance: app.logger,
-    ...(https ? { https } : {}),
+    ...(https ? { https: { ...https, ...timeouts } } : { http: timeouts }),
+    requestTimeout: app.config.requestTimeoutMs,
+    keepAliveTimeout: app.config.keepAliveTimeoutMs,
+    connectionTimeout: app.config.idleTimeoutMs,
+    clientErrorHandler: createClientErrorHandler(app.logger),
     bodyLimit: app.config.bodyLimitBytes,
     requestIdHeader: false,
     logController: new LogController({ requestIdLogLabel: 'requestId' }),
@@ -54,6 +62,7 @@ export async function buildServer(app: App): Promise<FastifyInstance> {
     routerOptions: { ignoreTrailingSlash: false, maxParamLength: 2048 },
   }) as unknown as FastifyInstance;
 
+  capConnections(server.server, app.config, app.logger);
   server.setValidatorCompiler(schemaValidatorCompiler());
 
   // An empty body declared as JSON (curl -X DELETE -H 'content-type: application/json') is no body.
@@ -105,6 +114,7 @@ export async function buildServer(app: App): Promise<FastifyInstance> {
   registerProjectRoutes(server, app);
   registerKmsRoutes(server, app);
   registerIamRoutes(server, app);
+  registerUserRoutes(server, app);
   registerAuditRoutes(server, app);
   registerInstanceRoutes(server, app);
   registerSecretsRoutes(server, app);
