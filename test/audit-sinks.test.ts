@@ -12,6 +12,25 @@ async function eventIds(node: Awaited<ReturnType<typeof startTestNode>>): Promis
   return (await node.app.storage.db.selectFrom('audit_events').select('id').execute()).map((r) => r.id);
 }
 
+/** Every checkpoint a writer signed, as `chain:seq:kind`. */
+async function checkpointKeys(node: Awaited<ReturnType<typeof startTestNode>>): Promise<string[]> {
+  return (
+    await node.app.storage.db
+      .selectFrom('audit_checkpoints')
+      .select(['chain_id', 'seq', 'kind'])
+      .where('kind', '!=', 'prune')
+      .execute()
+  ).map((r) => `${r.chain_id}:${Number(r.seq)}:${r.kind}`);
+}
+
+interface DeliveredCheckpoint {
+  chainId: string;
+  seq: number;
+  kind: string;
+  prevCheckpoint: string;
+  signature: string;
+}
+
 test('the file sink writes every event once as JSON lines and rotates by size', async () => {
   const dir = mkdtempSync(join(tmpdir(), 'coffer-sink-'));
   const path = join(dir, 'audit.jsonl');
@@ -30,16 +49,24 @@ test('the file sink writes every event once as JSON lines and rotates by size', 
       existsSync(f),
     );
     assert.ok(files.length > 1, 'rotated');
-    const delivered = files
+    const parsed = files
       .flatMap((f) => readFileSync(f, 'utf8').trim().split('\n'))
-      .map((line) => JSON.parse(line) as { id: string; hash: string });
+      .map((line) => JSON.parse(line) as { id: string; hash: string; checkpoint?: DeliveredCheckpoint });
+    const delivered = parsed.filter((line) => line.checkpoint === undefined);
+    const checkpoints = parsed.flatMap((line) => (line.checkpoint ? [line.checkpoint] : []));
+    assert.deepEqual(
+      checkpoints.map((c) => `${c.chainId}:${c.seq}:${c.kind}`).sort(),
+      (await checkpointKeys(node)).sort(),
+      'every signed checkpoint, once',
+    );
+    assert.ok(checkpoints.every((c) => c.prevCheckpoint && c.signature));
     const ids = delivered.map((e) => e.id);
     assert.equal(new Set(ids).size, ids.length, 'no duplicates');
     assert.deepEqual([...ids].sort(), (await eventIds(node)).sort(), 'every event');
     assert.ok(delivered.every((e) => /^[0-9a-f]{64}$/.test(e.hash)));
     await node.app.auditSinks.run();
     const again = files.flatMap((f) => (existsSync(f) ? readFileSync(f, 'utf8').trim().split('\n') : []));
-    assert.equal(again.length, ids.length, 'a second pass delivers nothing new');
+    assert.equal(again.length, parsed.length, 'a second pass delivers nothing new');
   } finally {
     await node.destroy();
     rmSync(dir, { recursive: true, force: true });
@@ -48,6 +75,7 @@ test('the file sink writes every event once as JSON lines and rotates by size', 
 
 test('the webhook sink survives an outage with backoff, loses nothing, and resumes from its cursor after a restart', async () => {
   const received: Array<{ id: string }> = [];
+  const receivedCheckpoints: DeliveredCheckpoint[] = [];
   const batchIds: string[] = [];
   let failing = true;
   const siem = createServer((req, res) => {
@@ -61,7 +89,9 @@ test('the webhook sink survives an outage with backoff, loses nothing, and resum
         return;
       }
       batchIds.push(String(req.headers['idempotency-key']));
-      received.push(...(JSON.parse(body) as { events: Array<{ id: string }> }).events);
+      const batch = JSON.parse(body) as { events: Array<{ id: string }>; checkpoints: DeliveredCheckpoint[] };
+      received.push(...batch.events);
+      receivedCheckpoints.push(...batch.checkpoints);
       res.writeHead(204).end();
     });
   });
@@ -101,7 +131,10 @@ test('the webhook sink survives an outage with backoff, loses nothing, and resum
     clock.advance(120_000);
     await node.app.auditSinks.run();
     assert.deepEqual(received.map((e) => e.id).sort(), (await eventIds(node)).sort());
-    assert.ok(batchIds.every((id) => /^[0-9a-f-]{36}:\d+-\d+$/.test(id)));
+    assert.ok(
+      batchIds.every((id) => /^[0-9a-f-]{36}:(checkpoints:)?\d+-\d+$/.test(id)),
+      batchIds.join(),
+    );
     const up = (await call(node.url, 'GET', '/v2/sys/audit/sinks', { token: admin })).body.items[0];
     assert.equal(up.consecutiveFailures, 0);
     assert.ok(up.lastDelayMs !== null);
@@ -113,6 +146,15 @@ test('the webhook sink survives an outage with backoff, loses nothing, and resum
     const ids = received.map((e) => e.id);
     assert.equal(new Set(ids).size, ids.length, 'nothing delivered twice across the restart');
     assert.deepEqual([...ids].sort(), (await eventIds(node)).sort(), 'nothing lost across the restart');
+    const signedHeads = receivedCheckpoints.map((c) => `${c.chainId}:${c.seq}:${c.kind}`);
+    assert.equal(new Set(signedHeads).size, signedHeads.length, 'no checkpoint delivered twice');
+    assert.ok(
+      signedHeads.some((key) => key.endsWith(':closing')),
+      "the first run's closing checkpoint",
+    );
+    const stored = await checkpointKeys(node);
+    // The second run's checkpoints cover events delivered in its only pass; its closing one comes later.
+    assert.deepEqual(signedHeads.sort(), stored.sort(), 'every signed checkpoint reached the SIEM');
   } finally {
     await node.destroy();
     siem.close();

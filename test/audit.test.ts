@@ -96,6 +96,7 @@ for (const engine of ['sqlite', 'postgres'] as const) {
         checkpoint.hash,
         Number(checkpoint.time),
         checkpoint.kind,
+        checkpoint.prev_checkpoint,
       );
       assert.ok(verify(null, message, createPublicKey(pem), Buffer.from(checkpoint.signature, 'base64')));
     });

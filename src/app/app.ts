@@ -1,4 +1,5 @@
 import { AuditLog } from '../audit/audit-log.ts';
+import { auditHeadPath } from '../audit/audit-head-file.ts';
 import { loadAuditSigningKey } from '../audit/audit-signing-key.ts';
 import { withAuditOutbox } from '../audit/audit-outbox.ts';
 import { AuditSinkRunner } from '../audit/audit-sinks.ts';
@@ -133,6 +134,7 @@ export async function createApp(config: Config, logger: Logger, clock: Clock): P
     config.auditTimeoutMs,
     { everyEvents: config.auditCheckpointEvents, everyMs: config.auditCheckpointMs },
     config.devAuditOff,
+    auditHeadPath(config.dataDir),
   );
   const sinks = new AuditSinkRunner(
     storage,

@@ -64,13 +64,78 @@ export function hashEvent(row: Omit<ChainedEventRow, 'hash'>): string {
 /** Kinds of checkpoint: periodic, the writer's last (closing), or the anchor of a retention prune. */
 export type CheckpointKind = 'periodic' | 'closing' | 'prune';
 
-/** The bytes a checkpoint signature covers. */
+/** What a checkpoint before this one is, as its successor (or the head file) names it. */
+export interface CheckpointRef {
+  readonly chainId: string;
+  readonly seq: number;
+  readonly kind: string;
+  /** SHA-256 (hex) of the referenced checkpoint's signed message (see `checkpointHash`). */
+  readonly hash: string;
+}
+
+/** The predecessor of a node's first checkpoint. */
+export const genesisCheckpoint = 'genesis';
+
+/** Encodes a reference for storage and signing: `chain:seq:kind:hash`, or `genesis`. */
+export function encodeCheckpointRef(ref: CheckpointRef | undefined): string {
+  return ref ? `${ref.chainId}:${ref.seq}:${ref.kind}:${ref.hash}` : genesisCheckpoint;
+}
+
+/** Decodes `encodeCheckpointRef`'s text; undefined for `genesis` or text that is not a reference. */
+export function decodeCheckpointRef(text: string): CheckpointRef | undefined {
+  const [chainId, seq, kind, hash, extra] = text.split(':');
+  if (!chainId || !seq || !kind || !hash || extra !== undefined || !/^\d+$/.test(seq)) return undefined;
+  return { chainId, seq: Number(seq), kind, hash };
+}
+
+/**
+ * The bytes a checkpoint signature covers. A checkpoint written since checkpoints form a chain names
+ * its predecessor (`prevCheckpoint`, the v2 message): the node's previous checkpoint, across its
+ * restarts, so the newest one commits to every one before it. Older checkpoints (v1) name none.
+ */
 export function checkpointMessage(
   chainId: string,
   seq: number,
   hash: string,
   timeMs: number,
   kind: string,
+  prevCheckpoint?: string | null,
 ): Buffer {
-  return Buffer.from(`coffer-audit-checkpoint/v1|${chainId}|${seq}|${hash}|${timeMs}|${kind}`);
+  if (prevCheckpoint === undefined || prevCheckpoint === null)
+    return Buffer.from(`coffer-audit-checkpoint/v1|${chainId}|${seq}|${hash}|${timeMs}|${kind}`);
+  return Buffer.from(
+    `coffer-audit-checkpoint/v2|${chainId}|${seq}|${hash}|${timeMs}|${kind}|${prevCheckpoint}`,
+  );
+}
+
+/** A checkpoint as stored, signed, and delivered. */
+export interface SignedCheckpoint {
+  readonly chainId: string;
+  readonly seq: number;
+  /** The hash of the event at `seq`. */
+  readonly hash: string;
+  readonly timeMs: number;
+  readonly kind: CheckpointKind;
+  /** The predecessor (`encodeCheckpointRef`), or null for a v1 checkpoint. */
+  readonly prevCheckpoint: string | null;
+  /** Ed25519 signature (base64) of `checkpointMessage`. */
+  readonly signature: string;
+}
+
+/** The reference by which a successor names `checkpoint`: its place and the hash of its message. */
+export function checkpointRef(checkpoint: Omit<SignedCheckpoint, 'signature'>): CheckpointRef {
+  const message = checkpointMessage(
+    checkpoint.chainId,
+    checkpoint.seq,
+    checkpoint.hash,
+    checkpoint.timeMs,
+    checkpoint.kind,
+    checkpoint.prevCheckpoint,
+  );
+  return {
+    chainId: checkpoint.chainId,
+    seq: checkpoint.seq,
+    kind: checkpoint.kind,
+    hash: hash('sha256', message),
+  };
 }

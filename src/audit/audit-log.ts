@@ -9,9 +9,13 @@ import {
   type ChainedEventRow,
   type CheckpointKind,
   checkpointMessage,
+  checkpointRef,
+  encodeCheckpointRef,
   genesisHash,
   hashEvent,
+  type SignedCheckpoint,
 } from './audit-chain.ts';
+import { readAuditHead, writeAuditHead } from './audit-head-file.ts';
 import type { AuditEvent } from './audit-types.ts';
 
 /** When to sign the chain head: after this many events or this much time, whichever comes first. */
@@ -39,6 +43,10 @@ interface Waiter {
  * outcome is unknown (a timeout) — the writer starts a new chain, so no chain ever has a gap that
  * was not made by tampering. Every `everyEvents` events or `everyMs`, the head is signed (Ed25519)
  * in the same unit; closing the log signs a closing checkpoint.
+ *
+ * Checkpoints form a chain across this node's chains and restarts: each signs a reference to the
+ * node's previous checkpoint, and once it is durable it is also written to the head file (outside
+ * the database), so the newest head commits to the whole history and a cut-back chain is found.
  */
 export class AuditLog {
   readonly #storage: Storage;
@@ -56,6 +64,10 @@ export class AuditLog {
   #signingKey: KeyObject | undefined;
   #failing = false;
   #closed = false;
+  /** The newest checkpoint known durable (this node's, across restarts): the next one names it. */
+  #lastCheckpoint: SignedCheckpoint | undefined;
+  readonly #headFile: string | undefined;
+  #headWrite: Promise<void> = Promise.resolve();
 
   readonly #disabled: boolean;
   readonly #insertEvent: (row: ChainedEventRow) => WriteStatement;
@@ -68,8 +80,17 @@ export class AuditLog {
     timeoutMs: number,
     policy: CheckpointPolicy,
     disabled = false,
+    headFile?: string,
   ) {
     this.#disabled = disabled;
+    this.#headFile = disabled ? undefined : headFile;
+    if (this.#headFile) {
+      const head = readAuditHead(this.#headFile);
+      if (head.state === 'ok') this.#lastCheckpoint = head.checkpoint;
+      // Verification reports it too; the new checkpoints start a fresh chain of checkpoints.
+      if (head.state === 'unreadable')
+        logger.error({ reason: head.reason }, 'the audit head file cannot be read');
+    }
     if (disabled)
       logger.warn('AUDIT IS OFF (devAuditOff): events are not recorded; for development and benchmarks only');
     this.#storage = storage;
@@ -157,12 +178,15 @@ export class AuditLog {
     }
     this.#closed = true;
     if (this.#seq > 0 && this.#signingKey) {
+      const checkpoint = this.#checkpoint(this.#seq, this.#head, 'closing');
       try {
-        await this.#storage.write([this.#checkpoint(this.#seq, this.#head, 'closing')]);
+        await this.#storage.write(this.#checkpointStatements(checkpoint));
+        this.#checkpointDurable(checkpoint);
       } catch (err) {
         this.#logger.warn({ err: (err as Error).message }, 'could not write the closing audit checkpoint');
       }
     }
+    await this.#headWrite;
   }
 
   #pump(): void {
@@ -212,10 +236,12 @@ export class AuditLog {
     const signNow =
       this.#signingKey !== undefined &&
       (unsigned >= this.#policy.everyEvents || now - this.#lastSignedMs >= this.#policy.everyMs);
-    if (signNow) statements.push(this.#checkpoint(seq, head, 'periodic'));
     statements.push(this.#chainHead(seq, now));
+    const checkpoint = signNow ? this.#checkpoint(seq, head, 'periodic') : undefined;
+    if (checkpoint) statements.push(...this.#checkpointStatements(checkpoint));
     try {
       await this.#storage.write(statements);
+      if (checkpoint) this.#checkpointDurable(checkpoint);
       this.#seq = seq;
       this.#head = head;
       this.#unsigned = signNow ? 0 : unsigned;
@@ -242,17 +268,57 @@ export class AuditLog {
     return this.#upsertHead({ chainId: this.#chainId, seq, nowMs });
   }
 
-  #checkpoint(seq: number, hash: string, kind: CheckpointKind): WriteStatement {
-    const time = this.#clock.nowMs();
+  /** Signs the head `(chain, seq, hash)`, naming the node's previous checkpoint. */
+  #checkpoint(seq: number, hash: string, kind: CheckpointKind): SignedCheckpoint {
+    const timeMs = this.#clock.nowMs();
+    const prevCheckpoint = encodeCheckpointRef(
+      this.#lastCheckpoint ? checkpointRef(this.#lastCheckpoint) : undefined,
+    );
     const signature = sign(
       null,
-      checkpointMessage(this.#chainId, seq, hash, time, kind),
+      checkpointMessage(this.#chainId, seq, hash, timeMs, kind, prevCheckpoint),
       this.#signingKey!,
     ).toString('base64');
-    return stmt(
-      this.#storage.db
-        .insertInto('audit_checkpoints')
-        .values({ chain_id: this.#chainId, seq, hash, time, kind, signature }),
+    return { chainId: this.#chainId, seq, hash, timeMs, kind, prevCheckpoint, signature };
+  }
+
+  /** The checkpoint's row, and the chain's newest checkpoint position (which sinks follow). */
+  #checkpointStatements(checkpoint: SignedCheckpoint): WriteStatement[] {
+    const db = this.#storage.db;
+    const position = checkpoint.seq * 2 + (checkpoint.kind === 'closing' ? 1 : 0);
+    return [
+      stmt(
+        db.insertInto('audit_checkpoints').values({
+          chain_id: checkpoint.chainId,
+          seq: checkpoint.seq,
+          hash: checkpoint.hash,
+          time: checkpoint.timeMs,
+          kind: checkpoint.kind,
+          signature: checkpoint.signature,
+          prev_checkpoint: checkpoint.prevCheckpoint,
+        }),
+      ),
+      stmt(
+        db
+          .updateTable('audit_chains')
+          .set({ checkpoint_pos: position })
+          .where('chain_id', '=', checkpoint.chainId),
+      ),
+    ];
+  }
+
+  /** Once a checkpoint is durable: the next one names it, and the head file keeps it (in order). */
+  #checkpointDurable(checkpoint: SignedCheckpoint): void {
+    this.#lastCheckpoint = checkpoint;
+    const path = this.#headFile;
+    if (!path) return;
+    this.#headWrite = this.#headWrite.then(() =>
+      writeAuditHead(path, checkpoint).catch((err: unknown) => {
+        this.#logger.error(
+          { err: (err as Error).message },
+          'could not write the audit head file; truncation of the newest events may go unnoticed',
+        );
+      }),
     );
   }
 }

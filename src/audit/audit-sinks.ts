@@ -4,7 +4,11 @@ import type { Logger } from 'pino';
 import type { Clock } from '../core/clock.ts';
 import type { Storage } from '../storage/storage-types.ts';
 import { stmt } from '../storage/storage-types.ts';
+import type { Selectable } from 'kysely';
+import type { AuditCheckpointsTable } from '../storage/schema.ts';
 import type { ChainedEventRow } from './audit-chain.ts';
+
+type CheckpointRow = Selectable<AuditCheckpointsTable>;
 
 /** A configured sink (config `auditSinks`). */
 export type SinkConfig =
@@ -62,12 +66,44 @@ function deliveredEvent(row: ChainedEventRow) {
   };
 }
 
-type Deliver = (rows: ChainedEventRow[], batchId: string) => Promise<void>;
+/** One signed checkpoint as delivered: enough to check its signature and its link to the one before. */
+function deliveredCheckpoint(row: CheckpointRow) {
+  return {
+    chainId: row.chain_id,
+    seq: Number(row.seq),
+    hash: row.hash,
+    timeMs: Number(row.time),
+    kind: row.kind,
+    prevCheckpoint: row.prev_checkpoint,
+    signature: row.signature,
+  };
+}
+
+/** What one delivery carries: events of one chain, or the checkpoints that sign them. */
+interface Batch {
+  readonly events: readonly ChainedEventRow[];
+  readonly checkpoints: readonly CheckpointRow[];
+}
+
+type Deliver = (batch: Batch, batchId: string) => Promise<void>;
+
+/** A checkpoint's place among its chain's writer checkpoints: a closing one follows a periodic one. */
+function checkpointPosition(row: { seq: number | bigint | string; kind: string }): number {
+  return Number(row.seq) * 2 + (row.kind === 'closing' ? 1 : 0);
+}
+
+/** The JSON lines of a batch: one per event, then `{"checkpoint": …}` per checkpoint. */
+function lines(batch: Batch, wrapEvent: (event: ReturnType<typeof deliveredEvent>) => unknown): string[] {
+  return [
+    ...batch.events.map((row) => `${JSON.stringify(wrapEvent(deliveredEvent(row)))}\n`),
+    ...batch.checkpoints.map((row) => `${JSON.stringify({ checkpoint: deliveredCheckpoint(row) })}\n`),
+  ];
+}
 
 function target(config: SinkConfig): Deliver {
   if (config.type === 'stdout') {
-    return async (rows) => {
-      process.stdout.write(rows.map((row) => `${JSON.stringify({ audit: deliveredEvent(row) })}\n`).join(''));
+    return async (batch) => {
+      process.stdout.write(lines(batch, (event) => ({ audit: event })).join(''));
     };
   }
   if (config.type === 'file') {
@@ -79,10 +115,9 @@ function target(config: SinkConfig): Deliver {
       }
       size = 0;
     };
-    return async (rows) => {
+    return async (batch) => {
       let chunk = '';
-      for (const row of rows) {
-        const line = `${JSON.stringify(deliveredEvent(row))}\n`;
+      for (const line of lines(batch, (event) => event)) {
         if (size + chunk.length >= config.maxBytes && size + chunk.length > 0) {
           if (chunk) appendFileSync(config.path, chunk, { mode: 0o600 });
           chunk = '';
@@ -94,11 +129,14 @@ function target(config: SinkConfig): Deliver {
       size += Buffer.byteLength(chunk);
     };
   }
-  return async (rows, batchId) => {
+  return async (batch, batchId) => {
     const response = await fetch(config.url, {
       method: 'POST',
       headers: { 'content-type': 'application/json', 'idempotency-key': batchId },
-      body: JSON.stringify({ events: rows.map(deliveredEvent) }),
+      body: JSON.stringify({
+        events: batch.events.map(deliveredEvent),
+        checkpoints: batch.checkpoints.map(deliveredCheckpoint),
+      }),
       signal: AbortSignal.timeout(config.timeoutMs),
     });
     if (!response.ok) throw new Error(`webhook answered ${response.status}`);
@@ -114,6 +152,11 @@ const maxBackoffMs = 60_000;
  * and nothing is lost across restarts. One node delivers each sink at a time (a lease). Delivery is
  * at least once: a crash between delivery and the cursor update repeats that batch, with the same
  * event ids and the same `Idempotency-Key` (`chain:first-last`) so receivers can drop it.
+ *
+ * Every checkpoint a writer signs (periodic and closing) follows its chain's events, in a batch of
+ * its own (`chain:checkpoints:from-to`, by checkpoint position), once the events it signs were
+ * delivered: a copy of the signed heads outside the database, against which a cut-back chain shows.
+ * Retention's prune markers are not sent (the sink keeps the events they remove).
  */
 export class AuditSinkRunner {
   readonly #storage: Storage;
@@ -239,9 +282,12 @@ export class AuditSinkRunner {
       .leftJoin('audit_sink_cursors as k', (join) =>
         join.onRef('k.chain_id', '=', 'c.chain_id').on('k.sink', '=', name),
       )
-      .select(['c.chain_id', 'c.head_seq', 'k.seq'])
+      .select(['c.chain_id', 'c.head_seq', 'c.checkpoint_pos', 'k.seq', 'k.checkpoint_pos as delivered_pos'])
       .execute();
-    const behind = chains.filter((c) => Number(c.head_seq) > Number(c.seq ?? 0));
+    const behind = chains.filter(
+      (c) =>
+        Number(c.head_seq) > Number(c.seq ?? 0) || Number(c.checkpoint_pos) > Number(c.delivered_pos ?? 0),
+    );
     sink.state.pending = behind.reduce((sum, c) => sum + Number(c.head_seq) - Number(c.seq ?? 0), 0);
     for (const chain of behind) {
       let cursor = Number(chain.seq ?? 0);
@@ -257,7 +303,7 @@ export class AuditSinkRunner {
         if (rows.length === 0) break;
         const first = Number(rows[0]!.seq);
         const last = Number(rows[rows.length - 1]!.seq);
-        await sink.deliver(rows, `${chain.chain_id}:${first}-${last}`);
+        await sink.deliver({ events: rows, checkpoints: [] }, `${chain.chain_id}:${first}-${last}`);
         await this.#storage.write([
           stmt(
             db
@@ -273,7 +319,42 @@ export class AuditSinkRunner {
         sink.state.lastDelayMs = now - Number(rows[0]!.time);
         sink.state.lastDeliveryTime = now;
       }
+      await this.#deliverCheckpoints(sink, chain.chain_id, cursor, Number(chain.delivered_pos ?? 0));
     }
+  }
+
+  /** Delivers the chain's writer checkpoints not yet sent whose events were (up to `eventsUpTo`). */
+  async #deliverCheckpoints(
+    sink: SinkEntry,
+    chainId: string,
+    eventsUpTo: number,
+    deliveredPos: number,
+  ): Promise<void> {
+    const db = this.#storage.db;
+    const rows = (
+      await db
+        .selectFrom('audit_checkpoints')
+        .selectAll()
+        .where('chain_id', '=', chainId)
+        .where('kind', 'in', ['periodic', 'closing'])
+        .where('seq', '>=', Math.floor(deliveredPos / 2))
+        .where('seq', '<=', eventsUpTo)
+        .execute()
+    )
+      .filter((row) => checkpointPosition(row) > deliveredPos)
+      .sort((a, b) => checkpointPosition(a) - checkpointPosition(b));
+    if (rows.length === 0) return;
+    const from = checkpointPosition(rows[0]!);
+    const to = checkpointPosition(rows[rows.length - 1]!);
+    await sink.deliver({ events: [], checkpoints: rows }, `${chainId}:checkpoints:${from}-${to}`);
+    await this.#storage.write([
+      stmt(
+        db
+          .insertInto('audit_sink_cursors')
+          .values({ sink: sink.config.name, chain_id: chainId, seq: eventsUpTo, checkpoint_pos: to })
+          .onConflict((oc) => oc.columns(['sink', 'chain_id']).doUpdateSet({ checkpoint_pos: to })),
+      ),
+    ]);
   }
 }
 

@@ -4,9 +4,42 @@ import {
   canonicalColumns,
   canonicalEvent,
   type ChainedEventRow,
+  type CheckpointKind,
+  type CheckpointRef,
   checkpointMessage,
+  checkpointRef,
+  decodeCheckpointRef,
+  genesisCheckpoint,
   genesisHash,
+  type SignedCheckpoint,
 } from './audit-chain.ts';
+import { readAuditHead } from './audit-head-file.ts';
+
+/** One thing found wrong, machine-readable. */
+export interface AuditProblem {
+  /** The chain concerned, when one is. */
+  readonly chain?: string;
+  /**
+   * `truncated`: the chain ends before a position that its head (`audit_chains`), a checkpoint, a
+   * later checkpoint or the node's head file says it reached; `gap`: a position inside the chain is
+   * missing; `altered`: an event was edited or moved; `bad_signature`: a checkpoint's signature does
+   * not hold; `checkpoint_missing`: a checkpoint that a later one (or the head file) names is gone
+   * or differs; `chain_missing`: a chain that checkpoints name has no events; `head_unreadable`: the
+   * node's head file is not a signed head.
+   */
+  readonly kind:
+    | 'truncated'
+    | 'gap'
+    | 'altered'
+    | 'bad_signature'
+    | 'checkpoint_missing'
+    | 'chain_missing'
+    | 'head_unreadable';
+  /** The first position missing (`truncated`, `gap`). */
+  readonly firstMissingSeq?: number;
+  /** The checkpoint or event position concerned (`checkpoint_missing`, `bad_signature`, `altered`). */
+  readonly seq?: number;
+}
 
 /** The outcome of a verification. */
 export interface VerifyResult {
@@ -24,8 +57,15 @@ export interface VerifyResult {
   readonly unsigned: number;
   /** The first event found broken (edited, out of order, or after a gap), when one is. */
   readonly firstBrokenEventId?: string;
-  /** Why verification failed, in words. */
+  /** Why verification failed, in words (the first problem). */
   readonly reason?: string;
+  /** Everything found wrong (empty when valid). */
+  readonly problems: readonly AuditProblem[];
+}
+
+/** Where to find the verifying node's own signed head (its head file). */
+export interface VerifyOptions {
+  readonly headFile?: string;
 }
 
 const batchSize = 10_000;
@@ -92,45 +132,72 @@ async function* eventsInChainOrder(storage: Storage): AsyncGenerator<ScannedEven
 }
 
 /**
- * Checks every chain: sequence numbers without gaps from 1, each event's `prev_hash` equal to its
- * predecessor's hash, each hash recomputed from the stored fields, and every checkpoint signed by the
- * audit key and equal to the event hash at its position. Editing, deleting or reordering a stored
- * event is found; so is a deleted chain that a checkpoint still names. Events written after a
- * chain's last checkpoint can be truncated undetected (at most the checkpoint interval's worth).
+ * Checks every chain: sequence numbers without gaps from 1 (or from a signed prune marker), each
+ * event's `prev_hash` equal to its predecessor's hash, each hash recomputed from the stored fields,
+ * every checkpoint signed by the audit key and equal to the event hash at its position. Then the
+ * chain's length: no chain may end before its recorded head (`audit_chains.head_seq`), before one of
+ * its checkpoints, before the checkpoint that a later checkpoint names (checkpoints form a chain
+ * across a node's restarts), or before the head this node keeps in its head file. A truncation is
+ * reported with the first missing position. Events after the newest checkpoint that a node wrote
+ * before it crashed remain unsigned (`unsigned`).
  */
 export async function verifyAuditChains(
   storage: Storage,
   publicKey: KeyObject | undefined,
+  options: VerifyOptions = {},
 ): Promise<VerifyResult> {
   const db = storage.db;
-  const checkpoints = await db.selectFrom('audit_checkpoints').selectAll().execute();
+  // Heads first: anything written while the events are read only lengthens the chains.
+  const head = options.headFile ? readAuditHead(options.headFile) : undefined;
+  const heads = await db.selectFrom('audit_chains').select(['chain_id', 'head_seq']).execute();
+  const rows = await db.selectFrom('audit_checkpoints').selectAll().execute();
+  const checkpoints: SignedCheckpoint[] = rows.map((row) => ({
+    chainId: row.chain_id,
+    seq: Number(row.seq),
+    hash: row.hash,
+    timeMs: Number(row.time),
+    kind: row.kind as CheckpointKind,
+    prevCheckpoint: row.prev_checkpoint,
+    signature: row.signature,
+  }));
+  const signed = (checkpoint: SignedCheckpoint) =>
+    publicKey !== undefined &&
+    verify(
+      null,
+      checkpointMessage(
+        checkpoint.chainId,
+        checkpoint.seq,
+        checkpoint.hash,
+        checkpoint.timeMs,
+        checkpoint.kind,
+        checkpoint.prevCheckpoint,
+      ),
+      publicKey,
+      Buffer.from(checkpoint.signature, 'base64'),
+    );
   const byChain = new Map<string, Map<number, string>>();
   const anchors = new Map<string, { seq: number; hash: string }>();
+  const refs = new Map<string, string>();
   for (const checkpoint of checkpoints) {
-    const seq = Number(checkpoint.seq);
-    const message = checkpointMessage(
-      checkpoint.chain_id,
-      seq,
-      checkpoint.hash,
-      Number(checkpoint.time),
-      checkpoint.kind,
-    );
-    if (!publicKey || !verify(null, message, publicKey, Buffer.from(checkpoint.signature, 'base64'))) {
-      return {
-        valid: false,
-        checked: 0,
-        chains: 0,
-        unsigned: 0,
-        reason: `checkpoint ${checkpoint.chain_id}#${seq} has a bad signature`,
-      };
+    if (!signed(checkpoint)) {
+      const problem = { chain: checkpoint.chainId, kind: 'bad_signature', seq: checkpoint.seq } as const;
+      return failed(
+        0,
+        0,
+        0,
+        [problem],
+        `checkpoint ${checkpoint.chainId}#${checkpoint.seq} has a bad signature`,
+      );
     }
-    const chain = byChain.get(checkpoint.chain_id) ?? new Map<number, string>();
-    chain.set(seq, checkpoint.hash);
-    byChain.set(checkpoint.chain_id, chain);
+    const chain = byChain.get(checkpoint.chainId) ?? new Map<number, string>();
+    chain.set(checkpoint.seq, checkpoint.hash);
+    byChain.set(checkpoint.chainId, chain);
+    const ref = checkpointRef(checkpoint);
+    refs.set(refKey(ref), ref.hash);
     // A signed prune marker anchors what remains after retention removed the events up to it.
-    const anchor = anchors.get(checkpoint.chain_id);
-    if (checkpoint.kind === 'prune' && (!anchor || anchor.seq < seq)) {
-      anchors.set(checkpoint.chain_id, { seq, hash: checkpoint.hash });
+    const anchor = anchors.get(checkpoint.chainId);
+    if (checkpoint.kind === 'prune' && (!anchor || anchor.seq < checkpoint.seq)) {
+      anchors.set(checkpoint.chainId, { seq: checkpoint.seq, hash: checkpoint.hash });
     }
   }
   let checked = 0;
@@ -138,70 +205,140 @@ export async function verifyAuditChains(
   let currentChain: string | undefined;
   let expectedSeq = 1;
   let prevHash = genesisHash;
-  let lastSeq = 0;
-  const seenChains = new Set<string>();
-  let unsigned = 0;
-  const endOfChain = (chainId: string): VerifyResult | undefined => {
-    const signedUpTo = Math.max(0, ...(byChain.get(chainId)?.keys() ?? []));
-    unsigned += Math.max(0, lastSeq - signedUpTo);
-    const marks = byChain.get(chainId);
-    if (marks)
-      for (const seq of marks.keys())
-        if (seq > lastSeq)
-          return {
-            valid: false,
-            checked,
-            chains,
-            unsigned,
-            reason: `chain ${chainId} lost events up to ${seq}`,
-          };
-    return undefined;
-  };
+  /** The last position each chain reaches (its newest event, or its prune marker). */
+  const reached = new Map<string, number>();
   for await (const row of eventsInChainOrder(storage)) {
     const seq = row.seq;
     if (row.chainId !== currentChain) {
-      if (currentChain !== undefined) {
-        const broken = endOfChain(currentChain);
-        if (broken) return broken;
-      }
       currentChain = row.chainId;
-      seenChains.add(currentChain);
       chains += 1;
       const anchor = anchors.get(currentChain);
       expectedSeq = anchor ? anchor.seq + 1 : 1;
       prevHash = anchor ? anchor.hash : genesisHash;
     }
-    const fail = (reason: string): VerifyResult => ({
-      valid: false,
-      checked,
-      chains,
-      unsigned,
+    const fail = (problem: AuditProblem, reason: string): VerifyResult => ({
+      ...failed(checked, chains, 0, [problem], reason),
       firstBrokenEventId: row.id,
-      reason,
     });
+    if (seq > expectedSeq)
+      return fail(
+        { chain: row.chainId, kind: 'gap', firstMissingSeq: expectedSeq },
+        `event ${row.id} is #${seq} of chain ${row.chainId}, expected #${expectedSeq}`,
+      );
     if (seq !== expectedSeq)
-      return fail(`event ${row.id} is #${seq} of chain ${row.chainId}, expected #${expectedSeq}`);
-    if (row.prevHash !== prevHash) return fail(`event ${row.id} does not follow its predecessor`);
-    if (hash('sha256', row.canonical) !== row.hash) return fail(`event ${row.id} was altered`);
+      return fail(
+        { chain: row.chainId, kind: 'altered', seq },
+        `event ${row.id} is #${seq} of chain ${row.chainId}, expected #${expectedSeq}`,
+      );
+    if (row.prevHash !== prevHash)
+      return fail(
+        { chain: row.chainId, kind: 'altered', seq },
+        `event ${row.id} does not follow its predecessor`,
+      );
+    if (hash('sha256', row.canonical) !== row.hash)
+      return fail({ chain: row.chainId, kind: 'altered', seq }, `event ${row.id} was altered`);
     const mark = byChain.get(row.chainId)?.get(seq);
     if (mark !== undefined && mark !== row.hash)
-      return fail(`event ${row.id} differs from the signed checkpoint`);
+      return fail(
+        { chain: row.chainId, kind: 'altered', seq },
+        `event ${row.id} differs from the signed checkpoint`,
+      );
     checked += 1;
     expectedSeq = seq + 1;
     prevHash = row.hash;
-    lastSeq = seq;
+    reached.set(row.chainId, seq);
   }
-  if (currentChain !== undefined) {
-    const broken = endOfChain(currentChain);
-    if (broken) return broken;
-  }
-  for (const [chainId, marks] of byChain) {
-    if (seenChains.has(chainId)) continue;
-    const anchor = anchors.get(chainId);
-    // A chain whose every event was pruned is whole if no checkpoint lies beyond its prune marker.
-    if (!anchor || [...marks.keys()].some((seq) => seq > anchor.seq)) {
-      return { valid: false, checked, chains, unsigned, reason: `chain ${chainId} is missing` };
+  for (const [chainId, anchor] of anchors)
+    if ((reached.get(chainId) ?? 0) < anchor.seq) reached.set(chainId, anchor.seq);
+
+  const problems = new Map<string, { problem: AuditProblem; reason: string }>();
+  const report = (problem: AuditProblem, reason: string) => {
+    const key = JSON.stringify(problem);
+    if (!problems.has(key)) problems.set(key, { problem, reason });
+  };
+  /** A position the chain must reach: if it does not, it was cut back (or is missing altogether). */
+  const mustReach = (chainId: string, seq: number, why: string) => {
+    const last = reached.get(chainId);
+    if (
+      last === undefined &&
+      seq > 0 &&
+      !byChain.has(chainId) &&
+      !heads.some((h) => h.chain_id === chainId)
+    ) {
+      report({ chain: chainId, kind: 'chain_missing' }, `chain ${chainId} is missing (${why})`);
+    } else if ((last ?? 0) < seq) {
+      const first = (last ?? 0) + 1;
+      report(
+        { chain: chainId, kind: 'truncated', firstMissingSeq: first },
+        `chain ${chainId} was cut back: events from #${first} are missing (${why} says it reached #${seq})`,
+      );
     }
+  };
+  for (const row of heads) mustReach(row.chain_id, Number(row.head_seq), 'its recorded head');
+  for (const [chainId, marks] of byChain) {
+    const anchor = anchors.get(chainId);
+    const newest = Math.max(...marks.keys());
+    if (!reached.has(chainId) && !heads.some((h) => h.chain_id === chainId)) {
+      // A chain whose every event was pruned is whole if no checkpoint lies beyond its prune marker.
+      if (!anchor || newest > anchor.seq)
+        report({ chain: chainId, kind: 'chain_missing' }, `chain ${chainId} is missing`);
+      continue;
+    }
+    mustReach(chainId, newest, 'a signed checkpoint');
   }
-  return { valid: true, checked, chains, unsigned };
+  /** A checkpoint that a later one (or the head file) names must be there, unchanged. */
+  const mustExist = (ref: CheckpointRef, why: string) => {
+    if (refs.get(refKey(ref)) === ref.hash) return;
+    mustReach(ref.chainId, ref.seq, why);
+    const last = reached.get(ref.chainId) ?? 0;
+    if (last >= ref.seq)
+      report(
+        { chain: ref.chainId, kind: 'checkpoint_missing', seq: ref.seq },
+        `the checkpoint at ${ref.chainId}#${ref.seq} that ${why} names is missing or was replaced`,
+      );
+  };
+  for (const checkpoint of checkpoints) {
+    if (checkpoint.kind === 'prune' || checkpoint.prevCheckpoint === null) continue;
+    if (checkpoint.prevCheckpoint === genesisCheckpoint) continue;
+    const prev = decodeCheckpointRef(checkpoint.prevCheckpoint);
+    // The oldest checkpoint left by retention names one that retention removed on purpose.
+    if (!prev || anchors.get(checkpoint.chainId)?.seq === checkpoint.seq) continue;
+    mustExist(prev, `checkpoint ${checkpoint.chainId}#${checkpoint.seq}`);
+  }
+  if (head?.state === 'unreadable') {
+    report({ kind: 'head_unreadable' }, `the audit head file cannot be used (${head.reason})`);
+  } else if (head?.state === 'ok') {
+    if (!signed(head.checkpoint))
+      report({ kind: 'head_unreadable' }, 'the audit head file is not signed by the audit key');
+    else mustExist(checkpointRef(head.checkpoint), "this node's head file");
+  }
+  let unsigned = 0;
+  for (const [chainId, last] of reached) {
+    const signedUpTo = Math.max(0, ...(byChain.get(chainId)?.keys() ?? []));
+    unsigned += Math.max(0, last - signedUpTo);
+  }
+  const found = [...problems.values()];
+  if (found.length > 0)
+    return failed(
+      checked,
+      chains,
+      unsigned,
+      found.map((f) => f.problem),
+      found.map((f) => f.reason).join('; '),
+    );
+  return { valid: true, checked, chains, unsigned, problems: [] };
+}
+
+function refKey(ref: { chainId: string; seq: number; kind: string }): string {
+  return `${ref.chainId}:${ref.seq}:${ref.kind}`;
+}
+
+function failed(
+  checked: number,
+  chains: number,
+  unsigned: number,
+  problems: readonly AuditProblem[],
+  reason: string,
+): VerifyResult {
+  return { valid: false, checked, chains, unsigned, problems, reason };
 }

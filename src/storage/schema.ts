@@ -120,6 +120,8 @@ export interface AuditCheckpointsTable {
   /** `periodic`, `closing` (the writer stopped) or `prune` (events up to here were pruned on purpose). */
   kind: string;
   signature: string;
+  /** The checkpoint before this one (`chain:seq:kind:hash` or `genesis`); null on v1 checkpoints. */
+  prev_checkpoint: string | null;
 }
 
 /** Audit events of committed changes not yet in a chain (see audit/audit-outbox.ts). */
@@ -134,6 +136,8 @@ export interface AuditChainsTable {
   chain_id: string;
   head_seq: number;
   update_time: number;
+  /** Position of the newest writer checkpoint (2·seq, +1 when closing), for sink delivery. */
+  checkpoint_pos: Generated<number>;
 }
 
 /** A sink's delivery cursor per chain. */
@@ -141,6 +145,8 @@ export interface AuditSinkCursorsTable {
   sink: string;
   chain_id: string;
   seq: number;
+  /** Position of the newest checkpoint delivered (see `audit_chains.checkpoint_pos`). */
+  checkpoint_pos: Generated<number>;
 }
 
 /** Which node delivers a sink, until when. */

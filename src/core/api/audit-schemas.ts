@@ -45,4 +45,15 @@ export const VerifyView = Type.Object({
   unsigned: Type.Integer({ description: 'events after the last signed checkpoint of their chain' }),
   firstBrokenEventId: Type.Optional(Type.String()),
   reason: Type.Optional(Type.String()),
+  problems: Type.Array(
+    Type.Object({
+      chain: Type.Optional(Type.String()),
+      kind: Type.String({
+        description:
+          'truncated, gap, altered, bad_signature, checkpoint_missing, chain_missing or head_unreadable',
+      }),
+      firstMissingSeq: Type.Optional(Type.Integer({ description: 'the first position missing' })),
+      seq: Type.Optional(Type.Integer()),
+    }),
+  ),
 });

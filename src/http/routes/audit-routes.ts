@@ -4,6 +4,7 @@ import type { App } from '../../app/app.ts';
 import { auditPublicKey, readAuditPublicKey } from '../../audit/audit-signing-key.ts';
 import { queryAuditEvents } from '../../audit/audit-query.ts';
 import type { AuditEvent } from '../../audit/audit-types.ts';
+import { auditHeadPath } from '../../audit/audit-head-file.ts';
 import { verifyAuditChains } from '../../audit/audit-verifier.ts';
 import { AuditEventView, AuditQueryString, VerifyView } from '../../core/api/audit-schemas.ts';
 import { PageOf } from '../../core/api/common-schemas.ts';
@@ -101,7 +102,9 @@ export function registerAuditRoutes(server: FastifyInstance, app: App): void {
     },
     async () => {
       const pem = await readAuditPublicKey(app.storage);
-      return verifyAuditChains(app.storage, pem ? auditPublicKey(pem) : undefined);
+      return verifyAuditChains(app.storage, pem ? auditPublicKey(pem) : undefined, {
+        headFile: auditHeadPath(app.config.dataDir),
+      });
     },
   );
 

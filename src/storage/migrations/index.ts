@@ -8,6 +8,7 @@ import * as secrets from './0004-secrets.ts';
 import * as auditResourceOrder from './0005-audit-resource-order.ts';
 import * as idempotencyDigest from './0006-idempotency-digest.ts';
 import * as rewrapIdentities from './0007-rewrap-identities.ts';
+import * as auditCheckpointChain from './0008-audit-checkpoint-chain.ts';
 
 /** One schema change. `up` runs inside the migration transaction, on either engine. */
 export interface Migration {
@@ -26,4 +27,5 @@ export const migrations: readonly Migration[] = [
   { id: '0005-audit-resource-order', up: auditResourceOrder.up },
   { id: '0006-idempotency-digest', up: idempotencyDigest.up },
   { id: '0007-rewrap-identities', up: rewrapIdentities.up },
+  { id: '0008-audit-checkpoint-chain', up: auditCheckpointChain.up },
 ];
