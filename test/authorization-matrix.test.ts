@@ -2,6 +2,8 @@ import assert from 'node:assert/strict';
 import { randomUUID } from 'node:crypto';
 import { after, before, describe, test } from 'node:test';
 import { declaredRoutes } from '../src/http/plugins/guard-plugin.ts';
+import type { Permission } from '../src/iam/permissions.ts';
+import { principalSources, reachablePermissions } from '../src/iam/role-escalation.ts';
 import { predefinedRoles } from '../src/iam/roles.ts';
 import { call, startTestNode, type TestNode } from './support/test-node.ts';
 
@@ -23,7 +25,12 @@ const publicRoutes = [
 describe('authorization matrix: every route × every predefined role', () => {
   let node: TestNode;
   let admin: string;
-  const params: Record<string, string> = { regionId: 'local', version: '1', tokenId: randomUUID() };
+  const params: Record<string, string> = {
+    regionId: 'local',
+    version: '1',
+    tokenId: randomUUID(),
+    user: 'matrix-user@example.com',
+  };
   const roleTokens = new Map<string, string>();
 
   before(async () => {
@@ -78,15 +85,17 @@ describe('authorization matrix: every route × every predefined role', () => {
     for (const route of guarded) {
       const guard = route.guard!;
       const path = route.url
+        .replace(/\([^)]*\)/g, '')
         .replaceAll('::', '\u0000')
         .replace(/:([A-Za-z]+)/g, (_, name: string) => encodeURIComponent(params[name] ?? 'x'))
         .replaceAll('\u0000', ':');
       const resource = guard.resource(params);
       for (const [role, token] of roleTokens) {
         const permissions = predefinedRoles[role]!.permissions;
+        const needed = [guard.permission, ...(guard.alsoNeeds ?? [])];
         const expected =
           guard.permission === 'authenticated' ||
-          (resource !== 'root' && (permissions as readonly string[]).includes(guard.permission));
+          (resource !== 'root' && needed.every((p) => (permissions as readonly string[]).includes(p)));
         const body = route.method === 'GET' || route.method === 'DELETE' ? undefined : {};
         const res = await call(node.url, route.method, path, { token, ...(body ? { body } : {}) });
         const denied = res.status === 403 && res.body?.error?.code === 'permission_denied';
@@ -98,5 +107,37 @@ describe('authorization matrix: every route × every predefined role', () => {
       }
     }
     assert.deepEqual(failures, []);
+  });
+
+  test('each route that hands out another principal’s credential needs exactly what role-escalation.ts says', () => {
+    const routes = declaredRoutes(node.server);
+    for (const source of principalSources) {
+      const route = routes.find((r) => `${r.method} ${r.url}` === source.route);
+      assert.ok(route?.guard, `${source.route} is declared and guarded`);
+      const needs = [route.guard.permission, ...(route.guard.alsoNeeds ?? [])].sort();
+      assert.deepEqual(needs, [...source.needs].sort(), `${source.what}: ${source.route}`);
+    }
+  });
+
+  test('escalation closure: no predefined role reaches, through credentials it can obtain, more than it holds', () => {
+    const failures: string[] = [];
+    for (const [role, { permissions }] of Object.entries(predefinedRoles)) {
+      const own = new Set<Permission>(permissions);
+      const extra = [...reachablePermissions(permissions)].filter((p) => !own.has(p));
+      if (extra.length > 0)
+        failures.push(`${role} reaches ${extra.length} more, e.g. ${extra.slice(0, 3).join(', ')}`);
+    }
+    assert.deepEqual(failures, []);
+  });
+
+  test('escalation closure catches a role given a credential-yielding permission', () => {
+    const iamAdmin = predefinedRoles['roles/iam.admin']!.permissions;
+    const widened: Permission[] = [
+      ...iamAdmin,
+      'iam.service_account_tokens.create',
+      'iam.service_accounts.act_as',
+    ];
+    assert.ok(reachablePermissions(widened).has('secrets.get_value'));
+    assert.ok(reachablePermissions([...iamAdmin, 'sys.root_token.rotate']).has('secrets.get_value'));
   });
 });

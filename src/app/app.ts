@@ -13,6 +13,7 @@ import { IamRepo } from '../iam/iam-repo.ts';
 import { IamService } from '../iam/iam-service.ts';
 import { RateLimiter } from '../iam/rate-limiter.ts';
 import { TokenService } from '../iam/token-service.ts';
+import { UserAdminService } from '../iam/user-admin-service.ts';
 import { KeyMaterialStore } from '../kms/key-material-store.ts';
 import { KmsCryptoService } from '../kms/kms-crypto-service.ts';
 import { KmsRepo } from '../kms/kms-repo.ts';
@@ -46,6 +47,8 @@ export interface App {
   readonly tokens: TokenService;
   readonly authorizer: Authorizer;
   readonly iam: IamService;
+  /** Users' disable/enable and sessions, and the root token's rotation. */
+  readonly users: UserAdminService;
   /** Per-principal request limiter. */
   readonly principalLimiter: RateLimiter;
   /** Per-source-address request limiter. */
@@ -114,6 +117,7 @@ export async function createApp(config: Config, logger: Logger, clock: Clock): P
     clock,
   );
   const iam = new IamService(changes, iamRepo, authorizer, tokens, clock, loginLimiter);
+  const users = new UserAdminService(changes, iamRepo, tokens, clock);
   const projects = new ProjectService(changes, clock, config.regions);
   const watcher = new ChangeWatcher(
     iamRepo,
@@ -216,6 +220,7 @@ export async function createApp(config: Config, logger: Logger, clock: Clock): P
     tokens,
     authorizer,
     iam,
+    users,
     principalLimiter,
     addressLimiter,
     sensitiveLimiter: loginLimiter,

@@ -179,6 +179,28 @@ export class IamRepo {
     );
   }
 
+  /** Sets a user's disabled flag (expects one row). */
+  setUserDisabled(email: string, disabled: boolean): WriteStatement {
+    return stmt(
+      this.#db
+        .updateTable('iam_users')
+        .set({ disabled: disabled ? 1 : 0 })
+        .where('email', '=', email),
+      'one',
+    );
+  }
+
+  /** Revokes every live token of a principal (any number of rows). */
+  revokeAllTokens(principal: string): WriteStatement {
+    return stmt(
+      this.#db
+        .updateTable('tokens')
+        .set({ revoked: 1 })
+        .where('principal', '=', principal)
+        .where('revoked', '=', 0),
+    );
+  }
+
   /** One service account. */
   async findServiceAccount(email: string): Promise<ServiceAccount | undefined> {
     const row = await this.#db

@@ -130,3 +130,7 @@ export const IssuedTokenView = Type.Object({
   createTime: Timestamp,
   expireTime: Type.Union([Timestamp, Type.Null()]),
 });
+
+/** `POST /v2/users/{user}:disable|:enable` answer. */
+export const UserStateView = Type.Object({ email: Type.String(), disabled: Type.Boolean() });
+export type UserStateView = Static<typeof UserStateView>;

@@ -1,0 +1,116 @@
+import type { Clock } from '../core/clock.ts';
+import { CofferError, errors } from '../core/errors.ts';
+import { type Storage, WriteRejected } from '../storage/storage-types.ts';
+import type { IamRepo } from './iam-repo.ts';
+import { initialAdminPrincipal, type Principal } from './principal.ts';
+import { rootResource } from './resource-names.ts';
+import { insertToken } from './token-repo.ts';
+import { mintToken, type TokenService } from './token-service.ts';
+
+/** A user's token as listed: metadata only, never the token. */
+export interface UserTokenInfo {
+  readonly id: string;
+  readonly createTimeMs: number;
+  readonly expireTimeMs: number | null;
+}
+
+const firstAdminEmail = initialAdminPrincipal.slice('user:'.length);
+
+/**
+ * Revocation of users (SPEC §7): disable and enable, list and end sessions, rotate the first admin's
+ * root token. Callers are authorized by the route before they get here (permissions held at the root,
+ * roles/owner only). Every change goes into the change log and drops this node's token cache, so a
+ * revoked credential stops working here at once and on other nodes within the watcher's interval.
+ */
+export class UserAdminService {
+  readonly #storage: Storage;
+  readonly #repo: IamRepo;
+  readonly #tokens: TokenService;
+  readonly #clock: Clock;
+
+  constructor(storage: Storage, repo: IamRepo, tokens: TokenService, clock: Clock) {
+    this.#storage = storage;
+    this.#repo = repo;
+    this.#tokens = tokens;
+    this.#clock = clock;
+  }
+
+  /**
+   * Disables (or enables) a user. Disabling refuses its logins and revokes every token it has, so a
+   * later enable does not bring old sessions back. Nobody disables themself (a lock-out) or the first
+   * admin (the break-glass identity: rotate its root token instead).
+   */
+  async setUserDisabled(
+    email: string,
+    disabled: boolean,
+    caller: Principal,
+  ): Promise<{ email: string; disabled: boolean }> {
+    if (email === firstAdminEmail)
+      throw new CofferError(
+        'failed_precondition',
+        'The first admin cannot be disabled or enabled; rotate its root token with POST /v2/sys/root-token:rotate.',
+      );
+    if (disabled && caller === `user:${email}`)
+      throw new CofferError('failed_precondition', 'A user cannot disable itself.');
+    if (!(await this.#repo.findUser(email))) throw errors.notFound(`User ${email}`);
+    const principal = `user:${email}`;
+    const now = this.#clock.nowMs();
+    await this.#storage.write([
+      this.#repo.setUserDisabled(email, disabled),
+      ...(disabled ? [this.#repo.revokeAllTokens(principal)] : []),
+      this.#repo.recordChange(
+        disabled ? 'iam.user.disable' : 'iam.user.enable',
+        rootResource,
+        undefined,
+        now,
+      ),
+    ]);
+    this.#tokens.invalidate();
+    return { email, disabled };
+  }
+
+  /** A user's live tokens (sessions), metadata only; `not_found` for an unknown user. */
+  async listUserTokens(email: string): Promise<UserTokenInfo[]> {
+    await this.#requireUser(email);
+    const now = this.#clock.nowMs();
+    const tokens = await this.#repo.listTokens(`user:${email}`);
+    return tokens.filter((t) => t.expireTimeMs === null || t.expireTimeMs > now);
+  }
+
+  /** Ends one of a user's sessions at once; `not_found` when it is not that user's live token. */
+  async revokeUserToken(email: string, tokenId: string): Promise<void> {
+    await this.#requireUser(email);
+    try {
+      await this.#storage.write([
+        this.#repo.revokeToken(`user:${email}`, tokenId),
+        this.#repo.recordChange('iam.token.revoke', rootResource, undefined, this.#clock.nowMs()),
+      ]);
+    } catch (err) {
+      if (err instanceof WriteRejected) throw errors.notFound(`Token ${tokenId}`);
+      throw err;
+    }
+    this.#tokens.invalidate();
+  }
+
+  /**
+   * Replaces the first admin's root token: every token it had is revoked and one new token, without
+   * expiry, is issued in the same write; the new token is returned once.
+   */
+  async rotateRootToken(): Promise<{ id: string; token: string; createTimeMs: number }> {
+    const now = this.#clock.nowMs();
+    const issued = mintToken(initialAdminPrincipal, now);
+    await this.#storage.write([
+      this.#repo.revokeAllTokens(initialAdminPrincipal),
+      insertToken(this.#storage.db, issued.row),
+      this.#repo.recordChange('sys.root_token.rotate', rootResource, undefined, now),
+    ]);
+    this.#tokens.invalidate();
+    return { id: issued.id, token: issued.token, createTimeMs: now };
+  }
+
+  async #requireUser(email: string): Promise<void> {
+    // The first admin is a token-only user without a row.
+    if (email !== firstAdminEmail && !(await this.#repo.findUser(email)))
+      throw errors.notFound(`User ${email}`);
+  }
+}
