@@ -91,3 +91,58 @@ for (const engine of ['sqlite', 'postgres'] as const) {
     },
   );
 }
+
+describe('the project kms feature gate (seed 000 prerequisite)', () => {
+  let node: TestNode;
+  let projectId: string;
+  let base: string;
+  const api = (method: string, path: string, body?: unknown) =>
+    call(node.url, method, path, { token: node.adminToken, ...(body !== undefined ? { body } : {}) });
+
+  before(async () => {
+    node = await startTestNode({ env: { COFFER_REGIONS: 'eu01', COFFER_KMS_REGIONS: 'eu01' } });
+    projectId = (await api('POST', '/v2/projects', {})).body.id;
+    base = `/v2/projects/${projectId}/regions/eu01/instances/${
+      (await api('POST', `/v2/projects/${projectId}/regions/eu01/instances`, { name: 'gate' })).body.id
+    }`;
+    const ring = (await api('POST', `/v2/projects/${projectId}/regions/eu01/keyrings`, { displayName: 'r' }))
+      .body.id;
+    const key = await api('POST', `/v2/projects/${projectId}/regions/eu01/keyrings/${ring}/keys`, {
+      algorithm: 'aes256-gcm96',
+      slug: 'gated',
+    });
+    assert.equal(key.status, 201, JSON.stringify(key.body));
+    for (const [path, extra] of [
+      ['bound', { kmsKeyIdentity: 'gated' }],
+      ['root', {}],
+    ] as const) {
+      const created = await api('POST', `${base}/secrets`, { path, value: 'v1', ...extra });
+      assert.equal(created.status, 201, JSON.stringify(created.body));
+    }
+    const off = await api('PATCH', `/v2/projects/${projectId}`, { features: { kms: false } });
+    assert.equal(off.status, 200, JSON.stringify(off.body));
+  });
+  after(async () => {
+    await node?.destroy();
+  });
+
+  test('with kms off, reading or writing a KMS-bound value is 403 feature_disabled', async () => {
+    for (const res of [
+      await api('GET', `${base}/secrets/bound/value`),
+      await api('PUT', `${base}/secrets/bound/value`, { value: 'v2' }),
+    ]) {
+      assert.equal(res.status, 403, JSON.stringify(res.body));
+      assert.equal(res.body.error.code, 'feature_disabled');
+    }
+  });
+
+  test('with kms off, values under the built-in root-key protection still read and write (no KMS is used)', async () => {
+    assert.equal((await api('PUT', `${base}/secrets/root/value`, { value: 'v2' })).status, 201);
+    assert.equal((await api('GET', `${base}/secrets/root/value`)).body.value, 'v2');
+  });
+
+  test('with kms back on, the KMS-bound value reads again', async () => {
+    assert.equal((await api('PATCH', `/v2/projects/${projectId}`, { features: { kms: true } })).status, 200);
+    assert.equal((await api('GET', `${base}/secrets/bound/value`)).body.value, 'v1');
+  });
+});

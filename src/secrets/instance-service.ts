@@ -208,6 +208,11 @@ export class InstanceService {
     ]);
   }
 
+  /** `feature_disabled` unless the project's kms feature gate is on (values that use a KMS key). */
+  requireKmsFeature(projectId: string): Promise<void> {
+    return this.#projects.requireFeature(projectId, 'kms');
+  }
+
   /** The instance key, if any. */
   async instanceKey(instance: Instance): Promise<CryptoKey | undefined> {
     return instance.kmsKeyUid ? this.#kms.findKeyByUid(instance.kmsKeyUid) : undefined;

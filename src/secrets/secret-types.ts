@@ -1,3 +1,6 @@
+import type { AuditEvent } from '../audit/audit-types.ts';
+import type { Principal } from '../iam/principal.ts';
+
 /** The seed-002 `kmsKey` object of an instance. */
 export interface InstanceKmsKey {
   readonly regionId: string;
@@ -92,4 +95,12 @@ export interface Operation {
   readonly state: string;
   readonly error?: string;
   readonly progress: { readonly total: number; readonly done: number };
+}
+
+/** Who asks, for authorization of per-item checks and for audit. */
+export interface Caller {
+  readonly principal: Principal;
+  readonly requestId: string;
+  /** Collects the KMS events of the request (acting identity, on behalf of the caller). */
+  readonly events: AuditEvent[];
 }

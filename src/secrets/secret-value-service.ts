@@ -1,25 +1,18 @@
 import { randomBytes } from 'node:crypto';
-import type { AuditEvent } from '../audit/audit-types.ts';
 import type { Clock } from '../core/clock.ts';
 import { CofferError, errors } from '../core/errors.ts';
-import { newTimeOrderedUuid } from '../core/ids.ts';
-import type { Principal } from '../iam/principal.ts';
 import type { KmsService } from '../kms/kms-service.ts';
-import { type CryptoKey, keyResourceName } from '../kms/kms-types.ts';
 import { type Storage, WriteRejected, type WriteStatement } from '../storage/storage-types.ts';
 import { checkIdempotencyKey, IdempotencyKeys, requestDigest } from './idempotency-keys.ts';
 import type { InstanceService } from './instance-service.ts';
 import { checkStage, maxStages, maxValueBytes } from './secret-fns.ts';
 import type { SecretInput, SecretService } from './secret-service.ts';
-import {
-  type Instance,
-  type Secret,
-  type SecretsLocation,
-  type SecretVersion,
-  secretName,
-} from './secret-types.ts';
+import type { Caller, Instance, Secret, SecretsLocation, SecretVersion } from './secret-types.ts';
+
+export type { Caller } from './secret-types.ts';
 import type { SecretsRepo } from './secrets-repo.ts';
 import type { ValueCrypto, Wrapping } from './value-crypto.ts';
+import { ValueKeyUse } from './value-key-use.ts';
 
 /** A value to store: text or bytes. */
 export interface ValueInput {
@@ -34,14 +27,6 @@ export interface RevealedValue {
   readonly version: number;
   readonly stages: string[];
   readonly createTimeMs: number;
-}
-
-/** Who asks, for authorization of per-item checks and for audit. */
-export interface Caller {
-  readonly principal: Principal;
-  readonly requestId: string;
-  /** Collects the KMS events of the request (acting identity, on behalf of the caller). */
-  readonly events: AuditEvent[];
 }
 
 function toBytes(input: ValueInput): { bytes: Buffer; binary: boolean } {
@@ -68,6 +53,7 @@ export class SecretValueService {
   readonly #crypto: ValueCrypto;
   readonly #clock: Clock;
   readonly #idempotency: IdempotencyKeys;
+  readonly #keyUse: ValueKeyUse;
 
   constructor(deps: {
     storage: Storage;
@@ -86,6 +72,7 @@ export class SecretValueService {
     this.#crypto = deps.crypto;
     this.#clock = deps.clock;
     this.#idempotency = new IdempotencyKeys(deps.repo, deps.crypto);
+    this.#keyUse = new ValueKeyUse(deps.instances, deps.clock);
   }
 
   /** Creates a secret, with its first version when a value is given. */
@@ -105,7 +92,7 @@ export class SecretValueService {
     }
     // The first version uses the key every later one would: the binding, else the instance key.
     const bound = key ?? (await this.#secrets.keyOf(instance, secret));
-    const wrapping = await this.#wrapping(instance, secret, bound, caller, 'kms.encrypt');
+    const wrapping = await this.#keyUse.wrapping(instance, secret, bound, caller, 'kms.encrypt');
     const { statements, etag } = await this.#versionStatements(
       secret,
       1,
@@ -162,7 +149,7 @@ export class SecretValueService {
       if (stages.includes('current') && current.has('current')) newStages.add('previous');
       if (newStages.size > maxStages) throw errors.invalid(`A secret has at most ${maxStages} stages.`);
       const key = await this.#secrets.keyOf(instance, secret);
-      const wrapping = await this.#wrapping(instance, secret, key, caller, 'kms.encrypt');
+      const wrapping = await this.#keyUse.wrapping(instance, secret, key, caller, 'kms.encrypt');
       const number = secret.nextVersion;
       const { statements, etag } = await this.#versionStatements(
         secret,
@@ -307,19 +294,13 @@ export class SecretValueService {
     }
     const key = found.wrapKeyUid ? await this.#kms.findKeyByUid(found.wrapKeyUid) : undefined;
     const current = await this.#secrets.keyOf(instance, secret);
+    await this.#keyUse.requireGate(instance, key ?? current);
     if (current && current.uid !== key?.uid && current.state !== 'active') {
       throw new CofferError('key_not_active', `The bound key is ${current.state}.`);
     }
-    await this.#wrapping(instance, secret, key, caller, 'kms.decrypt');
+    await this.#keyUse.wrapping(instance, secret, key, caller, 'kms.decrypt');
     const { dataKey, kmsKeyVersion } = await this.#crypto.unwrap(secret.uid, number, found.wrappedKey, key);
-    const lastEvent = caller.events.at(-1);
-    if (key && lastEvent && kmsKeyVersion !== undefined)
-      caller.events[caller.events.length - 1] = {
-        ...lastEvent,
-        result: 'ok',
-        status: 200,
-        details: { ...lastEvent.details, keyVersion: kmsKeyVersion },
-      };
+    this.#keyUse.succeeded(caller, key, kmsKeyVersion);
     try {
       const plaintext = this.#crypto.openValue(secret.uid, number, found.ciphertext, dataKey);
       return {
@@ -338,35 +319,6 @@ export class SecretValueService {
       throw new CofferError('failed_precondition', 'The secret is pending deletion; restore it first.');
   }
 
-  /** Checks the key and the acting identity, and records the KMS event the operation will make. */
-  async #wrapping(
-    instance: Instance,
-    secret: Secret,
-    key: CryptoKey | undefined,
-    caller: Caller,
-    action: 'kms.encrypt' | 'kms.decrypt',
-  ): Promise<Wrapping> {
-    if (!key) return {};
-    if (key.state !== 'active') throw new CofferError('key_not_active', `The bound key is ${key.state}.`);
-    const acting = await this.#instances.actingIdentity(instance, key);
-    caller.events.push({
-      id: newTimeOrderedUuid(this.#clock.nowMs()),
-      timeMs: this.#clock.nowMs(),
-      requestId: caller.requestId,
-      action,
-      principal: acting,
-      onBehalfOf: caller.principal,
-      resource: keyResourceName(key),
-      projectId: key.projectId,
-      // Recorded as failed until the KMS operation succeeds (status 0 = the answer's status).
-      result: 'error',
-      status: 0,
-      details: { secret: secretName(secret) },
-    });
-    const followsInstance = secret.kmsKeyUid === null && instance.kmsKeyUid === key.uid;
-    return { key, ...(followsInstance && instance.kmsKey ? { keyVersion: instance.kmsKey.keyVersion } : {}) };
-  }
-
   async #versionStatements(
     secret: Secret,
     number: number,
@@ -377,14 +329,7 @@ export class SecretValueService {
     current: Map<string, number> = new Map(),
   ): Promise<{ statements: WriteStatement[]; etag: string }> {
     const sealed = await this.#crypto.seal(secret.uid, number, value.bytes, wrapping);
-    const last = caller.events.at(-1);
-    if (wrapping.key && last && sealed.kmsKeyVersion !== undefined)
-      caller.events[caller.events.length - 1] = {
-        ...last,
-        result: 'ok',
-        status: 200,
-        details: { ...last.details, keyVersion: sealed.kmsKeyVersion },
-      };
+    this.#keyUse.succeeded(caller, wrapping.key, sealed.kmsKeyVersion);
     const statements: WriteStatement[] = [
       this.#repo.insertVersion(
         {
