@@ -6,6 +6,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { after, before, describe, test } from 'node:test';
 import { envNameFor } from '../src/cli/run-command.ts';
+import { isDeniedVariable } from '../src/cli/run-env-deny.ts';
 import { CofferClient } from '../src/sdk/index.ts';
 import { cofferBin } from './support/cli-process.ts';
 import { startTestNode, type TestNode } from './support/test-node.ts';
@@ -45,6 +46,9 @@ describe('coffer run', { concurrency: true }, () => {
       ['prod/api-key', 'sk-123'],
       ['prod/9lives', 'cat'],
       ['other/token', 'tok en\nwith newline'],
+      ['hook/node/options', '--no-deprecation'],
+      ['hook/app/name', 'svc'],
+      ['evil/ld/preload', '/tmp/evil.so'],
     ] as const)
       await admin.secrets.createSecret(ref, { path, value });
     env = {
@@ -158,5 +162,73 @@ describe('coffer run', { concurrency: true }, () => {
     assert.equal(missing.code, 127);
     assert.match(missing.stderr, /cannot start no-such-command-coffer: command not found/);
     assert.match(emptyPrefix.stderr, /no secret under the prefix "nothing\/"/);
+  });
+
+  test('--prefix refuses to set a variable that runs code (NODE_OPTIONS, LD_*, …) from a secret name, before anything starts', async () => {
+    const marker = join(dir, 'hooked');
+    for (const prefix of ['hook/', 'evil/']) {
+      const result = await runCoffer(
+        [
+          'run',
+          `--prefix=${prefix}`,
+          ...nodeCommand(`require('node:fs').writeFileSync(${JSON.stringify(marker)}, 'x')`),
+        ],
+        env,
+      );
+      assert.equal(result.code, 1, result.stderr);
+      assert.equal(result.stderr.trim().split('\n').length, 1, result.stderr);
+      assert.match(
+        result.stderr,
+        prefix === 'hook/'
+          ? /secret hook\/node\/options would set NODE_OPTIONS, which coffer run never sets from a --prefix .* --secret NODE_OPTIONS=hook\/node\/options/
+          : /secret evil\/ld\/preload would set LD_PRELOAD/,
+      );
+      assert.doesNotMatch(result.stderr, /no-deprecation|evil\.so/, 'the value is never shown');
+      assert.equal(existsSync(marker), false, 'nothing started');
+    }
+    for (const name of [
+      'NODE_OPTIONS',
+      'LD_PRELOAD',
+      'DYLD_INSERT_LIBRARIES',
+      'PATH',
+      'BASH_ENV',
+      'ENV',
+      'PYTHONSTARTUP',
+      'PERL5OPT',
+      'RUBYOPT',
+      'JAVA_TOOL_OPTIONS',
+      '_JAVA_OPTIONS',
+      'JDK_JAVA_OPTIONS',
+      'IFS',
+      'SHELLOPTS',
+      'PS4',
+      'PROMPT_COMMAND',
+      'GCONV_PATH',
+      'HOSTALIASES',
+      'LOCALDOMAIN',
+      'RES_OPTIONS',
+      'NODE_PATH',
+      'GIT_SSH_COMMAND',
+      'npm_config_script_shell',
+    ])
+      assert.ok(isDeniedVariable(name), name);
+    for (const name of ['DB_PASSWORD', 'API_KEY', 'APP_NAME', 'PATHS_FILE', 'ENVIRONMENT'])
+      assert.ok(!isDeniedVariable(name), name);
+  });
+
+  test('an explicit --secret may set a denied variable, and the rest of the prefix comes along', async () => {
+    const result = await runCoffer(
+      [
+        'run',
+        '--prefix=hook/',
+        '--secret=NODE_OPTIONS=hook/node/options',
+        ...nodeCommand(
+          'process.stdout.write(JSON.stringify([process.env.NODE_OPTIONS, process.env.APP_NAME]))',
+        ),
+      ],
+      env,
+    );
+    assert.equal(result.code, 0, result.stderr);
+    assert.deepEqual(JSON.parse(result.stdout), ['--no-deprecation', 'svc']);
   });
 });

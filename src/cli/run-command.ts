@@ -6,6 +6,7 @@ import { cofferClient } from './cli-context.ts';
 import { collectRepeated } from './cli-input.ts';
 import { CliError } from './cli-output.ts';
 import { resolveInstance } from './cli-resolve.ts';
+import { isDeniedVariable } from './run-env-deny.ts';
 
 const envName = /^[A-Za-z_][A-Za-z0-9_]*$/;
 const forwardedSignals = ['SIGINT', 'SIGTERM', 'SIGHUP'] as const;
@@ -53,16 +54,26 @@ async function plan(
     }
     if (found === 0) throw new CliError(`no secret under the prefix "${prefix}"`);
   }
-  const variables = new Map(fromPrefix);
+  const explicit = new Map<string, string>();
   for (const pair of pairs) {
     const at = pair.indexOf('=');
     const name = pair.slice(0, at);
     const path = pair.slice(at + 1);
     if (at <= 0 || !envName.test(name) || path === '')
       throw new CliError(`--secret takes NAME=PATH with NAME a variable name, not "${pair}"`);
-    variables.set(name, path);
+    explicit.set(name, path);
   }
-  return variables;
+  // A secret's name must not choose a variable that runs code (NODE_OPTIONS, LD_PRELOAD, …): whoever
+  // may add a secret under the prefix would run code in the command. Only an explicit --secret may.
+  for (const [name, path] of fromPrefix) {
+    if (isDeniedVariable(name) && !explicit.has(name))
+      throw new CliError(
+        `secret ${path} would set ${name}, which coffer run never sets from a --prefix ` +
+          `(it can make the command run other code; see "coffer run" in docs/cli.md); ` +
+          `if you mean it, map it explicitly with --secret ${name}=${path}`,
+      );
+  }
+  return new Map([...fromPrefix, ...explicit]);
 }
 
 /** Reads the values, 20 at a time; any secret that cannot be read stops the run before it starts. */
