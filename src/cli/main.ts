@@ -14,6 +14,7 @@ import { registerProjectsCommands } from './projects-commands.ts';
 import { registerRunCommand } from './run-command.ts';
 import { registerSecretsCommands } from './secrets-commands.ts';
 import { registerServiceAccountsCommands } from './service-accounts-commands.ts';
+import { registerUsersCommands } from './users-commands.ts';
 import type { ServerFlags } from './server-command.ts';
 
 /** Commander's error text (`error: …\n(Did you mean …?)`) as one line. */
@@ -68,6 +69,7 @@ export function buildProgram(): Command {
   registerInstancesCommands(program);
   registerSecretsCommands(program);
   registerServiceAccountsCommands(program);
+  registerUsersCommands(program);
   registerAuditCommands(program);
   registerOperationsCommands(program);
   registerRunCommand(program);

@@ -8,6 +8,7 @@ import type {
   RoleView,
   ServiceAccountView,
   SetPolicyBody,
+  UserStateView,
 } from '../core/api/iam-schemas.ts';
 import type { UserView } from '../core/api/route-answer-schemas.ts';
 import type { CallOptions, HttpTransport } from './http-transport.ts';
@@ -124,6 +125,36 @@ export class IamApi {
   /** `POST /v2/users`. */
   createUser(body: CreateUserBody, options?: CallOptions): Promise<UserView> {
     return this.#http.send({ method: 'POST', path: '/v2/users', body }, options);
+  }
+
+  /** `POST /v2/users/{user}:disable|:enable`: disabling refuses logins and ends every session at once. */
+  setUserDisabled(email: string, disabled: boolean, options?: CallOptions): Promise<UserStateView> {
+    return this.#http.send(
+      {
+        method: 'POST',
+        path: `/v2/users/${seg(email)}:${disabled ? 'disable' : 'enable'}`,
+        idempotent: true,
+      },
+      options,
+    );
+  }
+
+  /** `GET /v2/users/{user}/tokens`: the user's live sessions (never the tokens themselves). */
+  listUserTokens(email: string, options?: CallOptions): Promise<PageResult<TokenInfoView>> {
+    return this.#http.send({ method: 'GET', path: `/v2/users/${seg(email)}/tokens` }, options);
+  }
+
+  /** `DELETE /v2/users/{user}/tokens/{id}`: ends one session at once. */
+  async revokeUserToken(email: string, tokenId: string, options?: CallOptions): Promise<void> {
+    await this.#http.send(
+      { method: 'DELETE', path: `/v2/users/${seg(email)}/tokens/${seg(tokenId)}` },
+      options,
+    );
+  }
+
+  /** `POST /v2/sys/root-token:rotate`: a new root token, shown once; the old one stops working. */
+  rotateRootToken(options?: CallOptions): Promise<IssuedTokenView> {
+    return this.#http.send({ method: 'POST', path: '/v2/sys/root-token:rotate', body: {} }, options);
   }
 
   /** `POST /v2/auth/login`: email and password for a session token. */
