@@ -3,6 +3,7 @@ import { auditHeadPath } from '../audit/audit-head-file.ts';
 import { loadAuditSigningKey } from '../audit/audit-signing-key.ts';
 import { withAuditOutbox } from '../audit/audit-outbox.ts';
 import { AuditSinkRunner } from '../audit/audit-sinks.ts';
+import { UnauthenticatedAudit } from '../audit/audit-unauthenticated.ts';
 import { Barrier, type SealStatus } from '../barrier/barrier.ts';
 import type { Clock } from '../core/clock.ts';
 import type { Config } from '../core/config.ts';
@@ -55,6 +56,10 @@ export interface App {
   readonly addressLimiter: RateLimiter;
   /** The strict limiter of logins and unseal attempts. */
   readonly sensitiveLimiter: RateLimiter;
+  /** Failed authentications per source address (429 before the token is looked up). */
+  readonly failedAuthLimiter: RateLimiter;
+  /** Counts of requests refused before authentication, written as system events once a minute. */
+  readonly unauthenticatedAudit: UnauthenticatedAudit;
   /** Re-reads the change log now and drops stale caches (tests; the server polls on its own). */
   syncChanges(): Promise<void>;
   readonly projects: ProjectService;
@@ -111,6 +116,11 @@ export async function createApp(config: Config, logger: Logger, clock: Clock): P
   const limits = config.rateLimit;
   const principalLimiter = new RateLimiter(limits.perPrincipalPerSecond, limits.perPrincipalBurst, clock);
   const addressLimiter = new RateLimiter(limits.perAddressPerSecond, limits.perAddressBurst, clock);
+  const failedAuthLimiter = new RateLimiter(
+    limits.failedAuthPerAddress,
+    limits.failedAuthPerAddressBurst,
+    clock,
+  );
   const loginLimiter = new RateLimiter(
     limits.loginsPerMinute / 60,
     Math.max(1, Math.ceil(limits.loginsPerMinute)),
@@ -153,6 +163,8 @@ export async function createApp(config: Config, logger: Logger, clock: Clock): P
     logger,
   );
   sinks.start(config.auditSinkIntervalMs);
+  const unauthenticatedAudit = new UnauthenticatedAudit((events) => audit.append(events), clock, logger);
+  unauthenticatedAudit.start(60_000);
   const onUnsealed = async () => {
     audit.setSigningKey(await loadAuditSigningKey(storage, barrier, clock.nowMs()));
   };
@@ -224,6 +236,8 @@ export async function createApp(config: Config, logger: Logger, clock: Clock): P
     principalLimiter,
     addressLimiter,
     sensitiveLimiter: loginLimiter,
+    failedAuthLimiter,
+    unauthenticatedAudit,
     syncChanges: () => watcher.poll(),
     projects,
     audit,
@@ -284,6 +298,7 @@ export async function createApp(config: Config, logger: Logger, clock: Clock): P
     async close() {
       watcher.stop();
       await jobs.stop();
+      await unauthenticatedAudit.stop();
       await audit.close();
       await sinks.stop();
       barrier.seal();

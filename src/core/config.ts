@@ -114,6 +114,12 @@ export const ConfigSchema = Type.Object(
         perAddressPerSecond: Type.Number({ default: 5000, exclusiveMinimum: 0 }),
         perAddressBurst: Type.Integer({ default: 10000, minimum: 1 }),
         loginsPerMinute: Type.Number({ default: 10, exclusiveMinimum: 0 }),
+        failedAuthPerAddress: Type.Number({
+          default: 20,
+          exclusiveMinimum: 0,
+          description: 'failed authentications (401) per second per source address before 429',
+        }),
+        failedAuthPerAddressBurst: Type.Integer({ default: 20, minimum: 1 }),
       },
       { additionalProperties: false, default: {} },
     ),
@@ -225,6 +231,8 @@ function applyEnv(raw: Record<string, unknown>, env: Record<string, string | und
     ['COFFER_RATE_LIMIT_PER_ADDRESS', 'perAddressPerSecond', false],
     ['COFFER_RATE_LIMIT_PER_ADDRESS_BURST', 'perAddressBurst', true],
     ['COFFER_RATE_LIMIT_LOGINS_PER_MINUTE', 'loginsPerMinute', false],
+    ['COFFER_RATE_LIMIT_FAILED_AUTH_PER_ADDRESS', 'failedAuthPerAddress', false],
+    ['COFFER_RATE_LIMIT_FAILED_AUTH_PER_ADDRESS_BURST', 'failedAuthPerAddressBurst', true],
   ];
   for (const [name, field] of limits) {
     const value = env[name];

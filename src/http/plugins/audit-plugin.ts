@@ -45,7 +45,8 @@ function eventOf(request: FastifyRequest, reply: FastifyReply, nowMs: number): A
 }
 
 /**
- * Audit for every guarded route, allowed or denied: the event is made durable before the answer
+ * Audit for every guarded route, allowed or denied (a request refused before authentication is
+ * counted instead, see audit/audit-unauthenticated.ts): the event is made durable before the answer
  * leaves (onSend). If that fails, a successful answer is replaced by `503 audit_unavailable`, so a
  * value, plaintext or token is never returned unaudited (fail closed); an error answer, which reveals
  * nothing, is kept as it is.
@@ -73,6 +74,12 @@ export function registerAudit(server: FastifyInstance, app: App): void {
   });
 
   server.addHook('onSend', async (request, reply, payload) => {
+    if (request.routeOptions.config.guard && request.principal === undefined) {
+      // Refused before the caller was identified (401, or 429 ahead of the token lookup): counted
+      // per address into a system event once a minute, never a project's event (an anonymous flood).
+      app.unauthenticatedAudit.record(request.ip, reply.statusCode === 429);
+      return payload;
+    }
     const pending = request.pendingAudit;
     const event = eventOf(request, reply, app.clock.nowMs());
     const primary = event && pending ? { ...event, id: pending.id } : event;

@@ -31,6 +31,16 @@ function bearerOf(request: FastifyRequest): string {
   return match[1]!;
 }
 
+/** The caller's principal; a failed authentication spends from its address's failed-auth budget. */
+async function authenticate(app: App, request: FastifyRequest) {
+  try {
+    return await app.tokens.authenticate(bearerOf(request));
+  } catch (err) {
+    if (err instanceof CofferError && err.code === 'unauthenticated') app.failedAuthLimiter.take(request.ip);
+    throw err;
+  }
+}
+
 /**
  * The one access hook. For every guarded route, in SPEC §4's order: 401 (credential) → 503 sealed →
  * 403 (permission on the resource named by the URL, before existence or body) → feature gate →
@@ -61,7 +71,11 @@ export function registerGuard(server: FastifyInstance, app: App): void {
       // Public routes and unknown URLs (which answer 404) carry no guard.
       return;
     }
-    const principal = await app.tokens.authenticate(bearerOf(request));
+    // An address that keeps failing to authenticate is refused before any token lookup (its valid
+    // tokens too, until the budget refills: the lookup is what a guessing client makes us pay for).
+    const failing = app.failedAuthLimiter.blocked(request.ip);
+    if (failing > 0) throw rateLimited(failing);
+    const principal = await authenticate(app, request);
     request.principal = principal;
     const perPrincipal = app.principalLimiter.take(principal);
     if (perPrincipal > 0) throw rateLimited(perPrincipal);

@@ -1,0 +1,132 @@
+import assert from 'node:assert/strict';
+import { rmSync } from 'node:fs';
+import { join } from 'node:path';
+import { DatabaseSync } from 'node:sqlite';
+import { test } from 'node:test';
+import pino from 'pino';
+import { UnauthenticatedAudit } from '../src/audit/audit-unauthenticated.ts';
+import type { AuditEvent } from '../src/audit/audit-types.ts';
+import { ManualClock } from '../src/core/clock.ts';
+import { call, startTestNode } from './support/test-node.ts';
+
+const badToken = 'cfr_not-a-real-token';
+
+test('anonymous 401s are counted per address into one system event a minute, never into the project log', async () => {
+  const clock = new ManualClock(Date.UTC(2026, 11, 7, 12, 0, 0));
+  const node = await startTestNode({ clock });
+  const admin = node.adminToken!;
+  try {
+    const projectId = (await call(node.url, 'POST', '/v2/projects', { token: admin, body: {} })).body.id;
+    const keyrings = `/v2/projects/${projectId}/regions/local/keyrings`;
+    const windowStart = new Date(clock.nowMs()).toISOString();
+    for (let i = 0; i < 5; i++)
+      assert.equal((await call(node.url, 'GET', keyrings, { token: badToken })).status, 401);
+    assert.equal((await call(node.url, 'GET', keyrings)).status, 401, 'no token at all');
+    const inProject = await call(node.url, 'GET', `/v2/projects/${projectId}/audit-events?result=denied`, {
+      token: admin,
+    });
+    assert.deepEqual(inProject.body.items, [], 'the project log holds no anonymous denial');
+    const anonymous = await node.app.storage.db
+      .selectFrom('audit_events')
+      .select('id')
+      .where('principal', '=', 'anonymous')
+      .execute();
+    assert.equal(anonymous.length, 0, 'nothing written per request');
+
+    clock.advance(60_000);
+    await node.app.unauthenticatedAudit.flush();
+    const system = await call(node.url, 'GET', '/v2/sys/audit-events?action=auth.unauthenticated', {
+      token: admin,
+    });
+    assert.equal(system.body.items.length, 1, JSON.stringify(system.body));
+    const event = system.body.items[0];
+    assert.equal(event.principal, 'anonymous');
+    assert.equal(event.resource, 'root');
+    assert.equal(event.sourceIp, '127.0.0.1');
+    assert.deepEqual(event.details, { count: 6, rateLimited: 0, windowStart });
+    assert.ok(!JSON.stringify(system.body).includes(badToken), 'the token is never recorded');
+    assert.equal((await call(node.url, 'GET', '/v2/sys/audit/verify', { token: admin })).body.valid, true);
+  } finally {
+    await node.destroy();
+  }
+});
+
+test('the 21st failed authentication in a second from one address gets 429 before any token lookup; logins keep their own limiter', async () => {
+  const clock = new ManualClock(Date.UTC(2026, 11, 7, 12, 0, 0));
+  const node = await startTestNode({ clock });
+  const admin = node.adminToken!;
+  try {
+    for (let i = 0; i < 20; i++)
+      assert.equal(
+        (await call(node.url, 'GET', '/v2/projects', { token: badToken })).status,
+        401,
+        `#${i + 1}`,
+      );
+    const limited = await call(node.url, 'GET', '/v2/projects', { token: badToken });
+    assert.equal(limited.status, 429);
+    assert.equal(limited.body.error.code, 'rate_limited');
+    assert.ok(Number(limited.headers.get('retry-after')) >= 1);
+    // The address is refused before its token is looked up, so a valid token waits too.
+    assert.equal((await call(node.url, 'GET', '/v2/projects', { token: admin })).status, 429);
+    // Logins are public and keep their own (per-account) limiter.
+    const login = await call(node.url, 'POST', '/v2/auth/login', {
+      body: { email: 'nobody@example.com', password: 'wrong-password' },
+    });
+    assert.notEqual(login.status, 429, JSON.stringify(login.body));
+    clock.advance(1000);
+    assert.equal((await call(node.url, 'GET', '/v2/projects', { token: admin })).status, 200);
+    await node.app.unauthenticatedAudit.flush();
+    const system = await call(node.url, 'GET', '/v2/sys/audit-events?action=auth.unauthenticated', {
+      token: admin,
+    });
+    assert.equal(system.body.items.length, 1);
+    assert.equal(system.body.items[0].details.count, 22);
+    assert.equal(system.body.items[0].details.rateLimited, 2);
+  } finally {
+    await node.destroy();
+  }
+});
+
+test('a node shutting down writes the counts it holds', async () => {
+  const node = await startTestNode();
+  await call(node.url, 'GET', '/v2/projects', { token: badToken });
+  await call(node.url, 'GET', '/v2/projects', { token: badToken });
+  await node.stop();
+  const db = new DatabaseSync(join(node.dataDir, 'coffer.db'));
+  try {
+    const rows = db
+      .prepare("SELECT details FROM audit_events WHERE action = 'auth.unauthenticated'")
+      .all() as Array<{ details: string }>;
+    assert.equal(rows.length, 1);
+    assert.equal(JSON.parse(rows[0]!.details).count, 2);
+  } finally {
+    db.close();
+    rmSync(node.dataDir, { recursive: true, force: true });
+  }
+});
+
+test('tracked addresses are capped: further addresses share one overflow tally', async () => {
+  const written: AuditEvent[] = [];
+  const tally = new UnauthenticatedAudit(
+    async (events) => {
+      written.push(...events);
+    },
+    new ManualClock(),
+    pino({ level: 'silent' }),
+    3,
+  );
+  for (let i = 0; i < 10; i++) tally.record(`10.0.0.${i % 5}`, i >= 8);
+  assert.equal(tally.trackedAddresses, 3);
+  await tally.flush();
+  assert.deepEqual(
+    written.map((e) => [e.sourceIp, e.details?.count, e.details?.rateLimited, e.details?.overflow]),
+    [
+      ['10.0.0.0', 2, 0, undefined],
+      ['10.0.0.1', 2, 0, undefined],
+      ['10.0.0.2', 2, 0, undefined],
+      [undefined, 4, 2, true],
+    ],
+  );
+  await tally.flush();
+  assert.equal(written.length, 4, 'an empty window writes nothing');
+});
