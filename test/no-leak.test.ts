@@ -1,5 +1,11 @@
 import assert from 'node:assert/strict';
+import { mkdtempSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
 import { test } from 'node:test';
+import { inspect } from 'node:util';
+import { CachedSecretReader, CofferClient } from '../src/sdk/index.ts';
+import { runCoffer } from './support/cli-process.ts';
 import { call, startTestNode } from './support/test-node.ts';
 
 /**
@@ -96,5 +102,93 @@ test('no secret value, plaintext, token, password or share ever reaches an audit
   } finally {
     await node.destroy();
     await shamir.destroy();
+  }
+});
+
+/**
+ * The same planted-value check for the clients: every SDK error (a value that is not JSON, a refused
+ * write, an oversize value) and the output of CLI commands that fail after reading or sending a
+ * value never show it.
+ */
+test('no error from the SDK or the CLI carries a secret value', async () => {
+  const node = await startTestNode();
+  const dir = mkdtempSync(join(tmpdir(), 'coffer-no-leak-'));
+  const planted = 'PLANTED-client-value-5e6f';
+  // JSON.parse quotes the first 10 characters of what it cannot parse: look for any of the value.
+  const fragment = planted.slice(0, 10);
+  try {
+    const client = new CofferClient({ address: node.url, token: node.adminToken, maxAttempts: 1 });
+    const projectId = (await client.projects.create({ displayName: 'no-leak' })).id;
+    const instance = await client.secrets.createInstance({ projectId, regionId: 'local' }, { name: 'i' });
+    const ref = { projectId, regionId: 'local', instanceId: instance.id };
+    await client.secrets.createSecret(ref, { path: 'json/bad', value: `${planted} {not json` });
+    await client.secrets.createSecret(ref, { path: 'json/bad2', value: `{"a": "${planted}` });
+    await client.secrets.createSecret(ref, { path: 'nul', value: `${planted}\u0000` });
+    await client.secrets.createSecret(ref, { path: 'ok', value: planted });
+
+    const reader = new CachedSecretReader({ client, instance: ref });
+    const failures: unknown[] = [];
+    const expectFailure = async (what: string, run: () => Promise<unknown>) => {
+      try {
+        await run();
+      } catch (err) {
+        failures.push(err);
+        return;
+      }
+      assert.fail(`${what} should have failed`);
+    };
+    await expectFailure('getJson of text', () => reader.getJson('json/bad'));
+    await expectFailure('getJson of broken JSON', () => reader.getJson('json/bad2'));
+    const secret = { ...ref, secret: 'ok' };
+    await client.secrets.putSecretValue(secret, { value: `${planted}-1` }, { idempotencyKey: 'k-leak' });
+    await expectFailure('a reused idempotency key', () =>
+      client.secrets.putSecretValue(secret, { value: `${planted}-2` }, { idempotencyKey: 'k-leak' }),
+    );
+    await expectFailure('an oversize value', () =>
+      client.secrets.putSecretValue(secret, { value: planted + 'x'.repeat(70_000) }),
+    );
+    await expectFailure('a stale expected version', () =>
+      client.secrets.putSecretValue(secret, { value: planted, expectedLatestVersion: 1 }),
+    );
+    assert.equal(failures.length, 5);
+    assert.match(String(failures[0]), /^SyntaxError: The value of secret json\/bad is not valid JSON\.$/);
+    for (const err of failures) {
+      const shown = [String(err), (err as Error).stack, inspect(err, { depth: 8 }), JSON.stringify(err)].join(
+        '\n',
+      );
+      assert.ok(!shown.includes(fragment), `an SDK error shows the value: ${shown.slice(0, 300)}`);
+    }
+
+    const env = {
+      COFFER_ADDR: node.url,
+      COFFER_TOKEN: node.adminToken!,
+      COFFER_PROJECT: projectId,
+      COFFER_REGION: 'local',
+      COFFER_INSTANCE: instance.id,
+      COFFER_CONFIG_DIR: join(dir, 'config'),
+    };
+    const results = await Promise.all([
+      runCoffer(['run', '--secret=X=ok', '--', 'no-such-command-coffer'], env),
+      runCoffer(['run', '--secret=X=nul', '--', process.execPath, '-e', '0'], env),
+      runCoffer(['run', '--secret=X=ok', '--secret=Y=missing', '--', process.execPath, '-e', '0'], env),
+      runCoffer(['secrets', 'create', 'ok', '--data-file', '-'], env, planted),
+      runCoffer(['secrets', 'versions', 'add', 'ok', '--data-file', '-'], env, planted + 'x'.repeat(70_000)),
+      runCoffer(
+        ['secrets', 'versions', 'add', 'ok', '--data-file', '-', '--expected-latest-version', '1'],
+        env,
+        planted,
+      ),
+    ]);
+    for (const [i, result] of results.entries()) {
+      assert.notEqual(result.code, 0, `command ${i} should fail: ${result.stdout}`);
+      assert.ok(result.stderr.length > 0, `command ${i} says why`);
+      assert.ok(
+        !result.stdout.includes(fragment) && !result.stderr.includes(fragment),
+        `command ${i} shows the value: ${result.stderr}`,
+      );
+    }
+  } finally {
+    await node.destroy();
+    rmSync(dir, { recursive: true, force: true });
   }
 });

@@ -141,9 +141,17 @@ export class CachedSecretReader {
     return secretText(await this.get(path, select));
   }
 
-  /** The value parsed as JSON. */
+  /**
+   * The value parsed as JSON. A value that is not JSON throws a SyntaxError naming the secret only:
+   * the parser's own message quotes the text (the secret), so it is neither kept nor chained.
+   */
   async getJson<T = unknown>(path: string, select?: VersionSelector): Promise<T> {
-    return JSON.parse(await this.getText(path, select)) as T;
+    const text = await this.getText(path, select);
+    try {
+      return JSON.parse(text) as T;
+    } catch {
+      throw new SyntaxError(`The value of secret ${path} is not valid JSON.`);
+    }
   }
 
   /** The value's bytes. */
