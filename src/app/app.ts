@@ -21,6 +21,7 @@ import { KmsRepo } from '../kms/kms-repo.ts';
 import { KmsService } from '../kms/kms-service.ts';
 import { ProjectService } from '../projects/project-service.ts';
 import { InstanceService } from '../secrets/instance-service.ts';
+import { KeyDependents } from '../secrets/key-dependents.ts';
 import { SecretService } from '../secrets/secret-service.ts';
 import { SecretValueService } from '../secrets/secret-value-service.ts';
 import { SecretsRepo } from '../secrets/secrets-repo.ts';
@@ -71,6 +72,8 @@ export interface App {
   readonly instances: InstanceService;
   readonly secrets: SecretService;
   readonly secretValues: SecretValueService;
+  /** What depends on a KMS key or key version, named as far as the caller may see. */
+  readonly keyDependents: KeyDependents;
   /** Seals this node: drops the root key and every unsealed key from memory. */
   seal(): void;
   /** Runs due background work once (rotations, deletions); the server runs it on a timer. */
@@ -209,6 +212,8 @@ export async function createApp(config: Config, logger: Logger, clock: Clock): P
     const found = await secrets.dependents(key);
     return found.secrets.length + found.instances.length;
   });
+  const keyDependents = new KeyDependents(storage.db);
+  kms.setVersionDependentsFinder((key, version, canSee) => keyDependents.ofKeyVersion(key, version, canSee));
   const jobs = new BackgroundJobs({
     barrier,
     kms,
@@ -247,6 +252,7 @@ export async function createApp(config: Config, logger: Logger, clock: Clock): P
     instances,
     secrets,
     secretValues,
+    keyDependents,
     seal() {
       audit.setSigningKey(undefined);
       barrier.seal();

@@ -201,7 +201,7 @@ export function registerKmsCommands(program: Command): void {
           .catch(async (err: unknown) => {
             if (!(err instanceof CofferApiError) || err.code !== 'conflict' || flags.force) throw err;
             const dependents = await client.kms.getKeyDependents(ref).catch(() => undefined);
-            const count = dependents ? dependents.secrets.length + dependents.instances.length : undefined;
+            const count = dependents ? dependents.secretCount + dependents.instanceCount : undefined;
             if (count === 0) throw err;
             throw new CliError(
               `${count ?? 'some'} secrets or instances depend on key ${key}; add --force to ${action} it anyway`,
@@ -362,25 +362,39 @@ export function registerKmsCommands(program: Command): void {
         await client.kms.getKeyVersion({ ...key, version: positiveInteger(version, 'VERSION') }),
       );
     });
-  for (const action of ['enable', 'disable', 'destroy'] as const) {
-    versions
+  const descriptions = {
+    enable: 'enable a key version',
+    disable: 'disable a key version',
+    destroy:
+      'destroy a key version: its material is erased for good (at once, or after a window with --force when secrets depend on it)',
+    restore: 'cancel a key version’s scheduled destruction (it becomes disabled)',
+  } as const;
+  for (const action of ['enable', 'disable', 'destroy', 'restore'] as const) {
+    const command = versions
       .command(action)
-      .description(
-        action === 'destroy'
-          ? 'destroy a key version: its material is erased for good'
-          : `${action} a key version`,
-      )
+      .description(descriptions[action])
       .argument('<version>', 'version number')
       .requiredOption('--key <key>', 'key id or slug')
-      .requiredOption('--keyring <ring>', 'key ring id or display name')
-      .action(async (version: string, flags: { key: string; keyring: string }, command: Command) => {
-        const client = cofferClient(command);
-        const key = await resolveKey(command, client, flags.keyring, flags.key);
+      .requiredOption('--keyring <ring>', 'key ring id or display name');
+    if (action === 'destroy') {
+      command.option('--force', 'schedule the destruction even though secrets depend on the version');
+    }
+    command.action(
+      async (version: string, flags: { key: string; keyring: string; force?: boolean }, cmd: Command) => {
+        const client = cofferClient(cmd);
+        const key = await resolveKey(cmd, client, flags.keyring, flags.key);
         const result = await client.kms.setKeyVersionState(
           { ...key, version: positiveInteger(version, 'VERSION') },
           action,
+          undefined,
+          flags.force ? { force: true } : {},
         );
-        printResult(command, result, () => `Key version [${result.version}] is ${result.state}.`);
-      });
+        const when =
+          result.destroyTime && result.state === 'destroy_scheduled'
+            ? ` (destroyed at ${result.destroyTime})`
+            : '';
+        printResult(cmd, result, () => `Key version [${result.version}] is ${result.state}${when}.`);
+      },
+    );
   }
 }

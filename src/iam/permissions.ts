@@ -26,6 +26,7 @@ export const permissionCatalogue = {
   'kms.key_versions.enable': 'Enable a key version.',
   'kms.key_versions.disable': 'Disable a key version.',
   'kms.key_versions.destroy': 'Destroy (crypto-shred) a key version.',
+  'kms.key_versions.restore': 'Cancel a key version’s scheduled destruction (it becomes disabled).',
   'kms.key_versions.get_public_key': 'Read the public key of an asymmetric key version.',
   'kms.encrypt': 'Encrypt with a key.',
   'kms.decrypt': 'Decrypt with a key.',

@@ -19,6 +19,7 @@ const kmsAdmin: Permission[] = [
   'kms.key_versions.enable',
   'kms.key_versions.disable',
   'kms.key_versions.destroy',
+  'kms.key_versions.restore',
   'kms.key_versions.get_public_key',
   'iam.policies.get',
   'iam.policies.set',

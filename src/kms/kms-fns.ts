@@ -31,19 +31,31 @@ export function nextKeyState(state: KeyState, action: KeyAction): KeyState {
 }
 
 /** Lifecycle actions on a key version. */
-export type VersionAction = 'enable' | 'disable' | 'destroy';
+export type VersionAction = 'enable' | 'disable' | 'destroy' | 'restore';
 
+/**
+ * The version state machine. `destroy` leads to `destroyed` (at once) or, when secrets depend on the
+ * version and the caller forces it, to `destroy_scheduled`: the service chooses between the two.
+ */
 const versionTransitions: Record<VersionAction, Partial<Record<VersionState, VersionState>>> = {
   enable: { enabled: 'enabled', disabled: 'enabled' },
   disable: { enabled: 'disabled', disabled: 'disabled' },
-  destroy: { enabled: 'destroyed', disabled: 'destroyed', destroyed: 'destroyed' },
+  destroy: {
+    enabled: 'destroyed',
+    disabled: 'destroyed',
+    destroy_scheduled: 'destroy_scheduled',
+    destroyed: 'destroyed',
+  },
+  restore: { destroy_scheduled: 'disabled' },
 };
 
 /** The version state after `action`, or `failed_precondition`. */
 export function nextVersionState(state: VersionState, action: VersionAction): VersionState {
   const next = versionTransitions[action][state];
   if (next === undefined) {
-    throw new CofferError('failed_precondition', `A key version in state ${state} cannot be ${action}d.`);
+    const hint = state === 'destroy_scheduled' ? ' Restore it first (POST …/restore).' : '';
+    const verb = action === 'destroy' ? 'destroyed' : `${action}d`;
+    throw new CofferError('failed_precondition', `A key version in state ${state} cannot be ${verb}.${hint}`);
   }
   return next;
 }

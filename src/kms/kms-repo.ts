@@ -304,8 +304,11 @@ export class KmsRepo {
     );
   }
 
-  /** Crypto-shreds one version: erases its material (SQLite runs with secure_delete=ON). */
-  destroyVersion(keyUid: string, version: number, nowMs: number): WriteStatement {
+  /**
+   * Crypto-shreds one version: erases its material (SQLite runs with secure_delete=ON). With `from`,
+   * only if the version is still in that state (the background job: a restore may have come first).
+   */
+  destroyVersion(keyUid: string, version: number, nowMs: number, from?: VersionState): WriteStatement {
     return shredding(
       stmt(
         this.#db
@@ -313,10 +316,56 @@ export class KmsRepo {
           .set({ state: 'destroyed', material: null, destroy_time: nowMs })
           .where('key_uid', '=', keyUid)
           .where('version', '=', version)
-          .where('state', '!=', 'destroyed'),
+          .where('state', from === undefined ? '!=' : '=', from ?? 'destroyed'),
         'one',
       ),
     );
+  }
+
+  /** Schedules a version's destruction at `destroyTimeMs` if it is still `from`. */
+  scheduleVersionDestruction(
+    keyUid: string,
+    version: number,
+    from: VersionState,
+    destroyTimeMs: number,
+  ): WriteStatement {
+    return stmt(
+      this.#db
+        .updateTable('kms_key_versions')
+        .set({ state: 'destroy_scheduled', destroy_time: destroyTimeMs })
+        .where('key_uid', '=', keyUid)
+        .where('version', '=', version)
+        .where('state', '=', from),
+      'one',
+    );
+  }
+
+  /** Cancels a scheduled destruction: the version becomes `disabled` (Google's RestoreCryptoKeyVersion). */
+  restoreVersion(keyUid: string, version: number): WriteStatement {
+    return stmt(
+      this.#db
+        .updateTable('kms_key_versions')
+        .set({ state: 'disabled', destroy_time: null })
+        .where('key_uid', '=', keyUid)
+        .where('version', '=', version)
+        .where('state', '=', 'destroy_scheduled'),
+      'one',
+    );
+  }
+
+  /** Versions whose scheduled destruction time has come. */
+  async versionsDueForDestruction(
+    nowMs: number,
+    limit: number,
+  ): Promise<{ keyUid: string; version: number }[]> {
+    const rows = await this.#db
+      .selectFrom('kms_key_versions')
+      .select(['key_uid', 'version'])
+      .where('state', '=', 'destroy_scheduled')
+      .where('destroy_time', '<=', nowMs)
+      .limit(limit)
+      .execute();
+    return rows.map((row) => ({ keyUid: row.key_uid, version: Number(row.version) }));
   }
 
   /** Crypto-shreds every version of a key. */

@@ -12,7 +12,12 @@ import {
 import type { ProjectService } from '../projects/project-service.ts';
 import { type Storage, WriteRejected } from '../storage/storage-types.ts';
 import type { KeyMaterialStore } from './key-material-store.ts';
-import { dayMs, type KeyAction, nextKeyState, nextVersionState, type VersionAction } from './kms-fns.ts';
+import {
+  KeyVersionLifecycle,
+  type VersionChangeOptions,
+  type VersionDependentsFinder,
+} from './key-version-lifecycle.ts';
+import { dayMs, type KeyAction, nextKeyState, type VersionAction } from './kms-fns.ts';
 import type { KeyChanges, KmsRepo } from './kms-repo.ts';
 import type { CryptoKey, KeyRing, KeyVersion, KmsLocation } from './kms-types.ts';
 
@@ -31,7 +36,7 @@ export type DependentsCounter = (key: CryptoKey) => Promise<number>;
 
 /** An audit-worthy change made by a background job. */
 export interface KmsJobEvent {
-  readonly action: 'kms.keys.rotate' | 'kms.keys.destroy';
+  readonly action: 'kms.keys.rotate' | 'kms.keys.destroy' | 'kms.key_versions.destroy';
   readonly key: CryptoKey;
   readonly version?: number;
 }
@@ -49,6 +54,7 @@ export class KmsService {
   readonly #materials: KeyMaterialStore;
   readonly #projects: ProjectService;
   readonly #clock: Clock;
+  readonly #versions: KeyVersionLifecycle;
   #dependents: DependentsCounter = async () => 0;
 
   constructor(
@@ -63,11 +69,17 @@ export class KmsService {
     this.#materials = materials;
     this.#projects = projects;
     this.#clock = clock;
+    this.#versions = new KeyVersionLifecycle(storage, repo, materials, clock);
   }
 
   /** Installs the dependents counter (Secrets Manager does, once it exists). */
   setDependentsCounter(counter: DependentsCounter): void {
     this.#dependents = counter;
+  }
+
+  /** Installs what finds a key version's dependents (Secrets Manager does, once it exists). */
+  setVersionDependentsFinder(finder: VersionDependentsFinder): void {
+    this.#versions.setDependentsFinder(finder);
   }
 
   /** Checks that the project and region exist (`not_found`). */
@@ -289,35 +301,20 @@ export class KmsService {
     return { key, version: found };
   }
 
-  /** Enables, disables or destroys (crypto-shreds) a version. The primary version cannot be destroyed. */
+  /**
+   * Enables, disables, destroys (crypto-shreds; scheduled when secrets depend on the version and
+   * `force` is given) or restores a version. The primary version cannot be destroyed.
+   */
   async changeVersionState(
     location: KmsLocation,
     keyRingId: string,
     keyId: string,
     number: number,
     action: VersionAction,
+    options: VersionChangeOptions = {},
   ): Promise<KeyVersion> {
     const { key, version } = await this.getVersion(location, keyRingId, keyId, number);
-    const state = nextVersionState(version.state, action);
-    if (action === 'destroy' && number === key.primaryVersion && version.state !== 'destroyed') {
-      throw new CofferError(
-        'failed_precondition',
-        'The primary version cannot be destroyed; rotate the key first.',
-      );
-    }
-    if (state === version.state) return version;
-    const now = this.#clock.nowMs();
-    try {
-      await this.#storage.write([
-        action === 'destroy'
-          ? this.#repo.destroyVersion(key.uid, number, now)
-          : this.#repo.setVersionState(key.uid, number, version.state, state),
-      ]);
-    } catch (err) {
-      throw mapConcurrent(err);
-    }
-    if (action === 'destroy') this.#materials.forget(key.uid, number);
-    return { ...version, state, ...(action === 'destroy' ? { hasMaterial: false, destroyTimeMs: now } : {}) };
+    return this.#versions.change(key, version, action, options);
   }
 
   /**
@@ -341,6 +338,9 @@ export class KmsService {
         await this.#rotate(key, now);
       });
     }
+    await this.#versions.runDue(async (key, version, change) => {
+      await run({ action: 'kms.key_versions.destroy', key, version }, change);
+    });
     for (const key of await this.#repo.keysDue('destruction', now, 100)) {
       await run({ action: 'kms.keys.destroy', key }, async () => {
         await this.#storage.write([

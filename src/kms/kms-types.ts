@@ -3,8 +3,12 @@ import type { KmsAlgorithm, KmsPurpose } from '../crypto/kms-algorithms.ts';
 /** Key states (SPEC §5, seed 000). */
 export type KeyState = 'active' | 'disabled' | 'pending_deletion' | 'destroyed';
 
-/** Key version states. */
-export type VersionState = 'enabled' | 'disabled' | 'destroyed';
+/**
+ * Key version states. `destroy_scheduled` (Google's DESTROY_SCHEDULED): a forced destroy of a version
+ * that secrets depend on waits for the deletion window (`destroyTimeMs`); unusable meanwhile, and
+ * `restore` makes it `disabled` again.
+ */
+export type VersionState = 'enabled' | 'disabled' | 'destroy_scheduled' | 'destroyed';
 
 /** Where a key ring or key lives. */
 export interface KmsLocation {

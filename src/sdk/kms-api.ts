@@ -114,7 +114,7 @@ export class KmsApi {
     );
   }
 
-  /** `GET …/keys/{key}/dependents`: secrets and instances bound to the key. */
+  /** `GET …/keys/{key}/dependents`: secrets and instances bound to the key (names the caller may read, all counted). */
   getKeyDependents(ref: KeyRef, options?: CallOptions): Promise<DependentsView> {
     return this.#http.send({ method: 'GET', path: `${keyPath(ref)}/dependents` }, options);
   }
@@ -133,17 +133,31 @@ export class KmsApi {
     return this.#http.send({ method: 'GET', path: `${keyPath(ref)}/versions/${seg(ref.version)}` }, options);
   }
 
-  /** `POST …/versions/{n}/enable|disable|destroy`. */
+  /**
+   * `POST …/versions/{n}/enable|disable|destroy|restore`. A destroy of a version secrets depend on
+   * needs `force` and is then scheduled (`destroy_scheduled`, `pendingWindowDays` 7–30, default 30);
+   * `restore` cancels it.
+   */
   setKeyVersionState(
     ref: KeyVersionRef,
-    action: 'enable' | 'disable' | 'destroy',
+    action: 'enable' | 'disable' | 'destroy' | 'restore',
     options?: CallOptions,
+    input: { readonly force?: boolean; readonly pendingWindowDays?: number } = {},
   ): Promise<KeyVersionView> {
     return this.#http.send(
       {
         method: 'POST',
         path: `${keyPath(ref)}/versions/${seg(ref.version)}/${action}`,
-        idempotent: action !== 'destroy',
+        query:
+          action === 'destroy'
+            ? {
+                ...(input.force ? { force: true } : {}),
+                ...(input.pendingWindowDays !== undefined
+                  ? { pendingWindowDays: input.pendingWindowDays }
+                  : {}),
+              }
+            : {},
+        idempotent: action === 'enable' || action === 'disable',
       },
       options,
     );

@@ -138,8 +138,13 @@ export const BatchGetBody = Body({
 });
 export type BatchGetBody = Static<typeof BatchGetBody>;
 
-/** Dependents of a key. */
+/**
+ * Dependents of a key: the names the caller may read (`secrets.secrets.get`, `secrets.instances.get`),
+ * and the counts of all of them, named or not.
+ */
 export const DependentsView = Type.Object({
   secrets: Type.Array(Type.String()),
   instances: Type.Array(Type.String()),
+  secretCount: Type.Integer(),
+  instanceCount: Type.Integer(),
 });

@@ -12,12 +12,10 @@ import {
   ForceQuery,
   GenerateDataKeyBody,
   KeyRingView,
-  KeyVersionView,
   KeyView,
   MacBody,
   MacView,
   PlaintextView,
-  PublicKeyView,
   RewrapBody,
   ScheduleDeletionBody,
   SignatureView,
@@ -30,9 +28,10 @@ import { toRfc3339 } from '../../core/clock.ts';
 import { formatDuration, parseDurationSeconds } from '../../core/durations.ts';
 import { errors } from '../../core/errors.ts';
 import type { Permission } from '../../iam/permissions.ts';
-import type { KeyAction, VersionAction } from '../../kms/kms-fns.ts';
-import { type CryptoKey, type KeyRing, type KeyVersion, keyResourceName } from '../../kms/kms-types.ts';
+import type { KeyAction } from '../../kms/kms-fns.ts';
+import { type CryptoKey, type KeyRing, keyResourceName } from '../../kms/kms-types.ts';
 import { pageView } from '../page-view.ts';
+import { registerKmsVersionRoutes } from './kms-version-routes.ts';
 
 const Location = { projectId: Type.String({ maxLength: 64 }), regionId: Type.String({ maxLength: 64 }) };
 const RegionParams = Type.Object(Location);
@@ -42,14 +41,7 @@ const KeyParams = Type.Object({
   keyRingId: Type.String({ maxLength: 64 }),
   keyId: Type.String({ maxLength: 64 }),
 });
-const VersionParams = Type.Object({
-  ...Location,
-  keyRingId: Type.String({ maxLength: 64 }),
-  keyId: Type.String({ maxLength: 64 }),
-  version: Type.Integer({ minimum: 1, maximum: 4294967295 }),
-});
 type KeyParams = Static<typeof KeyParams>;
-type VersionParams = Static<typeof VersionParams>;
 type RingParams = Static<typeof RingParams>;
 type RegionParams = Static<typeof RegionParams>;
 type PageQueryString = Static<typeof PageQuery>;
@@ -96,19 +88,6 @@ export function keyView(key: CryptoKey): KeyView {
     deletionTime: key.deletionTimeMs === null ? null : toRfc3339(key.deletionTimeMs),
     createTime: toRfc3339(key.createTimeMs),
     updateTime: toRfc3339(key.updateTimeMs),
-  };
-}
-
-function versionView(
-  key: Pick<CryptoKey, 'projectId' | 'regionId' | 'keyRingId' | 'id'>,
-  version: KeyVersion,
-): KeyVersionView {
-  return {
-    version: version.version,
-    name: `${keyResourceName(key)}/versions/${version.version}`,
-    state: version.state,
-    createTime: toRfc3339(version.createTimeMs),
-    destroyTime: version.destroyTimeMs === null ? null : toRfc3339(version.destroyTimeMs),
   };
 }
 
@@ -302,83 +281,7 @@ export function registerKmsRoutes(server: FastifyInstance, app: App): void {
     );
   }
 
-  server.get<{ Params: KeyParams; Querystring: PageQueryString }>(
-    `${base}/:keyRingId/keys/:keyId/versions`,
-    {
-      config: kmsGuard('kms.key_versions.list', keyName),
-      schema: {
-        tags: ['kms'],
-        summary: 'List key versions',
-        params: KeyParams,
-        querystring: PageQuery,
-        response: { 200: PageOf(KeyVersionView) },
-      },
-    },
-    async (request) => {
-      const p = request.params;
-      const page = await app.kms.listVersions(
-        p,
-        p.keyRingId,
-        p.keyId,
-        request.query.pageSize,
-        request.query.pageToken,
-      );
-      return pageView(page, (v) => versionView({ ...p, id: p.keyId }, v));
-    },
-  );
-
-  server.get<{ Params: VersionParams }>(
-    `${base}/:keyRingId/keys/:keyId/versions/:version`,
-    {
-      config: kmsGuard('kms.key_versions.get', keyName),
-      schema: {
-        tags: ['kms'],
-        summary: 'Get a key version',
-        params: VersionParams,
-        response: { 200: KeyVersionView },
-      },
-    },
-    async (request) => {
-      const p = request.params;
-      const { key, version } = await app.kms.getVersion(p, p.keyRingId, p.keyId, p.version);
-      return versionView(key, version);
-    },
-  );
-
-  for (const action of ['enable', 'disable', 'destroy'] as const satisfies readonly VersionAction[]) {
-    server.post<{ Params: VersionParams }>(
-      `${base}/:keyRingId/keys/:keyId/versions/:version/${action}`,
-      {
-        config: kmsGuard(`kms.key_versions.${action}`, keyName),
-        schema: {
-          tags: ['kms'],
-          summary: `${action} a key version`,
-          params: VersionParams,
-          response: { 200: KeyVersionView },
-        },
-      },
-      async (request) => {
-        const p = request.params;
-        request.auditDetails = { keyVersion: p.version };
-        const version = await app.kms.changeVersionState(p, p.keyRingId, p.keyId, p.version, action);
-        return versionView({ ...p, id: p.keyId }, version);
-      },
-    );
-  }
-
-  server.get<{ Params: VersionParams }>(
-    `${base}/:keyRingId/keys/:keyId/versions/:version/public-key`,
-    {
-      config: kmsGuard('kms.key_versions.get_public_key', keyName),
-      schema: {
-        tags: ['kms'],
-        summary: 'PEM public key of an asymmetric key version',
-        params: VersionParams,
-        response: { 200: PublicKeyView },
-      },
-    },
-    async (request) => app.kmsCrypto.publicKey(keyRef(request.params), request.params.version),
-  );
+  registerKmsVersionRoutes(server, app, base);
 
   const crypto = <B extends TSchema>(
     path: string,

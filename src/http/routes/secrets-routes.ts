@@ -238,7 +238,10 @@ export function registerSecretsRoutes(server: FastifyInstance, app: App): void {
     async (request) => {
       const p = request.params;
       const key = await app.kms.getKey(loc(p), p.keyRingId!, p.keyId!);
-      return app.secrets.dependents(key);
+      const principal = request.principal!;
+      return app.keyDependents.ofKey(key, (permission, resource) =>
+        app.authorizer.holds(principal, permission, resource),
+      );
     },
   );
 }
