@@ -14,10 +14,16 @@ export interface PrincipalSource {
   readonly needs: readonly Permission[];
   /** The most the obtained principal may hold. */
   readonly yields: readonly Permission[];
+  /**
+   * The service, not the route's guard, checks `iam.service_accounts.act_as` on the account the body
+   * names (a different resource than the URL's).
+   */
+  readonly actAsInService?: true;
 }
 
 /**
- * Every route that yields a credential of a principal other than the caller. A service account may
+ * Every route that yields a credential of a principal other than the caller, or the use of one's
+ * rights (an instance acting as its kmsKey service account). A service account may
  * be granted any role by someone, so a token for one may carry every permission; the root token is
  * the first admin's (roles/owner on the root). Granting roles (`iam.policies.set`) is absent: the
  * service lets a caller grant only what it holds, unconditionally, where it grants it.
@@ -28,6 +34,21 @@ export const principalSources: readonly PrincipalSource[] = [
     route: 'POST /v2/projects/:projectId/service-accounts/:email/tokens',
     needs: ['iam.service_account_tokens.create', 'iam.service_accounts.act_as'],
     yields: allPermissions,
+  },
+  {
+    // An instance whose kmsKey names a service account uses that account's rights on its key.
+    what: 'an instance acting as a service account',
+    route: 'POST /v2/projects/:projectId/regions/:regionId/instances',
+    needs: ['secrets.instances.create', 'iam.service_accounts.act_as'],
+    yields: ['kms.encrypt', 'kms.decrypt'],
+    actAsInService: true,
+  },
+  {
+    what: 'an instance switched to act as a service account',
+    route: 'PUT /v2/projects/:projectId/regions/:regionId/instances/:instanceId',
+    needs: ['secrets.instances.update', 'iam.service_accounts.act_as'],
+    yields: ['kms.encrypt', 'kms.decrypt'],
+    actAsInService: true,
   },
   {
     what: 'the root token',
