@@ -1,5 +1,5 @@
 import assert from 'node:assert/strict';
-import { copyFileSync, existsSync, mkdtempSync, rmSync } from 'node:fs';
+import { copyFileSync, existsSync, mkdtempSync, readFileSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { DatabaseSync } from 'node:sqlite';
@@ -104,10 +104,20 @@ for (const engine of ['sqlite', 'postgres'] as const) {
       }
 
       test('a node restarting over an intact chain still verifies', async () => {
-        const { dataDir, database } = await writtenChain();
+        const { dataDir, database, chain } = await writtenChain();
+        const [row] = await rawSql(
+          dataDir,
+          database,
+          `SELECT head_seq FROM audit_chains WHERE chain_id = '${chain}'`,
+        );
+        const kept = JSON.parse(readFileSync(join(dataDir, auditHeadFileName), 'utf8'));
+        assert.deepEqual(
+          [kept.chainId, kept.seq, kept.kind],
+          [chain, Number(row!.head_seq), 'closing'],
+          'the head file keeps the newest signed head: the closing checkpoint',
+        );
         const node = await startTestNode({ env, dataDir });
         try {
-          assert.ok(existsSync(join(dataDir, auditHeadFileName)), 'the signed head is kept next to the data');
           await busy(node, 7);
           const result = await verifyOn(node, node.adminToken!);
           assert.equal(result.valid, true, JSON.stringify(result));

@@ -68,6 +68,8 @@ export class AuditLog {
   #lastCheckpoint: SignedCheckpoint | undefined;
   readonly #headFile: string | undefined;
   #headWrite: Promise<void> = Promise.resolve();
+  /** The newest durable checkpoint not yet taken by a head file write. */
+  #headWaiting: SignedCheckpoint | undefined;
 
   readonly #disabled: boolean;
   readonly #insertEvent: (row: ChainedEventRow) => WriteStatement;
@@ -307,19 +309,31 @@ export class AuditLog {
     ];
   }
 
-  /** Once a checkpoint is durable: the next one names it, and the head file keeps it (in order). */
+  /**
+   * Once a checkpoint is durable: the next one names it, and the head file keeps it. Writes to the
+   * file run one at a time; a checkpoint made while one is running replaces any still waiting (the
+   * newest head commits to every earlier one), so a busy node fsyncs the file at most once per
+   * write in flight, not once per checkpoint.
+   */
   #checkpointDurable(checkpoint: SignedCheckpoint): void {
     this.#lastCheckpoint = checkpoint;
     const path = this.#headFile;
     if (!path) return;
-    this.#headWrite = this.#headWrite.then(() =>
-      writeAuditHead(path, checkpoint).catch((err: unknown) => {
+    const waiting = this.#headWaiting !== undefined;
+    this.#headWaiting = checkpoint;
+    if (waiting) return;
+    this.#headWrite = this.#headWrite.then(async () => {
+      const newest = this.#headWaiting!;
+      this.#headWaiting = undefined;
+      try {
+        await writeAuditHead(path, newest);
+      } catch (err) {
         this.#logger.error(
           { err: (err as Error).message },
           'could not write the audit head file; truncation of the newest events may go unnoticed',
         );
-      }),
-    );
+      }
+    });
   }
 }
 
