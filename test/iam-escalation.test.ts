@@ -153,5 +153,18 @@ describe('IAM escalation', () => {
     assert.equal(put.status, 403);
     // What it holds unconditionally it may still grant; and shortening a grant is never escalation.
     assert.equal((await add({ role: 'roles/kms.viewer', member: other.member })).status, 200);
+    const current = (await as(holder.token).get(`${project()}/iam-policy`)).body;
+    const sooner = new Date(clock.nowMs() + 60_000).toISOString();
+    const shortened = current.bindings.map(
+      (b: { role: string; members: string[]; condition?: { title: string; expiresAt?: string } }) =>
+        b.role === 'roles/secretsmanager.viewer' && b.members.includes(other.member)
+          ? { ...b, condition: { title: 'sooner', expiresAt: sooner } }
+          : b,
+    );
+    const shorten = await as(holder.token).put(`${project()}/iam-policy`, {
+      bindings: shortened,
+      etag: current.etag,
+    });
+    assert.equal(shorten.status, 200, JSON.stringify(shorten.body));
   });
 });
