@@ -1,5 +1,6 @@
 import type { Command } from 'commander';
 import {
+  CofferApiError,
   type CofferClient,
   type InstanceRef,
   iteratePages,
@@ -49,7 +50,12 @@ export async function resolveProject(
       'no project: pass --project, set COFFER_PROJECT, or save one with "coffer login --project ID"',
     );
   if (uuid.test(wanted)) return wanted.toLowerCase();
-  const projects = await collect((pageToken) => client.projects.list(pageToken ? { pageToken } : {}));
+  const projects = await listing(
+    'the projects',
+    'GET /v2/projects',
+    'Give the project id with --project ID or COFFER_PROJECT',
+    () => collect((pageToken) => client.projects.list(pageToken ? { pageToken } : {})),
+  );
   return one(projects, wanted, 'project', (p) => [p.id, p.displayName]).id;
 }
 
@@ -59,8 +65,26 @@ export async function resolveRegion(command: Command, client: CofferClient): Pro
 }
 
 /**
- * The instance: --instance / COFFER_INSTANCE / the profile, as an id or a name; when none is given and
- * the region has exactly one instance, that one.
+ * Runs a listing the CLI needs to turn a name into an id; when the server refuses it, says which call
+ * was refused, with the server's own message, and which flag makes the listing unnecessary.
+ */
+async function listing<T>(what: string, call: string, instead: string, run: () => Promise<T>): Promise<T> {
+  try {
+    return await run();
+  } catch (err) {
+    if (err instanceof CofferApiError && err.code === 'permission_denied')
+      throw new CliError(
+        `listing ${what} (${call}) was denied: ${err.message} ${instead} (no listing is needed then)`,
+      );
+    throw err;
+  }
+}
+
+/**
+ * The instance: --instance / COFFER_INSTANCE / the profile, as an id or a name, sent as given: the
+ * server takes a name where the id goes and checks the caller's rights on the instance it names, so
+ * a caller allowed one secret needs no right to list instances. When none is given and the region
+ * has exactly one instance, that one (which needs the listing).
  */
 export async function resolveInstance(
   command: Command,
@@ -68,11 +92,13 @@ export async function resolveInstance(
   wanted = cliContext(command).instance,
 ): Promise<InstanceRef> {
   const region = await resolveRegion(command, client);
-  if (wanted && uuid.test(wanted)) return { ...region, instanceId: wanted.toLowerCase() };
-  const instances = await collect((pageToken) =>
-    client.secrets.listInstances(region, pageToken ? { pageToken } : {}),
+  if (wanted) return { ...region, instanceId: uuid.test(wanted) ? wanted.toLowerCase() : wanted };
+  const instances = await listing(
+    'the instances',
+    `GET /v2/projects/${region.projectId}/regions/${region.regionId}/instances`,
+    'Name the instance with --instance NAME or COFFER_INSTANCE',
+    () => collect((pageToken) => client.secrets.listInstances(region, pageToken ? { pageToken } : {})),
   );
-  if (wanted) return { ...region, instanceId: one(instances, wanted, 'instance', (i) => [i.id, i.name]).id };
   if (instances.length === 1) return { ...region, instanceId: instances[0]!.id };
   if (instances.length === 0)
     throw new CliError(

@@ -108,6 +108,16 @@ export class InstanceService {
     return instance;
   }
 
+  /**
+   * The id of the one instance named `name` in the location, for URLs that carry a name where the
+   * id goes; undefined when none or several have that name (the URL then names no instance).
+   */
+  async idForName(location: SecretsLocation, name: string): Promise<string | undefined> {
+    if (isUuid(name)) return undefined;
+    const ids = await this.#repo.instanceIdsNamed(location, name, 2);
+    return ids.length === 1 ? ids[0] : undefined;
+  }
+
   /** A page of instances. */
   async list(location: SecretsLocation, pageSize?: number, pageToken?: string): Promise<Page<Instance>> {
     await this.requireLocation(location);

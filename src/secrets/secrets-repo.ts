@@ -106,6 +106,19 @@ export class SecretsRepo {
     return row ? toInstance(row) : undefined;
   }
 
+  /** Ids of the instances of a location named `name` (at most `limit`). */
+  async instanceIdsNamed(location: SecretsLocation, name: string, limit: number): Promise<string[]> {
+    const rows = await this.#db
+      .selectFrom('sm_instances')
+      .select('id')
+      .where('project_id', '=', location.projectId)
+      .where('region_id', '=', location.regionId)
+      .where('name', '=', name)
+      .limit(limit)
+      .execute();
+    return rows.map((r) => r.id);
+  }
+
   /** Instances of a location after `after`, by id. */
   async listInstances(
     location: SecretsLocation,

@@ -42,6 +42,19 @@ async function authenticate(app: App, request: FastifyRequest) {
 }
 
 /**
+ * An instance named by its name where its id goes (`…/instances/main/secrets/…`) becomes that id
+ * before the permission check, so the check runs on the real resource and a caller with rights to
+ * one secret needs no listing to find the instance. A name that matches no instance (or several) is
+ * left as written and behaves exactly like an unknown id: no existence oracle.
+ */
+async function resolveInstanceName(app: App, params: Record<string, string>): Promise<void> {
+  const { projectId, regionId, instanceId } = params;
+  if (projectId === undefined || regionId === undefined || instanceId === undefined) return;
+  const id = await app.instances.idForName({ projectId, regionId }, instanceId);
+  if (id !== undefined) params.instanceId = id;
+}
+
+/**
  * The one access hook. For every guarded route, in SPEC §4's order: 401 (credential) → 503 sealed →
  * 403 (permission on the resource named by the URL, before existence or body) → feature gate →
  * kms_unavailable. Routes must declare either a guard or `public: true`; registering one that
@@ -81,10 +94,14 @@ export function registerGuard(server: FastifyInstance, app: App): void {
     if (perPrincipal > 0) throw rateLimited(perPrincipal);
     if (app.barrier.sealed) throw new CofferError('sealed', 'Coffer is sealed.');
     const params = (request.params ?? {}) as Record<string, string>;
+    const written = guard.resource(params);
+    await resolveInstanceName(app, params);
     if (guard.permission !== 'authenticated') {
       const resource = guard.resource(params);
       for (const permission of [guard.permission, ...(guard.alsoNeeds ?? [])])
-        await app.authorizer.check(principal, permission, resource);
+        if (!(await app.authorizer.holds(principal, permission, resource)))
+          // Named as the caller wrote it: a name that resolved reads exactly like one that did not.
+          throw errors.denied(permission, written);
     }
     // Routes open to any principal check their gate themselves, after their own checks, so the gate
     // says nothing about a project to strangers.
