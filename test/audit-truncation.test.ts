@@ -166,6 +166,46 @@ for (const engine of ['sqlite', 'postgres'] as const) {
         }
       });
 
+      test('while the node runs, cutting unsigned tail events (head_seq lowered too) is found from its writer', async () => {
+        const running = {
+          ...env,
+          COFFER_AUDIT_CHECKPOINT_EVENTS: '1000',
+          COFFER_AUDIT_CHECKPOINT_MS: '3600000',
+        };
+        let database: TestDatabase | undefined;
+        if (engine === 'postgres') {
+          database = await createTestDatabase();
+          running.COFFER_DATABASE_URL = database.url;
+        }
+        const node = await startTestNode({ env: running });
+        try {
+          await busy(node, 9);
+          const chain = node.app.audit.durableHead().chainId;
+          const signedUpTo = await rawSql(
+            node.dataDir,
+            database,
+            `SELECT MAX(seq) AS seq FROM audit_checkpoints WHERE chain_id = '${chain}'`,
+          );
+          const cut = Number(signedUpTo[0]!.seq) + 2;
+          await rawSql(
+            node.dataDir,
+            database,
+            `DELETE FROM audit_events WHERE chain_id = '${chain}' AND seq > ${cut}`,
+          );
+          await rawSql(
+            node.dataDir,
+            database,
+            `UPDATE audit_chains SET head_seq = ${cut} WHERE chain_id = '${chain}'`,
+          );
+          const result = await verifyOn(node, node.adminToken!);
+          assert.equal(result.valid, false, JSON.stringify(result));
+          assert.deepEqual(result.problems, [{ chain, kind: 'truncated', firstMissingSeq: cut + 1 }]);
+        } finally {
+          await node.destroy();
+          await database?.drop();
+        }
+      });
+
       test('deleting a checkpoint in the middle breaks the chain of checkpoints', async () => {
         const { dataDir, database, chain, cut } = await writtenChain();
         await rawSql(

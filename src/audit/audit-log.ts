@@ -24,6 +24,15 @@ export interface CheckpointPolicy {
   readonly everyMs: number;
 }
 
+/** A writer's own record of its chain (kept in memory, so an edit of storage cannot move it). */
+export interface WriterHead {
+  readonly chainId: string;
+  /** The last position known durable on `chainId`. */
+  readonly seq: number;
+  /** The newest checkpoint known durable (possibly of an earlier chain of this node). */
+  readonly lastCheckpoint?: SignedCheckpoint;
+}
+
 interface Waiter {
   readonly events: readonly AuditEvent[];
   /** Outbox rows these events replace (deleted in the same unit). */
@@ -115,6 +124,15 @@ export class AuditLog {
   /** True while the last batch failed. */
   get failing(): boolean {
     return this.#failing;
+  }
+
+  /** What this writer knows is durable: its chain's position, and the newest checkpoint it made. */
+  durableHead(): WriterHead {
+    return {
+      chainId: this.#chainId,
+      seq: this.#seq,
+      ...(this.#lastCheckpoint ? { lastCheckpoint: this.#lastCheckpoint } : {}),
+    };
   }
 
   /** Sets (or clears, when sealed) the key that signs checkpoints. */

@@ -14,6 +14,7 @@ import {
   type SignedCheckpoint,
 } from './audit-chain.ts';
 import { readAuditHead } from './audit-head-file.ts';
+import type { WriterHead } from './audit-log.ts';
 
 /** One thing found wrong, machine-readable. */
 export interface AuditProblem {
@@ -66,6 +67,11 @@ export interface VerifyResult {
 /** Where to find the verifying node's own signed head (its head file). */
 export interface VerifyOptions {
   readonly headFile?: string;
+  /**
+   * The verifying node's writer, as it knows itself from memory (taken before verification reads
+   * storage): its chain must reach the last position made durable, unsigned events included.
+   */
+  readonly writer?: WriterHead;
 }
 
 const batchSize = 10_000;
@@ -312,6 +318,9 @@ export async function verifyAuditChains(
       report({ kind: 'head_unreadable' }, 'the audit head file is not signed by the audit key');
     else mustExist(checkpointRef(head.checkpoint), "this node's head file");
   }
+  const writer = options.writer;
+  if (writer && writer.seq > 0) mustReach(writer.chainId, writer.seq, "this node's writer");
+  if (writer?.lastCheckpoint) mustExist(checkpointRef(writer.lastCheckpoint), "this node's writer");
   let unsigned = 0;
   for (const [chainId, last] of reached) {
     const signedUpTo = Math.max(0, ...(byChain.get(chainId)?.keys() ?? []));

@@ -101,9 +101,12 @@ export function registerAuditRoutes(server: FastifyInstance, app: App): void {
       },
     },
     async () => {
+      // The writer's own head first: events written while storage is read only lengthen the chain.
+      const writer = app.audit.durableHead();
       const pem = await readAuditPublicKey(app.storage);
       return verifyAuditChains(app.storage, pem ? auditPublicKey(pem) : undefined, {
         headFile: auditHeadPath(app.config.dataDir),
+        writer,
       });
     },
   );
