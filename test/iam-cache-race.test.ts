@@ -8,6 +8,8 @@ import { Authorizer } from '../src/iam/authorizer.ts';
 import { IamRepo, type StoredPolicy } from '../src/iam/iam-repo.ts';
 import type { Principal } from '../src/iam/principal.ts';
 import { TokenService } from '../src/iam/token-service.ts';
+import { ProjectRepo } from '../src/projects/project-repo.ts';
+import { ProjectService } from '../src/projects/project-service.ts';
 import { openStorage } from '../src/storage/open-storage.ts';
 import type { Storage } from '../src/storage/storage-types.ts';
 
@@ -107,5 +109,33 @@ describe('cache races: a lookup that started before an invalidation never fills 
     held.open();
     assert.equal(await inFlight, member);
     await assert.rejects(tokens.authenticate(token), { code: 'unauthenticated' });
+  });
+  test('projects: a project read before its feature gate closed is not cached with the gate open', async () => {
+    const projects = new ProjectService(storage, clock, [{ id: 'local', kms: true }]);
+    const project = await projects.create({ displayName: 'gated' });
+    let pause: ReturnType<typeof gate> | undefined;
+    const find = ProjectRepo.prototype.find;
+    ProjectRepo.prototype.find = async function (this: ProjectRepo, id: string) {
+      const found = await find.call(this, id);
+      const held = pause;
+      pause = undefined;
+      if (held) {
+        held.arrive();
+        await held.wait;
+      }
+      return found;
+    };
+    try {
+      pause = gate();
+      const held = pause;
+      const inFlight = projects.requireFeature(project.id, 'kms');
+      await held.reached;
+      await projects.update(project.id, { features: { kms: false } }, project.etag);
+      held.open();
+      await inFlight; // began before the change: may still see the gate open
+      await assert.rejects(projects.requireFeature(project.id, 'kms'), { code: 'feature_disabled' });
+    } finally {
+      ProjectRepo.prototype.find = find;
+    }
   });
 });

@@ -42,6 +42,8 @@ export class ProjectService {
   readonly #regions: readonly Region[];
   /** Projects by id, per node; dropped on every change (here, or on another node via the change log). */
   #cache = new Map<string, Project | null>();
+  /** Bumped by every invalidation, so a lookup that straddles one does not fill the fresh cache. */
+  #generation = 0;
 
   constructor(storage: Storage, clock: Clock, regions: readonly Region[]) {
     this.#storage = storage;
@@ -188,13 +190,17 @@ export class ProjectService {
 
   /** Drops cached projects. */
   invalidate(): void {
+    this.#generation++;
     this.#cache = new Map();
   }
 
   async #find(id: string): Promise<Project | undefined> {
     const cached = this.#cache.get(id);
     if (cached !== undefined) return cached ?? undefined;
+    const generation = this.#generation;
     const project = await this.#repo.find(id);
+    // A read that began before an invalidation may be stale: use it once, never cache it.
+    if (generation !== this.#generation) return project;
     if (this.#cache.size >= 10_000) this.#cache.clear();
     // Only existing projects are cached: a project created on another node must be found at once.
     if (project) this.#cache.set(id, project);
