@@ -167,7 +167,7 @@ for (const engine of ['sqlite', 'postgres'] as const) {
       });
 
       test('while the node runs, cutting unsigned tail events (head_seq lowered too) is found from its writer', async () => {
-        const running = {
+        const running: Record<string, string> = {
           ...env,
           COFFER_AUDIT_CHECKPOINT_EVENTS: '1000',
           COFFER_AUDIT_CHECKPOINT_MS: '3600000',
