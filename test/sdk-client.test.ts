@@ -149,7 +149,12 @@ describe('The typed client against a real node', () => {
       'disabled',
     );
     assert.equal((await admin.kms.getKeyVersion({ ...aesRef, version: 1 })).state, 'disabled');
-    assert.deepEqual(await admin.kms.getKeyDependents(aesRef), { secrets: [], instances: [] });
+    assert.deepEqual(await admin.kms.getKeyDependents(aesRef), {
+      secrets: [],
+      instances: [],
+      secretCount: 0,
+      instanceCount: 0,
+    });
     assert.equal((await admin.kms.changeKeyState(aesRef, 'disable')).state, 'disabled');
     await assert.rejects(admin.kms.encrypt(aesRef, { plaintext: b64('x') }), { code: 'key_not_active' });
     assert.equal((await admin.kms.changeKeyState(aesRef, 'enable')).state, 'active');
