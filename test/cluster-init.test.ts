@@ -4,6 +4,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { describe, test } from 'node:test';
 import { createTestDatabase, postgresSkipReason } from './support/postgres.ts';
+import { unsealWith } from './support/unseal.ts';
 import { call, startTestNode, startTestNodes, type TestNode } from './support/test-node.ts';
 
 const skip = (await postgresSkipReason()) ?? false;
@@ -23,8 +24,7 @@ describe('several nodes on one PostgreSQL', { skip }, () => {
       assert.deepEqual(statuses, [200, 409]);
       const init = answers.find((answer) => answer.status === 200)!.body;
       for (const node of [a, b]) {
-        for (const key of init.keys.slice(0, 2))
-          await call(node.url, 'POST', '/v2/sys/unseal', { body: { key } });
+        await unsealWith(node.url, init.keys.slice(0, 2));
         assert.equal((await call(node.url, 'GET', '/v2/sys/seal-status')).body.sealed, false);
       }
       const created = await call(a.url, 'POST', '/v2/projects', {

@@ -6,6 +6,7 @@ import { test } from 'node:test';
 import { inspect } from 'node:util';
 import { CachedSecretReader, CofferClient } from '../src/sdk/index.ts';
 import { runCoffer } from './support/cli-process.ts';
+import { unsealWith } from './support/unseal.ts';
 import { call, startTestNode } from './support/test-node.ts';
 
 /**
@@ -82,8 +83,7 @@ test('no secret value, plaintext, token, password or share ever reaches an audit
       body: { secretShares: 3, secretThreshold: 2 },
     });
     planted.push(init.body.rootToken, ...init.body.keys);
-    for (const key of init.body.keys.slice(0, 2))
-      await call(shamir.url, 'POST', '/v2/sys/unseal', { body: { key } });
+    await unsealWith(shamir.url, init.body.keys.slice(0, 2));
 
     const events = JSON.stringify([
       ...(await node.app.storage.db.selectFrom('audit_events').selectAll().execute()),

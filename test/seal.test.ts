@@ -3,6 +3,7 @@ import { chmodSync, readFileSync, rmSync, statSync, writeFileSync } from 'node:f
 import { join } from 'node:path';
 import { describe, test } from 'node:test';
 import { SealStartError } from '../src/app/initialize.ts';
+import { unsealWith } from './support/unseal.ts';
 import { call, startTestNode } from './support/test-node.ts';
 
 describe('file seal', () => {
@@ -24,6 +25,8 @@ describe('file seal', () => {
         threshold: 1,
         progress: 0,
         shares: 1,
+        nonce: '',
+        attemptFailed: false,
       });
       const init = await call(node.url, 'POST', '/v2/sys/init', {
         body: { secretShares: 5, secretThreshold: 3 },
@@ -106,16 +109,19 @@ describe('shamir seal', () => {
       const keys: string[] = init.body.keys;
       let status = await call(node.url, 'POST', '/v2/sys/unseal', { body: { key: keys[0] } });
       assert.deepEqual([status.body.sealed, status.body.progress, status.body.threshold], [true, 1, 3]);
-      status = await call(node.url, 'POST', '/v2/sys/unseal', { body: { key: keys[0] } });
+      const nonce: string = status.body.nonce;
+      status = await call(node.url, 'POST', '/v2/sys/unseal', { body: { key: keys[0], nonce } });
       assert.equal(status.body.progress, 1, 'the same share twice counts once');
       const forged = Buffer.from(keys[1]!, 'base64');
       forged[0]! ^= 0xff;
-      status = await call(node.url, 'POST', '/v2/sys/unseal', { body: { key: keys[1] } });
-      status = await call(node.url, 'POST', '/v2/sys/unseal', { body: { key: forged.toString('base64') } });
+      status = await call(node.url, 'POST', '/v2/sys/unseal', { body: { key: keys[1], nonce } });
+      status = await call(node.url, 'POST', '/v2/sys/unseal', {
+        body: { key: forged.toString('base64'), nonce },
+      });
       assert.equal(status.status, 400);
       assert.equal(status.body.error.code, 'invalid_argument');
       assert.equal(
-        (await call(node.url, 'GET', '/v2/sys/seal-status')).body.progress,
+        (await call(node.url, 'GET', `/v2/sys/seal-status?nonce=${nonce}`)).body.progress,
         0,
         'progress was reset',
       );
@@ -123,8 +129,7 @@ describe('shamir seal', () => {
       const notAShare = await call(node.url, 'POST', '/v2/sys/unseal', { body: { key: 'c2hvcnQ=' } });
       assert.equal(notAShare.status, 400);
 
-      for (const key of [keys[4], keys[2], keys[0]])
-        status = await call(node.url, 'POST', '/v2/sys/unseal', { body: { key } });
+      status = await unsealWith(node.url, [keys[4]!, keys[2]!, keys[0]!]);
       assert.equal(status.body.sealed, false);
       const open = await call(node.url, 'GET', '/v2/projects', { token });
       assert.equal(open.status, 200);
@@ -133,8 +138,7 @@ describe('shamir seal', () => {
       assert.equal(resealed.status, 200);
       assert.equal(resealed.body.sealed, true);
       assert.equal((await call(node.url, 'GET', '/v2/projects', { token })).status, 503);
-      for (const key of keys.slice(0, 3))
-        status = await call(node.url, 'POST', '/v2/sys/unseal', { body: { key } });
+      status = await unsealWith(node.url, keys.slice(0, 3));
       assert.equal(status.body.sealed, false, JSON.stringify(status.body));
     } finally {
       await node.destroy();
@@ -150,8 +154,7 @@ describe('shamir seal', () => {
     const again = await startTestNode({ dataDir: node.dataDir, env: { COFFER_SEAL: 'shamir' } });
     try {
       assert.equal((await call(again.url, 'GET', '/v2/sys/seal-status')).body.sealed, true);
-      await call(again.url, 'POST', '/v2/sys/unseal', { body: { key: init.body.keys[2] } });
-      const status = await call(again.url, 'POST', '/v2/sys/unseal', { body: { key: init.body.keys[1] } });
+      const status = await unsealWith(again.url, [init.body.keys[2], init.body.keys[1]]);
       assert.equal(status.body.sealed, false);
     } finally {
       await again.destroy();

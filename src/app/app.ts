@@ -80,10 +80,10 @@ export interface App {
   runBackgroundJobs(): Promise<void>;
   /** Initializes a Shamir-sealed node (`POST /v2/sys/init`). */
   initialize(secretShares: number, secretThreshold: number): Promise<{ keys: string[]; rootToken: string }>;
-  /** Adds an unseal share, or resets progress. */
-  unseal(share: Buffer | undefined, reset: boolean): Promise<SealStatus>;
-  /** Current seal status (re-reads storage when another node may have initialized). */
-  sealStatus(): Promise<SealStatus>;
+  /** Adds an unseal share to the attempt `nonce` (or starts one), or abandons that attempt (`reset`). */
+  unseal(share: Buffer | undefined, reset: boolean, nonce?: string): Promise<SealStatus>;
+  /** Current seal status (re-reads storage when another node may have initialized); `nonce`: that attempt's. */
+  sealStatus(nonce?: string): Promise<SealStatus>;
   /** Node health. */
   health(): Promise<Health>;
   /** Closes storage; the HTTP server must be closed first. */
@@ -271,24 +271,24 @@ export async function createApp(config: Config, logger: Logger, clock: Clock): P
       logger.warn('initialized with the shamir seal; the node stays sealed until unsealed');
       return { keys: result.shares, rootToken: result.adminToken };
     },
-    async unseal(share, reset) {
+    async unseal(share, reset, nonce) {
       if (!barrier.initialized) {
         const record = await loadSealRecord(storage.db);
         if (record) barrier.setRecord(record);
       }
-      if (reset) barrier.resetProgress();
-      if (share === undefined) return barrier.status();
-      const status = await barrier.submitShare(share);
+      if (reset) barrier.resetProgress(nonce, clock.nowMs());
+      if (share === undefined) return barrier.status(reset ? undefined : nonce);
+      const status = await barrier.submitShare(share, reset ? undefined : nonce, clock.nowMs());
       if (!status.sealed) await onUnsealed();
       if (!status.sealed) logger.info('unsealed');
       return status;
     },
-    async sealStatus() {
+    async sealStatus(nonce) {
       if (!barrier.initialized) {
         const record = await loadSealRecord(storage.db);
         if (record) barrier.setRecord(record);
       }
-      return barrier.status();
+      return barrier.status(nonce);
     },
     async health() {
       let storageStatus: 'ok' | 'failing' = 'ok';

@@ -2,6 +2,7 @@ import { combine, split } from 'shamir-secret-sharing';
 import { CofferError } from '../core/errors.ts';
 import { type EnvelopeKey, openEnvelope, sealEnvelope } from '../crypto/index.ts';
 import { openRootKey, type SealRecord, sealKeyBytes } from './seal-record.ts';
+import { UnsealAttempts } from './unseal-attempts.ts';
 
 /** What `GET /v2/sys/seal-status` and unseal answer. */
 export interface SealStatus {
@@ -13,8 +14,15 @@ export interface SealStatus {
   readonly sealed: boolean;
   /** Shares needed (shamir), 1 for file. */
   readonly threshold: number;
-  /** Distinct shares given so far toward the threshold. */
+  /** Distinct shares given so far toward the threshold, in the attempt named by `nonce`. */
   readonly progress: number;
+  /**
+   * The unseal attempt this answer is about: given to whoever starts it (the first share) and to a
+   * caller who names it; empty otherwise (the public status never reveals a nonce).
+   */
+  readonly nonce: string;
+  /** True when the attempt named failed: its shares did not open the root key (a wrong share). */
+  readonly attemptFailed: boolean;
   /** Shares made at init (shamir), 1 for file. */
   readonly shares: number;
 }
@@ -28,7 +36,7 @@ export class Barrier {
   readonly #type: 'file' | 'shamir';
   #record: SealRecord | undefined;
   #rootKey: EnvelopeKey | undefined;
-  #shares = new Map<string, Buffer>();
+  readonly #attempts = new UnsealAttempts();
 
   constructor(type: 'file' | 'shamir', record: SealRecord | undefined) {
     this.#type = type;
@@ -45,16 +53,19 @@ export class Barrier {
     return this.#record !== undefined;
   }
 
-  /** The seal status for the API. */
-  status(): SealStatus {
+  /** The seal status for the API; with `nonce`, that unseal attempt's progress. */
+  status(nonce?: string): SealStatus {
     const threshold = this.#record?.secretThreshold ?? 1;
+    const known = this.#attempts.has(nonce) || this.#attempts.failed(nonce);
     return {
       type: this.#type,
       initialized: this.initialized,
       sealed: this.sealed,
       threshold,
-      progress: this.#shares.size,
+      progress: this.#attempts.progress(nonce),
       shares: this.#record?.secretShares ?? 1,
+      nonce: known ? nonce! : '',
+      attemptFailed: this.#attempts.failed(nonce),
     };
   }
 
@@ -69,15 +80,16 @@ export class Barrier {
     const root = openRootKey(this.#record, unsealKey);
     if (!root) return false;
     this.#rootKey = root;
-    this.#shares.clear();
+    this.#attempts.clear();
     return true;
   }
 
   /**
-   * Adds one Shamir share. At the threshold the shares are combined; if they do not open the root key,
-   * progress is reset and the call fails (a wrong or corrupted share), nothing else changes.
+   * Adds one Shamir share to the unseal attempt `nonce`, or starts an attempt (see UnsealAttempts).
+   * At the threshold the attempt's shares are combined; if they do not open the root key, that
+   * attempt fails (a wrong or corrupted share) and the call says so; other attempts are untouched.
    */
-  async submitShare(share: Buffer): Promise<SealStatus> {
+  async submitShare(share: Buffer, nonce: string | undefined, nowMs: number): Promise<SealStatus> {
     const record = this.#record;
     if (!record)
       throw new CofferError('failed_precondition', 'Coffer is not initialized: POST /v2/sys/init first.');
@@ -91,41 +103,43 @@ export class Barrier {
     if (share.length !== sealKeyBytes + 1) {
       throw new CofferError('invalid_argument', 'The unseal key is not a valid share (wrong length).');
     }
-    this.#shares.set(share.toString('base64'), share);
+    const attempt = this.#attempts.add(share, nonce, nowMs);
     const threshold = record.secretThreshold ?? 1;
-    if (this.#shares.size < threshold) return this.status();
-    const shares = [...this.#shares.values()];
-    this.#shares.clear();
-    let unsealKey: Uint8Array;
+    if (attempt.progress < threshold) return this.status(attempt.nonce);
+    const shares = this.#attempts.take(attempt.nonce);
+    let unsealKey: Uint8Array | undefined;
     try {
       unsealKey = await combine(shares.map((s) => new Uint8Array(s)));
     } catch {
-      throw new CofferError(
-        'invalid_argument',
-        'The unseal keys do not reconstruct the root key; progress was reset.',
-      );
+      unsealKey = undefined;
     }
-    const root = openRootKey(record, Buffer.from(unsealKey));
-    unsealKey.fill(0);
+    const root = unsealKey && openRootKey(record, Buffer.from(unsealKey));
+    unsealKey?.fill(0);
     if (!root) {
+      this.#attempts.fail(attempt.nonce);
       throw new CofferError(
         'invalid_argument',
-        'The unseal keys do not reconstruct the root key; progress was reset.',
+        `Unseal attempt ${attempt.nonce} failed: its shares do not reconstruct the root key (one is wrong); ` +
+          'its progress was reset. Start a new attempt without a nonce.',
       );
     }
     this.#rootKey = root;
-    return this.status();
+    this.#attempts.clear();
+    return this.status(attempt.nonce);
   }
 
-  /** Forgets the shares given so far. */
-  resetProgress(): void {
-    this.#shares.clear();
+  /** Abandons the unseal attempt `nonce`; a reset must name its attempt, so nobody resets others'. */
+  resetProgress(nonce: string | undefined, nowMs: number): void {
+    if (nonce === undefined) {
+      throw new CofferError('invalid_argument', 'A reset needs the nonce of the unseal attempt to abandon.');
+    }
+    this.#attempts.reset(nonce, nowMs);
   }
 
   /** Drops the root key from memory. */
   seal(): void {
     this.#rootKey = undefined;
-    this.#shares.clear();
+    this.#attempts.clear();
   }
 
   /** Encrypts under the root key, bound to `context`; `sealed` error when sealed. */

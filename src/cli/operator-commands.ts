@@ -30,18 +30,22 @@ export function registerOperatorCommands(program: Command): void {
     .command('unseal')
     .description('give one unseal share (read from the argument, or from stdin when omitted)')
     .argument('[key]', 'one base64 share')
-    .option('--reset', 'forget the shares given so far')
-    .action(async (key: string | undefined, options: { reset?: boolean }, command: Command) => {
-      const client = new CofferClient(remoteOptions(command, false));
-      let share = key;
-      if (share === undefined && !options.reset) share = (await readStdin()).toString('utf8').trim();
-      const status = await client.unseal(share, options.reset ?? false);
-      printResult(
-        command,
-        status,
-        () => `sealed: ${status.sealed}  progress: ${status.progress}/${status.threshold}`,
-      );
-    });
+    .option('--nonce <nonce>', 'the unseal attempt to continue, as printed after its first share')
+    .option('--reset', 'abandon the attempt named by --nonce')
+    .action(
+      async (key: string | undefined, options: { reset?: boolean; nonce?: string }, command: Command) => {
+        const client = new CofferClient(remoteOptions(command, false));
+        let share = key;
+        if (share === undefined && !options.reset) share = (await readStdin()).toString('utf8').trim();
+        const status = await client.unseal(share, options.reset ?? false, undefined, options.nonce);
+        printResult(command, status, () =>
+          status.sealed && status.nonce
+            ? `sealed: true  progress: ${status.progress}/${status.threshold}  nonce: ${status.nonce}\n` +
+              `The other share holders run: coffer operator unseal --nonce ${status.nonce}`
+            : `sealed: ${status.sealed}  progress: ${status.progress}/${status.threshold}`,
+        );
+      },
+    );
 
   operator
     .command('seal')

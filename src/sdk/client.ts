@@ -66,8 +66,8 @@ export class CofferClient {
   }
 
   /** `GET /v2/sys/seal-status`. Same as `sys.sealStatus()`. */
-  sealStatus(options?: CallOptions): Promise<SealStatusView> {
-    return this.sys.sealStatus(options);
+  sealStatus(options?: CallOptions, nonce?: string): Promise<SealStatusView> {
+    return this.sys.sealStatus(options, nonce);
   }
 
   /** `POST /v2/sys/init`. Same as `sys.init()`. */
@@ -76,8 +76,13 @@ export class CofferClient {
   }
 
   /** `POST /v2/sys/unseal`. Same as `sys.unseal()`. */
-  unseal(key: string | undefined, reset = false, options?: CallOptions): Promise<SealStatusView> {
-    return this.sys.unseal(key, reset, options);
+  unseal(
+    key: string | undefined,
+    reset = false,
+    options?: CallOptions,
+    nonce?: string,
+  ): Promise<SealStatusView> {
+    return this.sys.unseal(key, reset, options, nonce);
   }
 
   /** `POST /v2/sys/seal`. Same as `sys.seal()`. */

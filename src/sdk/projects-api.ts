@@ -66,9 +66,12 @@ export class SysApi {
     }
   }
 
-  /** `GET /v2/sys/seal-status`. */
-  sealStatus(options?: CallOptions): Promise<SealStatusView> {
-    return this.#http.send({ method: 'GET', path: '/v2/sys/seal-status' }, options);
+  /** `GET /v2/sys/seal-status`; with `nonce`, that unseal attempt's progress. */
+  sealStatus(options?: CallOptions, nonce?: string): Promise<SealStatusView> {
+    return this.#http.send(
+      { method: 'GET', path: '/v2/sys/seal-status', ...(nonce ? { query: { nonce } } : {}) },
+      options,
+    );
   }
 
   /** `POST /v2/sys/init`: a Shamir-sealed node's shares and first admin token, once. */
@@ -79,13 +82,25 @@ export class SysApi {
     );
   }
 
-  /** `POST /v2/sys/unseal` with one share (or a reset). */
-  unseal(key: string | undefined, reset = false, options?: CallOptions): Promise<SealStatusView> {
+  /**
+   * `POST /v2/sys/unseal` with one share (or a reset). The first share starts an attempt whose
+   * `nonce` the answer carries; give it with every later share (and to reset that attempt).
+   */
+  unseal(
+    key: string | undefined,
+    reset = false,
+    options?: CallOptions,
+    nonce?: string,
+  ): Promise<SealStatusView> {
     return this.#http.send(
       {
         method: 'POST',
         path: '/v2/sys/unseal',
-        body: { ...(key !== undefined ? { key } : {}), ...(reset ? { reset } : {}) },
+        body: {
+          ...(key !== undefined ? { key } : {}),
+          ...(reset ? { reset } : {}),
+          ...(nonce ? { nonce } : {}),
+        },
       },
       { maxAttempts: 1, ...options },
     );

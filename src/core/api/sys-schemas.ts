@@ -18,8 +18,13 @@ export const SealStatusView = Type.Object({
   initialized: Type.Boolean(),
   sealed: Type.Boolean(),
   threshold: Type.Integer(),
-  progress: Type.Integer(),
+  progress: Type.Integer({ description: 'shares given to the unseal attempt named by nonce' }),
   shares: Type.Integer(),
+  nonce: Type.String({
+    description:
+      'the unseal attempt: returned to whoever gives its first share, and to a caller who names it; empty otherwise',
+  }),
+  attemptFailed: Type.Boolean({ description: 'the named attempt failed: one of its shares was wrong' }),
 });
 export type SealStatusView = Static<typeof SealStatusView>;
 
@@ -41,5 +46,18 @@ export type InitView = Static<typeof InitView>;
 export const UnsealBody = Body({
   key: Type.Optional(Type.String({ minLength: 1, maxLength: 200, description: 'one base64 share' })),
   reset: Type.Optional(Type.Boolean()),
+  nonce: Type.Optional(
+    Type.String({
+      maxLength: 64,
+      description: 'the attempt to continue (or to reset); omitted, the share starts a new attempt',
+    }),
+  ),
 });
 export type UnsealBody = Static<typeof UnsealBody>;
+
+/** `GET /v2/sys/seal-status` query: `nonce` names the unseal attempt whose progress to report. */
+export const SealStatusQuery = Type.Object(
+  { nonce: Type.Optional(Type.String({ maxLength: 64 })) },
+  { additionalProperties: false },
+);
+export type SealStatusQuery = Static<typeof SealStatusQuery>;

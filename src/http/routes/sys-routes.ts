@@ -2,7 +2,14 @@ import { Type } from '@sinclair/typebox';
 import type { FastifyInstance } from 'fastify';
 import type { App } from '../../app/app.ts';
 import { ErrorBody } from '../../core/api/common-schemas.ts';
-import { HealthView, InitBody, InitView, SealStatusView, UnsealBody } from '../../core/api/sys-schemas.ts';
+import {
+  HealthView,
+  InitBody,
+  InitView,
+  SealStatusQuery,
+  SealStatusView,
+  UnsealBody,
+} from '../../core/api/sys-schemas.ts';
 import { CofferError } from '../../core/errors.ts';
 import { rootResource } from '../route-guard.ts';
 
@@ -30,13 +37,18 @@ export function registerSysRoutes(server: FastifyInstance, app: App): void {
     },
   );
 
-  server.get(
+  server.get<{ Querystring: SealStatusQuery }>(
     '/v2/sys/seal-status',
     {
       config: { public: true },
-      schema: { tags: ['sys'], summary: 'Seal status', response: { 200: SealStatusView } },
+      schema: {
+        tags: ['sys'],
+        summary: 'Seal status (with ?nonce=, that unseal attempt’s progress)',
+        querystring: SealStatusQuery,
+        response: { 200: SealStatusView },
+      },
     },
-    async () => app.sealStatus(),
+    async (request) => app.sealStatus(request.query.nonce),
   );
 
   server.post<{ Body: InitBody }>(
@@ -65,7 +77,7 @@ export function registerSysRoutes(server: FastifyInstance, app: App): void {
       },
     },
     async (request) => {
-      const { key, reset } = request.body;
+      const { key, reset, nonce } = request.body;
       const wait = app.sensitiveLimiter.blocked(`unseal:${request.ip}`);
       if (wait > 0) {
         throw new CofferError('rate_limited', 'Too many failed unseal attempts; retry later.', {
@@ -76,7 +88,7 @@ export function registerSysRoutes(server: FastifyInstance, app: App): void {
         throw new CofferError('invalid_argument', 'Give key (one share) or reset: true.');
       }
       try {
-        return await app.unseal(key === undefined ? undefined : decodeShare(key), reset ?? false);
+        return await app.unseal(key === undefined ? undefined : decodeShare(key), reset ?? false, nonce);
       } catch (err) {
         // Failed attempts (a wrong or malformed share) spend the caller's budget; good ones do not.
         if (err instanceof CofferError && err.code === 'invalid_argument') {

@@ -1,0 +1,80 @@
+import assert from 'node:assert/strict';
+import { describe, test } from 'node:test';
+import { call, startTestNode } from './support/test-node.ts';
+
+const unseal = (url: string, body: Record<string, unknown>) => call(url, 'POST', '/v2/sys/unseal', { body });
+
+describe('Shamir unseal attempts carry a nonce', () => {
+  test('a wrong share sent without the nonce cannot spoil an unseal in progress', async () => {
+    const node = await startTestNode({ env: { COFFER_SEAL: 'shamir' } });
+    try {
+      const init = await call(node.url, 'POST', '/v2/sys/init', {
+        body: { secretShares: 5, secretThreshold: 3 },
+      });
+      const keys: string[] = init.body.keys;
+      const first = await unseal(node.url, { key: keys[0] });
+      assert.equal(first.status, 200, JSON.stringify(first.body));
+      const nonce: string = first.body.nonce;
+      assert.match(nonce, /^[0-9a-f-]{36}$/);
+      assert.equal(first.body.progress, 1);
+      // The public status names no nonce: an attacker cannot read it there.
+      const publicStatus = await call(node.url, 'GET', '/v2/sys/seal-status');
+      assert.equal(publicStatus.body.nonce, '');
+
+      // The attacker, without the nonce, only starts an attempt of its own.
+      const forged = Buffer.from(keys[1]!, 'base64');
+      forged[5]! ^= 0xff;
+      const attacker = await unseal(node.url, { key: forged.toString('base64') });
+      assert.equal(attacker.status, 200);
+      assert.notEqual(attacker.body.nonce, nonce);
+      assert.equal(attacker.body.progress, 1);
+      const guessed = await unseal(node.url, {
+        key: forged.toString('base64'),
+        nonce: '00000000-0000-4000-8000-000000000000',
+      });
+      assert.equal(guessed.status, 400);
+      assert.match(guessed.body.error.message, /nonce/);
+      const resetAll = await unseal(node.url, { reset: true });
+      assert.equal(resetAll.status, 400, 'a reset must name its attempt');
+
+      const second = await unseal(node.url, { key: keys[1], nonce });
+      assert.equal(second.body.progress, 2);
+      const mine = await call(node.url, 'GET', `/v2/sys/seal-status?nonce=${nonce}`);
+      assert.equal(mine.body.progress, 2);
+      const third = await unseal(node.url, { key: keys[2], nonce });
+      assert.equal(third.status, 200, JSON.stringify(third.body));
+      assert.equal(third.body.sealed, false);
+    } finally {
+      await node.destroy();
+    }
+  });
+
+  test('a wrong share fails only its own attempt, which is reported; progress of that attempt resets', async () => {
+    const node = await startTestNode({ env: { COFFER_SEAL: 'shamir' } });
+    try {
+      const init = await call(node.url, 'POST', '/v2/sys/init', {
+        body: { secretShares: 3, secretThreshold: 2 },
+      });
+      const keys: string[] = init.body.keys;
+      const good = await unseal(node.url, { key: keys[0] });
+      const bad = await unseal(node.url, { key: keys[1] });
+      const forged = Buffer.from(keys[2]!, 'base64');
+      forged[5]! ^= 0xff;
+      const failed = await unseal(node.url, { key: forged.toString('base64'), nonce: bad.body.nonce });
+      assert.equal(failed.status, 400);
+      assert.equal(failed.body.error.code, 'invalid_argument');
+      assert.match(failed.body.error.message, /failed/);
+      const status = await call(node.url, 'GET', `/v2/sys/seal-status?nonce=${bad.body.nonce}`);
+      assert.equal(status.body.attemptFailed, true);
+      assert.equal(status.body.progress, 0);
+      const retry = await unseal(node.url, { key: keys[1], nonce: bad.body.nonce });
+      assert.equal(retry.status, 400, 'a failed attempt takes no more shares');
+
+      const done = await unseal(node.url, { key: keys[2], nonce: good.body.nonce });
+      assert.equal(done.status, 200, JSON.stringify(done.body));
+      assert.equal(done.body.sealed, false);
+    } finally {
+      await node.destroy();
+    }
+  });
+});
