@@ -32,10 +32,12 @@ for (const engine of ['sqlite', 'postgres'] as const) {
       });
       const versionPath = (n: number, action = '') => `${keysPath}/${keyId}/versions/${n}${action}`;
 
+      let kmsViewerEmail: string;
       async function serviceAccount(name: string, role: string): Promise<string> {
         const sa = await as(admin).post(`/v2/projects/${projectId}/service-accounts`, { name });
         assert.equal(sa.status, 201, JSON.stringify(sa.body));
         const email = sa.body.email as string;
+        if (name === 'kms-viewer') kmsViewerEmail = email;
         const bound = await as(admin).post(`/v2/projects/${projectId}/iam-policy:add-binding`, {
           role,
           member: `serviceAccount:${email}`,
@@ -185,6 +187,20 @@ for (const engine of ['sqlite', 'postgres'] as const) {
         assert.deepEqual(viewer.body.instances, []);
         assert.equal(viewer.body.secretCount, 2);
         assert.equal(viewer.body.instanceCount, 0);
+
+        // Granted one of the two secrets: that one is named, the other only counted.
+        const secretOne = `${base}/secrets/${encodeURIComponent('team-b/one')}`;
+        const granted = await as(admin).post(`${secretOne}/iam-policy:add-binding`, {
+          role: 'roles/secretsmanager.viewer',
+          member: `serviceAccount:${kmsViewerEmail}`,
+        });
+        assert.equal(granted.status, 200, JSON.stringify(granted.body));
+        await node.app.syncChanges();
+        const partial = await as(kmsViewer).get(dependentsPath);
+        assert.deepEqual(partial.body.secrets, [
+          `projects/${projectId}/regions/eu01/instances/${instanceId}/secrets/team-b%2Fone`,
+        ]);
+        assert.equal(partial.body.secretCount, 2);
       });
     },
   );
