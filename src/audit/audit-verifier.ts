@@ -217,6 +217,7 @@ export async function verifyAuditChains(
   for await (const row of eventsInChainOrder(storage)) {
     const seq = row.seq;
     if (row.chainId !== currentChain) {
+      if (currentChain !== undefined) reached.set(currentChain, expectedSeq - 1);
       currentChain = row.chainId;
       chains += 1;
       const anchor = anchors.get(currentChain);
@@ -253,8 +254,8 @@ export async function verifyAuditChains(
     checked += 1;
     expectedSeq = seq + 1;
     prevHash = row.hash;
-    reached.set(row.chainId, seq);
   }
+  if (currentChain !== undefined) reached.set(currentChain, expectedSeq - 1);
   for (const [chainId, anchor] of anchors)
     if ((reached.get(chainId) ?? 0) < anchor.seq) reached.set(chainId, anchor.seq);
 
