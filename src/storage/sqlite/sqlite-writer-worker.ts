@@ -193,6 +193,7 @@ function shredNow(): void {
 
 function flush(): void {
   flushScheduled = false;
+  let shredded = false;
   while (queue.length > 0) {
     const batch = queue.splice(0, maxUnitsPerTransaction);
     const outcomes = commitBatch(batch);
@@ -200,10 +201,16 @@ function flush(): void {
     outcomes.forEach((outcome, i) => {
       const shreds = outcome.ok && batch[i]!.statements.some((statement) => statement.shred === true);
       (shreds ? shredHeld : now).push(outcome);
+      shredded ||= shreds;
     });
     if (now.length > 0) post({ type: 'outcomes', outcomes: now });
   }
-  if (shredHeld.length > 0 && shredTimer === undefined) shredNow();
+  // A new shredding unit tries at once, even while an older one waits out its back-off.
+  if (shredded) {
+    if (shredTimer !== undefined) clearTimeout(shredTimer);
+    shredDelayMs = minShredDelayMs;
+    shredNow();
+  }
 }
 
 port.on('message', (request: WriterRequest) => {
