@@ -1,5 +1,9 @@
 import assert from 'node:assert/strict';
+import { mkdtempSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
 import { describe, test } from 'node:test';
+import { runCoffer } from './support/cli-process.ts';
 import { call, startTestNode } from './support/test-node.ts';
 
 const unseal = (url: string, body: Record<string, unknown>) => call(url, 'POST', '/v2/sys/unseal', { body });
@@ -75,6 +79,28 @@ describe('Shamir unseal attempts carry a nonce', () => {
       assert.equal(done.body.sealed, false);
     } finally {
       await node.destroy();
+    }
+  });
+
+  test('coffer operator unseal prints the nonce, and the other share holders continue with --nonce', async () => {
+    const node = await startTestNode({ env: { COFFER_SEAL: 'shamir' } });
+    const dir = mkdtempSync(join(tmpdir(), 'coffer-cli-unseal-'));
+    try {
+      const init = await call(node.url, 'POST', '/v2/sys/init', {
+        body: { secretShares: 3, secretThreshold: 2 },
+      });
+      const env = { COFFER_ADDR: node.url, COFFER_TOKEN: '', COFFER_CONFIG_DIR: join(dir, 'config') };
+      const first = await runCoffer(['operator', 'unseal', init.body.keys[0]], env);
+      assert.equal(first.code, 0, first.stderr);
+      const nonce = /nonce: ([0-9a-f-]{36})/.exec(first.stdout)?.[1];
+      assert.ok(nonce, first.stdout);
+      assert.match(first.stdout, new RegExp(`coffer operator unseal --nonce ${nonce}`));
+      const second = await runCoffer(['operator', 'unseal', '--nonce', nonce, init.body.keys[2]], env);
+      assert.equal(second.code, 0, second.stderr);
+      assert.match(second.stdout, /sealed: false/);
+    } finally {
+      await node.destroy();
+      rmSync(dir, { recursive: true, force: true });
     }
   });
 });
