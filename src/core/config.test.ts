@@ -26,8 +26,9 @@ describe('configuration', () => {
     assert.equal(config.databaseUrl, undefined);
   });
 
-  test('environment variables override the file, field by field', () => {
+  test('environment variables override the file, field by field', (t) => {
     const dir = mkdtempSync(join(tmpdir(), 'coffer-config-'));
+    t.after(() => rmSync(dir, { recursive: true, force: true }));
     const file = join(dir, 'coffer.yaml');
     writeFileSync(file, 'listen: 127.0.0.1:9000\nlogLevel: debug\nseal: shamir\n');
     const config = loadConfig({ file, env: { COFFER_LISTEN: '127.0.0.1:9100', COFFER_DATA_DIR: '/tmp/x' } });
@@ -48,8 +49,9 @@ describe('configuration', () => {
     ]);
   });
 
-  test('a JSON config file is read as JSON', () => {
+  test('a JSON config file is read as JSON', (t) => {
     const dir = mkdtempSync(join(tmpdir(), 'coffer-config-'));
+    t.after(() => rmSync(dir, { recursive: true, force: true }));
     const file = join(dir, 'coffer.json');
     writeFileSync(file, JSON.stringify({ regions: [{ id: 'eu01', kms: false }] }));
     assert.deepEqual(loadConfig({ file, env: {} }).regions, [{ id: 'eu01', kms: false }]);
@@ -94,8 +96,9 @@ describe('configuration', () => {
     );
   });
 
-  test('an unknown setting in the file is refused, by name', () => {
+  test('an unknown setting in the file is refused, by name', (t) => {
     const dir = mkdtempSync(join(tmpdir(), 'coffer-config-'));
+    t.after(() => rmSync(dir, { recursive: true, force: true }));
     const file = join(dir, 'coffer.yaml');
     writeFileSync(file, 'listn: 127.0.0.1:9000\n');
     assert.equal(
