@@ -4,11 +4,7 @@ import { call } from './test-node.ts';
  * Gives `keys` to one unseal attempt, as share holders do: the first share starts the attempt and its
  * answer carries the nonce, which every later share names. Returns the last answer.
  */
-export async function unsealWith(
-  url: string,
-  keys: readonly string[],
-  // eslint-disable-next-line @typescript-eslint/no-explicit-any -- tests read arbitrary JSON answers field by field
-): Promise<{ status: number; body: any }> {
+export async function unsealWith(url: string, keys: readonly string[]): ReturnType<typeof call> {
   let nonce: string | undefined;
   let answer: Awaited<ReturnType<typeof call>> | undefined;
   for (const key of keys) {
