@@ -1,7 +1,12 @@
 import assert from 'node:assert/strict';
+import { spawn } from 'node:child_process';
+import { once } from 'node:events';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
 import { after, before, describe, test } from 'node:test';
 import { ManualClock } from '../src/core/clock.ts';
 import { stmt } from '../src/storage/storage-types.ts';
+import { cofferBin } from './support/cli-process.ts';
 import { call, startTestNode, type TestNode } from './support/test-node.ts';
 
 /**
@@ -83,11 +88,12 @@ describe('instance key switches and their rewrap', () => {
 
   test('the rewrap decrypts as the old service account and encrypts as the new one, pausing while the old one is disabled or lacks kms.decrypt', async () => {
     const base = await newInstance('paused', 'a', 'a', 3);
+    const saA = `/v2/projects/${project}/service-accounts/${accounts.a}`;
+    // Disabled first: the switch starts the rewrap at once.
+    assert.equal((await api('POST', `${saA}/disable`)).status, 200);
     const switched = await api('PUT', base, { name: 'paused', kmsKey: kmsKey('b', 'b') });
     assert.equal(switched.status, 200, JSON.stringify(switched.body));
     const opId = switched.body.operation.id;
-    const saA = `/v2/projects/${project}/service-accounts/${accounts.a}`;
-    assert.equal((await api('POST', `${saA}/disable`)).status, 200);
     await node.app.runBackgroundJobs();
     let op = (await operation(opId)).body;
     assert.deepEqual(
@@ -95,6 +101,28 @@ describe('instance key switches and their rewrap', () => {
       { state: 'paused', done: false, progress: 0 },
     );
     assert.equal(op.error, `Paused: service account ${accounts.a} is disabled.`);
+    // `coffer operations wait` shows why it waits.
+    const waiting = spawn(process.execPath, [cofferBin, 'operations', 'wait', opId, '--interval=50'], {
+      env: {
+        ...process.env,
+        COFFER_ADDR: node.url,
+        COFFER_TOKEN: node.adminToken!,
+        COFFER_PROJECT: project,
+        COFFER_REGION: 'local',
+        COFFER_CONFIG_DIR: join(tmpdir(), 'coffer-no-such-config'),
+      },
+      stdio: ['ignore', 'ignore', 'pipe'],
+    });
+    let progress = '';
+    waiting.stderr.on('data', (d: Buffer) => (progress += d.toString()));
+    const closed = once(waiting, 'close');
+    for (let i = 0; i < 300 && !progress.includes('\n'); i++) await new Promise((r) => setTimeout(r, 20));
+    waiting.kill('SIGKILL');
+    await closed;
+    assert.equal(
+      progress.split('\n')[0],
+      `operation ${opId}: paused: Paused: service account ${accounts.a} is disabled. 0/3`,
+    );
 
     assert.equal((await api('POST', `${saA}/enable`)).status, 200);
     await removeBinding(
@@ -142,25 +170,28 @@ describe('instance key switches and their rewrap', () => {
 
   test('a rewrap that lost its lease mid-batch writes neither progress nor a final state', async () => {
     const base = await newInstance('lease', 'a', 'a', 2);
-    const switched = await api('PUT', base, { name: 'lease', kmsKey: kmsKey('c', 'c') });
-    const opId = switched.body.operation.id;
     const stolenLease = clock.nowMs() + 60_000;
     const audit = node.app.audit;
     const append = audit.append.bind(audit);
-    // Another node takes the operation over while this one is between its reads and its batch write.
+    // Another node takes the operation over while this one is between its reads and its batch write
+    // (hooked before the switch, which starts the rewrap at once).
     audit.append = async (events) => {
-      if (events.some((e) => e.requestId === `operation-${opId}`))
+      const requestId = events[0]?.requestId ?? '';
+      if (requestId.startsWith('operation-'))
         await node.app.storage.write([
           stmt(
             node.app.storage.db
               .updateTable('sm_operations')
               .set({ lease_until: stolenLease })
-              .where('id', '=', opId),
+              .where('id', '=', requestId.slice('operation-'.length)),
           ),
         ]);
       return append(events);
     };
+    let opId: string;
     try {
+      const switched = await api('PUT', base, { name: 'lease', kmsKey: kmsKey('c', 'c') });
+      opId = switched.body.operation.id;
       await node.app.runBackgroundJobs();
     } finally {
       delete (audit as { append?: unknown }).append;

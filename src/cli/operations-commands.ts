@@ -11,16 +11,18 @@ function progressReporter(): { update(operation: OperationView): void; end(): vo
   return {
     update(operation) {
       const { total, done } = operation.progress;
+      // A paused rewrap says why (a service account disabled or without rights) and goes on once fixed.
+      const state = operation.error ? `${operation.state}: ${operation.error}` : operation.state;
       if (tty) {
         const width = 30;
         const filled = total > 0 ? Math.round((done / total) * width) : operation.done ? width : 0;
         const percent = total > 0 ? Math.floor((done / total) * 100) : operation.done ? 100 : 0;
         process.stderr.write(
-          `\r[${'#'.repeat(filled)}${' '.repeat(width - filled)}] ${String(percent).padStart(3)}% ${done}/${total} ${operation.state}`,
+          `\r[${'#'.repeat(filled)}${' '.repeat(width - filled)}] ${String(percent).padStart(3)}% ${done}/${total} ${state}\x1b[K`,
         );
         return;
       }
-      const line = `operation ${operation.id}: ${operation.state} ${done}/${total}`;
+      const line = `operation ${operation.id}: ${state} ${done}/${total}`;
       if (line !== last) process.stderr.write(`${line}\n`);
       last = line;
     },
