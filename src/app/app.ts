@@ -4,7 +4,7 @@ import { loadAuditSigningKey } from '../audit/audit-signing-key.ts';
 import { withAuditOutbox } from '../audit/audit-outbox.ts';
 import { AuditSinkRunner } from '../audit/audit-sinks.ts';
 import { UnauthenticatedAudit } from '../audit/audit-unauthenticated.ts';
-import { Barrier, type SealStatus } from '../barrier/barrier.ts';
+import type { Barrier, SealStatus } from '../barrier/barrier.ts';
 import type { Clock } from '../core/clock.ts';
 import type { Config } from '../core/config.ts';
 import type { Logger } from '../core/logger.ts';
@@ -26,10 +26,11 @@ import { SecretService } from '../secrets/secret-service.ts';
 import { SecretValueService } from '../secrets/secret-value-service.ts';
 import { SecretsRepo } from '../secrets/secrets-repo.ts';
 import { ValueCrypto } from '../secrets/value-crypto.ts';
-import { openStorage } from '../storage/open-storage.ts';
+import { openNodeStorage } from '../storage/open-node-storage.ts';
 import type { Storage } from '../storage/storage-types.ts';
 import { BackgroundJobs } from './background-jobs.ts';
-import { initializeShamir, loadSealRecord, SealStartError, startFileSeal } from './initialize.ts';
+import { initializeShamir, loadSealRecord } from './initialize.ts';
+import { openFileSeal, startBarrier } from './start-seal.ts';
 import { version } from './version.ts';
 
 /** The health summary of `GET /v2/health`. */
@@ -86,20 +87,37 @@ export interface App {
   sealStatus(nonce?: string): Promise<SealStatus>;
   /** Node health. */
   health(): Promise<Health>;
+  /**
+   * Completes a start made with `deferFirstInit`: the file seal's first initialization (key file,
+   * first admin, root-token), once the listener is up. A no-op when there is nothing left to do.
+   */
+  finishStart(): Promise<void>;
   /** Closes storage; the HTTP server must be closed first. */
   close(): Promise<void>;
 }
 
+/** How `createApp` starts. */
+export interface CreateAppOptions {
+  /** File seal: leave a fresh store uninitialized until `finishStart()` (the server listens first). */
+  readonly deferFirstInit?: boolean;
+}
+
 /** Opens storage, starts the seal, and wires the services. */
-export async function createApp(config: Config, logger: Logger, clock: Clock): Promise<App> {
-  const storage = await openStorage({
+export async function createApp(
+  config: Config,
+  logger: Logger,
+  clock: Clock,
+  options: CreateAppOptions = {},
+): Promise<App> {
+  const storage = await openNodeStorage({
     dataDir: config.dataDir,
     writeTimeoutMs: config.storageWriteTimeoutMs,
+    nowMs: clock.nowMs(),
     ...(config.databaseUrl ? { databaseUrl: config.databaseUrl } : {}),
   });
   let barrier: Barrier;
   try {
-    barrier = await startBarrier(config, storage, clock, logger);
+    barrier = await startBarrier(config, storage, clock, logger, options.deferFirstInit === true);
   } catch (err) {
     await storage.close();
     throw err;
@@ -259,6 +277,11 @@ export async function createApp(config: Config, logger: Logger, clock: Clock): P
       materials.clear();
     },
     runBackgroundJobs,
+    async finishStart() {
+      if (config.seal !== 'file' || !barrier.sealed) return;
+      await openFileSeal(barrier, config, storage, clock, logger);
+      await onUnsealed();
+    },
     async initialize(secretShares, secretThreshold) {
       const result = await initializeShamir(
         storage,
@@ -312,30 +335,4 @@ export async function createApp(config: Config, logger: Logger, clock: Clock): P
       await storage.close();
     },
   };
-}
-
-async function startBarrier(
-  config: Config,
-  storage: Storage,
-  clock: Clock,
-  logger: Logger,
-): Promise<Barrier> {
-  if (config.seal === 'file') {
-    const { record, unsealKey } = await startFileSeal(storage, config.dataDir, clock.nowMs(), logger);
-    const barrier = new Barrier('file', record);
-    const opened = barrier.unsealWithKey(unsealKey);
-    unsealKey.fill(0);
-    if (!opened)
-      throw new SealStartError(
-        'the seal key file does not open the stored root key (wrong or corrupted key file)',
-      );
-    return barrier;
-  }
-  const record = await loadSealRecord(storage.db);
-  if (record && record.type !== 'shamir') {
-    throw new SealStartError(`the data was initialized with the ${record.type} seal, not shamir`);
-  }
-  if (!record) logger.warn('not initialized: POST /v2/sys/init (coffer operator init) to initialize');
-  else logger.warn('sealed: POST /v2/sys/unseal (coffer operator unseal) with the threshold of shares');
-  return new Barrier('shamir', record);
 }

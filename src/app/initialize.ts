@@ -1,4 +1,5 @@
 import { randomBytes } from 'node:crypto';
+import { existsSync } from 'node:fs';
 import { join } from 'node:path';
 import { CompiledQuery, type Kysely } from 'kysely';
 import { splitUnsealKey } from '../barrier/barrier.ts';
@@ -112,6 +113,9 @@ export async function startFileSeal(
       );
     return { record: stored, unsealKey: key };
   }
+  const tokenPath = join(dataDir, 'root-token');
+  // Checked before anything is created; the file is also created exclusively below (a race).
+  if (existsSync(tokenPath)) throw staleTokenFile(tokenPath);
   let key = readSealKeyFile(keyPath);
   if (!key) {
     key = createSealKeyFile(keyPath);
@@ -121,16 +125,30 @@ export async function startFileSeal(
     );
   }
   const unsealKey = key;
-  const tokenPath = join(dataDir, 'root-token');
   const outcome = await initializeOnce(
     storage,
     () => createSealRecord('file', unsealKey, nowMs),
     nowMs,
-    (token) => writeSecretFile(tokenPath, `${token}\n`),
+    (token) => {
+      try {
+        writeSecretFile(tokenPath, `${token}\n`);
+      } catch (err) {
+        // Thrown inside the init transaction: it rolls back, so the store stays uninitialized.
+        if ((err as NodeJS.ErrnoException).code === 'EEXIST') throw staleTokenFile(tokenPath);
+        throw err;
+      }
+    },
   );
   if (outcome.adminToken)
     logger.warn({ path: tokenPath }, 'initialized; the first admin token was written to this file');
   return { record: outcome.record, unsealKey };
+}
+
+function staleTokenFile(tokenPath: string): SealStartError {
+  return new SealStartError(
+    `${tokenPath} exists but this store is not initialized: it holds the token of another ` +
+      'initialization and is never overwritten; move it away (or use another data dir), then start again',
+  );
 }
 
 /** What `POST /v2/sys/init` returns once: the Shamir shares and the first admin token. */

@@ -58,9 +58,12 @@ export function createSealKeyFile(path: string): Buffer {
   return key;
 }
 
-/** Writes a small secret file (mode 0600), replacing a stale one; fsynced before returning. */
+/**
+ * Creates a small secret file (mode 0600), fsynced before returning. Never replaces an existing file
+ * (fails with EEXIST): a token file may be the only copy of another store's first admin token.
+ */
 export function writeSecretFile(path: string, content: string): void {
-  const fd = openSync(path, 'w', 0o600);
+  const fd = openSync(path, 'wx', 0o600);
   try {
     fchmodSync(fd, 0o600);
     writeSync(fd, content);

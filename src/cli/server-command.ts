@@ -1,5 +1,6 @@
 import { createApp } from '../app/app.ts';
 import { SealStartError } from '../app/initialize.ts';
+import { SealKeyFileError } from '../barrier/seal-key-file.ts';
 import { systemClock } from '../core/clock.ts';
 import { type Config, ConfigError, listenAddress, loadConfig } from '../core/config.ts';
 import { CofferError } from '../core/errors.ts';
@@ -38,10 +39,13 @@ export async function runServer(flags: ServerFlags): Promise<void> {
   const logger = createLogger(config.logLevel);
   let app: Awaited<ReturnType<typeof createApp>>;
   try {
-    app = await createApp(config, logger, systemClock);
+    // The first initialization waits until the port is ours: a start that cannot listen leaves no
+    // initialized store and no root-token behind.
+    app = await createApp(config, logger, systemClock, { deferFirstInit: true });
   } catch (err) {
     if (err instanceof ConfigError) fail(err.message, 2);
-    if (err instanceof CofferError || err instanceof SealStartError) fail(err.message, 1);
+    if (err instanceof CofferError || err instanceof SealStartError || err instanceof SealKeyFileError)
+      fail(err.message, 1);
     throw err;
   }
   let server: Awaited<ReturnType<typeof buildServer>>;
@@ -55,6 +59,15 @@ export async function runServer(flags: ServerFlags): Promise<void> {
     const code = (err as NodeJS.ErrnoException).code;
     if (code === 'EADDRINUSE') fail(`cannot listen on ${config.listen}: the address is in use`, 1);
     if (code === 'EACCES' || code === 'EADDRNOTAVAIL') fail(`cannot listen on ${config.listen} (${code})`, 1);
+    throw err;
+  }
+  try {
+    await app.finishStart();
+  } catch (err) {
+    await server.close();
+    await app.close();
+    if (err instanceof CofferError || err instanceof SealStartError || err instanceof SealKeyFileError)
+      fail(err.message, 1);
     throw err;
   }
 

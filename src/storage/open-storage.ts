@@ -1,6 +1,7 @@
 import { mkdirSync } from 'node:fs';
 import { join } from 'node:path';
 import { CofferError } from '../core/errors.ts';
+import type { DataDirLock } from './data-dir-lock.ts';
 import { runMigrations } from './migrate.ts';
 import { openPostgresStorage } from './postgres/postgres-storage.ts';
 import { openSqliteStorage } from './sqlite/sqlite-storage.ts';
@@ -18,6 +19,8 @@ export interface OpenStorageOptions {
   readonly poolSize?: number;
   /** Told about errors of idle PostgreSQL connections; the message is safe to log. */
   readonly onBackgroundError?: (message: string) => void;
+  /** PostgreSQL: the data dir lock the storage releases when it closes (SQLite locks its own). */
+  readonly dataDirLock?: DataDirLock;
 }
 
 /** True when the URL selects PostgreSQL. */
@@ -36,6 +39,7 @@ export async function openStorage(options: OpenStorageOptions): Promise<Storage>
         writeTimeoutMs: options.writeTimeoutMs,
         ...(options.poolSize === undefined ? {} : { poolSize: options.poolSize }),
         ...(options.onBackgroundError === undefined ? {} : { onBackgroundError: options.onBackgroundError }),
+        ...(options.dataDirLock === undefined ? {} : { dataDirLock: options.dataDirLock }),
       })
     : await openSqliteStorage({
         file: join(createDataDir(options.dataDir), 'coffer.db'),
@@ -51,7 +55,7 @@ export async function openStorage(options: OpenStorageOptions): Promise<Storage>
 }
 
 /** The data dir holds keys and the database: owner-only (an existing dir keeps its mode). */
-function createDataDir(dataDir: string): string {
+export function createDataDir(dataDir: string): string {
   try {
     mkdirSync(dataDir, { recursive: true, mode: 0o700 });
   } catch (err) {

@@ -1,6 +1,7 @@
 import { Kysely, PostgresDialect, sql } from 'kysely';
 import pg from 'pg';
 import { CofferError } from '../../core/errors.ts';
+import type { DataDirLock } from '../data-dir-lock.ts';
 import type { Database } from '../schema.ts';
 import { bindableParameters, expectationMet } from '../storage-fns.ts';
 import { type Storage, type StorageHealth, WriteRejected, type WriteStatement } from '../storage-types.ts';
@@ -17,6 +18,8 @@ export interface PostgresStorageOptions {
   readonly poolSize?: number;
   /** Told about errors of idle connections (e.g. the server restarted); the message is safe to log. */
   readonly onBackgroundError?: (message: string) => void;
+  /** The node's data dir lock, released once the storage is closed (SQLite takes its own). */
+  readonly dataDirLock?: DataDirLock;
 }
 
 /** int8 (OID 20) as a JS number: times are milliseconds and counts are small, far below 2^53. */
@@ -63,8 +66,10 @@ class PostgresStorage implements Storage {
    */
   #writesFailing = false;
   #closing: Promise<void> | undefined;
+  readonly #dataDirLock: DataDirLock | undefined;
 
   constructor(options: PostgresStorageOptions) {
+    this.#dataDirLock = options.dataDirLock;
     this.#target = describePostgresTarget(options.url);
     this.#secrets = secretsOf(options.url);
     this.#writeTimeoutMs = options.writeTimeoutMs;
@@ -222,9 +227,13 @@ class PostgresStorage implements Storage {
 
   close(): Promise<void> {
     this.#closing ??= (async () => {
-      await Promise.allSettled([...this.#inFlight]);
-      await this.db.destroy();
-      if (!this.#pool.ended && !this.#pool.ending) await this.#pool.end();
+      try {
+        await Promise.allSettled([...this.#inFlight]);
+        await this.db.destroy();
+        if (!this.#pool.ended && !this.#pool.ending) await this.#pool.end();
+      } finally {
+        this.#dataDirLock?.release();
+      }
     })();
     return this.#closing;
   }

@@ -5,7 +5,7 @@ import { Kysely, SqliteDialect, sql } from 'kysely';
 import { CofferError } from '../../core/errors.ts';
 import type { Database } from '../schema.ts';
 import type { Storage, StorageHealth, WriteStatement } from '../storage-types.ts';
-import { acquireDataDirLock, type DataDirLock } from './data-dir-lock.ts';
+import { acquireDataDirLock, type DataDirLock } from '../data-dir-lock.ts';
 import { NodeSqliteDatabase } from './node-sqlite-adapter.ts';
 import { openSqliteReadConnection, openSqliteWriteConnection } from './sqlite-connection.ts';
 import { errorMessage } from './sqlite-errors.ts';

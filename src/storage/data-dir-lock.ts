@@ -1,6 +1,6 @@
 import { closeSync, openSync, readFileSync, renameSync, unlinkSync, writeFileSync, writeSync } from 'node:fs';
 import { join, resolve } from 'node:path';
-import { CofferError } from '../../core/errors.ts';
+import { CofferError } from '../core/errors.ts';
 
 /** A held data directory; `release()` removes the pid file (idempotent). */
 export interface DataDirLock {
@@ -14,8 +14,9 @@ export interface DataDirLock {
 const heldHere = new Set<string>();
 
 /**
- * Claims `<dataDir>/coffer.pid` so that a second Coffer process on the same SQLite data dir is refused
- * (two writers would break the one-writer, group-commit design). A pid file left by a dead process
+ * Claims `<dataDir>/coffer.pid` so that a second Coffer process on the same data dir is refused: on
+ * SQLite two writers would break the one-writer, group-commit design; on PostgreSQL two servers would
+ * share one seal key file and root-token file. A pid file left by a dead process
  * (SIGKILL, power loss) is taken over; so is one naming our own pid, which happens when a container
  * restarts the server as pid 1 again.
  */
