@@ -181,7 +181,7 @@ describe('configuration', () => {
     assert.equal(defaults.headersTimeoutMs, 10000);
     assert.equal(defaults.requestTimeoutMs, 30000);
     assert.equal(defaults.keepAliveTimeoutMs, 5000);
-    assert.equal(defaults.idleTimeoutMs, 60000);
+    assert.equal(defaults.idleTimeoutMs, 120000);
     assert.equal(defaults.maxConnections, 10000);
     assert.equal(defaults.maxConnectionsPerAddress, 256);
     const set = loadConfig({

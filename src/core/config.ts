@@ -100,10 +100,11 @@ export const ConfigSchema = Type.Object(
       description: 'an idle keep-alive connection is closed after this time',
     }),
     idleTimeoutMs: Type.Integer({
-      default: 60000,
+      default: 120000,
       minimum: 100,
       maximum: 3600000,
-      description: 'a connection on which no byte moves either way for this long is closed',
+      description:
+        'a connection on which no byte moves either way for this long is closed (a client that stops reading); keep it above the longest request, e.g. an audit verify of a large chain',
     }),
     maxConnections: Type.Integer({ default: 10000, minimum: 1, maximum: 1000000 }),
     maxConnectionsPerAddress: Type.Integer({ default: 256, minimum: 1, maximum: 1000000 }),
