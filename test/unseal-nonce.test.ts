@@ -82,6 +82,23 @@ describe('Shamir unseal attempts carry a nonce', () => {
     }
   });
 
+  test('starting unseal attempts spends the address’s unseal budget: a flood of starts gets 429', async () => {
+    const node = await startTestNode({ env: { COFFER_SEAL: 'shamir' } });
+    try {
+      const init = await call(node.url, 'POST', '/v2/sys/init', {
+        body: { secretShares: 3, secretThreshold: 2 },
+      });
+      const statuses: number[] = [];
+      for (let i = 0; i < 30 && !statuses.includes(429); i++) {
+        statuses.push((await unseal(node.url, { key: init.body.keys[0] })).status);
+      }
+      assert.ok(statuses.includes(429), statuses.join(','));
+      assert.ok(statuses.filter((status) => status === 200).length <= 20, statuses.join(','));
+    } finally {
+      await node.destroy();
+    }
+  });
+
   test('coffer operator unseal prints the nonce, and the other share holders continue with --nonce', async () => {
     const node = await startTestNode({ env: { COFFER_SEAL: 'shamir' } });
     const dir = mkdtempSync(join(tmpdir(), 'coffer-cli-unseal-'));

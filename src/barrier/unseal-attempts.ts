@@ -1,8 +1,11 @@
 import { randomUUID } from 'node:crypto';
 import { CofferError } from '../core/errors.ts';
 
-/** Unseal attempts in progress at once; a further start waits until one ends or expires. */
-const maxAttempts = 8;
+/**
+ * Unseal attempts in progress at once; a further start is refused until one ends or expires (each
+ * start also spends the caller's unseal rate budget, so filling them takes many addresses).
+ */
+const maxAttempts = 32;
 /** An attempt that receives no share for this long is forgotten. */
 const idleExpiryMs = 15 * 60_000;
 /** Failed attempts remembered, so a late share holder learns why its nonce no longer works. */

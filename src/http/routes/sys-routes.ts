@@ -88,7 +88,16 @@ export function registerSysRoutes(server: FastifyInstance, app: App): void {
         throw new CofferError('invalid_argument', 'Give key (one share) or reset: true.');
       }
       try {
-        return await app.unseal(key === undefined ? undefined : decodeShare(key), reset ?? false, nonce);
+        const status = await app.unseal(
+          key === undefined ? undefined : decodeShare(key),
+          reset ?? false,
+          nonce,
+        );
+        // Starting an attempt spends the caller's budget too: nobody fills the attempt slots for free.
+        if (key !== undefined && (nonce === undefined || reset) && status.sealed) {
+          app.sensitiveLimiter.take(`unseal:${request.ip}`);
+        }
+        return status;
       } catch (err) {
         // Failed attempts (a wrong or malformed share) spend the caller's budget; good ones do not.
         if (err instanceof CofferError && err.code === 'invalid_argument') {
