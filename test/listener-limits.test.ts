@@ -54,6 +54,7 @@ describe('the listener bounds slow and greedy clients', () => {
       env: {
         COFFER_HEADERS_TIMEOUT_MS: '1000',
         COFFER_REQUEST_TIMEOUT_MS: '1000',
+        COFFER_KEEP_ALIVE_TIMEOUT_MS: '500',
         COFFER_MAX_CONNECTIONS_PER_ADDRESS: '3',
       },
     });
@@ -86,6 +87,22 @@ describe('the listener bounds slow and greedy clients', () => {
     client.socket.destroy();
     assert.ok(closedAfterMs < 3000, `the socket stayed open ${closedAfterMs} ms`);
     assert.equal(parseResponse(client.received()).body.error.code, 'request_timeout');
+  });
+
+  test('a connection that sends nothing is closed within headersTimeoutMs', async () => {
+    const client = await rawConnect(node.url);
+    const closedAfterMs = await Promise.race([client.closed, sleep(5000).then(() => Infinity)]);
+    client.socket.destroy();
+    assert.ok(closedAfterMs < 3000, `the socket stayed open ${closedAfterMs} ms`);
+  });
+
+  test('an idle keep-alive connection is closed after keepAliveTimeoutMs', async () => {
+    const client = await rawConnect(node.url);
+    client.socket.write('GET /v2/health HTTP/1.1\r\nHost: coffer\r\n\r\n');
+    const closedAfterMs = await Promise.race([client.closed, sleep(5000).then(() => Infinity)]);
+    client.socket.destroy();
+    assert.match(client.received(), /^HTTP\/1\.1 200 /);
+    assert.ok(closedAfterMs < 2000, `the socket stayed open ${closedAfterMs} ms`);
   });
 
   test('the connection over maxConnectionsPerAddress from one address is closed; the others keep working', async () => {
