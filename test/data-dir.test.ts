@@ -10,6 +10,11 @@ import { spawn } from 'node:child_process';
 import { cofferBin, type ServerProcess, startServerProcess } from './support/cli-process.ts';
 import { createTestDatabase, postgresSkipReason, type TestDatabase } from './support/postgres.ts';
 import { call } from './support/test-node.ts';
+import { createApp } from '../src/app/app.ts';
+import { systemClock } from '../src/core/clock.ts';
+import { loadConfig } from '../src/core/config.ts';
+import { createLogger } from '../src/core/logger.ts';
+import { buildServer } from '../src/http/server.ts';
 
 const dirs: string[] = [];
 function tempDir(): string {
@@ -100,6 +105,36 @@ describe('a start that fails leaves nothing initialized', () => {
     assert.equal(existsSync(join(dataDir, 'seal.key')), false);
     assert.equal(sqliteSealRows(dataDir), 0);
   });
+});
+
+test('a request that arrives while the server finishes its first start waits, then sees it initialized', async () => {
+  const dataDir = tempDir();
+  const config = loadConfig({ env: { COFFER_DATA_DIR: dataDir, COFFER_LOG_LEVEL: 'silent' } });
+  const app = await createApp(config, createLogger('silent'), systemClock, { deferFirstInit: true });
+  let open = () => {};
+  const startGate = new Promise<void>((resolve) => {
+    open = resolve;
+  });
+  const server = await buildServer(app, { startGate });
+  try {
+    await server.listen({ host: '127.0.0.1', port: 0 });
+    const { port } = server.server.address() as { port: number };
+    let answered = false;
+    const health = call(`http://127.0.0.1:${port}`, 'GET', '/v2/health').then((answer) => {
+      answered = true;
+      return answer;
+    });
+    await new Promise((resolve) => setTimeout(resolve, 200));
+    assert.equal(answered, false, 'answered before the start finished');
+    assert.equal(existsSync(join(dataDir, 'root-token')), false);
+    await app.finishStart();
+    open();
+    assert.equal((await health).body.status, 'ok');
+    assert.equal(existsSync(join(dataDir, 'root-token')), true);
+  } finally {
+    await server.close();
+    await app.close();
+  }
 });
 
 const skip = (await postgresSkipReason()) ?? false;

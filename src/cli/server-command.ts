@@ -48,9 +48,14 @@ export async function runServer(flags: ServerFlags): Promise<void> {
       fail(err.message, 1);
     throw err;
   }
+  // Requests that arrive between listening and the end of the start wait for it.
+  let markStarted = () => {};
+  const started = new Promise<void>((resolve) => {
+    markStarted = resolve;
+  });
   let server: Awaited<ReturnType<typeof buildServer>>;
   try {
-    server = await buildServer(app);
+    server = await buildServer(app, { startGate: started });
     const { host, port } = listenAddress(config);
     await server.listen({ host, port });
   } catch (err) {
@@ -63,9 +68,10 @@ export async function runServer(flags: ServerFlags): Promise<void> {
   }
   try {
     await app.finishStart();
+    markStarted();
   } catch (err) {
-    await server.close();
-    await app.close();
+    // Not server.close(): it would wait for the requests held at the start gate. Exiting drops them.
+    await app.close().catch(() => undefined);
     if (err instanceof CofferError || err instanceof SealStartError || err instanceof SealKeyFileError)
       fail(err.message, 1);
     throw err;

@@ -36,11 +36,20 @@ function tlsOptions(app: App): { key: Buffer; cert: Buffer } | undefined {
   return { cert: read(tls.certFile, 'tls.certFile'), key: read(tls.keyFile, 'tls.keyFile') };
 }
 
+/** Options of `buildServer`. */
+export interface BuildServerOptions {
+  /**
+   * Requests wait for this before anything else runs: the server binds its port first and finishes
+   * starting (the file seal's first initialization) afterwards, and no caller sees that moment.
+   */
+  readonly startGate?: Promise<void>;
+}
+
 /**
  * Builds the HTTP server (not yet listening): request ids, the access guard, schema validation with
  * unknown fields refused, one error mapper, the OpenAPI description, and every route.
  */
-export async function buildServer(app: App): Promise<FastifyInstance> {
+export async function buildServer(app: App, options: BuildServerOptions = {}): Promise<FastifyInstance> {
   const https = tlsOptions(app);
   const timeouts = serverTimeoutOptions(app.config);
   const server = Fastify({
@@ -63,6 +72,17 @@ export async function buildServer(app: App): Promise<FastifyInstance> {
   }) as unknown as FastifyInstance;
 
   capConnections(server.server, app.config, app.logger);
+  const gate = options.startGate;
+  if (gate) {
+    let open = false;
+    void gate.then(() => {
+      open = true;
+    });
+    server.addHook('onRequest', (_request, _reply, done) => {
+      if (open) done();
+      else void gate.then(() => done());
+    });
+  }
   server.setValidatorCompiler(schemaValidatorCompiler());
 
   // An empty body declared as JSON (curl -X DELETE -H 'content-type: application/json') is no body.
