@@ -1,5 +1,4 @@
-import type { Server } from 'node:net';
-import type { Socket } from 'node:net';
+import type { Server, Socket } from 'node:net';
 import type { Config } from '../core/config.ts';
 import type { Logger } from '../core/logger.ts';
 
