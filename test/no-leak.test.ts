@@ -117,7 +117,7 @@ test('no error from the SDK or the CLI carries a secret value', async () => {
   // JSON.parse quotes the first 10 characters of what it cannot parse: look for any of the value.
   const fragment = planted.slice(0, 10);
   try {
-    const client = new CofferClient({ address: node.url, token: node.adminToken, maxAttempts: 1 });
+    const client = new CofferClient({ address: node.url, token: node.adminToken, retry: { maxAttempts: 1 } });
     const projectId = (await client.projects.create({ displayName: 'no-leak' })).id;
     const instance = await client.secrets.createInstance({ projectId, regionId: 'local' }, { name: 'i' });
     const ref = { projectId, regionId: 'local', instanceId: instance.id };

@@ -99,8 +99,13 @@ describe('the secure-api example, built and installed as a package, against a li
     app = join(dir, 'app');
     mkdirSync(app);
     started = startTestNode();
-    await exec('npm', ['run', 'build'], { cwd: root });
-    const packed = await exec('npm', ['pack', '--ignore-scripts', '--pack-destination', dir], { cwd: root });
+    // npm turns on Node's compile cache in the temp dir; it would outlive the test.
+    const npmEnv = { ...process.env, NODE_DISABLE_COMPILE_CACHE: '1' };
+    await exec('npm', ['run', 'build'], { cwd: root, env: npmEnv });
+    const packed = await exec('npm', ['pack', '--ignore-scripts', '--pack-destination', dir], {
+      cwd: root,
+      env: npmEnv,
+    });
     const tarball = join(dir, packed.stdout.trim().split('\n').pop()!);
     copyFileSync(join(example, 'server.js'), join(app, 'server.js'));
     const manifest = JSON.parse(readFileSync(join(example, 'package.json'), 'utf8')) as {
@@ -112,7 +117,10 @@ describe('the secure-api example, built and installed as a package, against a li
     // left in npm's cache (an install without one would need registry metadata it never fetched).
     writeFileSync(join(app, 'package-lock.json'), JSON.stringify(appLock(manifest, tarball), null, 2));
     try {
-      await exec('npm', ['ci', '--offline', '--no-audit', '--no-fund', '--ignore-scripts'], { cwd: app });
+      await exec('npm', ['ci', '--offline', '--no-audit', '--no-fund', '--ignore-scripts'], {
+        cwd: app,
+        env: npmEnv,
+      });
     } catch (err) {
       const output = `${(err as { stderr?: string }).stderr ?? ''}`;
       // CI installs with `npm ci` first, which fills the cache: there a miss is a failure, never a skip.

@@ -38,17 +38,34 @@ export interface TestNodeOptions {
 /** Starts a node listening on 127.0.0.1 on a free port. */
 export async function startTestNode(options: TestNodeOptions = {}): Promise<TestNode> {
   const dataDir = options.dataDir ?? mkdtempSync(join(tmpdir(), 'coffer-node-'));
-  const config = loadConfig({
-    env: { COFFER_LOG_LEVEL: 'info', ...options.env, COFFER_DATA_DIR: dataDir, COFFER_LISTEN: '127.0.0.1:0' },
-  });
   const logLines: string[] = [];
-  const sink = new PassThrough();
-  sink.on('data', (chunk: Buffer) => logLines.push(...chunk.toString('utf8').split('\n').filter(Boolean)));
-  const logger = createLogger(config.logLevel, sink);
-  const app = await createApp(config, logger, options.clock ?? systemClock);
-  const server = await buildServer(app);
-  await server.listen({ host: '127.0.0.1', port: 0 });
-  const address = server.server.address();
+  let app: App | undefined;
+  let server: FastifyInstance | undefined;
+  try {
+    const config = loadConfig({
+      env: {
+        COFFER_LOG_LEVEL: 'info',
+        ...options.env,
+        COFFER_DATA_DIR: dataDir,
+        COFFER_LISTEN: '127.0.0.1:0',
+      },
+    });
+    const sink = new PassThrough();
+    sink.on('data', (chunk: Buffer) => logLines.push(...chunk.toString('utf8').split('\n').filter(Boolean)));
+    const logger = createLogger(config.logLevel, sink);
+    app = await createApp(config, logger, options.clock ?? systemClock);
+    server = await buildServer(app);
+    await server.listen({ host: '127.0.0.1', port: 0 });
+  } catch (err) {
+    // A node that did not start leaves nothing behind: not its storage, not a data dir it made.
+    await server?.close().catch(() => undefined);
+    await app?.close().catch(() => undefined);
+    if (options.dataDir === undefined) rmSync(dataDir, { recursive: true, force: true });
+    throw err;
+  }
+  const started = app;
+  const listening = server;
+  const address = listening.server.address();
   if (!address || typeof address === 'string') throw new Error('no address');
   let adminToken: string | undefined;
   try {
@@ -57,12 +74,12 @@ export async function startTestNode(options: TestNodeOptions = {}): Promise<Test
     adminToken = undefined;
   }
   const stop = async () => {
-    await server.close();
-    await app.close();
+    await listening.close();
+    await started.close();
   };
   return {
-    app,
-    server,
+    app: started,
+    server: listening,
     url: `http://127.0.0.1:${address.port}`,
     dataDir,
     logLines,
