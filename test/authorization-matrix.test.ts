@@ -141,6 +141,14 @@ describe('authorization matrix: every route × every predefined role', () => {
       'iam.service_accounts.act_as',
     ];
     assert.ok(reachablePermissions(widened).has('secrets.get_value'));
-    assert.ok(reachablePermissions([...iamAdmin, 'sys.root_token.rotate']).has('secrets.get_value'));
+    // Rotating the root token yields nothing to anyone but the first admin itself.
+    assert.ok(!reachablePermissions([...iamAdmin, 'sys.root_token.rotate']).has('secrets.get_value'));
+  });
+
+  test('no credential outlives a time-bound grant: every source that yields rights caps or refuses it', () => {
+    const unbounded = principalSources
+      .filter((s) => !s.selfOnly && s.yields.length > 0 && s.timeBound === undefined)
+      .map((s) => s.what);
+    assert.deepEqual(unbounded, []);
   });
 });

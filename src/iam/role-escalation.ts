@@ -19,14 +19,26 @@ export interface PrincipalSource {
    * names (a different resource than the URL's).
    */
   readonly actAsInService?: true;
+  /**
+   * Only the principal whose credential it is may obtain it (the root token): nobody gains anything,
+   * so the closure skips it.
+   */
+  readonly selfOnly?: true;
+  /**
+   * What a caller holding some of `needs` only through time-bound bindings gets, so that no
+   * credential outlives the grant that yielded it: `capped` (the credential expires when the earliest
+   * of those bindings does) or `refused`. Required unless `selfOnly` or `yields` is empty.
+   */
+  readonly timeBound?: 'capped' | 'refused';
 }
 
 /**
  * Every route that yields a credential of a principal other than the caller, or the use of one's
- * rights (an instance acting as its kmsKey service account). A service account may
- * be granted any role by someone, so a token for one may carry every permission; the root token is
- * the first admin's (roles/owner on the root). Granting roles (`iam.policies.set`) is absent: the
- * service lets a caller grant only what it holds, unconditionally, where it grants it.
+ * rights (an instance acting as its kmsKey service account). A service account may be granted any
+ * role by someone, so a token for one may carry every permission; the root token is the first
+ * admin's (roles/owner on the root), and only the first admin may rotate it. Granting roles
+ * (`iam.policies.set`) is absent: the service lets a caller grant only what it holds,
+ * unconditionally, where it grants it.
  */
 export const principalSources: readonly PrincipalSource[] = [
   {
@@ -34,6 +46,7 @@ export const principalSources: readonly PrincipalSource[] = [
     route: 'POST /v2/projects/:projectId/service-accounts/:email/tokens',
     needs: ['iam.service_account_tokens.create', 'iam.service_accounts.act_as'],
     yields: allPermissions,
+    timeBound: 'capped',
   },
   {
     // An instance whose kmsKey names a service account uses that account's rights on its key.
@@ -42,6 +55,7 @@ export const principalSources: readonly PrincipalSource[] = [
     needs: ['secrets.instances.create', 'iam.service_accounts.act_as'],
     yields: ['kms.encrypt', 'kms.decrypt'],
     actAsInService: true,
+    timeBound: 'refused',
   },
   {
     what: 'an instance switched to act as a service account',
@@ -49,12 +63,15 @@ export const principalSources: readonly PrincipalSource[] = [
     needs: ['secrets.instances.update', 'iam.service_accounts.act_as'],
     yields: ['kms.encrypt', 'kms.decrypt'],
     actAsInService: true,
+    timeBound: 'refused',
   },
   {
     what: 'the root token',
     route: 'POST /v2/sys/root-token::rotate',
     needs: ['sys.root_token.rotate'],
     yields: allPermissions,
+    // The service refuses every caller but the first admin itself (user-admin-service.ts).
+    selfOnly: true,
   },
 ];
 
@@ -70,6 +87,7 @@ export function reachablePermissions(
   for (let grew = true; grew;) {
     grew = false;
     for (const source of sources) {
+      if (source.selfOnly) continue;
       if (!source.needs.every((p) => reached.has(p))) continue;
       for (const permission of source.yields) {
         if (!reached.has(permission)) {

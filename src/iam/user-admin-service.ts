@@ -94,9 +94,17 @@ export class UserAdminService {
 
   /**
    * Replaces the first admin's root token: every token it had is revoked and one new token, without
-   * expiry, is issued in the same write; the new token is returned once.
+   * expiry, is issued in the same write; the new token is returned once. Only the first admin itself
+   * may do it: anyone else would obtain a permanent credential of the most powerful principal (a
+   * time-bound owner would outlive its grant) and lock the first admin out. Another owner facing a
+   * leaked root token removes the first admin's root binding instead.
    */
-  async rotateRootToken(): Promise<{ id: string; token: string; createTimeMs: number }> {
+  async rotateRootToken(caller: Principal): Promise<{ id: string; token: string; createTimeMs: number }> {
+    if (caller !== initialAdminPrincipal)
+      throw new CofferError(
+        'permission_denied',
+        `Only the first admin (${initialAdminPrincipal}) may rotate its root token.`,
+      );
     const now = this.#clock.nowMs();
     const issued = mintToken(initialAdminPrincipal, now);
     await this.#storage.write([

@@ -93,7 +93,7 @@ export function registerUserRoutes(server: FastifyInstance, app: App): void {
       },
     },
     async (request) => {
-      const issued = await app.users.rotateRootToken();
+      const issued = await app.users.rotateRootToken(request.principal!);
       request.auditDetails = { tokenId: issued.id };
       return {
         id: issued.id,

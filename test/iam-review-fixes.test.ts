@@ -1,0 +1,53 @@
+import assert from 'node:assert/strict';
+import { after, before, describe, test } from 'node:test';
+import { ManualClock } from '../src/core/clock.ts';
+import { call, startTestNode, type TestNode } from './support/test-node.ts';
+
+const password = 'correct horse battery';
+const hour = 3_600_000;
+
+describe('IAM review fixes: the first admin and time-bound grants', () => {
+  let node: TestNode;
+  let admin: string;
+  const clock = new ManualClock(Date.UTC(2026, 5, 1));
+
+  const as = (token: string | undefined) => ({
+    get: (path: string) => call(node.url, 'GET', path, { token }),
+    post: (path: string, body: unknown = {}) => call(node.url, 'POST', path, { token, body }),
+    del: (path: string) => call(node.url, 'DELETE', path, { token }),
+  });
+  const inOneHour = () => ({ title: 'break-glass', expiresAt: new Date(clock.nowMs() + hour).toISOString() });
+  async function user(name: string, rootOwner?: 'time-bound' | 'permanent') {
+    const email = `${name}@example.com`;
+    assert.equal((await as(admin).post('/v2/users', { email, password })).status, 201);
+    if (rootOwner) {
+      const condition = rootOwner === 'time-bound' ? { condition: inOneHour() } : {};
+      const granted = await as(admin).post('/v2/iam-policy:add-binding', {
+        role: 'roles/owner',
+        member: `user:${email}`,
+        ...condition,
+      });
+      assert.equal(granted.status, 200, JSON.stringify(granted.body));
+    }
+    const session = await as(undefined).post('/v2/auth/login', { email, password });
+    assert.equal(session.status, 200);
+    return { email, token: session.body.token as string, member: `user:${email}` };
+  }
+
+  before(async () => {
+    node = await startTestNode({ clock });
+    admin = node.adminToken!;
+  });
+  after(async () => node?.destroy());
+
+  test('only the first admin rotates its root token: another owner, time-bound or not, gets 403', async () => {
+    for (const kind of ['time-bound', 'permanent'] as const) {
+      const owner = await user(`rotating-${kind}-owner`, kind);
+      const rotated = await as(owner.token).post('/v2/sys/root-token:rotate');
+      assert.equal(rotated.status, 403, JSON.stringify(rotated.body));
+      assert.equal(rotated.body.token, undefined);
+      assert.match(rotated.body.error.message, /Only the first admin/);
+    }
+    assert.equal((await as(admin).get('/v2/iam-policy')).status, 200, 'the root token still works');
+  });
+});
