@@ -1,10 +1,13 @@
 import assert from 'node:assert/strict';
 import { after, before, describe, test } from 'node:test';
 import { ManualClock } from '../src/core/clock.ts';
+import { hashPassword } from '../src/iam/password.ts';
+import { stmt } from '../src/storage/storage-types.ts';
 import { call, startTestNode, type TestNode } from './support/test-node.ts';
 
 const password = 'correct horse battery';
 const hour = 3_600_000;
+const firstAdmin = 'admin@coffer.internal';
 
 describe('IAM review fixes: the first admin and time-bound grants', () => {
   let node: TestNode;
@@ -49,5 +52,36 @@ describe('IAM review fixes: the first admin and time-bound grants', () => {
       assert.match(rotated.body.error.message, /Only the first admin/);
     }
     assert.equal((await as(admin).get('/v2/iam-policy')).status, 200, 'the root token still works');
+  });
+
+  test('no password user may take the first admin’s address or any other under coffer.internal', async () => {
+    const owner = await user('creating-owner', 'permanent');
+    for (const email of [
+      firstAdmin,
+      'Admin@Coffer.Internal',
+      'ci@p.iam.coffer.internal',
+      'x@coffer.internal',
+    ]) {
+      const created = await as(owner.token).post('/v2/users', { email, password });
+      assert.equal(created.status, 400, email);
+      assert.equal(created.body.error.code, 'invalid_argument');
+    }
+  });
+
+  test('a user row with the first admin’s address (made before it was reserved) neither logs in nor affects the root token', async () => {
+    const { storage } = node.app;
+    const row = {
+      email: firstAdmin,
+      password_hash: await hashPassword(password),
+      disabled: 0,
+      create_time: 0,
+    };
+    await storage.write([stmt(storage.db.insertInto('iam_users').values(row))]);
+    assert.equal((await as(undefined).post('/v2/auth/login', { email: firstAdmin, password })).status, 401);
+    await storage.write([
+      stmt(storage.db.updateTable('iam_users').set({ disabled: 1 }).where('email', '=', firstAdmin)),
+    ]);
+    node.app.tokens.invalidate();
+    assert.equal((await as(admin).get('/v2/iam-policy')).status, 200, 'the root token does not read the row');
   });
 });

@@ -12,6 +12,7 @@ import { Authorizer } from '../iam/authorizer.ts';
 import { ChangeWatcher } from '../iam/change-watcher.ts';
 import { IamRepo } from '../iam/iam-repo.ts';
 import { IamService } from '../iam/iam-service.ts';
+import { initialAdminPrincipal, isReservedUserEmail } from '../iam/principal.ts';
 import { RateLimiter } from '../iam/rate-limiter.ts';
 import { TokenService } from '../iam/token-service.ts';
 import { UserAdminService } from '../iam/user-admin-service.ts';
@@ -129,8 +130,13 @@ export async function createApp(
   const tokens = new TokenService(changes, clock, async (principal) => {
     const [kind, email] = principal.split(/:(.*)/s) as [string, string];
     if (kind === 'serviceAccount') return (await iamRepo.findServiceAccount(email))?.disabled === false;
-    // Users without a row are token-only users (the first admin); users with one must be enabled.
-    if (kind === 'user') return (await iamRepo.findUser(email))?.disabled !== true;
+    // Users without a row are token-only users (the first admin); users with one must be enabled. A
+    // row with a reserved address says nothing about the first admin, and no other reserved user is.
+    if (kind === 'user') {
+      if (principal === initialAdminPrincipal) return true;
+      if (isReservedUserEmail(email)) return false;
+      return (await iamRepo.findUser(email))?.disabled !== true;
+    }
     return false;
   });
   const authorizer = new Authorizer(iamRepo, clock);

@@ -7,7 +7,7 @@ import type { Authorizer } from './authorizer.ts';
 import type { Binding, CustomRole, IamRepo, ServiceAccount } from './iam-repo.ts';
 import { decoyPasswordHash, hashPassword, verifyPassword } from './password.ts';
 import { allPermissions, type Permission } from './permissions.ts';
-import { initialAdminPrincipal, type Principal } from './principal.ts';
+import { initialAdminPrincipal, isReservedUserEmail, type Principal } from './principal.ts';
 import type { RateLimiter } from './rate-limiter.ts';
 import { acceptsPolicy, projectOf, rootResource } from './resource-names.ts';
 import { newlyGrantedRoles } from './policy-grants.ts';
@@ -191,9 +191,13 @@ export class IamService {
     return this.#repo.listRoles(projectId);
   }
 
-  /** Creates a user (`user:{email}`). */
+  /** Creates a user (`user:{email}`); addresses under coffer.internal are reserved. */
   async createUser(email: string, password: string): Promise<{ email: string }> {
     if (!emailPattern.test(email)) throw errors.invalid('email is not a valid address.');
+    if (isReservedUserEmail(email))
+      throw errors.invalid(
+        'Addresses under coffer.internal are reserved for Coffer’s own principals (the first admin, service accounts).',
+      );
     if (password.length < 12) throw errors.invalid('password must be at least 12 characters.');
     const hash = await hashPassword(password);
     await this.#insert([this.#repo.insertUser(email, hash, this.#clock.nowMs())], `User ${email}`);
@@ -219,7 +223,9 @@ export class IamService {
         retryAfterSeconds: waitSeconds,
       });
     }
-    const user = await this.#repo.findUser(email);
+    // A row with a reserved address (made before they were reserved) never logs in: as the first
+    // admin it would be a second, undisablable root credential.
+    const user = isReservedUserEmail(email) ? undefined : await this.#repo.findUser(email);
     const ok = await verifyPassword(password, user?.passwordHash ?? decoyPasswordHash);
     if (!user || !ok || user.disabled) {
       this.#loginLimiter.take(`email:${email}`);
@@ -339,7 +345,10 @@ export class IamService {
     if (!email) return false;
     // The first admin is a token-only user without a row.
     if (kind === 'user')
-      return member === initialAdminPrincipal || (await this.#repo.findUser(email)) !== undefined;
+      return (
+        member === initialAdminPrincipal ||
+        (!isReservedUserEmail(email) && (await this.#repo.findUser(email)) !== undefined)
+      );
     if (kind === 'serviceAccount') return (await this.#repo.findServiceAccount(email)) !== undefined;
     return false;
   }

@@ -10,3 +10,13 @@ const principalPattern = /^(user|serviceAccount):[^\s:@]+@[^\s:@]+$/;
 export function parsePrincipal(member: string): Principal | undefined {
   return principalPattern.test(member) ? (member as Principal) : undefined;
 }
+
+/**
+ * Whether an address is reserved for Coffer's own principals: the first admin's and every address
+ * under `coffer.internal` (service accounts live under `iam.coffer.internal`). No password user may
+ * have one, so nobody can create a user that is, or looks like, the first admin or a service account.
+ */
+export function isReservedUserEmail(email: string): boolean {
+  const domain = email.slice(email.lastIndexOf('@') + 1).toLowerCase();
+  return domain === 'coffer.internal' || domain.endsWith('.coffer.internal');
+}

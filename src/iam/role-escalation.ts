@@ -66,6 +66,14 @@ export const principalSources: readonly PrincipalSource[] = [
     timeBound: 'refused',
   },
   {
+    // A password user is new, so it holds nothing: no binding names it yet (members must exist), and
+    // the first admin's address and every other one under coffer.internal are reserved.
+    what: 'a password user',
+    route: 'POST /v2/users',
+    needs: ['iam.users.create'],
+    yields: [],
+  },
+  {
     what: 'the root token',
     route: 'POST /v2/sys/root-token::rotate',
     needs: ['sys.root_token.rotate'],
