@@ -84,4 +84,17 @@ describe('IAM review fixes: the first admin and time-bound grants', () => {
     node.app.tokens.invalidate();
     assert.equal((await as(admin).get('/v2/iam-policy')).status, 200, 'the root token does not read the row');
   });
+
+  test('another owner can neither list nor end the first admin’s tokens (400, pointing to the rotation)', async () => {
+    const owner = await user('other-owner', 'permanent');
+    const listed = await as(owner.token).get(`/v2/users/${firstAdmin}/tokens`);
+    assert.equal(listed.status, 400);
+    assert.equal(listed.body.error.code, 'failed_precondition');
+    assert.match(listed.body.error.message, /root-token:rotate/);
+    const ended = await as(owner.token).del(
+      `/v2/users/${firstAdmin}/tokens/00000000-0000-4000-8000-000000000000`,
+    );
+    assert.equal(ended.status, 400);
+    assert.equal((await as(admin).get('/v2/iam-policy')).status, 200);
+  });
 });

@@ -45,11 +45,7 @@ export class UserAdminService {
     disabled: boolean,
     caller: Principal,
   ): Promise<{ email: string; disabled: boolean }> {
-    if (email === firstAdminEmail)
-      throw new CofferError(
-        'failed_precondition',
-        'The first admin cannot be disabled or enabled; rotate its root token with POST /v2/sys/root-token:rotate.',
-      );
+    refuseFirstAdmin(email, 'The first admin cannot be disabled or enabled');
     if (disabled && caller === `user:${email}`)
       throw new CofferError('failed_precondition', 'A user cannot disable itself.');
     if (!(await this.#repo.findUser(email))) throw errors.notFound(`User ${email}`);
@@ -69,16 +65,24 @@ export class UserAdminService {
     return { email, disabled };
   }
 
-  /** A user's live tokens (sessions), metadata only; `not_found` for an unknown user. */
+  /**
+   * A user's live tokens (sessions), metadata only; `not_found` for an unknown user. The first admin's
+   * are not listed: they are ended only by its own rotation.
+   */
   async listUserTokens(email: string): Promise<UserTokenInfo[]> {
+    refuseFirstAdmin(email, 'The first admin’s tokens are not listed or ended here');
     await this.#requireUser(email);
     const now = this.#clock.nowMs();
     const tokens = await this.#repo.listTokens(`user:${email}`);
     return tokens.filter((t) => t.expireTimeMs === null || t.expireTimeMs > now);
   }
 
-  /** Ends one of a user's sessions at once; `not_found` when it is not that user's live token. */
+  /**
+   * Ends one of a user's sessions at once; `not_found` when it is not that user's live token. Another
+   * owner ending the first admin's root token would lock it out, which disabling it may not either.
+   */
   async revokeUserToken(email: string, tokenId: string): Promise<void> {
+    refuseFirstAdmin(email, 'The first admin’s tokens are not listed or ended here');
     await this.#requireUser(email);
     try {
       await this.#storage.write([
@@ -117,8 +121,18 @@ export class UserAdminService {
   }
 
   async #requireUser(email: string): Promise<void> {
-    // The first admin is a token-only user without a row.
-    if (email !== firstAdminEmail && !(await this.#repo.findUser(email)))
-      throw errors.notFound(`User ${email}`);
+    if (!(await this.#repo.findUser(email))) throw errors.notFound(`User ${email}`);
   }
+}
+
+/**
+ * The first admin is the break-glass identity: nobody disables it or lists or ends its tokens (its
+ * sessions would be another owner's to end); only its own rotation replaces its root token.
+ */
+function refuseFirstAdmin(email: string, refusal: string): void {
+  if (email === firstAdminEmail)
+    throw new CofferError(
+      'failed_precondition',
+      `${refusal}; it rotates its own root token with POST /v2/sys/root-token:rotate.`,
+    );
 }
