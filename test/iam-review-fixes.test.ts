@@ -12,11 +12,13 @@ const firstAdmin = 'admin@coffer.internal';
 describe('IAM review fixes: the first admin and time-bound grants', () => {
   let node: TestNode;
   let admin: string;
+  let project: string;
   const clock = new ManualClock(Date.UTC(2026, 5, 1));
 
   const as = (token: string | undefined) => ({
     get: (path: string) => call(node.url, 'GET', path, { token }),
     post: (path: string, body: unknown = {}) => call(node.url, 'POST', path, { token, body }),
+    put: (path: string, body: unknown) => call(node.url, 'PUT', path, { token, body }),
     del: (path: string) => call(node.url, 'DELETE', path, { token }),
   });
   const inOneHour = () => ({ title: 'break-glass', expiresAt: new Date(clock.nowMs() + hour).toISOString() });
@@ -40,6 +42,7 @@ describe('IAM review fixes: the first admin and time-bound grants', () => {
   before(async () => {
     node = await startTestNode({ clock });
     admin = node.adminToken!;
+    project = `/v2/projects/${(await as(admin).post('/v2/projects', { displayName: 'review' })).body.id}`;
   });
   after(async () => node?.destroy());
 
@@ -96,5 +99,77 @@ describe('IAM review fixes: the first admin and time-bound grants', () => {
     );
     assert.equal(ended.status, 400);
     assert.equal((await as(admin).get('/v2/iam-policy')).status, 200);
+  });
+
+  test('a time-bound holder of tokens.create + act_as mints a token that expires with its grant', async () => {
+    const sa = (await as(admin).post(`${project}/service-accounts`, { name: 'ci-deployer' })).body.email;
+    await as(admin).post(`${project}/iam-policy:add-binding`, {
+      role: 'roles/owner',
+      member: `serviceAccount:${sa}`,
+    });
+    const temp = await user('temp-project-owner');
+    const grant = inOneHour();
+    await as(admin).post(`${project}/iam-policy:add-binding`, {
+      role: 'roles/owner',
+      member: temp.member,
+      condition: grant,
+    });
+    const mint = async (ttl?: string) => {
+      const res = await as(temp.token).post(
+        `${project}/service-accounts/${encodeURIComponent(sa)}/tokens`,
+        ttl ? { ttl } : {},
+      );
+      assert.equal(res.status, 201);
+      return { token: res.body.token as string, expireMs: Date.parse(res.body.expireTime) };
+    };
+    const capped = await mint();
+    assert.equal(capped.expireMs, Date.parse(grant.expiresAt));
+    assert.equal((await mint('600s')).expireMs, clock.nowMs() + 600_000, 'a shorter ttl stays');
+    assert.equal((await mint('18000s')).expireMs, capped.expireMs, 'a longer ttl is capped');
+    assert.equal((await as(capped.token).get(`${project}/iam-policy`)).status, 200);
+    clock.advance(2 * hour);
+    assert.equal((await as(capped.token).get(`${project}/iam-policy`)).status, 401);
+  });
+
+  test('an instance’s kmsKey is set only with act_as held unconditionally; a rename keeps it with any act_as', async () => {
+    const region = `${project}/regions/local`;
+    const ring = (await as(admin).post(`${region}/keyrings`, { displayName: 'r' })).body.id;
+    const key = (await as(admin).post(`${region}/keyrings/${ring}/keys`, { algorithm: 'aes256-gcm96' })).body
+      .id;
+    const sa = (await as(admin).post(`${project}/service-accounts`, { name: 'instance-acct' })).body.email;
+    const member = `serviceAccount:${sa}`;
+    await as(admin).post(`${project}/iam-policy:add-binding`, {
+      role: 'roles/secretsmanager.reader',
+      member,
+    });
+    await as(admin).post(`${region}/keyrings/${ring}/iam-policy:add-binding`, {
+      role: 'roles/kms.cryptoKeyEncrypterDecrypter',
+      member,
+    });
+    const kmsKey = {
+      regionId: 'local',
+      projectId: project.split('/')[3],
+      serviceAccountEmail: sa,
+      keyRingId: ring,
+      keyId: key,
+      keyVersion: 1,
+    };
+    const temp = await user('temp-instance-owner');
+    await as(admin).post(`${project}/iam-policy:add-binding`, {
+      role: 'roles/owner',
+      member: temp.member,
+      condition: inOneHour(),
+    });
+    const refused = await as(temp.token).post(`${region}/instances`, { name: 'bound', kmsKey });
+    assert.equal(refused.status, 403, JSON.stringify(refused.body));
+    assert.match(refused.body.error.message, /act_as held unconditionally/);
+    const bare = (await as(temp.token).post(`${region}/instances`, { name: 'bare' })).body.id;
+    assert.equal(
+      (await as(temp.token).put(`${region}/instances/${bare}`, { name: 'bare', kmsKey })).status,
+      403,
+    );
+    const bound = (await as(admin).post(`${region}/instances`, { name: 'bound', kmsKey })).body.id;
+    const renamed = await as(temp.token).put(`${region}/instances/${bound}`, { name: 'bound-2', kmsKey });
+    assert.equal(renamed.status, 200, JSON.stringify(renamed.body));
   });
 });

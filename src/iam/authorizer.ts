@@ -70,6 +70,34 @@ export class Authorizer {
     return permissions.filter((permission) => found.has(permission));
   }
 
+  /**
+   * Until when `principal` holds every one of `permissions` on `resource`: each permission through
+   * the binding that lasts longest (`Infinity` when one is unconditional), and the earliest of those;
+   * undefined when one is not held now. A credential minted with them must expire by then.
+   */
+  async heldUntil(
+    principal: Principal,
+    permissions: readonly Permission[],
+    resource: string,
+  ): Promise<number | undefined> {
+    const chain = ancestorsOf(resource);
+    if (!chain) return undefined;
+    const until = new Map<Permission, number>();
+    const now = this.#clock.nowMs();
+    for (const name of chain) {
+      for (const binding of (await this.#policy(name))?.bindings ?? []) {
+        if (!appliesTo(binding, principal, now)) continue;
+        const expiresAt = binding.condition?.expiresAtMs ?? Number.POSITIVE_INFINITY;
+        for (const permission of await this.#rolePermissions(binding.role)) {
+          if (permissions.includes(permission))
+            until.set(permission, Math.max(until.get(permission) ?? 0, expiresAt));
+        }
+      }
+    }
+    if (!permissions.every((p) => until.has(p))) return undefined;
+    return Math.min(...permissions.map((p) => until.get(p)!));
+  }
+
   /** Whether `principal` is granted one of `roles` on `resource` or an ancestor (seed 002's service-account rule). */
   async hasRole(principal: Principal, roles: readonly string[], resource: string): Promise<boolean> {
     const chain = ancestorsOf(resource);

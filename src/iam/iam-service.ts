@@ -27,6 +27,12 @@ const emailPattern = /^[A-Za-z0-9._%+-]{1,64}@[A-Za-z0-9.-]{1,190}\.[A-Za-z]{2,6
 const accountNamePattern = /^[a-z][a-z0-9-]{4,28}[a-z0-9]$/;
 const roleIdPattern = /^[A-Za-z][A-Za-z0-9_.]{2,63}$/;
 
+/** What minting a service account's token needs on the account (the route's guard checks them too). */
+const tokenMintPermissions: readonly Permission[] = [
+  'iam.service_account_tokens.create',
+  'iam.service_accounts.act_as',
+];
+
 /** Longest session of a user login, and the default. */
 export const sessionTtlSeconds = 12 * 3600;
 
@@ -305,12 +311,19 @@ export class IamService {
     return { ...account, disabled };
   }
 
-  /** Issues an API token for a service account (shown once). */
-  async createToken(projectId: string, email: string, ttlSeconds: number | undefined) {
+  /**
+   * Issues an API token for a service account (shown once). A caller holding the permissions to mint
+   * it only through time-bound bindings gets a token that expires when they do: a token must not
+   * outlive the grant that made it.
+   */
+  async createToken(projectId: string, email: string, ttlSeconds: number | undefined, caller: Principal) {
     await this.getServiceAccount(projectId, email);
-    const issued = await this.#tokens.issue(`serviceAccount:${email}` as Principal, ttlSeconds);
-    const expireTimeMs = ttlSeconds === undefined ? null : this.#clock.nowMs() + ttlSeconds * 1000;
-    return { id: issued.id, token: issued.token, createTimeMs: this.#clock.nowMs(), expireTimeMs };
+    const account = `projects/${projectId}/service-accounts/${email}`;
+    const heldUntil = await this.#authorizer.heldUntil(caller, tokenMintPermissions, account);
+    if (heldUntil === undefined) throw errors.denied('iam.service_accounts.act_as', account);
+    const now = this.#clock.nowMs();
+    const issued = await this.#tokens.issue(`serviceAccount:${email}` as Principal, ttlSeconds, heldUntil);
+    return { id: issued.id, token: issued.token, createTimeMs: now, expireTimeMs: issued.expireTimeMs };
   }
 
   /** A service account's live tokens (ids and times only). */

@@ -22,10 +22,22 @@ export interface IssuedToken {
   readonly row: TokenRow;
 }
 
-/** Makes a new token for `principal` (not yet stored). */
-export function mintToken(principal: Principal, nowMs: number, ttlSeconds?: number): IssuedToken {
+/**
+ * Makes a new token for `principal` (not yet stored), expiring after `ttlSeconds` (never when
+ * absent) and in any case by `notAfterMs`.
+ */
+export function mintToken(
+  principal: Principal,
+  nowMs: number,
+  ttlSeconds?: number,
+  notAfterMs = Number.POSITIVE_INFINITY,
+): IssuedToken {
   const token = formatToken();
   const id = newUuid();
+  const expireTimeMs = Math.min(
+    ttlSeconds === undefined ? Number.POSITIVE_INFINITY : nowMs + ttlSeconds * 1000,
+    notAfterMs,
+  );
   return {
     id,
     token,
@@ -34,7 +46,7 @@ export function mintToken(principal: Principal, nowMs: number, ttlSeconds?: numb
       principal,
       tokenHash: hashToken(token),
       createTimeMs: nowMs,
-      expireTimeMs: ttlSeconds === undefined ? null : nowMs + ttlSeconds * 1000,
+      expireTimeMs: expireTimeMs === Number.POSITIVE_INFINITY ? null : expireTimeMs,
       revoked: false,
     },
   };
@@ -70,11 +82,15 @@ export class TokenService {
     this.#principalEnabled = principalEnabled;
   }
 
-  /** Issues and stores a token for `principal`. */
-  async issue(principal: Principal, ttlSeconds?: number): Promise<{ id: string; token: string }> {
-    const issued = mintToken(principal, this.#clock.nowMs(), ttlSeconds);
+  /** Issues and stores a token for `principal` (see `mintToken` for its expiry). */
+  async issue(
+    principal: Principal,
+    ttlSeconds?: number,
+    notAfterMs?: number,
+  ): Promise<{ id: string; token: string; expireTimeMs: number | null }> {
+    const issued = mintToken(principal, this.#clock.nowMs(), ttlSeconds, notAfterMs);
     await this.#storage.write([insertToken(this.#storage.db, issued.row)]);
-    return { id: issued.id, token: issued.token };
+    return { id: issued.id, token: issued.token, expireTimeMs: issued.row.expireTimeMs };
   }
 
   /**

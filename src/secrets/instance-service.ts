@@ -83,7 +83,7 @@ export class InstanceService {
     await this.requireLocation(location);
     const id = newUuid();
     const key = input.kmsKey
-      ? await this.#validateKmsKey({ ...location, instanceId: id }, input.kmsKey, caller)
+      ? await this.#validateKmsKey({ ...location, instanceId: id }, input.kmsKey, caller, true)
       : undefined;
     const now = this.#clock.nowMs();
     const instance: Instance = {
@@ -145,7 +145,12 @@ export class InstanceService {
       throw errors.conflict('The etag does not match the instance’s current etag.');
     const kmsKey = input.kmsKey ?? null;
     const key = kmsKey
-      ? await this.#validateKmsKey({ ...location, instanceId: id }, kmsKey, caller)
+      ? await this.#validateKmsKey(
+          { ...location, instanceId: id },
+          kmsKey,
+          caller,
+          !sameKmsKey(current.kmsKey, kmsKey),
+        )
       : undefined;
     const now = this.#clock.nowMs();
     const next: Instance = {
@@ -302,6 +307,7 @@ export class InstanceService {
     target: SecretsLocation & { instanceId: string },
     kmsKey: InstanceKmsKey,
     caller: Principal,
+    changed: boolean,
   ): Promise<CryptoKey> {
     if (kmsKey.regionId !== target.regionId) {
       throw new CofferError(
@@ -316,6 +322,16 @@ export class InstanceService {
         `The caller may not act as ${kmsKey.serviceAccountEmail} (iam.service_accounts.act_as).`,
       );
     }
+    // The instance acts as the account for good: a time-bound act_as would outlive its grant.
+    const actAs = ['iam.service_accounts.act_as' as const];
+    if (
+      changed &&
+      (await this.#authorizer.held(caller, actAs, account, { unconditionalOnly: true })).length === 0
+    )
+      throw new CofferError(
+        'permission_denied',
+        `Setting a kmsKey that acts as ${kmsKey.serviceAccountEmail} needs iam.service_accounts.act_as held unconditionally (the instance keeps acting after a time-bound grant ends).`,
+      );
     // Say nothing about a key (existence, project, algorithm, versions) to a caller who may not see
     // it: visible means the caller may read it, or the service account it acts as may use it.
     const saPrincipal = `serviceAccount:${kmsKey.serviceAccountEmail}` as Principal;
@@ -373,4 +389,13 @@ export class InstanceService {
     });
     return key;
   }
+}
+
+function sameKmsKey(a: InstanceKmsKey | null, b: InstanceKmsKey): boolean {
+  return (
+    a !== null &&
+    (['projectId', 'regionId', 'keyRingId', 'keyId', 'keyVersion', 'serviceAccountEmail'] as const).every(
+      (field) => a[field] === b[field],
+    )
+  );
 }

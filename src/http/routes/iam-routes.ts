@@ -496,7 +496,12 @@ export function registerIamRoutes(server: FastifyInstance, app: App): void {
     async (request, reply) => {
       const ttl = request.body.ttl === undefined ? undefined : parseDurationSeconds(request.body.ttl, 'ttl');
       if (ttl !== undefined && ttl < 1) throw errors.invalid('ttl must be at least 1s.');
-      const issued = await app.iam.createToken(request.params.projectId, request.params.email, ttl);
+      const issued = await app.iam.createToken(
+        request.params.projectId,
+        request.params.email,
+        ttl,
+        request.principal!,
+      );
       request.auditDetails = { tokenId: issued.id };
       return reply.code(201).send({
         id: issued.id,
