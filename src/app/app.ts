@@ -51,7 +51,7 @@ export interface App {
   readonly tokens: TokenService;
   readonly authorizer: Authorizer;
   readonly iam: IamService;
-  /** Users' disable/enable and sessions, and the root token's rotation. */
+  /** Users: creation and login, disable/enable and sessions, and the root token's rotation. */
   readonly users: UserAdminService;
   /** Per-principal request limiter. */
   readonly principalLimiter: RateLimiter;
@@ -153,8 +153,8 @@ export async function createApp(
     Math.max(1, Math.ceil(limits.loginsPerMinute)),
     clock,
   );
-  const iam = new IamService(changes, iamRepo, authorizer, tokens, clock, loginLimiter);
-  const users = new UserAdminService(changes, iamRepo, tokens, clock);
+  const iam = new IamService(changes, iamRepo, authorizer, tokens, clock);
+  const users = new UserAdminService(changes, iamRepo, tokens, clock, loginLimiter);
   const projects = new ProjectService(changes, clock, config.regions);
   const watcher = new ChangeWatcher(
     iamRepo,

@@ -5,10 +5,8 @@ import { clampPageSize, decodePageToken, type Page, toPage } from '../core/pagin
 import { type Storage, WriteRejected } from '../storage/storage-types.ts';
 import type { Authorizer } from './authorizer.ts';
 import type { Binding, CustomRole, IamRepo, ServiceAccount } from './iam-repo.ts';
-import { decoyPasswordHash, hashPassword, verifyPassword } from './password.ts';
 import { allPermissions, type Permission } from './permissions.ts';
-import { initialAdminPrincipal, isReservedUserEmail, type Principal } from './principal.ts';
-import type { RateLimiter } from './rate-limiter.ts';
+import { emailPattern, initialAdminPrincipal, isReservedUserEmail, type Principal } from './principal.ts';
 import { acceptsPolicy, projectOf, rootResource } from './resource-names.ts';
 import { newlyGrantedRoles } from './policy-grants.ts';
 import { predefinedRolePermissions } from './roles.ts';
@@ -23,7 +21,6 @@ export interface PolicyView {
   readonly etag: string;
 }
 
-const emailPattern = /^[A-Za-z0-9._%+-]{1,64}@[A-Za-z0-9.-]{1,190}\.[A-Za-z]{2,63}$/;
 const accountNamePattern = /^[a-z][a-z0-9-]{4,28}[a-z0-9]$/;
 const roleIdPattern = /^[A-Za-z][A-Za-z0-9_.]{2,63}$/;
 
@@ -33,12 +30,9 @@ const tokenMintPermissions: readonly Permission[] = [
   'iam.service_accounts.act_as',
 ];
 
-/** Longest session of a user login, and the default. */
-export const sessionTtlSeconds = 12 * 3600;
-
 /**
- * Policies (get, set with etag, add and remove one binding), custom roles, users and logins,
- * service accounts and their tokens. Callers are authorized before they get here; this validates
+ * Policies (get, set with etag, add and remove one binding), custom roles, service accounts and
+ * their tokens. Callers are authorized before they get here; this validates
  * input (unknown roles or members, duplicate bindings, stale etags) and records every change in the
  * change log so every node drops its cached decisions.
  */
@@ -48,22 +42,13 @@ export class IamService {
   readonly #authorizer: Authorizer;
   readonly #tokens: TokenService;
   readonly #clock: Clock;
-  readonly #loginLimiter: RateLimiter;
 
-  constructor(
-    storage: Storage,
-    repo: IamRepo,
-    authorizer: Authorizer,
-    tokens: TokenService,
-    clock: Clock,
-    loginLimiter: RateLimiter,
-  ) {
+  constructor(storage: Storage, repo: IamRepo, authorizer: Authorizer, tokens: TokenService, clock: Clock) {
     this.#storage = storage;
     this.#repo = repo;
     this.#authorizer = authorizer;
     this.#tokens = tokens;
     this.#clock = clock;
-    this.#loginLimiter = loginLimiter;
   }
 
   /** The policy of a resource (empty with a fixed etag when none was set). */
@@ -195,52 +180,6 @@ export class IamService {
   /** Custom roles of a project. */
   listRoles(projectId: string): Promise<CustomRole[]> {
     return this.#repo.listRoles(projectId);
-  }
-
-  /** Creates a user (`user:{email}`); addresses under coffer.internal are reserved. */
-  async createUser(email: string, password: string): Promise<{ email: string }> {
-    if (!emailPattern.test(email)) throw errors.invalid('email is not a valid address.');
-    if (isReservedUserEmail(email))
-      throw errors.invalid(
-        'Addresses under coffer.internal are reserved for Coffer’s own principals (the first admin, service accounts).',
-      );
-    if (password.length < 12) throw errors.invalid('password must be at least 12 characters.');
-    const hash = await hashPassword(password);
-    await this.#insert([this.#repo.insertUser(email, hash, this.#clock.nowMs())], `User ${email}`);
-    return { email };
-  }
-
-  /**
-   * Exchanges email and password for a session token. Failed logins are rate-limited per email and
-   * per source address, take the same time whether or not the user exists, and say nothing more than
-   * `unauthenticated`.
-   */
-  async login(
-    email: string,
-    password: string,
-    sourceIp: string,
-  ): Promise<{ principal: Principal; token: string; expireTimeMs: number }> {
-    const waitSeconds = Math.max(
-      this.#loginLimiter.blocked(`email:${email}`),
-      this.#loginLimiter.blocked(`ip:${sourceIp}`),
-    );
-    if (waitSeconds > 0) {
-      throw new CofferError('rate_limited', 'Too many failed logins; retry later.', {
-        retryAfterSeconds: waitSeconds,
-      });
-    }
-    // A row with a reserved address (made before they were reserved) never logs in: as the first
-    // admin it would be a second, undisablable root credential.
-    const user = isReservedUserEmail(email) ? undefined : await this.#repo.findUser(email);
-    const ok = await verifyPassword(password, user?.passwordHash ?? decoyPasswordHash);
-    if (!user || !ok || user.disabled) {
-      this.#loginLimiter.take(`email:${email}`);
-      this.#loginLimiter.take(`ip:${sourceIp}`);
-      throw errors.unauthenticated('The email or password is wrong.');
-    }
-    const principal = `user:${email}` as Principal;
-    const issued = await this.#tokens.issue(principal, sessionTtlSeconds);
-    return { principal, token: issued.token, expireTimeMs: this.#clock.nowMs() + sessionTtlSeconds * 1000 };
   }
 
   /** Creates a service account; its email defaults to `{name}@{projectId}.iam.coffer.internal`. */

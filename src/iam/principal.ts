@@ -6,6 +6,9 @@ export const initialAdminPrincipal = 'user:admin@coffer.internal' as Principal;
 
 const principalPattern = /^(user|serviceAccount):[^\s:@]+@[^\s:@]+$/;
 
+/** The addresses users and service accounts may have. */
+export const emailPattern = /^[A-Za-z0-9._%+-]{1,64}@[A-Za-z0-9.-]{1,190}\.[A-Za-z]{2,63}$/;
+
 /** Parses a member string such as `user:alice@example.com`; undefined when malformed. */
 export function parsePrincipal(member: string): Principal | undefined {
   return principalPattern.test(member) ? (member as Principal) : undefined;

@@ -2,7 +2,9 @@ import type { Clock } from '../core/clock.ts';
 import { CofferError, errors } from '../core/errors.ts';
 import { type Storage, WriteRejected } from '../storage/storage-types.ts';
 import type { IamRepo } from './iam-repo.ts';
-import { initialAdminPrincipal, type Principal } from './principal.ts';
+import { decoyPasswordHash, hashPassword, verifyPassword } from './password.ts';
+import { emailPattern, initialAdminPrincipal, isReservedUserEmail, type Principal } from './principal.ts';
+import type { RateLimiter } from './rate-limiter.ts';
 import { rootResource } from './resource-names.ts';
 import { insertToken } from './token-repo.ts';
 import { mintToken, type TokenService } from './token-service.ts';
@@ -16,9 +18,12 @@ export interface UserTokenInfo {
 
 const firstAdminEmail = initialAdminPrincipal.slice('user:'.length);
 
+/** Longest session of a user login, and the default. */
+export const sessionTtlSeconds = 12 * 3600;
+
 /**
- * Revocation of users (SPEC §7): disable and enable, list and end sessions, rotate the first admin's
- * root token. Callers are authorized by the route before they get here (permissions held at the root,
+ * Users (SPEC §7): create them and log them in; revocation: disable and enable, list and end
+ * sessions, rotate the first admin's root token. Callers are authorized by the route before they get here (permissions held at the root,
  * roles/owner only). Every change goes into the change log and drops this node's token cache, so a
  * revoked credential stops working here at once and on other nodes within the watcher's interval.
  */
@@ -27,12 +32,72 @@ export class UserAdminService {
   readonly #repo: IamRepo;
   readonly #tokens: TokenService;
   readonly #clock: Clock;
+  readonly #loginLimiter: RateLimiter;
 
-  constructor(storage: Storage, repo: IamRepo, tokens: TokenService, clock: Clock) {
+  constructor(
+    storage: Storage,
+    repo: IamRepo,
+    tokens: TokenService,
+    clock: Clock,
+    loginLimiter: RateLimiter,
+  ) {
     this.#storage = storage;
     this.#repo = repo;
     this.#tokens = tokens;
     this.#clock = clock;
+    this.#loginLimiter = loginLimiter;
+  }
+
+  /** Creates a user (`user:{email}`); addresses under coffer.internal are reserved. */
+  async createUser(email: string, password: string): Promise<{ email: string }> {
+    if (!emailPattern.test(email)) throw errors.invalid('email is not a valid address.');
+    if (isReservedUserEmail(email))
+      throw errors.invalid(
+        'Addresses under coffer.internal are reserved for Coffer’s own principals (the first admin, service accounts).',
+      );
+    if (password.length < 12) throw errors.invalid('password must be at least 12 characters.');
+    const hash = await hashPassword(password);
+    try {
+      await this.#storage.write([this.#repo.insertUser(email, hash, this.#clock.nowMs())]);
+    } catch (err) {
+      if (err instanceof WriteRejected && err.reason === 'unique')
+        throw errors.alreadyExists(`User ${email}`);
+      throw err;
+    }
+    return { email };
+  }
+
+  /**
+   * Exchanges email and password for a session token. Failed logins are rate-limited per email and
+   * per source address, take the same time whether or not the user exists, and say nothing more than
+   * `unauthenticated`.
+   */
+  async login(
+    email: string,
+    password: string,
+    sourceIp: string,
+  ): Promise<{ principal: Principal; token: string; expireTimeMs: number }> {
+    const waitSeconds = Math.max(
+      this.#loginLimiter.blocked(`email:${email}`),
+      this.#loginLimiter.blocked(`ip:${sourceIp}`),
+    );
+    if (waitSeconds > 0) {
+      throw new CofferError('rate_limited', 'Too many failed logins; retry later.', {
+        retryAfterSeconds: waitSeconds,
+      });
+    }
+    // A row with a reserved address (made before they were reserved) never logs in: as the first
+    // admin it would be a second, undisablable root credential.
+    const user = isReservedUserEmail(email) ? undefined : await this.#repo.findUser(email);
+    const ok = await verifyPassword(password, user?.passwordHash ?? decoyPasswordHash);
+    if (!user || !ok || user.disabled) {
+      this.#loginLimiter.take(`email:${email}`);
+      this.#loginLimiter.take(`ip:${sourceIp}`);
+      throw errors.unauthenticated('The email or password is wrong.');
+    }
+    const principal = `user:${email}` as Principal;
+    const issued = await this.#tokens.issue(principal, sessionTtlSeconds);
+    return { principal, token: issued.token, expireTimeMs: this.#clock.nowMs() + sessionTtlSeconds * 1000 };
   }
 
   /**

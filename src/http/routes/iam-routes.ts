@@ -371,7 +371,7 @@ export function registerIamRoutes(server: FastifyInstance, app: App): void {
       },
     },
     async (request, reply) =>
-      reply.code(201).send(await app.iam.createUser(request.body.email, request.body.password)),
+      reply.code(201).send(await app.users.createUser(request.body.email, request.body.password)),
   );
 
   server.post<{ Body: LoginBody }>(
@@ -387,7 +387,7 @@ export function registerIamRoutes(server: FastifyInstance, app: App): void {
     },
     async (request) => {
       request.auditDetails = { email: request.body.email };
-      const session = await app.iam.login(request.body.email, request.body.password, request.ip);
+      const session = await app.users.login(request.body.email, request.body.password, request.ip);
       request.principal = session.principal as Principal;
       return { token: session.token, expireTime: toRfc3339(session.expireTimeMs) };
     },
