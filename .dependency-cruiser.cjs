@@ -1,7 +1,8 @@
 /**
  * The dependency direction of STYLE.md, checked in `npm run check`:
  * core ← crypto ← storage ← barrier ← (iam, audit) ← projects ← kms ← secrets ← app ← (http, cli);
- * sdk depends on core only. A wrong arrow fails CI.
+ * sdk depends on core only; agent on sdk and core only, and only cli imports agent. A wrong arrow
+ * fails CI.
  */
 const layers = [
   'core',
@@ -42,10 +43,24 @@ forbidden.push(
   },
   {
     name: 'domains-not-sdk',
-    comment: 'only the CLI uses the SDK',
+    comment: 'only the CLI and the agent use the SDK',
     severity: 'error',
-    from: { path: '^src/', pathNot: '^src/(cli|sdk)/' },
+    from: { path: '^src/', pathNot: '^src/(cli|sdk|agent)/' },
     to: { path: '^src/sdk/' },
+  },
+  {
+    name: 'agent-only-sdk-core',
+    comment: 'the agent is a client of the server through the SDK: it never imports server internals',
+    severity: 'error',
+    from: { path: '^src/agent/' },
+    to: { path: '^src/', pathNot: '^src/(agent|sdk|core)/' },
+  },
+  {
+    name: 'only-cli-imports-agent',
+    comment: 'nothing but the CLI starts the agent',
+    severity: 'error',
+    from: { path: '^src/', pathNot: '^src/(cli|agent)/' },
+    to: { path: '^src/agent/' },
   },
   {
     name: 'no-fastify-in-domains',

@@ -6,7 +6,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { after, before, describe, test } from 'node:test';
 import { envNameFor } from '../src/cli/run-command.ts';
-import { isDeniedVariable } from '../src/cli/run-env-deny.ts';
+import { isDeniedVariable } from '../src/core/env-deny.ts';
 import { CofferClient } from '../src/sdk/index.ts';
 import { cofferBin } from './support/cli-process.ts';
 import { startTestNode, type TestNode } from './support/test-node.ts';

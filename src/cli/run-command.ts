@@ -6,7 +6,7 @@ import { cofferClient } from './cli-context.ts';
 import { collectRepeated } from './cli-input.ts';
 import { CliError } from './cli-output.ts';
 import { resolveInstance } from './cli-resolve.ts';
-import { isDeniedVariable } from './run-env-deny.ts';
+import { isDeniedVariable } from '../core/env-deny.ts';
 
 const envName = /^[A-Za-z_][A-Za-z0-9_]*$/;
 const forwardedSignals = ['SIGINT', 'SIGTERM', 'SIGHUP'] as const;

@@ -1,8 +1,9 @@
 /**
- * Variables `coffer run --prefix` never sets from a secret's name: each one makes the command (or a
- * program it starts) load or run code, or trust or reach other hosts, so whoever may create a secret
- * under the prefix could otherwise run code in the workload. `--secret NAME=PATH` still sets them: an
- * explicit mapping is the user's own choice. Names compare upper-cased (some tools read any case).
+ * Variables `coffer run --prefix` never sets from a secret's name, and `coffer agent`'s exec mode
+ * never sets at all: each one makes the command (or a program it starts) load or run code, or trust
+ * or reach other hosts, so whoever may write the secret could otherwise run code in the workload.
+ * `coffer run --secret NAME=PATH` still sets them: an explicit mapping typed by the user is their own
+ * choice. Names compare upper-cased (some tools read any case). Shared by the CLI and the agent.
  */
 export const deniedVariables: readonly string[] = [
   'NODE_OPTIONS',
@@ -58,7 +59,7 @@ export const deniedPrefixes: readonly string[] = [
   'LUA_',
 ];
 
-/** Whether `coffer run --prefix` refuses to set `name` from a secret's path. */
+/** Whether `name` is on the deny-list (`coffer run --prefix` and `coffer agent` exec refuse it). */
 export function isDeniedVariable(name: string): boolean {
   const upper = name.toUpperCase();
   return deniedVariables.includes(upper) || deniedPrefixes.some((prefix) => upper.startsWith(prefix));
