@@ -2,7 +2,9 @@ import assert from 'node:assert/strict';
 import { after, before, describe, test } from 'node:test';
 import { ManualClock } from '../src/core/clock.ts';
 import { hashPassword } from '../src/iam/password.ts';
+import { initialAdminPrincipal } from '../src/iam/principal.ts';
 import { stmt } from '../src/storage/storage-types.ts';
+import { createTestDatabase, postgresSkipReason } from './support/postgres.ts';
 import { call, startTestNode, type TestNode } from './support/test-node.ts';
 
 const password = 'correct horse battery';
@@ -173,3 +175,36 @@ describe('IAM review fixes: the first admin and time-bound grants', () => {
     assert.equal(renamed.status, 200, JSON.stringify(renamed.body));
   });
 });
+
+const postgresSkip = await postgresSkipReason();
+for (const engine of ['sqlite', 'postgres'] as const) {
+  test(
+    `a login racing a disable yields no session that a later enable revives (${engine})`,
+    {
+      skip: engine === 'postgres' ? (postgresSkip ?? false) : false,
+    },
+    async () => {
+      const database = engine === 'postgres' ? await createTestDatabase() : undefined;
+      const node = await startTestNode({ env: database ? { COFFER_DATABASE_URL: database.url } : {} });
+      try {
+        const email = `racer-${engine}@example.com`;
+        await node.app.users.createUser(email, password);
+        // The login reads the user, then hashes the password (slow): the disable commits in between.
+        const [login, disable] = await Promise.allSettled([
+          node.app.users.login(email, password, '127.0.0.9'),
+          node.app.users.setUserDisabled(email, true, initialAdminPrincipal),
+        ]);
+        assert.equal(disable.status, 'fulfilled');
+        await node.app.users.setUserDisabled(email, false, initialAdminPrincipal);
+        if (login.status === 'rejected') assert.equal(login.reason.code, 'unauthenticated');
+        else {
+          const probe = await call(node.url, 'GET', '/v2/permissions', { token: login.value.token });
+          assert.equal(probe.status, 401, 'the session made during the disable came back');
+        }
+      } finally {
+        await node.destroy();
+        await database?.drop();
+      }
+    },
+  );
+}

@@ -190,6 +190,22 @@ export class IamRepo {
     );
   }
 
+  /**
+   * Matches the user only while it is enabled (expects one row) and locks its row for the rest of
+   * the write: a token written after it cannot race a disable, which updates the row before it
+   * revokes the user's tokens (PostgreSQL waits on the lock and re-checks; SQLite has one writer).
+   */
+  requireEnabledUser(email: string): WriteStatement {
+    return stmt(
+      this.#db
+        .updateTable('iam_users')
+        .set({ disabled: 0 })
+        .where('email', '=', email)
+        .where('disabled', '=', 0),
+      'one',
+    );
+  }
+
   /** Revokes every live token of a principal (any number of rows). */
   revokeAllTokens(principal: string): WriteStatement {
     return stmt(

@@ -96,8 +96,20 @@ export class UserAdminService {
       throw errors.unauthenticated('The email or password is wrong.');
     }
     const principal = `user:${email}` as Principal;
-    const issued = await this.#tokens.issue(principal, sessionTtlSeconds);
-    return { principal, token: issued.token, expireTimeMs: this.#clock.nowMs() + sessionTtlSeconds * 1000 };
+    const now = this.#clock.nowMs();
+    const issued = mintToken(principal, now, sessionTtlSeconds);
+    try {
+      // Still enabled in the same write: a disable that landed while the password was checked must
+      // not leave a session that a later enable revives.
+      await this.#storage.write([
+        this.#repo.requireEnabledUser(email),
+        insertToken(this.#storage.db, issued.row),
+      ]);
+    } catch (err) {
+      if (err instanceof WriteRejected) throw errors.unauthenticated('The email or password is wrong.');
+      throw err;
+    }
+    return { principal, token: issued.token, expireTimeMs: now + sessionTtlSeconds * 1000 };
   }
 
   /**
@@ -116,6 +128,7 @@ export class UserAdminService {
     if (!(await this.#repo.findUser(email))) throw errors.notFound(`User ${email}`);
     const principal = `user:${email}`;
     const now = this.#clock.nowMs();
+    // The user's row first: a racing login's write waits on it or sees it (see requireEnabledUser).
     await this.#storage.write([
       this.#repo.setUserDisabled(email, disabled),
       ...(disabled ? [this.#repo.revokeAllTokens(principal)] : []),
