@@ -194,11 +194,26 @@ export interface IamServiceAccountsTable {
 
 /** Ordered record of metadata changes; nodes watch it to drop cached decisions. */
 export interface ChangeLogTable {
+  /** Insertion order (a sequence): NOT the feed's order, see `cursor`. */
   seq: Generated<number>;
   time: number;
+  /** The feed item's `type` (docs/changes.md). */
   kind: string;
   resource: string;
   project_id: string | null;
+  /** The feed position, assigned in commit order by the sequencer (null until then). */
+  cursor: number | null;
+  version: number | null;
+  stage: string | null;
+  /** Who made the change (`service:…` for background jobs). */
+  principal: Generated<string>;
+}
+
+/** The one row (id 1) the change-feed sequencer locks: the newest cursor given, and the newest pruned. */
+export interface ChangeFeedCounterTable {
+  id: number;
+  value: number;
+  pruned_through: number;
 }
 
 /** Secrets Manager instances; `kms_key` is the seed-002 kmsKey object as JSON. */
@@ -310,6 +325,7 @@ export interface Database {
   iam_users: IamUsersTable;
   iam_service_accounts: IamServiceAccountsTable;
   change_log: ChangeLogTable;
+  change_feed_counter: ChangeFeedCounterTable;
   sm_instances: SmInstancesTable;
   sm_secrets: SmSecretsTable;
   sm_versions: SmVersionsTable;

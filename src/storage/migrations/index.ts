@@ -9,6 +9,7 @@ import * as auditResourceOrder from './0005-audit-resource-order.ts';
 import * as idempotencyDigest from './0006-idempotency-digest.ts';
 import * as rewrapIdentities from './0007-rewrap-identities.ts';
 import * as auditCheckpointChain from './0008-audit-checkpoint-chain.ts';
+import * as changeFeed from './0009-change-feed.ts';
 
 /** One schema change. `up` runs inside the migration transaction, on either engine. */
 export interface Migration {
@@ -28,4 +29,5 @@ export const migrations: readonly Migration[] = [
   { id: '0006-idempotency-digest', up: idempotencyDigest.up },
   { id: '0007-rewrap-identities', up: rewrapIdentities.up },
   { id: '0008-audit-checkpoint-chain', up: auditCheckpointChain.up },
+  { id: '0009-change-feed', up: changeFeed.up },
 ];
