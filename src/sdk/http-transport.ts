@@ -22,6 +22,11 @@ export interface ClientOptions {
   readonly address: string;
   /** Bearer token, for authenticated routes. */
   readonly token?: string | undefined;
+  /**
+   * Where each attempt gets its bearer token instead of a fixed `token` (e.g.
+   * `serviceAccountKeyTokenProvider(keyFile, { address })`, which renews before expiry).
+   */
+  readonly tokenProvider?: (() => Promise<string>) | undefined;
   /** Per-attempt timeout in ms (default 30 s). */
   readonly timeoutMs?: number;
   /** Retry policy for 429, 503 and network errors. */
@@ -101,6 +106,7 @@ function networkDetail(err: unknown): string {
 export class HttpTransport {
   readonly address: string;
   readonly #token: string | undefined;
+  readonly #tokenProvider: (() => Promise<string>) | undefined;
   readonly #timeoutMs: number;
   readonly #maxAttempts: number;
   readonly #baseDelayMs: number;
@@ -111,7 +117,9 @@ export class HttpTransport {
 
   constructor(options: ClientOptions) {
     this.address = options.address.replace(/\/+$/, '');
+    if (options.token && options.tokenProvider) throw new Error('give either token or tokenProvider, not both');
     this.#token = options.token;
+    this.#tokenProvider = options.tokenProvider;
     this.#timeoutMs = options.timeoutMs ?? 30_000;
     this.#maxAttempts = Math.max(1, options.retry?.maxAttempts ?? 4);
     this.#baseDelayMs = options.retry?.baseDelayMs ?? 100;
@@ -121,9 +129,9 @@ export class HttpTransport {
     this.#fetch = options.fetch ?? ((input, init) => fetch(input, init));
   }
 
-  /** True when a token was configured. */
+  /** True when a token or a token provider was configured. */
   get hasToken(): boolean {
-    return Boolean(this.#token);
+    return Boolean(this.#token) || this.#tokenProvider !== undefined;
   }
 
   /** Sends one logical request (with retries) and decodes its JSON answer; 204 gives `undefined`. */
@@ -154,6 +162,8 @@ export class HttpTransport {
       const signal = options.signal ? AbortSignal.any([options.signal, timeout]) : timeout;
       let response: Response;
       let text: string;
+      // Asked per attempt: a retry after a long wait sends a renewed token.
+      if (this.#tokenProvider) headers.authorization = `Bearer ${await this.#tokenProvider()}`;
       try {
         response = await this.#fetch(url, {
           method: spec.method,
@@ -218,6 +228,37 @@ export class HttpTransport {
     }
   }
 
+  /** The CofferApiError of a non-2xx answer whose body text was read. */
+  errorOf(response: Response, text: string, requestId: string): CofferApiError {
+    return this.#apiError(response, text, requestId);
+  }
+
+  /**
+   * Opens a long-lived GET whose body the caller reads as it arrives (Server-Sent Events): one
+   * attempt, no per-attempt timeout (`signal` bounds it), answered whatever its status. A network
+   * failure throws CofferConnectionError.
+   */
+  async openStream(
+    spec: RequestSpec,
+    signal: AbortSignal,
+  ): Promise<{ response: Response; requestId: string }> {
+    const requestId = randomUUID();
+    const headers: Record<string, string> = {
+      accept: 'text/event-stream',
+      'user-agent': this.#userAgent,
+      'x-request-id': requestId,
+      ...spec.headers,
+    };
+    if (this.#token) headers.authorization = `Bearer ${this.#token}`;
+    try {
+      const response = await this.#fetch(this.#url(spec), { method: spec.method, headers, signal });
+      return { response, requestId };
+    } catch (err) {
+      if (signal.aborted) throw signal.reason as Error;
+      throw new CofferConnectionError('network', this.address, requestId, 1, networkDetail(err), err);
+    }
+  }
+
   #apiError(response: Response, text: string, requestId: string): CofferApiError {
     let error: { code?: string; message?: string; requestId?: string } | undefined;
     try {
@@ -225,13 +266,20 @@ export class HttpTransport {
     } catch {
       error = undefined;
     }
+    const {
+      code,
+      message,
+      requestId: answeredId,
+      ...details
+    } = typeof error === 'object' && error !== null ? error : {};
     const retryAfterMs = parseRetryAfterMs(response.headers.get('retry-after'), Date.now());
     return new CofferApiError(
       response.status,
-      error?.code ?? (response.status === 404 ? 'not_found' : 'unknown'),
-      error?.message ?? `HTTP ${response.status} ${response.statusText}`.trim(),
-      error?.requestId ?? response.headers.get('x-request-id') ?? requestId,
+      code ?? (response.status === 404 ? 'not_found' : 'unknown'),
+      message ?? `HTTP ${response.status} ${response.statusText}`.trim(),
+      answeredId ?? response.headers.get('x-request-id') ?? requestId,
       retryAfterMs === undefined ? undefined : Math.ceil(retryAfterMs / 1000),
+      details,
     );
   }
 }

@@ -8,12 +8,15 @@ export class CofferApiError extends Error {
   readonly requestId: string | undefined;
   /** Seconds the server asked to wait (`Retry-After`), when it said. */
   readonly retryAfterSeconds: number | undefined;
+  /** Other fields of the error body, e.g. `oldestCursor` of a change feed's `gone` (never a value). */
+  readonly details: Readonly<Record<string, unknown>>;
   constructor(
     status: number,
     code: string,
     message: string,
     requestId: string | undefined,
     retryAfterSeconds?: number,
+    details: Readonly<Record<string, unknown>> = {},
   ) {
     super(message);
     this.name = 'CofferApiError';
@@ -21,6 +24,7 @@ export class CofferApiError extends Error {
     this.code = code;
     this.requestId = requestId;
     this.retryAfterSeconds = retryAfterSeconds;
+    this.details = details;
   }
 }
 
