@@ -250,6 +250,8 @@ export class HttpTransport {
       ...spec.headers,
     };
     if (this.#token) headers.authorization = `Bearer ${this.#token}`;
+    // Asked per connection: a reconnect hours later sends a renewed token.
+    if (this.#tokenProvider) headers.authorization = `Bearer ${await this.#tokenProvider()}`;
     try {
       const response = await this.#fetch(this.#url(spec), { method: spec.method, headers, signal });
       return { response, requestId };
