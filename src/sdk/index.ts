@@ -46,6 +46,12 @@ export type {
   PutValueBody,
   SecretView,
 } from '../core/api/secrets-schemas.ts';
+export type {
+  CreateServiceAccountKeyBody,
+  ServiceAccountKeyFile,
+  ServiceAccountKeyView,
+  TokenExchangeView,
+} from '../core/api/service-account-key-schemas.ts';
 export type { HealthView, InitView, SealStatusView } from '../core/api/sys-schemas.ts';
 export { AuditApi, type AuditScope } from './audit-api.ts';
 export {
@@ -67,6 +73,14 @@ export { type KeyLifecycleAction, KmsApi } from './kms-api.ts';
 export { type OperationRef, OperationsApi, type WaitOptions } from './operations-api.ts';
 export { ProjectsApi, SysApi } from './projects-api.ts';
 export { CofferApiError, CofferConnectionError } from './sdk-errors.ts';
+export {
+  readServiceAccountKeyFile,
+  ServiceAccountKeyTokenSource,
+  type ServiceAccountKeyTokenOptions,
+  serviceAccountKeyToken,
+  serviceAccountKeyTokenProvider,
+  signServiceAccountAssertion,
+} from './service-account-key-token.ts';
 export {
   type AuditEventView,
   type AuditQuery,
