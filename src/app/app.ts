@@ -27,9 +27,11 @@ import { SecretService } from '../secrets/secret-service.ts';
 import { SecretValueService } from '../secrets/secret-value-service.ts';
 import { SecretsRepo } from '../secrets/secrets-repo.ts';
 import { ValueCrypto } from '../secrets/value-crypto.ts';
+import { ChangeFeedFollower, kickingFollower } from '../storage/change-feed-follower.ts';
 import { openNodeStorage } from '../storage/open-node-storage.ts';
 import type { Storage } from '../storage/storage-types.ts';
 import { BackgroundJobs } from './background-jobs.ts';
+import { ChangeFeedService } from './change-feed-service.ts';
 import { initializeShamir, loadSealRecord } from './initialize.ts';
 import { openFileSeal, startBarrier } from './start-seal.ts';
 import { version } from './version.ts';
@@ -63,8 +65,12 @@ export interface App {
   readonly failedAuthLimiter: RateLimiter;
   /** Counts of requests refused before authentication, written as system events once a minute. */
   readonly unauthenticatedAudit: UnauthenticatedAudit;
-  /** Re-reads the change log now and drops stale caches (tests; the server polls on its own). */
+  /** Sequences and re-reads the change feed now, dropping stale caches (tests; the server polls on its own). */
   syncChanges(): Promise<void>;
+  /** Reads of projects' change feeds (docs/changes.md). */
+  readonly changeFeed: ChangeFeedService;
+  /** The node's one feed reader: IAM caches and change streams subscribe to it. */
+  readonly changeFollower: ChangeFeedFollower;
   readonly projects: ProjectService;
   readonly audit: AuditLog;
   /** Delivery of audit events to the configured sinks. */
@@ -125,7 +131,9 @@ export async function createApp(
   }
   // Services write through this: a change made while serving a request carries its audit event.
   // With audit off (development only) there is nothing to carry, and no outbox row may pile up.
-  const changes = config.devAuditOff ? storage : withAuditOutbox(storage);
+  // A unit that recorded a change kicks the feed follower, so the change gets its cursor at once.
+  const changeFollower = new ChangeFeedFollower(storage, config.changePollMs);
+  const changes = kickingFollower(config.devAuditOff ? storage : withAuditOutbox(storage), changeFollower);
   const iamRepo = new IamRepo(storage.db);
   const tokens = new TokenService(changes, clock, async (principal) => {
     const [kind, email] = principal.split(/:(.*)/s) as [string, string];
@@ -157,8 +165,7 @@ export async function createApp(
   const users = new UserAdminService(changes, iamRepo, tokens, clock, loginLimiter);
   const projects = new ProjectService(changes, clock, config.regions);
   const watcher = new ChangeWatcher(
-    iamRepo,
-    config.changePollMs,
+    changeFollower,
     () => {
       authorizer.invalidate();
       tokens.invalidate();
@@ -166,8 +173,9 @@ export async function createApp(
     },
     logger,
   );
-  await watcher.poll();
   watcher.start();
+  await changeFollower.start();
+  await changeFollower.tick();
   const audit = new AuditLog(
     storage,
     logger,
@@ -248,6 +256,7 @@ export async function createApp(
     logger,
     storage,
     auditRetentionDays: config.auditRetentionDays,
+    changeRetentionDays: config.changeRetentionDays,
   });
   const runBackgroundJobs = () => jobs.run();
   jobs.start(config.backgroundIntervalMs);
@@ -268,6 +277,8 @@ export async function createApp(
     failedAuthLimiter,
     unauthenticatedAudit,
     syncChanges: () => watcher.poll(),
+    changeFeed: new ChangeFeedService(storage, authorizer),
+    changeFollower,
     projects,
     audit,
     auditSinks: sinks,
@@ -332,6 +343,7 @@ export async function createApp(
     },
     async close() {
       watcher.stop();
+      await changeFollower.stop();
       await jobs.stop();
       await unauthenticatedAudit.stop();
       await audit.close();

@@ -11,6 +11,7 @@ import { keyResourceName } from '../kms/kms-types.ts';
 import type { InstanceService } from '../secrets/instance-service.ts';
 import type { SecretService } from '../secrets/secret-service.ts';
 import { secretName } from '../secrets/secret-types.ts';
+import { pruneStatements } from '../storage/change-log.ts';
 import type { Storage } from '../storage/storage-types.ts';
 import { newTimeOrderedUuid } from '../core/ids.ts';
 
@@ -32,6 +33,8 @@ export interface BackgroundJobDeps {
   readonly storage: Storage;
   /** Days of audit events to keep (0 = forever). */
   readonly auditRetentionDays: number;
+  /** Days of the change feed to keep (older cursors answer 410 gone). */
+  readonly changeRetentionDays: number;
 }
 
 /** How long an outbox row may wait for its request's own chained event before a job records it. */
@@ -108,9 +111,16 @@ export class BackgroundJobs {
         );
         if (removed > 0) logger.info({ removed }, 'audit retention pruned events');
       }
+      await this.pruneChanges();
     } catch (err) {
       logger.warn({ err: (err as Error).message }, 'background jobs failed; retrying on the next tick');
     }
+  }
+
+  /** Removes change-feed rows older than the retention (a suffix of the feed is kept, see change-log.ts). */
+  async pruneChanges(): Promise<void> {
+    const { storage, clock, changeRetentionDays } = this.#deps;
+    await storage.write(pruneStatements(storage.db, clock.nowMs() - changeRetentionDays * 86_400_000));
   }
 
   /** Runs a job's change so that it commits together with its audit event (see auditedChange). */

@@ -124,7 +124,19 @@ export const ConfigSchema = Type.Object(
       },
       { additionalProperties: false, default: {} },
     ),
-    changePollMs: Type.Integer({ default: 250, minimum: 10, maximum: 60000 }),
+    changePollMs: Type.Integer({
+      default: 100,
+      minimum: 10,
+      maximum: 60000,
+      description: 'how often each node sequences and reads the change feed',
+    }),
+    changeRetentionDays: Type.Integer({
+      default: 7,
+      minimum: 1,
+      maximum: 36500,
+      description: 'days of the change feed kept; older cursors answer 410 gone',
+    }),
+    changeStreamHeartbeatMs: Type.Integer({ default: 15000, minimum: 10, maximum: 3600000 }),
   },
   { additionalProperties: false },
 );
@@ -221,6 +233,8 @@ function applyEnv(raw: Record<string, unknown>, env: Record<string, string | und
     ['COFFER_IDLE_TIMEOUT_MS', 'idleTimeoutMs'],
     ['COFFER_MAX_CONNECTIONS', 'maxConnections'],
     ['COFFER_MAX_CONNECTIONS_PER_ADDRESS', 'maxConnectionsPerAddress'],
+    ['COFFER_CHANGE_RETENTION_DAYS', 'changeRetentionDays'],
+    ['COFFER_CHANGE_STREAM_HEARTBEAT_MS', 'changeStreamHeartbeatMs'],
   ];
   for (const [name, field] of ints) {
     const value = env[name];

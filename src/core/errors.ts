@@ -10,6 +10,7 @@ export type ErrorKind =
   | 'unauthenticated'
   | 'denied'
   | 'not_found'
+  | 'gone'
   | 'conflict'
   | 'too_large'
   | 'rate_limited'
@@ -34,6 +35,10 @@ export const errorCatalogue = {
   },
   feature_disabled: { kind: 'denied', summary: 'The project’s feature gate for this service is off.' },
   not_found: { kind: 'not_found', summary: 'The resource does not exist.' },
+  gone: {
+    kind: 'gone',
+    summary: 'What the request asks for is no longer retained (a change-feed cursor older than retention).',
+  },
   already_exists: { kind: 'conflict', summary: 'A resource with this id, path or slug already exists.' },
   conflict: { kind: 'conflict', summary: 'Stale etag or expected version, or a concurrent change.' },
   payload_too_large: { kind: 'too_large', summary: 'The body, value or plaintext is over its size limit.' },
@@ -64,12 +69,19 @@ export class CofferError extends Error {
   readonly code: ErrorCode;
   /** Seconds the caller should wait before retrying (rate limits). */
   readonly retryAfterSeconds: number | undefined;
+  /** Extra fields of the error body (e.g. `oldestCursor` of `gone`); never secrets. */
+  readonly details: Readonly<Record<string, string>> | undefined;
 
-  constructor(code: ErrorCode, message: string, options?: { cause?: unknown; retryAfterSeconds?: number }) {
+  constructor(
+    code: ErrorCode,
+    message: string,
+    options?: { cause?: unknown; retryAfterSeconds?: number; details?: Readonly<Record<string, string>> },
+  ) {
     super(message, options?.cause === undefined ? undefined : { cause: options.cause });
     this.name = 'CofferError';
     this.code = code;
     this.retryAfterSeconds = options?.retryAfterSeconds;
+    this.details = options?.details;
   }
 
   /** The kind of this error's code. */

@@ -6,6 +6,7 @@ const statusByKind: Record<ErrorKind, number> = {
   unauthenticated: 401,
   denied: 403,
   not_found: 404,
+  gone: 410,
   conflict: 409,
   too_large: 413,
   rate_limited: 429,
@@ -20,6 +21,8 @@ export interface MappedError {
   readonly code: ErrorCode;
   readonly message: string;
   readonly retryAfterSeconds?: number;
+  /** Extra fields of the error body (`CofferError.details`). */
+  readonly details?: Readonly<Record<string, string>>;
   /** True when the error was not expected and must be logged in full. */
   readonly unexpected: boolean;
 }
@@ -91,6 +94,7 @@ export function mapError(err: unknown): MappedError {
       code: err.code,
       message: err.message,
       ...(err.retryAfterSeconds !== undefined ? { retryAfterSeconds: err.retryAfterSeconds } : {}),
+      ...(err.details !== undefined ? { details: err.details } : {}),
       unexpected: err.kind === 'internal',
     };
   }

@@ -10,6 +10,7 @@ import { capConnections, serverTimeoutOptions } from './listener-limits.ts';
 import { registerAudit } from './plugins/audit-plugin.ts';
 import { registerGuard } from './plugins/guard-plugin.ts';
 import { registerAuditRoutes } from './routes/audit-routes.ts';
+import { registerChangesRoutes } from './routes/changes-routes.ts';
 import { registerIamRoutes } from './routes/iam-routes.ts';
 import { registerKmsRoutes } from './routes/kms-routes.ts';
 import { registerInstanceRoutes } from './routes/instance-routes.ts';
@@ -98,9 +99,9 @@ export async function buildServer(app: App, options: BuildServerOptions = {}): P
     else if (mapped.status >= 500) request.log.warn({ code: mapped.code }, mapped.message);
     if (mapped.retryAfterSeconds !== undefined)
       void reply.header('retry-after', String(mapped.retryAfterSeconds));
-    return reply
-      .code(mapped.status)
-      .send({ error: { code: mapped.code, message: mapped.message, requestId: String(request.id) } });
+    return reply.code(mapped.status).send({
+      error: { ...mapped.details, code: mapped.code, message: mapped.message, requestId: String(request.id) },
+    });
   });
 
   server.setNotFoundHandler((request, reply) =>
@@ -136,6 +137,7 @@ export async function buildServer(app: App, options: BuildServerOptions = {}): P
   registerIamRoutes(server, app);
   registerUserRoutes(server, app);
   registerAuditRoutes(server, app);
+  registerChangesRoutes(server, app);
   registerInstanceRoutes(server, app);
   registerSecretsRoutes(server, app);
   registerSecretValueRoutes(server, app);

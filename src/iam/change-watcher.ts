@@ -1,54 +1,48 @@
 import type { Logger } from 'pino';
-import type { IamRepo } from './iam-repo.ts';
+import type { ChangeFeedFollower } from '../storage/change-feed-follower.ts';
 
 /**
- * Watches the change log and calls `onChange` when it moves, so that every node drops cached
- * decisions (policies, tokens, account states) within `intervalMs` of a change made on any node.
- * Reading the newest sequence number is one indexed query; no PostgreSQL-only feature is needed.
+ * Drops cached decisions (policies, tokens, account states) when the change feed moves, so a change
+ * made on any node takes effect on every node within the follower's interval. It is one subscriber
+ * of the node's feed follower (the same poll that serves change streams); no PostgreSQL-only
+ * feature is needed.
  */
 export class ChangeWatcher {
-  readonly #repo: IamRepo;
-  readonly #intervalMs: number;
+  readonly #follower: ChangeFeedFollower;
   readonly #onChange: () => void;
   readonly #logger: Logger;
-  #seen = -1;
-  #timer: NodeJS.Timeout | undefined;
-  #polling = false;
+  #unsubscribe: (() => void) | undefined;
+  #failing = false;
 
-  constructor(repo: IamRepo, intervalMs: number, onChange: () => void, logger: Logger) {
-    this.#repo = repo;
-    this.#intervalMs = intervalMs;
+  constructor(follower: ChangeFeedFollower, onChange: () => void, logger: Logger) {
+    this.#follower = follower;
     this.#onChange = onChange;
     this.#logger = logger;
   }
 
-  /** Starts polling. */
+  /** Starts following the feed. */
   start(): void {
-    this.#timer = setInterval(() => void this.poll(), this.#intervalMs);
-    this.#timer.unref();
+    this.#unsubscribe = this.#follower.subscribe({
+      onChanges: () => {
+        this.#failing = false;
+        this.#onChange();
+      },
+      onError: (err) => {
+        // Storage is failing: drop caches so nothing stale is trusted once it returns.
+        this.#onChange();
+        if (!this.#failing) this.#logger.warn({ err: err.message }, 'change feed unreadable');
+        this.#failing = true;
+      },
+    });
   }
 
-  /** Checks once; calls `onChange` if the log moved since the last check. */
-  async poll(): Promise<void> {
-    if (this.#polling) return;
-    this.#polling = true;
-    try {
-      const latest = await this.#repo.latestChange();
-      if (latest !== this.#seen) {
-        if (this.#seen !== -1) this.#onChange();
-        this.#seen = latest;
-      }
-    } catch (err) {
-      // Storage is failing: drop caches so nothing stale is trusted once it returns.
-      this.#onChange();
-      this.#logger.warn({ err: (err as Error).message }, 'change log unreadable');
-    } finally {
-      this.#polling = false;
-    }
+  /** Reads the feed now (sequencing pending changes) and drops caches if it moved. */
+  poll(): Promise<void> {
+    return this.#follower.tick();
   }
 
-  /** Stops polling. */
+  /** Stops following. */
   stop(): void {
-    clearInterval(this.#timer);
+    this.#unsubscribe?.();
   }
 }

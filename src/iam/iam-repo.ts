@@ -1,6 +1,7 @@
 import type { Kysely, Selectable } from 'kysely';
 import type { Database, IamRolesTable, IamServiceAccountsTable } from '../storage/schema.ts';
 import { stmt, type WriteStatement } from '../storage/storage-types.ts';
+import { changeStatement } from '../storage/change-log.ts';
 import type { Permission } from './permissions.ts';
 
 /** A binding's condition: a title, and an instant after which the binding no longer applies. */
@@ -299,21 +300,17 @@ export class IamRepo {
     );
   }
 
-  /** Records a change, so that every node drops its cached decisions. */
-  recordChange(kind: string, resource: string, projectId: string | undefined, nowMs: number): WriteStatement {
-    return stmt(
-      this.#db
-        .insertInto('change_log')
-        .values({ time: nowMs, kind, resource, project_id: projectId ?? null }),
-    );
-  }
-
-  /** The newest change's sequence number (0 when none). */
-  async latestChange(): Promise<number> {
-    const row = await this.#db
-      .selectFrom('change_log')
-      .select((eb) => eb.fn.max('seq').as('seq'))
-      .executeTakeFirst();
-    return Number(row?.seq ?? 0);
+  /**
+   * Records a change in the change feed (docs/changes.md), in the caller's unit, so that every node
+   * drops its cached decisions and feed readers see it. `principal`: who made it.
+   */
+  recordChange(
+    kind: string,
+    resource: string,
+    projectId: string | undefined,
+    nowMs: number,
+    principal = 'service:coffer',
+  ): WriteStatement {
+    return changeStatement(this.#db, { type: kind, resource, projectId, principal, timeMs: nowMs });
   }
 }

@@ -1,0 +1,151 @@
+import { CofferError, errors } from '../core/errors.ts';
+import { clampPageSize } from '../core/pagination.ts';
+import type { Authorizer } from '../iam/authorizer.ts';
+import type { Permission } from '../iam/permissions.ts';
+import type { Principal } from '../iam/principal.ts';
+import { feedBounds, readChanges, type ChangeRow } from '../storage/change-log.ts';
+import type { Storage } from '../storage/storage-types.ts';
+
+/** One change as the API answers it (docs/changes.md). */
+export interface ChangeItem {
+  cursor: string;
+  time: string;
+  type: string;
+  resource: string;
+  version?: number;
+  stage?: string;
+  principal: string;
+}
+
+/** A page of a project's feed. */
+export interface ChangePage {
+  items: ChangeItem[];
+  nextCursor: string;
+}
+
+/** Where a read starts: a cursor, `latest` (the head), or undefined (the oldest retained). */
+export type FeedStart = number | 'latest' | undefined;
+
+const cursorPattern = /^[0-9]{1,16}$/;
+/** Rows read per query while filtering a page. */
+const scanBatch = 500;
+/** Rows a page may skip (not visible, not matching) before it answers with what it has. */
+const scanLimit = 5000;
+
+/** Parses `after` / `Last-Event-ID`: a decimal cursor, `latest`, or absent. */
+export function parseFeedStart(value: string | undefined, field: string): FeedStart {
+  if (value === undefined || value === '') return undefined;
+  if (value === 'latest') return 'latest';
+  if (!cursorPattern.test(value))
+    throw errors.invalid(`${field} must be a change cursor (a decimal number).`);
+  return Number(value);
+}
+
+/** Whether `resource` is `filter` or under it, at name boundaries (like the audit resource filter). */
+export function resourceMatches(filter: string | undefined, resource: string): boolean {
+  if (filter === undefined) return true;
+  if (filter.endsWith('/') || filter.toUpperCase().endsWith('%2F')) return resource.startsWith(filter);
+  return resource === filter || resource.startsWith(`${filter}/`) || resource.startsWith(`${filter}%2F`);
+}
+
+/** The permissions of which one lets a caller see a change on `resource` (metadata or value). */
+export function visibilityPermissions(resource: string): readonly Permission[] {
+  const segments = resource.split('/');
+  // Walk the `collection/id` pairs; the last collection that names a kind decides.
+  let kind = 'projects';
+  for (let i = 0; i + 1 < segments.length; i += 2) {
+    const collection = segments[i]!;
+    if (collection !== 'versions' && collection !== 'regions') kind = collection;
+  }
+  switch (kind) {
+    case 'secrets':
+      return ['secrets.secrets.get', 'secrets.get_value'];
+    case 'instances':
+      return ['secrets.instances.get'];
+    case 'keys':
+      return ['kms.keys.get'];
+    case 'keyrings':
+      return ['kms.key_rings.get'];
+    case 'service-accounts':
+      return ['iam.service_accounts.get'];
+    default:
+      return ['projects.get'];
+  }
+}
+
+/** The API form of a sequenced change. */
+export function changeItem(row: ChangeRow): ChangeItem {
+  return {
+    cursor: String(row.cursor),
+    time: new Date(row.timeMs).toISOString(),
+    type: row.type,
+    resource: row.resource,
+    ...(row.version !== null ? { version: row.version } : {}),
+    ...(row.stage !== null ? { stage: row.stage } : {}),
+    principal: row.principal,
+  };
+}
+
+/**
+ * Reads of a project's change feed: where a read may start (410 `gone` below retention), and which
+ * changes a caller may see (the metadata or value permission of the resource each is about).
+ */
+export class ChangeFeedService {
+  readonly #storage: Storage;
+  readonly #authorizer: Authorizer;
+
+  constructor(storage: Storage, authorizer: Authorizer) {
+    this.#storage = storage;
+    this.#authorizer = authorizer;
+  }
+
+  /** The cursor a read starts after; `gone` when changes after the given one were pruned. */
+  async startOf(start: FeedStart): Promise<number> {
+    const { head, prunedThrough } = await feedBounds(this.#storage.db);
+    if (start === undefined) return prunedThrough;
+    if (start === 'latest') return head;
+    if (start < prunedThrough) throw goneError(start, prunedThrough);
+    return start;
+  }
+
+  /** Whether `principal` may see `row` (cached IAM decisions, so cheap per item). */
+  async visible(principal: Principal, row: ChangeRow): Promise<boolean> {
+    for (const permission of visibilityPermissions(row.resource))
+      if (await this.#authorizer.holds(principal, permission, row.resource)) return true;
+    return false;
+  }
+
+  /** One page of `projectId`'s feed after `start`, filtered to what `principal` may see. */
+  async page(
+    principal: Principal,
+    projectId: string,
+    query: { start: FeedStart; pageSize?: number; resource?: string },
+  ): Promise<ChangePage> {
+    const size = clampPageSize(query.pageSize);
+    let position = await this.startOf(query.start);
+    const items: ChangeItem[] = [];
+    let scanned = 0;
+    while (items.length < size && scanned < scanLimit) {
+      const rows = await readChanges(this.#storage.db, position, scanBatch, projectId);
+      for (const row of rows) {
+        scanned++;
+        position = row.cursor;
+        if (resourceMatches(query.resource, row.resource) && (await this.visible(principal, row))) {
+          items.push(changeItem(row));
+          if (items.length === size) break;
+        }
+      }
+      if (rows.length < scanBatch) break;
+    }
+    return { items, nextCursor: String(position) };
+  }
+}
+
+/** `410 gone` naming the oldest cursor still accepted. */
+export function goneError(after: number, oldest: number): CofferError {
+  return new CofferError(
+    'gone',
+    `Changes after cursor ${after} were pruned; the oldest cursor accepted is ${oldest}: re-read what you cache, then follow from it.`,
+    { details: { oldestCursor: String(oldest) } },
+  );
+}

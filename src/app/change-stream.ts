@@ -1,0 +1,130 @@
+import type { CofferError } from '../core/errors.ts';
+import type { Principal } from '../iam/principal.ts';
+import type { ChangeFeedFollower } from '../storage/change-feed-follower.ts';
+import { readChanges, type ChangeRow } from '../storage/change-log.ts';
+import type { Storage } from '../storage/storage-types.ts';
+import {
+  changeItem,
+  resourceMatches,
+  type ChangeFeedService,
+  type ChangeItem,
+} from './change-feed-service.ts';
+
+/** Where a change stream's events go (the HTTP layer writes them as Server-Sent Events). */
+export interface ChangeStreamSink {
+  /** Writes one change; false when the client reads too slowly (the stream then ends). */
+  send(item: ChangeItem): boolean;
+  /** Ends the stream, telling the client why when `error` is given. */
+  end(error?: CofferError): void;
+}
+
+/** What a change stream follows. */
+export interface ChangeStreamOptions {
+  readonly principal: Principal;
+  readonly projectId: string;
+  readonly resource?: string | undefined;
+  /** The cursor to deliver changes after (already checked against retention). */
+  readonly after: number;
+}
+
+/** Rows read per query while catching up. */
+const catchUpBatch = 500;
+/** Batches a stream may hold unprocessed before it is too slow and ends. */
+const maxQueuedBatches = 1000;
+
+/**
+ * One open change stream: it reads the retained changes after its cursor from storage, then
+ * switches to the node's feed follower (one poll for every stream on the node), delivering every
+ * change of its project that the caller may see, each once and in cursor order.
+ */
+export class ChangeStream {
+  readonly #storage: Storage;
+  readonly #follower: ChangeFeedFollower;
+  readonly #feed: ChangeFeedService;
+  readonly #options: ChangeStreamOptions;
+  readonly #sink: ChangeStreamSink;
+  #position: number;
+  #live = false;
+  #closed = false;
+  #queue: Promise<void> = Promise.resolve();
+  #queued = 0;
+  #unsubscribe: (() => void) | undefined;
+
+  constructor(
+    deps: { storage: Storage; follower: ChangeFeedFollower; feed: ChangeFeedService },
+    options: ChangeStreamOptions,
+    sink: ChangeStreamSink,
+  ) {
+    this.#storage = deps.storage;
+    this.#follower = deps.follower;
+    this.#feed = deps.feed;
+    this.#options = options;
+    this.#sink = sink;
+    this.#position = options.after;
+  }
+
+  /** The cursor of the newest change handled (delivered or not visible). */
+  get position(): number {
+    return this.#position;
+  }
+
+  /** Starts: subscribes (batches are ignored until caught up), then catches up from storage. */
+  start(): void {
+    this.#unsubscribe = this.#follower.subscribe({
+      onChanges: (rows) => {
+        if (!this.#live || this.#closed) return;
+        if (++this.#queued > maxQueuedBatches) {
+          this.close();
+          return;
+        }
+        this.#queue = this.#queue.then(async () => {
+          this.#queued--;
+          await this.#deliver(rows);
+        });
+      },
+    });
+    this.#queue = this.#catchUp().catch(() => this.close());
+  }
+
+  /** Ends the stream (idempotent); `error` is sent to the client first. */
+  close(error?: CofferError): void {
+    if (this.#closed) return;
+    this.#closed = true;
+    this.#unsubscribe?.();
+    this.#sink.end(error);
+  }
+
+  async #catchUp(): Promise<void> {
+    for (;;) {
+      // Every change up to the follower's position is committed with its cursor, so a read that
+      // starts after this line sees all of them: once that read is short, the follower's batches
+      // carry on from there without a gap.
+      const followed = this.#follower.position;
+      const rows = await readChanges(this.#storage.db, this.#position, catchUpBatch, this.#options.projectId);
+      await this.#deliver(rows);
+      if (this.#closed) return;
+      if (rows.length < catchUpBatch) {
+        this.#position = Math.max(this.#position, followed);
+        if (this.#follower.position <= this.#position) {
+          this.#live = true;
+          return;
+        }
+      }
+    }
+  }
+
+  async #deliver(rows: readonly ChangeRow[]): Promise<void> {
+    for (const row of rows) {
+      if (this.#closed) return;
+      if (row.cursor <= this.#position) continue;
+      if (row.projectId !== this.#options.projectId) continue;
+      if (!resourceMatches(this.#options.resource, row.resource)) continue;
+      const visible = await this.#feed.visible(this.#options.principal, row);
+      this.#position = row.cursor;
+      if (visible && !this.#sink.send(changeItem(row))) {
+        this.close();
+        return;
+      }
+    }
+  }
+}

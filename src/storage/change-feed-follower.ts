@@ -1,0 +1,141 @@
+import {
+  feedBounds,
+  hasUnsequenced,
+  readChanges,
+  recordsChange,
+  sequenceStatements,
+  type ChangeRow,
+} from './change-log.ts';
+import { WriteRejected, type Storage, type WriteStatement } from './storage-types.ts';
+
+/** What a subscriber of the node's feed follower is told. */
+export interface ChangeSubscriber {
+  /** New sequenced changes, in cursor order, each batch after the previous one. */
+  onChanges(rows: readonly ChangeRow[]): void;
+  /** The feed could not be read or sequenced (storage failing); it is retried on the next tick. */
+  onError?(err: Error): void;
+}
+
+/** Rows read per query while catching up. */
+const readBatch = 1000;
+
+/**
+ * The one feed reader of a node (docs/decisions/0006-change-feed.md). Every `intervalMs`, and at
+ * once after a local write that recorded a change (`kick`), it runs the sequencer when some
+ * committed change has no cursor yet, then reads the rows after the newest cursor it has seen and
+ * hands them to every subscriber: the IAM caches and every open change stream share this one poll.
+ */
+export class ChangeFeedFollower {
+  readonly #storage: Storage;
+  readonly #intervalMs: number;
+  readonly #subscribers = new Set<ChangeSubscriber>();
+  #position = 0;
+  #timer: NodeJS.Timeout | undefined;
+  #running: Promise<void> | undefined;
+  #again = false;
+  #stopped = false;
+
+  constructor(storage: Storage, intervalMs: number) {
+    this.#storage = storage;
+    this.#intervalMs = intervalMs;
+  }
+
+  /** The newest cursor handed to subscribers (every change up to it has been delivered). */
+  get position(): number {
+    return this.#position;
+  }
+
+  /** Starts at the feed's current head and follows it every `intervalMs`. */
+  async start(): Promise<void> {
+    this.#position = (await feedBounds(this.#storage.db)).head;
+    this.#timer = setInterval(() => void this.tick(), this.#intervalMs);
+    this.#timer.unref();
+  }
+
+  /** Adds a subscriber; returns the function that removes it. */
+  subscribe(subscriber: ChangeSubscriber): () => void {
+    this.#subscribers.add(subscriber);
+    return () => this.#subscribers.delete(subscriber);
+  }
+
+  /** How many subscribers are attached (metrics, tests). */
+  get subscriberCount(): number {
+    return this.#subscribers.size;
+  }
+
+  /** Asks for a tick as soon as possible (a local write recorded a change). */
+  kick(): void {
+    if (this.#stopped) return;
+    if (this.#running) this.#again = true;
+    else void this.tick();
+  }
+
+  /** Sequences pending changes and delivers new ones once; joins a tick in flight. */
+  tick(): Promise<void> {
+    this.#running ??= this.#tickOnce().finally(() => {
+      this.#running = undefined;
+      if (this.#again && !this.#stopped) {
+        this.#again = false;
+        void this.tick();
+      }
+    });
+    return this.#running;
+  }
+
+  /** Stops the timer and waits for a tick in flight. */
+  async stop(): Promise<void> {
+    this.#stopped = true;
+    clearInterval(this.#timer);
+    await this.#running;
+  }
+
+  async #tickOnce(): Promise<void> {
+    try {
+      const db = this.#storage.db;
+      if (await hasUnsequenced(db)) {
+        try {
+          await this.#storage.write(sequenceStatements);
+        } catch (err) {
+          // Another node's sequencer got there first in a way the unique index refused: retry later.
+          if (!(err instanceof WriteRejected)) throw err;
+        }
+      }
+      for (;;) {
+        const rows = await readChanges(db, this.#position, readBatch);
+        if (rows.length === 0) break;
+        this.#position = rows[rows.length - 1]!.cursor;
+        for (const subscriber of this.#subscribers) {
+          try {
+            subscriber.onChanges(rows);
+          } catch {
+            // A subscriber's failure is its own (a closed stream); the others still get the batch.
+          }
+        }
+        if (rows.length < readBatch) break;
+      }
+    } catch (err) {
+      for (const subscriber of this.#subscribers) subscriber.onError?.(err as Error);
+    }
+  }
+}
+
+/**
+ * `storage` whose `write` kicks `follower` after a unit that recorded a change commits, so the
+ * change gets its cursor and reaches this node's subscribers at once instead of at the next tick.
+ */
+export function kickingFollower(storage: Storage, follower: ChangeFeedFollower): Storage {
+  return {
+    engine: storage.engine,
+    db: storage.db,
+    async write(statements: readonly WriteStatement[]) {
+      const rows = await storage.write(statements);
+      if (recordsChange(statements)) follower.kick();
+      return rows;
+    },
+    withLock: (name, fn) => storage.withLock(name, fn),
+    ping: () => storage.ping(),
+    close: () => storage.close(),
+    ...(storage.health ? { health: () => storage.health!() } : {}),
+    ...(storage.iterateRows ? { iterateRows: (query) => storage.iterateRows!(query) } : {}),
+  };
+}

@@ -1,0 +1,158 @@
+import { sql, type Kysely } from 'kysely';
+import type { Database } from './schema.ts';
+import { stmt, type WriteStatement } from './storage-types.ts';
+
+/** One change, as recorded (docs/changes.md lists the types). Never carries a value. */
+export interface ChangeRecord {
+  /** What happened, e.g. `version.added`. */
+  readonly type: string;
+  /** Full resource name (a secret path URL-encoded as one segment). */
+  readonly resource: string;
+  /** The project it belongs to; undefined for changes outside projects (root policy, users). */
+  readonly projectId?: string | undefined;
+  /** Who made it (`service:…` for background jobs). */
+  readonly principal: string;
+  /** When, in ms since the epoch. */
+  readonly timeMs: number;
+  /** The secret version or key version concerned. */
+  readonly version?: number | undefined;
+  /** The stage concerned (`stage.moved`). */
+  readonly stage?: string | undefined;
+}
+
+/** A sequenced change, as read back by cursor. */
+export interface ChangeRow {
+  readonly cursor: number;
+  readonly timeMs: number;
+  readonly type: string;
+  readonly resource: string;
+  readonly projectId: string | null;
+  readonly principal: string;
+  readonly version: number | null;
+  readonly stage: string | null;
+}
+
+/** Insert statements made here, so a storage wrapper can tell a unit that recorded a change. */
+const recorded = new WeakSet<WriteStatement>();
+
+/**
+ * The statement that records `change`; add it to the unit that makes the change (never a write of
+ * its own after it). The row gets no cursor here: the sequencer gives it one once it is committed.
+ */
+export function changeStatement(db: Kysely<Database>, change: ChangeRecord): WriteStatement {
+  const statement = stmt(
+    db.insertInto('change_log').values({
+      time: change.timeMs,
+      kind: change.type,
+      resource: change.resource,
+      project_id: change.projectId ?? null,
+      principal: change.principal,
+      version: change.version ?? null,
+      stage: change.stage ?? null,
+    }),
+  );
+  recorded.add(statement);
+  return statement;
+}
+
+/** True when the unit records a change (built by `changeStatement`). */
+export function recordsChange(statements: readonly WriteStatement[]): boolean {
+  return statements.some((s) => recorded.has(s));
+}
+
+/** Rows the sequencer numbers per unit: bounded, so one unit stays short. */
+export const sequenceBatch = 1000;
+
+/**
+ * The sequencer's unit (one transaction): lock the counter row, give the oldest committed rows
+ * without a cursor the next cursors in insertion order, advance the counter. Serialized across
+ * nodes by the counter's row lock; under READ COMMITTED each statement sees every row committed
+ * before it started, so a row that commits late gets a later cursor, never one below a cursor a
+ * reader was already given. The same SQL on both engines, no parameters.
+ */
+export const sequenceStatements: readonly WriteStatement[] = [
+  { sql: 'UPDATE change_feed_counter SET value = value WHERE id = 1', parameters: [], expect: 'one' },
+  {
+    sql:
+      'WITH batch AS MATERIALIZED (SELECT seq, row_number() OVER (ORDER BY seq) AS n FROM change_log ' +
+      `WHERE cursor IS NULL ORDER BY seq LIMIT ${sequenceBatch}) ` +
+      'UPDATE change_log SET cursor = (SELECT value FROM change_feed_counter WHERE id = 1) + batch.n ' +
+      'FROM batch WHERE change_log.seq = batch.seq',
+    parameters: [],
+  },
+  {
+    sql:
+      'UPDATE change_feed_counter SET value = COALESCE((SELECT max(cursor) FROM change_log ' +
+      'WHERE cursor > change_feed_counter.value), value) WHERE id = 1',
+    parameters: [],
+  },
+];
+
+/** True when some committed change has no cursor yet (a cheap indexed read before the sequencer's write). */
+export async function hasUnsequenced(db: Kysely<Database>): Promise<boolean> {
+  const row = await db
+    .selectFrom('change_log')
+    .select('seq')
+    .where('cursor', 'is', null)
+    .limit(1)
+    .executeTakeFirst();
+  return row !== undefined;
+}
+
+/** The newest cursor handed out (`head`) and the newest one pruned (`prunedThrough`). */
+export async function feedBounds(db: Kysely<Database>): Promise<{ head: number; prunedThrough: number }> {
+  const row = await db
+    .selectFrom('change_feed_counter')
+    .select(['value', 'pruned_through'])
+    .where('id', '=', 1)
+    .executeTakeFirst();
+  return { head: Number(row?.value ?? 0), prunedThrough: Number(row?.pruned_through ?? 0) };
+}
+
+/** Sequenced changes after `after`, in cursor order; of one project when `projectId` is given. */
+export async function readChanges(
+  db: Kysely<Database>,
+  after: number,
+  limit: number,
+  projectId?: string,
+): Promise<ChangeRow[]> {
+  let q = db
+    .selectFrom('change_log')
+    .select(['cursor', 'time', 'kind', 'resource', 'project_id', 'principal', 'version', 'stage'])
+    .where('cursor', '>', after);
+  if (projectId !== undefined) q = q.where('project_id', '=', projectId);
+  const rows = await q.orderBy('cursor').limit(limit).execute();
+  return rows.map((r) => ({
+    cursor: Number(r.cursor),
+    timeMs: Number(r.time),
+    type: r.kind,
+    resource: r.resource,
+    projectId: r.project_id,
+    principal: r.principal,
+    version: r.version === null ? null : Number(r.version),
+    stage: r.stage,
+  }));
+}
+
+/**
+ * Retention: raises `pruned_through` to the newest sequenced change older than `cutoffMs`, then
+ * deletes every row at or below it, so what is retained is always a suffix of the feed and a cursor
+ * below `pruned_through` is known to have missed changes (410 gone).
+ */
+export function pruneStatements(db: Kysely<Database>, cutoffMs: number): WriteStatement[] {
+  return [
+    stmt(
+      db
+        .updateTable('change_feed_counter')
+        .set({
+          pruned_through: sql<number>`COALESCE((SELECT max(cursor) FROM change_log WHERE cursor > change_feed_counter.pruned_through AND time < ${cutoffMs}), pruned_through)`,
+        })
+        .where('id', '=', 1),
+      'one',
+    ),
+    {
+      sql: 'DELETE FROM change_log WHERE cursor <= (SELECT pruned_through FROM change_feed_counter WHERE id = 1)',
+      parameters: [],
+    },
+  ];
+}
