@@ -1,6 +1,7 @@
 import type { ProjectView, RegionView } from '../core/api/projects-schemas.ts';
 import type { HealthView, InitView, SealStatusView } from '../core/api/sys-schemas.ts';
 import { AuditApi } from './audit-api.ts';
+import { ChangesApi } from './changes-api.ts';
 import { type CallOptions, type ClientOptions, HttpTransport, type RequestSpec } from './http-transport.ts';
 import { IamApi } from './iam-api.ts';
 import { KmsApi } from './kms-api.ts';
@@ -28,6 +29,8 @@ export class CofferClient {
   readonly iam: IamApi;
   /** Audit events and verification. */
   readonly audit: AuditApi;
+  /** The change feed: what changed in a project, as pages or a live stream (metadata only). */
+  readonly changes: ChangesApi;
   /** Long-running operations. */
   readonly operations: OperationsApi;
   /** Projects and regions. */
@@ -45,6 +48,7 @@ export class CofferClient {
     this.kms = new KmsApi(this.#http);
     this.iam = new IamApi(this.#http);
     this.audit = new AuditApi(this.#http);
+    this.changes = new ChangesApi(this.#http);
     this.operations = new OperationsApi(this.#http);
     this.projects = new ProjectsApi(this.#http);
     this.sys = new SysApi(this.#http);

@@ -54,6 +54,9 @@ export type {
 } from '../core/api/service-account-key-schemas.ts';
 export type { HealthView, InitView, SealStatusView } from '../core/api/sys-schemas.ts';
 export { AuditApi, type AuditScope } from './audit-api.ts';
+export type { ChangeEvent } from './change-event-parser.ts';
+export { type ChangeStreamOptions, type ReconnectInfo, type ReconnectOptions } from './change-stream.ts';
+export { ChangesApi, type ChangesListOptions, type ChangesPage } from './changes-api.ts';
 export {
   CachedSecretReader,
   type CachedSecretReaderOptions,
