@@ -86,7 +86,7 @@ export class IamService {
     try {
       await this.#storage.write([
         current ? this.#repo.updatePolicy(next, current.etag) : this.#repo.insertPolicy(next, projectId),
-        this.#repo.recordChange('iam.policy', resource, projectId, now),
+        this.#repo.recordChange('iam.policy_changed', resource, projectId, now, caller),
       ]);
     } catch (err) {
       if (err instanceof WriteRejected)

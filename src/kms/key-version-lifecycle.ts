@@ -4,6 +4,7 @@ import type { Permission } from '../iam/permissions.ts';
 import { type Storage, type WriteStatement, WriteRejected } from '../storage/storage-types.ts';
 import type { KeyMaterialStore } from './key-material-store.ts';
 import { dayMs, nextVersionState, type VersionAction } from './kms-fns.ts';
+import { keyChange } from './kms-changes.ts';
 import type { KmsRepo } from './kms-repo.ts';
 import type { CryptoKey, KeyVersion } from './kms-types.ts';
 
@@ -94,22 +95,29 @@ export class KeyVersionLifecycle {
     if (state === version.state) return version;
     const now = this.#clock.nowMs();
     const n = version.version;
+    const changed = (type: string) => keyChange(this.#storage.db, type, key, now, n);
     if (action === 'restore') {
-      await this.#write(this.#repo.restoreVersion(key.uid, n));
+      await this.#write(this.#repo.restoreVersion(key.uid, n), changed('key_version.restored'));
       return { ...version, state, destroyTimeMs: null };
     }
     if (action !== 'destroy') {
-      await this.#write(this.#repo.setVersionState(key.uid, n, version.state, state));
+      await this.#write(
+        this.#repo.setVersionState(key.uid, n, version.state, state),
+        changed(state === 'enabled' ? 'key_version.enabled' : 'key_version.disabled'),
+      );
       return { ...version, state };
     }
     const dependents = await this.#dependents(key, n, options.canSee ?? nobodySees);
     if (dependents.secretVersionCount + dependents.instanceCount > 0) {
       if (!options.force) throw new CofferError('conflict', refusal(n, dependents));
       const destroyTimeMs = now + days * dayMs;
-      await this.#write(this.#repo.scheduleVersionDestruction(key.uid, n, version.state, destroyTimeMs));
+      await this.#write(
+        this.#repo.scheduleVersionDestruction(key.uid, n, version.state, destroyTimeMs),
+        changed('key_version.destroy_scheduled'),
+      );
       return { ...version, state: 'destroy_scheduled', destroyTimeMs };
     }
-    await this.#write(this.#repo.destroyVersion(key.uid, n, now));
+    await this.#write(this.#repo.destroyVersion(key.uid, n, now), changed('key_version.destroyed'));
     this.#materials.forget(key.uid, n);
     return { ...version, state: 'destroyed', hasMaterial: false, destroyTimeMs: now };
   }
@@ -129,6 +137,7 @@ export class KeyVersionLifecycle {
         await record(key, due.version, async () => {
           await this.#storage.write([
             this.#repo.destroyVersion(key.uid, due.version, now, 'destroy_scheduled'),
+            keyChange(this.#storage.db, 'key_version.destroyed', key, now, due.version),
           ]);
           this.#materials.forget(key.uid, due.version);
         });
@@ -138,9 +147,9 @@ export class KeyVersionLifecycle {
     }
   }
 
-  async #write(statement: WriteStatement): Promise<void> {
+  async #write(statement: WriteStatement, change: WriteStatement): Promise<void> {
     try {
-      await this.#storage.write([statement]);
+      await this.#storage.write([statement, change]);
     } catch (err) {
       if (err instanceof WriteRejected)
         throw errors.conflict('The key version was changed concurrently; retry.');

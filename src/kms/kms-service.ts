@@ -18,6 +18,7 @@ import {
   type VersionDependentsFinder,
 } from './key-version-lifecycle.ts';
 import { dayMs, type KeyAction, nextKeyState, type VersionAction } from './kms-fns.ts';
+import { keyChange } from './kms-changes.ts';
 import type { KeyChanges, KmsRepo } from './kms-repo.ts';
 import type { CryptoKey, KeyRing, KeyVersion, KmsLocation } from './kms-types.ts';
 
@@ -162,7 +163,11 @@ export class KmsService {
     };
     const version = await this.#newVersion(key, 1, now);
     try {
-      await this.#storage.write([this.#repo.insertKey(key), version]);
+      await this.#storage.write([
+        this.#repo.insertKey(key),
+        version,
+        keyChange(this.#storage.db, 'key.created', key, now, 1),
+      ]);
     } catch (err) {
       if (err instanceof WriteRejected && err.reason === 'unique') {
         const bySlug = key.slug !== null && (await this.#repo.findKeyBySlug(location, key.slug));
@@ -265,7 +270,7 @@ export class KmsService {
       updateTimeMs: now,
       deletionTimeMs: action === 'schedule_deletion' ? now + days * dayMs : null,
     };
-    await this.#writeKeyChange(key, changes);
+    await this.#writeKeyChange(key, changes, keyChangeTypes[action]);
     return { ...key, ...changes } as CryptoKey;
   }
 
@@ -346,6 +351,7 @@ export class KmsService {
         await this.#storage.write([
           this.#repo.updateKey(key, { state: 'destroyed', updateTimeMs: now }),
           this.#repo.destroyAllVersions(key.uid, now),
+          keyChange(this.#storage.db, 'key.destroyed', key, now),
         ]);
         this.#materials.forget(key.uid);
       });
@@ -361,7 +367,11 @@ export class KmsService {
       updateTimeMs: now,
       ...(key.rotationPeriodSeconds ? { nextRotationTimeMs: now + key.rotationPeriodSeconds * 1000 } : {}),
     };
-    await this.#storage.write([this.#repo.updateKey(key, changes), version]);
+    await this.#storage.write([
+      this.#repo.updateKey(key, changes),
+      version,
+      keyChange(this.#storage.db, 'key.rotated', key, now, number),
+    ]);
     return { ...key, ...changes } as CryptoKey;
   }
 
@@ -383,9 +393,12 @@ export class KmsService {
     );
   }
 
-  async #writeKeyChange(key: CryptoKey, changes: KeyChanges): Promise<void> {
+  async #writeKeyChange(key: CryptoKey, changes: KeyChanges, type: string): Promise<void> {
     try {
-      await this.#storage.write([this.#repo.updateKey(key, changes)]);
+      await this.#storage.write([
+        this.#repo.updateKey(key, changes),
+        keyChange(this.#storage.db, type, key, changes.updateTimeMs ?? this.#clock.nowMs()),
+      ]);
     } catch (err) {
       throw mapConcurrent(err);
     }
@@ -400,6 +413,14 @@ export class KmsService {
     }
   }
 }
+
+/** The change-feed type of each key action. */
+const keyChangeTypes: Record<Exclude<KeyAction, 'rotate'>, string> = {
+  enable: 'key.enabled',
+  disable: 'key.disabled',
+  schedule_deletion: 'key.deletion_scheduled',
+  cancel_deletion: 'key.deletion_canceled',
+};
 
 function mapConcurrent(err: unknown): unknown {
   if (err instanceof WriteRejected) return errors.conflict('The key was changed concurrently; retry.');

@@ -10,7 +10,9 @@ import {
   type Page,
   toPage,
 } from '../core/pagination.ts';
-import { type Storage, stmt, WriteRejected } from '../storage/storage-types.ts';
+import { changeActor } from '../audit/change-actor.ts';
+import { changeStatement } from '../storage/change-log.ts';
+import { type Storage, WriteRejected } from '../storage/storage-types.ts';
 import { ProjectRepo } from './project-repo.ts';
 import type { Project, ProjectFeatures, Region } from './project-types.ts';
 
@@ -137,14 +139,13 @@ export class ProjectService {
     try {
       await this.#storage.write([
         this.#repo.update(next, current.etag),
-        stmt(
-          this.#storage.db.insertInto('change_log').values({
-            time: next.updateTimeMs,
-            kind: 'projects.update',
-            resource: `projects/${id}`,
-            project_id: id,
-          }),
-        ),
+        changeStatement(this.#storage.db, {
+          type: 'project.updated',
+          resource: `projects/${id}`,
+          projectId: id,
+          principal: changeActor('service:coffer'),
+          timeMs: next.updateTimeMs,
+        }),
       ]);
       this.invalidate();
     } catch (err) {

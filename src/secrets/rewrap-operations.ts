@@ -10,7 +10,8 @@ import type { Principal } from '../iam/principal.ts';
 import type { KmsService } from '../kms/kms-service.ts';
 import { type CryptoKey, keyResourceName } from '../kms/kms-types.ts';
 import type { SmOperationsTable } from '../storage/schema.ts';
-import { type Storage, stmt, WriteRejected } from '../storage/storage-types.ts';
+import { type Storage, stmt, type WriteStatement, WriteRejected } from '../storage/storage-types.ts';
+import { instanceChange } from './secret-changes.ts';
 import type { SecretsRepo } from './secrets-repo.ts';
 import { type Operation, type SecretsLocation, serviceIdentity } from './secret-types.ts';
 import type { ValueCrypto } from './value-crypto.ts';
@@ -143,9 +144,9 @@ export class RewrapOperations {
           .where('lease_until', '=', lease),
         'one',
       );
-    const settle = async (set: Updateable<SmOperationsTable>): Promise<void> => {
+    const settle = async (set: Updateable<SmOperationsTable>, ...extra: WriteStatement[]): Promise<void> => {
       try {
-        await this.#storage.write([guarded(set)]);
+        await this.#storage.write([guarded(set), ...extra]);
       } catch (err) {
         if (!(err instanceof WriteRejected)) throw err;
         this.#logger.warn({ operation: op.id }, 'rewrap operation lost its lease; another node goes on');
@@ -263,7 +264,10 @@ export class RewrapOperations {
         }
         lease = extended;
       }
-      await settle({ state: 'done', error: null });
+      await settle(
+        { state: 'done', error: null },
+        instanceChange(db, 'instance.rewrapped', instance, this.#clock.nowMs()),
+      );
     } catch (err) {
       this.#logger.warn({ operation: op.id, err: (err as Error).message }, 'rewrap operation failed');
       await settle({

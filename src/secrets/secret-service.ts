@@ -14,6 +14,7 @@ import { type Storage, WriteRejected, type WriteStatement } from '../storage/sto
 import type { InstanceService } from './instance-service.ts';
 import { checkLabels, checkSecretPath } from './secret-fns.ts';
 import { type Instance, type Secret, type SecretsLocation, secretName } from './secret-types.ts';
+import { secretChange } from './secret-changes.ts';
 import type { SecretsRepo } from './secrets-repo.ts';
 
 /** Metadata a caller may set at creation. */
@@ -153,7 +154,13 @@ export class SecretService {
   /** Stores a prepared secret with extra statements (a first version); `already_exists` on a taken path. */
   async insert(secret: Secret, extra: readonly WriteStatement[]): Promise<void> {
     try {
-      await this.#storage.write([this.#repo.insertSecret(secret), ...extra]);
+      await this.#storage.write([
+        this.#repo.insertSecret(secret),
+        ...extra,
+        secretChange(this.#storage.db, 'secret.created', secret, secret.createTimeMs, {
+          ...(secret.nextVersion > 1 ? { version: 1 } : {}),
+        }),
+      ]);
     } catch (err) {
       if (err instanceof WriteRejected && err.reason === 'unique' && err.statementIndex === 0) {
         throw errors.alreadyExists(
@@ -237,7 +244,7 @@ export class SecretService {
       etag: randomBytes(9).toString('base64url'),
       updateTimeMs: now,
     };
-    await this.#update(next, secret.etag);
+    await this.#update(next, secret.etag, 'secret.updated');
     return next;
   }
 
@@ -250,7 +257,7 @@ export class SecretService {
   ): Promise<Secret | undefined> {
     const { secret } = await this.get(location, instanceId, path);
     if (recoveryWindowDays === 0) {
-      await this.#storage.write(this.#purge(secret));
+      await this.#storage.write(this.#purge(secret, 'secret.purged'));
       this.#authorizer.invalidate();
       return undefined;
     }
@@ -263,7 +270,7 @@ export class SecretService {
       etag: randomBytes(9).toString('base64url'),
       updateTimeMs: now,
     };
-    await this.#update(next, secret.etag);
+    await this.#update(next, secret.etag, 'secret.deleted');
     return next;
   }
 
@@ -278,7 +285,7 @@ export class SecretService {
       etag: randomBytes(9).toString('base64url'),
       updateTimeMs: this.#clock.nowMs(),
     };
-    await this.#update(next, secret.etag);
+    await this.#update(next, secret.etag, 'secret.restored');
     return next;
   }
 
@@ -305,13 +312,13 @@ export class SecretService {
         if (!(err instanceof WriteRejected)) throw err;
       }
     };
-    for (const [column, action] of [
-      ['expire_time', 'secrets.secrets.expire'],
-      ['delete_time', 'secrets.secrets.purge'],
+    for (const [column, action, type] of [
+      ['expire_time', 'secrets.secrets.expire', 'secret.expired'],
+      ['delete_time', 'secrets.secrets.purge', 'secret.purged'],
     ] as const) {
       for (const secret of await this.#repo.secretsDue(column, now, 100)) {
         await run({ action, secret }, async () => {
-          await this.#storage.write(this.#purge(secret));
+          await this.#storage.write(this.#purge(secret, type));
           this.#authorizer.invalidate();
         });
       }
@@ -324,7 +331,7 @@ export class SecretService {
       await run({ action: 'secrets.rotation_due', secret }, async () => {
         await this.#storage.write([
           this.#repo.updateSecret(updated, secret.etag),
-          this.#iamRepo.recordChange('secrets.rotation_due', secretName(secret), secret.projectId, now),
+          secretChange(this.#storage.db, 'secret.rotation_due', secret, now),
         ]);
       });
     }
@@ -332,18 +339,21 @@ export class SecretService {
   }
 
   /** Everything of a purged secret goes, its policy too (a new secret at the path starts with none). */
-  #purge(secret: Secret): WriteStatement[] {
+  #purge(secret: Secret, type: 'secret.purged' | 'secret.expired'): WriteStatement[] {
     const name = secretName(secret);
     return [
       ...this.#repo.purgeSecret(secret.uid),
       this.#iamRepo.deletePolicy(name),
-      this.#iamRepo.recordChange('secrets.secret.purge', name, secret.projectId, this.#clock.nowMs()),
+      secretChange(this.#storage.db, type, secret, this.#clock.nowMs()),
     ];
   }
 
-  async #update(next: Secret, expectedEtag: string): Promise<void> {
+  async #update(next: Secret, expectedEtag: string, type: string): Promise<void> {
     try {
-      await this.#storage.write([this.#repo.updateSecret(next, expectedEtag)]);
+      await this.#storage.write([
+        this.#repo.updateSecret(next, expectedEtag),
+        secretChange(this.#storage.db, type, next, next.updateTimeMs),
+      ]);
     } catch (err) {
       if (err instanceof WriteRejected)
         throw errors.conflict('The secret was changed concurrently; read it again.');

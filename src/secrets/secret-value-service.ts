@@ -8,6 +8,7 @@ import type { InstanceService } from './instance-service.ts';
 import { checkStage, maxStages, maxValueBytes } from './secret-fns.ts';
 import type { SecretInput, SecretService } from './secret-service.ts';
 import type { Caller, Instance, Secret, SecretsLocation, SecretVersion } from './secret-types.ts';
+import { secretChange } from './secret-changes.ts';
 
 export type { Caller } from './secret-types.ts';
 import type { SecretsRepo } from './secrets-repo.ts';
@@ -166,7 +167,11 @@ export class SecretValueService {
           this.#idempotency.record(secret.uid, idempotencyKey, number, digest, this.#clock.nowMs()),
         );
       try {
-        await this.#storage.write([claim, ...statements]);
+        await this.#storage.write([
+          claim,
+          ...statements,
+          secretChange(this.#storage.db, 'version.added', secret, this.#clock.nowMs(), { version: number }),
+        ]);
         return { version: number };
       } catch (err) {
         if (!(err instanceof WriteRejected)) throw err;
@@ -216,8 +221,10 @@ export class SecretValueService {
     if (found.state === 'destroyed')
       throw new CofferError('failed_precondition', 'A destroyed version cannot change state.');
     try {
+      const now = this.#clock.nowMs();
       await this.#storage.write([
-        this.#repo.setVersionState(secret.uid, version, found.state, target, this.#clock.nowMs()),
+        this.#repo.setVersionState(secret.uid, version, found.state, target, now),
+        secretChange(this.#storage.db, `version.${target}`, secret, now, { version }),
       ]);
     } catch (err) {
       if (err instanceof WriteRejected) throw errors.conflict('The version changed concurrently; retry.');
@@ -249,7 +256,10 @@ export class SecretValueService {
     const stages = await this.#repo.stages(secret.uid);
     if (!stages.has(stage) && stages.size >= maxStages)
       throw errors.invalid(`A secret has at most ${maxStages} stages.`);
-    await this.#storage.write([this.#repo.moveStage(secret.uid, stage, version)]);
+    await this.#storage.write([
+      this.#repo.moveStage(secret.uid, stage, version),
+      secretChange(this.#storage.db, 'stage.moved', secret, this.#clock.nowMs(), { version, stage }),
+    ]);
   }
 
   /** Reads the latest value of several secrets; per-secret errors, one audit event each (made by the caller). */
