@@ -77,6 +77,9 @@ describe('CachedSecretReader (scripted source, injected clock)', () => {
       fetches: 2,
       fetchErrors: 0,
       staleOnError: 0,
+      feedEvents: 0,
+      feedRefreshes: 0,
+      feedReconnects: 0,
       size: 1,
     });
   });

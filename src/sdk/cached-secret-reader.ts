@@ -1,12 +1,19 @@
+import type { ChangeEvent } from './change-event-parser.ts';
+import { pause, reconnectDelayMs } from './change-stream.ts';
+import type { ChangesApi } from './changes-api.ts';
 import type { CallOptions } from './http-transport.ts';
+import { secretChangeScope } from './secret-change-scope.ts';
 import { CofferApiError, CofferConnectionError } from './sdk-errors.ts';
 import { type InstanceRef, type SecretValueView, secretBytes, secretText } from './sdk-types.ts';
 import type { SecretsApi, VersionSelector } from './secrets-api.ts';
 
 /** Options of a CachedSecretReader. */
 export interface CachedSecretReaderOptions {
-  /** Where values come from: a CofferClient (only `secrets.getSecretValue` is used). */
-  readonly client: { readonly secrets: Pick<SecretsApi, 'getSecretValue'> };
+  /** Where values come from: a CofferClient (`secrets.getSecretValue`; `changes` with `subscribe`). */
+  readonly client: {
+    readonly secrets: Pick<SecretsApi, 'getSecretValue'>;
+    readonly changes?: Pick<ChangesApi, 'list' | 'stream'>;
+  };
   /** The instance whose secrets are read. */
   readonly instance: InstanceRef;
   /** How long a value is served without asking the server (default 60 s). */
@@ -27,6 +34,15 @@ export interface CachedSecretReaderOptions {
   readonly now?: () => number;
   /** Call options for the reads (timeout, attempts). */
   readonly callOptions?: CallOptions;
+  /**
+   * Follow the project's change feed (started by the first read, stopped by `close()`): a changed
+   * secret is re-read at once, and a change of access or of the instance's key makes every value be
+   * re-read on its next use. The TTL, coalescing and serve-stale still apply, and cover the time the
+   * feed is down.
+   */
+  readonly subscribe?: boolean;
+  /** Told why following the feed failed (it is tried again after a backoff); never carries a value. */
+  readonly onFeedError?: (error: Error) => void;
 }
 
 /** Counters of a CachedSecretReader. */
@@ -47,6 +63,12 @@ export interface CacheStats {
   staleOnError: number;
   /** Values held now. */
   size: number;
+  /** Changes received from the feed (`subscribe`). */
+  feedEvents: number;
+  /** Cached values a change made stale: re-read at once (a secret), or on their next use. */
+  feedRefreshes: number;
+  /** Times the feed was connected again after a drop or a failure. */
+  feedReconnects: number;
 }
 
 interface Entry {
@@ -54,6 +76,16 @@ interface Entry {
   /** The same value as a settled promise, so a hit allocates nothing. */
   readonly settled: Promise<SecretValueView>;
   readonly fetchedAtMs: number;
+  readonly path: string;
+  readonly select: VersionSelector | undefined;
+  /** A change was seen since it was read: never a hit, only a fallback while the server fails. */
+  changed: boolean;
+}
+
+interface Read {
+  readonly promise: Promise<SecretValueView>;
+  /** It began before a change of its secret: its answer is handed to its callers, never stored. */
+  outdated: boolean;
 }
 
 /** True for failures that say nothing about the secret itself: the server or the path to it is unwell. */
@@ -61,6 +93,12 @@ function transient(err: unknown): boolean {
   if (err instanceof CofferConnectionError) return true;
   if (err instanceof CofferApiError) return err.status === 429 || err.status >= 500;
   return false;
+}
+
+/** The secret path of a cache key (`path` or `path\u0000version\u0000stage`). */
+function pathOf(key: string): string {
+  const end = key.indexOf('\u0000');
+  return end === -1 ? key : key.slice(0, end);
 }
 
 /**
@@ -78,8 +116,10 @@ export class CachedSecretReader {
   readonly #maxEntries: number;
   readonly #now: () => number;
   readonly #callOptions: CallOptions | undefined;
+  readonly #subscribe: boolean;
+  readonly #onFeedError: ((error: Error) => void) | undefined;
   readonly #entries = new Map<string, Entry>();
-  readonly #inflight = new Map<string, Promise<SecretValueView>>();
+  readonly #inflight = new Map<string, Read>();
   readonly #stats: Omit<CacheStats, 'size'> = {
     hits: 0,
     staleHits: 0,
@@ -88,7 +128,16 @@ export class CachedSecretReader {
     fetches: 0,
     fetchErrors: 0,
     staleOnError: 0,
+    feedEvents: 0,
+    feedRefreshes: 0,
+    feedReconnects: 0,
   };
+  /** Stops the feed; set once it has been started. */
+  #feedStop: AbortController | undefined;
+  #feedDone: Promise<void> | undefined;
+  /** Until the feed knows where it starts, the first reads wait, so no change falls between. */
+  #positioning: Promise<void> | undefined;
+  #closed = false;
 
   constructor(options: CachedSecretReaderOptions) {
     this.#client = options.client;
@@ -99,16 +148,22 @@ export class CachedSecretReader {
     this.#maxEntries = Math.max(1, options.maxEntries ?? 1000);
     this.#now = options.now ?? Date.now;
     this.#callOptions = options.callOptions;
+    this.#subscribe = options.subscribe === true;
+    this.#onFeedError = options.onFeedError;
+    if (this.#subscribe && options.client.changes === undefined)
+      throw new TypeError('subscribe: true needs a client with `changes` (a CofferClient)');
   }
 
   /** The value of secret `path` (latest enabled version unless `select` says otherwise). */
   get(path: string, select?: VersionSelector): Promise<SecretValueView> {
+    if (this.#subscribe && this.#feedStop === undefined && !this.#closed) this.#startFeed();
+    if (this.#positioning !== undefined) return this.#positioning.then(() => this.get(path, select));
     const key =
       select === undefined || (select.version === undefined && select.stage === undefined)
         ? path
         : `${path}\u0000${select.version ?? ''}\u0000${select.stage ?? ''}`;
     const entry = this.#entries.get(key);
-    if (entry !== undefined) {
+    if (entry !== undefined && !entry.changed) {
       const age = this.#now() - entry.fetchedAtMs;
       if (age < this.#ttlMs) {
         this.#stats.hits++;
@@ -121,7 +176,7 @@ export class CachedSecretReader {
       }
     }
     this.#stats.misses++;
-    if (this.#inflight.has(key)) this.#stats.coalesced++;
+    if (this.#inflight.get(key)?.outdated === false) this.#stats.coalesced++;
     return this.#fetch(key, path, select).catch((err: unknown) => {
       const stale = this.#entries.get(key);
       if (
@@ -161,12 +216,13 @@ export class CachedSecretReader {
 
   /** Forgets the cached values of `path` (every version and stage), or of every secret. */
   invalidate(path?: string): void {
+    for (const [key, read] of this.#inflight)
+      if (path === undefined || pathOf(key) === path) read.outdated = true;
     if (path === undefined) {
       this.#entries.clear();
       return;
     }
-    for (const key of [...this.#entries.keys()])
-      if (key === path || key.startsWith(`${path}\u0000`)) this.#entries.delete(key);
+    for (const [key, entry] of [...this.#entries]) if (entry.path === path) this.#entries.delete(key);
   }
 
   /** A snapshot of the counters. */
@@ -174,33 +230,128 @@ export class CachedSecretReader {
     return { ...this.#stats, size: this.#entries.size };
   }
 
-  /** One read per key at a time: concurrent callers share the promise of the read in flight. */
+  /** Stops following the change feed (values stay cached, kept by their TTL). */
+  async close(): Promise<void> {
+    this.#closed = true;
+    this.#feedStop?.abort();
+    await this.#feedDone;
+  }
+
+  #startFeed(): void {
+    const stop = new AbortController();
+    this.#feedStop = stop;
+    let positioned!: () => void;
+    this.#positioning = new Promise((resolve) => (positioned = resolve));
+    this.#feedDone = this.#follow(stop.signal, () => {
+      this.#positioning = undefined;
+      positioned();
+    });
+  }
+
+  /** Follows the project's feed until closed; a failure is retried after a backoff, `gone` resyncs. */
+  async #follow(signal: AbortSignal, positioned: () => void): Promise<void> {
+    const changes = this.#client.changes!;
+    const project = { projectId: this.#instance.projectId };
+    let cursor: string | undefined;
+    let failures = 0;
+    while (!signal.aborted) {
+      try {
+        if (cursor === undefined) {
+          cursor = (await changes.list(project, { after: 'latest' }, { ...this.#callOptions, signal }))
+            .nextCursor;
+          // Values read before the feed's starting point may predate a change it will not deliver.
+          this.#markAll();
+          positioned();
+        }
+        const stream = changes.stream(project, {
+          after: cursor,
+          signal,
+          onReconnect: () => this.#stats.feedReconnects++,
+        });
+        for await (const change of stream) {
+          failures = 0;
+          cursor = change.cursor;
+          this.#apply(change);
+        }
+        return;
+      } catch (err) {
+        positioned();
+        if (signal.aborted) return;
+        if (err instanceof CofferApiError && err.code === 'gone') {
+          // Changes were pruned before this reader saw them: forget everything, follow from now.
+          this.invalidate();
+          cursor = undefined;
+        } else {
+          this.#onFeedError?.(err instanceof Error ? err : new Error(String(err)));
+          failures++;
+          await pause(reconnectDelayMs(failures, 5_000, 300_000), signal);
+        }
+        this.#stats.feedReconnects++;
+      }
+    }
+  }
+
+  #apply(change: ChangeEvent): void {
+    this.#stats.feedEvents++;
+    const scope = secretChangeScope(this.#instance, change);
+    if (scope.kind === 'all') this.#markAll();
+    if (scope.kind !== 'secret') return;
+    for (const [key, read] of this.#inflight) if (pathOf(key) === scope.path) read.outdated = true;
+    for (const [key, entry] of [...this.#entries]) {
+      if (entry.path !== scope.path) continue;
+      entry.changed = true;
+      this.#stats.feedRefreshes++;
+      this.#fetch(key, entry.path, entry.select).catch(() => undefined);
+    }
+  }
+
+  /** Every value may have changed: each is read again on its next use (no storm of reads now). */
+  #markAll(): void {
+    for (const read of this.#inflight.values()) read.outdated = true;
+    for (const entry of this.#entries.values()) {
+      if (!entry.changed) this.#stats.feedRefreshes++;
+      entry.changed = true;
+    }
+  }
+
+  /** One read per key at a time: concurrent callers share the read in flight (unless a change outdated it). */
   #fetch(key: string, path: string, select: VersionSelector | undefined): Promise<SecretValueView> {
     const inflight = this.#inflight.get(key);
-    if (inflight !== undefined) return inflight;
+    if (inflight !== undefined && !inflight.outdated) return inflight.promise;
     this.#stats.fetches++;
-    const read = this.#client.secrets
+    // The callbacks run later (a promise's), when `read` below is set.
+    const promise = this.#client.secrets
       .getSecretValue({ ...this.#instance, secret: path }, select ?? {}, this.#callOptions)
       .then(
         (view) => {
-          this.#store(key, view);
+          if (!read.outdated) this.#store(key, path, select, view);
           return view;
         },
         (err: unknown) => {
           this.#stats.fetchErrors++;
           // A denial or a deleted secret must take effect now, not after a stale window.
-          if (!transient(err)) this.#entries.delete(key);
+          if (!transient(err) && !read.outdated) this.#entries.delete(key);
           throw err;
         },
       )
-      .finally(() => this.#inflight.delete(key));
+      .finally(() => {
+        if (this.#inflight.get(key) === read) this.#inflight.delete(key);
+      });
+    const read: Read = { promise, outdated: false };
     this.#inflight.set(key, read);
-    return read;
+    return promise;
   }
 
-  #store(key: string, view: SecretValueView): void {
+  #store(key: string, path: string, select: VersionSelector | undefined, view: SecretValueView): void {
     this.#entries.delete(key);
-    this.#entries.set(key, { view, settled: Promise.resolve(view), fetchedAtMs: this.#now() });
+    this.#entries.set(key, {
+      view,
+      settled: Promise.resolve(view),
+      fetchedAtMs: this.#now(),
+      path,
+      select,
+      changed: false,
+    });
     while (this.#entries.size > this.#maxEntries) {
       const oldest = this.#entries.keys().next().value;
       if (oldest === undefined) break;

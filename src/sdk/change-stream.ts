@@ -84,7 +84,7 @@ function serverError(error: FeedServerError, requestId: string): CofferApiError 
 }
 
 /** Waits `ms` unless `signal` aborts first (then resolves early: the caller checks the signal). */
-function pause(ms: number, signal: AbortSignal): Promise<void> {
+export function pause(ms: number, signal: AbortSignal): Promise<void> {
   return new Promise((resolve) => {
     const timer = setTimeout(done, ms);
     function done() {
