@@ -13,6 +13,7 @@ import type { KmsService } from '../kms/kms-service.ts';
 import { type CryptoKey, keyResourceName } from '../kms/kms-types.ts';
 import type { ProjectService } from '../projects/project-service.ts';
 import { type Storage, stmt, WriteRejected } from '../storage/storage-types.ts';
+import { instanceChange } from './secret-changes.ts';
 import type { SecretsRepo } from './secrets-repo.ts';
 import {
   type Instance,
@@ -96,7 +97,10 @@ export class InstanceService {
       createTimeMs: now,
       updateTimeMs: now,
     };
-    await this.#storage.write([this.#repo.insertInstance(instance)]);
+    await this.#storage.write([
+      this.#repo.insertInstance(instance),
+      instanceChange(this.#storage.db, 'instance.created', instance, now),
+    ]);
     return instance;
   }
 
@@ -165,7 +169,10 @@ export class InstanceService {
       current.kmsKeyUid !== next.kmsKeyUid || current.kmsKey?.keyVersion !== next.kmsKey?.keyVersion;
     if (current.kmsKeyUid !== null && current.kmsKeyUid !== next.kmsKeyUid)
       await this.#requireOldKeyUse(current, caller);
-    const statements = [this.#repo.updateInstance(next, current.etag)];
+    const statements = [
+      this.#repo.updateInstance(next, current.etag),
+      instanceChange(this.#storage.db, keyChanged ? 'instance.key_switched' : 'instance.updated', next, now),
+    ];
     let operation: Operation | undefined;
     if (keyChanged) {
       const opId = newUuid();
@@ -219,7 +226,7 @@ export class InstanceService {
     await this.#storage.write([
       this.#repo.deleteInstance(instance),
       this.#iamRepo.deletePolicy(name),
-      this.#iamRepo.recordChange('secrets.instance.delete', name, instance.projectId, this.#clock.nowMs()),
+      instanceChange(this.#storage.db, 'instance.deleted', instance, this.#clock.nowMs()),
     ]);
   }
 
