@@ -7,6 +7,7 @@ import {
   type ChangeStreamOptions,
   CofferApiError,
   CofferClient,
+  CofferConnectionError,
   type InstanceRef,
   type SecretValueView,
 } from '../src/sdk/index.ts';
@@ -192,6 +193,26 @@ describe('CachedSecretReader({ subscribe: true }) (scripted feed)', () => {
       assert.equal(reader.stats().feedReconnects, 1);
       await reader.getText('prod/db');
       assert.equal(client.reads, 2);
+    } finally {
+      await reader.close();
+    }
+  });
+
+  test('a feed that cannot start does not hold reads back', async () => {
+    const client = scriptedClient();
+    client.changes.list = () =>
+      Promise.reject(new CofferConnectionError('network', 'http://x', 'r', 1, 'ECONNREFUSED'));
+    const errors: Error[] = [];
+    const reader = new CachedSecretReader({
+      client,
+      instance,
+      subscribe: true,
+      onFeedError: (e) => errors.push(e),
+    });
+    try {
+      assert.equal(await reader.getText('prod/db'), 'db-1');
+      assert.equal(errors.length, 1);
+      assert.ok(errors[0] instanceof CofferConnectionError);
     } finally {
       await reader.close();
     }

@@ -257,8 +257,13 @@ export class CachedSecretReader {
     while (!signal.aborted) {
       try {
         if (cursor === undefined) {
-          cursor = (await changes.list(project, { after: 'latest' }, { ...this.#callOptions, signal }))
-            .nextCursor;
+          // One attempt: the first reads wait for it, and a failure is retried below anyway.
+          const head = await changes.list(
+            project,
+            { after: 'latest' },
+            { ...this.#callOptions, signal, maxAttempts: 1 },
+          );
+          cursor = head.nextCursor;
           // Values read before the feed's starting point may predate a change it will not deliver.
           this.#markAll();
           positioned();
