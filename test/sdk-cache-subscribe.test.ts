@@ -11,6 +11,7 @@ import {
   type InstanceRef,
   type SecretValueView,
 } from '../src/sdk/index.ts';
+import { startTcpProxy } from './support/tcp-proxy.ts';
 import { startTestNode, type TestNode } from './support/test-node.ts';
 
 const instance: InstanceRef = { projectId: 'p', regionId: 'local', instanceId: 'app' };
@@ -276,6 +277,55 @@ describe('CachedSecretReader({ subscribe: true }) against a real node', () => {
       assert.equal(stats.fetches - fetchesBefore, 1, 'one re-read, of the changed secret only');
     } finally {
       await reader.close();
+    }
+  });
+
+  test('list and stream give the same changes, metadata only; a bad cursor is thrown, not retried', async () => {
+    const project = { projectId: ref.projectId };
+    const resource = `projects/${ref.projectId}/regions/local/instances/${ref.instanceId}/secrets/app%2Fdb`;
+    const page = await client.changes.list(project, { after: '0', resource });
+    assert.deepEqual(
+      page.items.map((c) => c.type),
+      ['secret.created', 'version.added'],
+    );
+    assert.equal(page.nextCursor, page.items.at(-1)!.cursor);
+    assert.ok(page.items.every((c) => c.resource === resource));
+    assert.ok(!/first|rotated/.test(JSON.stringify(page)), 'no value in the feed');
+    const streamed: ChangeEvent[] = [];
+    for await (const c of client.changes.stream(project, { after: '0', resource })) {
+      streamed.push(c);
+      if (streamed.length === page.items.length) break;
+    }
+    assert.deepEqual(streamed, page.items);
+    await assert.rejects(
+      (async () => {
+        for await (const c of client.changes.stream(project, { after: 'nope' })) void c;
+      })(),
+      (err) => err instanceof CofferApiError && err.code === 'invalid_argument',
+    );
+  });
+
+  test('a reader whose feed connection is cut catches up with Last-Event-ID once the server is back', async () => {
+    const proxy = await startTcpProxy('127.0.0.1', Number(new URL(node.url).port));
+    const viaProxy = new CofferClient({ address: `http://127.0.0.1:${proxy.port}`, token: node.adminToken });
+    const reader = new CachedSecretReader({
+      client: viaProxy,
+      instance: ref,
+      ttlMs: 3_600_000,
+      subscribe: true,
+    });
+    try {
+      await client.secrets.createSecret(ref, { path: 'app/cut', value: 'before' });
+      assert.equal(await reader.getText('app/cut'), 'before');
+      await proxy.cut();
+      await client.secrets.putSecretValue({ ...ref, secret: 'app/cut' }, { value: 'during' });
+      assert.equal(await reader.getText('app/cut'), 'before', 'the cached value is served while cut off');
+      await proxy.restore();
+      await waitFor(async () => (await reader.getText('app/cut')) === 'during', 10_000);
+      assert.ok(reader.stats().feedReconnects >= 1);
+    } finally {
+      await reader.close();
+      await proxy.close();
     }
   });
 });
