@@ -117,7 +117,8 @@ export class HttpTransport {
 
   constructor(options: ClientOptions) {
     this.address = options.address.replace(/\/+$/, '');
-    if (options.token && options.tokenProvider) throw new Error('give either token or tokenProvider, not both');
+    if (options.token && options.tokenProvider)
+      throw new Error('give either token or tokenProvider, not both');
     this.#token = options.token;
     this.#tokenProvider = options.tokenProvider;
     this.#timeoutMs = options.timeoutMs ?? 30_000;
