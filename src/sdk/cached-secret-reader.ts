@@ -282,13 +282,15 @@ export class CachedSecretReader {
       } catch (err) {
         positioned();
         if (signal.aborted) return;
+        failures++;
         if (err instanceof CofferApiError && err.code === 'gone') {
-          // Changes were pruned before this reader saw them: forget everything, follow from now.
+          // Changes were pruned before this reader saw them: forget everything, follow from now
+          // (at once the first time; a server that keeps answering gone is not hammered).
           this.invalidate();
           cursor = undefined;
+          if (failures > 1) await pause(reconnectDelayMs(failures - 1, 5_000, 300_000), signal);
         } else {
           this.#onFeedError?.(err instanceof Error ? err : new Error(String(err)));
-          failures++;
           await pause(reconnectDelayMs(failures, 5_000, 300_000), signal);
         }
         this.#stats.feedReconnects++;
