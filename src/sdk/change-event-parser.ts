@@ -32,10 +32,8 @@ export interface FeedServerError {
 
 /** Parses a text chunk stream of Server-Sent Events into change events. */
 export interface ChangeEventParser {
-  /** Feeds the next decoded chunk; chunks may split lines and events anywhere. */
+  /** Feeds the next decoded chunk; chunks may split lines and events anywhere. One parser per connection. */
   feed(chunk: string): void;
-  /** Forgets a partial event (call it when a connection ends, before the next one starts). */
-  reset(): void;
 }
 
 // Event names a change arrives under: the default `message` (no `event:` field) or `change`.
@@ -102,8 +100,5 @@ export function createChangeEventParser(callbacks: ChangeEventParserCallbacks): 
       if (error.type === 'max-buffer-size-exceeded') callbacks.onInvalid('a feed line is too long');
     },
   });
-  return {
-    feed: (chunk) => parser.feed(chunk),
-    reset: () => parser.reset(),
-  };
+  return { feed: (chunk) => parser.feed(chunk) };
 }
