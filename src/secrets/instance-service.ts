@@ -13,6 +13,7 @@ import type { KmsService } from '../kms/kms-service.ts';
 import { type CryptoKey, keyResourceName } from '../kms/kms-types.ts';
 import type { ProjectService } from '../projects/project-service.ts';
 import { type Storage, stmt, WriteRejected } from '../storage/storage-types.ts';
+import { instanceNameTaken, looksLikeUuid, requireInstanceName } from './instance-name.ts';
 import { instanceChange } from './secret-changes.ts';
 import type { SecretsRepo } from './secrets-repo.ts';
 import {
@@ -81,6 +82,7 @@ export class InstanceService {
     input: { name: string; kmsKey?: InstanceKmsKey | null },
     caller: Principal,
   ): Promise<Instance> {
+    requireInstanceName(input.name);
     await this.requireLocation(location);
     const id = newUuid();
     const key = input.kmsKey
@@ -97,10 +99,14 @@ export class InstanceService {
       createTimeMs: now,
       updateTimeMs: now,
     };
-    await this.#storage.write([
-      this.#repo.insertInstance(instance),
-      instanceChange(this.#storage.db, 'instance.created', instance, now),
-    ]);
+    await this.#storage
+      .write([
+        this.#repo.insertInstance(instance),
+        instanceChange(this.#storage.db, 'instance.created', instance, now),
+      ])
+      .catch((err: unknown) => {
+        throw err instanceof WriteRejected && err.reason === 'unique' ? instanceNameTaken(input.name) : err;
+      });
     return instance;
   }
 
@@ -117,7 +123,7 @@ export class InstanceService {
    * id goes; undefined when none or several have that name (the URL then names no instance).
    */
   async idForName(location: SecretsLocation, name: string): Promise<string | undefined> {
-    if (isUuid(name)) return undefined;
+    if (looksLikeUuid(name)) return undefined;
     const ids = await this.#repo.instanceIdsNamed(location, name, 2);
     return ids.length === 1 ? ids[0] : undefined;
   }
@@ -147,6 +153,7 @@ export class InstanceService {
     const current = await this.get(location, id);
     if (etag !== undefined && etag !== current.etag)
       throw errors.conflict('The etag does not match the instance’s current etag.');
+    if (input.name !== current.name) requireInstanceName(input.name);
     const kmsKey = input.kmsKey ?? null;
     const key = kmsKey
       ? await this.#validateKmsKey(
@@ -209,6 +216,7 @@ export class InstanceService {
     try {
       await this.#storage.write(statements);
     } catch (err) {
+      if (err instanceof WriteRejected && err.reason === 'unique') throw instanceNameTaken(input.name);
       if (err instanceof WriteRejected)
         throw errors.conflict('The instance was changed concurrently; read it again.');
       throw err;
