@@ -1,6 +1,7 @@
 import { Command, Option } from 'commander';
 import { version } from '../app/version.ts';
 import { CofferApiError, CofferConnectionError } from '../sdk/index.ts';
+import { registerAgentCommand } from './agent-command.ts';
 import { registerAuditCommands } from './audit-commands.ts';
 import { defaultAddress } from './cli-context.ts';
 import { CliError } from './cli-error.ts';
@@ -73,6 +74,7 @@ export function buildProgram(): Command {
   registerAuditCommands(program);
   registerOperationsCommands(program);
   registerRunCommand(program);
+  registerAgentCommand(program);
   registerCompletionCommand(program);
   return program;
 }

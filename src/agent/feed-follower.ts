@@ -1,0 +1,195 @@
+import { setTimeout as delay } from 'node:timers/promises';
+import type { Logger } from '../core/logger.ts';
+import type { AgentCache, CacheEntry } from './agent-cache.ts';
+import type { AgentMetrics } from './agent-metrics.ts';
+
+/** One change of the project's feed, as the SDK yields it (metadata only, never a value). */
+export interface FeedChange {
+  readonly cursor: string;
+  readonly time: string;
+  readonly type: string;
+  readonly resource: string;
+}
+
+/**
+ * Opens the project's change stream after `after` (the SDK resumes a dropped connection itself and
+ * calls `onDrop` before each reconnect).
+ */
+export type OpenFeed = (after: string, signal: AbortSignal, onDrop: () => void) => AsyncIterable<FeedChange>;
+
+/** What the follower needs. */
+export interface FeedFollowerDeps {
+  readonly projectId: string;
+  readonly open: OpenFeed;
+  /** The feed's head cursor now (where to follow from after reading current values). */
+  readonly latest: (signal: AbortSignal) => Promise<string>;
+  /** Answers when the server is reachable (a cheap unauthenticated call), throws when not. */
+  readonly probe: (signal: AbortSignal) => Promise<void>;
+  /** How often reachability is checked while the stream is quiet. */
+  readonly probeIntervalMs: number;
+  readonly cache: AgentCache;
+  readonly metrics: AgentMetrics;
+  readonly logger: Logger;
+}
+
+const secretResource = /^projects\/[^/]+\/regions\/([^/]+)\/instances\/[^/]+\/secrets\/([^/]+)(?:\/|$)/;
+const instanceResource = /^projects\/[^/]+\/regions\/([^/]+)\/(?:instances|keyrings)\/[^/]+(?:\/|$)/;
+
+/**
+ * Which cached entries a change may affect. A secret's change (a version, a stage, its policy, its
+ * deletion) selects that secret's entries in its region (the feed names the instance by id, the
+ * config may name it by name, so any instance of the region counts: at worst one extra fetch); an
+ * instance or KMS key change selects the region's entries; a project-level change (its IAM policy)
+ * selects all. Service-account and other changes select none.
+ */
+export function affectedBy(
+  change: FeedChange,
+  projectId: string,
+): ((entry: CacheEntry) => boolean) | undefined {
+  const resource = change.resource;
+  if (!resource.startsWith(`projects/${projectId}`)) return undefined;
+  const secret = secretResource.exec(resource);
+  if (secret) {
+    let path: string;
+    try {
+      path = decodeURIComponent(secret[2]!);
+    } catch {
+      return undefined;
+    }
+    const regionId = secret[1];
+    return (entry) => entry.ref.regionId === regionId && entry.ref.path === path;
+  }
+  const region = instanceResource.exec(resource);
+  if (region) return (entry) => entry.ref.regionId === region[1];
+  if (resource === `projects/${projectId}`) return () => true;
+  return undefined;
+}
+
+/** Full jitter: a uniform delay up to min(cap, base·2^attempt), so many agents never return at once. */
+export function jitteredBackoffMs(attempt: number, baseMs = 250, capMs = 30_000): number {
+  return Math.random() * Math.min(capMs, baseMs * 2 ** attempt);
+}
+
+/**
+ * Follows the project's change feed and refreshes the cached entries each change affects (one fetch
+ * per changed secret). A `gone` cursor (older than the server keeps) resyncs: every entry is fetched
+ * again and the stream restarts from now. Reachability is probed alongside, so the cache knows when
+ * it stops being current (and the listener says how stale it is); failures back off with full jitter.
+ */
+export class FeedFollower {
+  readonly #deps: FeedFollowerDeps;
+  readonly #abort = new AbortController();
+  #cursor = 'latest';
+  #streamUp = false;
+  #probeOk = true;
+  #running: Promise<void> | undefined;
+  #probeTimer: NodeJS.Timeout | undefined;
+
+  constructor(deps: FeedFollowerDeps) {
+    this.#deps = deps;
+  }
+
+  /** The head cursor now: call it before reading the values to cache, then `start` from it. */
+  latest(): Promise<string> {
+    return this.#deps.latest(this.#abort.signal);
+  }
+
+  /** Starts following in the background, after `cursor`. */
+  start(cursor: string): void {
+    this.#cursor = cursor;
+    this.#streamUp = true;
+    this.#update();
+    this.#running = this.#follow();
+    this.#scheduleProbe();
+  }
+
+  /** Stops following. */
+  async stop(): Promise<void> {
+    this.#abort.abort(new Error('agent stopping'));
+    clearTimeout(this.#probeTimer);
+    await this.#running?.catch(() => undefined);
+  }
+
+  #update(): void {
+    this.#deps.cache.setCurrent(this.#streamUp && this.#probeOk);
+  }
+
+  #scheduleProbe(): void {
+    if (this.#abort.signal.aborted) return;
+    this.#probeTimer = setTimeout(() => void this.#probe(), this.#deps.probeIntervalMs);
+    this.#probeTimer.unref();
+  }
+
+  async #probe(): Promise<void> {
+    const timeout = AbortSignal.timeout(Math.max(500, this.#deps.probeIntervalMs));
+    try {
+      await this.#deps.probe(AbortSignal.any([timeout, this.#abort.signal]));
+      if (!this.#probeOk) this.#deps.logger.info('the Coffer server is reachable again');
+      this.#probeOk = true;
+      // The stream reconnects by itself (resuming from its cursor) once the server answers again.
+      this.#streamUp = true;
+    } catch {
+      if (this.#probeOk && !this.#abort.signal.aborted)
+        this.#deps.logger.warn('the Coffer server cannot be reached; cached values are served stale');
+      this.#probeOk = false;
+    }
+    this.#update();
+    this.#scheduleProbe();
+  }
+
+  async #follow(): Promise<void> {
+    const { metrics, logger } = this.#deps;
+    let attempt = 0;
+    while (!this.#abort.signal.aborted) {
+      try {
+        const onDrop = () => {
+          metrics.feedReconnects.inc();
+          if (this.#streamUp) logger.warn('the change feed dropped; reconnecting');
+          this.#streamUp = false;
+          this.#update();
+        };
+        for await (const change of this.#deps.open(this.#cursor, this.#abort.signal, onDrop)) {
+          attempt = 0;
+          if (!this.#streamUp) {
+            this.#streamUp = true;
+            this.#update();
+          }
+          this.#cursor = change.cursor;
+          metrics.feedEvents.inc();
+          const timeMs = Date.parse(change.time);
+          if (!Number.isNaN(timeMs)) metrics.feedLagSeconds.set(Math.max(0, Date.now() - timeMs) / 1000);
+          const matches = affectedBy(change, this.#deps.projectId);
+          if (matches) void this.#deps.cache.refresh(matches);
+        }
+        if (this.#abort.signal.aborted) return;
+        // The stream ended without an error: open it again from the last cursor.
+      } catch (err) {
+        if (this.#abort.signal.aborted) return;
+        const code = (err as { code?: unknown }).code;
+        if (code === 'gone') {
+          logger.warn(
+            'the change feed no longer holds the agent’s cursor; every cached secret is fetched again',
+          );
+          try {
+            this.#cursor = await this.#deps.latest(this.#abort.signal);
+            await this.#deps.cache.refresh(() => true);
+            continue;
+          } catch {
+            // retried below, with backoff
+          }
+        }
+        this.#streamUp = false;
+        this.#update();
+        if (code === 'unauthenticated') metrics.authFailures.inc();
+        logger.warn(
+          { code: typeof code === 'string' ? code : 'unavailable' },
+          'the change feed dropped; reconnecting',
+        );
+      }
+      metrics.feedReconnects.inc();
+      await delay(jitteredBackoffMs(attempt++), undefined, { signal: this.#abort.signal }).catch(
+        () => undefined,
+      );
+    }
+  }
+}
