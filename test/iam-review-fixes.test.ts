@@ -174,6 +174,57 @@ describe('IAM review fixes: the first admin and time-bound grants', () => {
     const renamed = await as(temp.token).put(`${region}/instances/${bound}`, { name: 'bound-2', kmsKey });
     assert.equal(renamed.status, 200, JSON.stringify(renamed.body));
   });
+
+  test('a role held only with a condition is granted by no route, condition or expiry (regression guard)', async () => {
+    const holder = await user('conditional-granter');
+    const other = await user('grant-target');
+    const grant = async (role: string, condition?: object) =>
+      assert.equal(
+        (
+          await as(admin).post(`${project}/iam-policy:add-binding`, {
+            role,
+            member: holder.member,
+            condition,
+          })
+        ).status,
+        200,
+      );
+    await grant('roles/kms.admin'); // iam.policies.set, unconditionally
+    await grant('roles/secretsmanager.admin', inOneHour());
+    await grant('roles/iam.serviceAccountUser', inOneHour());
+    const instance = `${project}/regions/local/instances/${(await as(admin).post(`${project}/regions/local/instances`, { name: 'grants' })).body.id}`;
+    const account = (await as(admin).post(`${project}/service-accounts`, { name: 'grants-acct' })).body.email;
+    const role = (
+      await as(admin).post(`${project}/roles`, {
+        roleId: 'getter',
+        title: 't',
+        permissions: ['secrets.get_value'],
+      })
+    ).body.name;
+    const policy = (await as(holder.token).get(`${instance}/iam-policy`)).body;
+    const add = (resource: string, role: string, condition?: object) =>
+      as(holder.token).post(`${resource}/iam-policy:add-binding`, { role, member: other.member, condition });
+    const attempts = {
+      put: await as(holder.token).put(`${instance}/iam-policy`, {
+        bindings: [...policy.bindings, { role: 'roles/secretsmanager.admin', members: [holder.member] }],
+        etag: policy.etag,
+      }),
+      add: await add(instance, 'roles/secretsmanager.secretAccessor'),
+      custom: await add(instance, role),
+      actAs: await add(
+        `${project}/service-accounts/${encodeURIComponent(account)}`,
+        'roles/iam.serviceAccountUser',
+      ),
+      titleOnly: await add(instance, 'roles/secretsmanager.admin', { title: 'forever' }),
+      farFuture: await add(instance, 'roles/secretsmanager.admin', {
+        title: 'x',
+        expiresAt: '9999-12-31T00:00:00Z',
+      }),
+      sameExpiry: await add(instance, 'roles/secretsmanager.admin', inOneHour()),
+    };
+    const statuses = Object.fromEntries(Object.entries(attempts).map(([k, r]) => [k, r.status]));
+    assert.deepEqual(statuses, Object.fromEntries(Object.keys(attempts).map((k) => [k, 403])));
+  });
 });
 
 const postgresSkip = await postgresSkipReason();
