@@ -72,8 +72,11 @@ export interface AgentFixture {
   secret(path: string, value: string | Buffer, readable?: boolean): Promise<void>;
   /** Adds a version. */
   put(path: string, value: string | Buffer): Promise<void>;
-  /** Writes a YAML config (server, project, region, instance, auth filled in) and returns its path. */
-  config(name: string, yaml: string, server?: string): string;
+  /**
+   * Writes a YAML config (server, project, region, instance, auth filled in: the token file unless
+   * `auth` gives another `auth:` block) and returns its path.
+   */
+  config(name: string, yaml: string, server?: string, auth?: string): string;
   destroy(): Promise<void>;
 }
 
@@ -121,11 +124,11 @@ export async function startAgentFixture(): Promise<AgentFixture> {
       async put(path, value) {
         await admin.secrets.putSecretValue({ ...instance, secret: path }, body(value));
       },
-      config(name, yaml, server = node.url) {
+      config(name, yaml, server = node.url, auth = `auth:\n  tokenFile: ${tokenFile}\n`) {
         const file = join(dir, name);
         writeFileSync(
           file,
-          `server: ${server}\nproject: ${projectId}\nregion: local\ninstance: ${instanceId}\nauth:\n  tokenFile: ${tokenFile}\n${yaml}`,
+          `server: ${server}\nproject: ${projectId}\nregion: local\ninstance: ${instanceId}\n${auth}${yaml}`,
         );
         return file;
       },
