@@ -164,6 +164,42 @@ templates:
     }
   });
 
+  test('a disabled key file: a clear log line, the auth failure metric, and the cached value served stale', async () => {
+    const key = await f.admin.iam.createKey({ projectId: f.projectId, email: f.email });
+    const keyFile = join(f.dir, 'disabled-key.json');
+    writeFileSync(keyFile, JSON.stringify(key), { mode: 0o600 });
+    const port = await freePort();
+    const config = f.config(
+      'disabled.yaml',
+      `listen: 127.0.0.1:${port}\nlistenerTokenFile: ${f.listenerTokenFile}\n`,
+      undefined,
+      `auth:\n  keyFile: ${keyFile}\n`,
+    );
+    const agent = startAgent(['--config', config]);
+    try {
+      await waitFor('the listener', () => agent.output.stderr.includes('agent listener ready'), 15_000);
+      const base = `http://127.0.0.1:${port}`;
+      const url = `${base}/v2/projects/${f.projectId}/regions/local/instances/${f.instanceId}/secrets/stale%2Fx/value`;
+      const get = () => fetch(url, { headers: { authorization: `Bearer ${f.listenerToken}` } });
+      assert.equal((await get()).status, 200);
+      await f.admin.iam.setKeyDisabled({ projectId: f.projectId, email: f.email }, key.privateKeyId, true);
+      await waitFor(
+        'the log line',
+        () => agent.output.stderr.includes('refused the agent’s credential'),
+        8_000,
+      );
+      const stale = await get();
+      assert.equal(stale.status, 200);
+      assert.notEqual(stale.headers.get('x-coffer-stale'), null);
+      assert.equal(((await stale.json()) as { value: string }).value, 'cached');
+      const metrics = await (await fetch(`${base}/metrics`)).text();
+      assert.match(metrics, /coffer_agent_auth_failures_total [1-9]/);
+      assert.match(metrics, /coffer_agent_feed_connected 0/);
+    } finally {
+      await stop(agent);
+    }
+  });
+
   test('exec mode: the command gets the variables and its exit code is the agent’s', async () => {
     const config = f.config('exec.yaml', `exec:\n  env:\n    API_TOKEN: exec/token\n`);
     const result = await startAgent([

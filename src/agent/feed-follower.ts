@@ -80,7 +80,12 @@ export class FeedFollower {
   readonly #deps: FeedFollowerDeps;
   readonly #abort = new AbortController();
   #cursor = 'latest';
-  #streamUp = false;
+  /**
+   * `up`: connected (or reconnecting after a drop the SDK heals by itself); `dropped`: the connection
+   * broke, current again once the server answers; `failed`: the server refused the stream
+   * (unauthenticated, permission_denied…), current again only once a reopened stream holds.
+   */
+  #stream: 'up' | 'dropped' | 'failed' = 'up';
   #probeOk = true;
   #running: Promise<void> | undefined;
   #probeTimer: NodeJS.Timeout | undefined;
@@ -97,8 +102,7 @@ export class FeedFollower {
   /** Starts following in the background, after `cursor`. */
   start(cursor: string): void {
     this.#cursor = cursor;
-    this.#streamUp = true;
-    this.#update();
+    this.#setStream('up');
     this.#running = this.#follow();
     this.#scheduleProbe();
   }
@@ -110,8 +114,9 @@ export class FeedFollower {
     await this.#running?.catch(() => undefined);
   }
 
-  #update(): void {
-    this.#deps.cache.setCurrent(this.#streamUp && this.#probeOk);
+  #setStream(state: 'up' | 'dropped' | 'failed'): void {
+    this.#stream = state;
+    this.#deps.cache.setCurrent(this.#stream === 'up' && this.#probeOk);
   }
 
   #scheduleProbe(): void {
@@ -126,34 +131,33 @@ export class FeedFollower {
       await this.#deps.probe(AbortSignal.any([timeout, this.#abort.signal]));
       if (!this.#probeOk) this.#deps.logger.info('the Coffer server is reachable again');
       this.#probeOk = true;
-      // The stream reconnects by itself (resuming from its cursor) once the server answers again.
-      this.#streamUp = true;
     } catch {
       if (this.#probeOk && !this.#abort.signal.aborted)
         this.#deps.logger.warn('the Coffer server cannot be reached; cached values are served stale');
       this.#probeOk = false;
     }
-    this.#update();
+    // After a drop, the SDK resumes the stream from its cursor by itself once the server answers.
+    this.#setStream(this.#stream === 'dropped' && this.#probeOk ? 'up' : this.#stream);
     this.#scheduleProbe();
   }
 
   async #follow(): Promise<void> {
     const { metrics, logger } = this.#deps;
     let attempt = 0;
+    const onDrop = () => {
+      metrics.feedReconnects.inc();
+      if (this.#stream === 'up') logger.warn('the change feed dropped; reconnecting');
+      if (this.#stream !== 'failed') this.#setStream('dropped');
+    };
     while (!this.#abort.signal.aborted) {
+      // A stream the server refused counts as held again once a reopened one is not refused at once.
+      const held = setTimeout(() => {
+        if (this.#stream === 'failed') this.#setStream('up');
+      }, 1_000);
       try {
-        const onDrop = () => {
-          metrics.feedReconnects.inc();
-          if (this.#streamUp) logger.warn('the change feed dropped; reconnecting');
-          this.#streamUp = false;
-          this.#update();
-        };
         for await (const change of this.#deps.open(this.#cursor, this.#abort.signal, onDrop)) {
           attempt = 0;
-          if (!this.#streamUp) {
-            this.#streamUp = true;
-            this.#update();
-          }
+          if (this.#stream !== 'up') this.#setStream('up');
           this.#cursor = change.cursor;
           metrics.feedEvents.inc();
           const timeMs = Date.parse(change.time);
@@ -178,16 +182,23 @@ export class FeedFollower {
             // retried below, with backoff
           }
         }
-        this.#streamUp = false;
-        this.#update();
-        if (code === 'unauthenticated') metrics.authFailures.inc();
-        logger.warn(
-          { code: typeof code === 'string' ? code : 'unavailable' },
-          'the change feed dropped; reconnecting',
-        );
+        this.#setStream('failed');
+        if (code === 'unauthenticated') {
+          metrics.authFailures.inc();
+          logger.error(
+            'the server refused the agent’s credential on the change feed (unauthenticated): is the key disabled or deleted, or the token expired? Cached values are served stale',
+          );
+        } else {
+          logger.warn(
+            { code: typeof code === 'string' ? code : 'unavailable' },
+            'the change feed failed; reopening it',
+          );
+        }
+      } finally {
+        clearTimeout(held);
       }
       metrics.feedReconnects.inc();
-      await delay(jitteredBackoffMs(attempt++), undefined, { signal: this.#abort.signal }).catch(
+      await delay(jitteredBackoffMs(attempt++, 500), undefined, { signal: this.#abort.signal }).catch(
         () => undefined,
       );
     }
