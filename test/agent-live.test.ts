@@ -1,5 +1,6 @@
 import assert from 'node:assert/strict';
-import { readFileSync, writeFileSync } from 'node:fs';
+import { readFileSync, statSync, writeFileSync } from 'node:fs';
+import { request } from 'node:http';
 import { join } from 'node:path';
 import { after, before, describe, test } from 'node:test';
 import { freePort } from './support/cli-process.ts';
@@ -195,6 +196,29 @@ templates:
       const metrics = await (await fetch(`${base}/metrics`)).text();
       assert.match(metrics, /coffer_agent_auth_failures_total [1-9]/);
       assert.match(metrics, /coffer_agent_feed_connected 0/);
+    } finally {
+      await stop(agent);
+    }
+  });
+
+  test('listen unix:/path makes a socket of mode 0600 that serves values without a token', async () => {
+    const socketPath = join(f.dir, 'agent.sock');
+    const config = f.config('unix.yaml', `listen: unix:${socketPath}\n`);
+    const agent = startAgent(['--config', config]);
+    try {
+      await waitFor('the listener', () => agent.output.stderr.includes('agent listener ready'), 15_000);
+      assert.equal(statSync(socketPath).mode & 0o777, 0o600);
+      const path = `/v2/projects/${f.projectId}/regions/local/instances/${f.instanceId}/secrets/stale%2Fx/value`;
+      const body = await new Promise<string>((resolve, reject) => {
+        request({ socketPath, path }, (res) => {
+          let text = '';
+          res.on('data', (d: Buffer) => (text += d.toString()));
+          res.on('end', () => resolve(text));
+        })
+          .on('error', reject)
+          .end();
+      });
+      assert.equal((JSON.parse(body) as { value: string }).value, 'cached');
     } finally {
       await stop(agent);
     }

@@ -62,6 +62,10 @@ describe('coffer agent: config and templates', { concurrency: true }, () => {
     mode: "0640"
   - contents: "{{ secret \\"app/db\\" }}"
     destination: ${out}/db.json
+    command: [sh, -c, "echo ran > ${out}/command.out"]
+  - contents: "{{ secret \\"app/plain\\" }}"
+    destination: ${out}/plain.txt
+    command: "exit 3"
 `,
     );
     const result = await startAgent(['--config', config, '--once']).done;
@@ -72,6 +76,8 @@ describe('coffer agent: config and templates', { concurrency: true }, () => {
     );
     assert.deepEqual(readFileSync(join(out, 'cert.bin')), binary);
     assert.equal(readFileSync(join(out, 'db.json'), 'utf8'), dbJson);
+    assert.equal(readFileSync(join(out, 'command.out'), 'utf8'), 'ran\n', 'the command ran after the write');
+    assert.match(result.stderr, /the template command failed/, 'a failing command is logged, not fatal');
     assert.equal(statSync(join(out, 'app.env')).mode & 0o777, 0o600);
     assert.equal(statSync(join(out, 'cert.bin')).mode & 0o777, 0o640);
     assert.doesNotMatch(result.stderr + result.stdout, /api_user|p@ss|hello <world>/, 'no value in the logs');
@@ -155,34 +161,41 @@ describe('coffer agent: config and templates', { concurrency: true }, () => {
   test('SIGKILL mid-render never leaves a partial file at the destination', async () => {
     const out = join(f.dir, 'kill');
     mkdirSync(out);
-    const big = 'x'.repeat(60_000);
-    await f.secret('app/big', big);
-    // About 12 MB of output: the write is in flight when the agent is killed.
+    await f.secret('app/big', 'a'.repeat(60_000));
+    // About 12 MB of output, so the agent can be killed while its temporary file is being written.
     const config = f.config(
       'kill.yaml',
       `templates:\n  - contents: '${'{{ secret "app/big" }}'.repeat(200)}'\n    destination: ${out}/big.out\n`,
     );
-    const expected = big.repeat(200);
-    for (const delayMs of [0, 150, 300, 450, 600]) {
+    const complete = (letter: string) => letter.repeat(60_000).repeat(200);
+    const isTemp = (name: string) => name.startsWith('.big.out.coffer-tmp-');
+    assert.equal((await startAgent(['--config', config, '--once']).done).code, 0);
+    let previous = readFileSync(join(out, 'big.out'), 'utf8');
+    assert.equal(previous, complete('a'));
+    let killedMidWrite = 0;
+    for (const letter of ['b', 'c', 'd', 'e']) {
+      await f.put('app/big', letter.repeat(60_000));
       const agent = startAgent(['--config', config, '--once']);
-      await waitFor(
-        'the agent starting',
-        () => agent.output.stderr.length > 0 || delayMs === 0,
-        10_000,
-      ).catch(() => undefined);
-      await new Promise((resolve) => setTimeout(resolve, delayMs));
+      // Kill the moment its temporary file appears (or when it is done, if the write was too quick).
+      while (agent.child.exitCode === null && !readdirSync(out).some(isTemp))
+        await new Promise((resolve) => setTimeout(resolve, 1));
+      if (agent.child.exitCode === null) killedMidWrite++;
       agent.child.kill('SIGKILL');
       await agent.done;
       const names = readdirSync(out);
       assert.ok(
-        names.every((name) => name === 'big.out' || name.startsWith('.big.out.coffer-tmp-')),
+        names.every((name) => name === 'big.out' || isTemp(name)),
         names.join(),
       );
-      if (names.includes('big.out')) assert.equal(readFileSync(join(out, 'big.out'), 'utf8'), expected);
+      assert.ok(names.includes('big.out'));
+      const content = readFileSync(join(out, 'big.out'), 'utf8');
+      assert.ok(content === complete(letter) || content === previous, 'only the whole old or new file');
+      previous = content;
     }
+    assert.ok(killedMidWrite > 0, 'at least one kill landed while the temporary file was being written');
     const result = await startAgent(['--config', config, '--once']).done;
     assert.equal(result.code, 0, result.stderr);
     assert.deepEqual(readdirSync(out), ['big.out'], 'a later run removes leftover temporary files');
-    assert.equal(readFileSync(join(out, 'big.out'), 'utf8'), expected);
+    assert.equal(readFileSync(join(out, 'big.out'), 'utf8'), complete('e'));
   });
 });
