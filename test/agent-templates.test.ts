@@ -2,6 +2,9 @@ import assert from 'node:assert/strict';
 import { existsSync, mkdirSync, readdirSync, readFileSync, statSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { after, before, describe, test } from 'node:test';
+import { fileURLToPath } from 'node:url';
+import { loadAgentConfig } from '../src/agent/agent-config.ts';
+import { parseTemplate } from '../src/agent/template-parser.ts';
 import { type AgentFixture, startAgent, startAgentFixture, waitFor } from './support/agent-fixture.ts';
 import { startTcpProxy } from './support/tcp-proxy.ts';
 
@@ -43,6 +46,23 @@ describe('coffer agent: config and templates', { concurrency: true }, () => {
         result.stderr,
       );
     }
+  });
+
+  test('the example configuration and template are valid', () => {
+    const example = fileURLToPath(new URL('../examples/agent/agent.yaml', import.meta.url));
+    const template = fileURLToPath(new URL('../examples/agent/app.env.tmpl', import.meta.url));
+    const config = loadAgentConfig(example, (path) =>
+      path === example
+        ? readFileSync(example, 'utf8')
+        : path === '/etc/coffer-agent/app.env.tmpl'
+          ? readFileSync(template, 'utf8')
+          : 'a-listener-token-of-32-characters',
+    );
+    assert.equal(config.templates.length, 2);
+    assert.equal(config.maxStaleMs, 86_400_000);
+    const parsed = config.templates.map(parseTemplate);
+    assert.equal(parsed[1]!.wholeFile, 'secure-api/tls-keystore');
+    assert.deepEqual([...parsed[0]!.references], ['secure-api/db', 'secure-api/keys', 'secure-api/config']);
   });
 
   test('--once renders byte-exact binary, JSON fields and text unescaped, mode 0600 by default, and exits 0', async () => {
