@@ -1,3 +1,4 @@
+import { setTimeout as delay } from 'node:timers/promises';
 import type { Logger } from '../core/logger.ts';
 import {
   CofferApiError,
@@ -7,6 +8,7 @@ import {
   secretBytes,
 } from '../sdk/index.ts';
 import type { AgentMetrics } from './agent-metrics.ts';
+import { jitteredBackoffMs } from './backoff.ts';
 import { describeReference, referenceKey, type SecretReference } from './secret-reference.ts';
 
 /** One cached secret value, with its answer already serialized for the listener. */
@@ -66,6 +68,9 @@ export class AgentCache {
   #current = false;
   /** The last moment the feed was known connected. */
   #currentUntilMs = 0;
+  /** Entries a change was announced for but not fetched yet (the server failed): since when. */
+  readonly #pending = new Map<string, number>();
+  readonly #closing = new AbortController();
 
   constructor(deps: AgentCacheDeps) {
     this.#deps = deps;
@@ -98,15 +103,30 @@ export class AgentCache {
     return this.#current;
   }
 
-  /** How long an entry has not been known current, in ms (0 while the feed is connected). */
+  /** Whether every entry is known current (the listener's fast path skips the staleness check). */
+  get allCurrent(): boolean {
+    return this.#current && this.#pending.size === 0;
+  }
+
+  /**
+   * How long an entry has not been known current, in ms: since the feed dropped (or since it was
+   * fetched, if later), or since a change announced for it could not be fetched.
+   */
   staleMs(entry: CacheEntry, nowMs = this.#now()): number {
-    if (this.#current) return 0;
-    return Math.max(0, nowMs - Math.max(entry.fetchedAtMs, this.#currentUntilMs));
+    const pendingSince = this.#pending.get(entry.key);
+    const sinceChange = pendingSince === undefined ? 0 : nowMs - pendingSince;
+    if (this.#current) return Math.max(0, sinceChange);
+    return Math.max(0, sinceChange, nowMs - Math.max(entry.fetchedAtMs, this.#currentUntilMs));
+  }
+
+  /** Stops the retries of changed entries. */
+  close(): void {
+    this.#closing.abort();
   }
 
   /** The largest staleness of any entry (for /metrics and /health). */
   maxStaleMs(): number {
-    if (this.#current || this.#entries.size === 0) return 0;
+    if (this.allCurrent || this.#entries.size === 0) return 0;
     const now = this.#now();
     let oldest = 0;
     for (const entry of this.#entries.values()) oldest = Math.max(oldest, this.staleMs(entry, now));
@@ -178,8 +198,9 @@ export class AgentCache {
 
   /**
    * Fetches again every entry `matches` selects, each once (a refresh already running for an entry
-   * runs once more after it, never in parallel). A secret now denied or gone is dropped; one that
-   * cannot be reached is kept (stale) for the next change or resync.
+   * runs once more after it, never in parallel). A secret now denied or gone is dropped. One whose
+   * fetch fails otherwise (the server away, the credential refused) is kept, counted stale from the
+   * change, and fetched again with jittered backoff until it succeeds.
    */
   async refresh(matches: (entry: CacheEntry) => boolean): Promise<void> {
     const selected = [...this.#entries.values()].filter(matches);
@@ -194,25 +215,33 @@ export class AgentCache {
     }
     const state = { again: true };
     this.#refreshing.set(entry.key, state);
+    let failures = 0;
     try {
-      while (state.again) {
+      while (state.again && !this.#closing.signal.aborted) {
         state.again = false;
         try {
           await this.#fetchOnce(entry.key, entry.ref);
+          this.#pending.delete(entry.key);
         } catch (err) {
           const code = fetchErrorCode(err);
           if (code === 'permission_denied' || code === 'not_found' || code === 'failed_precondition') {
             // The agent may no longer read it, or it is gone: stop serving what the server refuses.
+            this.#pending.delete(entry.key);
             if (this.#entries.delete(entry.key)) this.#emit(undefined, entry.key);
             this.#deps.logger.warn(
               { secret: describeReference(entry.ref), code },
               'a cached secret can no longer be read; it is dropped from the cache',
             );
           } else {
-            this.#deps.logger.warn(
-              { secret: describeReference(entry.ref), code },
-              'a changed secret could not be fetched; the cached value is kept',
-            );
+            if (!this.#pending.has(entry.key)) this.#pending.set(entry.key, this.#now());
+            if (failures === 0)
+              this.#deps.logger.warn(
+                { secret: describeReference(entry.ref), code },
+                'a changed secret could not be fetched; the cached value is served stale and fetched again',
+              );
+            const waitMs = jitteredBackoffMs(failures++, 250, 30_000);
+            await delay(waitMs, undefined, { signal: this.#closing.signal }).catch(() => undefined);
+            if (this.#entries.has(entry.key)) state.again = true;
           }
         }
       }

@@ -170,17 +170,17 @@ export class AgentListener {
 
   #sendEntry(res: ServerResponse, entry: CacheEntry, requestId: string): void {
     const cache = this.#deps.cache;
-    if (!cache.current) {
+    if (!cache.allCurrent) {
       const staleMs = cache.staleMs(entry);
       if (staleMs > this.#deps.maxStaleMs)
         return sendError(
           res,
           503,
           'unavailable',
-          `The Coffer server has not been reachable for ${Math.floor(staleMs / 1000)} s, longer than cache.maxStale; the cached value is no longer served.`,
+          `The value has not been known current for ${Math.floor(staleMs / 1000)} s (the Coffer server cannot be reached or refuses the agent), longer than cache.maxStale; it is no longer served.`,
           requestId,
         );
-      res.setHeader('x-coffer-stale', Math.floor(staleMs / 1000));
+      if (staleMs > 0) res.setHeader('x-coffer-stale', Math.floor(staleMs / 1000));
     }
     let headers = this.#entryHeaders.get(entry);
     if (headers === undefined) {

@@ -7,7 +7,8 @@ import { type AgentConfig, ConfigError, loadAgentConfig } from './agent-config.t
 import { AgentListener } from './agent-listener.ts';
 import { AgentMetrics } from './agent-metrics.ts';
 import { ExecStartError, ExecSupervisor } from './exec-supervisor.ts';
-import { FeedFollower, jitteredBackoffMs } from './feed-follower.ts';
+import { jitteredBackoffMs } from './backoff.ts';
+import { FeedFollower } from './feed-follower.ts';
 import { parseSecretReference, referenceKey, type SecretReference } from './secret-reference.ts';
 import { parseTemplate } from './template-parser.ts';
 import { TemplateRenderer } from './template-renderer.ts';
@@ -205,6 +206,7 @@ export async function runAgent(options: AgentOptions): Promise<number> {
     logger.error({ reason: (err as Error).message }, 'the command could not be restarted');
   }
   supervisor?.detach();
+  cache.close();
   await Promise.all([listener?.close(), follower?.stop(), renderer.idle()]);
   logger.info({ exitCode: code }, 'agent stopped');
   return code;

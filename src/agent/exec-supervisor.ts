@@ -51,6 +51,7 @@ export class ExecSupervisor {
   #restarting: Promise<void> | undefined;
   #again = false;
   #stopping = false;
+  #debounce: NodeJS.Timeout | undefined;
   #resolveExit!: (code: number) => void;
   #rejectExit!: (err: Error) => void;
   /** Resolves with the code to exit with once the command ended by itself or after a forwarded signal. */
@@ -71,8 +72,19 @@ export class ExecSupervisor {
     for (const [signal, handler] of this.#handlers) process.on(signal, handler);
   }
 
-  /** A secret the command reads changed. */
+  /**
+   * A secret the command reads (or a rendered file) changed. Calls within 50 ms coalesce, so that one
+   * put that changes a variable and a file restarts the command once.
+   */
   changed(): void {
+    if (this.#deps.onChange === 'none' || this.#stopping || this.#debounce) return;
+    this.#debounce = setTimeout(() => {
+      this.#debounce = undefined;
+      this.#apply();
+    }, 50);
+  }
+
+  #apply(): void {
     const onChange = this.#deps.onChange;
     if (onChange === 'none' || this.#stopping) return;
     if (onChange !== 'restart') {
@@ -89,8 +101,9 @@ export class ExecSupervisor {
     });
   }
 
-  /** Stops forwarding signals. */
+  /** Stops forwarding signals (and drops a pending change). */
   detach(): void {
+    clearTimeout(this.#debounce);
     for (const [signal, handler] of this.#handlers) process.off(signal, handler);
   }
 

@@ -2,6 +2,7 @@ import { setTimeout as delay } from 'node:timers/promises';
 import type { Logger } from '../core/logger.ts';
 import type { AgentCache, CacheEntry } from './agent-cache.ts';
 import type { AgentMetrics } from './agent-metrics.ts';
+import { jitteredBackoffMs } from './backoff.ts';
 
 /** One change of the project's feed, as the SDK yields it (metadata only, never a value). */
 export interface FeedChange {
@@ -63,11 +64,6 @@ export function affectedBy(
   if (region) return (entry) => entry.ref.regionId === region[1];
   if (resource === `projects/${projectId}`) return () => true;
   return undefined;
-}
-
-/** Full jitter: a uniform delay up to min(cap, base·2^attempt), so many agents never return at once. */
-export function jitteredBackoffMs(attempt: number, baseMs = 250, capMs = 30_000): number {
-  return Math.random() * Math.min(capMs, baseMs * 2 ** attempt);
 }
 
 /**
