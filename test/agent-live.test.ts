@@ -76,6 +76,17 @@ templates:
       };
       assert.deepEqual(Buffer.from(bin.binaryValue, 'base64'), binary);
 
+      const malformed = await fetch(
+        `${base}/v2/projects/%E0%A4%A/regions/local/instances/i/secrets/x/value`,
+        {
+          headers: auth,
+        },
+      );
+      assert.equal(malformed.status, 400);
+      const otherProject = await fetch(`${base}${route.replace(f.projectId, 'another-project')}`, {
+        headers: auth,
+      });
+      assert.equal(otherProject.status, 403);
       for (const headers of [{}, { authorization: 'Bearer wrong-token-0123456789abcd' }]) {
         const denied = await fetch(`${base}${route}`, { headers });
         assert.equal(denied.status, 401);

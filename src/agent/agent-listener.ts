@@ -56,7 +56,15 @@ export class AgentListener {
   constructor(deps: AgentListenerDeps) {
     this.#deps = deps;
     this.#expected = deps.listen.token === undefined ? undefined : Buffer.from(`Bearer ${deps.listen.token}`);
-    this.#server = createServer({ keepAliveTimeout: 5_000 }, (req, res) => this.#handle(req, res));
+    this.#server = createServer({ keepAliveTimeout: 5_000 }, (req, res) => {
+      try {
+        this.#handle(req, res);
+      } catch (err) {
+        // Never let one request take the agent down.
+        deps.logger.error({ err: (err as Error).message }, 'the listener failed to answer a request');
+        if (!res.headersSent) sendError(res, 500, 'internal', 'The agent failed to answer.', randomUUID());
+      }
+    });
   }
 
   /** Starts listening; a unix socket is created with mode 0600. Returns where it listens. */
@@ -130,12 +138,14 @@ export class AgentListener {
       );
     if (!this.#authorized(req)) return this.#unauthenticated(res, requestId);
     let ref: SecretReference;
+    let projectId: string;
     try {
+      projectId = decodeURIComponent(match[1]!);
       ref = this.#reference(match, query < 0 ? '' : url.slice(query + 1));
     } catch (err) {
       return sendError(res, 400, 'invalid_argument', (err as Error).message, requestId);
     }
-    if (decodeURIComponent(match[1]!) !== this.#deps.projectId)
+    if (projectId !== this.#deps.projectId)
       return sendError(
         res,
         403,
@@ -145,10 +155,16 @@ export class AgentListener {
       );
     const refKey = referenceKey(ref);
     if (this.#urlKeys.size < maxRememberedUrls) this.#urlKeys.set(url, refKey);
-    this.#deps.cache.get(ref).then(
-      (entry) => this.#sendEntry(res, entry, requestId),
-      (err: unknown) => this.#fetchFailed(res, err, requestId),
-    );
+    this.#deps.cache
+      .get(ref)
+      .then(
+        (entry) => this.#sendEntry(res, entry, requestId),
+        (err: unknown) => this.#fetchFailed(res, err, requestId),
+      )
+      .catch((err: unknown) => {
+        this.#deps.logger.error({ err: (err as Error).message }, 'the listener failed to answer a request');
+        res.destroy();
+      });
   }
 
   #reference(match: RegExpExecArray, queryText: string): SecretReference {
