@@ -1,3 +1,4 @@
+import { readFileSync } from 'node:fs';
 import { CofferClient, serviceAccountKeyTokenProvider } from '../sdk/index.ts';
 import type { AgentConfig } from './agent-config.ts';
 import { ConfigError } from './agent-config.ts';
@@ -17,7 +18,18 @@ export function agentClient(config: AgentConfig): CofferClient {
       throw new ConfigError('auth.keyFile', (err as Error).message);
     }
   } else {
-    tokenProvider = tokenFileProvider(config.auth.tokenFile);
+    const path = config.auth.tokenFile;
+    let text: string;
+    try {
+      text = readFileSync(path, 'utf8');
+    } catch (err) {
+      throw new ConfigError(
+        'auth.tokenFile',
+        `cannot read ${path} (${(err as NodeJS.ErrnoException).code ?? 'error'})`,
+      );
+    }
+    if (text.trim() === '') throw new ConfigError('auth.tokenFile', `${path} is empty`);
+    tokenProvider = tokenFileProvider(path);
   }
   return new CofferClient({
     address: config.server,
