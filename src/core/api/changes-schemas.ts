@@ -5,7 +5,7 @@ import { Timestamp } from './common-schemas.ts';
 export const ChangeEventView = Type.Object({
   cursor: Type.String({ description: 'opaque, increasing; pass it as `after` or `Last-Event-ID`' }),
   time: Timestamp,
-  type: Type.String({ description: 'what happened, e.g. secret.version.added' }),
+  type: Type.String({ description: 'what happened, e.g. version.added (docs/changes.md lists the types)' }),
   resource: Type.String({ description: 'the full name of the resource that changed' }),
   version: Type.Optional(Type.Integer()),
   stage: Type.Optional(Type.String()),
