@@ -87,11 +87,6 @@ export class AgentCache {
     return this.#entries.get(key);
   }
 
-  /** Every entry held. */
-  entries(): IterableIterator<CacheEntry> {
-    return this.#entries.values();
-  }
-
   /** The feed connected (true) or dropped (false): from now on entries are current, or age. */
   setCurrent(current: boolean): void {
     if (this.#current && !current) this.#currentUntilMs = this.#now();

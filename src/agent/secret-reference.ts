@@ -64,8 +64,3 @@ export function describeReference(ref: Pick<SecretReference, 'path' | 'version' 
   if (typeof ref.version === 'number') return `${ref.path}@${ref.version}`;
   return ref.path;
 }
-
-/** The resource name of a secret, as the change feed names it. */
-export function secretResourceName(projectId: string, instanceResource: string, path: string): string {
-  return `projects/${projectId}/${instanceResource}/secrets/${encodeURIComponent(path)}`;
-}
