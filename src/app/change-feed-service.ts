@@ -108,6 +108,15 @@ export class ChangeFeedService {
     return start;
   }
 
+  /**
+   * `gone` when retention pruned changes after `after` (checked again after a read: a prune that ran
+   * between the start check and the read may have removed rows the read then never saw).
+   */
+  async requireRetained(after: number): Promise<void> {
+    const { prunedThrough } = await feedBounds(this.#storage.db);
+    if (after < prunedThrough) throw goneError(after, prunedThrough);
+  }
+
   /** Whether `principal` may see `row` (cached IAM decisions, so cheap per item). */
   async visible(principal: Principal, row: ChangeRow): Promise<boolean> {
     for (const permission of visibilityPermissions(row.resource))
@@ -122,7 +131,8 @@ export class ChangeFeedService {
     query: { start: FeedStart; pageSize?: number; resource?: string },
   ): Promise<ChangePage> {
     const size = clampPageSize(query.pageSize);
-    let position = await this.startOf(query.start);
+    const start = await this.startOf(query.start);
+    let position = start;
     const items: ChangeItem[] = [];
     let scanned = 0;
     while (items.length < size && scanned < scanLimit) {
@@ -137,6 +147,7 @@ export class ChangeFeedService {
       }
       if (rows.length < scanBatch) break;
     }
+    await this.requireRetained(start);
     return { items, nextCursor: String(position) };
   }
 }

@@ -100,7 +100,14 @@ export class ChangeStream {
       // starts after this line sees all of them: once that read is short, the follower's batches
       // carry on from there without a gap.
       const followed = this.#follower.position;
-      const rows = await readChanges(this.#storage.db, this.#position, catchUpBatch, this.#options.projectId);
+      const from = this.#position;
+      const rows = await readChanges(this.#storage.db, from, catchUpBatch, this.#options.projectId);
+      try {
+        await this.#feed.requireRetained(from);
+      } catch (err) {
+        this.close(err as CofferError);
+        return;
+      }
       await this.#deliver(rows);
       if (this.#closed) return;
       if (rows.length < catchUpBatch) {
