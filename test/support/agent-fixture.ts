@@ -21,12 +21,17 @@ export interface AgentProcess {
   }>;
 }
 
+// Agents still running when their fixture is destroyed (a failed test) are killed then.
+const running = new Set<ChildProcess>();
+
 /** Starts `coffer agent ARGS`. */
 export function startAgent(args: readonly string[]): AgentProcess {
   const child = spawn(process.execPath, [cofferBin, 'agent', ...args], {
     env: { ...process.env, COFFER_ADDR: '', COFFER_TOKEN: '' },
     stdio: ['ignore', 'pipe', 'pipe'],
   });
+  running.add(child);
+  child.on('exit', () => running.delete(child));
   const output = { stdout: '', stderr: '' };
   child.stdout.on('data', (d: Buffer) => (output.stdout += d.toString()));
   child.stderr.on('data', (d: Buffer) => (output.stderr += d.toString()));
@@ -133,6 +138,13 @@ export async function startAgentFixture(): Promise<AgentFixture> {
         return file;
       },
       async destroy() {
+        await Promise.all(
+          [...running].map((child) => {
+            const exited = once(child, 'exit');
+            child.kill('SIGKILL');
+            return exited;
+          }),
+        );
         await node.destroy();
         rmSync(dir, { recursive: true, force: true });
       },
