@@ -19,6 +19,7 @@ const publicRoutes = [
   'POST /v2/sys/init',
   'POST /v2/sys/unseal',
   'POST /v2/auth/login',
+  'POST /v2/auth/token',
   'GET /v2/sys/audit-public-key',
 ].sort();
 

@@ -16,6 +16,8 @@ import { initialAdminPrincipal, isReservedUserEmail } from '../iam/principal.ts'
 import { RateLimiter } from '../iam/rate-limiter.ts';
 import { TokenService } from '../iam/token-service.ts';
 import { UserAdminService } from '../iam/user-admin-service.ts';
+import { ServiceAccountKeyRepo } from '../iam/service-account-key-repo.ts';
+import { ServiceAccountKeyService } from '../iam/service-account-key-service.ts';
 import { KeyMaterialStore } from '../kms/key-material-store.ts';
 import { KmsCryptoService } from '../kms/kms-crypto-service.ts';
 import { KmsRepo } from '../kms/kms-repo.ts';
@@ -55,6 +57,8 @@ export interface App {
   readonly iam: IamService;
   /** Users: creation and login, disable/enable and sessions, and the root token's rotation. */
   readonly users: UserAdminService;
+  /** Service-account keys and the exchange of assertions signed with them for tokens. */
+  readonly serviceAccountKeys: ServiceAccountKeyService;
   /** Per-principal request limiter. */
   readonly principalLimiter: RateLimiter;
   /** Per-source-address request limiter. */
@@ -163,6 +167,20 @@ export async function createApp(
   );
   const iam = new IamService(changes, iamRepo, authorizer, tokens, clock);
   const users = new UserAdminService(changes, iamRepo, tokens, clock, loginLimiter);
+  const serviceAccountKeys = new ServiceAccountKeyService({
+    storage: changes,
+    repo: new ServiceAccountKeyRepo(storage.db),
+    iamRepo,
+    authorizer,
+    tokens,
+    clock,
+    limiter: loginLimiter,
+    publicUrl: config.publicUrl,
+    maxTokenTtlSeconds: config.serviceAccountTokenMaxTtlSeconds,
+  });
+  serviceAccountKeys.start(config.backgroundIntervalMs, (err) =>
+    logger.warn({ err }, 'pruning used assertion ids failed'),
+  );
   const projects = new ProjectService(changes, clock, config.regions);
   const watcher = new ChangeWatcher(
     changeFollower,
@@ -271,6 +289,7 @@ export async function createApp(
     authorizer,
     iam,
     users,
+    serviceAccountKeys,
     principalLimiter,
     addressLimiter,
     sensitiveLimiter: loginLimiter,
@@ -343,6 +362,7 @@ export async function createApp(
     },
     async close() {
       watcher.stop();
+      serviceAccountKeys.stop();
       await changeFollower.stop();
       await jobs.stop();
       await unauthenticatedAudit.stop();

@@ -12,6 +12,19 @@ export const ConfigSchema = Type.Object(
     listen: Type.String({ default: '127.0.0.1:8270', description: 'host:port to listen on' }),
     dataDir: Type.String({ default: './coffer-data', minLength: 1 }),
     databaseUrl: Type.Optional(Type.String({ minLength: 1 })),
+    publicUrl: Type.Optional(
+      Type.String({
+        pattern: '^https?://[^/?#\\s]+(/[^?#\\s]*)?$',
+        description:
+          'the base URL clients reach this server at (e.g. https://coffer.example.com); key files name {publicUrl}/v2/auth/token',
+      }),
+    ),
+    serviceAccountTokenMaxTtlSeconds: Type.Integer({
+      default: 3600,
+      minimum: 60,
+      maximum: 86400,
+      description: 'longest token POST /v2/auth/token yields (the default is 1 h or this, if shorter)',
+    }),
     seal: Type.Union([Type.Literal('file'), Type.Literal('shamir')], { default: 'file' }),
     regions: Type.Array(
       Type.Object(
@@ -211,6 +224,7 @@ function applyEnv(raw: Record<string, unknown>, env: Record<string, string | und
     ['COFFER_LISTEN', 'listen'],
     ['COFFER_DATA_DIR', 'dataDir'],
     ['COFFER_DATABASE_URL', 'databaseUrl'],
+    ['COFFER_PUBLIC_URL', 'publicUrl'],
     ['COFFER_SEAL', 'seal'],
     ['COFFER_LOG_LEVEL', 'logLevel'],
   ];
@@ -233,6 +247,7 @@ function applyEnv(raw: Record<string, unknown>, env: Record<string, string | und
     ['COFFER_IDLE_TIMEOUT_MS', 'idleTimeoutMs'],
     ['COFFER_MAX_CONNECTIONS', 'maxConnections'],
     ['COFFER_MAX_CONNECTIONS_PER_ADDRESS', 'maxConnectionsPerAddress'],
+    ['COFFER_SERVICE_ACCOUNT_TOKEN_MAX_TTL_SECONDS', 'serviceAccountTokenMaxTtlSeconds'],
     ['COFFER_CHANGE_RETENTION_DAYS', 'changeRetentionDays'],
     ['COFFER_CHANGE_STREAM_HEARTBEAT_MS', 'changeStreamHeartbeatMs'],
   ];

@@ -16,6 +16,7 @@ import { registerKmsRoutes } from './routes/kms-routes.ts';
 import { registerInstanceRoutes } from './routes/instance-routes.ts';
 import { registerSecretValueRoutes } from './routes/secret-value-routes.ts';
 import { registerSecretsRoutes } from './routes/secrets-routes.ts';
+import { registerServiceAccountKeyRoutes } from './routes/service-account-key-routes.ts';
 import { registerProjectRoutes } from './routes/projects-routes.ts';
 import { registerSysRoutes } from './routes/sys-routes.ts';
 import { registerUserRoutes } from './routes/user-routes.ts';
@@ -136,6 +137,7 @@ export async function buildServer(app: App, options: BuildServerOptions = {}): P
   registerKmsRoutes(server, app);
   registerIamRoutes(server, app);
   registerUserRoutes(server, app);
+  registerServiceAccountKeyRoutes(server, app);
   registerAuditRoutes(server, app);
   registerChangesRoutes(server, app);
   registerInstanceRoutes(server, app);

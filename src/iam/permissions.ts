@@ -79,6 +79,15 @@ export const permissionCatalogue = {
   'iam.service_account_tokens.create': 'Issue API tokens for a service account.',
   'iam.service_account_tokens.list': 'List a service account’s tokens.',
   'iam.service_account_tokens.delete': 'Revoke a service account’s token.',
+  'iam.service_account_keys.create':
+    'Create a key pair for a service account (the private key is its credential; needs act_as too).',
+  'iam.service_account_keys.list': 'List a service account’s keys (public halves and state).',
+  'iam.service_account_keys.get': 'Read a service account’s key (public half and state).',
+  'iam.service_account_keys.disable':
+    'Disable a service account’s key: its exchanges stop and its tokens are revoked at once.',
+  'iam.service_account_keys.enable': 'Enable a disabled service-account key (its old tokens stay revoked).',
+  'iam.service_account_keys.delete':
+    'Delete a service account’s key: its exchanges stop and its tokens are revoked at once.',
 } as const;
 
 /** A permission name from the catalogue. */

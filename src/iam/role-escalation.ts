@@ -49,6 +49,15 @@ export const principalSources: readonly PrincipalSource[] = [
     timeBound: 'capped',
   },
   {
+    // The key file's holder exchanges assertions for the account's tokens (POST /v2/auth/token)
+    // until the key is disabled, deleted or expires.
+    what: 'a service account key',
+    route: 'POST /v2/projects/:projectId/service-accounts/:email/keys',
+    needs: ['iam.service_account_keys.create', 'iam.service_accounts.act_as'],
+    yields: allPermissions,
+    timeBound: 'capped',
+  },
+  {
     // An instance whose kmsKey names a service account uses that account's rights on its key.
     what: 'an instance acting as a service account',
     route: 'POST /v2/projects/:projectId/regions/:regionId/instances',

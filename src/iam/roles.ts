@@ -119,6 +119,12 @@ const roleTable: Readonly<Record<string, { title: string; permissions: readonly 
       // Not iam.service_account_tokens.create: a token is the account's identity (see role-escalation.ts).
       'iam.service_account_tokens.list',
       'iam.service_account_tokens.delete',
+      // Not iam.service_account_keys.create either: a key is the account's identity too.
+      'iam.service_account_keys.list',
+      'iam.service_account_keys.get',
+      'iam.service_account_keys.disable',
+      'iam.service_account_keys.enable',
+      'iam.service_account_keys.delete',
     ],
   },
   'roles/iam.serviceAccountUser': {

@@ -11,6 +11,11 @@ import type {
   UserStateView,
 } from '../core/api/iam-schemas.ts';
 import type { UserView } from '../core/api/route-answer-schemas.ts';
+import type {
+  CreateServiceAccountKeyBody,
+  ServiceAccountKeyFile,
+  ServiceAccountKeyView,
+} from '../core/api/service-account-key-schemas.ts';
 import type { CallOptions, HttpTransport } from './http-transport.ts';
 import {
   type IssuedTokenView,
@@ -225,6 +230,60 @@ export class IamApi {
   async revokeToken(ref: ServiceAccountRef, tokenId: string, options?: CallOptions): Promise<void> {
     await this.#http.send(
       { method: 'DELETE', path: `${serviceAccountPath(ref)}/tokens/${seg(tokenId)}` },
+      options,
+    );
+  }
+
+  /**
+   * `POST …/keys`: a key pair; answers the JSON key file with the private key, once (store it at
+   * mode 0600; Coffer keeps only the public key). Needs act_as on the account too.
+   */
+  createKey(
+    ref: ServiceAccountRef,
+    body: CreateServiceAccountKeyBody = {},
+    options?: CallOptions,
+  ): Promise<ServiceAccountKeyFile> {
+    return this.#http.send({ method: 'POST', path: `${serviceAccountPath(ref)}/keys`, body }, options);
+  }
+
+  /** `GET …/keys`: the account's keys (metadata, never a private key). */
+  listKeys(
+    ref: ServiceAccountRef,
+    page: PageOptions = {},
+    options?: CallOptions,
+  ): Promise<PageResult<ServiceAccountKeyView>> {
+    return this.#http.send(
+      { method: 'GET', path: `${serviceAccountPath(ref)}/keys`, query: { ...page } },
+      options,
+    );
+  }
+
+  /** `GET …/keys/{keyId}` (with its public key). */
+  getKey(ref: ServiceAccountRef, keyId: string, options?: CallOptions): Promise<ServiceAccountKeyView> {
+    return this.#http.send({ method: 'GET', path: `${serviceAccountPath(ref)}/keys/${seg(keyId)}` }, options);
+  }
+
+  /** `POST …/keys/{keyId}/disable|enable`: disabling stops its exchanges and revokes its tokens at once. */
+  setKeyDisabled(
+    ref: ServiceAccountRef,
+    keyId: string,
+    disabled: boolean,
+    options?: CallOptions,
+  ): Promise<ServiceAccountKeyView> {
+    return this.#http.send(
+      {
+        method: 'POST',
+        path: `${serviceAccountPath(ref)}/keys/${seg(keyId)}/${disabled ? 'disable' : 'enable'}`,
+        idempotent: true,
+      },
+      options,
+    );
+  }
+
+  /** `DELETE …/keys/{keyId}`: its exchanges stop and its tokens are revoked at once. */
+  async deleteKey(ref: ServiceAccountRef, keyId: string, options?: CallOptions): Promise<void> {
+    await this.#http.send(
+      { method: 'DELETE', path: `${serviceAccountPath(ref)}/keys/${seg(keyId)}` },
       options,
     );
   }

@@ -44,6 +44,29 @@ export interface TokensTable {
   create_time: number;
   expire_time: number | null;
   revoked: number;
+  /** The service-account key the token was exchanged with (revoked with it), if any. */
+  source_key: string | null;
+}
+
+/** The public half of a service-account key (the private half is never stored). */
+export interface IamServiceAccountKeysTable {
+  id: string;
+  service_account: string;
+  project_id: string;
+  /** RS256, ES256 or EdDSA. */
+  algorithm: string;
+  /** SPKI PEM. */
+  public_key: string;
+  disabled: number;
+  create_time: number;
+  expire_time: number | null;
+}
+
+/** Assertion ids already exchanged, per account, kept until the assertion expires (replay guard). */
+export interface IamAssertionJtisTable {
+  service_account: string;
+  jti: string;
+  expire_time: number;
 }
 
 /** KMS key rings, named by (project, region, id). */
@@ -324,6 +347,8 @@ export interface Database {
   iam_roles: IamRolesTable;
   iam_users: IamUsersTable;
   iam_service_accounts: IamServiceAccountsTable;
+  iam_service_account_keys: IamServiceAccountKeysTable;
+  iam_assertion_jtis: IamAssertionJtisTable;
   change_log: ChangeLogTable;
   change_feed_counter: ChangeFeedCounterTable;
   sm_instances: SmInstancesTable;

@@ -11,6 +11,7 @@ import * as rewrapIdentities from './0007-rewrap-identities.ts';
 import * as auditCheckpointChain from './0008-audit-checkpoint-chain.ts';
 import * as changeFeed from './0009-change-feed.ts';
 import * as instanceNameUnique from './0010-instance-name-unique.ts';
+import * as serviceAccountKeys from './0011-service-account-keys.ts';
 
 /** One schema change. `up` runs inside the migration transaction, on either engine. */
 export interface Migration {
@@ -32,4 +33,5 @@ export const migrations: readonly Migration[] = [
   { id: '0008-audit-checkpoint-chain', up: auditCheckpointChain.up },
   { id: '0009-change-feed', up: changeFeed.up },
   { id: '0010-instance-name-unique', up: instanceNameUnique.up },
+  { id: '0011-service-account-keys', up: serviceAccountKeys.up },
 ];
