@@ -3,6 +3,7 @@ import { readFileSync, statSync, writeFileSync } from 'node:fs';
 import { request } from 'node:http';
 import { join } from 'node:path';
 import { after, before, describe, test } from 'node:test';
+import { CofferClient } from '../src/sdk/index.ts';
 import { freePort } from './support/cli-process.ts';
 import {
   type AgentFixture,
@@ -70,6 +71,10 @@ templates:
       assert.equal(fromAgent.headers.get('cache-control'), 'no-store');
       assert.equal(fromAgent.headers.get('x-request-id'), 'req-1');
       assert.equal(fromAgent.headers.get('x-coffer-stale'), null);
+      // The SDK switches by its base URL, with the listener token as its token.
+      const viaSdk = new CofferClient({ address: base, token: f.listenerToken });
+      const ref = { projectId: f.projectId, regionId: 'local', instanceId: f.instanceId, secret: 'live/api' };
+      assert.equal((await viaSdk.secrets.getSecretValue(ref)).value, 'key-1');
       const binRoute = route.replace(encodeURIComponent('live/api'), encodeURIComponent('live/bin'));
       const bin = (await (await fetch(`${base}${binRoute}`, { headers: auth })).json()) as {
         binaryValue: string;
