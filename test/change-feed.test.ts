@@ -36,8 +36,11 @@ for (const engine of ['sqlite', 'postgres'] as const) {
         call(node.url, method, path, { token, ...(body !== undefined ? { body } : {}) });
       const feedPath = () => `/v2/projects/${projectId}/changes`;
       const secretName = (path: string) => `${instancePath.slice('/v2/'.length)}/secrets/${enc(path)}`;
-      const head = async (): Promise<string> =>
-        (await api(admin, 'GET', `${feedPath()}?after=latest`)).body.nextCursor;
+      /** The head cursor, once every change made so far has its cursor. */
+      const head = async (): Promise<string> => {
+        await node.app.syncChanges();
+        return (await api(admin, 'GET', `${feedPath()}?after=latest`)).body.nextCursor;
+      };
       /** Every item after `from` the token may see, following nextCursor to the end. */
       async function readAll(token: string, from: string): Promise<Item[]> {
         await node.app.syncChanges();
