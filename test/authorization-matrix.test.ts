@@ -160,6 +160,14 @@ describe('authorization matrix: every route × every predefined role', () => {
       'iam.service_accounts.act_as',
     ];
     assert.ok(reachablePermissions(widened).has('secrets.get_value'));
+    // A service-account key is such a credential too.
+    assert.ok(
+      reachablePermissions([
+        ...iamAdmin,
+        'iam.service_account_keys.create',
+        'iam.service_accounts.act_as',
+      ]).has('secrets.get_value'),
+    );
     // Rotating the root token yields nothing to anyone but the first admin itself.
     assert.ok(!reachablePermissions([...iamAdmin, 'sys.root_token.rotate']).has('secrets.get_value'));
   });
