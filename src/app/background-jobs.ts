@@ -11,7 +11,7 @@ import { keyResourceName } from '../kms/kms-types.ts';
 import type { InstanceService } from '../secrets/instance-service.ts';
 import type { SecretService } from '../secrets/secret-service.ts';
 import { secretName } from '../secrets/secret-types.ts';
-import { pruneStatements } from '../storage/change-log.ts';
+import { oldestChangeTime, pruneStatements } from '../storage/change-log.ts';
 import type { Storage } from '../storage/storage-types.ts';
 import { newTimeOrderedUuid } from '../core/ids.ts';
 
@@ -120,7 +120,11 @@ export class BackgroundJobs {
   /** Removes change-feed rows older than the retention (a suffix of the feed is kept, see change-log.ts). */
   async pruneChanges(): Promise<void> {
     const { storage, clock, changeRetentionDays } = this.#deps;
-    await storage.write(pruneStatements(storage.db, clock.nowMs() - changeRetentionDays * 86_400_000));
+    const cutoffMs = clock.nowMs() - changeRetentionDays * 86_400_000;
+    // Nothing to do (the common case) costs one indexed read, not a write.
+    const oldest = await oldestChangeTime(storage.db);
+    if (oldest === undefined || oldest >= cutoffMs) return;
+    await storage.write(pruneStatements(storage.db, cutoffMs));
   }
 
   /** Runs a job's change so that it commits together with its audit event (see auditedChange). */

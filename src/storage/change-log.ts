@@ -134,6 +134,18 @@ export async function readChanges(
   }));
 }
 
+/** The time of the oldest retained change (by cursor), undefined when none: retention's cheap check. */
+export async function oldestChangeTime(db: Kysely<Database>): Promise<number | undefined> {
+  const row = await db
+    .selectFrom('change_log')
+    .select('time')
+    .where('cursor', 'is not', null)
+    .orderBy('cursor')
+    .limit(1)
+    .executeTakeFirst();
+  return row === undefined ? undefined : Number(row.time);
+}
+
 /**
  * Retention: raises `pruned_through` to the newest sequenced change older than `cutoffMs`, then
  * deletes every row at or below it, so what is retained is always a suffix of the feed and a cursor
