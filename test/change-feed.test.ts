@@ -107,6 +107,14 @@ for (const engine of ['sqlite', 'postgres'] as const) {
         await created('POST', `${keysPath}/${key.id}/rotate`);
         await created('POST', `${keysPath}/${key.id}/versions/1/disable`);
         await created('POST', `${keysPath}/${key.id}/disable`);
+        await created('POST', `${keysPath}/${key.id}/versions/1/destroy`);
+        await created('POST', `${keysPath}/${key.id}/schedule-deletion`, { pendingWindowDays: 7 });
+        await created('POST', `${keysPath}/${key.id}/cancel-deletion`);
+        // The root policy belongs to no project: in no project's feed.
+        await created('POST', '/v2/iam-policy:add-binding', {
+          role: 'roles/audit.viewer',
+          member: adminPrincipal,
+        });
         await created('PUT', instancePath, { name: 'main-renamed' });
         assert.equal((await api(admin, 'DELETE', `${secret}?recoveryWindowDays=7`)).status < 300, true);
         await created('POST', `${secret}/restore`);
@@ -137,6 +145,9 @@ for (const engine of ['sqlite', 'postgres'] as const) {
           byAdmin('key.rotated', keyName, 2),
           byAdmin('key_version.disabled', keyName, 1),
           byAdmin('key.disabled', keyName),
+          byAdmin('key_version.destroyed', keyName, 1),
+          byAdmin('key.deletion_scheduled', keyName),
+          byAdmin('key.deletion_canceled', keyName),
           byAdmin('instance.updated', instanceName),
           byAdmin('secret.deleted', s),
           byAdmin('secret.restored', s),
