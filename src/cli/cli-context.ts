@@ -1,6 +1,6 @@
 import type { Command } from 'commander';
 import { version } from '../app/version.ts';
-import { CofferClient } from '../sdk/index.ts';
+import { CofferClient, serviceAccountKeyTokenProvider } from '../sdk/index.ts';
 import { CliError } from './cli-error.ts';
 import { readProfile } from './cli-profile.ts';
 
@@ -12,6 +12,11 @@ export interface CliContext {
   readonly address: string;
   readonly addressFrom: Source;
   readonly token: string | undefined;
+  /**
+   * A service-account key file to get tokens with (`--key-file`, then COFFER_KEY_FILE), when it
+   * comes from a more specific place than the token (a flag beats env, env beats the profile).
+   */
+  readonly keyFile: string | undefined;
   readonly project: string | undefined;
   readonly region: string;
   readonly instance: string | undefined;
@@ -21,6 +26,7 @@ export interface CliContext {
 export interface GlobalFlags {
   address?: string;
   token?: string;
+  keyFile?: string;
   project?: string;
   region?: string;
   instance?: string;
@@ -56,10 +62,15 @@ export function cliContext(command: Command): CliContext {
     throw new CliError(
       `the server address "${address.value}" (from ${address.from}) is not a URL such as ${defaultAddress}`,
     );
+  const token = pick(flags.token, env.COFFER_TOKEN, profile.token);
+  const keyFile = pick(flags.keyFile, env.COFFER_KEY_FILE, undefined);
+  const rank = { flag: 0, env: 1, profile: 2, default: 3 } as const;
+  const useKeyFile = keyFile !== undefined && (token === undefined || rank[keyFile.from] < rank[token.from]);
   return {
     address: address.value,
     addressFrom: address.from,
-    token: pick(flags.token, env.COFFER_TOKEN, profile.token)?.value,
+    token: useKeyFile ? undefined : token?.value,
+    keyFile: useKeyFile ? keyFile.value : undefined,
     project: pick(flags.project, env.COFFER_PROJECT, profile.project)?.value,
     region: pick(flags.region, env.COFFER_REGION, profile.region)?.value ?? 'local',
     instance: pick(flags.instance, env.COFFER_INSTANCE, profile.instance)?.value,
@@ -69,11 +80,19 @@ export function cliContext(command: Command): CliContext {
 /** A client for the command's context; without a token (when one is needed) a one-line hint. */
 export function cofferClient(command: Command, needsToken = true): CofferClient {
   const context = cliContext(command);
-  if (needsToken && !context.token)
+  if (needsToken && !context.token && !context.keyFile)
     throw new CliError('no token: run "coffer login", pass --token or set COFFER_TOKEN');
+  let tokenProvider: (() => Promise<string>) | undefined;
+  if (context.keyFile) {
+    try {
+      tokenProvider = serviceAccountKeyTokenProvider(context.keyFile, { address: context.address });
+    } catch (err) {
+      throw new CliError((err as Error).message);
+    }
+  }
   return new CofferClient({
     address: context.address,
-    token: context.token,
+    ...(tokenProvider ? { tokenProvider } : { token: context.token }),
     userAgent: `coffer-cli/${version}`,
     retry: { maxAttempts: 3, baseDelayMs: 200 },
   });

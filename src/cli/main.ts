@@ -41,6 +41,10 @@ export function buildProgram(): Command {
       `server address (env COFFER_ADDR, then the profile; default ${defaultAddress})`,
     )
     .option('--token <token>', 'bearer token (env COFFER_TOKEN, then the profile)')
+    .option(
+      '--key-file <file>',
+      'service-account key file to get tokens with, instead of a token (env COFFER_KEY_FILE)',
+    )
     .option('--project <project>', 'project id or display name (env COFFER_PROJECT, then the profile)')
     .option('--region <region>', 'region (env COFFER_REGION, then the profile; default local)')
     .option(

@@ -4,6 +4,7 @@ import { cofferClient } from './cli-context.ts';
 import { printList, printResource, printResult } from './cli-output.ts';
 import { collect, resolveProject } from './cli-resolve.ts';
 import { registerPolicyCommands } from './policy-commands.ts';
+import { registerServiceAccountKeysCommands } from './service-account-keys-commands.ts';
 import { durationFlag } from './secrets-commands.ts';
 
 /** A service account of the context's project; a bare name becomes its default email. */
@@ -17,7 +18,10 @@ async function accountRef(
   return { projectId, email };
 }
 
-/** `coffer service-accounts create|list|describe|disable|enable` and `… tokens create|list|revoke`. */
+/**
+ * `coffer service-accounts create|list|describe|disable|enable`, `… tokens create|list|revoke` and
+ * `… keys create|list|describe|disable|enable|delete`.
+ */
 export function registerServiceAccountsCommands(program: Command): void {
   const accounts = program
     .command('service-accounts')
@@ -90,6 +94,8 @@ export function registerServiceAccountsCommands(program: Command): void {
   registerPolicyCommands(accounts, '<account>', 'a service account', (command, client, account) =>
     accountRef(command, client, account),
   );
+
+  registerServiceAccountKeysCommands(accounts, accountRef);
 
   const tokens = accounts.command('tokens').description('API tokens of a service account');
   tokens
