@@ -228,6 +228,30 @@ describe('service-account keys', () => {
     assert.equal(Date.parse(key.body.expireTime), Date.parse(expiresAt), 'the key expires with the grant');
   });
 
+  test('used jtis are kept until their assertion expires, then pruned', async () => {
+    const file = await createKey('robot-main', { algorithm: 'EdDSA' });
+    const jti = randomUUID();
+    assert.equal((await exchange(node.url, await assertion(file, { jti }))).status, 200);
+    const jtis = () =>
+      node.app.storage.db.selectFrom('iam_assertion_jtis').select(['jti', 'expire_time']).execute();
+    const row = (await jtis()).find((r) => r.jti === jti)!;
+    // Kept past the assertion's exp by the clock skew, so no still-acceptable assertion is forgotten.
+    assert.ok(Number(row.expire_time) >= Date.now() + 300_000);
+    await node.app.serviceAccountKeys.pruneJtis();
+    assert.ok(
+      (await jtis()).some((r) => r.jti === jti),
+      'a live jti is kept',
+    );
+    await node.app.storage.write([
+      {
+        sql: 'UPDATE iam_assertion_jtis SET expire_time = ? WHERE jti = ?',
+        parameters: [Date.now() - 1, jti],
+      },
+    ]);
+    await node.app.serviceAccountKeys.pruneJtis();
+    assert.ok(!(await jtis()).some((r) => r.jti === jti), 'an expired one is pruned');
+  });
+
   test('the SDK token source exchanges against the server and renews before expiry', async () => {
     const file = await createKey('robot-main', { algorithm: 'EdDSA' });
     const clock = { offsetMs: 0 };
