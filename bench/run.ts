@@ -240,7 +240,12 @@ async function runScenario(
   let records: RunRecord[] = [];
   let summaries: Summary[] = [];
   const report: string[] = [];
-  if (ctx.rounds > 0) {
+  if (scenario.run) {
+    const text = await scenario.run(ctx);
+    log(`${text}\n`);
+    return { name: scenario.name, report: text };
+  }
+  if (ctx.rounds > 0 && scenario.prepare) {
     const prepared = await scenario.prepare(ctx);
     const targets = 1 + prepared.candidates.length;
     const seconds = targets * (ctx.warmupSeconds + ctx.rounds * ctx.connections.length * ctx.durationSeconds);

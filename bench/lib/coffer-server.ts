@@ -35,6 +35,11 @@ export interface CofferStartOptions {
   readonly dataDir?: string;
   /** Leave the data dir in place on `stop` (to restart on it later). */
   readonly keepData?: boolean;
+  /**
+   * The admin token to use instead of reading `root-token` (a second node on a shared PostgreSQL
+   * database has none: the first node made it).
+   */
+  readonly token?: string;
 }
 
 /** Rate limits far above what one core can serve (a version without them ignores these). */
@@ -74,7 +79,7 @@ export async function startCoffer(options: CofferStartOptions): Promise<CofferSe
   };
   try {
     await waitForOk(`${baseUrl}/v2/health`, proc);
-    const token = readFileSync(join(dataDir, 'root-token'), 'utf8').trim();
+    const token = options.token ?? readFileSync(join(dataDir, 'root-token'), 'utf8').trim();
     const call = async <T>(method: 'GET' | 'POST' | 'PUT', path: string, body?: unknown, expect = 200) => {
       const response = await fetch(`${baseUrl}${path}`, {
         method,

@@ -21,3 +21,10 @@ export function parseSeconds(text: string): number {
   // wrk takes whole seconds.
   return Math.max(1, Math.round(seconds));
 }
+
+/** The nearest-rank `q` quantile of `values` (0 < q ≤ 1): p99 of 200 values is the 198th smallest. */
+export function percentile(values: readonly number[], q: number): number {
+  if (values.length === 0) return Number.NaN;
+  const sorted = [...values].sort((a, b) => a - b);
+  return sorted[Math.min(sorted.length, Math.max(1, Math.ceil(q * sorted.length))) - 1]!;
+}

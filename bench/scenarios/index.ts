@@ -1,3 +1,5 @@
+import { agentLatencyScenario } from './agent-latency.ts';
+import { agentScenario } from './agent.ts';
 import { auditScenario } from './audit.ts';
 import { kmsStagesScenario } from './kms-stages.ts';
 import { kmsScenario } from './kms.ts';
@@ -13,4 +15,6 @@ export const scenarios: readonly Scenario[] = [
   secretsScenario,
   secrets1mScenario,
   auditScenario,
+  agentScenario,
+  agentLatencyScenario,
 ];

@@ -41,7 +41,12 @@ export interface Scenario {
   /** The candidate `targetRatio` applies to (default: every candidate). */
   readonly targetCandidate?: string;
   /** Starts servers, creates what the requests need, checks one request of each candidate. */
-  readonly prepare: (ctx: ScenarioContext) => Promise<PreparedScenario>;
+  readonly prepare?: (ctx: ScenarioContext) => Promise<PreparedScenario>;
+  /**
+   * A scenario measured without wrk (change latency, feed fan-out): does everything itself and
+   * returns a printable report. Given instead of `prepare`.
+   */
+  readonly run?: (ctx: ScenarioContext) => Promise<string>;
   /** Where the time goes (`--profile`): a printable report, e.g. CPU per stage from `node --cpu-prof`. */
   readonly profile?: (ctx: ScenarioContext, summaries: readonly Summary[]) => Promise<string>;
 }
