@@ -161,6 +161,16 @@ describe('service-account keys', () => {
       assert.equal(res.status, 401, what);
       assert.equal(res.body.error.message, refusal, what);
     }
+    const refusedEvents = await node.app.storage.db
+      .selectFrom('audit_events')
+      .selectAll()
+      .where('action', '=', 'auth.token')
+      .where('result', '=', 'denied')
+      .execute();
+    assert.ok(
+      refusedEvents.some((e) => e.principal === 'anonymous' && e.details?.includes(file.privateKeyId)),
+      'a refused exchange is audited with the key id it claimed',
+    );
   });
 
   test('a disabled or deleted key, or a disabled account, stops exchanges and the key’s tokens at once', async () => {
@@ -269,6 +279,14 @@ describe('service-account keys', () => {
     const renewed = await source.getToken();
     assert.notEqual(renewed, first);
     assert.equal((await call(node.url, 'GET', '/v2/permissions', { token: renewed })).status, 200);
+  });
+
+  test('a sealed node answers 503 sealed to an exchange (the last test here: the node stays sealed)', async () => {
+    const file = await createKey('robot-main', { algorithm: 'EdDSA' });
+    node.app.seal();
+    const res = await exchange(node.url, await assertion(file));
+    assert.equal(res.status, 503);
+    assert.equal(res.body.error.code, 'sealed');
   });
 });
 

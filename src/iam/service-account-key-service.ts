@@ -35,6 +35,19 @@ const keyIdPattern = /^[0-9a-f]{40}$/;
 const refused = () =>
   errors.unauthenticated('The assertion is invalid, expired, already used, or not signed by a usable key.');
 
+/**
+ * The key id an assertion claims (its header's `kid`), unverified: for the audit event of a refused
+ * exchange, so that attempts against one key can be found. Undefined when it is not a key id.
+ */
+export function claimedKeyId(assertion: string): string | undefined {
+  try {
+    const kid = decodeProtectedHeader(assertion).kid;
+    return typeof kid === 'string' && keyIdPattern.test(kid) ? kid : undefined;
+  } catch {
+    return undefined;
+  }
+}
+
 /** A created key: its stored public half, and the private key (PKCS#8 PEM) to hand out once. */
 export interface CreatedServiceAccountKey {
   readonly key: ServiceAccountKey;

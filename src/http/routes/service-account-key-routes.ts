@@ -15,6 +15,7 @@ import { errors } from '../../core/errors.ts';
 import { tokenEndpointPath } from '../../core/service-account-key-names.ts';
 import type { Principal } from '../../iam/principal.ts';
 import type { ServiceAccountKey } from '../../iam/service-account-key-repo.ts';
+import { claimedKeyId } from '../../iam/service-account-key-service.ts';
 import { pageView } from '../page-view.ts';
 
 const AccountParams = Type.Object({
@@ -199,6 +200,11 @@ export function registerServiceAccountKeyRoutes(server: FastifyInstance, app: Ap
     },
     async (request) => {
       const ttl = request.body.ttl === undefined ? undefined : parseDurationSeconds(request.body.ttl, 'ttl');
+      // As claimed, until verified: the assertion itself is never audited or logged.
+      const keyId = claimedKeyId(request.body.assertion);
+      if (keyId !== undefined) request.auditDetails = { keyId };
+      // A token issued now would not work until the node is unsealed; say so instead (the SDK retries).
+      if (app.barrier.sealed) throw errors.sealed();
       const exchanged = await app.serviceAccountKeys.exchange(request.body.assertion, ttl, request.ip);
       request.principal = exchanged.principal as Principal;
       request.auditDetails = { keyId: exchanged.keyId, tokenId: exchanged.tokenId };
