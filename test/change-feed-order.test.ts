@@ -59,59 +59,69 @@ async function writeWhileFollowing(nodes: readonly TestNode[], admin: string): P
       await new Promise((resolve) => setTimeout(resolve, 20));
     }
   })();
-
-  await Promise.all(
-    Array.from({ length: writers }, async (_, w) => {
-      const node = nodes[w % nodes.length]!;
-      const path = `w${w}`;
-      const created = await call(node.url, 'POST', `${instancePath}/secrets`, {
-        token: admin,
-        body: { path },
-      });
-      assert.equal(created.status, 201, JSON.stringify(created.body));
-      for (let i = 0; i < writesEach; i++) {
-        const put = await call(node.url, 'PUT', `${instancePath}/secrets/${path}/value`, {
-          token: admin,
-          body: { value: `v${i}` },
-        });
-        assert.equal(put.status, 201, JSON.stringify(put.body));
-      }
-    }),
-  );
-  for (const node of nodes) await node.app.syncChanges();
-  const expected = (
-    await first.app.storage.db
-      .selectFrom('change_log')
-      .select('cursor')
-      .where('project_id', '=', projectId)
-      .where('cursor', '>', Number(start))
-      .orderBy('cursor')
-      .execute()
-  ).map((r) => BigInt(r.cursor!));
-  assert.equal(expected.length, writers * (1 + writesEach));
-  const unsequenced = await first.app.storage.db
-    .selectFrom('change_log')
-    .select('seq')
-    .where('cursor', 'is', null)
-    .execute();
-  assert.equal(unsequenced.length, 0, 'every change has its cursor');
-
-  while (streamed.length < expected.length) {
-    const event = await stream.next(5000);
-    assert.ok(event, 'the stream stays open');
-    if (event.event === 'change') streamed.push(BigInt(event.id!));
+  // Its failure is reported by `await poller` below; a failure of the writers first stops it.
+  poller.catch(() => undefined);
+  try {
+    await writeAndCompare();
+  } finally {
+    writing = false;
+    stream.close();
   }
-  stream.close();
-  writing = false;
   await poller;
 
-  for (const [name, received] of [
-    ['stream', streamed],
-    ['pages', paged],
-  ] as const) {
-    for (let i = 1; i < received.length; i++)
-      assert.ok(received[i]! > received[i - 1]!, `${name}: cursors strictly increase`);
-    assert.deepEqual(received, expected, `${name}: every change exactly once, none missing`);
+  async function writeAndCompare(): Promise<void> {
+    await Promise.all(
+      Array.from({ length: writers }, async (_, w) => {
+        const node = nodes[w % nodes.length]!;
+        const path = `w${w}`;
+        const created = await call(node.url, 'POST', `${instancePath}/secrets`, {
+          token: admin,
+          body: { path },
+        });
+        assert.equal(created.status, 201, JSON.stringify(created.body));
+        for (let i = 0; i < writesEach; i++) {
+          const put = await call(node.url, 'PUT', `${instancePath}/secrets/${path}/value`, {
+            token: admin,
+            body: { value: `v${i}` },
+          });
+          assert.equal(put.status, 201, JSON.stringify(put.body));
+        }
+      }),
+    );
+    for (const node of nodes) await node.app.syncChanges();
+    const expected = (
+      await first.app.storage.db
+        .selectFrom('change_log')
+        .select('cursor')
+        .where('project_id', '=', projectId)
+        .where('cursor', '>', Number(start))
+        .orderBy('cursor')
+        .execute()
+    ).map((r) => BigInt(r.cursor!));
+    assert.equal(expected.length, writers * (1 + writesEach));
+    const unsequenced = await first.app.storage.db
+      .selectFrom('change_log')
+      .select('seq')
+      .where('cursor', 'is', null)
+      .execute();
+    assert.equal(unsequenced.length, 0, 'every change has its cursor');
+
+    while (streamed.length < expected.length) {
+      const event = await stream.next(5000);
+      assert.ok(event, 'the stream stays open');
+      if (event.event === 'change') streamed.push(BigInt(event.id!));
+    }
+    writing = false;
+    await poller;
+
+    for (const [name, received] of [
+      ['stream', streamed],
+      ['pages', paged],
+    ] as const) {
+      for (let i = 1; i < received.length; i++)
+        assert.ok(received[i]! > received[i - 1]!, `${name}: cursors strictly increase`);
+      assert.deepEqual(received, expected, `${name}: every change exactly once, none missing`);
+    }
   }
 }
 

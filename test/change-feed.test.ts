@@ -204,6 +204,11 @@ for (const engine of ['sqlite', 'postgres'] as const) {
         await created('PUT', instancePath, { name: 'main-again' });
         const items = await readAll(token, from);
         const visible = new Set(items.map((i) => i.resource));
+        // A page that reaches the end moves to the feed's head: its cursor says nothing about the
+        // project's own activity that the caller may not see.
+        const lastPage = await api(token, 'GET', `${feedPath()}?after=${items.at(-1)!.cursor}`);
+        assert.deepEqual(lastPage.body.items, []);
+        assert.equal(lastPage.body.nextCursor, await head());
         assert.deepEqual([...visible].sort(), [secretName('app/a'), secretName('app/b')]);
         assert.deepEqual(
           items.filter((i) => i.resource === secretName('app/a')).map((i) => i.type),

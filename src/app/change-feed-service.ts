@@ -132,9 +132,14 @@ export class ChangeFeedService {
   ): Promise<ChangePage> {
     const size = clampPageSize(query.pageSize);
     const start = await this.startOf(query.start);
+    // Every change up to the head read here is committed with its cursor, so a scan that starts
+    // after it and runs out has seen all of them: the page may then move to the head, and its
+    // cursor tells a stranger nothing about this project's own activity.
+    const { head } = await feedBounds(this.#storage.db);
     let position = start;
     const items: ChangeItem[] = [];
     let scanned = 0;
+    let exhausted = false;
     while (items.length < size && scanned < scanLimit) {
       const rows = await readChanges(this.#storage.db, position, scanBatch, projectId);
       for (const row of rows) {
@@ -145,8 +150,12 @@ export class ChangeFeedService {
           if (items.length === size) break;
         }
       }
-      if (rows.length < scanBatch) break;
+      if (rows.length < scanBatch) {
+        exhausted = items.length < size || position === rows.at(-1)?.cursor;
+        break;
+      }
     }
+    if (exhausted) position = Math.max(position, head);
     await this.requireRetained(start);
     return { items, nextCursor: String(position) };
   }
