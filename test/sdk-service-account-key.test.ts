@@ -82,16 +82,20 @@ describe('The service-account key token source', () => {
 
     clock.now += 2879_000; // just short of 80 % of the hour
     assert.equal(await source.getToken(), 'tok-1');
+    assert.equal(server.assertions.length, 1);
     clock.now += 2_000;
-    assert.deepEqual(await Promise.all([source.getToken(), source.getToken()]), ['tok-2', 'tok-2']);
+    // Due: the callers still get the current token at once, and one renewal runs behind them.
+    assert.deepEqual(await Promise.all([source.getToken(), source.getToken()]), ['tok-1', 'tok-1']);
+    await new Promise((resolve) => setTimeout(resolve, 20));
     assert.equal(server.assertions.length, 2);
+    assert.equal(await source.getToken(), 'tok-2');
     const jtis = new Set(
       server.assertions.map((a) => JSON.parse(Buffer.from(a.split('.')[1]!, 'base64url').toString()).jti),
     );
     assert.equal(jtis.size, 2, 'every exchange signs a fresh jti');
   });
 
-  test('a failed renewal keeps the current token until it nearly expires, then throws the error', async () => {
+  test('a failed renewal keeps the current token until it nearly expires, then the caller waits and gets the error', async () => {
     const clock = { now: Date.UTC(2026, 0, 1) };
     const server = fakeServer(clock, 100_000);
     const source = serviceAccountKeyToken(keyFile, {
@@ -103,9 +107,14 @@ describe('The service-account key token source', () => {
     server.setFailing(true);
     clock.now += 81_000;
     assert.equal(await source.getToken(), 'tok-1');
+    await new Promise((resolve) => setTimeout(resolve, 20));
     assert.equal(await source.getToken(), 'tok-1');
     assert.equal(server.assertions.length, 2, 'no retry within 5 s of a failure');
-    clock.now += 15_000; // 4 s before expiry: inside the margin
+    clock.now += 6_000;
+    assert.equal(await source.getToken(), 'tok-1');
+    await new Promise((resolve) => setTimeout(resolve, 20));
+    assert.equal(server.assertions.length, 3, 'retried after 5 s');
+    clock.now += 9_000; // 4 s before expiry: inside the margin
     await assert.rejects(
       source.getToken(),
       (err: unknown) => err instanceof CofferApiError && err.status === 401,

@@ -104,9 +104,11 @@ interface CurrentToken {
 
 /**
  * Bearer tokens for a machine holding a service-account key file: exchanges a signed assertion at
- * `POST /v2/auth/token` and renews before the token expires (after `renewAfterFraction` of its
- * lifetime). Concurrent callers share one exchange; a failed renewal keeps handing out the current
- * token until it nearly expires (retrying at most every 5 s), then throws the exchange's error.
+ * `POST /v2/auth/token` and renews before the token expires: once `renewAfterFraction` of its
+ * lifetime has passed, a call starts a renewal in the background and still answers the current
+ * token; only a caller with no usable token (none yet, or within 5 s of expiry) waits for the
+ * exchange. Concurrent callers share one exchange; a failed renewal is retried at most every 5 s,
+ * and once the current token is no longer usable the exchange's error is thrown.
  */
 export class ServiceAccountKeyTokenSource {
   /** The key file's service account. */
@@ -152,17 +154,21 @@ export class ServiceAccountKeyTokenSource {
     const current = this.#current;
     const now = this.#now();
     if (current && now < current.renewAtMs) return current.token;
-    const usable = current !== undefined && now < current.expireTimeMs - expiryMarginMs;
-    if (usable && now < this.#retryNotBeforeMs) return current.token;
+    if (current && now < current.expireTimeMs - expiryMarginMs) {
+      // Due for renewal but still good: renew in the background, so a slow or unreachable server
+      // never holds up a caller while the current token works (a failure is retried after 5 s).
+      if (now >= this.#retryNotBeforeMs) this.#renew().catch(() => undefined);
+      return current.token;
+    }
+    return this.#renew();
+  }
+
+  /** Runs one exchange, or joins the one in flight. */
+  #renew(): Promise<string> {
     this.#inflight ??= this.#exchange().finally(() => {
       this.#inflight = undefined;
     });
-    try {
-      return await this.#inflight;
-    } catch (err) {
-      if (current && this.#now() < current.expireTimeMs - expiryMarginMs) return current.token;
-      throw err;
-    }
+    return this.#inflight;
   }
 
   /** When the current token expires (ms since the epoch), if there is one. */
