@@ -114,11 +114,21 @@ describe('The service-account key token source', () => {
     assert.equal(await source.getToken(), 'tok-1');
     await new Promise((resolve) => setTimeout(resolve, 20));
     assert.equal(server.assertions.length, 3, 'retried after 5 s');
-    clock.now += 9_000; // 4 s before expiry: inside the margin
-    await assert.rejects(
-      source.getToken(),
-      (err: unknown) => err instanceof CofferApiError && err.status === 401,
-    );
+    // 4 s before expiry, inside the margin: no usable token. Two failures so far, so the next
+    // exchange waits 10 s after the last (t+87 s); until then the last error comes back at once.
+    clock.now += 9_000;
+    const is401 = (err: unknown) => err instanceof CofferApiError && err.status === 401;
+    await assert.rejects(source.getToken(), is401);
+    assert.equal(server.assertions.length, 3, 'no exchange per call while backing off');
+    clock.now += 2_000;
+    await assert.rejects(source.getToken(), is401);
+    assert.equal(server.assertions.length, 4);
+    clock.now += 19_000; // the third failure doubled the wait to 20 s
+    await assert.rejects(source.getToken(), is401);
+    assert.equal(server.assertions.length, 4);
+    server.setFailing(false);
+    clock.now += 2_000;
+    assert.equal(await source.getToken(), 'tok-5');
   });
 
   test('CofferClient sends the provider’s token; a key file path is read at once', async () => {

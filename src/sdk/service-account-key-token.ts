@@ -33,6 +33,8 @@ export interface ServiceAccountKeyTokenOptions {
 
 /** After a failed renewal while the current token still works, wait this long before trying again. */
 const retryAfterFailureMs = 5_000;
+/** Consecutive failures double that wait, up to this (a disabled key must not flood the server). */
+const maxRetryAfterFailureMs = 60_000;
 /** A token this close to its expiry is not handed out any more. */
 const expiryMarginMs = 5_000;
 
@@ -107,8 +109,9 @@ interface CurrentToken {
  * `POST /v2/auth/token` and renews before the token expires: once `renewAfterFraction` of its
  * lifetime has passed, a call starts a renewal in the background and still answers the current
  * token; only a caller with no usable token (none yet, or within 5 s of expiry) waits for the
- * exchange. Concurrent callers share one exchange; a failed renewal is retried at most every 5 s,
- * and once the current token is no longer usable the exchange's error is thrown.
+ * exchange. Concurrent callers share one exchange. After a failure the next exchange waits 5 s,
+ * doubling per consecutive failure up to 60 s; meanwhile a caller without a usable token gets the
+ * last error at once (a disabled key or a down server is not hammered once per call).
  */
 export class ServiceAccountKeyTokenSource {
   /** The key file's service account. */
@@ -124,6 +127,8 @@ export class ServiceAccountKeyTokenSource {
   #current: CurrentToken | undefined;
   #inflight: Promise<string> | undefined;
   #retryNotBeforeMs = 0;
+  #failures = 0;
+  #lastError: unknown;
 
   constructor(keyFile: ServiceAccountKeyFile, options: ServiceAccountKeyTokenOptions) {
     this.#keyFile = readServiceAccountKeyFile(keyFile);
@@ -160,6 +165,8 @@ export class ServiceAccountKeyTokenSource {
       if (now >= this.#retryNotBeforeMs) this.#renew().catch(() => undefined);
       return current.token;
     }
+    // Failing: answer the last error until the backoff has passed, instead of one exchange per call.
+    if (this.#failures > 0 && now < this.#retryNotBeforeMs) throw this.#lastError;
     return this.#renew();
   }
 
@@ -211,6 +218,8 @@ export class ServiceAccountKeyTokenSource {
           expireTimeMs: sentAtMs + lifetimeMs,
         };
         this.#retryNotBeforeMs = 0;
+        this.#failures = 0;
+        this.#lastError = undefined;
         return view.token;
       } catch (err) {
         const retryable =
@@ -219,7 +228,10 @@ export class ServiceAccountKeyTokenSource {
             (err.status === 429 || err.status === 503) &&
             (err.retryAfterSeconds ?? 0) <= 30);
         if (!retryable || attempt >= this.#maxAttempts) {
-          this.#retryNotBeforeMs = this.#now() + retryAfterFailureMs;
+          this.#failures++;
+          this.#lastError = err;
+          this.#retryNotBeforeMs =
+            this.#now() + Math.min(maxRetryAfterFailureMs, retryAfterFailureMs * 2 ** (this.#failures - 1));
           throw err;
         }
         const backoffMs = Math.random() * Math.min(5_000, 100 * 2 ** (attempt - 1));
