@@ -1,5 +1,5 @@
 import assert from 'node:assert/strict';
-import { generateKeyPairSync, randomUUID } from 'node:crypto';
+import { createPublicKey, generateKeyPairSync, randomUUID } from 'node:crypto';
 import { copyFileSync, mkdtempSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -31,6 +31,20 @@ async function assertion(
   })
     .setProtectedHeader({ alg: file.algorithm, kid })
     .sign(await importPKCS8(privateKey, file.algorithm));
+}
+
+function claimsOf(file: ServiceAccountKeyFile): JWTPayload {
+  const now = Math.floor(Date.now() / 1000);
+  return { iss: file.clientEmail, sub: file.clientEmail, aud: file.tokenUri, iat: now, exp: now + 300 };
+}
+
+function publicKeyOf(file: ServiceAccountKeyFile): string {
+  return createPublicKey(file.privateKey).export({ type: 'spki', format: 'pem' }).toString();
+}
+
+function unsigned(file: ServiceAccountKeyFile): string {
+  const part = (value: unknown) => Buffer.from(JSON.stringify(value)).toString('base64url');
+  return `${part({ alg: 'none', kid: file.privateKeyId })}.${part({ ...claimsOf(file), jti: randomUUID() })}.`;
 }
 
 const roomyLimits = { COFFER_RATE_LIMIT_LOGINS_PER_MINUTE: '6000' };
@@ -155,6 +169,11 @@ describe('service-account keys', () => {
       'unknown kid': await assertion(file, {}, file.privateKey, 'f'.repeat(40)),
       'signed by another key': await assertion(file, {}, stranger),
       'not a JWT': 'not.a.jwt',
+      // Algorithm confusion: the public key as an HMAC secret, and no signature at all.
+      HS256: await new SignJWT({ ...claimsOf(file), jti: randomUUID() })
+        .setProtectedHeader({ alg: 'HS256', kid: file.privateKeyId })
+        .sign(new TextEncoder().encode(publicKeyOf(file))),
+      'alg none': unsigned(file),
     };
     for (const [what, signed] of Object.entries(cases)) {
       const res = await exchange(node.url, signed);
@@ -346,6 +365,38 @@ describe('service-account key exchanges and the sensitive limiter', () => {
       assert.deepEqual(statuses, [...Array(10).fill(401), 429]);
       const limited = await exchange(node.url, 'not.a.jwt');
       assert.ok(Number(limited.headers.get('retry-after')) > 0);
+    } finally {
+      await node.destroy();
+    }
+  });
+});
+
+describe('service-account keys with a configured publicUrl', () => {
+  test('the key file names {publicUrl}/v2/auth/token; that and the bare path are the accepted audiences', async () => {
+    const node = await startTestNode({ env: { COFFER_PUBLIC_URL: 'https://coffer.example.com/' } });
+    try {
+      const admin = node.adminToken!;
+      const projectId = (await call(node.url, 'POST', '/v2/projects', { token: admin, body: {} })).body.id;
+      const email = (
+        await call(node.url, 'POST', `/v2/projects/${projectId}/service-accounts`, {
+          token: admin,
+          body: { name: 'robot-public' },
+        })
+      ).body.email;
+      const file = (
+        await call(node.url, 'POST', `/v2/projects/${projectId}/service-accounts/${email}/keys`, {
+          token: admin,
+          body: { algorithm: 'EdDSA' },
+        })
+      ).body as ServiceAccountKeyFile;
+      assert.equal(file.tokenUri, 'https://coffer.example.com/v2/auth/token');
+      assert.equal((await exchange(node.url, await assertion(file))).status, 200);
+      assert.equal((await exchange(node.url, await assertion(file, { aud: '/v2/auth/token' }))).status, 200);
+      const other = await exchange(
+        node.url,
+        await assertion(file, { aud: 'https://other.example.com/v2/auth/token' }),
+      );
+      assert.equal(other.status, 401);
     } finally {
       await node.destroy();
     }
