@@ -1,6 +1,7 @@
 import { agentLatencyScenario } from './agent-latency.ts';
 import { agentScenario } from './agent.ts';
 import { auditScenario } from './audit.ts';
+import { feedScenario } from './feed.ts';
 import { kmsStagesScenario } from './kms-stages.ts';
 import { kmsScenario } from './kms.ts';
 import { secrets1mScenario, secretsScenario } from './secrets.ts';
@@ -17,4 +18,5 @@ export const scenarios: readonly Scenario[] = [
   auditScenario,
   agentScenario,
   agentLatencyScenario,
+  feedScenario,
 ];

@@ -21,6 +21,12 @@ export class Authorizer {
   readonly #clock: Clock;
   #policies = new Map<string, StoredPolicy | null>();
   #roles = new Map<string, readonly Permission[] | null>();
+  // Reads in flight, shared by concurrent misses of the same name (after a change drops the cache,
+  // every open change stream checks the same resources at once: one read each, not one per stream).
+  // Replaced by invalidate(), so a check that starts after an invalidation never joins a read that
+  // began before it.
+  #policyReads = new Map<string, Promise<StoredPolicy | null>>();
+  #roleReads = new Map<string, Promise<readonly Permission[] | null>>();
   // Bumped by invalidate(): a lookup that started before an invalidation must not fill the new cache.
   #generation = 0;
 
@@ -115,18 +121,19 @@ export class Authorizer {
     this.#generation++;
     this.#policies = new Map();
     this.#roles = new Map();
+    this.#policyReads = new Map();
+    this.#roleReads = new Map();
   }
 
   async #policy(resource: string): Promise<StoredPolicy | null> {
     const cached = this.#policies.get(resource);
     if (cached !== undefined) return cached;
-    const generation = this.#generation;
-    const policy = (await this.#repo.findPolicy(resource)) ?? null;
-    // Read before an invalidation: use it for this decision only, never cache it as fresh.
-    if (generation !== this.#generation) return policy;
-    if (this.#policies.size >= cacheLimit) this.#policies.clear();
-    this.#policies.set(resource, policy);
-    return policy;
+    return this.#readOnce(
+      this.#policyReads,
+      this.#policies,
+      resource,
+      async () => (await this.#repo.findPolicy(resource)) ?? null,
+    );
   }
 
   async #rolePermissions(role: string): Promise<readonly Permission[]> {
@@ -134,12 +141,42 @@ export class Authorizer {
     if (predefined) return predefined;
     const cached = this.#roles.get(role);
     if (cached !== undefined) return cached ?? [];
-    const generation = this.#generation;
-    const custom = (await this.#repo.findRole(role))?.permissions ?? null;
-    if (generation !== this.#generation) return custom ?? [];
-    if (this.#roles.size >= cacheLimit) this.#roles.clear();
-    this.#roles.set(role, custom);
+    const custom = await this.#readOnce(
+      this.#roleReads,
+      this.#roles,
+      role,
+      async () => (await this.#repo.findRole(role))?.permissions ?? null,
+    );
     return custom ?? [];
+  }
+
+  /**
+   * Reads `key` once however many callers miss it together (they share `reads`' promise), and
+   * caches the result unless an invalidation happened meanwhile: a read that began before it is
+   * used for the decisions that asked, never cached as fresh.
+   */
+  #readOnce<T>(
+    reads: Map<string, Promise<T>>,
+    cache: Map<string, T>,
+    key: string,
+    read: () => Promise<T>,
+  ): Promise<T> {
+    const running = reads.get(key);
+    if (running) return running;
+    const generation = this.#generation;
+    const reading = read()
+      .then((value) => {
+        if (generation === this.#generation) {
+          if (cache.size >= cacheLimit) cache.clear();
+          cache.set(key, value);
+        }
+        return value;
+      })
+      .finally(() => {
+        if (reads.get(key) === reading) reads.delete(key);
+      });
+    reads.set(key, reading);
+    return reading;
   }
 }
 
