@@ -342,7 +342,7 @@ async function main(argv: readonly string[]): Promise<number> {
   if (parsed === 'list') {
     for (const s of scenarios) {
       process.stdout.write(
-        `${s.name.padEnd(12)} ${s.inDefaultRun ? '(default) ' : '          '}${s.description}\n`,
+        `${s.name.padEnd(14)} ${s.inDefaultRun ? '(default) ' : '          '}${s.description}\n`,
       );
     }
     return 0;
