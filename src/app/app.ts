@@ -6,7 +6,7 @@ import { AuditSinkRunner } from '../audit/audit-sinks.ts';
 import { UnauthenticatedAudit } from '../audit/audit-unauthenticated.ts';
 import type { Barrier, SealStatus } from '../barrier/barrier.ts';
 import type { Clock } from '../core/clock.ts';
-import type { Config } from '../core/config.ts';
+import type { Config } from '../core/config-schema.ts';
 import type { Logger } from '../core/logger.ts';
 import { Authorizer } from '../iam/authorizer.ts';
 import { ChangeWatcher } from '../iam/change-watcher.ts';

@@ -1,6 +1,6 @@
 import { Barrier } from '../barrier/barrier.ts';
 import type { Clock } from '../core/clock.ts';
-import type { Config } from '../core/config.ts';
+import type { Config } from '../core/config-schema.ts';
 import type { Logger } from '../core/logger.ts';
 import type { Storage } from '../storage/storage-types.ts';
 import { loadSealRecord, SealStartError, startFileSeal } from './initialize.ts';

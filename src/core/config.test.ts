@@ -3,7 +3,8 @@ import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { describe, test } from 'node:test';
-import { ConfigError, ConfigSchema, listenAddress, loadConfig } from './config.ts';
+import { ConfigError, listenAddress, loadConfig } from './config.ts';
+import { ConfigSchema } from './config-schema.ts';
 
 function fieldOf(fn: () => unknown): string {
   try {

@@ -1,5 +1,5 @@
 import type { Server, Socket } from 'node:net';
-import type { Config } from '../core/config.ts';
+import type { Config } from '../core/config-schema.ts';
 import type { Logger } from '../core/logger.ts';
 
 /** The configured bounds on how long and how many connections a client may hold. */
