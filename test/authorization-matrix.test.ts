@@ -168,6 +168,9 @@ describe('authorization matrix: every route × every predefined role', () => {
         'iam.service_accounts.act_as',
       ]).has('secrets.get_value'),
     );
+    // So is enabling a disabled key: iam.admin holds keys.enable, and without act_as reaches nothing.
+    assert.ok(!reachablePermissions(iamAdmin).has('secrets.get_value'));
+    assert.ok(reachablePermissions([...iamAdmin, 'iam.service_accounts.act_as']).has('secrets.get_value'));
     // Rotating the root token yields nothing to anyone but the first admin itself.
     assert.ok(!reachablePermissions([...iamAdmin, 'sys.root_token.rotate']).has('secrets.get_value'));
   });

@@ -58,6 +58,15 @@ export const principalSources: readonly PrincipalSource[] = [
     timeBound: 'capped',
   },
   {
+    // Enabling a disabled key revives a key file someone may still hold (leaked, or made while its
+    // holder had act_as): the same credential as creating one.
+    what: 'a re-enabled service account key',
+    route: 'POST /v2/projects/:projectId/service-accounts/:email/keys/:keyId/enable',
+    needs: ['iam.service_account_keys.enable', 'iam.service_accounts.act_as'],
+    yields: allPermissions,
+    timeBound: 'capped',
+  },
+  {
     // An instance whose kmsKey names a service account uses that account's rights on its key.
     what: 'an instance acting as a service account',
     route: 'POST /v2/projects/:projectId/regions/:regionId/instances',

@@ -79,12 +79,17 @@ export class ServiceAccountKeyRepo {
     return rows.map(toKey);
   }
 
-  /** A statement disabling or enabling a key of `serviceAccount` (exactly one row). */
-  setKeyDisabled(serviceAccount: string, id: string, disabled: boolean): WriteStatement {
+  /** A statement disabling or enabling a key of `serviceAccount` and setting its expiry (exactly one row). */
+  setKeyDisabled(
+    serviceAccount: string,
+    id: string,
+    disabled: boolean,
+    expireTimeMs: number | null,
+  ): WriteStatement {
     return stmt(
       this.#db
         .updateTable('iam_service_account_keys')
-        .set({ disabled: disabled ? 1 : 0 })
+        .set({ disabled: disabled ? 1 : 0, expire_time: expireTimeMs })
         .where('id', '=', id)
         .where('service_account', '=', serviceAccount),
       'one',

@@ -23,6 +23,12 @@ const keyMintPermissions: readonly Permission[] = [
   'iam.service_accounts.act_as',
 ];
 
+/** What enabling a key needs on the account: it revives a credential, like minting one. */
+const keyEnablePermissions: readonly Permission[] = [
+  'iam.service_account_keys.enable',
+  'iam.service_accounts.act_as',
+];
+
 /** A token's lifetime when the exchange asks for none (or the configured maximum, if shorter). */
 const defaultTokenTtlSeconds = 3600;
 
@@ -163,7 +169,9 @@ export class ServiceAccountKeyService {
 
   /**
    * Disables or enables a key. Disabling refuses its exchanges at once and revokes every token it
-   * yielded (enabling brings none of them back).
+   * yielded (enabling brings none of them back). Enabling revives a credential of the account, so it
+   * needs act_as like creating one, and a caller holding it only through time-bound bindings caps
+   * the key's expiry at the earliest of them.
    */
   async setKeyDisabled(
     projectId: string,
@@ -174,13 +182,20 @@ export class ServiceAccountKeyService {
   ): Promise<ServiceAccountKey> {
     const key = await this.getKey(projectId, email, keyId);
     const { repo, iamRepo, clock } = this.#deps;
+    const resource = accountResource(projectId, email);
+    let expireTimeMs = key.expireTimeMs;
+    if (!disabled) {
+      const heldUntil = await this.#deps.authorizer.heldUntil(caller, keyEnablePermissions, resource);
+      if (heldUntil === undefined) throw errors.denied('iam.service_accounts.act_as', resource);
+      if (heldUntil < (expireTimeMs ?? Number.POSITIVE_INFINITY)) expireTimeMs = heldUntil;
+    }
     const kind = disabled ? 'iam.service_account_key.disable' : 'iam.service_account_key.enable';
     await this.#change(keyId, [
-      repo.setKeyDisabled(email, keyId, disabled),
+      repo.setKeyDisabled(email, keyId, disabled, expireTimeMs),
       ...(disabled ? [repo.revokeTokensOfKey(keyId)] : []),
-      iamRepo.recordChange(kind, accountResource(projectId, email), projectId, clock.nowMs(), caller),
+      iamRepo.recordChange(kind, resource, projectId, clock.nowMs(), caller),
     ]);
-    return { ...key, disabled };
+    return { ...key, disabled, expireTimeMs };
   }
 
   /** Deletes a key: its exchanges stop and the tokens it yielded are revoked, at once. */

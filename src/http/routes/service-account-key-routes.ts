@@ -142,7 +142,14 @@ export function registerServiceAccountKeyRoutes(server: FastifyInstance, app: Ap
     server.post<{ Params: KeyParams }>(
       `${keysPath}/:keyId/${action}`,
       {
-        config: { guard: { permission: `iam.service_account_keys.${action}`, resource: accountName } },
+        config: {
+          guard: {
+            permission: `iam.service_account_keys.${action}`,
+            // Enabling revives a credential of the account: like minting one, it needs act_as.
+            ...(action === 'enable' ? { alsoNeeds: ['iam.service_accounts.act_as'] as const } : {}),
+            resource: accountName,
+          },
+        },
         schema: {
           tags,
           summary:
