@@ -1,5 +1,7 @@
-import { CofferError } from '../core/errors.ts';
-import type { KeyState, VersionState } from './kms-types.ts';
+import { CofferError, errors } from '../core/errors.ts';
+import { isUuid } from '../core/ids.ts';
+import { algorithmInfo, type KmsPurpose } from '../crypto/kms-algorithms.ts';
+import type { CreateKeyInput, KeyState, VersionState } from './kms-types.ts';
 
 /** Lifecycle actions on a key. */
 export type KeyAction = 'enable' | 'disable' | 'schedule_deletion' | 'cancel_deletion' | 'rotate';
@@ -82,3 +84,25 @@ export function requireUsable(
 
 /** Day in milliseconds. */
 export const dayMs = 86_400_000;
+
+/** Smallest automatic rotation period: one day, as Google's KMS. */
+export const minRotationPeriodSeconds = 86_400;
+
+/** The purpose of a key about to be created; checks the algorithm, id and rotation period (`invalid_argument`). */
+export function newKeyPurpose(input: CreateKeyInput): KmsPurpose {
+  const info = algorithmInfo[input.algorithm];
+  const purpose = input.purpose ?? info.purposes[0]!;
+  if (!info.purposes.includes(purpose)) {
+    throw errors.invalid(
+      `Algorithm ${input.algorithm} supports purposes ${info.purposes.join(', ')}, not ${purpose}.`,
+    );
+  }
+  if (input.id !== undefined && !isUuid(input.id)) throw errors.invalid('id must be a lowercase UUID.');
+  if (input.rotationPeriodSeconds !== undefined && input.rotationPeriodSeconds < minRotationPeriodSeconds) {
+    throw errors.invalid(`rotationPeriod must be at least ${minRotationPeriodSeconds}s.`);
+  }
+  if (input.rotationPeriodSeconds !== undefined && info.family !== 'symmetric') {
+    throw errors.invalid('Automatic rotation is only for symmetric encryption keys.');
+  }
+  return purpose;
+}

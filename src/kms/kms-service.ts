@@ -3,12 +3,7 @@ import type { Clock } from '../core/clock.ts';
 import { CofferError, errors } from '../core/errors.ts';
 import { isUuid, newUuid } from '../core/ids.ts';
 import { clampPageSize, decodePageToken, type Page, toPage } from '../core/pagination.ts';
-import {
-  algorithmInfo,
-  generateMaterial,
-  type KmsAlgorithm,
-  type KmsPurpose,
-} from '../crypto/kms-algorithms.ts';
+import { generateMaterial } from '../crypto/kms-algorithms.ts';
 import type { ProjectService } from '../projects/project-service.ts';
 import { type Storage, WriteRejected } from '../storage/storage-types.ts';
 import type { KeyMaterialStore } from './key-material-store.ts';
@@ -17,33 +12,18 @@ import {
   type VersionChangeOptions,
   type VersionDependentsFinder,
 } from './key-version-lifecycle.ts';
-import { dayMs, type KeyAction, nextKeyState, type VersionAction } from './kms-fns.ts';
-import { keyChange } from './kms-changes.ts';
+import { dayMs, type KeyAction, newKeyPurpose, nextKeyState, type VersionAction } from './kms-fns.ts';
+import { keyChange, keyChangeTypes } from './kms-changes.ts';
 import type { KeyChanges, KmsRepo } from './kms-repo.ts';
-import type { CryptoKey, KeyRing, KeyVersion, KmsLocation } from './kms-types.ts';
-
-/** Input of key creation. */
-export interface CreateKeyInput {
-  readonly id?: string;
-  readonly algorithm: KmsAlgorithm;
-  readonly purpose?: KmsPurpose;
-  readonly slug?: string;
-  readonly displayName?: string;
-  readonly rotationPeriodSeconds?: number;
-}
-
-/** Counts what depends on a key (secrets and instances bound to it); supplied by Secrets Manager. */
-export type DependentsCounter = (key: CryptoKey) => Promise<number>;
-
-/** An audit-worthy change made by a background job. */
-export interface KmsJobEvent {
-  readonly action: 'kms.keys.rotate' | 'kms.keys.destroy' | 'kms.key_versions.destroy';
-  readonly key: CryptoKey;
-  readonly version?: number;
-}
-
-/** Smallest automatic rotation period: one day, as Google's KMS. */
-export const minRotationPeriodSeconds = 86_400;
+import type {
+  CreateKeyInput,
+  CryptoKey,
+  DependentsCounter,
+  KeyRing,
+  KeyVersion,
+  KmsJobEvent,
+  KmsLocation,
+} from './kms-types.ts';
 
 /**
  * Key rings, keys and versions, and their lifecycle (SPEC §5). Callers are authorized before they
@@ -129,20 +109,7 @@ export class KmsService {
   /** Creates a key with its first version (primary). */
   async createKey(location: KmsLocation, keyRingId: string, input: CreateKeyInput): Promise<CryptoKey> {
     await this.getKeyRing(location, keyRingId);
-    const info = algorithmInfo[input.algorithm];
-    const purpose = input.purpose ?? info.purposes[0]!;
-    if (!info.purposes.includes(purpose)) {
-      throw errors.invalid(
-        `Algorithm ${input.algorithm} supports purposes ${info.purposes.join(', ')}, not ${purpose}.`,
-      );
-    }
-    if (input.id !== undefined && !isUuid(input.id)) throw errors.invalid('id must be a lowercase UUID.');
-    if (input.rotationPeriodSeconds !== undefined && input.rotationPeriodSeconds < minRotationPeriodSeconds) {
-      throw errors.invalid(`rotationPeriod must be at least ${minRotationPeriodSeconds}s.`);
-    }
-    if (input.rotationPeriodSeconds !== undefined && info.family !== 'symmetric') {
-      throw errors.invalid('Automatic rotation is only for symmetric encryption keys.');
-    }
+    const purpose = newKeyPurpose(input);
     const now = this.#clock.nowMs();
     const key: CryptoKey = {
       ...location,
@@ -413,14 +380,6 @@ export class KmsService {
     }
   }
 }
-
-/** The change-feed type of each key action. */
-const keyChangeTypes: Record<Exclude<KeyAction, 'rotate'>, string> = {
-  enable: 'key.enabled',
-  disable: 'key.disabled',
-  schedule_deletion: 'key.deletion_scheduled',
-  cancel_deletion: 'key.deletion_canceled',
-};
 
 function mapConcurrent(err: unknown): unknown {
   if (err instanceof WriteRejected) return errors.conflict('The key was changed concurrently; retry.');

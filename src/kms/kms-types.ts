@@ -58,3 +58,23 @@ export interface KeyVersion {
 export function keyResourceName(key: Pick<CryptoKey, 'projectId' | 'regionId' | 'keyRingId' | 'id'>): string {
   return `projects/${key.projectId}/regions/${key.regionId}/keyrings/${key.keyRingId}/keys/${key.id}`;
 }
+
+/** Input of key creation. */
+export interface CreateKeyInput {
+  readonly id?: string;
+  readonly algorithm: KmsAlgorithm;
+  readonly purpose?: KmsPurpose;
+  readonly slug?: string;
+  readonly displayName?: string;
+  readonly rotationPeriodSeconds?: number;
+}
+
+/** Counts what depends on a key (secrets and instances bound to it); supplied by Secrets Manager. */
+export type DependentsCounter = (key: CryptoKey) => Promise<number>;
+
+/** An audit-worthy change made by a background job. */
+export interface KmsJobEvent {
+  readonly action: 'kms.keys.rotate' | 'kms.keys.destroy' | 'kms.key_versions.destroy';
+  readonly key: CryptoKey;
+  readonly version?: number;
+}
