@@ -34,6 +34,8 @@ const defaultTokenTtlSeconds = 3600;
 
 /** Clock skew tolerated on `iat`, `exp` and `nbf`. */
 const clockSkewSeconds = 60;
+/** Extra time a used jti is kept beyond `exp` + twice the skew. */
+const jtiMarginMs = 5 * 60_000;
 const jtiPattern = /^[\x21-\x7e]{1,128}$/;
 const keyIdPattern = /^[0-9a-f]{40}$/;
 
@@ -290,7 +292,10 @@ export class ServiceAccountKeyService {
       throw refused();
     }
     const { iat, exp, jti } = claims;
+    // Whole seconds only (RFC 7519 NumericDate may be fractional; ours never is): the jti's expiry is
+    // stored as an integer, and a fraction would let it be pruned while the assertion is accepted.
     if (typeof iat !== 'number' || typeof exp !== 'number' || typeof jti !== 'string') throw refused();
+    if (!Number.isSafeInteger(iat) || !Number.isSafeInteger(exp)) throw refused();
     if (!jtiPattern.test(jti)) throw refused();
     // Short-lived only: an hour at most, and never issued in the future.
     if (exp - iat > maxAssertionLifetimeSeconds || exp <= iat) throw refused();
@@ -302,8 +307,9 @@ export class ServiceAccountKeyService {
     try {
       await storage.write([
         repo.requireKeyUsable(key.id, now),
-        // Kept until the assertion can no longer be accepted, skew included.
-        repo.insertJti(account.email, jti, (exp + clockSkewSeconds) * 1000),
+        // Kept well past the last moment the assertion can be accepted (exp + skew): twice the skew
+        // and a margin, so neither a node whose clock is behind nor the pruner can revive it.
+        repo.insertJti(account.email, jti, (exp + 2 * clockSkewSeconds) * 1000 + jtiMarginMs),
         repo.insertKeyToken(issued.row, key.id),
       ]);
     } catch (err) {
