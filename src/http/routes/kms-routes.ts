@@ -1,66 +1,34 @@
 import { type Static, type TSchema, Type } from '@sinclair/typebox';
-import type { FastifyInstance, FastifyRequest } from 'fastify';
+import type { FastifyInstance } from 'fastify';
 import type { App } from '../../app/app.ts';
 import { PageOf, PageQuery } from '../../core/api/common-schemas.ts';
 import {
-  CiphertextView,
   CreateKeyBody,
   CreateKeyRingBody,
-  DataKeyView,
-  DecryptBody,
-  EncryptBody,
   ForceQuery,
-  GenerateDataKeyBody,
   KeyRingView,
   KeyView,
-  MacBody,
-  MacView,
-  PlaintextView,
-  RewrapBody,
   ScheduleDeletionBody,
-  SignatureView,
-  SignBody,
-  ValidView,
-  VerifyBody,
-  VerifyMacBody,
 } from '../../core/api/kms-schemas.ts';
 import { toRfc3339 } from '../../core/clock.ts';
 import { formatDuration, parseDurationSeconds } from '../../core/durations.ts';
-import { errors } from '../../core/errors.ts';
 import type { Permission } from '../../iam/permissions.ts';
 import type { KeyAction } from '../../kms/kms-fns.ts';
 import { type CryptoKey, type KeyRing, keyResourceName } from '../../kms/kms-types.ts';
 import { pageView } from '../page-view.ts';
+import { registerKmsCryptoRoutes } from './kms-crypto-routes.ts';
+import { KeyParams, keyName, kmsGuard } from './kms-route-shared.ts';
 import { registerKmsVersionRoutes } from './kms-version-routes.ts';
 
 const Location = { projectId: Type.String({ maxLength: 64 }), regionId: Type.String({ maxLength: 64 }) };
 const RegionParams = Type.Object(Location);
 const RingParams = Type.Object({ ...Location, keyRingId: Type.String({ maxLength: 64 }) });
-const KeyParams = Type.Object({
-  ...Location,
-  keyRingId: Type.String({ maxLength: 64 }),
-  keyId: Type.String({ maxLength: 64 }),
-});
-type KeyParams = Static<typeof KeyParams>;
 type RingParams = Static<typeof RingParams>;
 type RegionParams = Static<typeof RegionParams>;
 type PageQueryString = Static<typeof PageQuery>;
 
 const regionName = (p: Record<string, string>) => `projects/${p.projectId}/regions/${p.regionId}`;
 const ringName = (p: Record<string, string>) => `${regionName(p)}/keyrings/${p.keyRingId}`;
-const keyName = (p: Record<string, string>) => `${ringName(p)}/keys/${p.keyId}`;
-
-function kmsGuard(permission: Permission, resource: (p: Record<string, string>) => string) {
-  return { guard: { permission, resource, feature: 'kms' as const } };
-}
-
-/** Decodes a base64 field; `invalid_argument` when it is not canonical base64. */
-export function fromBase64(value: string, field: string): Buffer {
-  const bytes = Buffer.from(value, 'base64');
-  if (value.length % 4 !== 0 || bytes.toString('base64') !== value)
-    throw errors.invalid(`${field} is not valid base64.`);
-  return bytes;
-}
 
 function keyRingView(ring: KeyRing): KeyRingView {
   return {
@@ -89,23 +57,6 @@ export function keyView(key: CryptoKey): KeyView {
     createTime: toRfc3339(key.createTimeMs),
     updateTime: toRfc3339(key.updateTimeMs),
   };
-}
-
-function keyRef(p: KeyParams) {
-  return { projectId: p.projectId, regionId: p.regionId, keyRingId: p.keyRingId, keyId: p.keyId };
-}
-
-function signInput(body: { data?: string | undefined; digest?: string | undefined }) {
-  if ((body.data === undefined) === (body.digest === undefined))
-    throw errors.invalid('Give exactly one of data and digest.');
-  return body.data !== undefined
-    ? { data: fromBase64(body.data, 'data') }
-    : { digest: fromBase64(body.digest!, 'digest') };
-}
-
-function noted<T extends { keyVersion: number }>(request: FastifyRequest, result: T): T {
-  request.auditDetails = { keyVersion: result.keyVersion };
-  return result;
 }
 
 /** KMS: key rings, keys, versions, lifecycle and crypto operations (SPEC §5). */
@@ -283,142 +234,5 @@ export function registerKmsRoutes(server: FastifyInstance, app: App): void {
 
   registerKmsVersionRoutes(server, app, base);
 
-  const crypto = <B extends TSchema>(
-    path: string,
-    permission: Permission,
-    body: B,
-    response: TSchema,
-    summary: string,
-    handler: (request: FastifyRequest<{ Params: KeyParams; Body: Static<B> }>) => Promise<unknown>,
-    noStore = false,
-  ) =>
-    server.post<{ Params: KeyParams; Body: Static<B> }>(
-      `${base}/:keyRingId/keys/:keyId/${path}`,
-      {
-        config: { ...kmsGuard(permission, keyName), noStore },
-        schema: { tags: ['kms'], summary, params: KeyParams, body, response: { 200: response } },
-      },
-      handler,
-    );
-
-  const b64 = (value: Buffer) => value.toString('base64');
-  const aadOf = (aad: string | undefined) => (aad === undefined ? Buffer.alloc(0) : fromBase64(aad, 'aad'));
-
-  crypto('encrypt', 'kms.encrypt', EncryptBody, CiphertextView, 'Encrypt', async (request) => {
-    const { plaintext, aad, keyVersion } = request.body;
-    const result = noted(
-      request,
-      await app.kmsCrypto.encrypt(
-        keyRef(request.params),
-        fromBase64(plaintext, 'plaintext'),
-        aadOf(aad),
-        keyVersion,
-      ),
-    );
-    return { ciphertext: b64(result.ciphertext), keyVersion: result.keyVersion };
-  });
-  crypto(
-    'decrypt',
-    'kms.decrypt',
-    DecryptBody,
-    PlaintextView,
-    'Decrypt',
-    async (request) => {
-      const { ciphertext, aad, keyVersion } = request.body;
-      const result = noted(
-        request,
-        await app.kmsCrypto.decrypt(
-          keyRef(request.params),
-          fromBase64(ciphertext, 'ciphertext'),
-          aadOf(aad),
-          keyVersion,
-        ),
-      );
-      return { plaintext: b64(result.plaintext), keyVersion: result.keyVersion };
-    },
-    true,
-  );
-  crypto(
-    'generate-data-key',
-    'kms.generate_data_key',
-    GenerateDataKeyBody,
-    DataKeyView,
-    'Generate a data key',
-    async (request) => {
-      const { numberOfBytes, includePlaintext, aad } = request.body;
-      const result = noted(
-        request,
-        await app.kmsCrypto.generateDataKey(
-          keyRef(request.params),
-          numberOfBytes,
-          includePlaintext ?? true,
-          aadOf(aad),
-        ),
-      );
-      return {
-        ciphertext: b64(result.ciphertext),
-        keyVersion: result.keyVersion,
-        ...(result.plaintext ? { plaintext: b64(result.plaintext) } : {}),
-      };
-    },
-    true,
-  );
-  crypto(
-    'rewrap',
-    'kms.rewrap',
-    RewrapBody,
-    CiphertextView,
-    'Re-encrypt under the primary version',
-    async (request) => {
-      const result = noted(
-        request,
-        await app.kmsCrypto.rewrap(
-          keyRef(request.params),
-          fromBase64(request.body.ciphertext, 'ciphertext'),
-          aadOf(request.body.aad),
-        ),
-      );
-      return { ciphertext: b64(result.ciphertext), keyVersion: result.keyVersion };
-    },
-  );
-  crypto('sign', 'kms.sign', SignBody, SignatureView, 'Sign data or a digest', async (request) => {
-    const result = noted(
-      request,
-      await app.kmsCrypto.sign(keyRef(request.params), signInput(request.body), request.body.keyVersion),
-    );
-    return { signature: b64(result.signature), keyVersion: result.keyVersion };
-  });
-  crypto('verify', 'kms.verify', VerifyBody, ValidView, 'Verify a signature', async (request) =>
-    noted(
-      request,
-      await app.kmsCrypto.verify(
-        keyRef(request.params),
-        signInput(request.body),
-        fromBase64(request.body.signature, 'signature'),
-        request.body.keyVersion,
-      ),
-    ),
-  );
-  crypto('mac', 'kms.mac', MacBody, MacView, 'Compute an HMAC', async (request) => {
-    const result = noted(
-      request,
-      await app.kmsCrypto.mac(
-        keyRef(request.params),
-        fromBase64(request.body.data, 'data'),
-        request.body.keyVersion,
-      ),
-    );
-    return { mac: b64(result.mac), keyVersion: result.keyVersion };
-  });
-  crypto('verify-mac', 'kms.verify_mac', VerifyMacBody, ValidView, 'Verify an HMAC', async (request) =>
-    noted(
-      request,
-      await app.kmsCrypto.verifyMac(
-        keyRef(request.params),
-        fromBase64(request.body.data, 'data'),
-        fromBase64(request.body.mac, 'mac'),
-        request.body.keyVersion,
-      ),
-    ),
-  );
+  registerKmsCryptoRoutes(server, app, base);
 }

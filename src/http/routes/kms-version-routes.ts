@@ -4,17 +4,11 @@ import type { App } from '../../app/app.ts';
 import { PageOf, PageQuery } from '../../core/api/common-schemas.ts';
 import { KeyVersionView, PublicKeyView } from '../../core/api/kms-schemas.ts';
 import { toRfc3339 } from '../../core/clock.ts';
-import type { Permission } from '../../iam/permissions.ts';
 import type { VersionAction } from '../../kms/kms-fns.ts';
 import { type CryptoKey, type KeyVersion, keyResourceName } from '../../kms/kms-types.ts';
 import { pageView } from '../page-view.ts';
+import { KeyParams, keyName, keyRef, kmsGuard } from './kms-route-shared.ts';
 
-const KeyParams = Type.Object({
-  projectId: Type.String({ maxLength: 64 }),
-  regionId: Type.String({ maxLength: 64 }),
-  keyRingId: Type.String({ maxLength: 64 }),
-  keyId: Type.String({ maxLength: 64 }),
-});
 const VersionParams = Type.Object({
   ...KeyParams.properties,
   version: Type.Integer({ minimum: 1, maximum: 4294967295 }),
@@ -31,20 +25,8 @@ const DestroyQuery = Type.Object(
   { additionalProperties: false },
 );
 type DestroyQuery = Static<typeof DestroyQuery>;
-type KeyParams = Static<typeof KeyParams>;
 type VersionParams = Static<typeof VersionParams>;
 type PageQueryString = Static<typeof PageQuery>;
-
-const keyName = (p: Record<string, string>) =>
-  `projects/${p.projectId}/regions/${p.regionId}/keyrings/${p.keyRingId}/keys/${p.keyId}`;
-
-function kmsGuard(permission: Permission, resource: (p: Record<string, string>) => string) {
-  return { guard: { permission, resource, feature: 'kms' as const } };
-}
-
-function keyRef(p: KeyParams) {
-  return { projectId: p.projectId, regionId: p.regionId, keyRingId: p.keyRingId, keyId: p.keyId };
-}
 
 function versionView(
   key: Pick<CryptoKey, 'projectId' | 'regionId' | 'keyRingId' | 'id'>,

@@ -13,8 +13,8 @@ import {
 import { toRfc3339 } from '../../core/clock.ts';
 import { errors } from '../../core/errors.ts';
 import { secretName } from '../../secrets/secret-types.ts';
+import { fromBase64 } from '../base64-field.ts';
 import { mapError } from '../error-mapper.ts';
-import { fromBase64 } from './kms-routes.ts';
 import { newTimeOrderedUuid } from '../../core/ids.ts';
 import {
   InstanceParams,

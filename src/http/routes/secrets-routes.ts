@@ -12,7 +12,6 @@ import { toRfc3339 } from '../../core/clock.ts';
 import { formatDuration } from '../../core/durations.ts';
 import { errors } from '../../core/errors.ts';
 import { type Instance, type Secret, secretName } from '../../secrets/secret-types.ts';
-import { fromBase64 } from './kms-routes.ts';
 import {
   InstanceParams,
   SecretParams,
@@ -29,6 +28,7 @@ import {
   expiryOf,
   rotationOf,
 } from './secrets-route-shared.ts';
+import { fromBase64 } from '../base64-field.ts';
 import { etagOf } from '../etag.ts';
 
 /** Secrets: metadata, deletion and restore (SPEC §6), and a KMS key’s dependents. */
