@@ -5,7 +5,6 @@ import type { Clock } from '../core/clock.ts';
 import { CofferError, errors } from '../core/errors.ts';
 import { isUuid, newUuid } from '../core/ids.ts';
 import { clampPageSize, decodePageToken, type Page, toPage } from '../core/pagination.ts';
-import { algorithmInfo } from '../crypto/kms-algorithms.ts';
 import type { Authorizer } from '../iam/authorizer.ts';
 import type { IamRepo } from '../iam/iam-repo.ts';
 import type { Principal } from '../iam/principal.ts';
@@ -13,6 +12,7 @@ import type { KmsService } from '../kms/kms-service.ts';
 import { type CryptoKey, keyResourceName } from '../kms/kms-types.ts';
 import type { ProjectService } from '../projects/project-service.ts';
 import { type Storage, stmt, WriteRejected } from '../storage/storage-types.ts';
+import { InstanceKeyAccess } from './instance-key-access.ts';
 import { instanceNameTaken, looksLikeUuid, requireInstanceName } from './instance-name.ts';
 import { instanceChange } from './secret-changes.ts';
 import type { SecretsRepo } from './secrets-repo.ts';
@@ -22,7 +22,6 @@ import {
   instanceName,
   type Operation,
   type SecretsLocation,
-  serviceIdentity,
 } from './secret-types.ts';
 import type { ValueCrypto } from './value-crypto.ts';
 import { operationName, RewrapOperations } from './rewrap-operations.ts';
@@ -44,6 +43,7 @@ export class InstanceService {
   readonly #iamRepo: IamRepo;
   readonly #clock: Clock;
   readonly #operations: RewrapOperations;
+  readonly #keyAccess: InstanceKeyAccess;
 
   constructor(deps: {
     storage: Storage;
@@ -64,6 +64,7 @@ export class InstanceService {
     this.#authorizer = deps.authorizer;
     this.#iamRepo = deps.iamRepo;
     this.#clock = deps.clock;
+    this.#keyAccess = new InstanceKeyAccess(deps);
     this.#operations = new RewrapOperations({
       ...deps,
       requireLocation: (location) => this.requireLocation(location),
@@ -86,7 +87,7 @@ export class InstanceService {
     await this.requireLocation(location);
     const id = newUuid();
     const key = input.kmsKey
-      ? await this.#validateKmsKey({ ...location, instanceId: id }, input.kmsKey, caller, true)
+      ? await this.#keyAccess.validate({ ...location, instanceId: id }, input.kmsKey, caller, true)
       : undefined;
     const now = this.#clock.nowMs();
     const instance: Instance = {
@@ -156,7 +157,7 @@ export class InstanceService {
     if (input.name !== current.name) requireInstanceName(input.name);
     const kmsKey = input.kmsKey ?? null;
     const key = kmsKey
-      ? await this.#validateKmsKey(
+      ? await this.#keyAccess.validate(
           { ...location, instanceId: id },
           kmsKey,
           caller,
@@ -252,29 +253,8 @@ export class InstanceService {
    * The identity KMS operations of this instance run as, re-checked now: the instance's service
    * account must still exist, be enabled, hold its role on the instance and may use `key`.
    */
-  async actingIdentity(instance: Instance, key: CryptoKey): Promise<string> {
-    const email = instance.kmsKey?.serviceAccountEmail;
-    if (!email) return serviceIdentity;
-    const account = await this.#iamRepo.findServiceAccount(email);
-    const principal = `serviceAccount:${email}` as Principal;
-    const resource = instanceName({ ...instance, instanceId: instance.id });
-    const ok =
-      account !== undefined &&
-      !account.disabled &&
-      (await this.#authorizer.hasRole(
-        principal,
-        ['roles/secretsmanager.reader', 'roles/secretsmanager.admin'],
-        resource,
-      )) &&
-      (await this.#authorizer.holds(principal, 'kms.encrypt', keyResourceName(key))) &&
-      (await this.#authorizer.holds(principal, 'kms.decrypt', keyResourceName(key)));
-    if (!ok) {
-      throw new CofferError(
-        'permission_denied',
-        `The instance's service account ${email} may no longer use its KMS key.`,
-      );
-    }
-    return principal;
+  actingIdentity(instance: Instance, key: CryptoKey): Promise<string> {
+    return this.#keyAccess.actingIdentity(instance, key);
   }
 
   /** A long-running operation. */
@@ -316,93 +296,6 @@ export class InstanceService {
       `Switching or removing the instance key needs kms.decrypt on the current key ${name}, ` +
         `or iam.service_accounts.act_as on a service account that holds it.`,
     );
-  }
-
-  async #validateKmsKey(
-    target: SecretsLocation & { instanceId: string },
-    kmsKey: InstanceKmsKey,
-    caller: Principal,
-    changed: boolean,
-  ): Promise<CryptoKey> {
-    if (kmsKey.regionId !== target.regionId) {
-      throw new CofferError(
-        'region_mismatch',
-        `kmsKey.regionId ${kmsKey.regionId} is not the instance's region ${target.regionId}.`,
-      );
-    }
-    const account = `projects/${(await this.#iamRepo.findServiceAccount(kmsKey.serviceAccountEmail))?.projectId ?? '-'}/service-accounts/${kmsKey.serviceAccountEmail}`;
-    if (!(await this.#authorizer.holds(caller, 'iam.service_accounts.act_as', account))) {
-      throw new CofferError(
-        'permission_denied',
-        `The caller may not act as ${kmsKey.serviceAccountEmail} (iam.service_accounts.act_as).`,
-      );
-    }
-    // The instance acts as the account for good: a time-bound act_as would outlive its grant.
-    const actAs = ['iam.service_accounts.act_as' as const];
-    if (
-      changed &&
-      (await this.#authorizer.held(caller, actAs, account, { unconditionalOnly: true })).length === 0
-    )
-      throw new CofferError(
-        'permission_denied',
-        `Setting a kmsKey that acts as ${kmsKey.serviceAccountEmail} needs iam.service_accounts.act_as held unconditionally (the instance keeps acting after a time-bound grant ends).`,
-      );
-    // Say nothing about a key (existence, project, algorithm, versions) to a caller who may not see
-    // it: visible means the caller may read it, or the service account it acts as may use it.
-    const saPrincipal = `serviceAccount:${kmsKey.serviceAccountEmail}` as Principal;
-    const visible = async (k: CryptoKey) =>
-      (await this.#authorizer.holds(caller, 'kms.keys.get', keyResourceName(k))) ||
-      (await this.#authorizer.holds(saPrincipal, 'kms.encrypt', keyResourceName(k)));
-    const candidates = (await this.#kms.findKeysAnywhere(kmsKey.keyRingId, kmsKey.keyId)).filter(
-      (k) => k.regionId === kmsKey.regionId,
-    );
-    const exact = candidates.find((k) => k.projectId === kmsKey.projectId);
-    const key = exact && (await visible(exact)) ? exact : undefined;
-    if (!key) {
-      for (const elsewhere of candidates) {
-        if (elsewhere !== exact && (await visible(elsewhere))) {
-          throw new CofferError('project_mismatch', `The key does not live in project ${kmsKey.projectId}.`);
-        }
-      }
-      if (
-        await this.#authorizer.holds(
-          caller,
-          'kms.keys.get',
-          `projects/${kmsKey.projectId}/regions/${kmsKey.regionId}`,
-        )
-      ) {
-        throw errors.invalid('kmsKey names no key (check keyRingId and keyId).');
-      }
-      throw new CofferError('permission_denied', 'The caller may not use the key that kmsKey names.');
-    }
-    if (algorithmInfo[key.algorithm].family !== 'symmetric') {
-      throw errors.invalid(`A ${key.algorithm} key cannot protect secrets; use a symmetric encryption key.`);
-    }
-    if (key.state !== 'active') throw new CofferError('key_not_active', `The key is ${key.state}.`);
-    const version = await this.#kms.findVersionByUid(key.uid, kmsKey.keyVersion);
-    if (!version) throw errors.invalid(`Key version ${kmsKey.keyVersion} does not exist.`);
-    if (version.state !== 'enabled')
-      throw new CofferError('key_not_active', `Key version ${kmsKey.keyVersion} is ${version.state}.`);
-    await this.actingIdentity(
-      {
-        projectId: target.projectId,
-        regionId: target.regionId,
-        id: target.instanceId,
-        name: '',
-        kmsKey,
-        kmsKeyUid: key.uid,
-        etag: '',
-        createTimeMs: 0,
-        updateTimeMs: 0,
-      },
-      key,
-    ).catch(() => {
-      throw new CofferError(
-        'permission_denied',
-        `Service account ${kmsKey.serviceAccountEmail} must exist, hold roles/secretsmanager.reader or admin on the instance, and may use the key.`,
-      );
-    });
-    return key;
   }
 }
 
