@@ -30,7 +30,7 @@ const cursorPattern = /^[0-9]{1,16}$/;
 /** Rows read per query while filtering a page. */
 const scanBatch = 500;
 /** Rows a page may skip (not visible, not matching) before it answers with what it has. */
-const scanLimit = 5000;
+export const scanLimit = 5000;
 
 /** Parses `after` / `Last-Event-ID`: a decimal cursor, `latest`, or absent. */
 export function parseFeedStart(value: string | undefined, field: string): FeedStart {

@@ -6,6 +6,7 @@ import type { Storage } from '../storage/storage-types.ts';
 import {
   changeItem,
   resourceMatches,
+  scanLimit,
   type ChangeFeedService,
   type ChangeItem,
 } from './change-feed-service.ts';
@@ -32,6 +33,18 @@ const catchUpBatch = 500;
 /** Batches a stream may hold unprocessed before it is too slow and ends. */
 const maxQueuedBatches = 1000;
 
+/** What a change stream is built from. */
+export interface ChangeStreamDeps {
+  readonly storage: Storage;
+  readonly follower: ChangeFeedFollower;
+  readonly feed: ChangeFeedService;
+  /**
+   * The pause after each page budget (`scanLimit` rows) of catch-up: a stream catches up no faster
+   * than a client reading one page per interval, however many streams a caller opens on old cursors.
+   */
+  readonly catchUpPauseMs: number;
+}
+
 /**
  * One open change stream: it reads the retained changes after its cursor from storage, then
  * switches to the node's feed follower (one poll for every stream on the node), delivering every
@@ -41,6 +54,7 @@ export class ChangeStream {
   readonly #storage: Storage;
   readonly #follower: ChangeFeedFollower;
   readonly #feed: ChangeFeedService;
+  readonly #catchUpPauseMs: number;
   readonly #options: ChangeStreamOptions;
   readonly #sink: ChangeStreamSink;
   #position: number;
@@ -49,15 +63,13 @@ export class ChangeStream {
   #queue: Promise<void> = Promise.resolve();
   #queued = 0;
   #unsubscribe: (() => void) | undefined;
+  #pause: { timer: NodeJS.Timeout; resume: () => void } | undefined;
 
-  constructor(
-    deps: { storage: Storage; follower: ChangeFeedFollower; feed: ChangeFeedService },
-    options: ChangeStreamOptions,
-    sink: ChangeStreamSink,
-  ) {
+  constructor(deps: ChangeStreamDeps, options: ChangeStreamOptions, sink: ChangeStreamSink) {
     this.#storage = deps.storage;
     this.#follower = deps.follower;
     this.#feed = deps.feed;
+    this.#catchUpPauseMs = deps.catchUpPauseMs;
     this.#options = options;
     this.#sink = sink;
     this.#position = options.after;
@@ -91,11 +103,24 @@ export class ChangeStream {
     if (this.#closed) return;
     this.#closed = true;
     this.#unsubscribe?.();
+    if (this.#pause) {
+      clearTimeout(this.#pause.timer);
+      this.#pause.resume();
+    }
     this.#sink.end(error);
   }
 
   async #catchUp(): Promise<void> {
+    let scanned = 0;
     for (;;) {
+      if (scanned >= scanLimit) {
+        scanned = 0;
+        await new Promise<void>((resume) => {
+          this.#pause = { timer: setTimeout(resume, this.#catchUpPauseMs).unref(), resume };
+        });
+        this.#pause = undefined;
+        if (this.#closed) return;
+      }
       // Every change up to the follower's position is committed with its cursor, so a read that
       // starts after this line sees all of them: once that read is short, the follower's batches
       // carry on from there without a gap.
@@ -108,6 +133,7 @@ export class ChangeStream {
         this.close(err as CofferError);
         return;
       }
+      scanned += rows.length;
       await this.#deliver(rows);
       if (this.#closed) return;
       if (rows.length < catchUpBatch) {

@@ -146,6 +146,18 @@ export const ConfigSchema = Type.Object(
       description: 'days of the change feed kept; older cursors answer 410 gone',
     }),
     changeStreamHeartbeatMs: Type.Integer({ default: 15000, minimum: 10, maximum: 3600000 }),
+    changeStreamsPerPrincipal: Type.Integer({
+      default: 16,
+      minimum: 1,
+      maximum: 100000,
+      description: 'change streams one principal may hold open on a node at once (more: 429)',
+    }),
+    changeStreamsPerAddress: Type.Integer({
+      default: 64,
+      minimum: 1,
+      maximum: 100000,
+      description: 'change streams one source address may hold open on a node at once (more: 429)',
+    }),
   },
   { additionalProperties: false },
 );

@@ -98,6 +98,8 @@ function applyEnv(raw: Record<string, unknown>, env: Record<string, string | und
     ['COFFER_SERVICE_ACCOUNT_TOKEN_MAX_TTL_SECONDS', 'serviceAccountTokenMaxTtlSeconds'],
     ['COFFER_CHANGE_RETENTION_DAYS', 'changeRetentionDays'],
     ['COFFER_CHANGE_STREAM_HEARTBEAT_MS', 'changeStreamHeartbeatMs'],
+    ['COFFER_CHANGE_STREAMS_PER_PRINCIPAL', 'changeStreamsPerPrincipal'],
+    ['COFFER_CHANGE_STREAMS_PER_ADDRESS', 'changeStreamsPerAddress'],
   ];
   for (const [name, field] of ints) {
     const value = env[name];

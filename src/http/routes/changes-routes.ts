@@ -4,6 +4,7 @@ import type { FastifyInstance } from 'fastify';
 import type { App } from '../../app/app.ts';
 import { parseFeedStart } from '../../app/change-feed-service.ts';
 import { ChangeStream } from '../../app/change-stream.ts';
+import { ChangeStreamSlots } from '../../app/change-stream-slots.ts';
 import { ChangesPageView, ChangesQueryString } from '../../core/api/changes-schemas.ts';
 import { CofferError, errors } from '../../core/errors.ts';
 
@@ -33,6 +34,10 @@ function bearerOf(header: string | undefined): string | undefined {
 export function registerChangesRoutes(server: FastifyInstance, app: App): void {
   const tags = ['changes'];
   const open = new Set<ChangeStream>();
+  const slots = new ChangeStreamSlots({
+    perPrincipal: app.config.changeStreamsPerPrincipal,
+    perAddress: app.config.changeStreamsPerAddress,
+  });
   // A server that closes ends its streams (they would otherwise hold it open until the grace ends).
   server.addHook('preClose', (done) => {
     for (const stream of open) stream.close();
@@ -88,6 +93,8 @@ export function registerChangesRoutes(server: FastifyInstance, app: App): void {
       const after = await app.changeFeed.startOf(start);
       const bearer = bearerOf(request.headers.authorization);
       if (bearer === undefined) throw errors.unauthenticated();
+      // 429 before anything is allocated; released when the stream ends, however it ends.
+      const release = slots.acquire(request.principal!, request.ip);
       const body = new PassThrough();
       const write = (text: string) => {
         if (!body.destroyed) body.write(text);
@@ -95,7 +102,12 @@ export function registerChangesRoutes(server: FastifyInstance, app: App): void {
       };
       const timers: NodeJS.Timeout[] = [];
       const stream = new ChangeStream(
-        { storage: app.storage, follower: app.changeFollower, feed: app.changeFeed },
+        {
+          storage: app.storage,
+          follower: app.changeFollower,
+          feed: app.changeFeed,
+          catchUpPauseMs: app.config.changePollMs,
+        },
         {
           principal: request.principal!,
           projectId: request.params.projectId,
@@ -105,6 +117,7 @@ export function registerChangesRoutes(server: FastifyInstance, app: App): void {
         {
           send: (item) => write(`id: ${item.cursor}\nevent: change\ndata: ${JSON.stringify(item)}\n\n`),
           end: (error) => {
+            release();
             for (const timer of timers) clearInterval(timer);
             open.delete(stream);
             if (error && !body.destroyed)
