@@ -29,6 +29,8 @@ describe('coffer agent: config and templates', { concurrency: true }, () => {
   test('a bad field exits 2 with one line naming it', async () => {
     for (const [yaml, field] of [
       ['cache:\n  maxStale: soon\ntemplates: []\nlisten: unix:/tmp/x.sock\n', 'cache.maxStale'],
+      ['cache:\n  revalidate: 200ms\nlisten: unix:/tmp/x.sock\n', 'cache.revalidate'],
+      ['cache:\n  revalidate: often\nlisten: unix:/tmp/x.sock\n', 'cache.revalidate'],
       ['templtes: []\n', 'templtes'],
       [`templates:\n  - contents: x\n    destination: ${f.dir}/x\n    mode: "0999"\n`, 'templates[0].mode'],
       ['listen: 0.0.0.0:9999\n', 'listen'],
@@ -60,6 +62,7 @@ describe('coffer agent: config and templates', { concurrency: true }, () => {
     );
     assert.equal(config.templates.length, 2);
     assert.equal(config.maxStaleMs, 86_400_000);
+    assert.equal(config.revalidateMs, 300_000);
     const parsed = config.templates.map(parseTemplate);
     assert.equal(parsed[1]!.wholeFile, 'secure-api/tls-keystore');
     assert.deepEqual([...parsed[0]!.references], ['secure-api/db', 'secure-api/keys', 'secure-api/config']);

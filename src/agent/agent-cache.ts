@@ -51,6 +51,14 @@ export function isTransient(err: unknown): boolean {
   );
 }
 
+/** How many entries one refresh fetches at a time. */
+const refreshConcurrency = 4;
+
+/** The server refuses the secret itself (not the agent's credential): it is denied, gone or deleted. */
+function refusal(code: string): boolean {
+  return code === 'permission_denied' || code === 'not_found' || code === 'failed_precondition';
+}
+
 /**
  * Every secret value the agent has served or rendered, kept current by the change feed: `refresh`
  * fetches each affected entry once (concurrent refreshes of one entry coalesce), a read that misses
@@ -71,6 +79,8 @@ export class AgentCache {
   /** Entries a change was announced for but not fetched yet (the server failed): since when. */
   readonly #pending = new Map<string, number>();
   readonly #closing = new AbortController();
+  /** Keys dropped because the server refused them: a later successful fetch announces them again. */
+  readonly #dropped = new Set<string>();
 
   constructor(deps: AgentCacheDeps) {
     this.#deps = deps;
@@ -80,6 +90,11 @@ export class AgentCache {
   /** How many entries are held. */
   get size(): number {
     return this.#entries.size;
+  }
+
+  /** Every entry held now. */
+  entries(): CacheEntry[] {
+    return [...this.#entries.values()];
   }
 
   /** The entry for a key, if held (the listener's fast path). */
@@ -186,9 +201,44 @@ export class AgentCache {
     };
     const before = this.#entries.get(key);
     this.#entries.set(key, entry);
-    if (before && (before.view.version !== view.version || !before.bytes.equals(bytes)))
-      this.#emit(entry, key);
+    const changed = before
+      ? before.view.version !== view.version || !before.bytes.equals(bytes)
+      : this.#dropped.delete(key);
+    if (changed) this.#emit(entry, key);
     return entry;
+  }
+
+  /**
+   * Fetches `ref` once more to learn whether the server still answers it: `kept` (held, with the
+   * server's current answer), `dropped` (now denied or gone: no longer served), `unreachable` (the
+   * server away or the agent's credential refused) or `failed` (another error): the entry is then
+   * kept, and says how stale it is as before.
+   */
+  async recheck(ref: SecretReference): Promise<'kept' | 'dropped' | 'unreachable' | 'failed'> {
+    const key = referenceKey(ref);
+    try {
+      await this.#fetchOnce(key, ref);
+      return 'kept';
+    } catch (err) {
+      const code = fetchErrorCode(err);
+      if (isTransient(err) || code === 'unauthenticated') return 'unreachable';
+      if (!refusal(code)) return 'failed';
+      this.#drop(key, ref, code);
+      return 'dropped';
+    }
+  }
+
+  /** Stops serving what the server now refuses, and tells the templates and exec. */
+  #drop(key: string, ref: SecretReference, code: string): void {
+    this.#pending.delete(key);
+    if (!this.#entries.delete(key)) return;
+    this.#dropped.add(key);
+    this.#deps.metrics.dropped.inc({ code });
+    this.#deps.logger.warn(
+      { secret: describeReference(ref), code },
+      'a cached secret can no longer be read; it is dropped from the cache and no longer served',
+    );
+    this.#emit(undefined, key);
   }
 
   /**
@@ -199,7 +249,11 @@ export class AgentCache {
    */
   async refresh(matches: (entry: CacheEntry) => boolean): Promise<void> {
     const selected = [...this.#entries.values()].filter(matches);
-    await Promise.all(selected.map((entry) => this.#refreshEntry(entry)));
+    // A bounded number at a time: a project-wide change must not fire every fetch at once.
+    const worker = async () => {
+      for (let entry = selected.shift(); entry; entry = selected.shift()) await this.#refreshEntry(entry);
+    };
+    await Promise.all(Array.from({ length: Math.min(refreshConcurrency, selected.length) }, worker));
   }
 
   async #refreshEntry(entry: CacheEntry): Promise<void> {
@@ -219,14 +273,9 @@ export class AgentCache {
           this.#pending.delete(entry.key);
         } catch (err) {
           const code = fetchErrorCode(err);
-          if (code === 'permission_denied' || code === 'not_found' || code === 'failed_precondition') {
+          if (refusal(code)) {
             // The agent may no longer read it, or it is gone: stop serving what the server refuses.
-            this.#pending.delete(entry.key);
-            if (this.#entries.delete(entry.key)) this.#emit(undefined, entry.key);
-            this.#deps.logger.warn(
-              { secret: describeReference(entry.ref), code },
-              'a cached secret can no longer be read; it is dropped from the cache',
-            );
+            this.#drop(entry.key, entry.ref, code);
           } else {
             if (!this.#pending.has(entry.key)) this.#pending.set(entry.key, this.#now());
             if (failures === 0)

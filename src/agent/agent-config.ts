@@ -9,12 +9,12 @@ import { parseSecretReference } from './secret-reference.ts';
 
 export { ConfigError } from '../core/config.ts';
 
-const Duration = Type.Union(
-  [Type.String({ pattern: '^\\d{1,9}(ms|s|m|h|d)$' }), Type.Integer({ minimum: 0 })],
-  {
+const durationSchema = (defaultValue?: string) =>
+  Type.Union([Type.String({ pattern: '^\\d{1,9}(ms|s|m|h|d)$' }), Type.Integer({ minimum: 0 })], {
     description: 'a duration such as "24h", "90s", "500ms", or whole seconds',
-  },
-);
+    ...(defaultValue === undefined ? {} : { default: defaultValue }),
+  });
+const Duration = durationSchema();
 const Command = Type.Union([Type.String({ minLength: 1 }), Type.Array(Type.String(), { minItems: 1 })]);
 
 const TemplateSchema = Type.Object(
@@ -43,7 +43,10 @@ export const AgentConfigSchema = Type.Object(
       },
       { additionalProperties: false },
     ),
-    cache: Type.Object({ maxStale: Duration }, { additionalProperties: false, default: { maxStale: '24h' } }),
+    cache: Type.Object(
+      { maxStale: durationSchema('24h'), revalidate: Type.Optional(Duration) },
+      { additionalProperties: false, default: { maxStale: '24h' } },
+    ),
     listen: Type.Optional(Type.String({ minLength: 1 })),
     listenerTokenFile: Type.Optional(Type.String({ minLength: 1 })),
     templates: Type.Array(TemplateSchema, { default: [] }),
@@ -103,6 +106,8 @@ export interface AgentConfig {
   readonly instance: string;
   readonly auth: { readonly keyFile: string } | { readonly tokenFile: string };
   readonly maxStaleMs: number;
+  /** `cache.revalidate`: every cached value is fetched again at least this often (default 5 min). */
+  readonly revalidateMs: number;
   readonly listen: ListenConfig | undefined;
   readonly templates: readonly TemplateConfig[];
   readonly exec: ExecConfig | undefined;
@@ -238,6 +243,14 @@ function templatesOf(raw: RawAgentConfig, readFile: (path: string) => string): T
   });
 }
 
+function revalidateOf(revalidate: string | number | undefined): number {
+  if (revalidate === undefined) return 300_000;
+  const ms = durationMs(revalidate);
+  // Below a second every agent would keep fetching its whole cache: a load on the server, not a guard.
+  if (ms < 1_000) throw new ConfigError('cache.revalidate', 'must be at least 1s');
+  return ms;
+}
+
 function execOf(raw: RawAgentConfig): ExecConfig | undefined {
   if (!raw.exec) return undefined;
   for (const [name, reference] of Object.entries(raw.exec.env)) {
@@ -304,6 +317,7 @@ export function loadAgentConfig(
     instance: raw.instance,
     auth: raw.auth.keyFile !== undefined ? { keyFile: raw.auth.keyFile } : { tokenFile: raw.auth.tokenFile! },
     maxStaleMs: durationMs(raw.cache.maxStale),
+    revalidateMs: revalidateOf(raw.cache.revalidate),
     listen: listenOf(raw, readFile),
     templates: templatesOf(raw, readFile),
     exec: execOf(raw),

@@ -16,9 +16,13 @@ export class AgentMetrics {
   cachedEntries: () => number = () => 0;
   /** Whether the change feed is connected. */
   feedConnected: () => boolean = () => false;
+  /** Templates and exec variables that keep their last output from a secret that can no longer be read. */
+  outputsKept: () => number = () => 0;
   readonly registry = new Registry();
   readonly fetchSeconds: Histogram;
   readonly fetchErrors: Counter<'code'>;
+  readonly dropped: Counter<'code'>;
+  readonly revalidations: Counter;
   readonly renders: Counter;
   readonly renderErrors: Counter;
   readonly commandFailures: Counter;
@@ -81,6 +85,12 @@ export class AgentMetrics {
       () => Number(this.feedConnected()),
       'gauge',
     );
+    read(
+      'coffer_agent_outputs_kept',
+      'Templates and exec variables keeping their last output from a secret that can no longer be read',
+      () => this.outputsKept(),
+      'gauge',
+    );
     this.fetchSeconds = new Histogram({
       name: 'coffer_agent_fetch_duration_seconds',
       help: 'Time to fetch one secret value from the server',
@@ -91,6 +101,17 @@ export class AgentMetrics {
       name: 'coffer_agent_fetch_errors_total',
       help: 'Fetches that failed, by error code',
       labelNames: ['code'],
+      registers,
+    });
+    this.dropped = new Counter({
+      name: 'coffer_agent_cache_dropped_total',
+      help: 'Cached values dropped because the server now refuses them (permission_denied, not_found, failed_precondition)',
+      labelNames: ['code'],
+      registers,
+    });
+    this.revalidations = new Counter({
+      name: 'coffer_agent_revalidations_total',
+      help: 'Cached values fetched again by the periodic revalidation (cache.revalidate)',
       registers,
     });
     this.renders = new Counter({

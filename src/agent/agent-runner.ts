@@ -8,6 +8,7 @@ import { AgentListener } from './agent-listener.ts';
 import { AgentMetrics } from './agent-metrics.ts';
 import { ExecStartError, ExecSupervisor } from './exec-supervisor.ts';
 import { jitteredBackoffMs } from './backoff.ts';
+import { CacheRevalidator } from './cache-revalidator.ts';
 import { FeedFollower } from './feed-follower.ts';
 import { parseSecretReference, referenceKey, type SecretReference } from './secret-reference.ts';
 import { parseTemplate } from './template-parser.ts';
@@ -116,6 +117,7 @@ export async function runAgent(options: AgentOptions): Promise<number> {
     ...parseSecretReference(reference),
   });
   const renderer = new TemplateRenderer({ templates, cache, resolve, metrics, logger });
+  metrics.outputsKept = () => renderer.kept;
   const follower = options.once
     ? undefined
     : new FeedFollower({
@@ -140,6 +142,21 @@ export async function runAgent(options: AgentOptions): Promise<number> {
   const environment = () => execEnvironment(config, cache, resolve);
   if (argv) await untilReachable('reading exec.env', logger, environment);
   if (follower && cursor !== undefined) follower.start(cursor);
+  const execRefs = Object.entries(config.exec?.env ?? {}).map(([name, reference]) => ({
+    name,
+    reference,
+    ref: resolve(reference),
+  }));
+  const revalidator = options.once
+    ? undefined
+    : new CacheRevalidator({
+        cache,
+        intervalMs: config.revalidateMs,
+        wanted: () => [...renderer.references(), ...execRefs.map((e) => e.ref)],
+        metrics,
+        logger,
+      });
+  revalidator?.start();
 
   const outcomes = await renderer.renderAll();
   const failed = outcomes.filter((o) => o.error !== undefined);
@@ -175,19 +192,40 @@ export async function runAgent(options: AgentOptions): Promise<number> {
       logger,
       metrics,
     });
-    const envKeys = new Set(
-      Object.values(config.exec?.env ?? {}).map((reference) => referenceKey(resolve(reference))),
-    );
-    cache.onChange((_entry, key) => {
-      if (envKeys.has(key)) supervisor?.changed();
+    // Variables whose secret can no longer be read: the command keeps running with its last values,
+    // and is not restarted (it would start without them) until they can be read again.
+    const kept = new Set<string>();
+    metrics.outputsKept = () => renderer.kept + kept.size;
+    const changed = () => {
+      if (kept.size === 0) supervisor?.changed();
+      else
+        logger.warn(
+          { variables: [...kept] },
+          'a secret changed; the command is not restarted while exec.env variables cannot be read',
+        );
+    };
+    cache.onChange((entry, key) => {
+      const affected = execRefs.filter((e) => referenceKey(e.ref) === key);
+      if (affected.length === 0) return;
+      for (const { name, reference } of affected) {
+        if (entry !== undefined) kept.delete(name);
+        else {
+          kept.add(name);
+          logger.error(
+            { variable: name, secret: reference },
+            'a secret in exec.env can no longer be read (denied or gone); the command keeps running with its last value',
+          );
+        }
+      }
+      if (entry !== undefined) changed();
     });
     renderer.onRendered((outcome) => {
-      if (outcome.written) supervisor?.changed();
+      if (outcome.written) changed();
     });
     try {
       await supervisor.start();
     } catch (err) {
-      await Promise.all([listener?.close(), follower?.stop()]);
+      await Promise.all([listener?.close(), follower?.stop(), revalidator?.stop()]);
       if (err instanceof ExecStartError) throw new AgentFailure(err.message, err.exitCode);
       throw err;
     }
@@ -207,7 +245,7 @@ export async function runAgent(options: AgentOptions): Promise<number> {
   }
   supervisor?.detach();
   cache.close();
-  await Promise.all([listener?.close(), follower?.stop(), renderer.idle()]);
+  await Promise.all([listener?.close(), follower?.stop(), revalidator?.stop(), renderer.idle()]);
   logger.info({ exitCode: code }, 'agent stopped');
   return code;
 }

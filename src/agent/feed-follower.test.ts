@@ -33,7 +33,7 @@ test('a secret change selects that secret’s entries in its region, whatever th
   assert.equal(version(entry('local', 'prod/db')), true);
 });
 
-test('instance and key changes select the region, a project change all, other projects and accounts none', () => {
+test('region, instance and key changes (and policy changes on them) select the region, a project change all, other projects and accounts none', () => {
   assert.equal(
     affectedBy(change(`projects/${project}/regions/local/instances/i`), project)!(entry('local', 'a')),
     true,
@@ -43,6 +43,9 @@ test('instance and key changes select the region, a project change all, other pr
     false,
   );
   assert.equal(affectedBy(change(`projects/${project}`), project)!(entry('eu', 'a')), true);
+  const region = affectedBy(change(`projects/${project}/regions/local`), project)!;
+  assert.equal(region(entry('local', 'a')), true);
+  assert.equal(region(entry('eu', 'a')), false);
   assert.equal(affectedBy(change(`projects/other/regions/local/instances/i/secrets/a`), project), undefined);
   assert.equal(affectedBy(change(`projects/${project}/service-accounts/sa@x`), project), undefined);
 });

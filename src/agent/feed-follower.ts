@@ -34,14 +34,14 @@ export interface FeedFollowerDeps {
 }
 
 const secretResource = /^projects\/[^/]+\/regions\/([^/]+)\/instances\/[^/]+\/secrets\/([^/]+)(?:\/|$)/;
-const instanceResource = /^projects\/[^/]+\/regions\/([^/]+)\/(?:instances|keyrings)\/[^/]+(?:\/|$)/;
+const instanceResource = /^projects\/[^/]+\/regions\/([^/]+)(?:$|\/(?:instances|keyrings)\/[^/]+(?:\/|$))/;
 
 /**
  * Which cached entries a change may affect. A secret's change (a version, a stage, its policy, its
  * deletion) selects that secret's entries in its region (the feed names the instance by id, the
- * config may name it by name, so any instance of the region counts: at worst one extra fetch); an
- * instance or KMS key change selects the region's entries; a project-level change (its IAM policy)
- * selects all. Service-account and other changes select none.
+ * config may name it by name, so any instance of the region counts: at worst one extra fetch); a
+ * region, instance or KMS key change (an `iam.policy_changed` on them too) selects the region's
+ * entries; a project-level change (its IAM policy) selects all. Service-account and other changes select none.
  */
 export function affectedBy(
   change: FeedChange,

@@ -63,6 +63,8 @@ export class TemplateRenderer {
   readonly #written = new Map<ParsedTemplate, Buffer>();
   readonly #listeners = new Set<(outcome: RenderOutcome) => void>();
   readonly #dirty = new Set<ParsedTemplate>();
+  /** Templates whose file keeps its last content because a secret they read can no longer be read. */
+  readonly #kept = new Set<ParsedTemplate>();
   #running: Promise<void> | undefined;
 
   constructor(deps: TemplateRendererDeps) {
@@ -126,12 +128,33 @@ export class TemplateRenderer {
     this.#listeners.add(listener);
   }
 
-  /** Re-renders the templates reading a secret whenever the cache says it changed. */
+  /** How many templates keep their last file because a secret they read can no longer be read. */
+  get kept(): number {
+    return this.#kept.size;
+  }
+
+  /**
+   * Re-renders the templates reading a secret whenever the cache says it changed. A secret dropped
+   * (the server now refuses it) leaves their files as last rendered: logged and counted, never
+   * re-rendered with a hole; they render again once the secret can be read.
+   */
   watch(): void {
-    this.#deps.cache.onChange((_entry, key) => {
-      for (const template of this.#deps.templates)
-        for (const reference of template.references)
-          if (referenceKey(this.#deps.resolve(reference)) === key) this.#dirty.add(template);
+    const { cache, templates, resolve, logger, metrics } = this.#deps;
+    cache.onChange((entry, key) => {
+      for (const template of templates)
+        for (const reference of template.references) {
+          if (referenceKey(resolve(reference)) !== key) continue;
+          if (entry !== undefined) {
+            this.#dirty.add(template);
+            continue;
+          }
+          this.#kept.add(template);
+          metrics.renderErrors.inc();
+          logger.error(
+            { template: template.config.name, destination: template.config.destination, secret: reference },
+            'a secret this template reads can no longer be read (denied or gone); the file keeps its last rendered content',
+          );
+        }
       if (this.#dirty.size > 0 && !this.#running) this.#running = this.#drain();
     });
   }
@@ -187,6 +210,7 @@ export class TemplateRenderer {
         logger.info({ template: name, destination }, 'template rendered');
       }
       this.#written.set(template, content);
+      this.#kept.delete(template);
     } catch (err) {
       metrics.renderErrors.inc();
       const code = (err as NodeJS.ErrnoException).code;
