@@ -29,7 +29,7 @@ export type FeedStart = number | 'latest' | undefined;
 const cursorPattern = /^[0-9]{1,16}$/;
 /** Rows read per query while filtering a page. */
 const scanBatch = 500;
-/** Rows a page may skip (not visible, not matching) before it answers with what it has. */
+/** Cursors of the global feed one page reads at most (a window after `after`), shown or not. */
 export const scanLimit = 5000;
 
 /** Parses `after` / `Last-Event-ID`: a decimal cursor, `latest`, or absent. */
@@ -132,32 +132,34 @@ export class ChangeFeedService {
   ): Promise<ChangePage> {
     const size = clampPageSize(query.pageSize);
     const start = await this.startOf(query.start);
-    // Every change up to the head read here is committed with its cursor, so a scan that starts
-    // after it and runs out has seen all of them: the page may then move to the head, and its
-    // cursor tells a stranger nothing about this project's own activity.
+    // A page reads a window of the global cursor space, (start, start + scanLimit], never past the
+    // head read here: every change up to that head is committed with its cursor, so a scan of the
+    // window that runs out has seen all of them. A page that does not fill therefore answers the
+    // window's end, which depends only on `start` and the head, never on which cursors this project
+    // has (a stranger learns nothing about its activity), and never passes the head.
     const { head } = await feedBounds(this.#storage.db);
+    const windowEnd = Math.max(start, Math.min(start + scanLimit, head));
     let position = start;
     const items: ChangeItem[] = [];
-    let scanned = 0;
-    let exhausted = false;
-    while (items.length < size && scanned < scanLimit) {
-      const rows = await readChanges(this.#storage.db, position, scanBatch, projectId);
+    for (;;) {
+      const rows = await readChanges(this.#storage.db, position, scanBatch, projectId, windowEnd);
       for (const row of rows) {
-        scanned++;
         position = row.cursor;
         if (resourceMatches(query.resource, row.resource) && (await this.visible(principal, row))) {
           items.push(changeItem(row));
-          if (items.length === size) break;
+          // Full: the next page starts after this item, a cursor the caller may see.
+          if (items.length === size) return this.#answer(start, items, position);
         }
       }
-      if (rows.length < scanBatch) {
-        exhausted = items.length < size || position === rows.at(-1)?.cursor;
-        break;
-      }
+      if (rows.length < scanBatch) break;
     }
-    if (exhausted) position = Math.max(position, head);
+    return this.#answer(start, items, windowEnd);
+  }
+
+  /** The page, once retention is known not to have pruned changes the read may have missed. */
+  async #answer(start: number, items: ChangeItem[], nextCursor: number): Promise<ChangePage> {
     await this.requireRetained(start);
-    return { items, nextCursor: String(position) };
+    return { items, nextCursor: String(nextCursor) };
   }
 }
 

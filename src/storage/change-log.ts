@@ -109,17 +109,22 @@ export async function feedBounds(db: Kysely<Database>): Promise<{ head: number; 
   return { head: Number(row?.value ?? 0), prunedThrough: Number(row?.pruned_through ?? 0) };
 }
 
-/** Sequenced changes after `after`, in cursor order; of one project when `projectId` is given. */
+/**
+ * Sequenced changes after `after` (and at most `through`, when given), in cursor order; of one
+ * project when `projectId` is given.
+ */
 export async function readChanges(
   db: Kysely<Database>,
   after: number,
   limit: number,
   projectId?: string,
+  through?: number,
 ): Promise<ChangeRow[]> {
   let q = db
     .selectFrom('change_log')
     .select(['cursor', 'time', 'kind', 'resource', 'project_id', 'principal', 'version', 'stage'])
     .where('cursor', '>', after);
+  if (through !== undefined) q = q.where('cursor', '<=', through);
   if (projectId !== undefined) q = q.where('project_id', '=', projectId);
   const rows = await q.orderBy('cursor').limit(limit).execute();
   return rows.map((r) => ({
