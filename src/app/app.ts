@@ -23,10 +23,13 @@ import { KmsCryptoService } from '../kms/kms-crypto-service.ts';
 import { KmsRepo } from '../kms/kms-repo.ts';
 import { KmsService } from '../kms/kms-service.ts';
 import { ProjectService } from '../projects/project-service.ts';
+import { InstanceRepo } from '../secrets/instance-repo.ts';
 import { InstanceService } from '../secrets/instance-service.ts';
 import { KeyDependents } from '../secrets/key-dependents.ts';
 import { SecretService } from '../secrets/secret-service.ts';
 import { SecretValueService } from '../secrets/secret-value-service.ts';
+import { SecretStageRepo } from '../secrets/secret-stage-repo.ts';
+import { SecretVersionRepo } from '../secrets/secret-version-repo.ts';
 import { SecretsRepo } from '../secrets/secrets-repo.ts';
 import { ValueCrypto } from '../secrets/value-crypto.ts';
 import { ChangeFeedFollower, kickingFollower } from '../storage/change-feed-follower.ts';
@@ -226,11 +229,15 @@ export async function createApp(
   const materials = new KeyMaterialStore(barrier, kmsRepo);
   const kms = new KmsService(changes, kmsRepo, materials, projects, clock);
   const kmsCrypto = new KmsCryptoService(kms, kmsRepo, materials);
+  const instanceRepo = new InstanceRepo(storage.db);
   const secretsRepo = new SecretsRepo(storage.db);
+  const secretVersionRepo = new SecretVersionRepo(storage.db);
+  const secretStageRepo = new SecretStageRepo(storage.db);
   const valueCrypto = new ValueCrypto(barrier, kmsCrypto);
   const instances = new InstanceService({
     storage: changes,
-    repo: secretsRepo,
+    repo: instanceRepo,
+    versionRepo: secretVersionRepo,
     kms,
     projects,
     authorizer,
@@ -243,6 +250,7 @@ export async function createApp(
   const secrets = new SecretService({
     storage: changes,
     repo: secretsRepo,
+    instanceRepo,
     instances,
     kms,
     authorizer,
@@ -252,6 +260,8 @@ export async function createApp(
   const secretValues = new SecretValueService({
     storage: changes,
     repo: secretsRepo,
+    versionRepo: secretVersionRepo,
+    stageRepo: secretStageRepo,
     secrets,
     instances,
     kms,

@@ -1,7 +1,7 @@
 import { createHash, timingSafeEqual } from 'node:crypto';
 import { errors } from '../core/errors.ts';
 import type { WriteStatement } from '../storage/storage-types.ts';
-import type { SecretsRepo } from './secrets-repo.ts';
+import type { SecretStageRepo } from './secret-stage-repo.ts';
 import type { ValueCrypto } from './value-crypto.ts';
 
 /** What a putSecretValue asked for, as far as a replay must match it. */
@@ -42,10 +42,10 @@ const context = (secretUid: string, key: string) => `sm-idempotency:${secretUid}
  * secret or key does not open.
  */
 export class IdempotencyKeys {
-  readonly #repo: SecretsRepo;
+  readonly #repo: SecretStageRepo;
   readonly #crypto: ValueCrypto;
 
-  constructor(repo: SecretsRepo, crypto: ValueCrypto) {
+  constructor(repo: SecretStageRepo, crypto: ValueCrypto) {
     this.#repo = repo;
     this.#crypto = crypto;
   }

@@ -13,9 +13,9 @@ import { type CryptoKey, keyResourceName } from '../kms/kms-types.ts';
 import type { ProjectService } from '../projects/project-service.ts';
 import { type Storage, stmt, WriteRejected } from '../storage/storage-types.ts';
 import { InstanceKeyAccess } from './instance-key-access.ts';
+import type { InstanceRepo } from './instance-repo.ts';
 import { instanceNameTaken, looksLikeUuid, requireInstanceName } from './instance-name.ts';
 import { instanceChange } from './secret-changes.ts';
-import type { SecretsRepo } from './secrets-repo.ts';
 import {
   type Instance,
   type InstanceKmsKey,
@@ -23,6 +23,7 @@ import {
   type Operation,
   type SecretsLocation,
 } from './secret-types.ts';
+import type { SecretVersionRepo } from './secret-version-repo.ts';
 import type { ValueCrypto } from './value-crypto.ts';
 import { operationName, RewrapOperations } from './rewrap-operations.ts';
 
@@ -36,7 +37,7 @@ export { type Operation, serviceIdentity } from './secret-types.ts';
  */
 export class InstanceService {
   readonly #storage: Storage;
-  readonly #repo: SecretsRepo;
+  readonly #repo: InstanceRepo;
   readonly #kms: KmsService;
   readonly #projects: ProjectService;
   readonly #authorizer: Authorizer;
@@ -47,7 +48,8 @@ export class InstanceService {
 
   constructor(deps: {
     storage: Storage;
-    repo: SecretsRepo;
+    repo: InstanceRepo;
+    versionRepo: SecretVersionRepo;
     kms: KmsService;
     projects: ProjectService;
     authorizer: Authorizer;

@@ -12,7 +12,8 @@ import { type CryptoKey, keyResourceName } from '../kms/kms-types.ts';
 import type { SmOperationsTable } from '../storage/schema.ts';
 import { type Storage, stmt, type WriteStatement, WriteRejected } from '../storage/storage-types.ts';
 import { instanceChange } from './secret-changes.ts';
-import type { SecretsRepo } from './secrets-repo.ts';
+import type { InstanceRepo } from './instance-repo.ts';
+import type { SecretVersionRepo } from './secret-version-repo.ts';
 import { type Operation, type SecretsLocation, serviceIdentity } from './secret-types.ts';
 import type { ValueCrypto } from './value-crypto.ts';
 
@@ -36,7 +37,8 @@ export function operationName(location: SecretsLocation, id: string): string {
  */
 export class RewrapOperations {
   readonly #storage: Storage;
-  readonly #repo: SecretsRepo;
+  readonly #repo: InstanceRepo;
+  readonly #versionRepo: SecretVersionRepo;
   readonly #kms: KmsService;
   readonly #crypto: ValueCrypto;
   readonly #audit: AuditLog;
@@ -48,7 +50,8 @@ export class RewrapOperations {
 
   constructor(deps: {
     storage: Storage;
-    repo: SecretsRepo;
+    repo: InstanceRepo;
+    versionRepo: SecretVersionRepo;
     kms: KmsService;
     crypto: ValueCrypto;
     audit: AuditLog;
@@ -60,6 +63,7 @@ export class RewrapOperations {
   }) {
     this.#storage = deps.storage;
     this.#repo = deps.repo;
+    this.#versionRepo = deps.versionRepo;
     this.#kms = deps.kms;
     this.#crypto = deps.crypto;
     this.#audit = deps.audit;
@@ -160,7 +164,7 @@ export class RewrapOperations {
     }
     const target = targetKeyUid ? await this.#kms.findKeyByUid(targetKeyUid) : undefined;
     const onBehalfOf = op.started_by;
-    const remaining = await this.#repo.countToRewrap(instance, targetKeyUid);
+    const remaining = await this.#versionRepo.countToRewrap(instance, targetKeyUid);
     await settle({ total: Number(op.done) + remaining });
     try {
       for (;;) {
@@ -170,7 +174,7 @@ export class RewrapOperations {
           await settle({ state: 'superseded', error: null });
           return;
         }
-        const rows = await this.#repo.versionsToRewrap(instance, targetKeyUid, batch);
+        const rows = await this.#versionRepo.versionsToRewrap(instance, targetKeyUid, batch);
         if (rows.length === 0) break;
         const sources = new Map<string, CryptoKey>();
         for (const row of rows) {
@@ -201,7 +205,7 @@ export class RewrapOperations {
           });
           dataKey.fill(0);
           statements.push(
-            this.#repo.rewrapVersion(
+            this.#versionRepo.rewrapVersion(
               row.secret_uid,
               Number(row.version),
               row.wrap_key_uid,

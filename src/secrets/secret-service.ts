@@ -15,6 +15,7 @@ import type { InstanceService } from './instance-service.ts';
 import { checkLabels, checkSecretPath } from './secret-fns.ts';
 import { type Instance, type Secret, type SecretsLocation, secretName } from './secret-types.ts';
 import { secretChange } from './secret-changes.ts';
+import type { InstanceRepo } from './instance-repo.ts';
 import type { SecretsRepo } from './secrets-repo.ts';
 
 /** Metadata a caller may set at creation. */
@@ -55,6 +56,7 @@ export interface SecretJobEvent {
 export class SecretService {
   readonly #storage: Storage;
   readonly #repo: SecretsRepo;
+  readonly #instanceRepo: InstanceRepo;
   readonly #instances: InstanceService;
   readonly #kms: KmsService;
   readonly #authorizer: Authorizer;
@@ -64,6 +66,7 @@ export class SecretService {
   constructor(deps: {
     storage: Storage;
     repo: SecretsRepo;
+    instanceRepo: InstanceRepo;
     instances: InstanceService;
     kms: KmsService;
     authorizer: Authorizer;
@@ -72,6 +75,7 @@ export class SecretService {
   }) {
     this.#storage = deps.storage;
     this.#repo = deps.repo;
+    this.#instanceRepo = deps.instanceRepo;
     this.#instances = deps.instances;
     this.#kms = deps.kms;
     this.#authorizer = deps.authorizer;
@@ -292,7 +296,7 @@ export class SecretService {
   /** Secrets and instances bound to a key (`GET …/keys/{key}/dependents`). */
   async dependents(key: CryptoKey): Promise<{ secrets: string[]; instances: string[] }> {
     const secrets = await this.#repo.secretsBoundToKey(key.uid, 1000);
-    const instances = await this.#repo.instancesUsingKey(key.uid);
+    const instances = await this.#instanceRepo.instancesUsingKey(key.uid);
     return {
       secrets: secrets.map((s) => secretName({ ...s, instanceId: s.instanceId })),
       instances: instances.map((i) => `projects/${i.projectId}/regions/${i.regionId}/instances/${i.id}`),

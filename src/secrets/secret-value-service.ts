@@ -11,6 +11,8 @@ import type { Caller, Instance, Secret, SecretsLocation, SecretVersion } from '.
 import { secretChange } from './secret-changes.ts';
 
 export type { Caller } from './secret-types.ts';
+import type { SecretStageRepo } from './secret-stage-repo.ts';
+import type { SecretVersionRepo } from './secret-version-repo.ts';
 import type { SecretsRepo } from './secrets-repo.ts';
 import type { ValueCrypto, Wrapping } from './value-crypto.ts';
 import { ValueKeyUse } from './value-key-use.ts';
@@ -48,6 +50,8 @@ function toBytes(input: ValueInput): { bytes: Buffer; binary: boolean } {
 export class SecretValueService {
   readonly #storage: Storage;
   readonly #repo: SecretsRepo;
+  readonly #versionRepo: SecretVersionRepo;
+  readonly #stageRepo: SecretStageRepo;
   readonly #secrets: SecretService;
   readonly #instances: InstanceService;
   readonly #kms: KmsService;
@@ -59,6 +63,8 @@ export class SecretValueService {
   constructor(deps: {
     storage: Storage;
     repo: SecretsRepo;
+    versionRepo: SecretVersionRepo;
+    stageRepo: SecretStageRepo;
     secrets: SecretService;
     instances: InstanceService;
     kms: KmsService;
@@ -67,12 +73,14 @@ export class SecretValueService {
   }) {
     this.#storage = deps.storage;
     this.#repo = deps.repo;
+    this.#versionRepo = deps.versionRepo;
+    this.#stageRepo = deps.stageRepo;
     this.#secrets = deps.secrets;
     this.#instances = deps.instances;
     this.#kms = deps.kms;
     this.#crypto = deps.crypto;
     this.#clock = deps.clock;
-    this.#idempotency = new IdempotencyKeys(deps.repo, deps.crypto);
+    this.#idempotency = new IdempotencyKeys(deps.stageRepo, deps.crypto);
     this.#keyUse = new ValueKeyUse(deps.instances, deps.clock);
   }
 
@@ -145,7 +153,7 @@ export class SecretValueService {
       if (input.expectedLatestVersion !== undefined && input.expectedLatestVersion !== latest) {
         throw errors.conflict(`The latest version is ${latest}, not ${input.expectedLatestVersion}.`);
       }
-      const current = await this.#repo.stages(secret.uid);
+      const current = await this.#stageRepo.stages(secret.uid);
       const newStages = new Set([...current.keys(), ...stages]);
       if (stages.includes('current') && current.has('current')) newStages.add('previous');
       if (newStages.size > maxStages) throw errors.invalid(`A secret has at most ${maxStages} stages.`);
@@ -191,18 +199,18 @@ export class SecretValueService {
     path: string,
   ): Promise<Array<SecretVersion & { stages: string[] }>> {
     const { secret } = await this.#secrets.get(location, instanceId, path);
-    const versions = await this.#repo.listVersions(secret.uid, undefined, 10_000);
-    const stages = await this.#repo.stages(secret.uid);
+    const versions = await this.#versionRepo.listVersions(secret.uid, undefined, 10_000);
+    const stages = await this.#stageRepo.stages(secret.uid);
     return versions.map((v) => ({ ...v, stages: stagesOf(stages, v.version) }));
   }
 
   /** One version's metadata. */
   async getVersion(location: SecretsLocation, instanceId: string, path: string, version: number) {
     const { secret } = await this.#secrets.get(location, instanceId, path);
-    const found = await this.#repo.findSealedVersion(secret.uid, version);
+    const found = await this.#versionRepo.findSealedVersion(secret.uid, version);
     if (!found) throw errors.notFound(`Version ${version}`);
     const { ciphertext: _c, wrappedKey: _w, ...meta } = found;
-    return { ...meta, stages: stagesOf(await this.#repo.stages(secret.uid), version) };
+    return { ...meta, stages: stagesOf(await this.#stageRepo.stages(secret.uid), version) };
   }
 
   /** Enables, disables or destroys (crypto-shreds) a version. */
@@ -214,7 +222,7 @@ export class SecretValueService {
     action: 'enable' | 'disable' | 'destroy',
   ) {
     const { secret } = await this.#secrets.get(location, instanceId, path);
-    const found = await this.#repo.findSealedVersion(secret.uid, version);
+    const found = await this.#versionRepo.findSealedVersion(secret.uid, version);
     if (!found) throw errors.notFound(`Version ${version}`);
     const target = action === 'enable' ? 'enabled' : action === 'disable' ? 'disabled' : 'destroyed';
     if (found.state === target) return this.getVersion(location, instanceId, path, version);
@@ -223,7 +231,7 @@ export class SecretValueService {
     try {
       const now = this.#clock.nowMs();
       await this.#storage.write([
-        this.#repo.setVersionState(secret.uid, version, found.state, target, now),
+        this.#versionRepo.setVersionState(secret.uid, version, found.state, target, now),
         secretChange(this.#storage.db, `version.${target}`, secret, now, { version }),
       ]);
     } catch (err) {
@@ -236,7 +244,7 @@ export class SecretValueService {
   /** Stage → version of a secret. */
   async stages(location: SecretsLocation, instanceId: string, path: string): Promise<Map<string, number>> {
     const { secret } = await this.#secrets.get(location, instanceId, path);
-    return this.#repo.stages(secret.uid);
+    return this.#stageRepo.stages(secret.uid);
   }
 
   /** Moves a stage onto a version (atomically off any other). */
@@ -249,15 +257,15 @@ export class SecretValueService {
   ): Promise<void> {
     checkStage(stage);
     const { secret } = await this.#secrets.get(location, instanceId, path);
-    const found = await this.#repo.findSealedVersion(secret.uid, version);
+    const found = await this.#versionRepo.findSealedVersion(secret.uid, version);
     if (!found) throw errors.notFound(`Version ${version}`);
     if (found.state === 'destroyed')
       throw new CofferError('failed_precondition', 'A stage cannot point at a destroyed version.');
-    const stages = await this.#repo.stages(secret.uid);
+    const stages = await this.#stageRepo.stages(secret.uid);
     if (!stages.has(stage) && stages.size >= maxStages)
       throw errors.invalid(`A secret has at most ${maxStages} stages.`);
     await this.#storage.write([
-      this.#repo.moveStage(secret.uid, stage, version),
+      this.#stageRepo.moveStage(secret.uid, stage, version),
       secretChange(this.#storage.db, 'stage.moved', secret, this.#clock.nowMs(), { version, stage }),
     ]);
   }
@@ -275,7 +283,7 @@ export class SecretValueService {
     caller: Caller,
   ): Promise<RevealedValue> {
     this.#requireLive(secret);
-    const stages = await this.#repo.stages(secret.uid);
+    const stages = await this.#stageRepo.stages(secret.uid);
     let number: number | undefined;
     const byNumber = version !== undefined && version !== 'latest';
     if (byNumber) {
@@ -288,16 +296,16 @@ export class SecretValueService {
       if (staged === undefined) throw errors.notFound(`Stage ${stage}`);
       if (number !== undefined && number !== staged)
         throw errors.invalid(`Stage ${stage} is on version ${staged}, not ${number}.`);
-      if (version === 'latest' && staged !== (await this.#repo.latestEnabled(secret.uid))) {
+      if (version === 'latest' && staged !== (await this.#versionRepo.latestEnabled(secret.uid))) {
         throw errors.invalid(`Stage ${stage} is not on the latest version.`);
       }
       number = staged;
     }
     if (number === undefined) {
-      number = await this.#repo.latestEnabled(secret.uid);
+      number = await this.#versionRepo.latestEnabled(secret.uid);
       if (number === undefined) throw errors.notFound(`An enabled version of ${secret.path}`);
     }
-    const found = await this.#repo.findSealedVersion(secret.uid, number);
+    const found = await this.#versionRepo.findSealedVersion(secret.uid, number);
     if (!found) throw errors.notFound(`Version ${number}`);
     if (found.state !== 'enabled' || !found.ciphertext || !found.wrappedKey) {
       throw new CofferError('failed_precondition', `Version ${number} is ${found.state}.`);
@@ -341,7 +349,7 @@ export class SecretValueService {
     const sealed = await this.#crypto.seal(secret.uid, number, value.bytes, wrapping);
     this.#keyUse.succeeded(caller, wrapping.key, sealed.kmsKeyVersion);
     const statements: WriteStatement[] = [
-      this.#repo.insertVersion(
+      this.#versionRepo.insertVersion(
         {
           secretUid: secret.uid,
           version: number,
@@ -359,8 +367,8 @@ export class SecretValueService {
     ];
     const previous = current.get('current');
     if (stages.includes('current') && previous !== undefined)
-      statements.push(this.#repo.moveStage(secret.uid, 'previous', previous));
-    for (const stage of stages) statements.push(this.#repo.moveStage(secret.uid, stage, number));
+      statements.push(this.#stageRepo.moveStage(secret.uid, 'previous', previous));
+    for (const stage of stages) statements.push(this.#stageRepo.moveStage(secret.uid, stage, number));
     return { statements, etag: randomBytes(9).toString('base64url') };
   }
 }

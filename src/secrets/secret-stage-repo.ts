@@ -1,0 +1,69 @@
+import type { Kysely } from 'kysely';
+import { type Database, toBuffer } from '../storage/schema.ts';
+import { stmt, type WriteStatement } from '../storage/storage-types.ts';
+
+/** Named queries of what points at a secret's version: stages (sm_stages) and idempotency keys (sm_idempotency). */
+export class SecretStageRepo {
+  readonly #db: Kysely<Database>;
+
+  constructor(db: Kysely<Database>) {
+    this.#db = db;
+  }
+
+  /** Stages of a secret: stage → version. */
+  async stages(secretUid: string): Promise<Map<string, number>> {
+    const rows = await this.#db
+      .selectFrom('sm_stages')
+      .select(['stage', 'version'])
+      .where('secret_uid', '=', secretUid)
+      .execute();
+    return new Map(rows.map((row) => [row.stage, Number(row.version)]));
+  }
+
+  /** Puts `stage` on `version` (taking it off any other version). */
+  moveStage(secretUid: string, stage: string, version: number): WriteStatement {
+    return stmt(
+      this.#db
+        .insertInto('sm_stages')
+        .values({ secret_uid: secretUid, stage, version })
+        .onConflict((oc) => oc.columns(['secret_uid', 'stage']).doUpdateSet({ version })),
+    );
+  }
+
+  /** The version an idempotency key produced, and the sealed digest of its request, if any. */
+  async idempotentVersion(
+    secretUid: string,
+    key: string,
+  ): Promise<{ version: number; sealedDigest: Buffer | null } | undefined> {
+    const row = await this.#db
+      .selectFrom('sm_idempotency')
+      .select(['version', 'request_digest'])
+      .where('secret_uid', '=', secretUid)
+      .where('key', '=', key)
+      .executeTakeFirst();
+    if (!row) return undefined;
+    return {
+      version: Number(row.version),
+      sealedDigest: row.request_digest ? toBuffer(row.request_digest) : null,
+    };
+  }
+
+  /** Records an idempotency key and its request's sealed digest (unique violation on a concurrent duplicate). */
+  insertIdempotency(
+    secretUid: string,
+    key: string,
+    version: number,
+    sealedDigest: Buffer,
+    nowMs: number,
+  ): WriteStatement {
+    return stmt(
+      this.#db.insertInto('sm_idempotency').values({
+        secret_uid: secretUid,
+        key,
+        version,
+        create_time: nowMs,
+        request_digest: sealedDigest,
+      }),
+    );
+  }
+}
