@@ -108,6 +108,18 @@ export function checkpointMessage(
   );
 }
 
+/** The message a stored checkpoint's signature covers: `checkpointMessage` of its fields. */
+export function checkpointMessageOf(checkpoint: Omit<SignedCheckpoint, 'signature'>): Buffer {
+  return checkpointMessage(
+    checkpoint.chainId,
+    checkpoint.seq,
+    checkpoint.hash,
+    checkpoint.timeMs,
+    checkpoint.kind,
+    checkpoint.prevCheckpoint,
+  );
+}
+
 /** A checkpoint as stored, signed, and delivered. */
 export interface SignedCheckpoint {
   readonly chainId: string;
@@ -124,14 +136,7 @@ export interface SignedCheckpoint {
 
 /** The reference by which a successor names `checkpoint`: its place and the hash of its message. */
 export function checkpointRef(checkpoint: Omit<SignedCheckpoint, 'signature'>): CheckpointRef {
-  const message = checkpointMessage(
-    checkpoint.chainId,
-    checkpoint.seq,
-    checkpoint.hash,
-    checkpoint.timeMs,
-    checkpoint.kind,
-    checkpoint.prevCheckpoint,
-  );
+  const message = checkpointMessageOf(checkpoint);
   return {
     chainId: checkpoint.chainId,
     seq: checkpoint.seq,

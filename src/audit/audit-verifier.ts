@@ -6,7 +6,7 @@ import {
   type ChainedEventRow,
   type CheckpointKind,
   type CheckpointRef,
-  checkpointMessage,
+  checkpointMessageOf,
   checkpointRef,
   decodeCheckpointRef,
   genesisCheckpoint,
@@ -169,19 +169,7 @@ export async function verifyAuditChains(
   }));
   const signed = (checkpoint: SignedCheckpoint) =>
     publicKey !== undefined &&
-    verify(
-      null,
-      checkpointMessage(
-        checkpoint.chainId,
-        checkpoint.seq,
-        checkpoint.hash,
-        checkpoint.timeMs,
-        checkpoint.kind,
-        checkpoint.prevCheckpoint,
-      ),
-      publicKey,
-      Buffer.from(checkpoint.signature, 'base64'),
-    );
+    verify(null, checkpointMessageOf(checkpoint), publicKey, Buffer.from(checkpoint.signature, 'base64'));
   const byChain = new Map<string, Map<number, string>>();
   const anchors = new Map<string, { seq: number; hash: string }>();
   const refs = new Map<string, string>();
