@@ -119,6 +119,40 @@ describe('coffer agent: config and templates', { concurrency: true }, () => {
     assert.equal(existsSync(join(f.dir, 'broken.out')), false);
   });
 
+  test('a template that fails at render names the template, line and a fixed reason, never the value (log and stderr)', async () => {
+    const file = join(f.dir, 'leak.tmpl');
+    writeFileSync(file, 'a\n{{#with (secret "app/plain")}}{{password}}{{/with}}\n');
+    const config = f.config(
+      'leak.yaml',
+      `templates:
+  - source: ${file}
+    destination: ${f.dir}/leak1.out
+  - contents: '{{#with (secret "app/db" "user")}}{{name}}{{/with}}'
+    destination: ${f.dir}/leak2.out
+  - contents: '{{ secret "app/db" "pass" }}'
+    destination: ${f.dir}/leak3.out
+  - contents: '{{ secret "app/plain" "field" }}'
+    destination: ${f.dir}/leak4.out
+  - contents: "{{#if (secret \\"app/db\\")}}\\n{{nope}}{{/if}}"
+    destination: ${f.dir}/leak5.out
+`,
+    );
+    const result = await startAgent(['--config', config, '--once']).done;
+    assert.equal(result.code, 1, result.stderr);
+    assert.match(result.stderr, new RegExp(`coffer: template ${file}: the template looks up a field`));
+    assert.match(result.stderr, /coffer: template templates\[1\]\.contents: the template looks up a field/);
+    assert.match(
+      result.stderr,
+      /coffer: template templates\[2\]\.contents: secret app\/db has no JSON field pass/,
+    );
+    assert.match(result.stderr, /coffer: template templates\[3\]\.contents: secret app\/plain is not JSON/);
+    assert.match(
+      result.stderr,
+      /coffer: template templates\[4\]\.contents:2: a name the template looks up is not defined/,
+    );
+    assert.doesNotMatch(result.stderr + result.stdout, /api_user|p@ss|hello <world>|db\.example|5432/);
+  });
+
   test('a template naming a secret the identity cannot read fails at start, naming the template and the path', async () => {
     const config = f.config(
       'denied.yaml',

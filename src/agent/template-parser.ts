@@ -55,6 +55,18 @@ function lineOf(err: unknown): number | undefined {
   return match ? Number(match[1]) : undefined;
 }
 
+/**
+ * Why a render failed, in fixed words: never the engine's message, which may quote the value it
+ * searched (a strict-mode lookup in a secret's text names the text).
+ */
+function renderFailure(err: unknown): string {
+  const message = err instanceof Error ? err.message : '';
+  if (/ not defined in /.test(message)) return 'a name the template looks up is not defined (strict mode)';
+  if (err instanceof TypeError)
+    return 'the template looks up a field in a value that is not an object (take a JSON field with {{ secret "PATH" "field" }})';
+  return 'the template failed to render';
+}
+
 function collectCalls(node: unknown, name: string, calls: SecretCall[]): void {
   if (Array.isArray(node)) {
     for (const item of node) collectCalls(item, name, calls);
@@ -131,8 +143,10 @@ export function parseTemplate(config: TemplateConfig): ParsedTemplate {
         return template({});
       } catch (err) {
         if (err instanceof TemplateValueError) throw err;
-        const line = lineOf(err);
-        throw new TemplateSyntaxError(`${config.name}:${line ?? 1}`, (err as Error).message.split('\n')[0]!);
+        // The line from the engine's field only: its message is never read into what is shown.
+        const line = (err as { lineNumber?: unknown }).lineNumber;
+        const at = typeof line === 'number' ? `${config.name}:${line}` : config.name;
+        throw new TemplateSyntaxError(at, renderFailure(err));
       }
     },
   };

@@ -1,12 +1,13 @@
 import Handlebars from 'handlebars';
 import type { Logger } from '../core/logger.ts';
+import { CofferApiError, CofferConnectionError } from '../sdk/index.ts';
 import type { AgentCache, CacheEntry } from './agent-cache.ts';
 import { fetchErrorCode, isTransient } from './agent-cache.ts';
 import type { AgentMetrics } from './agent-metrics.ts';
 import { cleanTempFiles, readExisting, setMode, writeFileAtomic } from './atomic-file.ts';
 import { referenceKey, type SecretReference } from './secret-reference.ts';
 import { runTemplateCommand } from './template-command.ts';
-import { type ParsedTemplate, TemplateValueError } from './template-parser.ts';
+import { type ParsedTemplate, TemplateSyntaxError, TemplateValueError } from './template-parser.ts';
 
 /** What became of one template in a render pass. */
 export interface RenderOutcome {
@@ -49,6 +50,21 @@ function jsonField(text: string, field: string, reference: string): string {
     node = (node as Record<string, unknown>)[part];
   }
   return typeof node === 'string' ? node : JSON.stringify(node);
+}
+
+/**
+ * What a failed render says (logged, and printed by --once): our own messages, which name templates,
+ * secrets and fields only, or fixed words and a code; never another error's message, which could
+ * carry a value.
+ */
+function renderError(err: unknown, name: string, destination: string): string {
+  if (err instanceof TemplateValueError) return `template ${name}: ${err.message}`;
+  if (err instanceof TemplateSyntaxError) return `template ${err.message}`;
+  if (err instanceof CofferApiError || err instanceof CofferConnectionError)
+    return `template ${name}: a secret it reads cannot be read (${fetchErrorCode(err)})`;
+  const code = (err as NodeJS.ErrnoException).code;
+  if (typeof code === 'string' && /^E[A-Z]+$/.test(code)) return `cannot write ${destination} (${code})`;
+  return `template ${name}: the render failed (internal)`;
 }
 
 /**
@@ -213,13 +229,7 @@ export class TemplateRenderer {
       this.#kept.delete(template);
     } catch (err) {
       metrics.renderErrors.inc();
-      const code = (err as NodeJS.ErrnoException).code;
-      error =
-        err instanceof TemplateValueError
-          ? `template ${name}: ${err.message}`
-          : code !== undefined && typeof code === 'string' && /^E[A-Z]+$/.test(code)
-            ? `cannot write ${destination} (${code})`
-            : `template ${name}: ${(err as Error).message}`;
+      error = renderError(err, name, destination);
       logger.error({ template: name, destination }, error);
     }
     if (written && template.config.command !== undefined) {
