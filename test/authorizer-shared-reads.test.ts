@@ -6,6 +6,7 @@ import { after, before, describe, test } from 'node:test';
 import { ManualClock } from '../src/core/clock.ts';
 import { Authorizer } from '../src/iam/authorizer.ts';
 import { type CustomRole, IamRepo, type StoredPolicy } from '../src/iam/iam-repo.ts';
+import type { Permission } from '../src/iam/permissions.ts';
 import type { Principal } from '../src/iam/principal.ts';
 import { openStorage } from '../src/storage/open-storage.ts';
 import type { Storage } from '../src/storage/storage-types.ts';
@@ -86,6 +87,48 @@ describe('authorizer: concurrent cache misses share one read', () => {
     const before = new Map(repo.policyReads);
     await authorizer.holds(member, 'secrets.get_value', secret);
     assert.deepEqual(repo.policyReads, before);
+  });
+
+  test('a decision from warm caches (no await per ancestor) equals the one that read them', async () => {
+    const repo = new IamRepo(storage.db);
+    const other = 'projects/p2/regions/local/instances/i2/secrets/s2';
+    await storage.write([
+      repo.insertPolicy(
+        {
+          resource: 'projects/p2',
+          bindings: [
+            {
+              role: 'roles/secretsmanager.admin',
+              members: [member],
+              condition: { title: 'soon', expiresAtMs: clock.nowMs() + 60_000 },
+            },
+            { role: 'projects/p2/roles/none', members: [member] },
+          ],
+          etag: 'e1',
+          updateTimeMs: clock.nowMs(),
+        },
+        'p2',
+      ),
+    ]);
+    const asks: [readonly Permission[], string, { unconditionalOnly?: boolean }][] = [
+      [['secrets.get_value', 'secrets.secrets.delete'], secret, {}],
+      [['secrets.get_value', 'secrets.secrets.delete', 'secrets.secrets.get'], other, {}],
+      [['secrets.get_value', 'secrets.secrets.delete'], other, { unconditionalOnly: true }],
+      [['kms.keys.get'], 'projects/p2/keyrings/r/keys/k', {}],
+      [['secrets.get_value'], 'not/a/resource', {}],
+    ];
+    const authorizer = new Authorizer(new CountingRepo(storage.db), clock);
+    for (const when of [0, 61_000]) {
+      clock.advance(when);
+      authorizer.invalidate();
+      const cold = [];
+      for (const [permissions, resource, options] of asks)
+        cold.push(await authorizer.held(member, permissions, resource, options));
+      const warm = [];
+      for (const [permissions, resource, options] of asks)
+        warm.push(await authorizer.held(member, permissions, resource, options));
+      assert.deepEqual(warm, cold);
+    }
   });
 
   test('concurrent checks through one custom role read the role once', async () => {

@@ -1,10 +1,15 @@
 import { spawn } from 'node:child_process';
-import { readFileSync } from 'node:fs';
+import { readFileSync, writeFileSync } from 'node:fs';
 import { createInterface } from 'node:readline';
 import { fileURLToPath } from 'node:url';
 import { setTimeout as delay } from 'node:timers/promises';
 import { startCoffer } from '../lib/coffer-server.ts';
-import { connectInspector, type InspectorSession, inspectorUrlIn } from '../lib/inspector.ts';
+import {
+  connectInspector,
+  type InspectorSession,
+  inspectorUrlIn,
+  sampleAllocations,
+} from '../lib/inspector.ts';
 import { sampleCpu } from '../lib/proc-cpu.ts';
 import { track } from '../lib/server-process.ts';
 import { percentile } from '../lib/stats.ts';
@@ -13,7 +18,7 @@ import { agentProject, freshValue, valueRoute } from './agent-setup.ts';
 import type { Scenario, ScenarioContext } from './scenario.ts';
 
 const subscribers = Number(process.env.COFFER_BENCH_FEED_SUBSCRIBERS ?? 1000);
-const changes = Number(process.env.COFFER_BENCH_FEED_CHANGES ?? 20);
+const changes = Number(process.env.COFFER_BENCH_FEED_CHANGES ?? 100);
 const giveUpMs = 10_000;
 
 /** VmRSS of `pid` in bytes. */
@@ -31,7 +36,7 @@ interface LoadResult {
 /**
  * Issue 13's fan-out target: one server (pinned to the server CPU) holds 1,000 change streams
  * opened by bench/tools/feed-load.ts (pinned to the load CPU, node:http, one keep-alive connection
- * each, a service account's token); 20 puts, one at a time, must each reach every stream within
+ * each, a service account's token); 100 puts, one at a time, must each reach every stream within
  * 1 s of the put's answer, and the server's RSS with the streams open may exceed its RSS without
  * them by at most 100 MB.
  */
@@ -45,7 +50,13 @@ export const feedScenario: Scenario = {
       repoDir: ctx.repoDir,
       workDir: ctx.workDir,
       serverCpu: ctx.serverCpu,
-      env: { COFFER_MAX_CONNECTIONS_PER_ADDRESS: String(subscribers + 100) },
+      // One load process, one principal: the per-address connection cap and the per-principal and
+      // per-address stream caps (256, 16, 64 by default) would refuse it.
+      env: {
+        COFFER_MAX_CONNECTIONS_PER_ADDRESS: String(subscribers + 100),
+        COFFER_CHANGE_STREAMS_PER_PRINCIPAL: String(subscribers + 100),
+        COFFER_CHANGE_STREAMS_PER_ADDRESS: String(subscribers + 100),
+      },
       // The inspector forces full GCs (live memory); extra flags, e.g. `--cpu-prof
       // --cpu-prof-dir=/tmp/feed-prof`, show where the fan-out's time goes.
       nodeFlags: ['--inspect=127.0.0.1:0', ...(process.env.COFFER_BENCH_FEED_NODE_FLAGS?.split(' ') ?? [])],
@@ -122,7 +133,14 @@ export const feedScenario: Scenario = {
         const liveOpen = await live();
         const cpuBefore = sampleCpu(pid, ctx.ticksPerSecond);
         child.stdin.write('go\n');
-        const [result, peakOpen] = await peakDuring(() => nextLine<LoadResult>());
+        // COFFER_BENCH_FEED_ALLOCATIONS=<file>: the changes' sampled allocations, for DevTools.
+        const allocationsFile = process.env.COFFER_BENCH_FEED_ALLOCATIONS;
+        const [result, peakOpen] = await peakDuring(async () => {
+          if (!allocationsFile) return nextLine<LoadResult>();
+          const sampled = await sampleAllocations(session, () => nextLine<LoadResult>());
+          writeFileSync(allocationsFile, JSON.stringify({ head: sampled.head }));
+          return sampled.result;
+        });
         const cpuAfter = sampleCpu(pid, ctx.ticksPerSecond);
         const liveAfter = await live();
         child.stdin.end('end\n');
@@ -136,7 +154,7 @@ export const feedScenario: Scenario = {
         const deliveryMet = percentile(all, 0.99) <= 1000 && Math.max(...all) <= 1000 && missing === 0;
         const q = (values: number[], p: number) => fmt(percentile(values, p), 1);
         return [
-          `server on CPU ${ctx.serverCpu} (maxConnectionsPerAddress ${subscribers + 100}, rate limits raised), ` +
+          `server on CPU ${ctx.serverCpu} (maxConnectionsPerAddress, changeStreamsPerPrincipal and changeStreamsPerAddress ${subscribers + 100}, rate limits raised), ` +
             `load process on CPU ${ctx.loadCpu}; ${changes} puts one at a time, 100–200 ms apart; ` +
             `latency = arrival of the version.added event at a stream − the put's answer, in the load process`,
           '',
