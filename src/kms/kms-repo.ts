@@ -311,10 +311,7 @@ export class KmsRepo {
   destroyVersion(keyUid: string, version: number, nowMs: number, from?: VersionState): WriteStatement {
     return shredding(
       stmt(
-        this.#db
-          .updateTable('kms_key_versions')
-          .set({ state: 'destroyed', material: null, destroy_time: nowMs })
-          .where('key_uid', '=', keyUid)
+        this.#shredVersions(keyUid, nowMs)
           .where('version', '=', version)
           .where('state', from === undefined ? '!=' : '=', from ?? 'destroyed'),
         'one',
@@ -370,14 +367,14 @@ export class KmsRepo {
 
   /** Crypto-shreds every version of a key. */
   destroyAllVersions(keyUid: string, nowMs: number): WriteStatement {
-    return shredding(
-      stmt(
-        this.#db
-          .updateTable('kms_key_versions')
-          .set({ state: 'destroyed', material: null, destroy_time: nowMs })
-          .where('key_uid', '=', keyUid)
-          .where('state', '!=', 'destroyed'),
-      ),
-    );
+    return shredding(stmt(this.#shredVersions(keyUid, nowMs).where('state', '!=', 'destroyed')));
+  }
+
+  /** The update that destroys versions of a key: state `destroyed`, material erased, destroy time set. */
+  #shredVersions(keyUid: string, nowMs: number) {
+    return this.#db
+      .updateTable('kms_key_versions')
+      .set({ state: 'destroyed', material: null, destroy_time: nowMs })
+      .where('key_uid', '=', keyUid);
   }
 }
