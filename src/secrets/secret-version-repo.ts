@@ -152,53 +152,40 @@ export class SecretVersionRepo {
 
   /** How many versions a rewrap to `targetKeyUid` still has to do. */
   async countToRewrap(instance: Instance, targetKeyUid: string | null): Promise<number> {
-    let q = this.#db
-      .selectFrom('sm_versions')
-      .innerJoin('sm_secrets', 'sm_secrets.uid', 'sm_versions.secret_uid')
-      .select((eb) => eb.fn.countAll<number>().as('n'))
-      .where('sm_secrets.project_id', '=', instance.projectId)
-      .where('sm_secrets.region_id', '=', instance.regionId)
-      .where('sm_secrets.instance_id', '=', instance.id)
-      .where('sm_versions.follows_instance', '=', 1)
-      .where('sm_versions.wrapped_key', 'is not', null);
-    q =
-      targetKeyUid === null
-        ? q.where('sm_versions.wrap_key_uid', 'is not', null)
-        : q.where((eb) =>
-            eb.or([
-              eb('sm_versions.wrap_key_uid', 'is', null),
-              eb('sm_versions.wrap_key_uid', '!=', targetKeyUid),
-            ]),
-          );
+    const q = this.#toRewrap(instance, targetKeyUid).select((eb) => eb.fn.countAll<number>().as('n'));
     return Number((await q.executeTakeFirst())?.n ?? 0);
   }
 
   /** Versions that follow an instance's key and are not yet wrapped by `targetKeyUid`. */
   async versionsToRewrap(instance: Instance, targetKeyUid: string | null, limit: number) {
-    let q = this.#db
-      .selectFrom('sm_versions')
-      .innerJoin('sm_secrets', 'sm_secrets.uid', 'sm_versions.secret_uid')
+    return this.#toRewrap(instance, targetKeyUid)
       .select([
         'sm_versions.secret_uid',
         'sm_versions.version',
         'sm_versions.wrap_key_uid',
         'sm_versions.wrapped_key',
       ])
+      .limit(limit)
+      .execute();
+  }
+
+  /** The versions of an instance's secrets that follow its key and are not yet wrapped by `targetKeyUid`. */
+  #toRewrap(instance: Instance, targetKeyUid: string | null) {
+    const q = this.#db
+      .selectFrom('sm_versions')
+      .innerJoin('sm_secrets', 'sm_secrets.uid', 'sm_versions.secret_uid')
       .where('sm_secrets.project_id', '=', instance.projectId)
       .where('sm_secrets.region_id', '=', instance.regionId)
       .where('sm_secrets.instance_id', '=', instance.id)
       .where('sm_versions.follows_instance', '=', 1)
-      .where('sm_versions.wrapped_key', 'is not', null)
-      .limit(limit);
-    q =
-      targetKeyUid === null
-        ? q.where('sm_versions.wrap_key_uid', 'is not', null)
-        : q.where((eb) =>
-            eb.or([
-              eb('sm_versions.wrap_key_uid', 'is', null),
-              eb('sm_versions.wrap_key_uid', '!=', targetKeyUid),
-            ]),
-          );
-    return q.execute();
+      .where('sm_versions.wrapped_key', 'is not', null);
+    return targetKeyUid === null
+      ? q.where('sm_versions.wrap_key_uid', 'is not', null)
+      : q.where((eb) =>
+          eb.or([
+            eb('sm_versions.wrap_key_uid', 'is', null),
+            eb('sm_versions.wrap_key_uid', '!=', targetKeyUid),
+          ]),
+        );
   }
 }
