@@ -2,7 +2,7 @@ import type { Kysely, Selectable } from 'kysely';
 import type { ServiceAccountKeyAlgorithm } from '../core/service-account-key-names.ts';
 import type { Database, IamServiceAccountKeysTable } from '../storage/schema.ts';
 import { stmt, type WriteStatement } from '../storage/storage-types.ts';
-import type { TokenRow } from './token-repo.ts';
+import { insertToken, type TokenRow } from './token-repo.ts';
 
 /** A service-account key as stored: its public half only. */
 export interface ServiceAccountKey {
@@ -146,17 +146,7 @@ export class ServiceAccountKeyRepo {
 
   /** A statement inserting a token exchanged with key `keyId`. */
   insertKeyToken(row: TokenRow, keyId: string): WriteStatement {
-    return stmt(
-      this.#db.insertInto('tokens').values({
-        id: row.id,
-        principal: row.principal,
-        token_hash: row.tokenHash,
-        create_time: row.createTimeMs,
-        expire_time: row.expireTimeMs,
-        revoked: row.revoked ? 1 : 0,
-        source_key: keyId,
-      }),
-    );
+    return insertToken(this.#db, row, keyId);
   }
 
   /** A statement deleting assertion ids that expired before `nowMs` (they can no longer be replayed). */

@@ -12,8 +12,8 @@ export interface TokenRow {
   readonly revoked: boolean;
 }
 
-/** A statement inserting a token row. */
-export function insertToken(db: Kysely<Database>, row: TokenRow): WriteStatement {
+/** A statement inserting a token row; `sourceKey`, the service-account key it was exchanged with, if any. */
+export function insertToken(db: Kysely<Database>, row: TokenRow, sourceKey?: string): WriteStatement {
   return stmt(
     db.insertInto('tokens').values({
       id: row.id,
@@ -22,6 +22,7 @@ export function insertToken(db: Kysely<Database>, row: TokenRow): WriteStatement
       create_time: row.createTimeMs,
       expire_time: row.expireTimeMs,
       revoked: row.revoked ? 1 : 0,
+      ...(sourceKey !== undefined ? { source_key: sourceKey } : {}),
     }),
   );
 }
