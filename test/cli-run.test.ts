@@ -49,6 +49,7 @@ describe('coffer run', { concurrency: true }, () => {
       ['hook/node/options', '--no-deprecation'],
       ['hook/app/name', 'svc'],
       ['evil/ld/preload', '/tmp/evil.so'],
+      ['jvm/java/opts', '-javaagent:/tmp/evil.jar'],
     ] as const)
       await admin.secrets.createSecret(ref, { path, value });
     env = {
@@ -166,7 +167,7 @@ describe('coffer run', { concurrency: true }, () => {
 
   test('--prefix refuses to set a variable that runs code (NODE_OPTIONS, LD_*, …) from a secret name, before anything starts', async () => {
     const marker = join(dir, 'hooked');
-    for (const prefix of ['hook/', 'evil/']) {
+    for (const prefix of ['hook/', 'evil/', 'jvm/']) {
       const result = await runCoffer(
         [
           'run',
@@ -181,9 +182,11 @@ describe('coffer run', { concurrency: true }, () => {
         result.stderr,
         prefix === 'hook/'
           ? /secret hook\/node\/options would set NODE_OPTIONS, which coffer run never sets from a --prefix .* --secret NODE_OPTIONS=hook\/node\/options/
-          : /secret evil\/ld\/preload would set LD_PRELOAD/,
+          : prefix === 'evil/'
+            ? /secret evil\/ld\/preload would set LD_PRELOAD/
+            : /secret jvm\/java\/opts would set JAVA_OPTS/,
       );
-      assert.doesNotMatch(result.stderr, /no-deprecation|evil\.so/, 'the value is never shown');
+      assert.doesNotMatch(result.stderr, /no-deprecation|evil\.so|evil\.jar/, 'the value is never shown');
       assert.equal(existsSync(marker), false, 'nothing started');
     }
     for (const name of [
@@ -210,9 +213,37 @@ describe('coffer run', { concurrency: true }, () => {
       'NODE_PATH',
       'GIT_SSH_COMMAND',
       'npm_config_script_shell',
+      'JAVA_OPTS',
+      'CATALINA_OPTS',
+      'MAVEN_OPTS',
+      'GRADLE_OPTS',
+      'DOTNET_STARTUP_HOOKS',
+      'CORECLR_PROFILER_PATH',
+      'CORECLR_ENABLE_PROFILING',
+      'COR_PROFILER_PATH',
+      'ERL_AFLAGS',
+      'ERL_FLAGS',
+      'ERL_ZFLAGS',
+      'SSLKEYLOGFILE',
+      'REQUESTS_CA_BUNDLE',
+      'CURL_CA_BUNDLE',
+      'SSL_CERT_FILE',
+      'SSL_CERT_DIR',
+      'NODE_EXTRA_CA_CERTS',
+      'HOME',
+      'TMPDIR',
     ])
       assert.ok(isDeniedVariable(name), name);
-    for (const name of ['DB_PASSWORD', 'API_KEY', 'APP_NAME', 'PATHS_FILE', 'ENVIRONMENT'])
+    for (const name of [
+      'DB_PASSWORD',
+      'API_KEY',
+      'APP_NAME',
+      'PATHS_FILE',
+      'ENVIRONMENT',
+      'CORS_ORIGINS',
+      'HOME_URL',
+      'DOTNET_ENVIRONMENT',
+    ])
       assert.ok(!isDeniedVariable(name), name);
   });
 

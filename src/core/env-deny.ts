@@ -1,7 +1,7 @@
 /**
  * Variables `coffer run --prefix` never sets from a secret's name, and `coffer agent`'s exec mode
- * never sets at all: each one makes the command (or a program it starts) load or run code, or trust
- * or reach other hosts, so whoever may write the secret could otherwise run code in the workload.
+ * never sets at all: each one makes the command (or a program it starts) load or run code, trust
+ * or reach other hosts, or write what protects its secrets where others read it, so whoever may write the secret could otherwise run code in the workload.
  * `coffer run --secret NAME=PATH` still sets them: an explicit mapping typed by the user is their own
  * choice. Names compare upper-cased (some tools read any case). Shared by the CLI and the agent.
  */
@@ -27,6 +27,17 @@ export const deniedVariables: readonly string[] = [
   '_JAVA_OPTIONS',
   'JDK_JAVA_OPTIONS',
   'CLASSPATH',
+  // JVM options read by launch scripts (Tomcat, Maven, Gradle, most start scripts): -javaagent runs code.
+  'JAVA_OPTS',
+  'CATALINA_OPTS',
+  'MAVEN_OPTS',
+  'GRADLE_OPTS',
+  // .NET: assemblies loaded at startup.
+  'DOTNET_STARTUP_HOOKS',
+  // Erlang/Elixir emulator flags: -eval, -pa.
+  'ERL_AFLAGS',
+  'ERL_FLAGS',
+  'ERL_ZFLAGS',
   'PHPRC',
   'PHP_INI_SCAN_DIR',
   'GCONV_PATH',
@@ -36,6 +47,14 @@ export const deniedVariables: readonly string[] = [
   'OPENSSL_CONF',
   'SSL_CERT_FILE',
   'SSL_CERT_DIR',
+  'REQUESTS_CA_BUNDLE',
+  'CURL_CA_BUNDLE',
+  // Where TLS libraries write session keys: whoever reads that file decrypts the traffic.
+  'SSLKEYLOGFILE',
+  // Where programs read their startup and configuration files (~/.bashrc, ~/.gitconfig, ~/.npmrc)
+  // and write and load temporary files (self-extracting programs run code from TMPDIR).
+  'HOME',
+  'TMPDIR',
   'SSH_ASKPASS',
   'SUDO_ASKPASS',
   'EDITOR',
@@ -57,6 +76,9 @@ export const deniedPrefixes: readonly string[] = [
   'GIT_',
   'NPM_CONFIG_',
   'LUA_',
+  // .NET profilers: CORECLR_PROFILER_PATH / COR_PROFILER_PATH load a native library.
+  'CORECLR_',
+  'COR_',
 ];
 
 /** Whether `name` is on the deny-list (`coffer run --prefix` and `coffer agent` exec refuse it). */
