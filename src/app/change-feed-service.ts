@@ -117,8 +117,12 @@ export class ChangeFeedService {
     if (after < prunedThrough) throw goneError(after, prunedThrough);
   }
 
-  /** Whether `principal` may see `row` (cached IAM decisions, so cheap per item). */
+  /**
+   * Whether `principal` may see `row` (cached IAM decisions, so cheap per item): it may read the
+   * resource now, or it could before a change that removed its access (the row's audience).
+   */
   async visible(principal: Principal, row: ChangeRow): Promise<boolean> {
+    if (row.audience?.includes(principal)) return true;
     for (const permission of visibilityPermissions(row.resource))
       if (await this.#authorizer.holds(principal, permission, row.resource)) return true;
     return false;

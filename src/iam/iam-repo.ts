@@ -1,7 +1,7 @@
 import type { Kysely, Selectable } from 'kysely';
 import type { Database, IamRolesTable, IamServiceAccountsTable } from '../storage/schema.ts';
 import { stmt, type WriteStatement } from '../storage/storage-types.ts';
-import { changeStatement } from '../storage/change-log.ts';
+import { type ChangeRecord, changeStatement } from '../storage/change-log.ts';
 import type { Permission } from './permissions.ts';
 
 /** A binding's condition: a title, and an instant after which the binding no longer applies. */
@@ -302,7 +302,8 @@ export class IamRepo {
 
   /**
    * Records a change in the change feed (docs/changes.md), in the caller's unit, so that every node
-   * drops its cached decisions and feed readers see it. `principal`: who made it.
+   * drops its cached decisions and feed readers see it. `principal`: who made it; `audience`: who
+   * could see the resource before a change that removes access.
    */
   recordChange(
     kind: string,
@@ -310,7 +311,15 @@ export class IamRepo {
     projectId: string | undefined,
     nowMs: number,
     principal = 'service:coffer',
+    audience?: ChangeRecord['audience'],
   ): WriteStatement {
-    return changeStatement(this.#db, { type: kind, resource, projectId, principal, timeMs: nowMs });
+    return changeStatement(this.#db, {
+      type: kind,
+      resource,
+      projectId,
+      principal,
+      timeMs: nowMs,
+      ...(audience && !('members' in audience && audience.members.length === 0) ? { audience } : {}),
+    });
   }
 }

@@ -8,7 +8,7 @@ import type { Binding, CustomRole, IamRepo, ServiceAccount } from './iam-repo.ts
 import { allPermissions, type Permission } from './permissions.ts';
 import { emailPattern, initialAdminPrincipal, isReservedUserEmail, type Principal } from './principal.ts';
 import { acceptsPolicy, projectOf, rootResource } from './resource-names.ts';
-import { newlyGrantedRoles } from './policy-grants.ts';
+import { newlyGrantedRoles, reducedMembers } from './policy-grants.ts';
 import { predefinedRolePermissions } from './roles.ts';
 import type { TokenService } from './token-service.ts';
 
@@ -86,7 +86,10 @@ export class IamService {
     try {
       await this.#storage.write([
         current ? this.#repo.updatePolicy(next, current.etag) : this.#repo.insertPolicy(next, projectId),
-        this.#repo.recordChange('iam.policy_changed', resource, projectId, now, caller),
+        // Members who lose a grant may lose sight of the resource: they are told all the same.
+        this.#repo.recordChange('iam.policy_changed', resource, projectId, now, caller, {
+          members: reducedMembers(current?.bindings ?? [], clean),
+        }),
       ]);
     } catch (err) {
       if (err instanceof WriteRejected)

@@ -36,3 +36,22 @@ export function newlyGrantedRoles(
   }
   return roles;
 }
+
+/**
+ * The members a policy change takes something from (the converse of `newlyGrantedRoles`): a member
+ * of a binding in `before` that `after` no longer gives the same role at least as long and at least
+ * as unconditionally. They may lose sight of the resource, so the change is shown to them anyway.
+ */
+export function reducedMembers(before: readonly Binding[], after: readonly Binding[]): string[] {
+  const members = new Set<string>();
+  for (const binding of before) {
+    const had = strength(binding);
+    for (const member of binding.members) {
+      const kept = after.some(
+        (b) => b.role === binding.role && b.members.includes(member) && atLeast(strength(b), had),
+      );
+      if (!kept) members.add(member);
+    }
+  }
+  return [...members];
+}

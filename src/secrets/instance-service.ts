@@ -234,10 +234,11 @@ export class InstanceService {
       throw new CofferError('failed_precondition', 'The instance still holds secrets; delete them first.');
     }
     const name = instanceName({ ...instance, instanceId: instance.id });
+    // Recorded before the policy goes, with its members as the audience (they lose access here).
     await this.#storage.write([
       this.#repo.deleteInstance(instance),
+      instanceChange(this.#storage.db, 'instance.deleted', instance, this.#clock.nowMs(), true),
       this.#iamRepo.deletePolicy(name),
-      instanceChange(this.#storage.db, 'instance.deleted', instance, this.#clock.nowMs()),
     ]);
   }
 

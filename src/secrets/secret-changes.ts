@@ -11,16 +11,18 @@ export function secretChange(
   type: string,
   secret: { projectId: string; regionId: string; instanceId: string; path: string },
   nowMs: number,
-  detail: { version?: number; stage?: string } = {},
+  detail: { version?: number; stage?: string; audienceOfOwnPolicy?: true } = {},
 ): WriteStatement {
+  const resource = secretName(secret);
   return changeStatement(db, {
     type,
-    resource: secretName(secret),
+    resource,
     projectId: secret.projectId,
     principal: changeActor('service:secretsmanager'),
     timeMs: nowMs,
     version: detail.version,
     stage: detail.stage,
+    ...(detail.audienceOfOwnPolicy ? { audience: { policyOf: resource } } : {}),
   });
 }
 
@@ -30,12 +32,15 @@ export function instanceChange(
   type: string,
   instance: { projectId: string; regionId: string; id: string },
   nowMs: number,
+  audienceOfOwnPolicy = false,
 ): WriteStatement {
+  const resource = `projects/${instance.projectId}/regions/${instance.regionId}/instances/${instance.id}`;
   return changeStatement(db, {
     type,
-    resource: `projects/${instance.projectId}/regions/${instance.regionId}/instances/${instance.id}`,
+    resource,
     projectId: instance.projectId,
     principal: changeActor('service:secretsmanager'),
     timeMs: nowMs,
+    ...(audienceOfOwnPolicy ? { audience: { policyOf: resource } } : {}),
   });
 }

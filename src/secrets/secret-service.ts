@@ -342,13 +342,17 @@ export class SecretService {
     return events;
   }
 
-  /** Everything of a purged secret goes, its policy too (a new secret at the path starts with none). */
+  /**
+   * Everything of a purged secret goes, its policy too (a new secret at the path starts with none).
+   * The change is recorded before the policy goes, with that policy's members as its audience: they
+   * lose access in this unit and must still be told.
+   */
   #purge(secret: Secret, type: 'secret.purged' | 'secret.expired'): WriteStatement[] {
     const name = secretName(secret);
     return [
       ...this.#repo.purgeSecret(secret.uid),
+      secretChange(this.#storage.db, type, secret, this.#clock.nowMs(), { audienceOfOwnPolicy: true }),
       this.#iamRepo.deletePolicy(name),
-      secretChange(this.#storage.db, type, secret, this.#clock.nowMs()),
     ];
   }
 

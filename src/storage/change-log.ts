@@ -18,6 +18,12 @@ export interface ChangeRecord {
   readonly version?: number | undefined;
   /** The stage concerned (`stage.moved`). */
   readonly stage?: string | undefined;
+  /**
+   * Who could see the resource before a change that removes access (they are shown the change
+   * too): principals, or the resource whose policy to copy, read in the same unit — put the
+   * statement before the one that deletes that policy.
+   */
+  readonly audience?: { readonly members: readonly string[] } | { readonly policyOf: string } | undefined;
 }
 
 /** A sequenced change, as read back by cursor. */
@@ -30,6 +36,8 @@ export interface ChangeRow {
   readonly principal: string;
   readonly version: number | null;
   readonly stage: string | null;
+  /** The audience snapshot (principals), for a change that removes access; null otherwise. */
+  readonly audience: readonly string[] | null;
 }
 
 /** Insert statements made here, so a storage wrapper can tell a unit that recorded a change. */
@@ -49,10 +57,32 @@ export function changeStatement(db: Kysely<Database>, change: ChangeRecord): Wri
       principal: change.principal,
       version: change.version ?? null,
       stage: change.stage ?? null,
+      audience: audienceValue(change.audience),
     }),
   );
   recorded.add(statement);
   return statement;
+}
+
+/** The stored form of an audience: JSON bindings, as a value or copied from a policy row. */
+function audienceValue(audience: ChangeRecord['audience']) {
+  if (audience === undefined) return null;
+  if ('members' in audience) return JSON.stringify([{ members: audience.members }]);
+  return sql<string | null>`(SELECT bindings FROM iam_policies WHERE resource = ${audience.policyOf})`;
+}
+
+/** The principals of a stored audience (the members of its bindings); null when there is none. */
+function parseAudience(stored: string | null): readonly string[] | null {
+  if (stored === null) return null;
+  try {
+    const bindings = JSON.parse(stored) as unknown;
+    if (!Array.isArray(bindings)) return null;
+    return bindings.flatMap((b: { members?: unknown }) =>
+      Array.isArray(b?.members) ? b.members.filter((m): m is string => typeof m === 'string') : [],
+    );
+  } catch {
+    return null;
+  }
 }
 
 /** True when the unit records a change (built by `changeStatement`). */
@@ -122,7 +152,7 @@ export async function readChanges(
 ): Promise<ChangeRow[]> {
   let q = db
     .selectFrom('change_log')
-    .select(['cursor', 'time', 'kind', 'resource', 'project_id', 'principal', 'version', 'stage'])
+    .select(['cursor', 'time', 'kind', 'resource', 'project_id', 'principal', 'version', 'stage', 'audience'])
     .where('cursor', '>', after);
   if (through !== undefined) q = q.where('cursor', '<=', through);
   if (projectId !== undefined) q = q.where('project_id', '=', projectId);
@@ -136,6 +166,7 @@ export async function readChanges(
     principal: r.principal,
     version: r.version === null ? null : Number(r.version),
     stage: r.stage,
+    audience: parseAudience(r.audience),
   }));
 }
 

@@ -230,6 +230,11 @@ export interface ChangeLogTable {
   stage: string | null;
   /** Who made the change (`service:…` for background jobs). */
   principal: Generated<string>;
+  /**
+   * Who could see a change that removes access, before it (JSON `[{"members": [...]}, …]`); shown
+   * to them too, never in the item. Null for other changes (migration 0012).
+   */
+  audience: string | null;
 }
 
 /** The one row (id 1) the change-feed sequencer locks: the newest cursor given, and the newest pruned. */

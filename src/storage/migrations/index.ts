@@ -12,6 +12,7 @@ import * as auditCheckpointChain from './0008-audit-checkpoint-chain.ts';
 import * as changeFeed from './0009-change-feed.ts';
 import * as instanceNameUnique from './0010-instance-name-unique.ts';
 import * as serviceAccountKeys from './0011-service-account-keys.ts';
+import * as changeAudience from './0012-change-audience.ts';
 
 /** One schema change. `up` runs inside the migration transaction, on either engine. */
 export interface Migration {
@@ -34,4 +35,5 @@ export const migrations: readonly Migration[] = [
   { id: '0009-change-feed', up: changeFeed.up },
   { id: '0010-instance-name-unique', up: instanceNameUnique.up },
   { id: '0011-service-account-keys', up: serviceAccountKeys.up },
+  { id: '0012-change-audience', up: changeAudience.up },
 ];
