@@ -70,6 +70,7 @@ export class InstanceService {
     this.#operations = new RewrapOperations({
       ...deps,
       requireLocation: (location) => this.requireLocation(location),
+      requireKmsFeature: (projectId) => this.requireKmsFeature(projectId),
     });
   }
 
@@ -79,7 +80,7 @@ export class InstanceService {
     this.#projects.region(location.regionId);
   }
 
-  /** Creates an instance, validating its kmsKey (SPEC §6). */
+  /** Creates an instance, validating its kmsKey (SPEC §6; a kmsKey needs the project's kms gate). */
   async create(
     location: SecretsLocation,
     input: { name: string; kmsKey?: InstanceKmsKey | null },
@@ -87,6 +88,8 @@ export class InstanceService {
   ): Promise<Instance> {
     requireInstanceName(input.name);
     await this.requireLocation(location);
+    // A KMS key is the kms service at work, as a value read or write with one is: behind its gate.
+    if (input.kmsKey) await this.requireKmsFeature(location.projectId);
     const id = newUuid();
     const key = input.kmsKey
       ? await this.#keyAccess.validate({ ...location, instanceId: id }, input.kmsKey, caller, true)
@@ -144,7 +147,8 @@ export class InstanceService {
 
   /**
    * Renames an instance and sets, switches or removes its key (`kmsKey` omitted or null removes it,
-   * as seed 002 says). A key change starts a rewrap operation, returned with the instance.
+   * as seed 002 says). A kmsKey needs the project's kms feature gate (`feature_disabled`). A key
+   * change starts a rewrap operation, returned with the instance.
    */
   async update(
     location: SecretsLocation,
@@ -158,6 +162,7 @@ export class InstanceService {
       throw errors.conflict('The etag does not match the instance’s current etag.');
     if (input.name !== current.name) requireInstanceName(input.name);
     const kmsKey = input.kmsKey ?? null;
+    if (kmsKey) await this.requireKmsFeature(location.projectId);
     const key = kmsKey
       ? await this.#keyAccess.validate(
           { ...location, instanceId: id },

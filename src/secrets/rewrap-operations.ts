@@ -33,7 +33,8 @@ export function operationName(location: SecretsLocation, id: string): string {
  * nothing. Before each batch, the service accounts that use the keys are re-checked: the one the
  * instance had before the switch must still exist, be enabled and hold kms.decrypt on the old key,
  * and the instance's current one kms.encrypt on the new key; otherwise the operation is `paused`
- * with an error that says why, and resumes on its own once that is fixed.
+ * with an error that says why, and resumes on its own once that is fixed; so is a batch that would
+ * use a KMS key while the project's kms feature gate is off.
  */
 export class RewrapOperations {
   readonly #storage: Storage;
@@ -47,6 +48,7 @@ export class RewrapOperations {
   readonly #authorizer: Authorizer;
   readonly #iamRepo: IamRepo;
   readonly #requireLocation: (location: SecretsLocation) => Promise<void>;
+  readonly #requireKmsFeature: (projectId: string) => Promise<void>;
 
   constructor(deps: {
     storage: Storage;
@@ -60,6 +62,8 @@ export class RewrapOperations {
     authorizer: Authorizer;
     iamRepo: IamRepo;
     requireLocation: (location: SecretsLocation) => Promise<void>;
+    /** `feature_disabled` while the project's kms feature gate is off. */
+    requireKmsFeature: (projectId: string) => Promise<void>;
   }) {
     this.#storage = deps.storage;
     this.#repo = deps.repo;
@@ -72,6 +76,7 @@ export class RewrapOperations {
     this.#authorizer = deps.authorizer;
     this.#iamRepo = deps.iamRepo;
     this.#requireLocation = deps.requireLocation;
+    this.#requireKmsFeature = deps.requireKmsFeature;
   }
 
   /** A long-running operation. */
@@ -183,7 +188,9 @@ export class RewrapOperations {
             if (key) sources.set(key.uid, key);
           }
         }
-        const checked = await this.#identities(op, latest.kmsKey?.serviceAccountEmail, target, sources);
+        const checked =
+          (await this.#gateProblem(op, target, sources)) ??
+          (await this.#identities(op, latest.kmsKey?.serviceAccountEmail, target, sources));
         if (typeof checked === 'string') {
           this.#logger.warn({ operation: op.id, reason: checked }, 'rewrap operation paused');
           await settle({ state: 'paused', error: checked });
@@ -278,6 +285,26 @@ export class RewrapOperations {
         state: 'failed',
         error: err instanceof CofferError ? err.message : 'The rewrap failed; see the server log.',
       });
+    }
+  }
+
+  /**
+   * A batch that uses a KMS key (the new one, or an old one it unwraps with) waits while the
+   * instance's project has its kms feature gate off, as value reads and writes with a key do.
+   */
+  async #gateProblem(
+    op: Selectable<SmOperationsTable>,
+    target: CryptoKey | undefined,
+    sources: ReadonlyMap<string, CryptoKey>,
+  ): Promise<string | undefined> {
+    if (!target && sources.size === 0) return undefined;
+    try {
+      await this.#requireKmsFeature(op.project_id);
+      return undefined;
+    } catch (err) {
+      if (err instanceof CofferError && err.code === 'feature_disabled')
+        return `Paused: the kms feature is disabled for project ${op.project_id}.`;
+      throw err;
     }
   }
 
