@@ -21,6 +21,18 @@ async function stop(agent: AgentProcess): Promise<void> {
 
 describe('coffer agent: values its identity lost are no longer served', () => {
   let f: AgentFixture;
+  const secret = (path: string) => ({
+    projectId: f.projectId,
+    regionId: 'local',
+    instanceId: f.instanceId,
+    secret: path,
+  });
+  /** Lets the agent read `paths` until `expiresAtMs` (the secrets' whole policy). */
+  const grantUntil = async (paths: readonly string[], expiresAtMs: number) => {
+    const condition = { title: 'time-bound', expiresAt: new Date(expiresAtMs).toISOString() };
+    const bindings = [{ role: accessor, members: [f.member], condition }];
+    for (const path of paths) await f.admin.iam.setPolicy(secret(path), { bindings });
+  };
   const route = (path: string) =>
     `/v2/projects/${f.projectId}/regions/local/instances/${f.instanceId}/secrets/${encodeURIComponent(path)}/value`;
 
@@ -28,15 +40,18 @@ describe('coffer agent: values its identity lost are no longer served', () => {
     f = await startAgentFixture();
     await f.secret('rev/policy', 'old-policy-value');
     await f.secret('rev/purged', 'old-purged-value');
-    await f.secret('rev/tpl', 'old-template-value');
+    // Readable through a time-bound grant only (given in the test): its expiry writes no change.
+    await f.secret('rev/tpl', 'old-template-value', false);
+    await f.secret('rev/expiring', 'old-expiring-value', false);
     await f.secret('seen/policy', 'old-seen-value');
-    await f.secret('rev/exec', 'old-exec-value');
+    await f.secret('rev/exec', 'old-exec-value', false);
   });
   after(async () => {
     await f?.destroy();
   });
 
-  test('a lost grant and a purge the feed does not show: the listener answers the server’s 403 and 404 within cache.revalidate; the file keeps its last content, logged and counted', async () => {
+  test('a lost grant, a purge and an expired time-bound grant (which writes no change): the listener answers the server’s 403/404 within cache.revalidate; the file keeps its last content, logged and counted', async () => {
+    await grantUntil(['rev/tpl', 'rev/expiring'], Date.now() + 60_000);
     const port = await freePort();
     const out = join(f.dir, 'rev.env');
     const config = f.config(
@@ -55,16 +70,11 @@ templates:
       await waitFor('the listener', () => agent.output.stderr.includes('agent listener ready'), 15_000);
       const base = `http://127.0.0.1:${port}`;
       const auth = { authorization: `Bearer ${f.listenerToken}` };
-      for (const path of ['rev/policy', 'rev/purged'])
+      for (const path of ['rev/policy', 'rev/purged', 'rev/expiring'])
         assert.equal((await fetch(base + route(path), { headers: auth })).status, 200);
-      const secret = (path: string) => ({
-        projectId: f.projectId,
-        regionId: 'local',
-        instanceId: f.instanceId,
-        secret: path,
-      });
+      // Shortened now: the agent may see this change (and still read both); the expiry writes none.
+      await grantUntil(['rev/tpl', 'rev/expiring'], Date.now() + 1_000);
       await f.admin.iam.removeBinding(secret('rev/policy'), { role: accessor, member: f.member });
-      await f.admin.iam.removeBinding(secret('rev/tpl'), { role: accessor, member: f.member });
       await f.put('rev/policy', 'rotated-after-compromise');
       const purge = await fetch(
         `${f.node.url}${route('rev/purged').replace(/\/value$/, '')}?recoveryWindowDays=0`,
@@ -75,7 +85,7 @@ templates:
       const agentToken = readFileSync(f.tokenFile, 'utf8').trim();
       // The purged secret took its own binding along: the server answers 403 for it, as for any
       // secret the caller cannot know exists.
-      for (const path of ['rev/policy', 'rev/purged']) {
+      for (const path of ['rev/policy', 'rev/purged', 'rev/expiring']) {
         let answer: Response | undefined;
         await waitFor(
           `${path} refused`,
@@ -83,7 +93,7 @@ templates:
             answer = await fetch(base + route(path), { headers: auth });
             return answer.status !== 200;
           },
-          4_000,
+          5_000,
         );
         const server = await fetch(f.node.url + route(path), {
           headers: { authorization: `Bearer ${agentToken}` },
@@ -104,8 +114,9 @@ templates:
       );
       assert.equal(readFileSync(out, 'utf8'), 'T=old-template-value');
       const metrics = await (await fetch(`${base}/metrics`)).text();
-      // Three dropped (two lost grants, one purge), all found by revalidation: the feed showed none.
-      assert.match(metrics, /coffer_agent_cache_dropped_total\{code="permission_denied"\} 3/);
+      // Four dropped: a lost grant, a purge (the feed may show those) and two expired grants (only
+      // revalidation finds them).
+      assert.match(metrics, /coffer_agent_cache_dropped_total\{code="permission_denied"\} 4/);
       assert.match(metrics, /coffer_agent_outputs_kept 1/);
       assert.match(metrics, /coffer_agent_revalidations_total [1-9]/);
       assert.doesNotMatch(agent.output.stderr, /old-|rotated-after/, 'no value logged');
@@ -114,7 +125,8 @@ templates:
     }
   });
 
-  test('exec mode: a variable whose secret is revoked keeps the command running with its last value, logged and counted', async () => {
+  test('exec mode: a variable whose grant expired keeps the command running with its last value, logged and counted', async () => {
+    await grantUntil(['rev/exec'], Date.now() + 60_000);
     const port = await freePort();
     const config = f.config(
       'rev-exec.yaml',
@@ -131,14 +143,11 @@ exec:
     const agent = startAgent(['--config', config]);
     try {
       await waitFor('the command', () => agent.output.stdout.includes('[started]'), 15_000);
-      await f.admin.iam.removeBinding(
-        { projectId: f.projectId, regionId: 'local', instanceId: f.instanceId, secret: 'rev/exec' },
-        { role: accessor, member: f.member },
-      );
+      await grantUntil(['rev/exec'], Date.now() + 1_000);
       await waitFor(
         'the drop logged',
         () => agent.output.stderr.includes('the command keeps running with its last value'),
-        4_000,
+        5_000,
       );
       const metrics = await (await fetch(`http://127.0.0.1:${port}/metrics`)).text();
       assert.match(metrics, /coffer_agent_outputs_kept 1/);
