@@ -38,6 +38,9 @@ async function writeWhileFollowing(nodes: readonly TestNode[], admin: string): P
   ).body.id as string;
   const instancePath = `/v2/projects/${projectId}/regions/local/instances/${instance}`;
   const feed = `/v2/projects/${projectId}/changes`;
+  // The instance's own change may not be numbered yet (the sequencer runs just after the answer):
+  // number it first, so that `latest` is after it and only the writers' changes follow.
+  for (const node of nodes) await node.app.syncChanges();
   const start = (await call(last.url, 'GET', `${feed}?after=latest`, { token: admin })).body
     .nextCursor as string;
 
