@@ -225,7 +225,8 @@ export async function runAgent(options: AgentOptions): Promise<number> {
     try {
       await supervisor.start();
     } catch (err) {
-      await Promise.all([listener?.close(), follower?.stop(), revalidator?.stop()]);
+      revalidator?.stop();
+      await Promise.all([listener?.close(), follower?.stop()]);
       if (err instanceof ExecStartError) throw new AgentFailure(err.message, err.exitCode);
       throw err;
     }
@@ -245,7 +246,8 @@ export async function runAgent(options: AgentOptions): Promise<number> {
   }
   supervisor?.detach();
   cache.close();
-  await Promise.all([listener?.close(), follower?.stop(), revalidator?.stop(), renderer.idle()]);
+  revalidator?.stop();
+  await Promise.all([listener?.close(), follower?.stop(), renderer.idle()]);
   logger.info({ exitCode: code }, 'agent stopped');
   return code;
 }

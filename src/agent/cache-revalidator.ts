@@ -30,7 +30,6 @@ export class CacheRevalidator {
   readonly #now: () => number;
   readonly #random: () => number;
   #timer: NodeJS.Timeout | undefined;
-  #running: Promise<void> | undefined;
   #stopped = false;
 
   constructor(deps: CacheRevalidatorDeps) {
@@ -45,21 +44,25 @@ export class CacheRevalidator {
     this.#schedule();
   }
 
-  /** Stops the passes (a pass running finishes its current fetch). */
-  async stop(): Promise<void> {
+  /**
+   * Stops the passes. A pass running stops after its current fetch; it is not waited for, so that a
+   * server that does not answer never holds up the agent's exit.
+   */
+  stop(): void {
     this.#stopped = true;
     clearTimeout(this.#timer);
-    await this.#running;
   }
 
   #schedule(): void {
     if (this.#stopped) return;
     const waitMs = this.#deps.intervalMs * (0.8 + 0.2 * this.#random());
     this.#timer = setTimeout(() => {
-      this.#running = this.pass().finally(() => {
-        this.#running = undefined;
-        this.#schedule();
-      });
+      void this.pass()
+        .catch((err: unknown) =>
+          // The name only: an error's message is never logged here (it could quote anything).
+          this.#deps.logger.error({ error: (err as Error).name }, 'a revalidation pass failed'),
+        )
+        .finally(() => this.#schedule());
     }, waitMs);
     this.#timer.unref();
   }
