@@ -2,6 +2,7 @@ import type { Clock } from '../core/clock.ts';
 import { CofferError, errors } from '../core/errors.ts';
 import { type Storage, WriteRejected } from '../storage/storage-types.ts';
 import type { IamRepo } from './iam-repo.ts';
+import { limiterAddress } from './limiter-address.ts';
 import { decoyPasswordHash, hashPassword, verifyPassword } from './password.ts';
 import { emailPattern, initialAdminPrincipal, isReservedUserEmail, type Principal } from './principal.ts';
 import type { RateLimiter } from './rate-limiter.ts';
@@ -77,9 +78,10 @@ export class UserAdminService {
     password: string,
     sourceIp: string,
   ): Promise<{ principal: Principal; token: string; expireTimeMs: number }> {
+    const address = limiterAddress(sourceIp);
     const waitSeconds = Math.max(
       this.#loginLimiter.blocked(`email:${email}`),
-      this.#loginLimiter.blocked(`ip:${sourceIp}`),
+      this.#loginLimiter.blocked(`ip:${address}`),
     );
     if (waitSeconds > 0) {
       throw new CofferError('rate_limited', 'Too many failed logins; retry later.', {
@@ -92,7 +94,7 @@ export class UserAdminService {
     const ok = await verifyPassword(password, user?.passwordHash ?? decoyPasswordHash);
     if (!user || !ok || user.disabled) {
       this.#loginLimiter.take(`email:${email}`);
-      this.#loginLimiter.take(`ip:${sourceIp}`);
+      this.#loginLimiter.take(`ip:${address}`);
       throw errors.unauthenticated('The email or password is wrong.');
     }
     const principal = `user:${email}` as Principal;

@@ -1,6 +1,7 @@
 import type { FastifyInstance, FastifyRequest } from 'fastify';
 import type { App } from '../../app/app.ts';
 import { CofferError, errors } from '../../core/errors.ts';
+import { limiterAddress } from '../../iam/limiter-address.ts';
 import type { RouteGuard } from '../route-guard.ts';
 
 /** A route as declared: method, URL pattern, and its access rule (none for the public routes). */
@@ -36,7 +37,8 @@ async function authenticate(app: App, request: FastifyRequest) {
   try {
     return await app.tokens.authenticate(bearerOf(request));
   } catch (err) {
-    if (err instanceof CofferError && err.code === 'unauthenticated') app.failedAuthLimiter.take(request.ip);
+    if (err instanceof CofferError && err.code === 'unauthenticated')
+      app.failedAuthLimiter.take(limiterAddress(request.ip));
     throw err;
   }
 }
@@ -76,7 +78,7 @@ export function registerGuard(server: FastifyInstance, app: App): void {
   });
 
   server.addHook('onRequest', async (request) => {
-    const perAddress = app.addressLimiter.take(request.ip);
+    const perAddress = app.addressLimiter.take(limiterAddress(request.ip));
     if (perAddress > 0) throw rateLimited(perAddress);
     const config = request.routeOptions.config;
     const guard = config.guard;
@@ -86,7 +88,7 @@ export function registerGuard(server: FastifyInstance, app: App): void {
     }
     // An address that keeps failing to authenticate is refused before any token lookup (its valid
     // tokens too, until the budget refills: the lookup is what a guessing client makes us pay for).
-    const failing = app.failedAuthLimiter.blocked(request.ip);
+    const failing = app.failedAuthLimiter.blocked(limiterAddress(request.ip));
     if (failing > 0) throw rateLimited(failing);
     const principal = await authenticate(app, request);
     request.principal = principal;

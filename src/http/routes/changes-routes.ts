@@ -7,6 +7,7 @@ import { ChangeStream } from '../../app/change-stream.ts';
 import { ChangeStreamSlots } from '../../app/change-stream-slots.ts';
 import { ChangesPageView, ChangesQueryString } from '../../core/api/changes-schemas.ts';
 import { CofferError, errors } from '../../core/errors.ts';
+import { limiterAddress } from '../../iam/limiter-address.ts';
 
 const ProjectParams = Type.Object({ projectId: Type.String({ maxLength: 64 }) });
 const StreamQueryString = Type.Object(
@@ -94,7 +95,7 @@ export function registerChangesRoutes(server: FastifyInstance, app: App): void {
       const bearer = bearerOf(request.headers.authorization);
       if (bearer === undefined) throw errors.unauthenticated();
       // 429 before anything is allocated; released when the stream ends, however it ends.
-      const release = slots.acquire(request.principal!, request.ip);
+      const release = slots.acquire(request.principal!, limiterAddress(request.ip));
       const body = new PassThrough();
       const write = (text: string) => {
         if (!body.destroyed) body.write(text);

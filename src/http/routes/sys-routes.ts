@@ -11,6 +11,7 @@ import {
   UnsealBody,
 } from '../../core/api/sys-schemas.ts';
 import { CofferError } from '../../core/errors.ts';
+import { limiterAddress } from '../../iam/limiter-address.ts';
 import { rootResource } from '../route-guard.ts';
 
 const shareBytes = 33;
@@ -78,7 +79,7 @@ export function registerSysRoutes(server: FastifyInstance, app: App): void {
     },
     async (request) => {
       const { key, reset, nonce } = request.body;
-      const wait = app.sensitiveLimiter.blocked(`unseal:${request.ip}`);
+      const wait = app.sensitiveLimiter.blocked(`unseal:${limiterAddress(request.ip)}`);
       if (wait > 0) {
         throw new CofferError('rate_limited', 'Too many failed unseal attempts; retry later.', {
           retryAfterSeconds: wait,
@@ -95,13 +96,13 @@ export function registerSysRoutes(server: FastifyInstance, app: App): void {
         );
         // Starting an attempt spends the caller's budget too: nobody fills the attempt slots for free.
         if (key !== undefined && (nonce === undefined || reset) && status.sealed) {
-          app.sensitiveLimiter.take(`unseal:${request.ip}`);
+          app.sensitiveLimiter.take(`unseal:${limiterAddress(request.ip)}`);
         }
         return status;
       } catch (err) {
         // Failed attempts (a wrong or malformed share) spend the caller's budget; good ones do not.
         if (err instanceof CofferError && err.code === 'invalid_argument') {
-          app.sensitiveLimiter.take(`unseal:${request.ip}`);
+          app.sensitiveLimiter.take(`unseal:${limiterAddress(request.ip)}`);
         }
         throw err;
       }
