@@ -154,7 +154,7 @@ describe('a data dir belongs to one database', { skip }, () => {
     try {
       const locked = await runServerToExit(postgres);
       assert.equal(locked.code, 1, locked.stderr);
-      assert.match(locked.stderr, /another Coffer server \(pid \d+\) is using data dir/);
+      assert.match(locked.stderr, /another Coffer server \(pid \d+ on host .+\) is using data dir/);
     } finally {
       await stopServer(sqlite);
     }
@@ -177,7 +177,13 @@ describe('a data dir belongs to one database', { skip }, () => {
     let token: string;
     try {
       assert.equal(statSync(dataDir).mode & 0o777, 0o700);
-      assert.deepEqual(readdirSync(dataDir).sort(), ['coffer.pid', 'database', 'root-token', 'seal.key']);
+      assert.deepEqual(readdirSync(dataDir).sort(), [
+        'coffer.lock',
+        'coffer.pid',
+        'database',
+        'root-token',
+        'seal.key',
+      ]);
       const owner = JSON.parse(readFileSync(join(dataDir, 'database'), 'utf8'));
       assert.equal(owner.engine, 'postgres');
       assert.match(owner.database, new RegExp(`/${first.name}$`));

@@ -1,124 +1,109 @@
-import { closeSync, openSync, readFileSync, renameSync, unlinkSync, writeFileSync, writeSync } from 'node:fs';
+import { closeSync, openSync, readFileSync, renameSync, unlinkSync, writeFileSync } from 'node:fs';
+import { hostname } from 'node:os';
 import { join, resolve } from 'node:path';
+import { DatabaseSync } from 'node:sqlite';
 import { CofferError } from '../core/errors.ts';
 
-/** A held data directory; `release()` removes the pid file (idempotent). */
+/** A held data directory; `release()` gives it up (idempotent). */
 export interface DataDirLock {
-  /** The pid file that marks the directory as used. */
+  /** The lock file whose write lock this process holds. */
   readonly file: string;
   /** Gives the directory up. */
   release(): void;
 }
 
-/** Data directories this process holds: a second open in the same process is refused too. */
-const heldHere = new Set<string>();
+/**
+ * Lock files this process holds, with their connections: a second open in the same process is
+ * refused too, and a connection referenced here is never garbage-collected (closed) while held.
+ */
+const heldHere = new Map<string, DatabaseSync>();
+
+/** SQLITE_BUSY: another connection holds the lock. */
+const sqliteBusy = 5;
 
 /**
- * Claims `<dataDir>/coffer.pid` so that a second Coffer process on the same data dir is refused: on
+ * Locks `<dataDir>/coffer.lock` so that a second Coffer process on the same data dir is refused: on
  * SQLite two writers would break the one-writer, group-commit design; on PostgreSQL two servers would
- * share one seal key file and root-token file. A pid file left by a dead process
- * (SIGKILL, power loss) is taken over; so is one naming our own pid, which happens when a container
- * restarts the server as pid 1 again.
+ * share one seal key file and root-token file.
+ *
+ * The lock is a SQLite write lock held for the life of the process (`locking_mode=EXCLUSIVE`, an
+ * open `BEGIN EXCLUSIVE`): SQLite takes it with POSIX `fcntl` locks, which the kernel keeps per
+ * file, not per pid namespace, and drops when the process dies. So two containers sharing a volume
+ * (each server pid 1) exclude each other, and a killed server leaves nothing to clean up. A pid
+ * file would do neither: pids mean nothing across namespaces, and "is it alive" races.
+ * `coffer.pid` is written only to name the holder in the refusal. `coffer.lock` is never deleted
+ * (a process still opening the old inode would lock a file nobody else sees), and nothing else in
+ * the process may open it: closing any descriptor of a file drops the process's fcntl locks on it.
+ * Network filesystems: the lock is only as good as their fcntl locking.
  */
 export function acquireDataDirLock(dataDir: string): DataDirLock {
-  const file = join(resolve(dataDir), 'coffer.pid');
+  const file = join(resolve(dataDir), 'coffer.lock');
   if (heldHere.has(file)) {
     throw new CofferError('storage_unavailable', `data dir ${dataDir} is already open in this process.`);
   }
-  for (let attempt = 0; ; attempt++) {
-    if (createExclusively(file, dataDir)) return held(file);
-    const owner = readPid(file);
-    if (owner !== undefined && owner !== process.pid && isAlive(owner)) {
-      throw new CofferError(
-        'storage_unavailable',
-        `another Coffer server (pid ${owner}) is using data dir ${dataDir}; stop it first ` +
-          `(or, if no Coffer server is running, delete ${file}).`,
-      );
-    }
-    if (owner === undefined && attempt < 2) {
-      // Empty or half-written: a process may be creating it right now, so give it a moment first.
-      pauseMs(50);
-      continue;
-    }
-    // Stale: replace it atomically, then check that no other process replaced it at the same moment.
-    const temporary = `${file}.${process.pid}.tmp`;
-    try {
-      writeFileSync(temporary, `${process.pid}\n`, { mode: 0o600 });
-      renameSync(temporary, file);
-    } catch (err) {
-      throw unavailable(dataDir, err);
-    }
-    const now = readPid(file);
-    if (now !== process.pid) {
-      throw new CofferError(
-        'storage_unavailable',
-        `another Coffer server (pid ${now ?? 'unknown'}) took over data dir ${dataDir} at the same time.`,
-      );
-    }
-    return held(file);
-  }
-}
-
-/** Creates the pid file if it does not exist; false when it does. */
-function createExclusively(file: string, dataDir: string): boolean {
-  let fd: number;
+  let db: DatabaseSync | undefined;
   try {
-    fd = openSync(file, 'wx', 0o600);
+    // Owner-only from the start (SQLite would create it 0644); safe, since this process holds no lock on it yet.
+    closeSync(openSync(file, 'a', 0o600));
+    db = new DatabaseSync(file, { timeout: 0 });
+    // Nothing is ever committed, so the journal stays in memory: the only file is coffer.lock, empty.
+    db.exec('PRAGMA journal_mode=MEMORY');
+    db.exec('PRAGMA locking_mode=EXCLUSIVE');
+    db.exec('BEGIN EXCLUSIVE');
   } catch (err) {
-    if ((err as NodeJS.ErrnoException).code === 'EEXIST') return false;
+    db?.close();
+    if ((err as { errcode?: number }).errcode === sqliteBusy) {
+      throw new CofferError(
+        'storage_unavailable',
+        `another Coffer server (${describeHolder(dataDir)}) is using data dir ${dataDir}; stop it first.`,
+      );
+    }
     throw unavailable(dataDir, err);
   }
+  heldHere.set(file, db);
+  const info = join(resolve(dataDir), 'coffer.pid');
   try {
-    writeSync(fd, `${process.pid}\n`);
-  } finally {
-    closeSync(fd);
+    writeHolder(info);
+  } catch (err) {
+    heldHere.delete(file);
+    db.close();
+    throw unavailable(dataDir, err);
   }
-  return true;
-}
-
-/** A synchronous pause: the lock is taken once, at start, before anything else runs. */
-function pauseMs(ms: number): void {
-  Atomics.wait(new Int32Array(new SharedArrayBuffer(4)), 0, 0, ms);
-}
-
-function held(file: string): DataDirLock {
-  heldHere.add(file);
+  const lockDb = db;
   let released = false;
   return {
     file,
     release() {
       if (released) return;
       released = true;
-      heldHere.delete(file);
-      // Only remove the file while it still names us, never a successor's.
-      if (readPid(file) === process.pid) {
-        try {
-          unlinkSync(file);
-        } catch {
-          // Already gone.
-        }
+      // Remove the holder's name while still holding the lock, so it never names a successor.
+      try {
+        unlinkSync(info);
+      } catch {
+        // Already gone.
       }
+      lockDb.close();
+      heldHere.delete(file);
     },
   };
 }
 
-function readPid(file: string): number | undefined {
-  try {
-    const pid = Number.parseInt(readFileSync(file, 'utf8').trim(), 10);
-    return Number.isSafeInteger(pid) && pid > 0 ? pid : undefined;
-  } catch {
-    return undefined;
-  }
+/** Writes `coffer.pid` (pid, then host name) atomically: a refused starter never reads half of it. */
+function writeHolder(info: string): void {
+  const temporary = `${info}.${process.pid}.tmp`;
+  writeFileSync(temporary, `${process.pid}\n${hostname()}\n`, { mode: 0o600 });
+  renameSync(temporary, info);
 }
 
-/** Signal 0 checks existence only; EPERM means alive but owned by another user. */
-function isAlive(pid: number): boolean {
+/** "pid N on host H" from `coffer.pid`, as seen in the holder's pid namespace. */
+function describeHolder(dataDir: string): string {
   try {
-    process.kill(pid, 0);
-    return true;
-  } catch (err) {
-    return (err as NodeJS.ErrnoException).code === 'EPERM';
+    const [pid, host] = readFileSync(join(resolve(dataDir), 'coffer.pid'), 'utf8').split('\n');
+    if (pid !== undefined && /^\d+$/.test(pid)) return host ? `pid ${pid} on host ${host}` : `pid ${pid}`;
+  } catch {
+    // Not written yet (the holder is starting) or from an older version.
   }
+  return 'pid unknown';
 }
 
 function unavailable(dataDir: string, err: unknown): CofferError {

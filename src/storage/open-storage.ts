@@ -11,7 +11,7 @@ import type { Storage } from './storage-types.ts';
 export interface OpenStorageOptions {
   /** A `postgres://` or `postgresql://` URL selects PostgreSQL; absent, the embedded SQLite is used. */
   readonly databaseUrl?: string;
-  /** The data dir: SQLite's `coffer.db` and `coffer.pid` live here (created with mode 0700). */
+  /** The data dir: `coffer.db` (SQLite), `coffer.lock` and `coffer.pid` live here (created with mode 0700). */
   readonly dataDir: string;
   /** A write not acknowledged within this time rejects with `storage_unavailable`. */
   readonly writeTimeoutMs: number;

@@ -13,7 +13,7 @@ import { SqliteWriter } from './sqlite-writer.ts';
 
 /** Options of the embedded SQLite storage. */
 export interface SqliteStorageOptions {
-  /** The database file; its directory is the data dir, locked by `coffer.pid`. */
+  /** The database file; its directory is the data dir, locked by `coffer.lock`. */
   readonly file: string;
   /** A write not acknowledged within this time rejects with `storage_unavailable`. */
   readonly writeTimeoutMs: number;
