@@ -13,16 +13,19 @@ const systemResource = 'root';
 export type AppendEvents = (events: readonly AuditEvent[]) => Promise<void>;
 
 interface Tally {
+  /** The public route's audit action (`auth.login`…); none for guarded routes refused before authentication. */
+  readonly action?: string;
   count: number;
   rateLimited: number;
 }
 
 /**
  * Requests refused before their caller was identified (401, or 429 before the token was looked
- * up), counted per source address and written once a window (a minute) as one system event per
- * address: `auth.unauthenticated` with `{count, rateLimited, windowStart}`. An anonymous client can
- * thus neither write into a project's log nor grow the log faster than one event per address per
- * minute. Memory is bounded: beyond `maxAddresses`, further addresses share one overflow tally
+ * up, on guarded routes; any refusal of an anonymous caller on a public route such as a failed
+ * login or unseal share), counted per source address (and public route) and written once a window
+ * (a minute) as one system event each: `auth.unauthenticated` with `{count, rateLimited,
+ * windowStart}`, plus `action` for a public route. An anonymous client can thus neither write into
+ * a project's log nor grow the log faster than one event per address and route per minute. Memory is bounded: beyond `maxAddresses`, further addresses share one overflow tally
  * (an event without a source address, with `overflow: true`).
  */
 export class UnauthenticatedAudit {
@@ -30,7 +33,8 @@ export class UnauthenticatedAudit {
   readonly #clock: Clock;
   readonly #logger: Logger;
   readonly #maxAddresses: number;
-  #tallies = new Map<string, Tally>();
+  /** Keyed by address, or by action and address for public routes. */
+  #tallies = new Map<string, Tally & { readonly address: string }>();
   #overflow: Tally = { count: 0, rateLimited: 0 };
   #windowStartMs: number;
   #timer: NodeJS.Timeout | undefined;
@@ -43,23 +47,24 @@ export class UnauthenticatedAudit {
     this.#windowStartMs = clock.nowMs();
   }
 
-  /** Counts one refused request from `address`; `rateLimited` when it was a 429. */
-  record(address: string, rateLimited: boolean): void {
-    let tally = this.#tallies.get(address);
+  /** Counts one refused request from `address` (to the public route `action`); `rateLimited` for a 429. */
+  record(address: string, rateLimited: boolean, action?: string): void {
+    const key = action === undefined ? address : `${action} ${address}`;
+    let tally = this.#tallies.get(key);
     if (!tally) {
       if (this.#tallies.size >= this.#maxAddresses) {
         this.#overflow.count += 1;
         if (rateLimited) this.#overflow.rateLimited += 1;
         return;
       }
-      tally = { count: 0, rateLimited: 0 };
-      this.#tallies.set(address, tally);
+      tally = { address, count: 0, rateLimited: 0, ...(action !== undefined ? { action } : {}) };
+      this.#tallies.set(key, tally);
     }
     tally.count += 1;
     if (rateLimited) tally.rateLimited += 1;
   }
 
-  /** Addresses tracked in the current window (bounded by `maxAddresses`). */
+  /** Tallies (addresses, or address and route) in the current window (bounded by `maxAddresses`). */
   get trackedAddresses(): number {
     return this.#tallies.size;
   }
@@ -86,6 +91,7 @@ export class UnauthenticatedAudit {
         status: 401,
         ...(address !== undefined ? { sourceIp: address } : {}),
         details: {
+          ...(tally.action !== undefined ? { action: tally.action } : {}),
           count: tally.count,
           rateLimited: tally.rateLimited,
           windowStart,
@@ -93,7 +99,7 @@ export class UnauthenticatedAudit {
         },
       };
     };
-    const events = [...tallies].map(([address, tally]) => event(tally, address));
+    const events = [...tallies.values()].map((tally) => event(tally, tally.address));
     if (overflow.count > 0) events.push(event(overflow, undefined));
     if (events.length === 0) return;
     try {

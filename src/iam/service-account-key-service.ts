@@ -249,6 +249,20 @@ export class ServiceAccountKeyService {
     }
   }
 
+  /**
+   * A malformed exchange request spends its address's budget like a bad assertion, so a client
+   * cannot probe the endpoint for free; once the budget is spent it is refused with `rate_limited`.
+   */
+  refuseMalformed(sourceIp: string): void {
+    const budgetKey = `token-ip:${sourceIp}`;
+    const waitSeconds = this.#deps.limiter.blocked(budgetKey);
+    if (waitSeconds > 0)
+      throw new CofferError('rate_limited', 'Too many failed token exchanges; retry later.', {
+        retryAfterSeconds: waitSeconds,
+      });
+    this.#deps.limiter.take(budgetKey);
+  }
+
   /** Forgets assertion ids whose assertions have expired (they can no longer be replayed). */
   async pruneJtis(): Promise<void> {
     await this.#deps.storage.write([this.#deps.repo.pruneJtis(this.#deps.clock.nowMs())]);

@@ -45,8 +45,9 @@ function eventOf(request: FastifyRequest, reply: FastifyReply, nowMs: number): A
 }
 
 /**
- * Audit for every guarded route, allowed or denied (a request refused before authentication is
- * counted instead, see audit/audit-unauthenticated.ts): the event is made durable before the answer
+ * Audit for every guarded route, allowed or denied, and for the public routes' outcomes (a request
+ * refused before authentication, or an anonymous refusal on a public route, is counted instead, see
+ * audit/audit-unauthenticated.ts): the event is made durable before the answer
  * leaves (onSend). If that fails, a successful answer is replaced by `503 audit_unavailable`, so a
  * value, plaintext or token is never returned unaudited (fail closed); an error answer, which reveals
  * nothing, is kept as it is.
@@ -74,10 +75,17 @@ export function registerAudit(server: FastifyInstance, app: App): void {
   });
 
   server.addHook('onSend', async (request, reply, payload) => {
-    if (request.routeOptions.config.guard && request.principal === undefined) {
-      // Refused before the caller was identified (401, or 429 ahead of the token lookup): counted
-      // per address into a system event once a minute, never a project's event (an anonymous flood).
-      app.unauthenticatedAudit.record(request.ip, reply.statusCode === 429);
+    const config = request.routeOptions.config;
+    if (request.principal === undefined && (config.guard || (config.audit && reply.statusCode >= 400))) {
+      // Refused before the caller was identified (401, or 429 ahead of the token lookup), or an
+      // anonymous refusal on a public route (failed login, bad share, malformed request, 429,
+      // sealed): counted per address (and route) into a system event once a minute, never one
+      // event per request (an anonymous flood). Successes on public routes are recorded below.
+      app.unauthenticatedAudit.record(
+        request.ip,
+        reply.statusCode === 429,
+        config.guard ? undefined : config.audit,
+      );
       return payload;
     }
     const pending = request.pendingAudit;

@@ -198,6 +198,8 @@ export function registerServiceAccountKeyRoutes(server: FastifyInstance, app: Ap
     tokenEndpointPath,
     {
       config: { public: true, noStore: true, audit: 'auth.token' },
+      // A malformed request spends the failure budget too (checked in the handler).
+      attachValidation: true,
       schema: {
         tags,
         summary: 'Exchange a JWT assertion signed with a service-account key for a token (RFC 7523)',
@@ -206,7 +208,17 @@ export function registerServiceAccountKeyRoutes(server: FastifyInstance, app: Ap
       },
     },
     async (request) => {
-      const ttl = request.body.ttl === undefined ? undefined : parseDurationSeconds(request.body.ttl, 'ttl');
+      if (request.validationError) {
+        app.serviceAccountKeys.refuseMalformed(request.ip);
+        throw request.validationError;
+      }
+      let ttl: number | undefined;
+      try {
+        ttl = request.body.ttl === undefined ? undefined : parseDurationSeconds(request.body.ttl, 'ttl');
+      } catch (err) {
+        app.serviceAccountKeys.refuseMalformed(request.ip);
+        throw err;
+      }
       // As claimed, until verified: the assertion itself is never audited or logged.
       const keyId = claimedKeyId(request.body.assertion);
       if (keyId !== undefined) request.auditDetails = { keyId };
