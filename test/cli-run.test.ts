@@ -232,6 +232,15 @@ describe('coffer run', { concurrency: true }, () => {
       'NODE_EXTRA_CA_CERTS',
       'HOME',
       'TMPDIR',
+      'ELIXIR_ERL_OPTIONS',
+      'GOFLAGS',
+      'RUSTC_WRAPPER',
+      'CARGO_BUILD_RUSTC_WRAPPER',
+      'GEM_PATH',
+      'LESSOPEN',
+      'KUBECONFIG',
+      'GLIBC_TUNABLES',
+      'PIP_INDEX_URL',
     ])
       assert.ok(isDeniedVariable(name), name);
     for (const name of [
@@ -243,6 +252,8 @@ describe('coffer run', { concurrency: true }, () => {
       'CORS_ORIGINS',
       'HOME_URL',
       'DOTNET_ENVIRONMENT',
+      'PIPELINE_ID',
+      'TEMPLATE_DIR',
     ])
       assert.ok(!isDeniedVariable(name), name);
   });

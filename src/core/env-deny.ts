@@ -38,6 +38,25 @@ export const deniedVariables: readonly string[] = [
   'ERL_AFLAGS',
   'ERL_FLAGS',
   'ERL_ZFLAGS',
+  'ELIXIR_ERL_OPTIONS',
+  // Go and Rust builds: -toolexec and compiler wrappers run any program.
+  'GOFLAGS',
+  'RUSTC_WRAPPER',
+  'RUSTC_WORKSPACE_WRAPPER',
+  // Ruby gem and bundler paths: code is loaded from them.
+  'GEM_PATH',
+  'GEM_HOME',
+  'BUNDLE_GEMFILE',
+  // Programs that run commands named by these (less input filters, pagers, browsers).
+  'LESSOPEN',
+  'LESSCLOSE',
+  'MANPAGER',
+  'BROWSER',
+  // Which cluster and credentials kubectl uses; glibc tunables (CVE-2023-4911 class).
+  'KUBECONFIG',
+  'GLIBC_TUNABLES',
+  'TMP',
+  'TEMP',
   'PHPRC',
   'PHP_INI_SCAN_DIR',
   'GCONV_PATH',
@@ -79,6 +98,9 @@ export const deniedPrefixes: readonly string[] = [
   // .NET profilers: CORECLR_PROFILER_PATH / COR_PROFILER_PATH load a native library.
   'CORECLR_',
   'COR_',
+  // Cargo and pip configuration: build scripts, indexes and wrappers they run.
+  'CARGO_',
+  'PIP_',
 ];
 
 /** Whether `name` is on the deny-list (`coffer run --prefix` and `coffer agent` exec refuse it). */
