@@ -49,3 +49,51 @@ describe('per-address limits count an IPv6 /64 as one address', () => {
     assert.equal((await badLogin('192.0.2.9', 'other@example.com')).statusCode, 401);
   });
 });
+
+describe('trustProxy: X-Forwarded-For names the client only when a configured proxy says so', () => {
+  let node: TestNode;
+  before(async () => {
+    node = await startTestNode({
+      env: {
+        COFFER_TRUST_PROXY: '10.0.0.0/8',
+        COFFER_RATE_LIMIT_FAILED_AUTH_PER_ADDRESS: '0.001',
+        COFFER_RATE_LIMIT_FAILED_AUTH_PER_ADDRESS_BURST: '1',
+      },
+    });
+  });
+  after(() => node?.destroy());
+
+  const badToken = (remoteAddress: string, forwardedFor: string) =>
+    node.server.inject({
+      method: 'GET',
+      url: '/v2/projects',
+      remoteAddress,
+      headers: { authorization: 'Bearer nope', 'x-forwarded-for': forwardedFor },
+    });
+
+  test('through a trusted proxy, each client has its own budget and is audited by its own address', async () => {
+    assert.equal((await badToken('10.1.2.3', '198.51.100.1')).statusCode, 401);
+    assert.equal((await badToken('10.1.2.3', '198.51.100.2')).statusCode, 401);
+    assert.equal((await badToken('10.9.9.9', '198.51.100.1')).statusCode, 429);
+    const listed = await node.server.inject({
+      method: 'GET',
+      url: '/v2/projects',
+      remoteAddress: '10.1.2.3',
+      headers: { authorization: `Bearer ${node.adminToken}`, 'x-forwarded-for': '198.51.100.77' },
+    });
+    assert.equal(listed.statusCode, 200);
+    const event = await node.app.storage.db
+      .selectFrom('audit_events')
+      .select('source_ip')
+      .where('request_id', '=', String(listed.headers['x-request-id']))
+      .executeTakeFirstOrThrow();
+    assert.equal(event.source_ip, '198.51.100.77');
+  });
+
+  test('from any other address the header is ignored: the socket address is the client', async () => {
+    assert.equal((await badToken('192.0.2.50', '198.51.100.3')).statusCode, 401);
+    assert.equal((await badToken('192.0.2.50', '198.51.100.4')).statusCode, 429);
+    // A client behind the trusted proxy cannot pick its address by prepending its own header value.
+    assert.equal((await badToken('10.1.2.3', '198.51.100.5, 198.51.100.1')).statusCode, 429);
+  });
+});

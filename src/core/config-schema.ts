@@ -158,6 +158,11 @@ export const ConfigSchema = Type.Object(
       maximum: 100000,
       description: 'change streams one source address may hold open on a node at once (more: 429)',
     }),
+    trustProxy: Type.Array(Type.String({ minLength: 1 }), {
+      default: [],
+      description:
+        'addresses or CIDRs of proxies (load balancers) whose X-Forwarded-For names the client; empty: the socket address is the client',
+    }),
   },
   { additionalProperties: false },
 );

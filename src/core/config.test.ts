@@ -213,4 +213,17 @@ describe('configuration', () => {
       'requestTimeoutMs',
     );
   });
+  test('trustProxy: off by default, COFFER_TRUST_PROXY as a comma list of addresses and CIDRs', () => {
+    assert.deepEqual(loadConfig({ env: {} }).trustProxy, []);
+    assert.deepEqual(
+      loadConfig({ env: { COFFER_TRUST_PROXY: '10.0.0.0/8, 192.0.2.7,2001:db8::/32,loopback' } }).trustProxy,
+      ['10.0.0.0/8', '192.0.2.7', '2001:db8::/32', 'loopback'],
+    );
+    for (const bad of ['10.0.0.0/33', 'proxy.example.com', '10.0.0.1/8/8', '*'])
+      assert.equal(
+        fieldOf(() => loadConfig({ env: { COFFER_TRUST_PROXY: bad } })),
+        'trustProxy',
+        bad,
+      );
+  });
 });

@@ -148,6 +148,7 @@ function applyEnv(raw: Record<string, unknown>, env: Record<string, string | und
     if (!key) throw new ConfigError('COFFER_TLS_KEY', 'is required when COFFER_TLS_CERT is set');
     raw.tls = { certFile: cert, keyFile: key };
   }
+  if (env.COFFER_TRUST_PROXY !== undefined) raw.trustProxy = splitList(env.COFFER_TRUST_PROXY);
   applyRegionsEnv(raw, env);
 }
 
@@ -243,6 +244,19 @@ function checkListenerLimits(config: Config): void {
     throw new ConfigError('maxConnectionsPerAddress', 'must not be more than maxConnections');
 }
 
+/** Each trustProxy entry is an address, an address/prefix, or a name proxy-addr knows. */
+function checkTrustProxy(config: Config): void {
+  for (const entry of config.trustProxy) {
+    if (['loopback', 'linklocal', 'uniquelocal'].includes(entry)) continue;
+    const [address = '', prefix, extra] = entry.split('/');
+    const family = isIP(address);
+    const bits = family === 4 ? 32 : 128;
+    const prefixOk = prefix === undefined || (/^\d{1,3}$/.test(prefix) && Number(prefix) <= bits);
+    if (family === 0 || !prefixOk || extra !== undefined)
+      throw new ConfigError('trustProxy', `${entry} is not an address or CIDR (e.g. 10.0.0.0/8)`);
+  }
+}
+
 /** Loads, merges and validates the configuration; throws ConfigError naming the first bad field. */
 export function loadConfig(sources: ConfigSources): Config {
   const file = sources.file ?? sources.env.COFFER_CONFIG;
@@ -255,6 +269,7 @@ export function loadConfig(sources: ConfigSources): Config {
   const config = withDefaults as Config;
   checkListen(config);
   checkListenerLimits(config);
+  checkTrustProxy(config);
   return config;
 }
 

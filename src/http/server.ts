@@ -71,6 +71,9 @@ export async function buildServer(app: App, options: BuildServerOptions = {}): P
     forceCloseConnections: 'idle',
     return503OnClosing: true,
     routerOptions: { ignoreTrailingSlash: false, maxParamLength: 2048 },
+    // Behind a load balancer, request.ip (limits, audit) is the client X-Forwarded-For names, but
+    // only when the hop that says so is a configured proxy.
+    trustProxy: app.config.trustProxy.length > 0 ? [...app.config.trustProxy] : false,
   }) as unknown as FastifyInstance;
 
   capConnections(server.server, app.config, app.logger);
