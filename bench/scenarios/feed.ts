@@ -79,9 +79,24 @@ export const feedScenario: Scenario = {
       const putPath = valueRoute(project, path);
       const pid = server.process.pid;
       /** Peak RSS while `work` runs (sampled every 100 ms). */
-      const peakDuring = async <T>(work: () => Promise<T>): Promise<[T, number]> => {
+      /** Peak RSS, and peak V8 heap (committed and in use) while `work` runs, sampled every 100 ms. */
+      const heapPeaks = { none: { total: 0, used: 0 }, open: { total: 0, used: 0 } };
+      const peakDuring = async <T>(
+        work: () => Promise<T>,
+        heapPeak: { total: number; used: number },
+      ): Promise<[T, number]> => {
         let peak = rss(pid);
-        const sampler = setInterval(() => (peak = Math.max(peak, rss(pid))), 100);
+        const sampler = setInterval(() => {
+          peak = Math.max(peak, rss(pid));
+          void session.send('Runtime.getHeapUsage').then(
+            (usage) => {
+              const { usedSize, totalSize } = usage as { usedSize: number; totalSize: number };
+              heapPeak.total = Math.max(heapPeak.total, totalSize);
+              heapPeak.used = Math.max(heapPeak.used, usedSize);
+            },
+            () => undefined,
+          );
+        }, 100);
         try {
           const value = await work();
           return [value, Math.max(peak, rss(pid))];
@@ -99,7 +114,7 @@ export const feedScenario: Scenario = {
       };
       await putsAlone();
       const liveNone = await live();
-      const [, peakNone] = await peakDuring(putsAlone);
+      const [, peakNone] = await peakDuring(putsAlone, heapPeaks.none);
       const tool = fileURLToPath(new URL('../tools/feed-load.ts', import.meta.url));
       const args = {
         baseUrl: server.baseUrl,
@@ -140,7 +155,7 @@ export const feedScenario: Scenario = {
           const sampled = await sampleAllocations(session, () => nextLine<LoadResult>());
           writeFileSync(allocationsFile, JSON.stringify({ head: sampled.head }));
           return sampled.result;
-        });
+        }, heapPeaks.open);
         const cpuAfter = sampleCpu(pid, ctx.ticksPerSecond);
         const liveAfter = await live();
         child.stdin.end('end\n');
@@ -194,6 +209,8 @@ export const feedScenario: Scenario = {
           `server RSS, peak while ${changes} paced changes are made (sampled every 100 ms, each run from a ` +
             `collected heap): ${mb(peakNone)} with no stream, ${mb(peakOpen)} with ${subscribers} open: extra ` +
             `${mb(extra)} (goal ≤ 100 MB): ${verdict(extra <= 100 * 1024 * 1024)}`,
+          `peak V8 heap meanwhile (committed / in use): ${mb(heapPeaks.none.total)} / ${mb(heapPeaks.none.used)} ` +
+            `with no stream, ${mb(heapPeaks.open.total)} / ${mb(heapPeaks.open.used)} with ${subscribers} open`,
           `server after a full GC (inspector): ${mb(liveNone.rss)} RSS / ${mb(liveNone.heap)} V8 heap with no stream; ` +
             `with ${subscribers} open ${mb(liveOpen.rss)} / ${mb(liveOpen.heap)} before the changes, ` +
             `${mb(liveAfter.rss)} / ${mb(liveAfter.heap)} after: extra ${mb(extraLive)} RSS ` +
