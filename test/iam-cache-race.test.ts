@@ -3,6 +3,7 @@ import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { after, before, describe, test } from 'node:test';
+import { Barrier } from '../src/barrier/barrier.ts';
 import { ManualClock } from '../src/core/clock.ts';
 import { Authorizer } from '../src/iam/authorizer.ts';
 import { IamRepo, type StoredPolicy } from '../src/iam/iam-repo.ts';
@@ -111,7 +112,9 @@ describe('cache races: a lookup that started before an invalidation never fills 
     await assert.rejects(tokens.authenticate(token), { code: 'unauthenticated' });
   });
   test('projects: a project read before its feature gate closed is not cached with the gate open', async () => {
-    const projects = new ProjectService(storage, clock, [{ id: 'local', kms: true }]);
+    const projects = new ProjectService(storage, clock, [{ id: 'local', kms: true }], {
+      barrier: new Barrier('file', undefined),
+    });
     const project = await projects.create({ displayName: 'gated' });
     let pause: ReturnType<typeof gate> | undefined;
     const find = ProjectRepo.prototype.find;

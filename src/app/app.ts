@@ -184,7 +184,7 @@ export async function createApp(
   serviceAccountKeys.start(config.backgroundIntervalMs, (err) =>
     logger.warn({ err }, 'pruning used assertion ids failed'),
   );
-  const projects = new ProjectService(changes, clock, config.regions);
+  const projects = new ProjectService(changes, clock, config.regions, { barrier });
   const watcher = new ChangeWatcher(
     changeFollower,
     () => {

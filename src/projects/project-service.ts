@@ -2,22 +2,21 @@ import { randomBytes } from 'node:crypto';
 import type { Clock } from '../core/clock.ts';
 import { CofferError, errors } from '../core/errors.ts';
 import { isUuid, newUuid, type ProjectId } from '../core/ids.ts';
-import {
-  clampPageSize,
-  decodePageToken,
-  encodePageToken,
-  maxPageSize,
-  type Page,
-  toPage,
-} from '../core/pagination.ts';
+import { clampPageSize, decodePageToken, maxPageSize, type Page, toPage } from '../core/pagination.ts';
 import { changeActor } from '../audit/change-actor.ts';
 import { changeStatement } from '../storage/change-log.ts';
 import { type Storage, WriteRejected } from '../storage/storage-types.ts';
+import { type PageTokenBarrier, ProjectPageToken } from './project-page-token.ts';
 import { ProjectRepo } from './project-repo.ts';
 import type { Project, ProjectFeatures, Region } from './project-types.ts';
 
-/** How many projects one filtered listing reads at most before answering a short page. */
-const maxScannedProjects = 10_000;
+/** How filtered project listings page. */
+export interface ProjectListingOptions {
+  /** Seals their page tokens (they may name a project the caller cannot see). */
+  readonly barrier: PageTokenBarrier;
+  /** How many projects one filtered listing reads at most before answering a short page (10,000). */
+  readonly maxScannedProjects?: number;
+}
 
 /** Fields a caller may give when creating a project. */
 export interface CreateProjectInput {
@@ -42,16 +41,20 @@ export class ProjectService {
   readonly #repo: ProjectRepo;
   readonly #clock: Clock;
   readonly #regions: readonly Region[];
+  readonly #visiblePageToken: ProjectPageToken;
+  readonly #maxScannedProjects: number;
   /** Projects by id, per node; dropped on every change (here, or on another node via the change log). */
   #cache = new Map<string, Project | null>();
   /** Bumped by every invalidation, so a lookup that straddles one does not fill the fresh cache. */
   #generation = 0;
 
-  constructor(storage: Storage, clock: Clock, regions: readonly Region[]) {
+  constructor(storage: Storage, clock: Clock, regions: readonly Region[], listing: ProjectListingOptions) {
     this.#storage = storage;
     this.#repo = new ProjectRepo(storage.db);
     this.#clock = clock;
     this.#regions = regions;
+    this.#visiblePageToken = new ProjectPageToken(listing.barrier);
+    this.#maxScannedProjects = listing.maxScannedProjects ?? 10_000;
   }
 
   /** Creates a project; `already_exists` when the id is taken. */
@@ -94,7 +97,7 @@ export class ProjectService {
    * A page of the projects `visible` accepts, ordered by id: scans on until the page is full or the
    * projects end (a filter applied after paging would answer short or empty pages). The scan is
    * bounded; when the bound ends it, the page is short and the token continues after the last
-   * project scanned.
+   * project scanned. Its tokens are sealed (that project may be one the caller cannot see).
    */
   async listVisible(
     pageSize: number | undefined,
@@ -102,22 +105,23 @@ export class ProjectService {
     visible: (project: Project) => Promise<boolean>,
   ): Promise<Page<Project>> {
     const size = clampPageSize(pageSize);
-    const batch = Math.min(Math.max(size + 1, 100), maxPageSize);
-    let after = decodePageToken(pageToken);
+    const batch = Math.min(Math.max(size + 1, 100), maxPageSize, this.#maxScannedProjects);
+    const tokens = this.#visiblePageToken;
+    let after = tokens.open(pageToken);
     const items: Project[] = [];
     for (let scanned = 0; ;) {
       const rows = await this.#repo.list(after, batch);
       for (const project of rows) {
         if (await visible(project)) {
-          if (items.length === size) return { items, nextPageToken: encodePageToken(items[size - 1]!.id) };
+          if (items.length === size) return { items, nextPageToken: tokens.seal(items[size - 1]!.id) };
           items.push(project);
         }
         after = project.id;
       }
       scanned += rows.length;
       if (rows.length < batch) return { items };
-      if (scanned >= maxScannedProjects && after !== undefined)
-        return { items, nextPageToken: encodePageToken(after) };
+      if (scanned >= this.#maxScannedProjects && after !== undefined)
+        return { items, nextPageToken: tokens.seal(after) };
     }
   }
 
