@@ -48,6 +48,19 @@ describe('per-address limits count an IPv6 /64 as one address', () => {
     assert.equal((await badLogin('2001:db8:0:3::ff', 'other@example.com')).statusCode, 429);
     assert.equal((await badLogin('192.0.2.9', 'other@example.com')).statusCode, 401);
   });
+
+  test('failed token exchanges from one /64 share the per-address exchange budget', async () => {
+    const exchange = (remoteAddress: string) =>
+      node.server.inject({
+        method: 'POST',
+        url: '/v2/auth/token',
+        remoteAddress,
+        payload: { grantType: 'urn:ietf:params:oauth:grant-type:jwt-bearer', assertion: 'not.a.jwt' },
+      });
+    for (let i = 0; i < 10; i++) assert.equal((await exchange(`2001:db8:0:4::${i + 1}`)).statusCode, 401);
+    assert.equal((await exchange('2001:db8:0:4::ff')).statusCode, 429);
+    assert.equal((await exchange('2001:db8:0:5::1')).statusCode, 401);
+  });
 });
 
 describe('trustProxy: X-Forwarded-For names the client only when a configured proxy says so', () => {

@@ -11,6 +11,7 @@ import {
 import { type Storage, WriteRejected } from '../storage/storage-types.ts';
 import type { Authorizer } from './authorizer.ts';
 import type { IamRepo, ServiceAccount } from './iam-repo.ts';
+import { limiterAddress } from './limiter-address.ts';
 import type { Permission } from './permissions.ts';
 import type { Principal } from './principal.ts';
 import type { RateLimiter } from './rate-limiter.ts';
@@ -232,7 +233,7 @@ export class ServiceAccountKeyService {
     const { limiter, maxTokenTtlSeconds } = this.#deps;
     if (ttlSeconds !== undefined && (ttlSeconds < 1 || ttlSeconds > maxTokenTtlSeconds))
       throw errors.invalid(`ttl must be between 1s and ${maxTokenTtlSeconds}s.`);
-    const budgetKey = `token-ip:${sourceIp}`;
+    const budgetKey = `token-ip:${limiterAddress(sourceIp)}`;
     const waitSeconds = limiter.blocked(budgetKey);
     if (waitSeconds > 0)
       throw new CofferError('rate_limited', 'Too many failed token exchanges; retry later.', {
@@ -254,7 +255,7 @@ export class ServiceAccountKeyService {
    * cannot probe the endpoint for free; once the budget is spent it is refused with `rate_limited`.
    */
   refuseMalformed(sourceIp: string): void {
-    const budgetKey = `token-ip:${sourceIp}`;
+    const budgetKey = `token-ip:${limiterAddress(sourceIp)}`;
     const waitSeconds = this.#deps.limiter.blocked(budgetKey);
     if (waitSeconds > 0)
       throw new CofferError('rate_limited', 'Too many failed token exchanges; retry later.', {
