@@ -3,6 +3,7 @@ import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { describe, test } from 'node:test';
+import { ManualClock } from '../src/core/clock.ts';
 import { runCoffer } from './support/cli-process.ts';
 import { call, startTestNode } from './support/test-node.ts';
 
@@ -94,6 +95,53 @@ describe('Shamir unseal attempts carry a nonce', () => {
       }
       assert.ok(statuses.includes(429), statuses.join(','));
       assert.ok(statuses.filter((status) => status === 200).length <= 20, statuses.join(','));
+    } finally {
+      await node.destroy();
+    }
+  });
+
+  test('one address cannot keep share holders from starting: two attempts each, a fixed lifetime, no share twice', async () => {
+    const clock = new ManualClock(Date.UTC(2026, 11, 7, 12));
+    const node = await startTestNode({
+      env: { COFFER_SEAL: 'shamir', COFFER_TRUST_PROXY: '127.0.0.1' },
+      clock,
+    });
+    const from = (address: string, body: Record<string, unknown>) =>
+      call(node.url, 'POST', '/v2/sys/unseal', { body, headers: { 'x-forwarded-for': address } });
+    const attacker = '203.0.113.7';
+    const minute = 60_000;
+    try {
+      const init = await call(node.url, 'POST', '/v2/sys/init', {
+        body: { secretShares: 5, secretThreshold: 3 },
+      });
+      const keys: string[] = init.body.keys;
+      const junk = (n: number) => Buffer.alloc(Buffer.from(keys[0]!, 'base64').length, n).toString('base64');
+      // More starts than there are slots, from one address, waiting out its budget when refused.
+      const nonces: string[] = [];
+      while (nonces.length < 40) {
+        const started = await from(attacker, { key: junk(1) });
+        if (started.status === 429) clock.advance(6_100);
+        else nonces.push(started.body.nonce);
+        assert.ok([200, 429].includes(started.status), JSON.stringify(started.body));
+      }
+      clock.advance(minute); // its budget back
+      const replaced = await from(attacker, { key: junk(2), nonce: nonces[0] });
+      assert.match(replaced.body.error.message, /replaced by a newer attempt from the same address/);
+      const live = nonces.at(-1)!;
+      const again = await from(attacker, { key: junk(1), nonce: live });
+      assert.equal(again.status, 400);
+      assert.match(again.body.error.message, /already given/);
+      clock.advance(10 * minute);
+      assert.equal((await from(attacker, { key: junk(2), nonce: live })).body.progress, 2);
+      clock.advance(5 * minute); // 15 minutes since it started: shares given meanwhile did not extend it
+      assert.match((await from(attacker, { key: junk(3), nonce: live })).body.error.message, /expired/);
+
+      const holder = '198.51.100.20';
+      const first = await from(holder, { key: keys[0] });
+      assert.equal(first.status, 200, JSON.stringify(first.body));
+      await from(holder, { key: keys[1], nonce: first.body.nonce });
+      const last = await from(holder, { key: keys[2], nonce: first.body.nonce });
+      assert.equal(last.body.sealed, false, JSON.stringify(last.body));
     } finally {
       await node.destroy();
     }

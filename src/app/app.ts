@@ -95,8 +95,16 @@ export interface App {
   runBackgroundJobs(): Promise<void>;
   /** Initializes a Shamir-sealed node (`POST /v2/sys/init`). */
   initialize(secretShares: number, secretThreshold: number): Promise<{ keys: string[]; rootToken: string }>;
-  /** Adds an unseal share to the attempt `nonce` (or starts one), or abandons that attempt (`reset`). */
-  unseal(share: Buffer | undefined, reset: boolean, nonce?: string): Promise<SealStatus>;
+  /**
+   * Adds an unseal share to the attempt `nonce` (or starts one for `source`, the caller's address as
+   * the per-address limiter counts it), or abandons that attempt (`reset`).
+   */
+  unseal(
+    share: Buffer | undefined,
+    reset: boolean,
+    nonce: string | undefined,
+    source: string,
+  ): Promise<SealStatus>;
   /** Current seal status (re-reads storage when another node may have initialized); `nonce`: that attempt's. */
   sealStatus(nonce?: string): Promise<SealStatus>;
   /** Node health. */
@@ -340,14 +348,14 @@ export async function createApp(
       logger.warn('initialized with the shamir seal; the node stays sealed until unsealed');
       return { keys: result.shares, rootToken: result.adminToken };
     },
-    async unseal(share, reset, nonce) {
+    async unseal(share, reset, nonce, source) {
       if (!barrier.initialized) {
         const record = await loadSealRecord(storage.db);
         if (record) barrier.setRecord(record);
       }
       if (reset) barrier.resetProgress(nonce, clock.nowMs());
       if (share === undefined) return barrier.status(reset ? undefined : nonce);
-      const status = await barrier.submitShare(share, reset ? undefined : nonce, clock.nowMs());
+      const status = await barrier.submitShare(share, reset ? undefined : nonce, source, clock.nowMs());
       if (!status.sealed) await onUnsealed();
       if (!status.sealed) logger.info('unsealed');
       return status;

@@ -88,8 +88,14 @@ export class Barrier {
    * Adds one Shamir share to the unseal attempt `nonce`, or starts an attempt (see UnsealAttempts).
    * At the threshold the attempt's shares are combined; if they do not open the root key, that
    * attempt fails (a wrong or corrupted share) and the call says so; other attempts are untouched.
+   * `source` is the caller's address, which may hold only a few attempts at once.
    */
-  async submitShare(share: Buffer, nonce: string | undefined, nowMs: number): Promise<SealStatus> {
+  async submitShare(
+    share: Buffer,
+    nonce: string | undefined,
+    source: string,
+    nowMs: number,
+  ): Promise<SealStatus> {
     const record = this.#record;
     if (!record)
       throw new CofferError('failed_precondition', 'Coffer is not initialized: POST /v2/sys/init first.');
@@ -103,7 +109,7 @@ export class Barrier {
     if (share.length !== sealKeyBytes + 1) {
       throw new CofferError('invalid_argument', 'The unseal key is not a valid share (wrong length).');
     }
-    const attempt = this.#attempts.add(share, nonce, nowMs);
+    const attempt = this.#attempts.add(share, nonce, source, nowMs);
     const threshold = record.secretThreshold ?? 1;
     if (attempt.progress < threshold) return this.status(attempt.nonce);
     const shares = this.#attempts.take(attempt.nonce);

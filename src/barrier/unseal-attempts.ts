@@ -1,20 +1,34 @@
 import { randomUUID } from 'node:crypto';
 import { CofferError } from '../core/errors.ts';
 
-/**
- * Unseal attempts in progress at once; a further start is refused until one ends or expires (each
- * start also spends the caller's unseal rate budget, so filling them takes many addresses).
- */
+/** Unseal attempts in progress at once (from all addresses). */
 const maxAttempts = 32;
-/** An attempt that receives no share for this long is forgotten. */
-const idleExpiryMs = 15 * 60_000;
-/** Failed attempts remembered, so a late share holder learns why its nonce no longer works. */
-const maxFailedRemembered = 32;
+/**
+ * Attempts one source address (an IPv4 address, an IPv6 /64) may have open: a further start from it
+ * replaces its oldest, so one address can never hold more than this many of the slots.
+ */
+const maxPerSource = 2;
+/** An attempt ends this long after its first share, however many shares it gets (never extended). */
+const lifetimeMs = 15 * 60_000;
+/** Ended attempts remembered, so a late share holder learns why its nonce no longer works. */
+const maxEndedRemembered = 64;
 
 interface Attempt {
   readonly shares: Map<string, Buffer>;
-  lastMs: number;
+  /** Who started it (the per-address limiter's key). */
+  readonly source: string;
+  readonly startMs: number;
 }
+
+/** Why an attempt ended before it unsealed. */
+type Ending = 'failed' | 'replaced' | 'evicted' | 'expired';
+
+const endingText: Record<Ending, string> = {
+  failed: 'failed (a share was wrong)',
+  replaced: 'was replaced by a newer attempt from the same address',
+  evicted: 'was dropped, holding one share, to make room for a new attempt',
+  expired: `expired (an attempt lasts ${lifetimeMs / 60_000} minutes from its first share)`,
+};
 
 /**
  * Shamir unseal attempts, each named by a nonce (as Vault's unseal nonce): the first share starts an
@@ -23,32 +37,47 @@ interface Attempt {
  * unseal route is unauthenticated) can never spoil an unseal in progress. A wrong share fails only
  * the attempt it was given to, when that attempt reaches the threshold; the failure is reported (to
  * the caller and by `failed`), and the attempt takes no more shares.
+ *
+ * Nobody can hold the slots for long: an address has at most `maxPerSource` attempts, an attempt
+ * lasts a fixed time from its start (a share given twice is refused and extends nothing), and when
+ * every slot is taken a new attempt replaces the oldest one that holds a single share.
  */
 export class UnsealAttempts {
   readonly #attempts = new Map<string, Attempt>();
-  readonly #failed = new Set<string>();
+  readonly #ended = new Map<string, Ending>();
 
-  /** Adds `share` to the attempt `nonce`, or to a new attempt; returns the nonce and the share count. */
-  add(share: Buffer, nonce: string | undefined, nowMs: number): { nonce: string; progress: number } {
+  /**
+   * Adds `share` to the attempt `nonce`, or starts a new attempt for `source` (the caller's address);
+   * returns the nonce and the share count.
+   */
+  add(
+    share: Buffer,
+    nonce: string | undefined,
+    source: string,
+    nowMs: number,
+  ): { nonce: string; progress: number } {
     this.#expire(nowMs);
-    let attempt: Attempt | undefined;
-    if (nonce === undefined) {
-      if (this.#attempts.size >= maxAttempts) {
+    if (nonce !== undefined) {
+      const attempt = this.#attempts.get(nonce);
+      if (attempt === undefined) throw this.#unknown(nonce);
+      const id = share.toString('base64');
+      if (attempt.shares.has(id)) {
         throw new CofferError(
-          'conflict',
-          `${maxAttempts} unseal attempts are in progress; continue one with its nonce, reset it, or wait until it expires.`,
+          'invalid_argument',
+          `This share was already given to unseal attempt ${nonce}; each share counts once.`,
         );
       }
-      nonce = randomUUID();
-      attempt = { shares: new Map(), lastMs: nowMs };
-      this.#attempts.set(nonce, attempt);
-    } else {
-      attempt = this.#attempts.get(nonce);
-      if (attempt === undefined) throw this.#unknown(nonce);
+      attempt.shares.set(id, share);
+      return { nonce, progress: attempt.shares.size };
     }
-    attempt.shares.set(share.toString('base64'), share);
-    attempt.lastMs = nowMs;
-    return { nonce, progress: attempt.shares.size };
+    this.#makeRoom(source);
+    const started = randomUUID();
+    this.#attempts.set(started, {
+      shares: new Map([[share.toString('base64'), share]]),
+      source,
+      startMs: nowMs,
+    });
+    return { nonce: started, progress: 1 };
   }
 
   /** The shares of attempt `nonce`, removed from it: the caller combines them. */
@@ -60,11 +89,7 @@ export class UnsealAttempts {
 
   /** Records that attempt `nonce` failed (its shares did not open the root key). */
   fail(nonce: string): void {
-    this.#failed.add(nonce);
-    if (this.#failed.size > maxFailedRemembered) {
-      const oldest = this.#failed.values().next().value;
-      if (oldest !== undefined) this.#failed.delete(oldest);
-    }
+    this.#end(nonce, 'failed');
   }
 
   /** Shares given to attempt `nonce` so far (0 when unknown). */
@@ -79,7 +104,7 @@ export class UnsealAttempts {
 
   /** Whether attempt `nonce` failed. */
   failed(nonce: string | undefined): boolean {
-    return nonce !== undefined && this.#failed.has(nonce);
+    return nonce !== undefined && this.#ended.get(nonce) === 'failed';
   }
 
   /** Abandons attempt `nonce` (`invalid_argument` when it is unknown). */
@@ -94,18 +119,55 @@ export class UnsealAttempts {
     this.#attempts.clear();
   }
 
+  /** Frees a slot for a new attempt from `source`, or refuses when none may be taken. */
+  #makeRoom(source: string): void {
+    const mine = [...this.#attempts].filter(([, attempt]) => attempt.source === source);
+    if (mine.length >= maxPerSource) {
+      this.#drop(mine[0]![0], 'replaced'); // a Map iterates in insertion order: the oldest first
+      return;
+    }
+    if (this.#attempts.size < maxAttempts) return;
+    const single = [...this.#attempts].find(([, attempt]) => attempt.shares.size <= 1);
+    if (single === undefined) {
+      throw new CofferError(
+        'conflict',
+        `${maxAttempts} unseal attempts are in progress, each with several shares; continue one with its ` +
+          `nonce, or retry when one ends (within ${lifetimeMs / 60_000} minutes).`,
+      );
+    }
+    this.#drop(single[0], 'evicted');
+  }
+
   #expire(nowMs: number): void {
     for (const [nonce, attempt] of this.#attempts) {
-      if (nowMs - attempt.lastMs > idleExpiryMs) this.#attempts.delete(nonce);
+      if (nowMs - attempt.startMs >= lifetimeMs) this.#drop(nonce, 'expired');
+    }
+  }
+
+  #drop(nonce: string, why: Ending): void {
+    const attempt = this.#attempts.get(nonce);
+    if (attempt === undefined) return;
+    for (const share of attempt.shares.values()) share.fill(0);
+    this.#attempts.delete(nonce);
+    this.#end(nonce, why);
+  }
+
+  #end(nonce: string, why: Ending): void {
+    this.#ended.delete(nonce);
+    this.#ended.set(nonce, why);
+    if (this.#ended.size > maxEndedRemembered) {
+      const oldest = this.#ended.keys().next().value;
+      if (oldest !== undefined) this.#ended.delete(oldest);
     }
   }
 
   #unknown(nonce: string): CofferError {
+    const why = this.#ended.get(nonce);
     return new CofferError(
       'invalid_argument',
-      this.#failed.has(nonce)
-        ? `Unseal attempt ${nonce} failed (a share was wrong); start a new attempt without a nonce.`
-        : `No unseal attempt has the nonce ${nonce} (unknown, finished or expired); start one by giving a share without a nonce.`,
+      why === undefined
+        ? `No unseal attempt has the nonce ${nonce} (unknown or finished); start one by giving a share without a nonce.`
+        : `Unseal attempt ${nonce} ${endingText[why]}; start a new attempt without a nonce.`,
     );
   }
 }

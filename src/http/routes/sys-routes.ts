@@ -93,6 +93,7 @@ export function registerSysRoutes(server: FastifyInstance, app: App): void {
           key === undefined ? undefined : decodeShare(key),
           reset ?? false,
           nonce,
+          limiterAddress(request.ip),
         );
         // Starting an attempt spends the caller's budget too: nobody fills the attempt slots for free.
         if (key !== undefined && (nonce === undefined || reset) && status.sealed) {
