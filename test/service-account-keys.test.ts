@@ -308,7 +308,7 @@ describe('service-account keys', () => {
 
   test('a sealed node answers 503 sealed to an exchange (the last test here: the node stays sealed)', async () => {
     const file = await createKey('robot-main', { algorithm: 'EdDSA' });
-    node.app.seal();
+    await node.app.seal();
     const res = await exchange(node.url, await assertion(file));
     assert.equal(res.status, 503);
     assert.equal(res.body.error.code, 'sealed');

@@ -89,8 +89,11 @@ export interface App {
   readonly secretValues: SecretValueService;
   /** What depends on a KMS key or key version, named as far as the caller may see. */
   readonly keyDependents: KeyDependents;
-  /** Seals this node: drops the root key and every unsealed key from memory. */
-  seal(): void;
+  /**
+   * Seals this node: signs the audit head (events up to now, the seal's own included, written
+   * first) and writes the head file, then drops the root key and every unsealed key from memory.
+   */
+  seal(): Promise<void>;
   /** Runs due background work once (rotations, deletions); the server runs it on a timer. */
   runBackgroundJobs(): Promise<void>;
   /** Initializes a Shamir-sealed node (`POST /v2/sys/init`). */
@@ -325,7 +328,9 @@ export async function createApp(
     secrets,
     secretValues,
     keyDependents,
-    seal() {
+    async seal() {
+      // Signed before the key goes: otherwise the last events would stay unsigned, cuttable unseen.
+      await audit.signHead();
       audit.setSigningKey(undefined);
       barrier.seal();
       materials.clear();

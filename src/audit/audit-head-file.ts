@@ -3,6 +3,17 @@ import { mkdir, open, rename } from 'node:fs/promises';
 import { dirname, join } from 'node:path';
 import type { CheckpointKind, SignedCheckpoint } from './audit-chain.ts';
 
+/**
+ * A chain position this node's writer held durable when it stopped but could not sign (it was
+ * sealed): verification requires the chain to reach it with this hash, and the next writer that
+ * holds the key signs it as that chain's closing checkpoint.
+ */
+export interface UnsignedTail {
+  readonly chainId: string;
+  readonly seq: number;
+  readonly hash: string;
+}
+
 /** The file, in a node's data dir, that keeps the newest checkpoint this node signed. */
 export const auditHeadFileName = 'audit-head.json';
 
@@ -17,8 +28,13 @@ export function auditHeadPath(dataDir: string): string {
  * Replaces the head file with `checkpoint`, atomically: a temporary file is written and fsynced, then
  * renamed over the old one and the directory fsynced, so a crash leaves the old head or the new one.
  */
-export async function writeAuditHead(path: string, checkpoint: SignedCheckpoint): Promise<void> {
-  const text = `${JSON.stringify({ format, ...checkpoint })}\n`;
+export async function writeAuditHead(
+  path: string,
+  checkpoint: SignedCheckpoint,
+  unsignedTails: readonly UnsignedTail[] = [],
+): Promise<void> {
+  const tails = unsignedTails.length > 0 ? { unsignedTails } : {};
+  const text = `${JSON.stringify({ format, ...checkpoint, ...tails })}\n`;
   const dir = dirname(path);
   await mkdir(dir, { recursive: true, mode: 0o700 });
   const temporary = `${path}.${process.pid}.tmp`;
@@ -46,7 +62,11 @@ export async function writeAuditHead(path: string, checkpoint: SignedCheckpoint)
 export type HeadFileRead =
   | { readonly state: 'absent' }
   | { readonly state: 'unreadable'; readonly reason: string }
-  | { readonly state: 'ok'; readonly checkpoint: SignedCheckpoint };
+  | {
+      readonly state: 'ok';
+      readonly checkpoint: SignedCheckpoint;
+      readonly unsignedTails: readonly UnsignedTail[];
+    };
 
 /** Reads the head file (absent before this node's first checkpoint). */
 export function readAuditHead(path: string): HeadFileRead {
@@ -72,6 +92,9 @@ export function readAuditHead(path: string): HeadFileRead {
       typeof value.signature !== 'string'
     )
       return { state: 'unreadable', reason: 'not a Coffer audit head' };
+    const tails = value.unsignedTails ?? [];
+    if (!Array.isArray(tails) || !tails.every(isTail))
+      return { state: 'unreadable', reason: 'not a Coffer audit head' };
     return {
       state: 'ok',
       checkpoint: {
@@ -83,8 +106,24 @@ export function readAuditHead(path: string): HeadFileRead {
         prevCheckpoint: value.prevCheckpoint as string | null,
         signature: value.signature,
       },
+      unsignedTails: tails.map((tail: UnsignedTail) => ({
+        chainId: tail.chainId,
+        seq: tail.seq,
+        hash: tail.hash,
+      })),
     };
   } catch {
     return { state: 'unreadable', reason: 'not JSON' };
   }
+}
+
+function isTail(value: unknown): value is UnsignedTail {
+  const tail = value as Record<string, unknown> | null;
+  return (
+    typeof tail === 'object' &&
+    tail !== null &&
+    typeof tail.chainId === 'string' &&
+    typeof tail.seq === 'number' &&
+    typeof tail.hash === 'string'
+  );
 }

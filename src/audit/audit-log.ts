@@ -15,7 +15,7 @@ import {
   hashEvent,
   type SignedCheckpoint,
 } from './audit-chain.ts';
-import { readAuditHead, writeAuditHead } from './audit-head-file.ts';
+import { readAuditHead, type UnsignedTail, writeAuditHead } from './audit-head-file.ts';
 import type { AuditEvent } from './audit-types.ts';
 
 /** When to sign the chain head: after this many events or this much time, whichever comes first. */
@@ -79,6 +79,11 @@ export class AuditLog {
   #headWrite: Promise<void> = Promise.resolve();
   /** The newest durable checkpoint not yet taken by a head file write. */
   #headWaiting: SignedCheckpoint | undefined;
+  /** Positions this node left unsigned at a sealed shutdown, kept in the head file until signed. */
+  #tails: UnsignedTail[] = [];
+  /** Set by `signHead`: the next batch signs the head whatever the policy says. */
+  #signNext = false;
+  #tailsTried = false;
 
   readonly #disabled: boolean;
   readonly #insertEvent: (row: ChainedEventRow) => WriteStatement;
@@ -97,7 +102,10 @@ export class AuditLog {
     this.#headFile = disabled ? undefined : headFile;
     if (this.#headFile) {
       const head = readAuditHead(this.#headFile);
-      if (head.state === 'ok') this.#lastCheckpoint = head.checkpoint;
+      if (head.state === 'ok') {
+        this.#lastCheckpoint = head.checkpoint;
+        this.#tails = [...head.unsignedTails];
+      }
       // Verification reports it too; the new checkpoints start a fresh chain of checkpoints.
       if (head.state === 'unreadable')
         logger.error({ reason: head.reason }, 'the audit head file cannot be read');
@@ -176,6 +184,25 @@ export class AuditLog {
     });
   }
 
+  /**
+   * Writes what is queued, then signs the head and writes it to the head file, whatever the policy
+   * says: sealing calls it before it drops the key, so the events up to the seal (its own event
+   * included) are signed. A failure is logged; sealing goes on.
+   */
+  async signHead(): Promise<void> {
+    if (this.#disabled || this.#closed) return;
+    this.#signNext = true;
+    try {
+      await new Promise<void>((resolve, reject) => {
+        this.#queue.push({ events: [], outboxIds: [], settled: false, resolve, reject });
+        this.#pump();
+      });
+    } catch (err) {
+      this.#logger.error({ err: (err as Error).message }, 'could not sign the audit head before sealing');
+    }
+    await this.#headWrite;
+  }
+
   /** Signs a checkpoint message with the audit key, or undefined while sealed (for retention). */
   signCheckpoint(
     chainId: string,
@@ -205,6 +232,11 @@ export class AuditLog {
       } catch (err) {
         this.#logger.warn({ err: (err as Error).message }, 'could not write the closing audit checkpoint');
       }
+    } else if (this.#seq > 0 && this.#unsigned > 0 && this.#lastCheckpoint) {
+      // Sealed: the events since the last checkpoint cannot be signed now. The head file keeps their
+      // position and hash, so a cut is still found after a restart, and the next unsealed writer signs it.
+      this.#tails.push({ chainId: this.#chainId, seq: this.#seq, hash: this.#head });
+      this.#checkpointDurable(this.#lastCheckpoint);
     }
     await this.#headWrite;
   }
@@ -218,6 +250,7 @@ export class AuditLog {
   }
 
   async #writeBatch(): Promise<void> {
+    if (this.#signingKey && this.#tails.length > 0 && !this.#tailsTried) await this.#signTails();
     const batch = this.#queue;
     this.#queue = [];
     const db = this.#storage.db;
@@ -253,9 +286,19 @@ export class AuditLog {
     }
     const unsigned = this.#unsigned + (seq - this.#seq);
     const now = this.#clock.nowMs();
+    const forced = this.#signNext;
+    this.#signNext = false;
     const signNow =
       this.#signingKey !== undefined &&
-      (unsigned >= this.#policy.everyEvents || now - this.#lastSignedMs >= this.#policy.everyMs);
+      seq > 0 &&
+      (unsigned >= this.#policy.everyEvents ||
+        now - this.#lastSignedMs >= this.#policy.everyMs ||
+        (forced && unsigned > 0));
+    if (seq === this.#seq && !signNow) {
+      // Only `signHead` waiting, with nothing new to sign.
+      for (const waiter of batch) waiter.resolve();
+      return;
+    }
     statements.push(this.#chainHead(seq, now));
     const checkpoint = signNow ? this.#checkpoint(seq, head, 'periodic') : undefined;
     if (checkpoint) statements.push(...this.#checkpointStatements(checkpoint));
@@ -284,22 +327,49 @@ export class AuditLog {
     }
   }
 
+  /**
+   * Signs the positions a sealed shutdown left unsigned (from the head file) as their chains'
+   * closing checkpoints. Tried once per run: a failure is logged and must not stop audit; the head
+   * file keeps them for verification.
+   */
+  async #signTails(): Promise<void> {
+    this.#tailsTried = true;
+    const tails = this.#tails;
+    const checkpoints: SignedCheckpoint[] = [];
+    for (const tail of tails)
+      checkpoints.push(this.#checkpoint(tail.seq, tail.hash, 'closing', tail.chainId, checkpoints.at(-1)));
+    try {
+      await this.#storage.write(checkpoints.flatMap((checkpoint) => this.#checkpointStatements(checkpoint)));
+      this.#tails = this.#tails.filter((tail) => !tails.includes(tail));
+      for (const checkpoint of checkpoints) this.#checkpointDurable(checkpoint);
+    } catch (err) {
+      this.#logger.error(
+        { err: (err as Error).message },
+        'could not sign the audit events left unsigned while sealed',
+      );
+    }
+  }
+
   #chainHead(seq: number, nowMs: number): WriteStatement {
     return this.#upsertHead({ chainId: this.#chainId, seq, nowMs });
   }
 
-  /** Signs the head `(chain, seq, hash)`, naming the node's previous checkpoint. */
-  #checkpoint(seq: number, hash: string, kind: CheckpointKind): SignedCheckpoint {
+  /** Signs the head `(chain, seq, hash)`, naming the node's previous checkpoint (or `previous`). */
+  #checkpoint(
+    seq: number,
+    hash: string,
+    kind: CheckpointKind,
+    chainId: string = this.#chainId,
+    previous = this.#lastCheckpoint,
+  ): SignedCheckpoint {
     const timeMs = this.#clock.nowMs();
-    const prevCheckpoint = encodeCheckpointRef(
-      this.#lastCheckpoint ? checkpointRef(this.#lastCheckpoint) : undefined,
-    );
+    const prevCheckpoint = encodeCheckpointRef(previous ? checkpointRef(previous) : undefined);
     const signature = sign(
       null,
-      checkpointMessage(this.#chainId, seq, hash, timeMs, kind, prevCheckpoint),
+      checkpointMessage(chainId, seq, hash, timeMs, kind, prevCheckpoint),
       this.#signingKey!,
     ).toString('base64');
-    return { chainId: this.#chainId, seq, hash, timeMs, kind, prevCheckpoint, signature };
+    return { chainId, seq, hash, timeMs, kind, prevCheckpoint, signature };
   }
 
   /** The checkpoint's row, and the chain's newest checkpoint position (which sinks follow). */
@@ -344,7 +414,7 @@ export class AuditLog {
       const newest = this.#headWaiting!;
       this.#headWaiting = undefined;
       try {
-        await writeAuditHead(path, newest);
+        await writeAuditHead(path, newest, this.#tails);
       } catch (err) {
         this.#logger.error(
           { err: (err as Error).message },

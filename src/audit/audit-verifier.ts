@@ -155,6 +155,10 @@ export async function verifyAuditChains(
   const db = storage.db;
   // Heads first: anything written while the events are read only lengthens the chains.
   const head = options.headFile ? readAuditHead(options.headFile) : undefined;
+  // Positions the node left unsigned when it stopped sealed: the chain must reach them, unchanged.
+  const tails = new Map<string, string>();
+  if (head?.state === 'ok')
+    for (const tail of head.unsignedTails) tails.set(`${tail.chainId}#${tail.seq}`, tail.hash);
   const heads = await db.selectFrom('audit_chains').select(['chain_id', 'head_seq']).execute();
   const headed = new Set(heads.map((h) => h.chain_id));
   const rows = await db.selectFrom('audit_checkpoints').selectAll().execute();
@@ -239,6 +243,12 @@ export async function verifyAuditChains(
         { chain: row.chainId, kind: 'altered', seq },
         `event ${row.id} differs from the signed checkpoint`,
       );
+    const tail = tails.get(`${row.chainId}#${seq}`);
+    if (tail !== undefined && tail !== row.hash)
+      return fail(
+        { chain: row.chainId, kind: 'altered', seq },
+        `event ${row.id} differs from the position this node's head file kept`,
+      );
     checked += 1;
     expectedSeq = seq + 1;
     prevHash = row.hash;
@@ -302,6 +312,8 @@ export async function verifyAuditChains(
     if (!signed(head.checkpoint))
       report({ kind: 'head_unreadable' }, 'the audit head file is not signed by the audit key');
     else mustExist(checkpointRef(head.checkpoint), "this node's head file");
+    for (const tail of head.unsignedTails)
+      mustReach(tail.chainId, tail.seq, "this node's head file (events left unsigned while sealed)");
   }
   const writer = options.writer;
   if (writer && writer.seq > 0) mustReach(writer.chainId, writer.seq, "this node's writer");

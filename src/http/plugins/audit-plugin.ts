@@ -14,6 +14,8 @@ declare module 'fastify' {
     auditExtra?: AuditEvent[];
     /** The audit event a state change of this request carries into the outbox. */
     pendingAudit?: PendingAudit;
+    /** Set by `auditNow`: the request's event is already durable. */
+    audited?: boolean;
   }
 }
 
@@ -42,6 +44,22 @@ function eventOf(request: FastifyRequest, reply: FastifyReply, nowMs: number): A
     ...(typeof userAgent === 'string' ? { userAgent: userAgent.slice(0, 256) } : {}),
     ...(request.auditDetails ? { details: request.auditDetails } : {}),
   };
+}
+
+/**
+ * Makes the request's event durable from its handler, as a success (sealing signs the audit head
+ * after its own event); throws `audit_unavailable` like a late write would, and onSend writes no
+ * second event.
+ */
+export async function auditNow(app: App, request: FastifyRequest, reply: FastifyReply): Promise<void> {
+  const event = eventOf(request, reply, app.clock.nowMs());
+  if (!event) return;
+  const pending = request.pendingAudit;
+  await app.audit.append(
+    [pending ? { ...event, id: pending.id } : event],
+    pending?.written ? [pending.id] : [],
+  );
+  request.audited = true;
 }
 
 /**
@@ -88,6 +106,7 @@ export function registerAudit(server: FastifyInstance, app: App): void {
       );
       return payload;
     }
+    if (request.audited) return payload;
     const pending = request.pendingAudit;
     const event = eventOf(request, reply, app.clock.nowMs());
     const primary = event && pending ? { ...event, id: pending.id } : event;

@@ -12,6 +12,7 @@ import {
 } from '../../core/api/sys-schemas.ts';
 import { CofferError } from '../../core/errors.ts';
 import { limiterAddress } from '../../iam/limiter-address.ts';
+import { auditNow } from '../plugins/audit-plugin.ts';
 import { rootResource } from '../route-guard.ts';
 
 const shareBytes = 33;
@@ -116,8 +117,10 @@ export function registerSysRoutes(server: FastifyInstance, app: App): void {
       config: { guard: { permission: 'sys.seal', resource: () => rootResource } },
       schema: { tags: ['sys'], summary: 'Seal this node', response: { 200: SealStatusView } },
     },
-    async (request) => {
-      app.seal();
+    async (request, reply) => {
+      // The seal's event is made durable first, so the checkpoint signed while sealing covers it.
+      await auditNow(app, request, reply);
+      await app.seal();
       app.logger.warn({ principal: request.principal }, 'sealed by request');
       return app.barrier.status();
     },
