@@ -23,7 +23,7 @@ const floods = [
     'auth.token',
     '/v2/auth/token',
     'a bad assertion',
-    { grant_type: 'urn:ietf:params:oauth:grant-type:jwt-bearer', assertion: 'a.b.c' },
+    { grantType: 'urn:ietf:params:oauth:grant-type:jwt-bearer', assertion: 'a.b.c' },
   ],
   ['auth.token', '/v2/auth/token', 'a malformed body', {}],
   ['sys.unseal', '/v2/sys/unseal', 'a bad share', { key: 'bm90LWEtc2hhcmU=' }],
@@ -55,18 +55,26 @@ for (const [action, route, refusal, body] of floods) {
   });
 }
 
-test('malformed token requests spend the failure budget: they end in 429 like bad assertions', async () => {
-  const node = await startTestNode();
-  try {
-    const statuses: number[] = [];
-    for (let i = 0; i < 40; i++)
-      statuses.push((await call(node.url, 'POST', '/v2/auth/token', { body: {} })).status);
-    assert.equal(statuses[0], 400);
-    assert.equal(statuses.at(-1), 429, statuses.join());
-  } finally {
-    await node.destroy();
-  }
-});
+const grant = 'urn:ietf:params:oauth:grant-type:jwt-bearer';
+const malformed = {
+  'no assertion': {},
+  'an unreadable ttl': { grantType: grant, assertion: 'a.b.c', ttl: 'soon' },
+  'a ttl out of range': { grantType: grant, assertion: 'a.b.c', ttl: '7200s' },
+};
+for (const [what, body] of Object.entries(malformed)) {
+  test(`token requests with ${what} spend the failure budget: they end in 429 like bad assertions`, async () => {
+    const node = await startTestNode();
+    try {
+      const statuses: number[] = [];
+      for (let i = 0; i < 40; i++)
+        statuses.push((await call(node.url, 'POST', '/v2/auth/token', { body })).status);
+      assert.equal(statuses[0], 400);
+      assert.equal(statuses.at(-1), 429, statuses.join());
+    } finally {
+      await node.destroy();
+    }
+  });
+}
 
 test('requests the address limiter refuses on public routes are counted, not written one by one', async () => {
   const node = await startTestNode({

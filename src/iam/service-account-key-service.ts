@@ -231,8 +231,10 @@ export class ServiceAccountKeyService {
     sourceIp: string,
   ): Promise<ExchangedToken> {
     const { limiter, maxTokenTtlSeconds } = this.#deps;
-    if (ttlSeconds !== undefined && (ttlSeconds < 1 || ttlSeconds > maxTokenTtlSeconds))
+    if (ttlSeconds !== undefined && (ttlSeconds < 1 || ttlSeconds > maxTokenTtlSeconds)) {
+      this.refuseMalformed(sourceIp);
       throw errors.invalid(`ttl must be between 1s and ${maxTokenTtlSeconds}s.`);
+    }
     const budgetKey = `token-ip:${limiterAddress(sourceIp)}`;
     const waitSeconds = limiter.blocked(budgetKey);
     if (waitSeconds > 0)
