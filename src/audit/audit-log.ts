@@ -15,7 +15,8 @@ import {
   hashEvent,
   type SignedCheckpoint,
 } from './audit-chain.ts';
-import { readAuditHead, type UnsignedTail, writeAuditHead } from './audit-head-file.ts';
+import { readAuditHead } from './audit-head-file.ts';
+import { AuditHeadWriter } from './audit-head-writer.ts';
 import type { AuditEvent } from './audit-types.ts';
 
 /** When to sign the chain head: after this many events or this much time, whichever comes first. */
@@ -75,12 +76,7 @@ export class AuditLog {
   #closed = false;
   /** The newest checkpoint known durable (this node's, across restarts): the next one names it. */
   #lastCheckpoint: SignedCheckpoint | undefined;
-  readonly #headFile: string | undefined;
-  #headWrite: Promise<void> = Promise.resolve();
-  /** The newest durable checkpoint not yet taken by a head file write. */
-  #headWaiting: SignedCheckpoint | undefined;
-  /** Positions this node left unsigned at a sealed shutdown, kept in the head file until signed. */
-  #tails: UnsignedTail[] = [];
+  readonly #headFile: AuditHeadWriter | undefined;
   /** Set by `signHead`: the next batch signs the head whatever the policy says. */
   #signNext = false;
   #tailsTried = false;
@@ -99,16 +95,13 @@ export class AuditLog {
     headFile?: string,
   ) {
     this.#disabled = disabled;
-    this.#headFile = disabled ? undefined : headFile;
-    if (this.#headFile) {
-      const head = readAuditHead(this.#headFile);
-      if (head.state === 'ok') {
-        this.#lastCheckpoint = head.checkpoint;
-        this.#tails = [...head.unsignedTails];
-      }
+    if (headFile && !disabled) {
+      const head = readAuditHead(headFile);
+      if (head.state === 'ok') this.#lastCheckpoint = head.checkpoint;
       // Verification reports it too; the new checkpoints start a fresh chain of checkpoints.
       if (head.state === 'unreadable')
         logger.error({ reason: head.reason }, 'the audit head file cannot be read');
+      this.#headFile = new AuditHeadWriter(headFile, logger, head.state === 'ok' ? head.unsignedTails : []);
     }
     if (disabled)
       logger.warn('AUDIT IS OFF (devAuditOff): events are not recorded; for development and benchmarks only');
@@ -200,7 +193,7 @@ export class AuditLog {
     } catch (err) {
       this.#logger.error({ err: (err as Error).message }, 'could not sign the audit head before sealing');
     }
-    await this.#headWrite;
+    await this.#headFile?.settled();
   }
 
   /** Signs a checkpoint message with the audit key, or undefined while sealed (for retention). */
@@ -232,13 +225,13 @@ export class AuditLog {
       } catch (err) {
         this.#logger.warn({ err: (err as Error).message }, 'could not write the closing audit checkpoint');
       }
-    } else if (this.#seq > 0 && this.#unsigned > 0 && this.#lastCheckpoint) {
+    } else if (this.#headFile && this.#seq > 0 && this.#unsigned > 0 && this.#lastCheckpoint) {
       // Sealed: the events since the last checkpoint cannot be signed now. The head file keeps their
       // position and hash, so a cut is still found after a restart, and the next unsealed writer signs it.
-      this.#tails.push({ chainId: this.#chainId, seq: this.#seq, hash: this.#head });
+      this.#headFile.tails.push({ chainId: this.#chainId, seq: this.#seq, hash: this.#head });
       this.#checkpointDurable(this.#lastCheckpoint);
     }
-    await this.#headWrite;
+    await this.#headFile?.settled();
   }
 
   #pump(): void {
@@ -250,7 +243,8 @@ export class AuditLog {
   }
 
   async #writeBatch(): Promise<void> {
-    if (this.#signingKey && this.#tails.length > 0 && !this.#tailsTried) await this.#signTails();
+    if (this.#signingKey && this.#headFile?.tails.length && !this.#tailsTried)
+      await this.#signTails(this.#headFile);
     const batch = this.#queue;
     this.#queue = [];
     const db = this.#storage.db;
@@ -332,15 +326,15 @@ export class AuditLog {
    * closing checkpoints. Tried once per run: a failure is logged and must not stop audit; the head
    * file keeps them for verification.
    */
-  async #signTails(): Promise<void> {
+  async #signTails(headFile: AuditHeadWriter): Promise<void> {
     this.#tailsTried = true;
-    const tails = this.#tails;
+    const tails = headFile.tails;
     const checkpoints: SignedCheckpoint[] = [];
     for (const tail of tails)
       checkpoints.push(this.#checkpoint(tail.seq, tail.hash, 'closing', tail.chainId, checkpoints.at(-1)));
     try {
       await this.#storage.write(checkpoints.flatMap((checkpoint) => this.#checkpointStatements(checkpoint)));
-      this.#tails = this.#tails.filter((tail) => !tails.includes(tail));
+      headFile.tails = headFile.tails.filter((tail) => !tails.includes(tail));
       for (const checkpoint of checkpoints) this.#checkpointDurable(checkpoint);
     } catch (err) {
       this.#logger.error(
@@ -397,31 +391,10 @@ export class AuditLog {
     ];
   }
 
-  /**
-   * Once a checkpoint is durable: the next one names it, and the head file keeps it. Writes to the
-   * file run one at a time; a checkpoint made while one is running replaces any still waiting (the
-   * newest head commits to every earlier one), so a busy node fsyncs the file at most once per
-   * write in flight, not once per checkpoint.
-   */
+  /** Once a checkpoint is durable: the next one names it, and the head file keeps it. */
   #checkpointDurable(checkpoint: SignedCheckpoint): void {
     this.#lastCheckpoint = checkpoint;
-    const path = this.#headFile;
-    if (!path) return;
-    const waiting = this.#headWaiting !== undefined;
-    this.#headWaiting = checkpoint;
-    if (waiting) return;
-    this.#headWrite = this.#headWrite.then(async () => {
-      const newest = this.#headWaiting!;
-      this.#headWaiting = undefined;
-      try {
-        await writeAuditHead(path, newest, this.#tails);
-      } catch (err) {
-        this.#logger.error(
-          { err: (err as Error).message },
-          'could not write the audit head file; truncation of the newest events may go unnoticed',
-        );
-      }
-    });
+    this.#headFile?.write(checkpoint);
   }
 }
 
