@@ -48,6 +48,15 @@ export function resourceMatches(filter: string | undefined, resource: string): b
   return resource === filter || resource.startsWith(`${filter}/`) || resource.startsWith(`${filter}%2F`);
 }
 
+const projectVisibility: readonly Permission[] = ['projects.get'];
+const visibilityByKind = new Map<string, readonly Permission[]>([
+  ['secrets', ['secrets.secrets.get', 'secrets.get_value']],
+  ['instances', ['secrets.instances.get']],
+  ['keys', ['kms.keys.get']],
+  ['keyrings', ['kms.key_rings.get']],
+  ['service-accounts', ['iam.service_accounts.get']],
+]);
+
 /** The permissions of which one lets a caller see a change on `resource` (metadata or value). */
 export function visibilityPermissions(resource: string): readonly Permission[] {
   const segments = resource.split('/');
@@ -57,20 +66,7 @@ export function visibilityPermissions(resource: string): readonly Permission[] {
     const collection = segments[i]!;
     if (collection !== 'versions' && collection !== 'regions') kind = collection;
   }
-  switch (kind) {
-    case 'secrets':
-      return ['secrets.secrets.get', 'secrets.get_value'];
-    case 'instances':
-      return ['secrets.instances.get'];
-    case 'keys':
-      return ['kms.keys.get'];
-    case 'keyrings':
-      return ['kms.key_rings.get'];
-    case 'service-accounts':
-      return ['iam.service_accounts.get'];
-    default:
-      return ['projects.get'];
-  }
+  return visibilityByKind.get(kind) ?? projectVisibility;
 }
 
 /** The API form of a sequenced change. */
@@ -86,6 +82,13 @@ export function changeItem(row: ChangeRow): ChangeItem {
   };
 }
 
+/** The visibility decisions made for one row under one authorizer generation. */
+interface SharedDecisions {
+  readonly generation: number;
+  readonly permissions: readonly Permission[];
+  readonly byPrincipal: Map<Principal, boolean | Promise<boolean>>;
+}
+
 /**
  * Reads of a project's change feed: where a read may start (410 `gone` below retention), and which
  * changes a caller may see (the metadata or value permission of the resource each is about).
@@ -93,6 +96,8 @@ export function changeItem(row: ChangeRow): ChangeItem {
 export class ChangeFeedService {
   readonly #storage: Storage;
   readonly #authorizer: Authorizer;
+  // visibleShared's decisions, per row object: weak, so a batch's decisions go with its rows.
+  readonly #decisions = new WeakMap<ChangeRow, SharedDecisions>();
 
   constructor(storage: Storage, authorizer: Authorizer) {
     this.#storage = storage;
@@ -122,10 +127,44 @@ export class ChangeFeedService {
    * resource now, or it could before a change that removed its access (the row's audience).
    */
   async visible(principal: Principal, row: ChangeRow): Promise<boolean> {
+    return this.#decide(principal, row, visibilityPermissions(row.resource));
+  }
+
+  /**
+   * `visible`, decided once per principal and row and shared by every stream of that principal
+   * that handles the same row object (the follower hands one batch to all streams): a boolean when
+   * already decided, else the decision in flight. A decision is shared only while the authorizer's
+   * caches are those it was made with: after an invalidation the next stream decides again, as it
+   * would have without sharing. A failed decision is not kept.
+   */
+  visibleShared(principal: Principal, row: ChangeRow): boolean | Promise<boolean> {
+    const generation = this.#authorizer.generation;
+    let shared = this.#decisions.get(row);
+    if (shared === undefined || shared.generation !== generation) {
+      shared = { generation, permissions: visibilityPermissions(row.resource), byPrincipal: new Map() };
+      this.#decisions.set(row, shared);
+    }
+    const known = shared.byPrincipal.get(principal);
+    if (known !== undefined) return known;
+    const decisions = shared.byPrincipal;
+    const deciding: Promise<boolean> = this.#decide(principal, row, shared.permissions).then(
+      (visible) => {
+        if (decisions.get(principal) === deciding) decisions.set(principal, visible);
+        return visible;
+      },
+      (err: unknown) => {
+        if (decisions.get(principal) === deciding) decisions.delete(principal);
+        throw err;
+      },
+    );
+    decisions.set(principal, deciding);
+    return deciding;
+  }
+
+  /** It may read the resource now (one walk of the chain for all `permissions`), or is in the row's audience. */
+  async #decide(principal: Principal, row: ChangeRow, permissions: readonly Permission[]): Promise<boolean> {
     if (row.audience?.includes(principal)) return true;
-    for (const permission of visibilityPermissions(row.resource))
-      if (await this.#authorizer.holds(principal, permission, row.resource)) return true;
-    return false;
+    return this.#authorizer.holdsAny(principal, permissions, row.resource);
   }
 
   /** One page of `projectId`'s feed after `start`, filtered to what `principal` may see. */

@@ -3,18 +3,15 @@ import type { Principal } from '../iam/principal.ts';
 import type { ChangeFeedFollower } from '../storage/change-feed-follower.ts';
 import { readChanges, type ChangeRow } from '../storage/change-log.ts';
 import type { Storage } from '../storage/storage-types.ts';
-import {
-  changeItem,
-  resourceMatches,
-  scanLimit,
-  type ChangeFeedService,
-  type ChangeItem,
-} from './change-feed-service.ts';
+import { resourceMatches, scanLimit, type ChangeFeedService } from './change-feed-service.ts';
 
 /** Where a change stream's events go (the HTTP layer writes them as Server-Sent Events). */
 export interface ChangeStreamSink {
-  /** Writes one change; false when the client reads too slowly (the stream then ends). */
-  send(item: ChangeItem): boolean;
+  /**
+   * Writes one change (the same row object goes to every stream of a follower batch, so a sink may
+   * serialize it once for all of them); false when the client reads too slowly (the stream then ends).
+   */
+  send(row: ChangeRow): boolean;
   /** Ends the stream, telling the client why when `error` is given. */
   end(error?: CofferError): void;
 }
@@ -152,9 +149,12 @@ export class ChangeStream {
       if (row.cursor <= this.#position) continue;
       if (row.projectId !== this.#options.projectId) continue;
       if (!resourceMatches(this.#options.resource, row.resource)) continue;
-      const visible = await this.#feed.visible(this.#options.principal, row);
+      // Decided once per principal and row for all the streams of a batch (one check, not one per stream).
+      const decided = this.#feed.visibleShared(this.#options.principal, row);
+      const visible = typeof decided === 'boolean' ? decided : await decided;
+      if (this.#closed) return;
       this.#position = row.cursor;
-      if (visible && !this.#sink.send(changeItem(row))) {
+      if (visible && !this.#sink.send(row)) {
         this.close();
         return;
       }

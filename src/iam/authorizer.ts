@@ -29,6 +29,10 @@ export class Authorizer {
   #roleReads = new Map<string, Promise<readonly Permission[] | null>>();
   // Bumped by invalidate(): a lookup that started before an invalidation must not fill the new cache.
   #generation = 0;
+  // Each resource's ancestor chain (a pure function of the name, so never invalidated): a check
+  // does not rebuild it with split/slice/join every time (the change feed checks each change once
+  // per subscribed principal).
+  #chains = new Map<string, readonly string[] | null>();
 
   constructor(repo: IamRepo, clock: Clock) {
     this.#repo = repo;
@@ -40,10 +44,48 @@ export class Authorizer {
     if (!(await this.holds(principal, permission, resource))) throw errors.denied(permission, resource);
   }
 
+  /**
+   * Bumped on every invalidation: a decision made under one generation may be reused (the change
+   * feed shares one per principal and change among its streams) only while it is still current.
+   */
+  get generation(): number {
+    return this.#generation;
+  }
+
   /** Whether `principal` holds `permission` on `resource`. */
-  async holds(principal: Principal, permission: Permission, resource: string): Promise<boolean> {
-    const held = await this.held(principal, [permission], resource);
-    return held.length === 1;
+  holds(principal: Principal, permission: Permission, resource: string): Promise<boolean> {
+    return this.holdsAny(principal, permission, resource);
+  }
+
+  /**
+   * Whether `principal` holds at least one of `permissions` (one, or a list) on `resource`: one walk
+   * of the ancestor chain, stopping at the first grant, with no per-call sets or arrays, and no
+   * await for what is cached.
+   */
+  async holdsAny(
+    principal: Principal,
+    permissions: Permission | readonly Permission[],
+    resource: string,
+  ): Promise<boolean> {
+    const chain = this.#chain(resource);
+    if (!chain) return false;
+    const now = this.#clock.nowMs();
+    for (const name of chain) {
+      const cached = this.#policies.get(name);
+      const policy = cached !== undefined ? cached : await this.#policy(name);
+      if (!policy) continue;
+      for (const binding of policy.bindings) {
+        if (!appliesTo(binding, principal, now)) continue;
+        const granted =
+          predefinedRolePermissions(binding.role) ?? (await this.#rolePermissions(binding.role));
+        if (typeof permissions === 'string') {
+          if (granted.includes(permissions)) return true;
+        } else {
+          for (const permission of permissions) if (granted.includes(permission)) return true;
+        }
+      }
+    }
+    return false;
   }
 
   /**
@@ -56,7 +98,7 @@ export class Authorizer {
     resource: string,
     options: { readonly unconditionalOnly?: boolean } = {},
   ): Promise<Permission[]> {
-    const chain = ancestorsOf(resource);
+    const chain = this.#chain(resource);
     if (!chain) return [];
     const wanted = new Set(permissions);
     const found = new Set<Permission>();
@@ -114,6 +156,16 @@ export class Authorizer {
       if (policy?.bindings.some((b) => roles.includes(b.role) && appliesTo(b, principal, now))) return true;
     }
     return false;
+  }
+
+  #chain(resource: string): readonly string[] | null {
+    let chain = this.#chains.get(resource);
+    if (chain === undefined) {
+      chain = ancestorsOf(resource) ?? null;
+      if (this.#chains.size >= cacheLimit) this.#chains.clear();
+      this.#chains.set(resource, chain);
+    }
+    return chain;
   }
 
   /** Drops every cached policy and role. */

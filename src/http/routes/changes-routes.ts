@@ -2,12 +2,13 @@ import { PassThrough } from 'node:stream';
 import { Type } from '@sinclair/typebox';
 import type { FastifyInstance } from 'fastify';
 import type { App } from '../../app/app.ts';
-import { parseFeedStart } from '../../app/change-feed-service.ts';
+import { changeItem, parseFeedStart } from '../../app/change-feed-service.ts';
 import { ChangeStream } from '../../app/change-stream.ts';
 import { ChangeStreamSlots } from '../../app/change-stream-slots.ts';
 import { ChangesPageView, ChangesQueryString } from '../../core/api/changes-schemas.ts';
 import { CofferError, errors } from '../../core/errors.ts';
 import { limiterAddress } from '../../iam/limiter-address.ts';
+import type { ChangeRow } from '../../storage/change-log.ts';
 
 const ProjectParams = Type.Object({ projectId: Type.String({ maxLength: 64 }) });
 const StreamQueryString = Type.Object(
@@ -22,6 +23,22 @@ const StreamQueryString = Type.Object(
 const maxUnsentBytes = 1024 * 1024;
 /** The longest a stream goes without re-checking its caller's token. */
 const maxAuthCheckMs = 5000;
+
+// Each row's SSE event, built once and shared (the same bytes) by every stream that shows it: the
+// follower hands one row object to all streams, so 1,000 streams cost one JSON and one Buffer per
+// change, not 1,000. Weak: an event goes with its row.
+const frames = new WeakMap<ChangeRow, Buffer>();
+
+/** The `id:` / `event:` / `data:` text of `row` as Server-Sent Events bytes. */
+function frameOf(row: ChangeRow): Buffer {
+  let frame = frames.get(row);
+  if (frame === undefined) {
+    const item = changeItem(row);
+    frame = Buffer.from(`id: ${item.cursor}\nevent: change\ndata: ${JSON.stringify(item)}\n\n`);
+    frames.set(row, frame);
+  }
+  return frame;
+}
 
 function bearerOf(header: string | undefined): string | undefined {
   return header ? /^Bearer ([^\s]+)$/i.exec(header)?.[1] : undefined;
@@ -97,7 +114,7 @@ export function registerChangesRoutes(server: FastifyInstance, app: App): void {
       // 429 before anything is allocated; released when the stream ends, however it ends.
       const release = slots.acquire(request.principal!, limiterAddress(request.ip));
       const body = new PassThrough();
-      const write = (text: string) => {
+      const write = (text: string | Buffer) => {
         if (!body.destroyed) body.write(text);
         return body.writableLength <= maxUnsentBytes;
       };
@@ -116,7 +133,7 @@ export function registerChangesRoutes(server: FastifyInstance, app: App): void {
           after,
         },
         {
-          send: (item) => write(`id: ${item.cursor}\nevent: change\ndata: ${JSON.stringify(item)}\n\n`),
+          send: (row) => write(frameOf(row)),
           end: (error) => {
             release();
             for (const timer of timers) clearInterval(timer);
