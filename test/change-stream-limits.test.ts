@@ -61,6 +61,29 @@ describe('change streams: per-caller limits and catch-up budget', () => {
     assert.equal(reopened, 200);
   });
 
+  test('a client that leaves while its stream is starting does not keep the slot', async () => {
+    for (const sse of open.splice(0)) sse.close(); // the address's slots are free again
+    const { token } = await tokenOf('stream-leaver');
+    const feed = node.app.changeFeed;
+    const startOf = feed.startOf.bind(feed);
+    // A slow start (a busy database): the client gives up first, twice (the principal's limit).
+    feed.startOf = async (start) => {
+      await new Promise((resolve) => setTimeout(resolve, 300));
+      return startOf(start);
+    };
+    try {
+      for (let i = 0; i < 2; i++) {
+        const url = `${node.url}/v2/projects/someone-elses/changes:stream?after=latest`;
+        const headers = { authorization: `Bearer ${token}` };
+        await fetch(url, { headers, signal: AbortSignal.timeout(50) }).catch(() => undefined);
+      }
+      await new Promise((resolve) => setTimeout(resolve, 500));
+    } finally {
+      feed.startOf = startOf;
+    }
+    assert.equal((await stream(token)).status, 200);
+  });
+
   test('a stream catches up at most the page budget (5,000 changes) per poll interval', async () => {
     const from = Number(
       (

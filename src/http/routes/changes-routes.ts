@@ -111,6 +111,9 @@ export function registerChangesRoutes(server: FastifyInstance, app: App): void {
       const after = await app.changeFeed.startOf(start);
       const bearer = bearerOf(request.headers.authorization);
       if (bearer === undefined) throw errors.unauthenticated();
+      // A client that left while the start was looked up: its 'close' has already fired, so a
+      // stream started now would never end (and would hold its slot for ever). Nothing to send.
+      if (request.raw.destroyed || reply.raw.destroyed) return reply.hijack();
       // 429 before anything is allocated; released when the stream ends, however it ends.
       const release = slots.acquire(request.principal!, limiterAddress(request.ip));
       const body = new PassThrough();
@@ -174,6 +177,7 @@ export function registerChangesRoutes(server: FastifyInstance, app: App): void {
       heartbeat.unref();
       authCheck.unref();
       timers.push(heartbeat, authCheck);
+      // Every way a stream ends goes through `stream.close()` once, and so through `end` (the release).
       reply.raw.on('close', () => stream.close());
       body.on('error', () => stream.close());
       write('retry: 1000\n: connected\n\n');
