@@ -92,6 +92,8 @@ export interface App {
   /**
    * Seals this node: signs the audit head (events up to now, the seal's own included, written
    * first) and writes the head file, then drops the root key and every unsealed key from memory.
+   * The keys are dropped even when signing fails or times out (bounded by the audit timeout); it
+   * then rejects with `audit_unavailable`, the node sealed all the same.
    */
   seal(): Promise<void>;
   /** Runs due background work once (rotations, deletions); the server runs it on a timer. */
@@ -329,11 +331,15 @@ export async function createApp(
     secretValues,
     keyDependents,
     async seal() {
-      // Signed before the key goes: otherwise the last events would stay unsigned, cuttable unseen.
-      await audit.signHead();
-      audit.setSigningKey(undefined);
-      barrier.seal();
-      materials.clear();
+      try {
+        // Signed before the key goes: otherwise the last events would stay unsigned, cuttable unseen.
+        // Bounded by the audit timeout; the keys go whatever it does (sealing is never refused).
+        await audit.signHead();
+      } finally {
+        audit.setSigningKey(undefined);
+        barrier.seal();
+        materials.clear();
+      }
     },
     runBackgroundJobs,
     async finishStart() {

@@ -145,6 +145,11 @@ export class AuditLog {
   append(events: readonly AuditEvent[], outboxIds: readonly string[] = []): Promise<void> {
     if (events.length === 0 || this.#disabled) return Promise.resolve();
     if (this.#closed) return Promise.reject(unavailable());
+    return this.#enqueue(events, outboxIds);
+  }
+
+  /** Queues a batch entry; rejects with `audit_unavailable` when it fails or is not written in time. */
+  #enqueue(events: readonly AuditEvent[], outboxIds: readonly string[]): Promise<void> {
     return new Promise<void>((resolve, reject) => {
       const timer = setTimeout(() => {
         if (waiter.settled) return;
@@ -180,20 +185,28 @@ export class AuditLog {
   /**
    * Writes what is queued, then signs the head and writes it to the head file, whatever the policy
    * says: sealing calls it before it drops the key, so the events up to the seal (its own event
-   * included) are signed. A failure is logged; sealing goes on.
+   * included) are signed. Bounded by the audit timeout like `append`: a failing or hung write rejects
+   * with `audit_unavailable` (logged), so sealing is never held up by storage.
    */
   async signHead(): Promise<void> {
     if (this.#disabled || this.#closed) return;
+    const deadline = Date.now() + this.#timeoutMs;
     this.#signNext = true;
     try {
-      await new Promise<void>((resolve, reject) => {
-        this.#queue.push({ events: [], outboxIds: [], settled: false, resolve, reject });
-        this.#pump();
-      });
+      await this.#enqueue([], []);
     } catch (err) {
       this.#logger.error({ err: (err as Error).message }, 'could not sign the audit head before sealing');
+      throw err;
     }
-    await this.#headFile?.settled();
+    // The head file is local and its failures are logged by its writer; it only gets the time left.
+    let timer: NodeJS.Timeout | undefined;
+    const late = new Promise<boolean>((resolve) => {
+      timer = setTimeout(() => resolve(true), Math.max(0, deadline - Date.now()));
+    });
+    const settled = this.#headFile?.settled().then(() => false) ?? Promise.resolve(false);
+    if (await Promise.race([settled, late]))
+      this.#logger.error('the audit head file was not written in time before sealing');
+    clearTimeout(timer);
   }
 
   /** Signs a checkpoint message with the audit key, or undefined while sealed (for retention). */

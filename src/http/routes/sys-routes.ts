@@ -119,9 +119,32 @@ export function registerSysRoutes(server: FastifyInstance, app: App): void {
     },
     async (request, reply) => {
       // The seal's event is made durable first, so the checkpoint signed while sealing covers it.
-      await auditNow(app, request, reply);
-      await app.seal();
+      // Sealing is the safe action and reveals nothing: it happens whatever audit storage does.
+      let auditFailure: unknown;
+      try {
+        await auditNow(app, request, reply);
+      } catch (err) {
+        auditFailure = err;
+        // Still queued, the event is written if storage recovers; onSend must not add a second one.
+        request.audited = true;
+      }
+      try {
+        await app.seal();
+      } catch (err) {
+        auditFailure ??= err;
+      }
       app.logger.warn({ principal: request.principal }, 'sealed by request');
+      if (auditFailure !== undefined) {
+        app.logger.error(
+          { err: (auditFailure as Error).message },
+          'sealed, but the seal could not be audited',
+        );
+        throw new CofferError(
+          'audit_unavailable',
+          'The node IS sealed, but its audit event or the signed audit head could not be made durable (storage failing or too slow).',
+          { cause: auditFailure },
+        );
+      }
       return app.barrier.status();
     },
   );
