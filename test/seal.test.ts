@@ -78,7 +78,7 @@ describe('file seal', () => {
 });
 
 describe('shamir seal', () => {
-  test('init returns shares and token once; sealed until the threshold; wrong share resets; seal again', async () => {
+  test('init returns shares and token once; sealed until the threshold; a forged share is refused; seal again', async () => {
     const node = await startTestNode({ env: { COFFER_SEAL: 'shamir' } });
     try {
       const before = await call(node.url, 'GET', '/v2/sys/seal-status');
@@ -125,10 +125,11 @@ describe('shamir seal', () => {
       });
       assert.equal(status.status, 400);
       assert.equal(status.body.error.code, 'invalid_argument');
+      assert.match(status.body.error.message, /not a share of this Coffer/);
       assert.equal(
         (await call(node.url, 'GET', `/v2/sys/seal-status?nonce=${nonce}`)).body.progress,
-        0,
-        'progress was reset',
+        2,
+        'a value that is not a share never joins the attempt',
       );
 
       const notAShare = await call(node.url, 'POST', '/v2/sys/unseal', { body: { key: 'c2hvcnQ=' } });

@@ -26,15 +26,14 @@ describe('Shamir unseal attempts carry a nonce', () => {
       const publicStatus = await call(node.url, 'GET', '/v2/sys/seal-status');
       assert.equal(publicStatus.body.nonce, '');
 
-      // The attacker, without the nonce, only starts an attempt of its own.
+      // The attacker's forged share is not a share of this Coffer: refused before any attempt.
       const forged = Buffer.from(keys[1]!, 'base64');
       forged[5]! ^= 0xff;
       const attacker = await unseal(node.url, { key: forged.toString('base64') });
-      assert.equal(attacker.status, 200);
-      assert.notEqual(attacker.body.nonce, nonce);
-      assert.equal(attacker.body.progress, 1);
+      assert.equal(attacker.status, 400);
+      assert.match(attacker.body.error.message, /not a share of this Coffer/);
       const guessed = await unseal(node.url, {
-        key: forged.toString('base64'),
+        key: keys[3],
         nonce: '00000000-0000-4000-8000-000000000000',
       });
       assert.equal(guessed.status, 400);
@@ -49,35 +48,6 @@ describe('Shamir unseal attempts carry a nonce', () => {
       const third = await unseal(node.url, { key: keys[2], nonce });
       assert.equal(third.status, 200, JSON.stringify(third.body));
       assert.equal(third.body.sealed, false);
-    } finally {
-      await node.destroy();
-    }
-  });
-
-  test('a wrong share fails only its own attempt, which is reported; progress of that attempt resets', async () => {
-    const node = await startTestNode({ env: { COFFER_SEAL: 'shamir' } });
-    try {
-      const init = await call(node.url, 'POST', '/v2/sys/init', {
-        body: { secretShares: 3, secretThreshold: 2 },
-      });
-      const keys: string[] = init.body.keys;
-      const good = await unseal(node.url, { key: keys[0] });
-      const bad = await unseal(node.url, { key: keys[1] });
-      const forged = Buffer.from(keys[2]!, 'base64');
-      forged[5]! ^= 0xff;
-      const failed = await unseal(node.url, { key: forged.toString('base64'), nonce: bad.body.nonce });
-      assert.equal(failed.status, 400);
-      assert.equal(failed.body.error.code, 'invalid_argument');
-      assert.match(failed.body.error.message, /failed/);
-      const status = await call(node.url, 'GET', `/v2/sys/seal-status?nonce=${bad.body.nonce}`);
-      assert.equal(status.body.attemptFailed, true);
-      assert.equal(status.body.progress, 0);
-      const retry = await unseal(node.url, { key: keys[1], nonce: bad.body.nonce });
-      assert.equal(retry.status, 400, 'a failed attempt takes no more shares');
-
-      const done = await unseal(node.url, { key: keys[2], nonce: good.body.nonce });
-      assert.equal(done.status, 200, JSON.stringify(done.body));
-      assert.equal(done.body.sealed, false);
     } finally {
       await node.destroy();
     }
@@ -115,7 +85,8 @@ describe('Shamir unseal attempts carry a nonce', () => {
         body: { secretShares: 5, secretThreshold: 3 },
       });
       const keys: string[] = init.body.keys;
-      const junk = (n: number) => Buffer.alloc(Buffer.from(keys[0]!, 'base64').length, n).toString('base64');
+      // A share holder misbehaving (anyone else's values are refused before they reach an attempt).
+      const junk = (n: number) => keys[n - 1]!;
       // More starts than there are slots, from one address, waiting out its budget when refused.
       const nonces: string[] = [];
       while (nonces.length < 40) {

@@ -6,6 +6,7 @@ import { splitUnsealKey } from '../barrier/barrier.ts';
 import { createSealKeyFile, readSealKeyFile, writeSecretFile } from '../barrier/seal-key-file.ts';
 import {
   createSealRecord,
+  hashShares,
   parseSealRecord,
   type SealRecord,
   type SealType,
@@ -182,7 +183,12 @@ export async function initializeShamir(
     const shares = await splitUnsealKey(unsealKey, secretShares, secretThreshold);
     const outcome = await initializeOnce(
       storage,
-      () => createSealRecord('shamir', unsealKey, nowMs, { secretShares, secretThreshold }),
+      () =>
+        createSealRecord('shamir', unsealKey, nowMs, {
+          secretShares,
+          secretThreshold,
+          shareHashes: hashShares(shares),
+        }),
       nowMs,
     );
     if (!outcome.adminToken) throw new CofferError('already_exists', 'Coffer is already initialized.');

@@ -1,7 +1,7 @@
 import { combine, split } from 'shamir-secret-sharing';
 import { CofferError } from '../core/errors.ts';
 import { type EnvelopeKey, openEnvelope, sealEnvelope } from '../crypto/index.ts';
-import { openRootKey, type SealRecord, sealKeyBytes } from './seal-record.ts';
+import { isShareOf, openRootKey, type SealRecord, sealKeyBytes } from './seal-record.ts';
 import { UnsealAttempts } from './unseal-attempts.ts';
 
 /** What `GET /v2/sys/seal-status` and unseal answer. */
@@ -89,6 +89,10 @@ export class Barrier {
    * At the threshold the attempt's shares are combined; if they do not open the root key, that
    * attempt fails (a wrong or corrupted share) and the call says so; other attempts are untouched.
    * `source` is the caller's address, which may hold only a few attempts at once.
+   *
+   * When the seal record keeps the hashes of the shares made at init, a value that is none of them is
+   * refused here, before it starts or joins an attempt: nobody without a share can hold a slot or
+   * spoil an attempt. Records written before that (no hashes) take any share-shaped value, as before.
    */
   async submitShare(
     share: Buffer,
@@ -109,7 +113,11 @@ export class Barrier {
     if (share.length !== sealKeyBytes + 1) {
       throw new CofferError('invalid_argument', 'The unseal key is not a valid share (wrong length).');
     }
-    const attempt = this.#attempts.add(share, nonce, source, nowMs);
+    const verified = isShareOf(record, share);
+    if (verified === false) {
+      throw new CofferError('invalid_argument', 'The unseal key is not a share of this Coffer.');
+    }
+    const attempt = this.#attempts.add(share, nonce, source, nowMs, verified === true);
     const threshold = record.secretThreshold ?? 1;
     if (attempt.progress < threshold) return this.status(attempt.nonce);
     const shares = this.#attempts.take(attempt.nonce);

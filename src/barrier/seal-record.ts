@@ -1,4 +1,4 @@
-import { createSecretKey, randomBytes } from 'node:crypto';
+import { createHash, createSecretKey, randomBytes, timingSafeEqual } from 'node:crypto';
 import { newUuid } from '../core/ids.ts';
 import { EnvelopeError, type EnvelopeKey, openEnvelope, sealEnvelope } from '../crypto/index.ts';
 
@@ -16,6 +16,13 @@ export interface SealRecord {
   readonly secretShares?: number;
   /** Shares needed to unseal (shamir only). */
   readonly secretThreshold?: number;
+  /**
+   * SHA-256 (hex) of each Shamir share made at init, sorted (a set: nothing ties a hash to a share's
+   * position), so that unseal refuses anything that is not one of them before it joins an attempt.
+   * A share is 33 bytes, 32 of them uniformly random, so its hash reveals nothing usable. Absent
+   * from records written before this field existed: those accept any share-shaped value, as before.
+   */
+  readonly shareHashes?: readonly string[];
   /** Id of the unseal key, written into the sealed root key's header. */
   readonly unsealKeyId: string;
   /** Id of the root key, written into the header of everything the barrier encrypts. */
@@ -42,7 +49,7 @@ export function createSealRecord(
   type: SealType,
   unsealKey: Buffer,
   nowMs: number,
-  shamir?: { secretShares: number; secretThreshold: number },
+  shamir?: { secretShares: number; secretThreshold: number; shareHashes?: readonly string[] },
 ): SealRecord {
   const unsealKeyId = newUuid();
   const rootKey = randomBytes(sealKeyBytes);
@@ -78,6 +85,28 @@ export function openRootKey(record: SealRecord, unsealKey: Buffer): EnvelopeKey 
   }
 }
 
+/** The `shareHashes` of a record for `shares`: SHA-256 of each, hex, sorted. */
+export function hashShares(shares: readonly Uint8Array[]): string[] {
+  return shares.map((share) => createHash('sha256').update(share).digest('hex')).sort();
+}
+
+/**
+ * Whether `share` is one of the shares made at init: true or false when the record keeps their hashes,
+ * undefined for a record written before it did (nothing to check against). Every stored hash is
+ * compared in constant time, with no early exit, so the time taken says nothing about the stored
+ * hashes (not that it could matter much: what is compared is the hash of the caller's own value).
+ */
+export function isShareOf(record: SealRecord, share: Uint8Array): boolean | undefined {
+  if (record.shareHashes === undefined) return undefined;
+  const digest = createHash('sha256').update(share).digest();
+  let found = false;
+  for (const hex of record.shareHashes) {
+    const stored = Buffer.from(hex, 'hex');
+    if (stored.length === digest.length && timingSafeEqual(stored, digest)) found = true;
+  }
+  return found;
+}
+
 /** Parses the stored JSON of a seal record; throws when it is not one (a corrupted row). */
 export function parseSealRecord(json: string): SealRecord {
   const value = JSON.parse(json) as Partial<SealRecord>;
@@ -86,7 +115,10 @@ export function parseSealRecord(json: string): SealRecord {
     typeof value.unsealKeyId !== 'string' ||
     typeof value.rootKeyId !== 'string' ||
     typeof value.sealedRootKey !== 'string' ||
-    typeof value.initTimeMs !== 'number'
+    typeof value.initTimeMs !== 'number' ||
+    (value.shareHashes !== undefined &&
+      (!Array.isArray(value.shareHashes) ||
+        !value.shareHashes.every((hash) => typeof hash === 'string' && /^[0-9a-f]{64}$/.test(hash))))
   ) {
     throw new Error('the stored seal record is corrupted');
   }

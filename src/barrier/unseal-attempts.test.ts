@@ -80,4 +80,18 @@ describe('unseal attempts', () => {
     // They end at their fixed lifetime, and then the slots are free again.
     attempts.add(share(1), undefined, '198.51.100.20', t0 + 15 * minute);
   });
+  test('a verified share from another address is never evicted: with every slot so taken, a start is refused', () => {
+    const attempts = new UnsealAttempts();
+    const nonces = Array.from(
+      { length: 32 },
+      (_, i) => attempts.add(share(1), undefined, `192.0.2.${i}`, t0 + i, true).nonce,
+    );
+    assert.throws(
+      () => attempts.add(share(2), undefined, '198.51.100.20', t0 + 40, true),
+      refused('conflict', /32 unseal attempts are in progress/),
+    );
+    assert.ok(nonces.every((nonce) => attempts.has(nonce)));
+    const again = attempts.add(share(2), undefined, '192.0.2.0', t0 + 41, true).nonce;
+    assert.ok(attempts.has(again), 'an address may still replace its own');
+  });
 });

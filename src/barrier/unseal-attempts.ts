@@ -18,6 +18,8 @@ interface Attempt {
   /** Who started it (the per-address limiter's key). */
   readonly source: string;
   readonly startMs: number;
+  /** Whether its first share was checked against the shares made at init (see SealRecord.shareHashes). */
+  readonly verified: boolean;
 }
 
 /** Why an attempt ended before it unsealed. */
@@ -40,7 +42,9 @@ const endingText: Record<Ending, string> = {
  *
  * Nobody can hold the slots for long: an address has at most `maxPerSource` attempts, an attempt
  * lasts a fixed time from its start (a share given twice is refused and extends nothing), and when
- * every slot is taken a new attempt replaces the oldest one that holds a single share.
+ * every slot is taken a new attempt replaces the oldest one that holds a single share, unless that
+ * share was verified (a real share) and came from another address: a real holder's attempt is never
+ * dropped for someone else's (then the new attempt is refused until a slot frees).
  */
 export class UnsealAttempts {
   readonly #attempts = new Map<string, Attempt>();
@@ -48,13 +52,14 @@ export class UnsealAttempts {
 
   /**
    * Adds `share` to the attempt `nonce`, or starts a new attempt for `source` (the caller's address);
-   * returns the nonce and the share count.
+   * returns the nonce and the share count. `verified`: the share was checked to be one made at init.
    */
   add(
     share: Buffer,
     nonce: string | undefined,
     source: string,
     nowMs: number,
+    verified = false,
   ): { nonce: string; progress: number } {
     this.#expire(nowMs);
     if (nonce !== undefined) {
@@ -76,6 +81,7 @@ export class UnsealAttempts {
       shares: new Map([[share.toString('base64'), share]]),
       source,
       startMs: nowMs,
+      verified,
     });
     return { nonce: started, progress: 1 };
   }
@@ -127,11 +133,13 @@ export class UnsealAttempts {
       return;
     }
     if (this.#attempts.size < maxAttempts) return;
-    const single = [...this.#attempts].find(([, attempt]) => attempt.shares.size <= 1);
+    const single = [...this.#attempts].find(
+      ([, attempt]) => attempt.shares.size <= 1 && !(attempt.verified && attempt.source !== source),
+    );
     if (single === undefined) {
       throw new CofferError(
         'conflict',
-        `${maxAttempts} unseal attempts are in progress, each with several shares; continue one with its ` +
+        `${maxAttempts} unseal attempts are in progress, each holding several shares or a verified share; continue one with its ` +
           `nonce, or retry when one ends (within ${lifetimeMs / 60_000} minutes).`,
       );
     }
