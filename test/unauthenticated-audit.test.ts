@@ -138,3 +138,28 @@ test('tracked addresses are capped: further addresses share one overflow tally',
   await tally.flush();
   assert.equal(written.length, 4, 'an empty window writes nothing');
 });
+
+test('refusals from one IPv6 /64 share one tally (one host cannot fill the table), recorded as the /64', async () => {
+  const node = await startTestNode({ env: { COFFER_TRUST_PROXY: 'loopback' } });
+  try {
+    const body = { email: 'nobody@example.com', password: 'x' };
+    for (let i = 1; i <= 12; i++) {
+      const headers = { 'x-forwarded-for': `2001:db8:1:2::${i.toString(16)}` };
+      await call(node.url, 'POST', '/v2/auth/login', { body, headers });
+    }
+    assert.equal(node.app.unauthenticatedAudit.trackedAddresses, 1);
+    await node.app.unauthenticatedAudit.flush();
+    const written = await call(node.url, 'GET', '/v2/sys/audit-events?action=auth.unauthenticated', {
+      token: node.adminToken!,
+    });
+    assert.deepEqual(
+      written.body.items.map((e: { sourceIp: string; details: { count: number } }) => [
+        e.sourceIp,
+        e.details.count,
+      ]),
+      [['2001:db8:1:2::/64', 12]],
+    );
+  } finally {
+    await node.destroy();
+  }
+});

@@ -5,6 +5,7 @@ import type { AuditEvent, AuditResult } from '../../audit/audit-types.ts';
 import { mapError } from '../error-mapper.ts';
 import { rootResource } from '../route-guard.ts';
 import { newTimeOrderedUuid } from '../../core/ids.ts';
+import { limiterAddress } from '../../iam/limiter-address.ts';
 
 declare module 'fastify' {
   interface FastifyRequest {
@@ -99,8 +100,9 @@ export function registerAudit(server: FastifyInstance, app: App): void {
       // anonymous refusal on a public route (failed login, bad share, malformed request, 429,
       // sealed): counted per address (and route) into a system event once a minute, never one
       // event per request (an anonymous flood). Successes on public routes are recorded below.
+      // Keyed like the limiters (an IPv6 address by its /64): one host cannot fill the table.
       app.unauthenticatedAudit.record(
-        request.ip,
+        limiterAddress(request.ip),
         reply.statusCode === 429,
         config.guard ? undefined : config.audit,
       );
