@@ -76,7 +76,7 @@ export class AgentCache {
   #current = false;
   /** The last moment the feed was known connected. */
   #currentUntilMs = 0;
-  /** Entries a change was announced for but not fetched yet (the server failed): since when. */
+  /** Entries not known current: a change announced for them, or their revalidation, failed since when. */
   readonly #pending = new Map<string, number>();
   readonly #closing = new AbortController();
   /** Keys dropped because the server refused them: a later successful fetch announces them again. */
@@ -120,7 +120,7 @@ export class AgentCache {
 
   /**
    * How long an entry has not been known current, in ms: since the feed dropped (or since it was
-   * fetched, if later), or since a change announced for it could not be fetched.
+   * fetched, if later), or since a change announced for it, or its revalidation, could not be fetched.
    */
   staleMs(entry: CacheEntry, nowMs = this.#now()): number {
     const pendingSince = this.#pending.get(entry.key);
@@ -210,21 +210,30 @@ export class AgentCache {
 
   /**
    * Fetches `ref` once more to learn whether the server still answers it: `kept` (held, with the
-   * server's current answer), `dropped` (now denied or gone: no longer served), `unreachable` (the
-   * server away or the agent's credential refused) or `failed` (another error): the entry is then
-   * kept, and says how stale it is as before.
+   * server's current answer), `dropped` (now denied or gone: no longer served), `unreachable` (no
+   * answer, the agent's credential refused, or told to back off: the same for every entry) or
+   * `failed` (another error, such as this entry's region answering 503). After either of the last
+   * two the entry is kept but no longer known current: it counts stale from the first failure (so
+   * `maxStale` applies) until a fetch succeeds.
    */
   async recheck(ref: SecretReference): Promise<'kept' | 'dropped' | 'unreachable' | 'failed'> {
     const key = referenceKey(ref);
     try {
       await this.#fetchOnce(key, ref);
+      this.#pending.delete(key);
       return 'kept';
     } catch (err) {
       const code = fetchErrorCode(err);
-      if (isTransient(err) || code === 'unauthenticated') return 'unreachable';
-      if (!refusal(code)) return 'failed';
-      this.#drop(key, ref, code);
-      return 'dropped';
+      if (refusal(code)) {
+        this.#drop(key, ref, code);
+        return 'dropped';
+      }
+      if (this.#entries.has(key) && !this.#pending.has(key)) this.#pending.set(key, this.#now());
+      const serverWide =
+        err instanceof CofferConnectionError ||
+        code === 'unauthenticated' ||
+        (err instanceof CofferApiError && err.status === 429);
+      return serverWide ? 'unreachable' : 'failed';
     }
   }
 

@@ -153,3 +153,61 @@ test('a refresh of many entries fetches a bounded number at a time', async () =>
   assert.equal(stats.fetches, 80);
   assert.ok(stats.maxInFlight <= 4, `up to ${stats.maxInFlight} at once`);
 });
+
+test('an entry whose fetch keeps failing neither starves the others nor stays current; an unreachable server rotates the start', async () => {
+  const { client, answers } = fakeClient();
+  const metrics = new AgentMetrics();
+  let now = Date.now();
+  const cache = new AgentCache({ client, projectId: 'p', metrics, logger, nowMs: () => now });
+  for (const path of ['region-away', 'revoked', 'kept']) await cache.get(ref(path));
+  cache.setCurrent(true); // the feed is connected: only a failed recheck makes an entry stale
+  answers.set('region-away', () => {
+    throw apiError(503, 'unavailable');
+  });
+  answers.set('revoked', () => {
+    throw apiError(403, 'permission_denied');
+  });
+  const revalidator = new CacheRevalidator({
+    cache,
+    intervalMs: 1_000,
+    wanted: () => [],
+    metrics,
+    logger,
+    nowMs: () => now,
+  });
+  now += 10_000;
+  await revalidator.pass();
+  assert.deepEqual(
+    cache
+      .entries()
+      .map((e) => e.ref.path)
+      .sort(),
+    ['kept', 'region-away'],
+  );
+  const [away, kept] = ['region-away', 'kept'].map((p) => cache.entries().find((e) => e.ref.path === p)!);
+  now += 10_000;
+  await revalidator.pass(); // stale from the first failure, not the last
+  assert.equal(cache.staleMs(away!, now), 10_000);
+  assert.equal(cache.staleMs(kept!, now), 0);
+  assert.equal(cache.allCurrent, false);
+  answers.delete('region-away');
+  now += 10_000;
+  await revalidator.pass();
+  assert.equal(cache.allCurrent, true);
+
+  // The server away: each pass stops at its first fetch, but starts one further on than the last.
+  const checked: string[] = [];
+  answers.set('region-away', () => {
+    checked.push('region-away');
+    throw new CofferConnectionError('network', 'http://x', 'r', 1, 'refused');
+  });
+  answers.set('kept', () => {
+    checked.push('kept');
+    throw new CofferConnectionError('network', 'http://x', 'r', 1, 'refused');
+  });
+  for (let pass = 0; pass < 2; pass++) {
+    now += 10_000;
+    await revalidator.pass();
+  }
+  assert.deepEqual(checked.sort(), ['kept', 'region-away']);
+});

@@ -22,8 +22,10 @@ export interface CacheRevalidatorDeps {
  * Every `intervalMs` (jittered, so that agents started together spread out) one pass fetches each
  * cached entry again, one at a time; an entry the server now refuses (403, 404, a deleted secret)
  * is dropped and the listener answers what the server answers. Entries fetched within the last half
- * interval (a change refreshed them) are skipped. A server that does not answer ends the pass early:
- * the feed's probe already says the cache is stale.
+ * interval (a change refreshed them) are skipped. A server that does not answer (or refuses the
+ * agent's credential) ends the pass early, and the next pass starts after the entry it stopped at,
+ * so that no entry is starved; an entry whose own fetch fails (its region answers 503) is counted
+ * stale and the pass goes on.
  */
 export class CacheRevalidator {
   readonly #deps: CacheRevalidatorDeps;
@@ -31,6 +33,8 @@ export class CacheRevalidator {
   readonly #random: () => number;
   #timer: NodeJS.Timeout | undefined;
   #stopped = false;
+  /** Where the next pass starts in its list of due entries (rotates, so no entry is always last). */
+  #next = 0;
 
   constructor(deps: CacheRevalidatorDeps) {
     this.#deps = deps;
@@ -78,13 +82,17 @@ export class CacheRevalidator {
       const key = referenceKey(ref);
       if (cache.peek(key) === undefined) due.set(key, ref);
     }
+    const refs = [...due.values()];
+    const first = refs.length === 0 ? 0 : this.#next % refs.length;
+    this.#next = first + 1;
     let dropped = 0;
-    for (const ref of due.values()) {
+    for (let i = 0; i < refs.length; i++) {
       if (this.#stopped) return;
       metrics.revalidations.inc();
-      const outcome = await cache.recheck(ref);
+      const outcome = await cache.recheck(refs[(first + i) % refs.length]!);
       if (outcome === 'dropped') dropped++;
       if (outcome === 'unreachable') {
+        this.#next = first + i + 1;
         logger.debug('revalidation paused: the Coffer server does not answer the agent');
         return;
       }
