@@ -1,7 +1,7 @@
 import assert from 'node:assert/strict';
 import { type ChildProcess, spawn, spawnSync } from 'node:child_process';
 import { once } from 'node:events';
-import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { mkdtempSync, rmSync, statSync, symlinkSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { after, describe, test } from 'node:test';
@@ -93,5 +93,21 @@ describe('data dir lock', () => {
     writeFileSync(join(dataDir, 'coffer.pid'), '999999\n');
     const outcomes = await Promise.all([1, 2, 3].map(() => startHolder(dataDir).outcome));
     assert.equal(outcomes.filter((o) => o === 'held').length, 1, outcomes.join(' | '));
+  });
+  test('a second open in this process through another spelling of the path is refused and keeps the lock', async () => {
+    const dataDir = tempDataDir();
+    const alias = join(tempDataDir(), 'alias');
+    symlinkSync(dataDir, alias);
+    const held = acquireDataDirLock(dataDir);
+    try {
+      assert.equal(statSync(join(dataDir, 'coffer.lock')).mode & 0o777, 0o600);
+      for (const spelling of [alias, `${dataDir}/.`]) {
+        assert.throws(() => acquireDataDirLock(spelling), /already open in this process/);
+      }
+      const other = startHolder(dataDir);
+      assert.match(await other.outcome, new RegExp(`another Coffer server \\(pid ${process.pid} on host`));
+    } finally {
+      held.release();
+    }
   });
 });

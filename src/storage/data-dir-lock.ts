@@ -1,4 +1,12 @@
-import { closeSync, openSync, readFileSync, renameSync, unlinkSync, writeFileSync } from 'node:fs';
+import {
+  chmodSync,
+  readFileSync,
+  realpathSync,
+  renameSync,
+  statSync,
+  unlinkSync,
+  writeFileSync,
+} from 'node:fs';
 import { hostname } from 'node:os';
 import { join, resolve } from 'node:path';
 import { DatabaseSync } from 'node:sqlite';
@@ -13,10 +21,18 @@ export interface DataDirLock {
 }
 
 /**
- * Lock files this process holds, with their connections: a second open in the same process is
- * refused too, and a connection referenced here is never garbage-collected (closed) while held.
+ * Lock files this process holds, by file identity (`dev:ino`, so every spelling of the path, through
+ * symlinks or bind mounts, is the same key), with their connections: a second open in the same
+ * process is refused before it touches the file, and a connection referenced here is never
+ * garbage-collected (closed) while held.
  */
 const heldHere = new Map<string, DatabaseSync>();
+
+/** The identity of `file` (`dev:ino`), or undefined when it does not exist yet. */
+function fileIdentity(file: string): string | undefined {
+  const stats = statSync(file, { bigint: true, throwIfNoEntry: false });
+  return stats === undefined ? undefined : `${stats.dev}:${stats.ino}`;
+}
 
 /** SQLITE_BUSY: another connection holds the lock. */
 const sqliteBusy = 5;
@@ -37,15 +53,25 @@ const sqliteBusy = 5;
  * Network filesystems: the lock is only as good as their fcntl locking.
  */
 export function acquireDataDirLock(dataDir: string): DataDirLock {
-  const file = join(resolve(dataDir), 'coffer.lock');
-  if (heldHere.has(file)) {
+  let file: string;
+  let identity: string | undefined;
+  try {
+    file = join(realpathSync(resolve(dataDir)), 'coffer.lock');
+    identity = fileIdentity(file);
+  } catch (err) {
+    throw unavailable(dataDir, err);
+  }
+  // Checked before anything opens the file: closing any descriptor of it would drop the held lock.
+  if (identity !== undefined && heldHere.has(identity)) {
     throw new CofferError('storage_unavailable', `data dir ${dataDir} is already open in this process.`);
   }
   let db: DatabaseSync | undefined;
   try {
-    // Owner-only from the start (SQLite would create it 0644); safe, since this process holds no lock on it yet.
-    closeSync(openSync(file, 'a', 0o600));
+    // SQLite creates the file (never a Node descriptor: see above); owner-only by path straight after.
     db = new DatabaseSync(file, { timeout: 0 });
+    chmodSync(file, 0o600);
+    identity = fileIdentity(file);
+    if (identity === undefined) throw new Error(`${file} vanished while it was being opened`);
     // Nothing is ever committed, so the journal stays in memory: the only file is coffer.lock, empty.
     db.exec('PRAGMA journal_mode=MEMORY');
     db.exec('PRAGMA locking_mode=EXCLUSIVE');
@@ -60,12 +86,13 @@ export function acquireDataDirLock(dataDir: string): DataDirLock {
     }
     throw unavailable(dataDir, err);
   }
-  heldHere.set(file, db);
+  const key = identity;
+  heldHere.set(key, db);
   const info = join(resolve(dataDir), 'coffer.pid');
   try {
     writeHolder(info);
   } catch (err) {
-    heldHere.delete(file);
+    heldHere.delete(key);
     db.close();
     throw unavailable(dataDir, err);
   }
@@ -83,7 +110,7 @@ export function acquireDataDirLock(dataDir: string): DataDirLock {
         // Already gone.
       }
       lockDb.close();
-      heldHere.delete(file);
+      heldHere.delete(key);
     },
   };
 }
