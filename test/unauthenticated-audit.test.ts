@@ -163,3 +163,26 @@ test('refusals from one IPv6 /64 share one tally (one host cannot fill the table
     await node.destroy();
   }
 });
+
+test('behind a trusted proxy, X-Forwarded-For text that is no address falls back to the peer address', async () => {
+  const node = await startTestNode({ env: { COFFER_TRUST_PROXY: 'loopback' } });
+  try {
+    const body = { email: 'nobody@example.com', password: 'x' };
+    for (const forwarded of ['evil-1 <script>', 'evil-2', '2001:db8::zz'])
+      await call(node.url, 'POST', '/v2/auth/login', { body, headers: { 'x-forwarded-for': forwarded } });
+    assert.equal(node.app.unauthenticatedAudit.trackedAddresses, 1);
+    await node.app.unauthenticatedAudit.flush();
+    const written = await call(node.url, 'GET', '/v2/sys/audit-events?action=auth.unauthenticated', {
+      token: node.adminToken!,
+    });
+    assert.deepEqual(
+      written.body.items.map((e: { sourceIp: string; details: { count: number } }) => [
+        e.sourceIp,
+        e.details.count,
+      ]),
+      [['127.0.0.1', 3]],
+    );
+  } finally {
+    await node.destroy();
+  }
+});

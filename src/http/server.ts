@@ -71,7 +71,8 @@ export async function buildServer(app: App, options: BuildServerOptions = {}): P
     forceCloseConnections: 'idle',
     return503OnClosing: true,
     routerOptions: { ignoreTrailingSlash: false, maxParamLength: 2048 },
-    // Behind a load balancer, request.ip (limits, audit) is the client X-Forwarded-For names, but
+    // Behind a load balancer, request.ip is the client X-Forwarded-For names (limits and audit read it
+    // through clientAddress, which falls back to the peer when it is no IP address), but
     // only when the hop that says so is a configured proxy.
     trustProxy: app.config.trustProxy.length > 0 ? [...app.config.trustProxy] : false,
   }) as unknown as FastifyInstance;

@@ -6,6 +6,7 @@ import { mapError } from '../error-mapper.ts';
 import { rootResource } from '../route-guard.ts';
 import { newTimeOrderedUuid } from '../../core/ids.ts';
 import { limiterAddress } from '../../iam/limiter-address.ts';
+import { clientAddress } from '../client-address.ts';
 
 declare module 'fastify' {
   interface FastifyRequest {
@@ -41,7 +42,7 @@ function eventOf(request: FastifyRequest, reply: FastifyReply, nowMs: number): A
     ...(params.projectId !== undefined ? { projectId: params.projectId } : {}),
     result: resultOf(reply.statusCode),
     status: reply.statusCode,
-    sourceIp: request.ip,
+    sourceIp: clientAddress(request),
     ...(typeof userAgent === 'string' ? { userAgent: userAgent.slice(0, 256) } : {}),
     ...(request.auditDetails ? { details: request.auditDetails } : {}),
   };
@@ -102,7 +103,7 @@ export function registerAudit(server: FastifyInstance, app: App): void {
       // event per request (an anonymous flood). Successes on public routes are recorded below.
       // Keyed like the limiters (an IPv6 address by its /64): one host cannot fill the table.
       app.unauthenticatedAudit.record(
-        limiterAddress(request.ip),
+        limiterAddress(clientAddress(request)),
         reply.statusCode === 429,
         config.guard ? undefined : config.audit,
       );

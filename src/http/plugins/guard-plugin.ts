@@ -3,6 +3,7 @@ import type { App } from '../../app/app.ts';
 import { CofferError, errors } from '../../core/errors.ts';
 import { limiterAddress } from '../../iam/limiter-address.ts';
 import type { RouteGuard } from '../route-guard.ts';
+import { clientAddress } from '../client-address.ts';
 
 /** A route as declared: method, URL pattern, and its access rule (none for the public routes). */
 export interface DeclaredRoute {
@@ -38,7 +39,7 @@ async function authenticate(app: App, request: FastifyRequest) {
     return await app.tokens.authenticate(bearerOf(request));
   } catch (err) {
     if (err instanceof CofferError && err.code === 'unauthenticated')
-      app.failedAuthLimiter.take(limiterAddress(request.ip));
+      app.failedAuthLimiter.take(limiterAddress(clientAddress(request)));
     throw err;
   }
 }
@@ -78,7 +79,7 @@ export function registerGuard(server: FastifyInstance, app: App): void {
   });
 
   server.addHook('onRequest', async (request) => {
-    const perAddress = app.addressLimiter.take(limiterAddress(request.ip));
+    const perAddress = app.addressLimiter.take(limiterAddress(clientAddress(request)));
     if (perAddress > 0) throw rateLimited(perAddress);
     const config = request.routeOptions.config;
     const guard = config.guard;
@@ -88,7 +89,7 @@ export function registerGuard(server: FastifyInstance, app: App): void {
     }
     // An address that keeps failing to authenticate is refused before any token lookup (its valid
     // tokens too, until the budget refills: the lookup is what a guessing client makes us pay for).
-    const failing = app.failedAuthLimiter.blocked(limiterAddress(request.ip));
+    const failing = app.failedAuthLimiter.blocked(limiterAddress(clientAddress(request)));
     if (failing > 0) throw rateLimited(failing);
     const principal = await authenticate(app, request);
     request.principal = principal;

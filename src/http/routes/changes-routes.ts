@@ -9,6 +9,7 @@ import { ChangesPageView, ChangesQueryString } from '../../core/api/changes-sche
 import { CofferError, errors } from '../../core/errors.ts';
 import { limiterAddress } from '../../iam/limiter-address.ts';
 import type { ChangeRow } from '../../storage/change-log.ts';
+import { clientAddress } from '../client-address.ts';
 
 const ProjectParams = Type.Object({ projectId: Type.String({ maxLength: 64 }) });
 const StreamQueryString = Type.Object(
@@ -115,7 +116,7 @@ export function registerChangesRoutes(server: FastifyInstance, app: App): void {
       // stream started now would never end (and would hold its slot for ever). Nothing to send.
       if (request.raw.destroyed || reply.raw.destroyed) return reply.hijack();
       // 429 before anything is allocated; released when the stream ends, however it ends.
-      const release = slots.acquire(request.principal!, limiterAddress(request.ip));
+      const release = slots.acquire(request.principal!, limiterAddress(clientAddress(request)));
       const body = new PassThrough();
       const write = (text: string | Buffer) => {
         if (!body.destroyed) body.write(text);

@@ -8,6 +8,7 @@ import { rootResource } from '../route-guard.ts';
 import { registerIamPolicyRoutes } from './iam-policy-routes.ts';
 import { registerIamRoleRoutes } from './iam-role-routes.ts';
 import { registerServiceAccountRoutes } from './service-account-routes.ts';
+import { clientAddress } from '../client-address.ts';
 
 /** IAM: policies on every resource kind, roles, permissions, users and logins, service accounts and tokens. */
 export function registerIamRoutes(server: FastifyInstance, app: App): void {
@@ -43,7 +44,11 @@ export function registerIamRoutes(server: FastifyInstance, app: App): void {
     },
     async (request) => {
       request.auditDetails = { email: request.body.email };
-      const session = await app.users.login(request.body.email, request.body.password, request.ip);
+      const session = await app.users.login(
+        request.body.email,
+        request.body.password,
+        clientAddress(request),
+      );
       request.principal = session.principal as Principal;
       return { token: session.token, expireTime: toRfc3339(session.expireTimeMs) };
     },

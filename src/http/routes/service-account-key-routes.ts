@@ -17,6 +17,7 @@ import type { Principal } from '../../iam/principal.ts';
 import type { ServiceAccountKey } from '../../iam/service-account-key-repo.ts';
 import { claimedKeyId } from '../../iam/service-account-key-service.ts';
 import { pageView } from '../page-view.ts';
+import { clientAddress } from '../client-address.ts';
 
 const AccountParams = Type.Object({
   projectId: Type.String({ maxLength: 64 }),
@@ -209,14 +210,14 @@ export function registerServiceAccountKeyRoutes(server: FastifyInstance, app: Ap
     },
     async (request) => {
       if (request.validationError) {
-        app.serviceAccountKeys.refuseMalformed(request.ip);
+        app.serviceAccountKeys.refuseMalformed(clientAddress(request));
         throw request.validationError;
       }
       let ttl: number | undefined;
       try {
         ttl = request.body.ttl === undefined ? undefined : parseDurationSeconds(request.body.ttl, 'ttl');
       } catch (err) {
-        app.serviceAccountKeys.refuseMalformed(request.ip);
+        app.serviceAccountKeys.refuseMalformed(clientAddress(request));
         throw err;
       }
       // As claimed, until verified: the assertion itself is never audited or logged.
@@ -224,7 +225,11 @@ export function registerServiceAccountKeyRoutes(server: FastifyInstance, app: Ap
       if (keyId !== undefined) request.auditDetails = { keyId };
       // A token issued now would not work until the node is unsealed; say so instead (the SDK retries).
       if (app.barrier.sealed) throw errors.sealed();
-      const exchanged = await app.serviceAccountKeys.exchange(request.body.assertion, ttl, request.ip);
+      const exchanged = await app.serviceAccountKeys.exchange(
+        request.body.assertion,
+        ttl,
+        clientAddress(request),
+      );
       request.principal = exchanged.principal as Principal;
       request.auditDetails = { keyId: exchanged.keyId, tokenId: exchanged.tokenId };
       return { token: exchanged.token, expireTime: toRfc3339(exchanged.expireTimeMs) };

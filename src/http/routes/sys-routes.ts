@@ -14,6 +14,7 @@ import { CofferError } from '../../core/errors.ts';
 import { limiterAddress } from '../../iam/limiter-address.ts';
 import { auditNow } from '../plugins/audit-plugin.ts';
 import { rootResource } from '../route-guard.ts';
+import { clientAddress } from '../client-address.ts';
 
 const shareBytes = 33;
 
@@ -80,7 +81,7 @@ export function registerSysRoutes(server: FastifyInstance, app: App): void {
     },
     async (request) => {
       const { key, reset, nonce } = request.body;
-      const wait = app.sensitiveLimiter.blocked(`unseal:${limiterAddress(request.ip)}`);
+      const wait = app.sensitiveLimiter.blocked(`unseal:${limiterAddress(clientAddress(request))}`);
       if (wait > 0) {
         throw new CofferError('rate_limited', 'Too many failed unseal attempts; retry later.', {
           retryAfterSeconds: wait,
@@ -94,17 +95,17 @@ export function registerSysRoutes(server: FastifyInstance, app: App): void {
           key === undefined ? undefined : decodeShare(key),
           reset ?? false,
           nonce,
-          limiterAddress(request.ip),
+          limiterAddress(clientAddress(request)),
         );
         // Starting an attempt spends the caller's budget too: nobody fills the attempt slots for free.
         if (key !== undefined && (nonce === undefined || reset) && status.sealed) {
-          app.sensitiveLimiter.take(`unseal:${limiterAddress(request.ip)}`);
+          app.sensitiveLimiter.take(`unseal:${limiterAddress(clientAddress(request))}`);
         }
         return status;
       } catch (err) {
         // Failed attempts (a wrong or malformed share) spend the caller's budget; good ones do not.
         if (err instanceof CofferError && err.code === 'invalid_argument') {
-          app.sensitiveLimiter.take(`unseal:${limiterAddress(request.ip)}`);
+          app.sensitiveLimiter.take(`unseal:${limiterAddress(clientAddress(request))}`);
         }
         throw err;
       }
