@@ -33,6 +33,7 @@ import { SecretVersionRepo } from '../secrets/secret-version-repo.ts';
 import { SecretsRepo } from '../secrets/secrets-repo.ts';
 import { ValueCrypto } from '../secrets/value-crypto.ts';
 import { ChangeFeedFollower, kickingFollower } from '../storage/change-feed-follower.ts';
+import { CacheInvalidation } from '../storage/cache-invalidation.ts';
 import { openNodeStorage } from '../storage/open-node-storage.ts';
 import type { Storage } from '../storage/storage-types.ts';
 import { BackgroundJobs } from './background-jobs.ts';
@@ -78,6 +79,8 @@ export interface App {
   readonly changeFeed: ChangeFeedService;
   /** The node's one feed reader: IAM caches and change streams subscribe to it. */
   readonly changeFollower: ChangeFeedFollower;
+  /** Invalidation of this node's metadata caches (local writes at once, other nodes via the feed). */
+  readonly cacheInvalidation: CacheInvalidation;
   readonly projects: ProjectService;
   readonly audit: AuditLog;
   /** Delivery of audit events to the configured sinks. */
@@ -153,7 +156,13 @@ export async function createApp(
   // With audit off (development only) there is nothing to carry, and no outbox row may pile up.
   // A unit that recorded a change kicks the feed follower, so the change gets its cursor at once.
   const changeFollower = new ChangeFeedFollower(storage, config.changePollMs);
-  const changes = kickingFollower(config.devAuditOff ? storage : withAuditOutbox(storage), changeFollower);
+  const cacheInvalidation = new CacheInvalidation();
+  cacheInvalidation.follow(changeFollower);
+  const changes = kickingFollower(
+    config.devAuditOff ? storage : withAuditOutbox(storage),
+    changeFollower,
+    cacheInvalidation,
+  );
   const iamRepo = new IamRepo(storage.db);
   const tokens = new TokenService(changes, clock, async (principal) => {
     const [kind, email] = principal.split(/:(.*)/s) as [string, string];
@@ -321,6 +330,7 @@ export async function createApp(
     syncChanges: () => watcher.poll(),
     changeFeed: new ChangeFeedService(storage, authorizer),
     changeFollower,
+    cacheInvalidation,
     projects,
     audit,
     auditSinks: sinks,
@@ -339,6 +349,7 @@ export async function createApp(
         audit.setSigningKey(undefined);
         barrier.seal();
         materials.clear();
+        cacheInvalidation.invalidate('all');
       }
     },
     runBackgroundJobs,

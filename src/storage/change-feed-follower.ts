@@ -6,6 +6,7 @@ import {
   sequenceStatements,
   type ChangeRow,
 } from './change-log.ts';
+import type { CacheInvalidation } from './cache-invalidation.ts';
 import { WriteRejected, type Storage, type WriteStatement } from './storage-types.ts';
 
 /** What a subscriber of the node's feed follower is told. */
@@ -121,14 +122,27 @@ export class ChangeFeedFollower {
 
 /**
  * `storage` whose `write` kicks `follower` after a unit that recorded a change commits, so the
- * change gets its cursor and reaches this node's subscribers at once instead of at the next tick.
+ * change gets its cursor and reaches this node's subscribers at once instead of at the next tick;
+ * and, with `invalidation`, drops what the unit changed from this node's metadata caches before
+ * the write resolves (everything, when its outcome is unknown).
  */
-export function kickingFollower(storage: Storage, follower: ChangeFeedFollower): Storage {
+export function kickingFollower(
+  storage: Storage,
+  follower: ChangeFeedFollower,
+  invalidation?: CacheInvalidation,
+): Storage {
   return {
     engine: storage.engine,
     db: storage.db,
     async write(statements: readonly WriteStatement[]) {
-      const rows = await storage.write(statements);
+      let rows: unknown[][];
+      try {
+        rows = await storage.write(statements);
+      } catch (err) {
+        if (!(err instanceof WriteRejected)) invalidation?.invalidate('all');
+        throw err;
+      }
+      invalidation?.committed(statements);
       if (recordsChange(statements)) follower.kick();
       return rows;
     },

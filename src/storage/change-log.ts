@@ -41,7 +41,7 @@ export interface ChangeRow {
 }
 
 /** Insert statements made here, so a storage wrapper can tell a unit that recorded a change. */
-const recorded = new WeakSet<WriteStatement>();
+const recorded = new WeakMap<WriteStatement, string>();
 
 /**
  * The statement that records `change`; add it to the unit that makes the change (never a write of
@@ -60,7 +60,7 @@ export function changeStatement(db: Kysely<Database>, change: ChangeRecord): Wri
       audience: audienceValue(change.audience),
     }),
   );
-  recorded.add(statement);
+  recorded.set(statement, change.resource);
   return statement;
 }
 
@@ -88,6 +88,16 @@ function parseAudience(stored: string | null): readonly string[] | null {
 /** True when the unit records a change (built by `changeStatement`). */
 export function recordsChange(statements: readonly WriteStatement[]): boolean {
   return statements.some((s) => recorded.has(s));
+}
+
+/** The statements of the unit that record a change, each with the resource it names. */
+export function resourcesOfChanges(statements: readonly WriteStatement[]): Map<WriteStatement, string> {
+  const found = new Map<WriteStatement, string>();
+  for (const s of statements) {
+    const resource = recorded.get(s);
+    if (resource !== undefined) found.set(s, resource);
+  }
+  return found;
 }
 
 /** Rows the sequencer numbers per unit: bounded, so one unit stays short. */
