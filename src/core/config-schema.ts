@@ -139,6 +139,22 @@ export const ConfigSchema = Type.Object(
       maximum: 60000,
       description: 'how often each node sequences and reads the change feed',
     }),
+    metadataCache: Type.Object(
+      {
+        maxEntries: Type.Integer({
+          default: 20000,
+          minimum: 0,
+          maximum: 10000000,
+          description: 'entries each metadata cache (secrets, instances, keys) holds at most; 0 turns caching off',
+        }),
+        maxBytes: Type.Integer({
+          default: 64 * 1024 * 1024,
+          minimum: 0,
+          description: 'bytes of ciphertexts and metadata each metadata cache holds at most',
+        }),
+      },
+      { additionalProperties: false, default: {} },
+    ),
     changeRetentionDays: Type.Integer({
       default: 7,
       minimum: 1,
