@@ -11,7 +11,7 @@ export const kmsScenario: Scenario = {
   description: 'KMS encrypt and decrypt of 256 bytes with an aes256-gcm96 key (SQLite, audit on)',
   inDefaultRun: true,
   defaultConnections: [1, 16, 64],
-  targetRatio: 0.5,
+  targetRatio: 0.25,
   async prepare(ctx): Promise<PreparedScenario> {
     const server = await startCoffer({
       repoDir: ctx.repoDir,
