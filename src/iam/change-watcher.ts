@@ -1,5 +1,19 @@
 import type { Logger } from 'pino';
 import type { ChangeFeedFollower } from '../storage/change-feed-follower.ts';
+import type { ChangeRow } from '../storage/change-log.ts';
+
+/**
+ * Change types that never move a cached decision (no policy, principal, token, project or
+ * resource existence changes with them): the frequent data changes. Every other type, and any
+ * unknown one, drops the caches.
+ */
+const dataOnly =
+  /^(?:version\.(?:added|enabled|disabled|destroyed)|stage\.moved|secret\.rotation_due|key\.rotated|key_version\.[a-z_]+)$/;
+
+/** True when a batch of changes may change what the IAM caches decided. */
+export function affectsDecisions(rows: readonly ChangeRow[]): boolean {
+  return rows.some((row) => !dataOnly.test(row.type));
+}
 
 /**
  * Drops cached decisions (policies, tokens, account states) when the change feed moves, so a change
@@ -23,9 +37,10 @@ export class ChangeWatcher {
   /** Starts following the feed. */
   start(): void {
     this.#unsubscribe = this.#follower.subscribe({
-      onChanges: () => {
+      onChanges: (rows) => {
         this.#failing = false;
-        this.#onChange();
+        // A put at a high rate must not empty the policy and token caches of every node.
+        if (affectsDecisions(rows)) this.#onChange();
       },
       onError: (err) => {
         // Storage is failing: drop caches so nothing stale is trusted once it returns.
