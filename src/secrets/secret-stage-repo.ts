@@ -1,13 +1,37 @@
 import type { Kysely } from 'kysely';
 import { type Database, toBuffer } from '../storage/schema.ts';
-import { stmt, type WriteStatement } from '../storage/storage-types.ts';
+import { statementTemplate, type WriteStatement } from '../storage/storage-types.ts';
 
 /** Named queries of what points at a secret's version: stages (sm_stages) and idempotency keys (sm_idempotency). */
 export class SecretStageRepo {
   readonly #db: Kysely<Database>;
+  // A put's writes, compiled once.
+  readonly #moveStage: (values: { uid: string; stage: string; version: number }) => WriteStatement;
+  readonly #insertIdempotency: (values: {
+    uid: string;
+    key: string;
+    version: number;
+    now: number;
+    digest: Buffer;
+  }) => WriteStatement;
 
   constructor(db: Kysely<Database>) {
     this.#db = db;
+    this.#moveStage = statementTemplate(['uid', 'stage', 'version'], (p) =>
+      db
+        .insertInto('sm_stages')
+        .values({ secret_uid: p.uid, stage: p.stage, version: p.version })
+        .onConflict((oc) => oc.columns(['secret_uid', 'stage']).doUpdateSet({ version: p.version })),
+    );
+    this.#insertIdempotency = statementTemplate(['uid', 'key', 'version', 'now', 'digest'], (p) =>
+      db.insertInto('sm_idempotency').values({
+        secret_uid: p.uid,
+        key: p.key,
+        version: p.version,
+        create_time: p.now,
+        request_digest: p.digest,
+      }),
+    );
   }
 
   /** Stages of a secret: stage → version. */
@@ -22,12 +46,7 @@ export class SecretStageRepo {
 
   /** Puts `stage` on `version` (taking it off any other version). */
   moveStage(secretUid: string, stage: string, version: number): WriteStatement {
-    return stmt(
-      this.#db
-        .insertInto('sm_stages')
-        .values({ secret_uid: secretUid, stage, version })
-        .onConflict((oc) => oc.columns(['secret_uid', 'stage']).doUpdateSet({ version })),
-    );
+    return this.#moveStage({ uid: secretUid, stage, version });
   }
 
   /** The version an idempotency key produced, and the sealed digest of its request, if any. */
@@ -56,14 +75,6 @@ export class SecretStageRepo {
     sealedDigest: Buffer,
     nowMs: number,
   ): WriteStatement {
-    return stmt(
-      this.#db.insertInto('sm_idempotency').values({
-        secret_uid: secretUid,
-        key,
-        version,
-        create_time: nowMs,
-        request_digest: sealedDigest,
-      }),
-    );
+    return this.#insertIdempotency({ uid: secretUid, key, version, now: nowMs, digest: sealedDigest });
   }
 }

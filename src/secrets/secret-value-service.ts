@@ -6,6 +6,7 @@ import { type Storage, WriteRejected, type WriteStatement } from '../storage/sto
 import { checkIdempotencyKey, IdempotencyKeys, requestDigest } from './idempotency-keys.ts';
 import type { InstanceService } from './instance-service.ts';
 import { checkStage, maxStages, maxValueBytes } from './secret-fns.ts';
+import type { SecretMetadataCache } from './secret-metadata-cache.ts';
 import type { SecretInput, SecretService } from './secret-service.ts';
 import type { Caller, Instance, Secret, SecretsLocation, SecretVersion } from './secret-types.ts';
 import { secretChange } from './secret-changes.ts';
@@ -59,6 +60,7 @@ export class SecretValueService {
   readonly #clock: Clock;
   readonly #idempotency: IdempotencyKeys;
   readonly #keyUse: ValueKeyUse;
+  readonly #cache: SecretMetadataCache;
 
   constructor(deps: {
     storage: Storage;
@@ -70,8 +72,10 @@ export class SecretValueService {
     kms: KmsService;
     crypto: ValueCrypto;
     clock: Clock;
+    cache: SecretMetadataCache;
   }) {
     this.#storage = deps.storage;
+    this.#cache = deps.cache;
     this.#repo = deps.repo;
     this.#versionRepo = deps.versionRepo;
     this.#stageRepo = deps.stageRepo;
@@ -140,20 +144,30 @@ export class SecretValueService {
     const stages = input.stages ?? ['current'];
     for (const stage of stages) checkStage(stage);
     if (new Set(stages).size !== stages.length) throw errors.invalid('stages lists a stage twice.');
-    if (idempotencyKey !== undefined) checkIdempotencyKey(idempotencyKey);
-    const digest = requestDigest({ ...value, stages, expectedLatestVersion: input.expectedLatestVersion });
+    // The request's digest matters only to an idempotency key: no key, no hash.
+    let digest: Buffer | undefined;
+    if (idempotencyKey !== undefined) {
+      checkIdempotencyKey(idempotencyKey);
+      digest = requestDigest({ ...value, stages, expectedLatestVersion: input.expectedLatestVersion });
+    }
     for (let attempt = 0; ; attempt++) {
-      const { instance, secret } = await this.#secrets.get(location, instanceId, path);
+      // The first attempt reads the metadata cache; a retry (or a stale expectation) reads storage.
+      const { instance, secret } = await this.#secrets.get(location, instanceId, path, attempt > 0);
       this.#requireLive(secret);
-      if (idempotencyKey !== undefined) {
+      if (idempotencyKey !== undefined && digest !== undefined) {
         const earlier = await this.#idempotency.replay(secret.uid, idempotencyKey, digest);
         if (earlier !== undefined) return { version: earlier };
       }
       const latest = secret.nextVersion - 1;
       if (input.expectedLatestVersion !== undefined && input.expectedLatestVersion !== latest) {
+        if (attempt === 0) continue;
         throw errors.conflict(`The latest version is ${latest}, not ${input.expectedLatestVersion}.`);
       }
-      const current = await this.#stageRepo.stages(secret.uid);
+      const current = await this.#cache.stages(
+        secret,
+        () => this.#stageRepo.stages(secret.uid),
+        attempt > 0,
+      );
       const newStages = new Set([...current.keys(), ...stages]);
       if (stages.includes('current') && current.has('current')) newStages.add('previous');
       if (newStages.size > maxStages) throw errors.invalid(`A secret has at most ${maxStages} stages.`);
@@ -170,7 +184,7 @@ export class SecretValueService {
         current,
       );
       const claim = this.#repo.claimVersion(secret.uid, number, etag, this.#clock.nowMs());
-      if (idempotencyKey !== undefined)
+      if (idempotencyKey !== undefined && digest !== undefined)
         statements.push(
           this.#idempotency.record(secret.uid, idempotencyKey, number, digest, this.#clock.nowMs()),
         );
@@ -221,7 +235,7 @@ export class SecretValueService {
     version: number,
     action: 'enable' | 'disable' | 'destroy',
   ) {
-    const { secret } = await this.#secrets.get(location, instanceId, path);
+    const { secret } = await this.#secrets.get(location, instanceId, path, true);
     const found = await this.#versionRepo.findSealedVersion(secret.uid, version);
     if (!found) throw errors.notFound(`Version ${version}`);
     const target = action === 'enable' ? 'enabled' : action === 'disable' ? 'disabled' : 'destroyed';
@@ -256,7 +270,7 @@ export class SecretValueService {
     version: number,
   ): Promise<void> {
     checkStage(stage);
-    const { secret } = await this.#secrets.get(location, instanceId, path);
+    const { secret } = await this.#secrets.get(location, instanceId, path, true);
     const found = await this.#versionRepo.findSealedVersion(secret.uid, version);
     if (!found) throw errors.notFound(`Version ${version}`);
     if (found.state === 'destroyed')
@@ -283,7 +297,7 @@ export class SecretValueService {
     caller: Caller,
   ): Promise<RevealedValue> {
     this.#requireLive(secret);
-    const stages = await this.#stageRepo.stages(secret.uid);
+    const stages = await this.#cache.stages(secret, () => this.#stageRepo.stages(secret.uid));
     let number: number | undefined;
     const byNumber = version !== undefined && version !== 'latest';
     if (byNumber) {
@@ -296,16 +310,19 @@ export class SecretValueService {
       if (staged === undefined) throw errors.notFound(`Stage ${stage}`);
       if (number !== undefined && number !== staged)
         throw errors.invalid(`Stage ${stage} is on version ${staged}, not ${number}.`);
-      if (version === 'latest' && staged !== (await this.#versionRepo.latestEnabled(secret.uid))) {
+      if (version === 'latest' && staged !== (await this.#latestEnabled(secret))) {
         throw errors.invalid(`Stage ${stage} is not on the latest version.`);
       }
       number = staged;
     }
     if (number === undefined) {
-      number = await this.#versionRepo.latestEnabled(secret.uid);
+      number = await this.#latestEnabled(secret);
       if (number === undefined) throw errors.notFound(`An enabled version of ${secret.path}`);
     }
-    const found = await this.#versionRepo.findSealedVersion(secret.uid, number);
+    const at = number;
+    const found = await this.#cache.version(secret, at, instance.kmsKeyUid, () =>
+      this.#versionRepo.findSealedVersion(secret.uid, at),
+    );
     if (!found) throw errors.notFound(`Version ${number}`);
     if (found.state !== 'enabled' || !found.ciphertext || !found.wrappedKey) {
       throw new CofferError('failed_precondition', `Version ${number} is ${found.state}.`);
@@ -330,6 +347,10 @@ export class SecretValueService {
     } finally {
       dataKey.fill(0);
     }
+  }
+
+  #latestEnabled(secret: Secret): Promise<number | undefined> {
+    return this.#cache.latestEnabled(secret, () => this.#versionRepo.latestEnabled(secret.uid));
   }
 
   #requireLive(secret: Secret): void {

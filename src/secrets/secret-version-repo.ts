@@ -1,6 +1,6 @@
 import type { Kysely, Selectable } from 'kysely';
 import type { Database, SmVersionsTable } from '../storage/schema.ts';
-import { shredding, stmt, type WriteStatement } from '../storage/storage-types.ts';
+import { shredding, statementTemplate, stmt, type WriteStatement } from '../storage/storage-types.ts';
 import type { Instance, SecretVersion, SecretVersionState } from './secret-types.ts';
 
 const num = (v: number | null) => (v === null ? null : Number(v));
@@ -11,6 +11,21 @@ const versionColumns = [
   'version',
   'state',
   'binary',
+  'wrap_key_uid',
+  'follows_instance',
+  'created_by',
+  'create_time',
+  'destroy_time',
+] as const;
+
+/** Every column of a version row, in insert order. */
+const insertColumns = [
+  'secret_uid',
+  'version',
+  'state',
+  'binary',
+  'ciphertext',
+  'wrapped_key',
   'wrap_key_uid',
   'follows_instance',
   'created_by',
@@ -41,9 +56,12 @@ export interface SealedVersion extends SecretVersion {
 /** Named queries of secret versions (sm_versions), rewrap included. */
 export class SecretVersionRepo {
   readonly #db: Kysely<Database>;
+  // A put's version insert, compiled once.
+  readonly #insert: (values: Readonly<Record<(typeof insertColumns)[number], unknown>>) => WriteStatement;
 
   constructor(db: Kysely<Database>) {
     this.#db = db;
+    this.#insert = statementTemplate(insertColumns, (p) => db.insertInto('sm_versions').values(p));
   }
 
   /** Versions of a secret, ascending. */
@@ -89,21 +107,19 @@ export class SecretVersionRepo {
 
   /** Inserts a version. */
   insertVersion(version: SecretVersion, ciphertext: Buffer, wrappedKey: Buffer): WriteStatement {
-    return stmt(
-      this.#db.insertInto('sm_versions').values({
-        secret_uid: version.secretUid,
-        version: version.version,
-        state: version.state,
-        binary: version.binary ? 1 : 0,
-        ciphertext,
-        wrapped_key: wrappedKey,
-        wrap_key_uid: version.wrapKeyUid,
-        follows_instance: version.followsInstance ? 1 : 0,
-        created_by: version.createdBy,
-        create_time: version.createTimeMs,
-        destroy_time: null,
-      }),
-    );
+    return this.#insert({
+      secret_uid: version.secretUid,
+      version: version.version,
+      state: version.state,
+      binary: version.binary ? 1 : 0,
+      ciphertext,
+      wrapped_key: wrappedKey,
+      wrap_key_uid: version.wrapKeyUid,
+      follows_instance: version.followsInstance ? 1 : 0,
+      created_by: version.createdBy,
+      create_time: version.createTimeMs,
+      destroy_time: null,
+    });
   }
 
   /** Sets a version's state if it is still `from`. */

@@ -1,6 +1,6 @@
 import { sql, type Kysely } from 'kysely';
 import type { Database } from './schema.ts';
-import { stmt, type WriteStatement } from './storage-types.ts';
+import { statementTemplate, stmt, type WriteStatement } from './storage-types.ts';
 
 /** One change, as recorded (docs/changes.md lists the types). Never carries a value. */
 export interface ChangeRecord {
@@ -48,27 +48,71 @@ const recorded = new WeakMap<WriteStatement, string>();
  * its own after it). The row gets no cursor here: the sequencer gives it one once it is committed.
  */
 export function changeStatement(db: Kysely<Database>, change: ChangeRecord): WriteStatement {
-  const statement = stmt(
-    db.insertInto('change_log').values({
-      time: change.timeMs,
-      kind: change.type,
-      resource: change.resource,
-      project_id: change.projectId ?? null,
-      principal: change.principal,
-      version: change.version ?? null,
-      stage: change.stage ?? null,
-      audience: audienceValue(change.audience),
-    }),
-  );
+  const audience = change.audience;
+  const values = {
+    time: change.timeMs,
+    kind: change.type,
+    resource: change.resource,
+    projectId: change.projectId ?? null,
+    principal: change.principal,
+    version: change.version ?? null,
+    stage: change.stage ?? null,
+    audience:
+      audience === undefined
+        ? null
+        : 'members' in audience
+          ? JSON.stringify([{ members: audience.members }])
+          : audience.policyOf,
+  };
+  const templates = changeTemplatesOf(db);
+  const statement =
+    audience !== undefined && !('members' in audience) ? templates.policyOf(values) : templates.plain(values);
   recorded.set(statement, change.resource);
   return statement;
 }
 
-/** The stored form of an audience: JSON bindings, as a value or copied from a policy row. */
-function audienceValue(audience: ChangeRecord['audience']) {
-  if (audience === undefined) return null;
-  if ('members' in audience) return JSON.stringify([{ members: audience.members }]);
-  return sql<string | null>`(SELECT bindings FROM iam_policies WHERE resource = ${audience.policyOf})`;
+const changeColumns = [
+  'time',
+  'kind',
+  'resource',
+  'projectId',
+  'principal',
+  'version',
+  'stage',
+  'audience',
+] as const;
+type ChangeTemplate = (values: Readonly<Record<(typeof changeColumns)[number], unknown>>) => WriteStatement;
+
+/**
+ * The change-log insert, compiled once per query builder (every unit that changes something adds
+ * one): `plain` binds the audience as a value, `policyOf` binds the resource whose policy's bindings
+ * are copied in the same unit.
+ */
+const changeTemplates = new WeakMap<Kysely<Database>, { plain: ChangeTemplate; policyOf: ChangeTemplate }>();
+
+function changeTemplatesOf(db: Kysely<Database>): { plain: ChangeTemplate; policyOf: ChangeTemplate } {
+  let templates = changeTemplates.get(db);
+  if (templates === undefined) {
+    const insert = (p: Record<(typeof changeColumns)[number], never>, audience: unknown) =>
+      db.insertInto('change_log').values({
+        time: p.time,
+        kind: p.kind,
+        resource: p.resource,
+        project_id: p.projectId,
+        principal: p.principal,
+        version: p.version,
+        stage: p.stage,
+        audience: audience as never,
+      });
+    templates = {
+      plain: statementTemplate(changeColumns, (p) => insert(p, p.audience)),
+      policyOf: statementTemplate(changeColumns, (p) =>
+        insert(p, sql<string | null>`(SELECT bindings FROM iam_policies WHERE resource = ${p.audience})`),
+      ),
+    };
+    changeTemplates.set(db, templates);
+  }
+  return templates;
 }
 
 /** The principals of a stored audience (the members of its bindings); null when there is none. */

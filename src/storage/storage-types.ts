@@ -96,12 +96,14 @@ export function stmt(
 /**
  * A write statement compiled once and bound per use: `build` receives a placeholder per name and
  * returns the query; `bind(values)` then costs an array copy instead of a Kysely compile (≈10 µs for
- * a wide insert), for statements on the hottest paths (audit events, chain heads).
+ * a wide insert), for statements on the hottest paths (audit events, chain heads, a put's writes).
+ * `expect` is given to every bound statement.
  */
 export function statementTemplate<K extends string>(
   names: readonly K[],
   // Typed `never` so that a placeholder fits any column; at run time each is a unique marker string.
   build: (placeholders: Record<K, never>) => { compile(): { sql: string; parameters: readonly unknown[] } },
+  expect?: 'one' | 'some',
 ): (values: Readonly<Record<K, unknown>>) => WriteStatement {
   const markers = Object.fromEntries(names.map((name) => [name, `\u0000${name}`])) as Record<K, string>;
   const compiled = build(markers as unknown as Record<K, never>).compile();
@@ -110,5 +112,8 @@ export function statementTemplate<K extends string>(
     if (name === undefined) throw new Error(`statementTemplate: a parameter is not a placeholder`);
     return name;
   });
-  return (values) => ({ sql: compiled.sql, parameters: order.map((name) => values[name]) });
+  const sql = compiled.sql;
+  return expect === undefined
+    ? (values) => ({ sql, parameters: order.map((name) => values[name]) })
+    : (values) => ({ sql, parameters: order.map((name) => values[name]), expect });
 }
