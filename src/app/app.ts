@@ -20,6 +20,7 @@ import { ServiceAccountKeyRepo } from '../iam/service-account-key-repo.ts';
 import { ServiceAccountKeyService } from '../iam/service-account-key-service.ts';
 import { KeyMaterialStore } from '../kms/key-material-store.ts';
 import { KmsCryptoService } from '../kms/kms-crypto-service.ts';
+import { KmsMetadataCache } from '../kms/kms-metadata-cache.ts';
 import { KmsRepo } from '../kms/kms-repo.ts';
 import { KmsService } from '../kms/kms-service.ts';
 import { ProjectService } from '../projects/project-service.ts';
@@ -206,13 +207,16 @@ export async function createApp(
   serviceAccountKeys.start(config.backgroundIntervalMs, (err) =>
     logger.warn({ err }, 'pruning used assertion ids failed'),
   );
-  const projects = new ProjectService(changes, clock, config.regions, { barrier });
+  const projects = new ProjectService(changes, clock, config.regions, {
+    barrier,
+    invalidation: cacheInvalidation,
+    maxCached: config.metadataCache.maxEntries,
+  });
   const watcher = new ChangeWatcher(
     changeFollower,
     () => {
       authorizer.invalidate();
       tokens.invalidate();
-      projects.invalidate();
     },
     logger,
   );
@@ -249,8 +253,9 @@ export async function createApp(
   if (!barrier.sealed) await onUnsealed();
   const kmsRepo = new KmsRepo(storage.db);
   const materials = new KeyMaterialStore(barrier, kmsRepo);
-  const kms = new KmsService(changes, kmsRepo, materials, projects, clock);
-  const kmsCrypto = new KmsCryptoService(kms, kmsRepo, materials);
+  const kmsCache = new KmsMetadataCache(cacheInvalidation, config.metadataCache);
+  const kms = new KmsService(changes, kmsRepo, materials, projects, clock, kmsCache);
+  const kmsCrypto = new KmsCryptoService(kms, kmsRepo, materials, kmsCache);
   const instanceRepo = new InstanceRepo(storage.db);
   const secretsRepo = new SecretsRepo(storage.db);
   const secretVersionRepo = new SecretVersionRepo(storage.db);
@@ -348,7 +353,7 @@ export async function createApp(
       } finally {
         audit.setSigningKey(undefined);
         barrier.seal();
-        materials.clear();
+        // Drops every cached key, version and KeyObject (kms-metadata-cache.ts).
         cacheInvalidation.invalidate('all');
       }
     },
@@ -409,7 +414,7 @@ export async function createApp(
       await audit.close();
       await sinks.stop();
       barrier.seal();
-      materials.clear();
+      cacheInvalidation.invalidate('all');
       await storage.close();
     },
   };

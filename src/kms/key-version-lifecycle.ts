@@ -2,7 +2,6 @@ import type { Clock } from '../core/clock.ts';
 import { CofferError, errors } from '../core/errors.ts';
 import type { Permission } from '../iam/permissions.ts';
 import { type Storage, type WriteStatement, WriteRejected } from '../storage/storage-types.ts';
-import type { KeyMaterialStore } from './key-material-store.ts';
 import { dayMs, nextVersionState, type VersionAction } from './kms-fns.ts';
 import { keyChange } from './kms-changes.ts';
 import type { KmsRepo } from './kms-repo.ts';
@@ -53,7 +52,6 @@ const maxNamesInMessage = 20;
 export class KeyVersionLifecycle {
   readonly #storage: Storage;
   readonly #repo: KmsRepo;
-  readonly #materials: KeyMaterialStore;
   readonly #clock: Clock;
   #dependents: VersionDependentsFinder = async () => ({
     secretVersionCount: 0,
@@ -62,10 +60,9 @@ export class KeyVersionLifecycle {
     visibleNames: [],
   });
 
-  constructor(storage: Storage, repo: KmsRepo, materials: KeyMaterialStore, clock: Clock) {
+  constructor(storage: Storage, repo: KmsRepo, clock: Clock) {
     this.#storage = storage;
     this.#repo = repo;
-    this.#materials = materials;
     this.#clock = clock;
   }
 
@@ -118,7 +115,6 @@ export class KeyVersionLifecycle {
       return { ...version, state: 'destroy_scheduled', destroyTimeMs };
     }
     await this.#write(this.#repo.destroyVersion(key.uid, n, now), changed('key_version.destroyed'));
-    this.#materials.forget(key.uid, n);
     return { ...version, state: 'destroyed', hasMaterial: false, destroyTimeMs: now };
   }
 
@@ -139,7 +135,6 @@ export class KeyVersionLifecycle {
             this.#repo.destroyVersion(key.uid, due.version, now, 'destroy_scheduled'),
             keyChange(this.#storage.db, 'key_version.destroyed', key, now, due.version),
           ]);
-          this.#materials.forget(key.uid, due.version);
         });
       } catch (err) {
         if (!(err instanceof WriteRejected)) throw err;

@@ -17,6 +17,7 @@ import {
 import { type KmsSymmetricKey, kmsDecrypt, kmsEncrypt, readKmsHeader } from '../crypto/kms-ciphertext.ts';
 import type { KeyMaterialStore } from './key-material-store.ts';
 import { requireUsable } from './kms-fns.ts';
+import type { KmsMetadataCache } from './kms-metadata-cache.ts';
 import type { KmsRepo } from './kms-repo.ts';
 import type { KmsService } from './kms-service.ts';
 import type { CryptoKey, KmsLocation } from './kms-types.ts';
@@ -47,11 +48,13 @@ export class KmsCryptoService {
   readonly #kms: KmsService;
   readonly #repo: KmsRepo;
   readonly #materials: KeyMaterialStore;
+  readonly #cache: KmsMetadataCache;
 
-  constructor(kms: KmsService, repo: KmsRepo, materials: KeyMaterialStore) {
+  constructor(kms: KmsService, repo: KmsRepo, materials: KeyMaterialStore, cache: KmsMetadataCache) {
     this.#kms = kms;
     this.#repo = repo;
     this.#materials = materials;
+    this.#cache = cache;
   }
 
   /** Encrypts under the primary (or the named) version. */
@@ -228,11 +231,12 @@ export class KmsCryptoService {
     }
   }
 
+  /** The KeyObject of `version` once key and version are usable; no storage read on a cache hit. */
   async #usable(key: CryptoKey, version: number, missing?: () => CofferError): Promise<KeyObject> {
-    const found = await this.#repo.findVersion(key.uid, version);
+    const found = await this.#cache.version(key, version, () => this.#repo.findVersion(key.uid, version));
     if (!found) throw missing ? missing() : errors.invalid(`Key version ${version} does not exist.`);
-    requireUsable(key.state, found?.state, version);
-    return this.#materials.load(key.uid, version, key.algorithm);
+    requireUsable(key.state, found.state, version);
+    return this.#cache.material(key, version, () => this.#materials.open(key.uid, version, key.algorithm));
   }
 
   #symmetric(key: CryptoKey, version: number, material: KeyObject): KmsSymmetricKey {

@@ -7,6 +7,7 @@ import { generateMaterial } from '../crypto/kms-algorithms.ts';
 import type { ProjectService } from '../projects/project-service.ts';
 import { type Storage, WriteRejected } from '../storage/storage-types.ts';
 import type { KeyMaterialStore } from './key-material-store.ts';
+import type { KmsMetadataCache } from './kms-metadata-cache.ts';
 import {
   KeyVersionLifecycle,
   type VersionChangeOptions,
@@ -24,6 +25,7 @@ import type {
   KmsJobEvent,
   KmsLocation,
 } from './kms-types.ts';
+import { keyResourceName } from './kms-types.ts';
 
 /**
  * Key rings, keys and versions, and their lifecycle (SPEC §5). Callers are authorized before they
@@ -36,6 +38,7 @@ export class KmsService {
   readonly #projects: ProjectService;
   readonly #clock: Clock;
   readonly #versions: KeyVersionLifecycle;
+  readonly #cache: KmsMetadataCache;
   #dependents: DependentsCounter = async () => 0;
 
   constructor(
@@ -44,13 +47,15 @@ export class KmsService {
     materials: KeyMaterialStore,
     projects: ProjectService,
     clock: Clock,
+    cache: KmsMetadataCache,
   ) {
     this.#storage = storage;
+    this.#cache = cache;
     this.#repo = repo;
     this.#materials = materials;
     this.#projects = projects;
     this.#clock = clock;
-    this.#versions = new KeyVersionLifecycle(storage, repo, materials, clock);
+    this.#versions = new KeyVersionLifecycle(storage, repo, clock);
   }
 
   /** Installs the dependents counter (Secrets Manager does, once it exists). */
@@ -145,17 +150,26 @@ export class KmsService {
     return key;
   }
 
-  /** One key; every state is readable. */
+  /** One key; every state is readable. Served from the metadata cache when it holds the key. */
   async getKey(location: KmsLocation, keyRingId: string, keyId: string): Promise<CryptoKey> {
+    await this.requireLocation(location);
+    const name = keyResourceName({ ...location, keyRingId, id: keyId });
+    const key = await this.#cache.keyByName(name, () => this.#repo.findKey(location, keyRingId, keyId));
+    if (!key) throw errors.notFound(`Key ${keyId}`);
+    return key;
+  }
+
+  /** One key as storage holds it now (what a change compares and sets against). */
+  async #currentKey(location: KmsLocation, keyRingId: string, keyId: string): Promise<CryptoKey> {
     await this.requireLocation(location);
     const key = await this.#repo.findKey(location, keyRingId, keyId);
     if (!key) throw errors.notFound(`Key ${keyId}`);
     return key;
   }
 
-  /** A key by internal uid (what secrets and ciphertexts record). */
+  /** A key by internal uid (what secrets and ciphertexts record); from the metadata cache on a hit. */
   findKeyByUid(uid: string): Promise<CryptoKey | undefined> {
-    return this.#repo.findKeyByUid(uid);
+    return this.#cache.keyByUid(uid, () => this.#repo.findKeyByUid(uid));
   }
 
   /** Keys with this ring and key id in any project. */
@@ -193,7 +207,7 @@ export class KmsService {
   /** Adds a version and makes it primary; old versions keep decrypting. */
   async rotate(location: KmsLocation, keyRingId: string, keyId: string): Promise<CryptoKey> {
     for (let attempt = 0; ; attempt++) {
-      const key = await this.getKey(location, keyRingId, keyId);
+      const key = await this.#currentKey(location, keyRingId, keyId);
       nextKeyState(key.state, 'rotate');
       try {
         return await this.#rotate(key, this.#clock.nowMs());
@@ -211,7 +225,7 @@ export class KmsService {
     action: Exclude<KeyAction, 'rotate'>,
     options: { force?: boolean; pendingWindowDays?: number } = {},
   ): Promise<CryptoKey> {
-    const key = await this.getKey(location, keyRingId, keyId);
+    const key = await this.#currentKey(location, keyRingId, keyId);
     const days = options.pendingWindowDays ?? 30;
     if (action === 'schedule_deletion' && (!Number.isInteger(days) || days < 7 || days > 30)) {
       throw errors.invalid('pendingWindowDays must be a whole number from 7 to 30.');
@@ -285,7 +299,9 @@ export class KmsService {
     action: VersionAction,
     options: VersionChangeOptions = {},
   ): Promise<KeyVersion> {
-    const { key, version } = await this.getVersion(location, keyRingId, keyId, number);
+    const key = await this.#currentKey(location, keyRingId, keyId);
+    const version = await this.#repo.findVersion(key.uid, number);
+    if (!version) throw errors.notFound(`Key version ${number}`);
     return this.#versions.change(key, version, action, options);
   }
 
@@ -320,7 +336,6 @@ export class KmsService {
           this.#repo.destroyAllVersions(key.uid, now),
           keyChange(this.#storage.db, 'key.destroyed', key, now),
         ]);
-        this.#materials.forget(key.uid);
       });
     }
     return events;

@@ -4,18 +4,26 @@ import { CofferError, errors } from '../core/errors.ts';
 import { isUuid, newUuid, type ProjectId } from '../core/ids.ts';
 import { clampPageSize, decodePageToken, maxPageSize, type Page, toPage } from '../core/pagination.ts';
 import { changeActor } from '../audit/change-actor.ts';
+import type { CacheInvalidation, Invalidation } from '../storage/cache-invalidation.ts';
 import { changeStatement } from '../storage/change-log.ts';
 import { type Storage, WriteRejected } from '../storage/storage-types.ts';
 import { type PageTokenBarrier, ProjectPageToken } from './project-page-token.ts';
 import { ProjectRepo } from './project-repo.ts';
 import type { Project, ProjectFeatures, Region } from './project-types.ts';
 
-/** How filtered project listings page. */
+/** How filtered project listings page, and how projects are cached. */
 export interface ProjectListingOptions {
   /** Seals their page tokens (they may name a project the caller cannot see). */
   readonly barrier: PageTokenBarrier;
   /** How many projects one filtered listing reads at most before answering a short page (10,000). */
   readonly maxScannedProjects?: number;
+  /**
+   * The node's cache invalidation: cached projects are then dropped one by one when a change names
+   * them (`projects/{id}`), not all on every change. Without it, `invalidate()` drops them all.
+   */
+  readonly invalidation?: CacheInvalidation;
+  /** Projects cached at most (config `metadataCache.maxEntries`; 0 turns the cache off; 10,000). */
+  readonly maxCached?: number;
 }
 
 /** Fields a caller may give when creating a project. */
@@ -43,10 +51,16 @@ export class ProjectService {
   readonly #regions: readonly Region[];
   readonly #visiblePageToken: ProjectPageToken;
   readonly #maxScannedProjects: number;
-  /** Projects by id, per node; dropped on every change (here, or on another node via the change log). */
-  #cache = new Map<string, Project | null>();
-  /** Bumped by every invalidation, so a lookup that straddles one does not fill the fresh cache. */
-  #generation = 0;
+  /**
+   * Existing projects by id, per node: the one lookup behind the guard's feature gate and the
+   * services' location checks. Dropped when a change names the project (here before the write
+   * resolves, on another node via the change feed), or all at once by `invalidate()`.
+   */
+  readonly #cache = new Map<string, Project>();
+  readonly #maxCached: number;
+  readonly #invalidation: CacheInvalidation | undefined;
+  /** Bumped by `invalidate()`; with the node's generation, a lookup that straddles an invalidation does not fill the cache. */
+  #ownGeneration = 0;
 
   constructor(storage: Storage, clock: Clock, regions: readonly Region[], listing: ProjectListingOptions) {
     this.#storage = storage;
@@ -55,6 +69,9 @@ export class ProjectService {
     this.#regions = regions;
     this.#visiblePageToken = new ProjectPageToken(listing.barrier);
     this.#maxScannedProjects = listing.maxScannedProjects ?? 10_000;
+    this.#maxCached = listing.maxCached ?? 10_000;
+    this.#invalidation = listing.invalidation;
+    this.#invalidation?.subscribe((what) => this.#dropNamed(what));
   }
 
   /** Creates a project; `already_exists` when the id is taken. */
@@ -151,7 +168,9 @@ export class ProjectService {
           timeMs: next.updateTimeMs,
         }),
       ]);
-      this.invalidate();
+      // The node's invalidation already dropped it (the change names it); without one, drop it here.
+      this.#ownGeneration++;
+      this.#cache.delete(id);
     } catch (err) {
       if (err instanceof WriteRejected && err.reason === 'expectation') {
         throw errors.conflict('The project was changed concurrently; read it again.');
@@ -193,22 +212,36 @@ export class ProjectService {
       throw new CofferError('kms_unavailable', `KMS is not available in region ${regionId}.`);
   }
 
-  /** Drops cached projects. */
+  /** Drops every cached project. */
   invalidate(): void {
-    this.#generation++;
-    this.#cache = new Map();
+    this.#ownGeneration++;
+    this.#cache.clear();
+  }
+
+  /** Drops the projects an invalidation names (`projects/{id}`, or everything under `projects`). */
+  #dropNamed(what: Invalidation): void {
+    if (what === 'all') return this.#cache.clear();
+    for (const resource of what) {
+      if (resource === 'projects') this.#cache.clear();
+      else if (resource.startsWith('projects/') && resource.indexOf('/', 9) === -1)
+        this.#cache.delete(resource.slice(9));
+    }
+  }
+
+  #generation(): number {
+    return this.#ownGeneration + (this.#invalidation?.generation ?? 0);
   }
 
   async #find(id: string): Promise<Project | undefined> {
     const cached = this.#cache.get(id);
-    if (cached !== undefined) return cached ?? undefined;
-    const generation = this.#generation;
+    if (cached !== undefined) return cached;
+    const generation = this.#generation();
     const project = await this.#repo.find(id);
-    // A read that began before an invalidation may be stale: use it once, never cache it.
-    if (generation !== this.#generation) return project;
-    if (this.#cache.size >= 10_000) this.#cache.clear();
-    // Only existing projects are cached: a project created on another node must be found at once.
-    if (project) this.#cache.set(id, project);
+    // A read that began before an invalidation may be stale: use it once, never cache it. Only
+    // existing projects are cached: a project created on another node must be found at once.
+    if (!project || generation !== this.#generation() || this.#maxCached === 0) return project;
+    if (this.#cache.size >= this.#maxCached) this.#cache.delete(this.#cache.keys().next().value!);
+    this.#cache.set(id, project);
     return project;
   }
 
