@@ -27,6 +27,7 @@ import { ProjectService } from '../projects/project-service.ts';
 import { InstanceRepo } from '../secrets/instance-repo.ts';
 import { InstanceService } from '../secrets/instance-service.ts';
 import { KeyDependents } from '../secrets/key-dependents.ts';
+import { SecretMetadataCache } from '../secrets/secret-metadata-cache.ts';
 import { SecretService } from '../secrets/secret-service.ts';
 import { SecretValueService } from '../secrets/secret-value-service.ts';
 import { SecretStageRepo } from '../secrets/secret-stage-repo.ts';
@@ -261,6 +262,7 @@ export async function createApp(
   const secretVersionRepo = new SecretVersionRepo(storage.db);
   const secretStageRepo = new SecretStageRepo(storage.db);
   const valueCrypto = new ValueCrypto(barrier, kmsCrypto);
+  const secretMetadata = new SecretMetadataCache(cacheInvalidation, config.metadataCache);
   const instances = new InstanceService({
     storage: changes,
     repo: instanceRepo,
@@ -273,6 +275,7 @@ export async function createApp(
     audit,
     clock,
     logger,
+    cache: secretMetadata,
   });
   const secrets = new SecretService({
     storage: changes,
@@ -283,6 +286,7 @@ export async function createApp(
     authorizer,
     iamRepo,
     clock,
+    cache: secretMetadata,
   });
   const secretValues = new SecretValueService({
     storage: changes,
@@ -294,6 +298,7 @@ export async function createApp(
     kms,
     crypto: valueCrypto,
     clock,
+    cache: secretMetadata,
   });
   kms.setDependentsCounter(async (key) => {
     const found = await secrets.dependents(key);

@@ -26,6 +26,7 @@ import {
 import type { SecretVersionRepo } from './secret-version-repo.ts';
 import type { ValueCrypto } from './value-crypto.ts';
 import { operationName, RewrapOperations } from './rewrap-operations.ts';
+import type { SecretMetadataCache } from './secret-metadata-cache.ts';
 
 export { type Operation, serviceIdentity } from './secret-types.ts';
 
@@ -45,6 +46,7 @@ export class InstanceService {
   readonly #clock: Clock;
   readonly #operations: RewrapOperations;
   readonly #keyAccess: InstanceKeyAccess;
+  readonly #cache: SecretMetadataCache;
 
   constructor(deps: {
     storage: Storage;
@@ -58,8 +60,10 @@ export class InstanceService {
     audit: AuditLog;
     clock: Clock;
     logger: Logger;
+    cache: SecretMetadataCache;
   }) {
     this.#storage = deps.storage;
+    this.#cache = deps.cache;
     this.#repo = deps.repo;
     this.#kms = deps.kms;
     this.#projects = deps.projects;
@@ -116,10 +120,12 @@ export class InstanceService {
     return instance;
   }
 
-  /** One instance. */
-  async get(location: SecretsLocation, id: string): Promise<Instance> {
+  /** One instance (from the metadata cache unless `fresh`: a change reads what it changes from storage). */
+  async get(location: SecretsLocation, id: string, fresh = false): Promise<Instance> {
     await this.requireLocation(location);
-    const instance = isUuid(id) ? await this.#repo.findInstance(location, id) : undefined;
+    const instance = isUuid(id)
+      ? await this.#cache.instance(location, id, () => this.#repo.findInstance(location, id), fresh)
+      : undefined;
     if (!instance) throw errors.notFound(`Instance ${id}`);
     return instance;
   }
@@ -130,8 +136,10 @@ export class InstanceService {
    */
   async idForName(location: SecretsLocation, name: string): Promise<string | undefined> {
     if (looksLikeUuid(name)) return undefined;
-    const ids = await this.#repo.instanceIdsNamed(location, name, 2);
-    return ids.length === 1 ? ids[0] : undefined;
+    return this.#cache.instanceIdForName(location, name, async () => {
+      const ids = await this.#repo.instanceIdsNamed(location, name, 2);
+      return ids.length === 1 ? ids[0] : undefined;
+    });
   }
 
   /** A page of instances. */
@@ -157,7 +165,7 @@ export class InstanceService {
     caller: Principal,
     etag: string | undefined,
   ): Promise<{ instance: Instance; operation?: Operation }> {
-    const current = await this.get(location, id);
+    const current = await this.get(location, id, true);
     if (etag !== undefined && etag !== current.etag)
       throw errors.conflict('The etag does not match the instance’s current etag.');
     if (input.name !== current.name) requireInstanceName(input.name);
@@ -234,7 +242,7 @@ export class InstanceService {
 
   /** Deletes an instance that holds no secret (`failed_precondition` otherwise). */
   async delete(location: SecretsLocation, id: string): Promise<void> {
-    const instance = await this.get(location, id);
+    const instance = await this.get(location, id, true);
     if (await this.#repo.instanceHasSecrets(instance)) {
       throw new CofferError('failed_precondition', 'The instance still holds secrets; delete them first.');
     }

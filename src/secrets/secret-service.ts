@@ -16,6 +16,7 @@ import { checkLabels, checkSecretPath } from './secret-fns.ts';
 import { type Instance, type Secret, type SecretsLocation, secretName } from './secret-types.ts';
 import { secretChange } from './secret-changes.ts';
 import type { InstanceRepo } from './instance-repo.ts';
+import type { SecretMetadataCache } from './secret-metadata-cache.ts';
 import type { SecretsRepo } from './secrets-repo.ts';
 
 /** Metadata a caller may set at creation. */
@@ -62,6 +63,7 @@ export class SecretService {
   readonly #authorizer: Authorizer;
   readonly #iamRepo: IamRepo;
   readonly #clock: Clock;
+  readonly #cache: SecretMetadataCache;
 
   constructor(deps: {
     storage: Storage;
@@ -72,8 +74,10 @@ export class SecretService {
     authorizer: Authorizer;
     iamRepo: IamRepo;
     clock: Clock;
+    cache: SecretMetadataCache;
   }) {
     this.#storage = deps.storage;
+    this.#cache = deps.cache;
     this.#repo = deps.repo;
     this.#instanceRepo = deps.instanceRepo;
     this.#instances = deps.instances;
@@ -175,14 +179,20 @@ export class SecretService {
     }
   }
 
-  /** One secret by path, in any state. */
+  /** One secret by path, in any state (from the metadata cache unless `fresh`). */
   async get(
     location: SecretsLocation,
     instanceId: string,
     path: string,
+    fresh = false,
   ): Promise<{ instance: Instance; secret: Secret }> {
-    const instance = await this.#instances.get(location, instanceId);
-    const secret = await this.#repo.findSecret(instance, path);
+    const instance = await this.#instances.get(location, instanceId, fresh);
+    const secret = await this.#cache.secret(
+      instance,
+      path,
+      () => this.#repo.findSecret(instance, path),
+      fresh,
+    );
     if (!secret) throw errors.notFound(`Secret ${path}`);
     return { instance, secret };
   }
@@ -221,7 +231,7 @@ export class SecretService {
     patch: SecretPatch,
     etag: string | undefined,
   ): Promise<Secret> {
-    const { secret } = await this.get(location, instanceId, path);
+    const { secret } = await this.get(location, instanceId, path, true);
     if (etag !== undefined && etag !== secret.etag)
       throw errors.conflict('The etag does not match the secret’s current etag.');
     if (patch.labels) checkLabels(patch.labels, 'labels');
@@ -259,7 +269,7 @@ export class SecretService {
     path: string,
     recoveryWindowDays: number,
   ): Promise<Secret | undefined> {
-    const { secret } = await this.get(location, instanceId, path);
+    const { secret } = await this.get(location, instanceId, path, true);
     if (recoveryWindowDays === 0) {
       await this.#storage.write(this.#purge(secret, 'secret.purged'));
       this.#authorizer.invalidate();
@@ -280,7 +290,7 @@ export class SecretService {
 
   /** Restores a secret pending deletion. */
   async restore(location: SecretsLocation, instanceId: string, path: string): Promise<Secret> {
-    const { secret } = await this.get(location, instanceId, path);
+    const { secret } = await this.get(location, instanceId, path, true);
     if (secret.deleteTimeMs === null)
       throw new CofferError('failed_precondition', 'The secret is not pending deletion.');
     const next = {

@@ -163,11 +163,7 @@ export class SecretValueService {
         if (attempt === 0) continue;
         throw errors.conflict(`The latest version is ${latest}, not ${input.expectedLatestVersion}.`);
       }
-      const current = await this.#cache.stages(
-        secret,
-        () => this.#stageRepo.stages(secret.uid),
-        attempt > 0,
-      );
+      const current = await this.#cache.stages(secret, () => this.#stageRepo.stages(secret.uid), attempt > 0);
       const newStages = new Set([...current.keys(), ...stages]);
       if (stages.includes('current') && current.has('current')) newStages.add('previous');
       if (newStages.size > maxStages) throw errors.invalid(`A secret has at most ${maxStages} stages.`);

@@ -1,0 +1,343 @@
+import type { CacheInvalidation, Invalidation } from '../storage/cache-invalidation.ts';
+import type { SealedVersion } from './secret-version-repo.ts';
+import {
+  type Instance,
+  instanceName,
+  type Secret,
+  type SecretsLocation,
+  secretName,
+} from './secret-types.ts';
+
+/** The bounds of the cache (config `metadataCache`): 0 entries turns it off. */
+export interface MetadataCacheBounds {
+  readonly maxEntries: number;
+  readonly maxBytes: number;
+}
+
+/** Sealed versions kept per secret (the ones read last); older ones are read from storage again. */
+export const maxVersionsPerSecret = 4;
+
+interface InstanceEntry {
+  readonly kind: 'instance';
+  readonly key: string;
+  /** The instance resource this entry lives under (itself). */
+  readonly owner: string;
+  bytes: number;
+  readonly instance: Instance;
+}
+
+interface SecretEntry {
+  readonly kind: 'secret';
+  readonly key: string;
+  readonly owner: string;
+  bytes: number;
+  readonly secret: Secret;
+  stages?: Map<string, number>;
+  /** The newest enabled version; null when none is. */
+  latest?: number | null;
+  versions?: Map<number, SealedVersion>;
+}
+
+interface NameEntry {
+  readonly kind: 'name';
+  readonly key: string;
+  /** The location (`projects/{p}/regions/{r}`) the name resolves in. */
+  readonly owner: string;
+  bytes: number;
+  readonly id: string | null;
+}
+
+type Entry = InstanceEntry | SecretEntry | NameEntry;
+
+const locationName = (l: SecretsLocation) => `projects/${l.projectId}/regions/${l.regionId}`;
+const instanceKey = (l: SecretsLocation, id: string) =>
+  instanceName({ projectId: l.projectId, regionId: l.regionId, instanceId: id });
+const secretKey = (s: { projectId: string; regionId: string; instanceId: string; path: string }) =>
+  secretName(s);
+
+/** Slashes in an instance's resource name (`projects/p/regions/r/instances/i`). */
+const instanceDepth = 5;
+
+function slashes(resource: string): number {
+  let n = 0;
+  for (let i = resource.indexOf('/'); i !== -1; i = resource.indexOf('/', i + 1)) n++;
+  return n;
+}
+
+function covers(prefix: string, resource: string): boolean {
+  return resource === prefix || resource.startsWith(`${prefix}/`);
+}
+
+/**
+ * Secrets Manager's metadata cache (docs/decisions/0007-metadata-cache.md): instances, secrets with
+ * their stages, latest enabled version and a few sealed versions (ciphertext and wrapped data key,
+ * never a plaintext or a data key), and instance name resolutions. One LRU bounded by entries and
+ * approximate bytes. Entries are dropped by `CacheInvalidation` (by resource name, a name dropping
+ * everything under it), and filled only by a read during which nothing was invalidated.
+ */
+export class SecretMetadataCache {
+  readonly #invalidation: CacheInvalidation;
+  readonly #maxEntries: number;
+  readonly #maxBytes: number;
+  /** Every entry by key, least recently used first. */
+  readonly #entries = new Map<string, Entry>();
+  /** Instance resource → keys of its instance and secret entries. */
+  readonly #byInstance = new Map<string, Set<string>>();
+  /** Location → keys of its name entries. */
+  readonly #byLocation = new Map<string, Set<string>>();
+  #bytes = 0;
+
+  constructor(invalidation: CacheInvalidation, bounds: MetadataCacheBounds) {
+    this.#invalidation = invalidation;
+    this.#maxEntries = bounds.maxEntries;
+    this.#maxBytes = bounds.maxBytes;
+    if (this.enabled) invalidation.subscribe((what) => this.#drop(what));
+  }
+
+  /** False when configured off (`maxEntries: 0`): every read goes to storage. */
+  get enabled(): boolean {
+    return this.#maxEntries > 0 && this.#maxBytes > 0;
+  }
+
+  /** Entries and approximate bytes held (tests, metrics). */
+  get size(): { entries: number; bytes: number } {
+    return { entries: this.#entries.size, bytes: this.#bytes };
+  }
+
+  /** An instance: cached, else `load` (its result cached); `fresh` reads storage in any case. */
+  async instance(
+    location: SecretsLocation,
+    id: string,
+    load: () => Promise<Instance | undefined>,
+    fresh = false,
+  ): Promise<Instance | undefined> {
+    if (!this.enabled) return load();
+    const key = instanceKey(location, id);
+    if (!fresh) {
+      const hit = this.#hit(key);
+      if (hit?.kind === 'instance') return hit.instance;
+    }
+    const generation = this.#invalidation.generation;
+    const instance = await load();
+    if (instance && this.#invalidation.generation === generation) {
+      this.#add({ kind: 'instance', key, owner: key, bytes: instanceBytes(instance), instance });
+    }
+    return instance;
+  }
+
+  /** The id of the one instance named `name` in a location (undefined: none or several). */
+  async instanceIdForName(
+    location: SecretsLocation,
+    name: string,
+    load: () => Promise<string | undefined>,
+  ): Promise<string | undefined> {
+    if (!this.enabled) return load();
+    const owner = locationName(location);
+    const key = `${owner}\u0000${name}`;
+    const hit = this.#hit(key);
+    if (hit?.kind === 'name') return hit.id ?? undefined;
+    const generation = this.#invalidation.generation;
+    const id = await load();
+    if (this.#invalidation.generation === generation) {
+      this.#add({ kind: 'name', key, owner, bytes: 200 + 2 * key.length, id: id ?? null });
+    }
+    return id;
+  }
+
+  /** A secret by path: cached, else `load`; `fresh` reads storage in any case. */
+  async secret(
+    instance: Instance,
+    path: string,
+    load: () => Promise<Secret | undefined>,
+    fresh = false,
+  ): Promise<Secret | undefined> {
+    if (!this.enabled) return load();
+    const key = secretKey({ ...instance, instanceId: instance.id, path });
+    if (!fresh) {
+      const hit = this.#hit(key);
+      if (hit?.kind === 'secret') return hit.secret;
+    }
+    const generation = this.#invalidation.generation;
+    const secret = await load();
+    if (secret && this.#invalidation.generation === generation) {
+      const owner = instanceKey(instance, instance.id);
+      this.#add({ kind: 'secret', key, owner, bytes: secretBytes(secret), secret });
+    }
+    return secret;
+  }
+
+  /** A secret's stages (stage → version; shared: never change the map). */
+  async stages(
+    secret: Secret,
+    load: () => Promise<Map<string, number>>,
+    fresh = false,
+  ): Promise<Map<string, number>> {
+    const entry = fresh ? undefined : this.#secretEntry(secret);
+    if (entry?.stages) return entry.stages;
+    return this.#fill(secret, load, (e, stages) => {
+      e.stages = stages;
+      let bytes = 64;
+      for (const stage of stages.keys()) bytes += 80 + 2 * stage.length;
+      return bytes;
+    });
+  }
+
+  /** A secret's newest enabled version number (undefined when none is). */
+  async latestEnabled(secret: Secret, load: () => Promise<number | undefined>): Promise<number | undefined> {
+    const entry = this.#secretEntry(secret);
+    if (entry?.latest !== undefined) return entry.latest ?? undefined;
+    return this.#fill(secret, load, (e, latest) => {
+      e.latest = latest ?? null;
+      return 16;
+    });
+  }
+
+  /**
+   * One sealed version. A version that follows the instance key but is not wrapped by the instance's
+   * current key (`instanceKeyUid`) is being rewrapped: it is read from storage and never cached, since
+   * the rewrap's batches record no change another node would see.
+   */
+  async version(
+    secret: Secret,
+    version: number,
+    instanceKeyUid: string | null,
+    load: () => Promise<SealedVersion | undefined>,
+  ): Promise<SealedVersion | undefined> {
+    const settled = (v: SealedVersion) => !v.followsInstance || v.wrapKeyUid === instanceKeyUid;
+    const cached = this.#secretEntry(secret)?.versions?.get(version);
+    if (cached && settled(cached)) return cached;
+    return this.#fill(secret, load, (e, found) => {
+      if (!found || !settled(found)) return 0;
+      const versions = (e.versions ??= new Map());
+      let freed = 0;
+      const previous = versions.get(version);
+      if (previous) freed += sealedBytes(previous);
+      versions.delete(version);
+      while (versions.size >= maxVersionsPerSecret) {
+        const [oldest, dropped] = versions.entries().next().value!;
+        versions.delete(oldest);
+        freed += sealedBytes(dropped);
+      }
+      versions.set(version, found);
+      return sealedBytes(found) - freed;
+    });
+  }
+
+  /** The entry of `secret`, if cached (and refreshed as most recently used). */
+  #secretEntry(secret: Secret): SecretEntry | undefined {
+    if (!this.enabled) return undefined;
+    const hit = this.#hit(secretKey(secret));
+    return hit?.kind === 'secret' && hit.secret.uid === secret.uid ? hit : undefined;
+  }
+
+  /** Reads a part of a secret's entry and stores it if nothing was invalidated meanwhile. */
+  async #fill<T>(secret: Secret, load: () => Promise<T>, store: (entry: SecretEntry, value: T) => number) {
+    if (!this.enabled) return load();
+    const generation = this.#invalidation.generation;
+    const value = await load();
+    if (this.#invalidation.generation !== generation) return value;
+    const entry = this.#entries.get(secretKey(secret));
+    if (entry?.kind !== 'secret' || entry.secret.uid !== secret.uid) return value;
+    const added = store(entry, value);
+    entry.bytes += added;
+    this.#bytes += added;
+    this.#evict(entry.key);
+    return value;
+  }
+
+  #hit(key: string): Entry | undefined {
+    const entry = this.#entries.get(key);
+    if (entry === undefined) return undefined;
+    // Re-inserted: the Map's order is least recently used first.
+    this.#entries.delete(key);
+    this.#entries.set(key, entry);
+    return entry;
+  }
+
+  #add(entry: Entry): void {
+    const old = this.#entries.get(entry.key);
+    if (old) this.#remove(old);
+    this.#entries.set(entry.key, entry);
+    this.#bytes += entry.bytes;
+    const index = entry.kind === 'name' ? this.#byLocation : this.#byInstance;
+    let keys = index.get(entry.owner);
+    if (!keys) index.set(entry.owner, (keys = new Set()));
+    keys.add(entry.key);
+    this.#evict(entry.key);
+  }
+
+  /** Drops least recently used entries while over a bound (`keep` last, and only if alone too big). */
+  #evict(keep: string): void {
+    while (this.#entries.size > this.#maxEntries || this.#bytes > this.#maxBytes) {
+      const oldest = this.#entries.values().next().value;
+      if (oldest === undefined) return;
+      if (oldest.key === keep && this.#entries.size > 1) {
+        this.#hit(keep);
+        continue;
+      }
+      this.#remove(oldest);
+    }
+  }
+
+  #remove(entry: Entry): void {
+    if (this.#entries.get(entry.key) !== entry) return;
+    this.#entries.delete(entry.key);
+    this.#bytes -= entry.bytes;
+    const index = entry.kind === 'name' ? this.#byLocation : this.#byInstance;
+    const keys = index.get(entry.owner);
+    keys?.delete(entry.key);
+    if (keys?.size === 0) index.delete(entry.owner);
+  }
+
+  #removeAll(index: Map<string, Set<string>>, owner: string): void {
+    const keys = index.get(owner);
+    if (!keys) return;
+    for (const key of [...keys]) {
+      const entry = this.#entries.get(key);
+      if (entry) this.#remove(entry);
+    }
+    index.delete(owner);
+  }
+
+  /** Applies an invalidation (see CacheInvalidation): a resource drops itself and what lies under it. */
+  #drop(what: Invalidation): void {
+    if (what === 'all') {
+      this.#entries.clear();
+      this.#byInstance.clear();
+      this.#byLocation.clear();
+      this.#bytes = 0;
+      return;
+    }
+    for (const resource of what) {
+      const entry = this.#entries.get(resource);
+      if (entry) this.#remove(entry);
+      const depth = slashes(resource);
+      if (depth > instanceDepth) continue; // a secret (or below): itself only
+      if (depth === instanceDepth) this.#removeAll(this.#byInstance, resource);
+      else
+        for (const owner of [...this.#byInstance.keys()])
+          if (covers(resource, owner)) this.#removeAll(this.#byInstance, owner);
+      // An instance created, renamed or deleted changes what names resolve to in its location.
+      for (const location of [...this.#byLocation.keys()])
+        if (covers(location, resource) || covers(resource, location))
+          this.#removeAll(this.#byLocation, location);
+    }
+  }
+}
+
+function instanceBytes(instance: Instance): number {
+  return 400 + 2 * (instance.name.length + instance.id.length + instance.projectId.length) + 300;
+}
+
+function secretBytes(secret: Secret): number {
+  let bytes = 600 + 2 * (secret.path.length + secret.uid.length + secret.etag.length);
+  for (const labels of [secret.labels, secret.annotations])
+    for (const [k, v] of Object.entries(labels)) bytes += 64 + 2 * (k.length + v.length);
+  return bytes;
+}
+
+function sealedBytes(version: SealedVersion): number {
+  return (
+    300 + 2 * version.createdBy.length + (version.ciphertext?.length ?? 0) + (version.wrappedKey?.length ?? 0)
+  );
+}
