@@ -33,9 +33,11 @@ describe('secrets metadata cache (one node, SQLite)', () => {
   let base: string;
   const api = (method: string, path: string, body?: unknown) =>
     call(node.url, method, path, { token: admin, ...(body !== undefined ? { body } : {}) });
-  const _value = async (path: string, query = '') => {
+  const value = async (path: string, query = '') => {
     const res = await api('GET', `${base}/secrets/${enc(path)}/value${query}`);
-    return res.status === 200 ? res.body.value : `${res.status} ${res.body?.error?.code ?? ''}`;
+    return res.status === 200
+      ? res.body.value
+      : `${res.status} ${res.body?.code ?? res.body?.error?.code ?? ''}`;
   };
 
   before(async () => {
@@ -49,6 +51,129 @@ describe('secrets metadata cache (one node, SQLite)', () => {
   });
   after(async () => {
     await node?.destroy();
+  });
+
+  test('on the node that made a change, the very next read reflects it', async () => {
+    const secretUrl = `${base}/secrets/${enc('fresh/s')}`;
+    const warm = async (query = '') => {
+      await value('fresh/s', query);
+      return value('fresh/s', query);
+    };
+    assert.equal((await api('POST', `${base}/secrets`, { path: 'fresh/s', value: 'v1' })).status, 201);
+    assert.equal(await warm(), 'v1');
+    // A new version.
+    assert.equal((await api('PUT', `${secretUrl}/value`, { value: 'v2' })).status, 201);
+    assert.equal(await value('fresh/s'), 'v2');
+    assert.equal(await warm('?version=1'), 'v1');
+    // Disable, enable: by number and as the latest enabled.
+    assert.equal((await api('POST', `${secretUrl}/versions/1/disable`)).status, 200);
+    assert.match(await value('fresh/s', '?version=1'), /^400 failed_precondition/);
+    assert.equal((await api('POST', `${secretUrl}/versions/2/disable`)).status, 200);
+    assert.match(await value('fresh/s'), /^404/, 'no enabled version left');
+    assert.equal((await api('POST', `${secretUrl}/versions/1/enable`)).status, 200);
+    assert.equal(await value('fresh/s'), 'v1', 'the latest enabled is version 1 now');
+    assert.equal((await api('POST', `${secretUrl}/versions/2/enable`)).status, 200);
+    assert.equal(await warm(), 'v2');
+    // Stage moves.
+    assert.equal(await warm('?stage=current'), 'v2');
+    assert.equal((await api('PUT', `${secretUrl}/stages/current`, { version: 1 })).status, 200);
+    assert.equal(await value('fresh/s', '?stage=current'), 'v1');
+    assert.equal((await api('PUT', `${secretUrl}/stages/current`, { version: 2 })).status, 200);
+    assert.equal(await value('fresh/s', '?stage=current'), 'v2');
+    // Destroy.
+    assert.equal(await warm('?version=1'), 'v1');
+    assert.equal((await api('POST', `${secretUrl}/versions/1/destroy`)).status, 200);
+    assert.match(await value('fresh/s', '?version=1'), /^400 failed_precondition/);
+    // Delete and restore.
+    assert.equal(await warm(), 'v2');
+    assert.equal((await api('DELETE', `${secretUrl}?recoveryWindowDays=7`)).status, 200);
+    assert.match(await value('fresh/s'), /^400 failed_precondition/);
+    assert.equal((await api('POST', `${secretUrl}/restore`)).status, 200);
+    assert.equal(await value('fresh/s'), 'v2');
+    // Purge, and a new secret at the same path.
+    assert.equal((await api('DELETE', `${secretUrl}?recoveryWindowDays=0`)).status, 204);
+    assert.match(await value('fresh/s'), /^404/);
+    assert.equal((await api('POST', `${base}/secrets`, { path: 'fresh/s', value: 'new' })).status, 201);
+    assert.equal(await value('fresh/s'), 'new');
+  });
+
+  test('an instance key switch, a binding removed, an instance renamed: the very next request reflects it', async () => {
+    const region = `/v2/projects/${projectId}/regions/local`;
+    const ring = (await api('POST', `${region}/keyrings`, { displayName: 'r' })).body.id;
+    const newKey = async () =>
+      (await api('POST', `${region}/keyrings/${ring}/keys`, { algorithm: 'aes256-gcm96' })).body;
+    const [keyA, keyB] = [await newKey(), await newKey()];
+    const sa = (await api('POST', `/v2/projects/${projectId}/service-accounts`, { name: 'wrapper' })).body
+      .email;
+    await api('POST', `/v2/projects/${projectId}/iam-policy:add-binding`, {
+      role: 'roles/secretsmanager.reader',
+      member: `serviceAccount:${sa}`,
+    });
+    await api('POST', `${region}/keyrings/${ring}/iam-policy:add-binding`, {
+      role: 'roles/kms.cryptoKeyEncrypterDecrypter',
+      member: `serviceAccount:${sa}`,
+    });
+    const kmsKey = (key: { id: string }) => ({
+      regionId: 'local',
+      projectId,
+      serviceAccountEmail: sa,
+      keyRingId: ring,
+      keyId: key.id,
+      keyVersion: 1,
+    });
+    const created = await api('POST', `${region}/instances`, { name: 'keyed', kmsKey: kmsKey(keyA) });
+    assert.equal(created.status, 201, JSON.stringify(created.body));
+    const inst = `${region}/instances/${created.body.id}`;
+    const secretUrl = `${inst}/secrets/${enc('k/s')}`;
+    const read = async (url = secretUrl, token = admin) => {
+      const res = await call(node.url, 'GET', `${url}/value`, { token });
+      return res.status === 200 ? res.body.value : `${res.status} ${res.body?.code ?? ''}`;
+    };
+    assert.equal((await api('POST', `${inst}/secrets`, { path: 'k/s', value: 'kv' })).status, 201);
+    await read();
+    assert.equal(await read(), 'kv');
+    assert.equal((await api('GET', secretUrl)).body.kmsKey.identity, keyA.name);
+
+    // The key switch: the secret follows the new key at once, its values read throughout.
+    const switched = await api('PUT', inst, { name: 'keyed', kmsKey: kmsKey(keyB) });
+    assert.equal(switched.status, 200, JSON.stringify(switched.body));
+    assert.equal((await api('GET', secretUrl)).body.kmsKey.identity, keyB.name);
+    assert.equal(await read(), 'kv');
+    const op = `${region}/operations/${switched.body.operation.id}`;
+    for (let i = 0; i < 20 && !(await api('GET', op)).body.done; i++) await node.app.runBackgroundJobs();
+    assert.equal((await api('GET', op)).body.state, 'done');
+    assert.equal(await read(), 'kv');
+    // Rewrapped: the old key may go; the new key disabled refuses the value at once.
+    assert.equal((await api('POST', `${region}/keyrings/${ring}/keys/${keyA.id}/disable`)).status, 200);
+    assert.equal(await read(), 'kv', 'the value no longer needs the old key');
+    assert.equal(
+      (await api('POST', `${region}/keyrings/${ring}/keys/${keyB.id}/disable?force=true`)).status,
+      200,
+    );
+    assert.match(await read(), /^(400|403|409)/);
+    assert.equal((await api('POST', `${region}/keyrings/${ring}/keys/${keyB.id}/enable`)).status, 200);
+    assert.equal(await read(), 'kv');
+
+    // A binding removed: refused on the very next read.
+    const email = 'reader-cache@example.com';
+    const password = 'correct horse battery';
+    assert.equal((await api('POST', '/v2/users', { email, password })).status, 201);
+    const token = (await call(node.url, 'POST', '/v2/auth/login', { body: { email, password } })).body.token;
+    const binding = { role: 'roles/secretsmanager.secretAccessor', member: `user:${email}` };
+    assert.equal((await api('POST', `${secretUrl}/iam-policy:add-binding`, binding)).status, 200);
+    await read(secretUrl, token);
+    assert.equal(await read(secretUrl, token), 'kv');
+    assert.equal((await api('POST', `${secretUrl}/iam-policy:remove-binding`, binding)).status, 200);
+    assert.match(await read(secretUrl, token), /^403/);
+
+    // A rename: the old name resolves no more, the new one does.
+    const byName = (name: string) => `${region}/instances/${name}/secrets/${enc('k/s')}`;
+    await read(byName('keyed'));
+    assert.equal(await read(byName('keyed')), 'kv');
+    assert.match(await read(byName('renamed')), /^404/);
+    assert.equal((await api('PUT', inst, { name: 'renamed', kmsKey: kmsKey(keyB) })).status, 200);
+    assert.match(await read(byName('keyed')), /^404/);
+    assert.equal(await read(byName('renamed')), 'kv');
   });
 
   test('a repeated getSecretValue reads no metadata row from storage (by id and by instance name)', async (t) => {
