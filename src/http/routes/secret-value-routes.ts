@@ -1,7 +1,6 @@
 import { type Static, Type } from '@sinclair/typebox';
 import type { FastifyInstance } from 'fastify';
 import type { App } from '../../app/app.ts';
-import type { AuditEvent } from '../../audit/audit-types.ts';
 import { PageOf } from '../../core/api/common-schemas.ts';
 import {
   BatchGetBody,
@@ -11,11 +10,9 @@ import {
   SecretVersionView,
 } from '../../core/api/secrets-schemas.ts';
 import { toRfc3339 } from '../../core/clock.ts';
-import { errors } from '../../core/errors.ts';
-import { secretName } from '../../secrets/secret-types.ts';
+import { BatchReveal, type DescribeFailure } from '../../secrets/batch-reveal.ts';
 import { fromBase64 } from '../base64-field.ts';
 import { mapError } from '../error-mapper.ts';
-import { newTimeOrderedUuid } from '../../core/ids.ts';
 import {
   InstanceParams,
   SecretParams,
@@ -36,6 +33,14 @@ export function registerSecretValueRoutes(server: FastifyInstance, app: App): vo
   const tags = ['secrets'];
   const base = '/v2/projects/:projectId/regions/:regionId/instances';
   const secretBase = `${base}/:instanceId/secrets/:secret`;
+  const batchReveal = new BatchReveal({
+    authorizer: app.authorizer,
+    projects: app.projects,
+    instances: app.instances,
+    secrets: app.secrets,
+    values: app.secretValues,
+    clock: app.clock,
+  });
 
   server.get<{ Params: P; Querystring: Static<typeof ValueQuery> }>(
     `${secretBase}/value`,
@@ -230,61 +235,22 @@ export function registerSecretValueRoutes(server: FastifyInstance, app: App): vo
     },
     async (request) => {
       const p = request.params;
-      // Before anything is looked up: a caller who may read none of the named secrets learns nothing.
-      let mayReadAny = false;
-      for (const path of request.body.secrets) {
-        if (
-          await app.authorizer.holds(
-            request.principal!,
-            'secrets.get_value',
-            `${instName(p)}/secrets/${encodeURIComponent(path)}`,
-          )
-        ) {
-          mayReadAny = true;
-          break;
-        }
-      }
-      if (!mayReadAny) throw errors.denied();
-      await app.projects.requireFeature(p.projectId!, 'secrets');
-      const instance = await app.instances.get(loc(p), p.instanceId!);
-      const caller = callerOf(request);
-      const values = [];
-      const failures = [];
-      for (const path of request.body.secrets) {
-        const resource = secretName({ ...instance, instanceId: instance.id, path });
-        const kmsEvents: AuditEvent[] = [];
-        let status = 200;
-        try {
-          if (!(await app.authorizer.holds(caller.principal, 'secrets.get_value', resource)))
-            throw errors.denied();
-          const secret = (await app.secrets.get(loc(p), instance.id, path)).secret;
-          const value = await app.secretValues.reveal(instance, secret, { ...caller, events: kmsEvents });
-          values.push({ path, ...valueView(value) });
-        } catch (err) {
-          const mapped = mapError(err);
-          if (mapped.unexpected) throw err;
-          status = mapped.status;
-          failures.push({ path, error: { code: mapped.code, message: mapped.message } });
-          for (const [i, event] of kmsEvents.entries()) {
-            if (event.status === 0) kmsEvents[i] = { ...event, result: 'error', status };
-          }
-        }
-        caller.events.push(
-          {
-            id: newTimeOrderedUuid(app.clock.nowMs()),
-            timeMs: app.clock.nowMs(),
-            requestId: caller.requestId,
-            action: 'secrets.get_value',
-            principal: caller.principal,
-            resource,
-            projectId: instance.projectId,
-            result: status < 400 ? 'ok' : status === 403 ? 'denied' : 'error',
-            status,
-          },
-          ...kmsEvents,
-        );
-      }
-      return { values, errors: failures };
+      const { values, errors: failures } = await batchReveal.read(
+        loc(p),
+        p.instanceId!,
+        request.body.secrets,
+        callerOf(request),
+        describeFailure,
+      );
+      return { values: values.map(({ path, value }) => ({ path, ...valueView(value) })), errors: failures };
     },
   );
 }
+
+/** A batch's per-secret error as the API answers it; undefined (fail the request) when unexpected. */
+const describeFailure: DescribeFailure = (err) => {
+  const mapped = mapError(err);
+  return mapped.unexpected
+    ? undefined
+    : { status: mapped.status, code: mapped.code, message: mapped.message };
+};
