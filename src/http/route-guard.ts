@@ -1,3 +1,4 @@
+import type { FastifyContextConfig, FastifyRequest } from 'fastify';
 import type { Permission } from '../iam/permissions.ts';
 import type { Principal } from '../iam/principal.ts';
 
@@ -44,5 +45,18 @@ declare module 'fastify' {
   interface FastifyRequest {
     /** The authenticated caller (guarded routes only). */
     principal?: Principal;
+    /** The route's config, once read (see `routeConfig`). */
+    routeConfig?: FastifyContextConfig;
+    /** The resource the guard checked (after name resolution), for the request's audit event. */
+    guardResource?: string;
   }
+}
+
+/**
+ * The route's config (guard, public, audit, noStore). Fastify's `request.routeOptions` getter builds
+ * a fresh object of a dozen fields on every read, and the guard, the audit and the response hook all
+ * ask: read once per request.
+ */
+export function routeConfig(request: FastifyRequest): FastifyContextConfig {
+  return (request.routeConfig ??= request.routeOptions.config);
 }

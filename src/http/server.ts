@@ -1,14 +1,16 @@
 import { readFileSync } from 'node:fs';
 import swagger from '@fastify/swagger';
-import Fastify, { type FastifyInstance, LogController } from 'fastify';
+import Fastify, { type FastifyInstance, type FastifyRequest } from 'fastify';
 import type { App } from '../app/app.ts';
 import { version } from '../app/version.ts';
 import { ConfigError } from '../core/config.ts';
 import { createClientErrorHandler } from './client-error-handler.ts';
 import { mapError } from './error-mapper.ts';
 import { capConnections, serverTimeoutOptions } from './listener-limits.ts';
-import { registerAudit } from './plugins/audit-plugin.ts';
-import { registerGuard } from './plugins/guard-plugin.ts';
+import { auditAnswer, registerAudit } from './plugins/audit-plugin.ts';
+import { guardRequest, registerGuard } from './plugins/guard-plugin.ts';
+import { lazyChildLoggerFactory, RequestLogController } from './request-logging.ts';
+import { routeConfig } from './route-guard.ts';
 import { registerAuditRoutes } from './routes/audit-routes.ts';
 import { registerChangesRoutes } from './routes/changes-routes.ts';
 import { registerIamRoutes } from './routes/iam-routes.ts';
@@ -63,7 +65,9 @@ export async function buildServer(app: App, options: BuildServerOptions = {}): P
     clientErrorHandler: createClientErrorHandler(app.logger),
     bodyLimit: app.config.bodyLimitBytes,
     requestIdHeader: false,
-    logController: new LogController({ requestIdLogLabel: 'requestId' }),
+    logController: new RequestLogController(app.logger, 'requestId'),
+    // request.log binds the request id when the request first logs a line (request-logging.ts).
+    childLoggerFactory: lazyChildLoggerFactory,
     genReqId: (req) => {
       const given = req.headers['x-request-id'];
       return typeof given === 'string' && requestIdPattern.test(given) ? given : newTimeOrderedUuid();
@@ -78,24 +82,34 @@ export async function buildServer(app: App, options: BuildServerOptions = {}): P
   }) as unknown as FastifyInstance;
 
   capConnections(server.server, app.config, app.logger);
-  const gate = options.startGate;
-  if (gate) {
-    let open = false;
-    void gate.then(() => {
-      open = true;
-    });
-    server.addHook('onRequest', (_request, _reply, done) => {
-      if (open) done();
-      else void gate.then(() => done());
-    });
-  }
   server.setValidatorCompiler(schemaValidatorCompiler());
 
-  // An empty body declared as JSON (curl -X DELETE -H 'content-type: application/json') is no body.
-  server.addHook('onRequest', async (request) => {
-    const length = request.headers['content-length'];
-    const chunked = request.headers['transfer-encoding'] !== undefined;
-    if ((length === undefined || length === '0') && !chunked) delete request.headers['content-type'];
+  // One onRequest hook for every request, callback style (a public route makes no promise): wait
+  // for the start gate, drop an empty body's content type, then the access check (guard-plugin.ts).
+  const gate = options.startGate;
+  let open = gate === undefined;
+  void gate?.then(() => {
+    open = true;
+  });
+  const onRequest = (request: FastifyRequest, done: (err?: Error) => void): void => {
+    // An empty body declared as JSON (curl -X DELETE -H 'content-type: application/json') is no body.
+    const headers = request.headers;
+    const length = headers['content-length'];
+    if ((length === undefined || length === '0') && headers['transfer-encoding'] === undefined)
+      delete headers['content-type'];
+    let checking: Promise<void> | undefined;
+    try {
+      checking = guardRequest(app, request);
+    } catch (err) {
+      done(err as Error);
+      return;
+    }
+    if (checking) checking.then(() => done(), done);
+    else done();
+  };
+  server.addHook('onRequest', (request, _reply, done) => {
+    if (open) onRequest(request, done);
+    else void gate!.then(() => onRequest(request, done));
   });
 
   server.setErrorHandler((err, request, reply) => {
@@ -119,10 +133,14 @@ export async function buildServer(app: App, options: BuildServerOptions = {}): P
     }),
   );
 
-  server.addHook('onSend', async (request, reply, payload) => {
+  // One onSend hook: the request id and no-store headers, then the audit (audit-plugin.ts), which
+  // holds the answer until its event is durable.
+  server.addHook('onSend', (request, reply, payload, done) => {
     void reply.header('x-request-id', String(request.id));
-    if (request.routeOptions.config.noStore) void reply.header('cache-control', 'no-store');
-    return payload;
+    if (routeConfig(request).noStore) void reply.header('cache-control', 'no-store');
+    const audited = auditAnswer(app, request, reply, payload);
+    if (audited) audited.then((sent) => done(null, sent), done);
+    else done(null, payload);
   });
 
   await server.register(swagger, {
@@ -134,7 +152,7 @@ export async function buildServer(app: App, options: BuildServerOptions = {}): P
     },
   });
 
-  registerGuard(server, app);
+  registerGuard(server);
   registerAudit(server, app);
   registerSysRoutes(server, app);
   registerProjectRoutes(server, app);

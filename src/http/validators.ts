@@ -26,9 +26,10 @@ export function schemaValidatorCompiler(): FastifySchemaCompiler<unknown> {
   const coercing = makeAjv(true);
   return ({ schema, httpPart }) => {
     const validate = (httpPart === 'body' ? strict : coercing).compile(schema as object);
+    // `true` keeps the (possibly coerced, defaulted in place) data as it is, with no result object.
     return (data: unknown) =>
       validate(data)
-        ? { value: data }
+        ? true
         : { error: Object.assign(new Error(describe(validate.errors)), { validation: validate.errors }) };
   };
 }

@@ -7,6 +7,8 @@ import { isIP } from 'node:net';
  * request. Every host of a /64 (and of a NAT or proxy not named in trustProxy) shares one budget.
  */
 export function limiterAddress(ip: string): string {
+  // No colon: an IPv4 address (or no address at all), kept as it is without parsing.
+  if (!ip.includes(':')) return ip;
   const address = ip.split('%')[0]!; // an IPv6 zone (fe80::1%eth0) is not part of the address
   if (isIP(address) !== 6) return ip;
   const groups = ipv6Groups(address);

@@ -1,17 +1,16 @@
-import type { FastifyInstance, FastifyReply, FastifyRequest } from 'fastify';
+import type { FastifyContextConfig, FastifyInstance, FastifyReply, FastifyRequest } from 'fastify';
 import type { App } from '../../app/app.ts';
 import { type PendingAudit, pendingAudit } from '../../audit/audit-outbox.ts';
 import type { AuditEvent, AuditResult } from '../../audit/audit-types.ts';
 import { mapError } from '../error-mapper.ts';
-import { rootResource } from '../route-guard.ts';
+import { rootResource, routeConfig } from '../route-guard.ts';
 import { newTimeOrderedUuid } from '../../core/ids.ts';
-import { limiterAddress } from '../../iam/limiter-address.ts';
-import { clientAddress } from '../client-address.ts';
+import { clientAddress, limiterKey } from '../client-address.ts';
 
 declare module 'fastify' {
   interface FastifyRequest {
     /** Identifiers the handler adds to the request's audit event (e.g. the key version used). */
-    auditDetails?: Record<string, string | number | boolean>;
+    auditDetails?: Record<string, string | number | boolean> | undefined;
     /** Further events of this request (e.g. `kms.decrypt` by an acting identity). */
     auditExtra?: AuditEvent[];
     /** The audit event a state change of this request carries into the outbox. */
@@ -26,26 +25,53 @@ function resultOf(status: number): AuditResult {
   return status === 401 || status === 403 ? 'denied' : 'error';
 }
 
-function eventOf(request: FastifyRequest, reply: FastifyReply, nowMs: number): AuditEvent | undefined {
-  const config = request.routeOptions.config;
+type Mutable<T> = { -readonly [K in keyof T]: T[K] };
+
+const noOutboxIds: readonly string[] = Object.freeze([]);
+
+/**
+ * The request's audit event, built in place (no spreads, no intermediate objects): the guard's resource as the guard resolved it, the address as the
+ * limiters keyed it, `id` when the event was predicted before the handler ran.
+ */
+function buildEvent(
+  request: FastifyRequest,
+  config: FastifyContextConfig,
+  nowMs: number,
+  id: string,
+  status: number,
+  result: AuditResult,
+): AuditEvent {
   const guard = config.guard;
-  if (!guard && !config.audit) return undefined;
   const params = (request.params ?? {}) as Record<string, string>;
-  const userAgent = request.headers['user-agent'];
-  return {
-    id: newTimeOrderedUuid(nowMs),
+  const event: Mutable<AuditEvent> = {
+    id,
     timeMs: nowMs,
     requestId: String(request.id),
     action: guard ? (guard.auditAction ?? guard.permission) : config.audit!,
     principal: request.principal ?? 'anonymous',
-    resource: guard ? guard.resource(params) : rootResource,
-    ...(params.projectId !== undefined ? { projectId: params.projectId } : {}),
-    result: resultOf(reply.statusCode),
-    status: reply.statusCode,
+    resource: guard ? (request.guardResource ?? guard.resource(params)) : rootResource,
+    result,
+    status,
     sourceIp: clientAddress(request),
-    ...(typeof userAgent === 'string' ? { userAgent: userAgent.slice(0, 256) } : {}),
-    ...(request.auditDetails ? { details: request.auditDetails } : {}),
   };
+  if (params.projectId !== undefined) event.projectId = params.projectId;
+  const userAgent = request.headers['user-agent'];
+  if (typeof userAgent === 'string')
+    event.userAgent = userAgent.length > 256 ? userAgent.slice(0, 256) : userAgent;
+  if (request.auditDetails) event.details = request.auditDetails;
+  return event;
+}
+
+function eventOf(
+  request: FastifyRequest,
+  reply: FastifyReply,
+  nowMs: number,
+  id?: string,
+): AuditEvent | undefined {
+  const config = routeConfig(request);
+  if (!config.guard && !config.audit) return undefined;
+  const status = reply.statusCode;
+  return buildEvent(request, config, nowMs, id ?? newTimeOrderedUuid(nowMs), status, resultOf(status));
 }
 
 /**
@@ -54,84 +80,102 @@ function eventOf(request: FastifyRequest, reply: FastifyReply, nowMs: number): A
  * second event.
  */
 export async function auditNow(app: App, request: FastifyRequest, reply: FastifyReply): Promise<void> {
-  const event = eventOf(request, reply, app.clock.nowMs());
-  if (!event) return;
   const pending = request.pendingAudit;
-  await app.audit.append(
-    [pending ? { ...event, id: pending.id } : event],
-    pending?.written ? [pending.id] : [],
-  );
+  const event = eventOf(request, reply, app.clock.nowMs(), pending?.id);
+  if (!event) return;
+  await app.audit.append([event], pending?.written ? [pending.id] : noOutboxIds);
   request.audited = true;
 }
 
 /**
- * Audit for every guarded route, allowed or denied, and for the public routes' outcomes (a request
- * refused before authentication, or an anonymous refusal on a public route, is counted instead, see
- * audit/audit-unauthenticated.ts): the event is made durable before the answer
- * leaves (onSend). If that fails, a successful answer is replaced by `503 audit_unavailable`, so a
- * value, plaintext or token is never returned unaudited (fail closed); an error answer, which reveals
- * nothing, is kept as it is.
+ * A state change commits together with its (predicted) audit event (see audit/audit-outbox.ts):
+ * for guarded routes that change something, the event is predicted before the handler runs.
  */
 export function registerAudit(server: FastifyInstance, app: App): void {
-  // A state change commits together with its (predicted) audit event; see audit/audit-outbox.ts.
-  server.addHook('preHandler', (request, reply, done) => {
-    const guard = request.routeOptions.config.guard;
-    if (!guard || request.method === 'GET' || request.method === 'HEAD') {
+  for (const field of ['auditDetails', 'auditExtra', 'pendingAudit', 'audited'] as const)
+    server.decorateRequest(field, undefined);
+  server.addHook('preHandler', (request, _reply, done) => {
+    const config = routeConfig(request);
+    if (!config.guard || request.method === 'GET' || request.method === 'HEAD') {
       done();
       return;
     }
-    const predicted = eventOf(request, reply, app.clock.nowMs());
-    if (!predicted) {
-      done();
-      return;
-    }
+    const nowMs = app.clock.nowMs();
+    const id = newTimeOrderedUuid(nowMs);
     const pending: PendingAudit = {
-      id: predicted.id,
-      event: { ...predicted, status: 0, result: 'ok' },
+      id,
+      event: buildEvent(request, config, nowMs, id, 0, 'ok'),
       written: false,
     };
     request.pendingAudit = pending;
     pendingAudit.run(pending, done);
   });
+}
 
-  server.addHook('onSend', async (request, reply, payload) => {
-    const config = request.routeOptions.config;
-    if (request.principal === undefined && (config.guard || (config.audit && reply.statusCode >= 400))) {
-      // Refused before the caller was identified (401, or 429 ahead of the token lookup), or an
-      // anonymous refusal on a public route (failed login, bad share, malformed request, 429,
-      // sealed): counted per address (and route) into a system event once a minute, never one
-      // event per request (an anonymous flood). Successes on public routes are recorded below.
-      // Keyed like the limiters (an IPv6 address by its /64): one host cannot fill the table.
-      app.unauthenticatedAudit.record(
-        limiterAddress(clientAddress(request)),
-        reply.statusCode === 429,
-        config.guard ? undefined : config.audit,
-      );
-      return payload;
-    }
-    if (request.audited) return payload;
-    const pending = request.pendingAudit;
-    const event = eventOf(request, reply, app.clock.nowMs());
-    const primary = event && pending ? { ...event, id: pending.id } : event;
-    if (!primary) return payload;
-    try {
-      // Extra events still marked with status 0 failed with the request: they take its status.
-      const extra = (request.auditExtra ?? []).map((event) =>
-        event.status === 0
-          ? { ...event, status: reply.statusCode, result: resultOf(reply.statusCode) }
-          : event,
-      );
-      await app.audit.append([primary, ...extra], pending?.written ? [pending.id] : []);
-      return payload;
-    } catch (err) {
-      // An error answer reveals nothing: keep it (the audit failure is logged). A success is withheld.
-      if (reply.statusCode >= 400) return payload;
-      const mapped = mapError(err);
-      void reply.code(mapped.status);
-      void reply.header('content-type', 'application/json; charset=utf-8');
-      return JSON.stringify({
-        error: { code: mapped.code, message: mapped.message, requestId: String(request.id) },
-      });
-    }
-  });
+/**
+ * Audit for every guarded route, allowed or denied, and for the public routes' outcomes (a request
+ * refused before authentication, or an anonymous refusal on a public route, is counted instead, see
+ * audit/audit-unauthenticated.ts): the event is made durable before the answer leaves (the server's
+ * onSend hook runs this). If that fails, a successful answer is replaced by `503 audit_unavailable`,
+ * so a value, plaintext or token is never returned unaudited (fail closed); an error answer, which
+ * reveals nothing, is kept as it is. Returns a promise of the payload to send only when an event is
+ * written; undefined when the payload goes as it is.
+ */
+export function auditAnswer(
+  app: App,
+  request: FastifyRequest,
+  reply: FastifyReply,
+  payload: unknown,
+): Promise<unknown> | undefined {
+  const config = routeConfig(request);
+  if (request.principal === undefined && (config.guard || (config.audit && reply.statusCode >= 400))) {
+    // Refused before the caller was identified (401, or 429 ahead of the token lookup), or an
+    // anonymous refusal on a public route (failed login, bad share, malformed request, 429,
+    // sealed): counted per address (and route) into a system event once a minute, never one
+    // event per request (an anonymous flood). Successes on public routes are recorded below.
+    // Keyed like the limiters (an IPv6 address by its /64): one host cannot fill the table.
+    app.unauthenticatedAudit.record(
+      limiterKey(request),
+      reply.statusCode === 429,
+      config.guard ? undefined : config.audit,
+    );
+    return undefined;
+  }
+  if (request.audited) return undefined;
+  const pending = request.pendingAudit;
+  const primary = eventOf(request, reply, app.clock.nowMs(), pending?.id);
+  if (!primary) return undefined;
+  return appendAnswered(app, request, reply, payload, primary, pending);
+}
+
+async function appendAnswered(
+  app: App,
+  request: FastifyRequest,
+  reply: FastifyReply,
+  payload: unknown,
+  primary: AuditEvent,
+  pending: PendingAudit | undefined,
+): Promise<unknown> {
+  try {
+    const events = [primary];
+    // Extra events still marked with status 0 failed with the request: they take its status.
+    if (request.auditExtra)
+      for (const event of request.auditExtra)
+        events.push(
+          event.status === 0
+            ? { ...event, status: reply.statusCode, result: resultOf(reply.statusCode) }
+            : event,
+        );
+    await app.audit.append(events, pending?.written ? [pending.id] : noOutboxIds);
+    return payload;
+  } catch (err) {
+    // An error answer reveals nothing: keep it (the audit failure is logged). A success is withheld.
+    if (reply.statusCode >= 400) return payload;
+    const mapped = mapError(err);
+    void reply.code(mapped.status);
+    void reply.header('content-type', 'application/json; charset=utf-8');
+    return JSON.stringify({
+      error: { code: mapped.code, message: mapped.message, requestId: String(request.id) },
+    });
+  }
 }

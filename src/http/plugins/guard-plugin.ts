@@ -1,9 +1,8 @@
 import type { FastifyInstance, FastifyRequest } from 'fastify';
 import type { App } from '../../app/app.ts';
 import { CofferError, errors } from '../../core/errors.ts';
-import { limiterAddress } from '../../iam/limiter-address.ts';
-import type { RouteGuard } from '../route-guard.ts';
-import { clientAddress } from '../client-address.ts';
+import { type RouteGuard, routeConfig } from '../route-guard.ts';
+import { limiterKey } from '../client-address.ts';
 
 /** A route as declared: method, URL pattern, and its access rule (none for the public routes). */
 export interface DeclaredRoute {
@@ -39,7 +38,7 @@ async function authenticate(app: App, request: FastifyRequest) {
     return await app.tokens.authenticate(bearerOf(request));
   } catch (err) {
     if (err instanceof CofferError && err.code === 'unauthenticated')
-      app.failedAuthLimiter.take(limiterAddress(clientAddress(request)));
+      app.failedAuthLimiter.take(limiterKey(request));
     throw err;
   }
 }
@@ -48,24 +47,28 @@ async function authenticate(app: App, request: FastifyRequest) {
  * An instance named by its name where its id goes (`…/instances/main/secrets/…`) becomes that id
  * before the permission check, so the check runs on the real resource and a caller with rights to
  * one secret needs no listing to find the instance. A name that matches no instance (or several) is
- * left as written and behaves exactly like an unknown id: no existence oracle.
+ * left as written and behaves exactly like an unknown id: no existence oracle. Returns the name as
+ * written when it was replaced.
  */
-async function resolveInstanceName(app: App, params: Record<string, string>): Promise<void> {
+async function resolveInstanceName(app: App, params: Record<string, string>): Promise<string | undefined> {
   const { projectId, regionId, instanceId } = params;
-  if (projectId === undefined || regionId === undefined || instanceId === undefined) return;
+  if (projectId === undefined || regionId === undefined || instanceId === undefined) return undefined;
   const id = await app.instances.idForName({ projectId, regionId }, instanceId);
-  if (id !== undefined) params.instanceId = id;
+  if (id === undefined || id === instanceId) return undefined;
+  params.instanceId = id;
+  return instanceId;
 }
 
 /**
- * The one access hook. For every guarded route, in SPEC §4's order: 401 (credential) → 503 sealed →
- * 403 (permission on the resource named by the URL, before existence or body) → feature gate →
- * kms_unavailable. Routes must declare either a guard or `public: true`; registering one that
- * declares neither fails at start-up.
+ * Records every /v2 route's access rule (routes must declare either a guard or `public: true`;
+ * registering one that declares neither fails at start-up) and declares the request fields the
+ * access hook and the audit fill, so every request object has one shape.
  */
-export function registerGuard(server: FastifyInstance, app: App): void {
+export function registerGuard(server: FastifyInstance): void {
   const table: DeclaredRoute[] = [];
   routeTables.set(server, table);
+  for (const field of ['principal', 'routeConfig', 'guardResource', 'sourceAddress', 'limiterKey'] as const)
+    server.decorateRequest(field, undefined);
   server.addHook('onRoute', (route) => {
     const config = route.config as { guard?: RouteGuard; public?: boolean } | undefined;
     if (!route.url.startsWith('/v2')) return;
@@ -77,41 +80,64 @@ export function registerGuard(server: FastifyInstance, app: App): void {
       table.push({ method, url: route.url, ...(config.guard ? { guard: config.guard } : {}) });
     }
   });
+}
 
-  server.addHook('onRequest', async (request) => {
-    const perAddress = app.addressLimiter.take(limiterAddress(clientAddress(request)));
-    if (perAddress > 0) throw rateLimited(perAddress);
-    const config = request.routeOptions.config;
-    const guard = config.guard;
-    if (!guard) {
-      // Public routes and unknown URLs (which answer 404) carry no guard.
-      return;
-    }
-    // An address that keeps failing to authenticate is refused before any token lookup (its valid
-    // tokens too, until the budget refills: the lookup is what a guessing client makes us pay for).
-    const failing = app.failedAuthLimiter.blocked(limiterAddress(clientAddress(request)));
-    if (failing > 0) throw rateLimited(failing);
-    const principal = await authenticate(app, request);
-    request.principal = principal;
-    const perPrincipal = app.principalLimiter.take(principal);
-    if (perPrincipal > 0) throw rateLimited(perPrincipal);
-    if (app.barrier.sealed) throw new CofferError('sealed', 'Coffer is sealed.');
-    const params = (request.params ?? {}) as Record<string, string>;
-    const written = guard.resource(params);
-    await resolveInstanceName(app, params);
-    if (guard.permission !== 'authenticated') {
-      const resource = guard.resource(params);
-      for (const permission of [guard.permission, ...(guard.alsoNeeds ?? [])])
+/**
+ * The access check of every request (the server's one onRequest hook runs it). For every guarded
+ * route, in SPEC §4's order: 401 (credential) → 503 sealed → 403 (permission on the resource named by
+ * the URL, before existence or body) → feature gate → kms_unavailable. Throws what refuses the
+ * request; returns a promise only when there is something to wait for (a guarded route), so a
+ * public route costs no promise.
+ */
+export function guardRequest(app: App, request: FastifyRequest): Promise<void> | undefined {
+  const address = limiterKey(request);
+  const perAddress = app.addressLimiter.take(address);
+  if (perAddress > 0) throw rateLimited(perAddress);
+  const guard = routeConfig(request).guard;
+  // Public routes and unknown URLs (which answer 404) carry no guard.
+  if (!guard) return undefined;
+  // An address that keeps failing to authenticate is refused before any token lookup (its valid
+  // tokens too, until the budget refills: the lookup is what a guessing client makes us pay for).
+  const failing = app.failedAuthLimiter.blocked(address);
+  if (failing > 0) throw rateLimited(failing);
+  return checkGuarded(app, request, guard);
+}
+
+/** A refusal names the resource as the caller wrote it: a name that resolved reads like one that did not. */
+function writtenName(
+  guard: RouteGuard,
+  params: Record<string, string>,
+  resource: string,
+  writtenInstance: string | undefined,
+): string {
+  return writtenInstance === undefined
+    ? resource
+    : guard.resource({ ...params, instanceId: writtenInstance });
+}
+
+async function checkGuarded(app: App, request: FastifyRequest, guard: RouteGuard): Promise<void> {
+  const principal = await authenticate(app, request);
+  request.principal = principal;
+  const perPrincipal = app.principalLimiter.take(principal);
+  if (perPrincipal > 0) throw rateLimited(perPrincipal);
+  if (app.barrier.sealed) throw new CofferError('sealed', 'Coffer is sealed.');
+  const params = (request.params ?? {}) as Record<string, string>;
+  const writtenInstance = await resolveInstanceName(app, params);
+  const resource = guard.resource(params);
+  request.guardResource = resource;
+  if (guard.permission !== 'authenticated') {
+    if (!(await app.authorizer.holds(principal, guard.permission, resource)))
+      throw errors.denied(guard.permission, writtenName(guard, params, resource, writtenInstance));
+    if (guard.alsoNeeds)
+      for (const permission of guard.alsoNeeds)
         if (!(await app.authorizer.holds(principal, permission, resource)))
-          // Named as the caller wrote it: a name that resolved reads exactly like one that did not.
-          throw errors.denied(permission, written);
-    }
-    // Routes open to any principal check their gate themselves, after their own checks, so the gate
-    // says nothing about a project to strangers.
-    if (guard.feature && guard.permission !== 'authenticated' && params.projectId !== undefined)
-      await app.projects.requireFeature(params.projectId, guard.feature);
-    if ((guard.needsKmsRegion || guard.feature === 'kms') && params.regionId !== undefined) {
-      app.projects.requireKmsRegion(params.regionId);
-    }
-  });
+          throw errors.denied(permission, writtenName(guard, params, resource, writtenInstance));
+  }
+  // Routes open to any principal check their gate themselves, after their own checks, so the gate
+  // says nothing about a project to strangers.
+  if (guard.feature && guard.permission !== 'authenticated' && params.projectId !== undefined)
+    await app.projects.requireFeature(params.projectId, guard.feature);
+  if ((guard.needsKmsRegion || guard.feature === 'kms') && params.regionId !== undefined) {
+    app.projects.requireKmsRegion(params.regionId);
+  }
 }
