@@ -23,6 +23,8 @@ interface InstanceEntry {
   /** The instance resource this entry lives under (itself). */
   readonly owner: string;
   bytes: number;
+  /** Read since it was last passed over for eviction (the clock's second chance). */
+  used?: boolean;
   readonly instance: Instance;
 }
 
@@ -31,6 +33,8 @@ interface SecretEntry {
   readonly key: string;
   readonly owner: string;
   bytes: number;
+  /** Read since it was last passed over for eviction (the clock's second chance). */
+  used?: boolean;
   readonly secret: Secret;
   stages?: Map<string, number>;
   /** The newest enabled version; null when none is. */
@@ -44,6 +48,8 @@ interface NameEntry {
   /** The location (`projects/{p}/regions/{r}`) the name resolves in. */
   readonly owner: string;
   bytes: number;
+  /** Read since it was last passed over for eviction (the clock's second chance). */
+  used?: boolean;
   readonly id: string | null;
 }
 
@@ -85,6 +91,8 @@ export class SecretMetadataCache {
   readonly #byInstance = new Map<string, Set<string>>();
   /** Location → keys of its name entries. */
   readonly #byLocation = new Map<string, Set<string>>();
+  /** A cached secret's entry, found without building its resource name (the hot path's parts). */
+  readonly #entryOf = new WeakMap<Secret, SecretEntry>();
   #bytes = 0;
 
   constructor(invalidation: CacheInvalidation, bounds: MetadataCacheBounds) {
@@ -161,7 +169,9 @@ export class SecretMetadataCache {
     const secret = await load();
     if (secret && this.#invalidation.generation === generation) {
       const owner = instanceKey(instance, instance.id);
-      this.#add({ kind: 'secret', key, owner, bytes: secretBytes(secret), secret });
+      const entry: SecretEntry = { kind: 'secret', key, owner, bytes: secretBytes(secret), secret };
+      this.#add(entry);
+      this.#entryOf.set(secret, entry);
     }
     return secret;
   }
@@ -223,11 +233,13 @@ export class SecretMetadataCache {
     });
   }
 
-  /** The entry of `secret`, if cached (and refreshed as most recently used). */
+  /** The entry of `secret`, if cached (its lookup by path refreshed it as most recently used). */
   #secretEntry(secret: Secret): SecretEntry | undefined {
     if (!this.enabled) return undefined;
-    const hit = this.#hit(secretKey(secret));
-    return hit?.kind === 'secret' && hit.secret.uid === secret.uid ? hit : undefined;
+    const mine = this.#entryOf.get(secret);
+    if (mine !== undefined && this.#entries.get(mine.key) === mine) return mine;
+    const found = this.#entries.get(secretKey(secret));
+    return found?.kind === 'secret' && found.secret.uid === secret.uid ? found : undefined;
   }
 
   /** Reads a part of a secret's entry and stores it if nothing was invalidated meanwhile. */
@@ -236,8 +248,8 @@ export class SecretMetadataCache {
     const generation = this.#invalidation.generation;
     const value = await load();
     if (this.#invalidation.generation !== generation) return value;
-    const entry = this.#entries.get(secretKey(secret));
-    if (entry?.kind !== 'secret' || entry.secret.uid !== secret.uid) return value;
+    const entry = this.#secretEntry(secret);
+    if (entry === undefined) return value;
     const added = store(entry, value);
     entry.bytes += added;
     this.#bytes += added;
@@ -247,11 +259,17 @@ export class SecretMetadataCache {
 
   #hit(key: string): Entry | undefined {
     const entry = this.#entries.get(key);
-    if (entry === undefined) return undefined;
-    // Re-inserted: the Map's order is least recently used first.
-    this.#entries.delete(key);
-    this.#entries.set(key, entry);
+    // Marked only: moving a Map entry on every hit costs more than the read it saves (the Map's
+    // holes are compacted again and again); eviction gives a marked entry a second chance.
+    if (entry !== undefined) entry.used = true;
     return entry;
+  }
+
+  /** Moves an entry to the end of the eviction order. */
+  #requeue(entry: Entry): void {
+    entry.used = false;
+    this.#entries.delete(entry.key);
+    this.#entries.set(entry.key, entry);
   }
 
   #add(entry: Entry): void {
@@ -266,13 +284,16 @@ export class SecretMetadataCache {
     this.#evict(entry.key);
   }
 
-  /** Drops least recently used entries while over a bound (`keep` last, and only if alone too big). */
+  /**
+   * Drops entries while over a bound, oldest first, sparing once those read since they were last
+   * passed over (a clock: close to least recently used); `keep` goes last, only if alone too big.
+   */
   #evict(keep: string): void {
     while (this.#entries.size > this.#maxEntries || this.#bytes > this.#maxBytes) {
       const oldest = this.#entries.values().next().value;
       if (oldest === undefined) return;
-      if (oldest.key === keep && this.#entries.size > 1) {
-        this.#hit(keep);
+      if ((oldest.used === true || oldest.key === keep) && this.#entries.size > 1) {
+        this.#requeue(oldest);
         continue;
       }
       this.#remove(oldest);
