@@ -1,4 +1,4 @@
-import { randomBytes } from 'node:crypto';
+import { randomBytesPooled } from '../crypto/random-pool.ts';
 import type { Clock } from '../core/clock.ts';
 import { CofferError, errors } from '../core/errors.ts';
 import type { KmsService } from '../kms/kms-service.ts';
@@ -386,7 +386,7 @@ export class SecretValueService {
     if (stages.includes('current') && previous !== undefined)
       statements.push(this.#stageRepo.moveStage(secret.uid, 'previous', previous));
     for (const stage of stages) statements.push(this.#stageRepo.moveStage(secret.uid, stage, number));
-    return { statements, etag: randomBytes(9).toString('base64url') };
+    return { statements, etag: randomBytesPooled(9).toString('base64url') };
   }
 }
 
