@@ -1,5 +1,4 @@
 import { resourcesOfChanges } from './change-log.ts';
-import type { ChangeFeedFollower } from './change-feed-follower.ts';
 import type { WriteStatement } from './storage-types.ts';
 
 /**
@@ -7,6 +6,14 @@ import type { WriteStatement } from './storage-types.ts';
  * under one, `name/…`), or `all`.
  */
 export type Invalidation = readonly string[] | 'all';
+
+/** The node's feed follower, as this needs it (change-feed-follower.ts; typed here to avoid a cycle). */
+export interface FeedSource {
+  subscribe(subscriber: {
+    onChanges(rows: readonly { readonly resource: string }[]): void;
+    onError?(err: Error): void;
+  }): () => void;
+}
 
 /** A cache's handler of invalidations (synchronous, cheap, never throws). */
 export type InvalidationListener = (what: Invalidation) => void;
@@ -47,7 +54,7 @@ export class CacheInvalidation {
   }
 
   /** Follows another node's changes: every batch of feed rows invalidates their resources. */
-  follow(follower: ChangeFeedFollower): () => void {
+  follow(follower: FeedSource): () => void {
     return follower.subscribe({
       onChanges: (rows) => this.invalidate(rows.map((row) => row.resource)),
       onError: () => this.invalidate('all'),
