@@ -88,7 +88,7 @@ export class BatchReveal {
       let status = 200;
       try {
         if (!allowed[i]) throw errors.denied();
-        const { secret } = await this.#secrets.get(location, instance.id, path);
+        const secret = await this.#secrets.inInstance(instance, path);
         const value = await this.#values.reveal(instance, secret, { ...caller, events: kmsEvents });
         result.values.push({ path, value });
       } catch (err) {

@@ -197,6 +197,13 @@ export class SecretService {
     return { instance, secret };
   }
 
+  /** One secret by path in an instance already read (from the metadata cache); a batch reads its instance once. */
+  async inInstance(instance: Instance, path: string): Promise<Secret> {
+    const secret = await this.#cache.secret(instance, path, () => this.#repo.findSecret(instance, path));
+    if (!secret) throw errors.notFound(`Secret ${path}`);
+    return secret;
+  }
+
   /** A page of secrets by path, optionally under a prefix. */
   async list(
     location: SecretsLocation,
