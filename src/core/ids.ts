@@ -29,26 +29,40 @@ export const uuidPatternSource = uuidPattern.source;
 const entropyPool = Buffer.alloc(4096);
 let entropyOffset = entropyPool.length;
 
-function takeEntropy(target: Buffer): void {
-  if (entropyOffset + target.length > entropyPool.length) {
+const hexDigits = Buffer.from('0123456789abcdef', 'latin1');
+// The 16 bytes of the id being made and its 36 characters: written in place, then one string.
+const idBytes = Buffer.alloc(16);
+const idText = Buffer.alloc(36);
+
+/**
+ * A time-ordered UUID (version 7, RFC 9562): 48 bits of Unix milliseconds, then 74 random bits
+ * (10 pooled bytes less the version and variant bits). Rows keyed by it are appended to the end of
+ * their index instead of landing on random pages, which keeps write amplification down for the
+ * audit log. Formatted in a scratch buffer: the id string is the one allocation.
+ */
+export function newTimeOrderedUuid(nowMs: number = Date.now()): string {
+  if (entropyOffset + 10 > entropyPool.length) {
     randomFillSync(entropyPool);
     entropyOffset = 0;
   }
-  entropyPool.copy(target, 0, entropyOffset, entropyOffset + target.length);
-  entropyOffset += target.length;
-}
-
-/**
- * A time-ordered UUID (version 7, RFC 9562): 48 bits of Unix milliseconds, then randomness. Rows keyed
- * by it are appended to the end of their index instead of landing on random pages, which keeps
- * write amplification down for the audit log.
- */
-export function newTimeOrderedUuid(nowMs: number = Date.now()): string {
-  const bytes = Buffer.allocUnsafe(16);
-  takeEntropy(bytes);
-  bytes.writeUIntBE(nowMs, 0, 6);
-  bytes[6] = (bytes[6]! & 0x0f) | 0x70;
-  bytes[8] = (bytes[8]! & 0x3f) | 0x80;
-  const hex = bytes.toString('hex');
-  return `${hex.slice(0, 8)}-${hex.slice(8, 12)}-${hex.slice(12, 16)}-${hex.slice(16, 20)}-${hex.slice(20)}`;
+  const high = Math.floor(nowMs / 0x1000000);
+  const low = nowMs - high * 0x1000000;
+  idBytes[0] = (high >>> 16) & 0xff;
+  idBytes[1] = (high >>> 8) & 0xff;
+  idBytes[2] = high & 0xff;
+  idBytes[3] = (low >>> 16) & 0xff;
+  idBytes[4] = (low >>> 8) & 0xff;
+  idBytes[5] = low & 0xff;
+  entropyPool.copy(idBytes, 6, entropyOffset, entropyOffset + 10);
+  entropyOffset += 10;
+  idBytes[6] = (idBytes[6]! & 0x0f) | 0x70;
+  idBytes[8] = (idBytes[8]! & 0x3f) | 0x80;
+  let at = 0;
+  for (let i = 0; i < 16; i++) {
+    if (at === 8 || at === 13 || at === 18 || at === 23) idText[at++] = 0x2d; // '-'
+    const byte = idBytes[i]!;
+    idText[at++] = hexDigits[byte >> 4]!;
+    idText[at++] = hexDigits[byte & 0x0f]!;
+  }
+  return idText.toString('latin1', 0, 36);
 }

@@ -89,6 +89,29 @@ export class Authorizer {
   }
 
   /**
+   * `holds` without a promise when every policy on the chain (and every custom role it grants) is
+   * cached, as on the hot path of a guarded request: the same answer `holds` gives, or undefined
+   * when something must be read first (then call `holds`).
+   */
+  holdsCached(principal: Principal, permission: Permission, resource: string): boolean | undefined {
+    const chain = this.#chain(resource);
+    if (!chain) return false;
+    const now = this.#clock.nowMs();
+    for (const name of chain) {
+      const policy = this.#policies.get(name);
+      if (policy === undefined) return undefined;
+      if (!policy) continue;
+      for (const binding of policy.bindings) {
+        if (!appliesTo(binding, principal, now)) continue;
+        const granted = predefinedRolePermissions(binding.role) ?? this.#roles.get(binding.role);
+        if (granted === undefined) return undefined;
+        if (granted?.includes(permission)) return true;
+      }
+    }
+    return false;
+  }
+
+  /**
    * Which of `permissions` `principal` holds on `resource` (`iam:test-permissions`); with
    * `unconditionalOnly`, only bindings without a condition count (what a caller may grant on).
    */

@@ -1,5 +1,6 @@
 import type { FastifyInstance, FastifyRequest } from 'fastify';
 import type { App } from '../../app/app.ts';
+import type { Principal } from '../../iam/principal.ts';
 import { CofferError, errors } from '../../core/errors.ts';
 import { type RouteGuard, routeConfig } from '../route-guard.ts';
 import { limiterKey } from '../client-address.ts';
@@ -32,15 +33,11 @@ function bearerOf(request: FastifyRequest): string {
   return match[1]!;
 }
 
-/** The caller's principal; a failed authentication spends from its address's failed-auth budget. */
-async function authenticate(app: App, request: FastifyRequest) {
-  try {
-    return await app.tokens.authenticate(bearerOf(request));
-  } catch (err) {
-    if (err instanceof CofferError && err.code === 'unauthenticated')
-      app.failedAuthLimiter.take(limiterKey(request));
-    throw err;
-  }
+/** A refused credential spends from its address's failed-auth budget; the error goes on as it is. */
+function refused(app: App, request: FastifyRequest, err: unknown): never {
+  if (err instanceof CofferError && err.code === 'unauthenticated')
+    app.failedAuthLimiter.take(limiterKey(request));
+  throw err;
 }
 
 /**
@@ -115,29 +112,95 @@ function writtenName(
     : guard.resource({ ...params, instanceId: writtenInstance });
 }
 
-async function checkGuarded(app: App, request: FastifyRequest, guard: RouteGuard): Promise<void> {
-  const principal = await authenticate(app, request);
+// The steps below return a promise only when they must wait (a token, policy or instance name not
+// cached, a feature gate); with everything cached, a guarded request is checked without one.
+
+function checkGuarded(app: App, request: FastifyRequest, guard: RouteGuard): Promise<void> | undefined {
+  let bearer: string;
+  let principal: Principal | undefined;
+  try {
+    bearer = bearerOf(request);
+    principal = app.tokens.authenticateCached(bearer);
+  } catch (err) {
+    refused(app, request, err);
+  }
+  if (principal === undefined)
+    return app.tokens.authenticate(bearer).then(
+      (found) => authenticated(app, request, guard, found),
+      (err: unknown) => refused(app, request, err),
+    );
+  return authenticated(app, request, guard, principal);
+}
+
+function authenticated(
+  app: App,
+  request: FastifyRequest,
+  guard: RouteGuard,
+  principal: Principal,
+): Promise<void> | undefined {
   request.principal = principal;
   const perPrincipal = app.principalLimiter.take(principal);
   if (perPrincipal > 0) throw rateLimited(perPrincipal);
   if (app.barrier.sealed) throw new CofferError('sealed', 'Coffer is sealed.');
   const params = (request.params ?? {}) as Record<string, string>;
-  const writtenInstance = await resolveInstanceName(app, params);
+  if (params.projectId !== undefined && params.regionId !== undefined && params.instanceId !== undefined)
+    return resolveInstanceName(app, params).then((written) =>
+      authorize(app, request, guard, principal, params, written),
+    );
+  return authorize(app, request, guard, principal, params, undefined);
+}
+
+function authorize(
+  app: App,
+  request: FastifyRequest,
+  guard: RouteGuard,
+  principal: Principal,
+  params: Record<string, string>,
+  writtenInstance: string | undefined,
+): Promise<void> | undefined {
   const resource = guard.resource(params);
   request.guardResource = resource;
   if (guard.permission !== 'authenticated') {
-    if (!(await app.authorizer.holds(principal, guard.permission, resource)))
-      throw errors.denied(guard.permission, writtenName(guard, params, resource, writtenInstance));
-    if (guard.alsoNeeds)
-      for (const permission of guard.alsoNeeds)
-        if (!(await app.authorizer.holds(principal, permission, resource)))
-          throw errors.denied(permission, writtenName(guard, params, resource, writtenInstance));
+    const held = guard.alsoNeeds
+      ? undefined
+      : app.authorizer.holdsCached(principal, guard.permission, resource);
+    if (held === undefined)
+      return authorizeReading(app, guard, principal, params, resource, writtenInstance).then(() =>
+        gates(app, guard, params),
+      );
+    if (!held) throw errors.denied(guard.permission, writtenName(guard, params, resource, writtenInstance));
   }
-  // Routes open to any principal check their gate themselves, after their own checks, so the gate
-  // says nothing about a project to strangers.
+  return gates(app, guard, params);
+}
+
+async function authorizeReading(
+  app: App,
+  guard: RouteGuard,
+  principal: Principal,
+  params: Record<string, string>,
+  resource: string,
+  writtenInstance: string | undefined,
+): Promise<void> {
+  if (guard.permission === 'authenticated') return;
+  for (const permission of [guard.permission, ...(guard.alsoNeeds ?? [])])
+    if (!(await app.authorizer.holds(principal, permission, resource)))
+      throw errors.denied(permission, writtenName(guard, params, resource, writtenInstance));
+}
+
+/**
+ * The feature gate, then KMS in the region. Routes open to any principal check their gate
+ * themselves, after their own checks, so the gate says nothing about a project to strangers.
+ */
+function gates(app: App, guard: RouteGuard, params: Record<string, string>): Promise<void> | undefined {
   if (guard.feature && guard.permission !== 'authenticated' && params.projectId !== undefined)
-    await app.projects.requireFeature(params.projectId, guard.feature);
-  if ((guard.needsKmsRegion || guard.feature === 'kms') && params.regionId !== undefined) {
+    return app.projects
+      .requireFeature(params.projectId, guard.feature)
+      .then(() => kmsRegion(app, guard, params));
+  kmsRegion(app, guard, params);
+  return undefined;
+}
+
+function kmsRegion(app: App, guard: RouteGuard, params: Record<string, string>): void {
+  if ((guard.needsKmsRegion || guard.feature === 'kms') && params.regionId !== undefined)
     app.projects.requireKmsRegion(params.regionId);
-  }
 }
