@@ -155,6 +155,13 @@ describe('secrets metadata cache (one node, SQLite)', () => {
     assert.equal((await api('POST', `${region}/keyrings/${ring}/keys/${keyB.id}/enable`)).status, 200);
     assert.equal(await read(), 'kv');
 
+    // The instance's service account disabled: refused on the very next read; enabled: served.
+    const account = `/v2/projects/${projectId}/service-accounts/${sa}`;
+    assert.equal((await api('POST', `${account}/disable`)).status, 200);
+    assert.match(await read(), /^403/);
+    assert.equal((await api('POST', `${account}/enable`)).status, 200);
+    assert.equal(await read(), 'kv');
+
     // A binding removed: refused on the very next read.
     const email = 'reader-cache@example.com';
     const password = 'correct horse battery';
@@ -175,13 +182,14 @@ describe('secrets metadata cache (one node, SQLite)', () => {
     assert.equal((await api('PUT', inst, { name: 'renamed', kmsKey: kmsKey(keyB) })).status, 200);
     assert.match(await read(byName('keyed')), /^404/);
     assert.equal(await read(byName('renamed')), 'kv');
-    // A KMS-bound reveal, repeated: no metadata row read (the KMS cache's reads are its own).
+    // A KMS-bound reveal through the instance's service account, repeated: no metadata row read
+    // (secrets, instance, versions, stages, the service account; the KMS cache's reads are its own).
     await node.app.syncChanges();
     await read();
     const repeat = await queriesDuring(async () => assert.equal(await read(), 'kv'));
     t.diagnostic(`KMS-bound repeat: ${repeat.length} queries ${JSON.stringify(repeat)}`);
     assert.deepEqual(
-      repeat.filter((q) => metadataTables.test(q)),
+      repeat.filter((q) => metadataTables.test(q) || /\biam_service_accounts\b/.test(q)),
       [],
     );
   });

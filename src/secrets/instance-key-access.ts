@@ -5,6 +5,7 @@ import type { IamRepo } from '../iam/iam-repo.ts';
 import type { Principal } from '../iam/principal.ts';
 import type { KmsService } from '../kms/kms-service.ts';
 import { type CryptoKey, keyResourceName } from '../kms/kms-types.ts';
+import type { SecretMetadataCache } from './secret-metadata-cache.ts';
 import {
   type Instance,
   type InstanceKmsKey,
@@ -21,11 +22,18 @@ export class InstanceKeyAccess {
   readonly #kms: KmsService;
   readonly #authorizer: Authorizer;
   readonly #iamRepo: IamRepo;
+  readonly #cache: SecretMetadataCache;
 
-  constructor(deps: { kms: KmsService; authorizer: Authorizer; iamRepo: IamRepo }) {
+  constructor(deps: {
+    kms: KmsService;
+    authorizer: Authorizer;
+    iamRepo: IamRepo;
+    cache: SecretMetadataCache;
+  }) {
     this.#kms = deps.kms;
     this.#authorizer = deps.authorizer;
     this.#iamRepo = deps.iamRepo;
+    this.#cache = deps.cache;
   }
 
   /**
@@ -35,7 +43,8 @@ export class InstanceKeyAccess {
   async actingIdentity(instance: Instance, key: CryptoKey): Promise<string> {
     const email = instance.kmsKey?.serviceAccountEmail;
     if (!email) return serviceIdentity;
-    const account = await this.#iamRepo.findServiceAccount(email);
+    // Cached: disabling or enabling it records a change that names it (dropped here at once).
+    const account = await this.#cache.serviceAccount(email, () => this.#iamRepo.findServiceAccount(email));
     const principal = `serviceAccount:${email}` as Principal;
     const resource = instanceName({ ...instance, instanceId: instance.id });
     const ok =

@@ -268,3 +268,32 @@ test('a version that follows the instance key but is wrapped by another (a rewra
   await cache.version(s, 1, 'key-c', rewrapped);
   assert.equal(rewrapped.calls, 2);
 });
+
+test('an instance service account: cached, dropped by a change naming it or its project', async () => {
+  const { cache, invalidation } = setup();
+  const account = {
+    email: 'sa@p1.example',
+    projectId: 'p1',
+    name: 'sa',
+    displayName: '',
+    disabled: false,
+    createTimeMs: 0,
+  };
+  const load = counted(() => account);
+  const read = () => cache.serviceAccount(account.email, load);
+  await read();
+  await read();
+  assert.equal(load.calls, 1);
+  invalidation.invalidate(['projects/p1/service-accounts/other@p1.example', 'projects/p2']);
+  await read();
+  assert.equal(load.calls, 1);
+  invalidation.invalidate(['projects/p1/service-accounts/sa@p1.example']);
+  await read();
+  assert.equal(load.calls, 2);
+  invalidation.invalidate(['projects/p1']);
+  await read();
+  assert.equal(load.calls, 3);
+  invalidation.invalidate('all');
+  await read();
+  assert.equal(load.calls, 4);
+});

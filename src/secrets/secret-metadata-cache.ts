@@ -1,3 +1,4 @@
+import type { ServiceAccount } from '../iam/iam-repo.ts';
 import type { CacheInvalidation, Invalidation } from '../storage/cache-invalidation.ts';
 import type { SealedVersion } from './secret-version-repo.ts';
 import {
@@ -53,7 +54,18 @@ interface NameEntry {
   readonly id: string | null;
 }
 
-type Entry = InstanceEntry | SecretEntry | NameEntry;
+interface AccountEntry {
+  readonly kind: 'account';
+  /** `account\0{email}`: looked up by email. */
+  readonly key: string;
+  /** Its resource name, `projects/{p}/service-accounts/{email}` (what its changes name). */
+  readonly owner: string;
+  bytes: number;
+  used?: boolean;
+  readonly account: ServiceAccount;
+}
+
+type Entry = InstanceEntry | SecretEntry | NameEntry | AccountEntry;
 
 const locationName = (l: SecretsLocation) => `projects/${l.projectId}/regions/${l.regionId}`;
 const instanceKey = (l: SecretsLocation, id: string) =>
@@ -91,6 +103,8 @@ export class SecretMetadataCache {
   readonly #byInstance = new Map<string, Set<string>>();
   /** Location → keys of its name entries. */
   readonly #byLocation = new Map<string, Set<string>>();
+  /** Service account resource → the key of its entry. */
+  readonly #byAccount = new Map<string, Set<string>>();
   /** A cached secret's entry, found without building its resource name (the hot path's parts). */
   readonly #entryOf = new WeakMap<Secret, SecretEntry>();
   #bytes = 0;
@@ -150,6 +164,27 @@ export class SecretMetadataCache {
       this.#add({ kind: 'name', key, owner, bytes: 200 + 2 * key.length, id: id ?? null });
     }
     return id;
+  }
+
+  /**
+   * An instance's service account (the identity its KMS operations run as, re-checked on each use):
+   * its enabled state changes only by changes that name it (`iam.service_account.disable|enable`).
+   */
+  async serviceAccount(
+    email: string,
+    load: () => Promise<ServiceAccount | undefined>,
+  ): Promise<ServiceAccount | undefined> {
+    if (!this.enabled) return load();
+    const key = `account\u0000${email}`;
+    const hit = this.#hit(key);
+    if (hit?.kind === 'account') return hit.account;
+    const generation = this.#invalidation.generation;
+    const account = await load();
+    if (account && this.#invalidation.generation === generation) {
+      const owner = `projects/${account.projectId}/service-accounts/${email}`;
+      this.#add({ kind: 'account', key, owner, bytes: 300 + 4 * key.length, account });
+    }
+    return account;
   }
 
   /** A secret by path: cached, else `load`; `fresh` reads storage in any case. */
@@ -277,7 +312,7 @@ export class SecretMetadataCache {
     if (old) this.#remove(old);
     this.#entries.set(entry.key, entry);
     this.#bytes += entry.bytes;
-    const index = entry.kind === 'name' ? this.#byLocation : this.#byInstance;
+    const index = this.#indexOf(entry);
     let keys = index.get(entry.owner);
     if (!keys) index.set(entry.owner, (keys = new Set()));
     keys.add(entry.key);
@@ -304,10 +339,18 @@ export class SecretMetadataCache {
     if (this.#entries.get(entry.key) !== entry) return;
     this.#entries.delete(entry.key);
     this.#bytes -= entry.bytes;
-    const index = entry.kind === 'name' ? this.#byLocation : this.#byInstance;
+    const index = this.#indexOf(entry);
     const keys = index.get(entry.owner);
     keys?.delete(entry.key);
     if (keys?.size === 0) index.delete(entry.owner);
+  }
+
+  #indexOf(entry: Entry): Map<string, Set<string>> {
+    return entry.kind === 'name'
+      ? this.#byLocation
+      : entry.kind === 'account'
+        ? this.#byAccount
+        : this.#byInstance;
   }
 
   #removeAll(index: Map<string, Set<string>>, owner: string): void {
@@ -326,6 +369,7 @@ export class SecretMetadataCache {
       this.#entries.clear();
       this.#byInstance.clear();
       this.#byLocation.clear();
+      this.#byAccount.clear();
       this.#bytes = 0;
       return;
     }
@@ -333,6 +377,11 @@ export class SecretMetadataCache {
       const entry = this.#entries.get(resource);
       if (entry) this.#remove(entry);
       const depth = slashes(resource);
+      // A service account (`projects/p/service-accounts/e`): itself, or its project.
+      this.#removeAll(this.#byAccount, resource);
+      if (depth < 3 && this.#byAccount.size > 0)
+        for (const owner of [...this.#byAccount.keys()])
+          if (covers(resource, owner)) this.#removeAll(this.#byAccount, owner);
       if (depth > instanceDepth) continue; // a secret (or below): itself only
       if (depth === instanceDepth) this.#removeAll(this.#byInstance, resource);
       else
