@@ -48,8 +48,11 @@ test('holdsCached answers only from the cache, and then exactly as holds does', 
   );
   repo.roles.set('roles/custom.encrypter', {
     name: 'roles/custom.encrypter',
-    permissions: ['kms.encrypt' as Permission],
-  } as CustomRole);
+    projectId: 'p1',
+    title: 'Encrypter',
+    permissions: ['kms.encrypt'],
+    createTimeMs: 0,
+  });
   const authorizer = new Authorizer(repo, clock);
   const cases: Array<[Principal, Permission]> = [
     [alice, 'kms.encrypt' as Permission],
