@@ -55,7 +55,7 @@ async function underLoad(b: TestNode, token: string, url: string, change: () => 
 }
 
 describe('secrets metadata cache across nodes (PostgreSQL)', { skip: postgresSkip ?? false }, () => {
-  test('a version disabled or destroyed on node A is refused by node B, under 20 concurrent readers, within one second', async (t) => {
+  test("a put on node B after one on node A is not refused by B's stale view; a version disabled or destroyed on A is refused by B, under 20 concurrent readers, within one second", async (t) => {
     const t0 = Date.now();
     const database = await createTestDatabase();
     const env = { COFFER_DATABASE_URL: database.url, COFFER_CHANGE_POLL_MS: '100' };
@@ -89,6 +89,19 @@ describe('secrets metadata cache across nodes (PostgreSQL)', { skip: postgresSki
         201,
       );
       assert.equal((await api('PUT', `${secretUrl}/value`, { value: 'two' })).status, 201);
+
+      // A put on node B right after one on node A: B's cached view of the secret is stale, yet the
+      // put neither fails nor reuses a version, and a correct expectedLatestVersion is accepted.
+      const onB = (method: string, path: string, body?: unknown) =>
+        call(b.url, method, path, { token: admin, ...(body !== undefined ? { body } : {}) });
+      await b.app.syncChanges();
+      assert.equal((await onB('GET', `${secretUrl}/value`)).body.value, 'two');
+      assert.equal((await onB('GET', `${secretUrl}/value`)).body.value, 'two');
+      assert.equal((await api('PUT', `${secretUrl}/value`, { value: 'three' })).body.version, 3);
+      const put = await onB('PUT', `${secretUrl}/value`, { value: 'four', expectedLatestVersion: 3 });
+      assert.equal(put.status, 201, JSON.stringify(put.body));
+      assert.equal(put.body.version, 4);
+      assert.equal((await onB('GET', `${secretUrl}/value`)).body.value, 'four', 'B reads its own write');
 
       const disabled = await underLoad(b, admin, `${secretUrl}/value?version=1`, async () => {
         assert.equal((await api('POST', `${secretUrl}/versions/1/disable`)).status, 200);
