@@ -226,4 +226,19 @@ describe('configuration', () => {
         bad,
       );
   });
+  test('metadataCache: 20,000 entries and 64 MiB by default, overridable by environment, whole numbers only', () => {
+    assert.deepEqual(loadConfig({ env: {} }).metadataCache, {
+      maxEntries: 20000,
+      maxBytes: 64 * 1024 * 1024,
+    });
+    assert.deepEqual(
+      loadConfig({ env: { COFFER_METADATA_CACHE_MAX_ENTRIES: '0', COFFER_METADATA_CACHE_MAX_BYTES: '1024' } })
+        .metadataCache,
+      { maxEntries: 0, maxBytes: 1024 },
+    );
+    assert.equal(
+      fieldOf(() => loadConfig({ env: { COFFER_METADATA_CACHE_MAX_ENTRIES: 'lots' } })),
+      'COFFER_METADATA_CACHE_MAX_ENTRIES',
+    );
+  });
 });

@@ -123,6 +123,15 @@ function applyEnv(raw: Record<string, unknown>, env: Record<string, string | und
   }
   if (env.COFFER_CHANGE_POLL_MS)
     raw.changePollMs = parseIntegerEnv('COFFER_CHANGE_POLL_MS', env.COFFER_CHANGE_POLL_MS);
+  for (const [name, field] of [
+    ['COFFER_METADATA_CACHE_MAX_ENTRIES', 'maxEntries'],
+    ['COFFER_METADATA_CACHE_MAX_BYTES', 'maxBytes'],
+  ] as const) {
+    const value = env[name];
+    if (value === undefined || value === '') continue;
+    const current = (raw.metadataCache ?? {}) as Record<string, unknown>;
+    raw.metadataCache = { ...current, [field]: parseIntegerEnv(name, value) };
+  }
   if (env.COFFER_AUDIT_SINKS) {
     try {
       raw.auditSinks = JSON.parse(env.COFFER_AUDIT_SINKS);
