@@ -154,6 +154,67 @@ describe('batchGetValues answers and audits each secret as a single read would',
     );
   });
 
+  test('the key checks the secrets share are made once per batch: the instance service account is checked once', async () => {
+    const project = (await api('POST', '/v2/projects', {})).body.id as string;
+    const region = `/v2/projects/${project}/regions/local`;
+    const ring = (await api('POST', `${region}/keyrings`, { displayName: 'sa' })).body.id as string;
+    const key = (await api('POST', `${region}/keyrings/${ring}/keys`, { algorithm: 'aes256-gcm96' })).body
+      .id as string;
+    const email = (await api('POST', `/v2/projects/${project}/service-accounts`, { name: 'acting-sa' })).body
+      .email as string;
+    const member = `serviceAccount:${email}`;
+    await api('POST', `/v2/projects/${project}/iam-policy:add-binding`, {
+      role: 'roles/secretsmanager.reader',
+      member,
+    });
+    await api('POST', `${region}/keyrings/${ring}/iam-policy:add-binding`, {
+      role: 'roles/kms.cryptoKeyEncrypterDecrypter',
+      member,
+    });
+    const kmsKey = {
+      regionId: 'local',
+      projectId: project,
+      serviceAccountEmail: email,
+      keyRingId: ring,
+      keyId: key,
+      keyVersion: 1,
+    };
+    const created = await api('POST', `${region}/instances`, { name: 'sa', kmsKey });
+    assert.equal(created.status, 201, JSON.stringify(created.body));
+    const base = `${region}/instances/${created.body.id}`;
+    const paths = ['sa/1', 'sa/2', 'sa/3', 'sa/4'];
+    for (const path of paths)
+      assert.equal((await api('POST', `${base}/secrets`, { path, value: `v-${path}` })).status, 201);
+    const authorizer = node.app.authorizer;
+    const hasRole = authorizer.hasRole.bind(authorizer);
+    let checks = 0;
+    authorizer.hasRole = (principal, roles, resource) => {
+      if (principal === member) checks++;
+      return hasRole(principal, roles, resource);
+    };
+    try {
+      const batch = await api('POST', `${base}/secrets:batchGetValues`, { secrets: paths }, admin, {
+        'x-request-id': 'batch-acting',
+      });
+      assert.equal(batch.status, 200, JSON.stringify(batch.body));
+      assert.deepEqual(
+        batch.body.values.map((v: { value: string }) => v.value),
+        paths.map((path) => `v-${path}`),
+      );
+      assert.equal(checks, 1, 'the acting identity is checked once for the batch');
+      checks = 0;
+      assert.equal((await api('GET', `${base}/secrets/${enc('sa/1')}/value`)).status, 200);
+      assert.equal(checks, 1, 'and again by the next request');
+    } finally {
+      authorizer.hasRole = hasRole;
+    }
+    const decrypts = (await eventsOf('batch-acting')).filter((e) => e.action === 'kms.decrypt');
+    assert.deepEqual(
+      decrypts.map((e) => [e.principal, e.result]),
+      paths.map(() => [member, 'ok']),
+    );
+  });
+
   test('a caller who may read none of the secrets is refused before anything is looked up', async () => {
     const res = await api(
       'POST',

@@ -8,6 +8,7 @@ import type { InstanceService } from './instance-service.ts';
 import type { SecretService } from './secret-service.ts';
 import { type Caller, type SecretsLocation, secretName } from './secret-types.ts';
 import type { RevealedValue, SecretValueService } from './secret-value-service.ts';
+import { SharedKeyChecks } from './value-key-use.ts';
 
 /** How a failed read is answered for its secret: the error's status, code and message. */
 export interface BatchFailure {
@@ -32,8 +33,9 @@ export interface BatchRevealResult {
  * batchGetValues (SPEC §6): the latest value of up to 20 secrets of one instance, as a batch — one
  * authorization pass over every path before anything is looked up (a caller who may read none of
  * them learns nothing, not even whether the instance exists), one feature check and one instance
- * lookup for the batch, then per secret its metadata (the services' caches) and a decryption of its
- * own (a plaintext is never cached). Errors are per secret. Audit: per secret one
+ * lookup for the batch, the key checks the secrets share (kms gate, acting identity) once, then per
+ * secret its metadata (the services' caches) and a decryption of its own (a plaintext is never
+ * cached). Errors are per secret. Audit: per secret one
  * `secrets.get_value` event and, when a KMS key is used, its `kms.decrypt` event, all added to the
  * caller's events so that they are appended with the request's `secrets.batch_get_values` event in
  * one append.
@@ -82,6 +84,7 @@ export class BatchReveal {
       allowed = await this.#mayRead(caller, names);
     }
     const result: BatchRevealResult = { values: [], errors: [] };
+    const shared = new SharedKeyChecks();
     for (let i = 0; i < paths.length; i++) {
       const path = paths[i]!;
       const kmsEvents: AuditEvent[] = [];
@@ -89,7 +92,7 @@ export class BatchReveal {
       try {
         if (!allowed[i]) throw errors.denied();
         const secret = await this.#secrets.inInstance(instance, path);
-        const value = await this.#values.reveal(instance, secret, { ...caller, events: kmsEvents });
+        const value = await this.#values.reveal(instance, secret, { ...caller, events: kmsEvents }, shared);
         result.values.push({ path, value });
       } catch (err) {
         const failure = describe(err);

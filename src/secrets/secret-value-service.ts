@@ -16,7 +16,7 @@ import type { SecretStageRepo } from './secret-stage-repo.ts';
 import type { SecretVersionRepo } from './secret-version-repo.ts';
 import type { SecretsRepo } from './secrets-repo.ts';
 import type { ValueCrypto, Wrapping } from './value-crypto.ts';
-import { ValueKeyUse } from './value-key-use.ts';
+import { type SharedKeyChecks, ValueKeyUse } from './value-key-use.ts';
 
 /** A value to store: text or bytes. */
 export interface ValueInput {
@@ -280,9 +280,17 @@ export class SecretValueService {
     ]);
   }
 
-  /** Reads the latest value of several secrets; per-secret errors, one audit event each (made by the caller). */
-  async reveal(instance: Instance, secret: Secret, caller: Caller): Promise<RevealedValue> {
-    return this.#reveal(instance, secret, undefined, undefined, caller);
+  /**
+   * The latest value of one secret of a batch (BatchReveal makes the `secrets.get_value` events);
+   * `shared` carries the key checks the batch's secrets have in common, made once.
+   */
+  async reveal(
+    instance: Instance,
+    secret: Secret,
+    caller: Caller,
+    shared?: SharedKeyChecks,
+  ): Promise<RevealedValue> {
+    return this.#reveal(instance, secret, undefined, undefined, caller, shared);
   }
 
   async #reveal(
@@ -291,6 +299,7 @@ export class SecretValueService {
     version: string | undefined,
     stage: string | undefined,
     caller: Caller,
+    shared?: SharedKeyChecks,
   ): Promise<RevealedValue> {
     this.#requireLive(secret);
     const stages = await this.#cache.stages(secret, () => this.#stageRepo.stages(secret.uid));
@@ -325,11 +334,11 @@ export class SecretValueService {
     }
     const key = found.wrapKeyUid ? await this.#kms.findKeyByUid(found.wrapKeyUid) : undefined;
     const current = await this.#secrets.keyOf(instance, secret);
-    await this.#keyUse.requireGate(instance, key ?? current);
+    await this.#keyUse.requireGate(instance, key ?? current, shared);
     if (current && current.uid !== key?.uid && current.state !== 'active') {
       throw new CofferError('key_not_active', `The bound key is ${current.state}.`);
     }
-    await this.#keyUse.wrapping(instance, secret, key, caller, 'kms.decrypt');
+    await this.#keyUse.wrapping(instance, secret, key, caller, 'kms.decrypt', shared);
     const { dataKey, kmsKeyVersion } = await this.#crypto.unwrap(secret.uid, number, found.wrappedKey, key);
     this.#keyUse.succeeded(caller, key, kmsKeyVersion);
     try {

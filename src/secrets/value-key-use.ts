@@ -7,6 +7,26 @@ import { type Caller, type Instance, type Secret, secretName } from './secret-ty
 import type { Wrapping } from './value-crypto.ts';
 
 /**
+ * The key checks of one request that reads several values (batchGetValues), made once for all of
+ * them: the project's kms gate, and the acting identity per instance and key. Never kept beyond the
+ * request, so every request still re-checks.
+ */
+export class SharedKeyChecks {
+  readonly gates = new Map<string, Promise<void>>();
+  readonly acting = new Map<string, Promise<string>>();
+}
+
+/** `map`'s promise for `key`, made by `make` the first time (a rejection is shared as well). */
+function once<T>(map: Map<string, Promise<T>>, key: string, make: () => Promise<T>): Promise<T> {
+  let promise = map.get(key);
+  if (promise === undefined) {
+    promise = make();
+    map.set(key, promise);
+  }
+  return promise;
+}
+
+/**
  * How a value operation uses a KMS key: the project's `kms` feature gate (seed 000's prerequisite;
  * root-key protection uses no KMS and needs no gate), the key's state, the identity that acts (the
  * instance's service account, re-checked, or the service) on behalf of the caller, and the
@@ -22,8 +42,12 @@ export class ValueKeyUse {
   }
 
   /** `feature_disabled` when the value would use a KMS key and the project's kms gate is off. */
-  async requireGate(instance: Instance, key: CryptoKey | undefined): Promise<void> {
-    if (key) await this.#instances.requireKmsFeature(instance.projectId);
+  async requireGate(instance: Instance, key: CryptoKey | undefined, shared?: SharedKeyChecks): Promise<void> {
+    if (!key) return;
+    const projectId = instance.projectId;
+    await (shared
+      ? once(shared.gates, projectId, () => this.#instances.requireKmsFeature(projectId))
+      : this.#instances.requireKmsFeature(projectId));
   }
 
   /** Checks the gate, the key and the acting identity, and records the KMS event the operation will make. */
@@ -33,11 +57,16 @@ export class ValueKeyUse {
     key: CryptoKey | undefined,
     caller: Caller,
     action: 'kms.encrypt' | 'kms.decrypt',
+    shared?: SharedKeyChecks,
   ): Promise<Wrapping> {
     if (!key) return {};
-    await this.requireGate(instance, key);
+    await this.requireGate(instance, key, shared);
     if (key.state !== 'active') throw new CofferError('key_not_active', `The bound key is ${key.state}.`);
-    const acting = await this.#instances.actingIdentity(instance, key);
+    const acting = await (shared
+      ? once(shared.acting, `${instance.id}\u0000${key.uid}`, () =>
+          this.#instances.actingIdentity(instance, key),
+        )
+      : this.#instances.actingIdentity(instance, key));
     caller.events.push({
       id: newTimeOrderedUuid(this.#clock.nowMs()),
       timeMs: this.#clock.nowMs(),
