@@ -14,7 +14,8 @@ export function randomBytesPooled(length: number): Buffer {
     pool = randomFillSync(Buffer.allocUnsafe(poolBytes));
     offset = 0;
   }
-  const out = Buffer.from(pool.subarray(offset, offset + length));
+  const out = Buffer.allocUnsafe(length);
+  pool.copy(out, 0, offset, offset + length);
   pool.fill(0, offset, offset + length);
   offset += length;
   return out;

@@ -91,25 +91,30 @@ export async function buildServer(app: App, options: BuildServerOptions = {}): P
   void gate?.then(() => {
     open = true;
   });
-  const onRequest = (request: FastifyRequest, done: (err?: Error) => void): void => {
+  // A callback-style hook may return a promise instead of calling `done` (Fastify's hook runner
+  // waits for either): each path below does exactly one of the two, with no closure for `done`.
+  const onRequest = (request: FastifyRequest, done: (err?: Error) => void): Promise<void> | undefined => {
     // An empty body declared as JSON (curl -X DELETE -H 'content-type: application/json') is no body.
     const headers = request.headers;
     const length = headers['content-length'];
     if ((length === undefined || length === '0') && headers['transfer-encoding'] === undefined)
       delete headers['content-type'];
-    let checking: Promise<void> | undefined;
-    try {
-      checking = guardRequest(app, request);
-    } catch (err) {
-      done(err as Error);
-      return;
-    }
-    if (checking) checking.then(() => done(), done);
-    else done();
+    const checking = guardRequest(app, request); // a synchronous refusal throws to the runner
+    if (checking) return checking;
+    done();
+    return undefined;
   };
   server.addHook('onRequest', (request, _reply, done) => {
-    if (open) onRequest(request, done);
-    else void gate!.then(() => onRequest(request, done));
+    if (open) return onRequest(request, done);
+    // Before the start gate opens: wait, then run the hook with callbacks only.
+    void gate!.then(() => {
+      try {
+        onRequest(request, done)?.then(() => done(), done);
+      } catch (err) {
+        done(err as Error);
+      }
+    });
+    return undefined;
   });
 
   server.setErrorHandler((err, request, reply) => {
@@ -139,8 +144,9 @@ export async function buildServer(app: App, options: BuildServerOptions = {}): P
     void reply.header('x-request-id', String(request.id));
     if (routeConfig(request).noStore) void reply.header('cache-control', 'no-store');
     const audited = auditAnswer(app, request, reply, payload);
-    if (audited) audited.then((sent) => done(null, sent), done);
-    else done(null, payload);
+    if (audited) return audited;
+    done(null, payload);
+    return undefined;
   });
 
   await server.register(swagger, {
