@@ -1,6 +1,7 @@
 import assert from 'node:assert/strict';
 import { test } from 'node:test';
 import { CacheInvalidation } from '../storage/cache-invalidation.ts';
+import { rememberedInvalidations } from './metadata-fill-guard.ts';
 import { maxVersionsPerSecret, SecretMetadataCache } from './secret-metadata-cache.ts';
 import { type Instance, instanceName, type Secret, secretName } from './secret-types.ts';
 import type { SealedVersion } from './secret-version-repo.ts';
@@ -226,29 +227,65 @@ test('invalidation by resource: a secret, an instance (its secrets and names), a
   assert.equal(cache.size.entries, 6);
 });
 
-test('the fill race: a read during which anything was invalidated is used but not cached', async () => {
+test('the fill race: a read during which its resource (or a prefix, or all) was invalidated is used but not cached', async () => {
   const { cache, invalidation } = setup();
   const i = instance('i1');
   const s = secret(i, 'a');
-  let calls = 0;
-  const racing = async () => {
-    calls++;
-    invalidation.invalidate(['projects/other/x']); // a change lands while the read is in flight
-    return s;
+  const racing = (what: Parameters<CacheInvalidation['invalidate']>[0] | string[][]) => {
+    const load = async () => {
+      load.calls++;
+      // Changes land while the read is in flight.
+      for (const one of what === 'all' ? ['all' as const] : (what as string[][]))
+        invalidation.invalidate(one);
+      return s;
+    };
+    load.calls = 0;
+    return load;
   };
-  assert.equal(await cache.secret(i, 'a', racing), s);
-  assert.equal(await cache.secret(i, 'a', racing), s);
-  assert.equal(calls, 2, 'nothing was cached');
-  await cache.secret(i, 'a', async () => s);
+  for (const what of [
+    [[secretName(s)]],
+    [['projects/other/x'], [instanceName({ ...location, instanceId: 'i1' })]],
+    [['projects/p1']],
+    'all' as const,
+    Array.from({ length: rememberedInvalidations + 1 }, (_, n) => [`projects/other/${n}`]),
+  ]) {
+    const load = racing(what);
+    assert.equal(await cache.secret(i, 'a', load), s);
+    assert.equal(await cache.secret(i, 'a', load), s);
+    assert.equal(load.calls, 2, `not cached after ${JSON.stringify(what).slice(0, 80)}`);
+  }
+  // Changes to other resources only: the fill is kept.
+  const others = racing([
+    ['projects/other/x'],
+    [secretName(secret(i, 'ab'))],
+    [secretName(secret(i, 'a/b'))],
+  ]);
+  await cache.secret(i, 'a', others);
+  await cache.secret(i, 'a', others);
+  assert.equal(others.calls, 1);
   let versionCalls = 0;
-  const version = async () => {
+  const version = (what: string) => async () => {
     versionCalls++;
-    invalidation.invalidate(['projects/other/y']);
+    invalidation.invalidate([what]);
     return sealed(s, 1);
   };
-  await cache.version(s, 1, null, version);
-  await cache.version(s, 1, null, version);
-  assert.equal(versionCalls, 2);
+  await cache.version(s, 1, null, version(secretName(s)));
+  await cache.version(s, 1, null, version(secretName(s)));
+  assert.equal(versionCalls, 2, 'a version read while its secret changed is not kept');
+  await cache.secret(i, 'a', async () => s); // the change above dropped the secret's entry
+  await cache.version(s, 1, null, version('projects/other/y'));
+  await cache.version(s, 1, null, version('projects/other/y'));
+  assert.equal(versionCalls, 3);
+  // A name resolution depends on every instance of its location: any change discards it.
+  let nameCalls = 0;
+  const name = async () => {
+    nameCalls++;
+    invalidation.invalidate(['projects/other/z']);
+    return 'i1';
+  };
+  await cache.instanceIdForName(location, 'main', name);
+  await cache.instanceIdForName(location, 'main', name);
+  assert.equal(nameCalls, 2);
 });
 
 test('a version that follows the instance key but is wrapped by another (a rewrap underway) is never served from the cache', async () => {

@@ -1,5 +1,6 @@
 import type { ServiceAccount } from '../iam/iam-repo.ts';
 import type { CacheInvalidation, Invalidation } from '../storage/cache-invalidation.ts';
+import { covers, FillGuard } from './metadata-fill-guard.ts';
 import type { SealedVersion } from './secret-version-repo.ts';
 import {
   type Instance,
@@ -18,24 +19,24 @@ export interface MetadataCacheBounds {
 /** Sealed versions kept per secret (the ones read last); older ones are read from storage again. */
 export const maxVersionsPerSecret = 4;
 
-interface InstanceEntry {
-  readonly kind: 'instance';
+/** What every entry has: its key, the index it lives under, its estimated size. */
+interface EntryBase {
   readonly key: string;
-  /** The instance resource this entry lives under (itself). */
+  /** Instance entries: the instance resource; secrets: their instance's; names: the location
+   * (`projects/{p}/regions/{r}`); service accounts: `projects/{p}/service-accounts/{email}`. */
   readonly owner: string;
   bytes: number;
   /** Read since it was last passed over for eviction (the clock's second chance). */
   used?: boolean;
+}
+
+interface InstanceEntry extends EntryBase {
+  readonly kind: 'instance';
   readonly instance: Instance;
 }
 
-interface SecretEntry {
+interface SecretEntry extends EntryBase {
   readonly kind: 'secret';
-  readonly key: string;
-  readonly owner: string;
-  bytes: number;
-  /** Read since it was last passed over for eviction (the clock's second chance). */
-  used?: boolean;
   readonly secret: Secret;
   stages?: Map<string, number>;
   /** The newest enabled version; null when none is. */
@@ -43,25 +44,14 @@ interface SecretEntry {
   versions?: Map<number, SealedVersion>;
 }
 
-interface NameEntry {
+interface NameEntry extends EntryBase {
   readonly kind: 'name';
-  readonly key: string;
-  /** The location (`projects/{p}/regions/{r}`) the name resolves in. */
-  readonly owner: string;
-  bytes: number;
-  /** Read since it was last passed over for eviction (the clock's second chance). */
-  used?: boolean;
   readonly id: string | null;
 }
 
-interface AccountEntry {
+/** Keyed `account\0{email}`: looked up by email. */
+interface AccountEntry extends EntryBase {
   readonly kind: 'account';
-  /** `account\0{email}`: looked up by email. */
-  readonly key: string;
-  /** Its resource name, `projects/{p}/service-accounts/{email}` (what its changes name). */
-  readonly owner: string;
-  bytes: number;
-  used?: boolean;
   readonly account: ServiceAccount;
 }
 
@@ -70,8 +60,7 @@ type Entry = InstanceEntry | SecretEntry | NameEntry | AccountEntry;
 const locationName = (l: SecretsLocation) => `projects/${l.projectId}/regions/${l.regionId}`;
 const instanceKey = (l: SecretsLocation, id: string) =>
   instanceName({ projectId: l.projectId, regionId: l.regionId, instanceId: id });
-const secretKey = (s: { projectId: string; regionId: string; instanceId: string; path: string }) =>
-  secretName(s);
+const secretKey = secretName;
 
 /** Slashes in an instance's resource name (`projects/p/regions/r/instances/i`). */
 const instanceDepth = 5;
@@ -82,10 +71,6 @@ function slashes(resource: string): number {
   return n;
 }
 
-function covers(prefix: string, resource: string): boolean {
-  return resource === prefix || resource.startsWith(`${prefix}/`);
-}
-
 /**
  * Secrets Manager's metadata cache (docs/decisions/0007-metadata-cache.md): instances, secrets with
  * their stages, latest enabled version and a few sealed versions (ciphertext and wrapped data key,
@@ -94,7 +79,7 @@ function covers(prefix: string, resource: string): boolean {
  * everything under it), and filled only by a read during which nothing was invalidated.
  */
 export class SecretMetadataCache {
-  readonly #invalidation: CacheInvalidation;
+  readonly #guard: FillGuard;
   readonly #maxEntries: number;
   readonly #maxBytes: number;
   /** Every entry by key, least recently used first. */
@@ -110,10 +95,14 @@ export class SecretMetadataCache {
   #bytes = 0;
 
   constructor(invalidation: CacheInvalidation, bounds: MetadataCacheBounds) {
-    this.#invalidation = invalidation;
+    this.#guard = new FillGuard(invalidation);
     this.#maxEntries = bounds.maxEntries;
     this.#maxBytes = bounds.maxBytes;
-    if (this.enabled) invalidation.subscribe((what) => this.#drop(what));
+    if (this.enabled)
+      invalidation.subscribe((what) => {
+        this.#guard.invalidated(what);
+        this.#drop(what);
+      });
   }
 
   /** False when configured off (`maxEntries: 0`): every read goes to storage. */
@@ -139,9 +128,9 @@ export class SecretMetadataCache {
       const hit = this.#hit(key);
       if (hit?.kind === 'instance') return hit.instance;
     }
-    const generation = this.#invalidation.generation;
+    const generation = this.#guard.start();
     const instance = await load();
-    if (instance && this.#invalidation.generation === generation) {
+    if (instance && this.#guard.keeps(generation, key)) {
       this.#add({ kind: 'instance', key, owner: key, bytes: instanceBytes(instance), instance });
     }
     return instance;
@@ -158,9 +147,10 @@ export class SecretMetadataCache {
     const key = `${owner}\u0000${name}`;
     const hit = this.#hit(key);
     if (hit?.kind === 'name') return hit.id ?? undefined;
-    const generation = this.#invalidation.generation;
+    const generation = this.#guard.start();
     const id = await load();
-    if (this.#invalidation.generation === generation) {
+    // What a name resolves to depends on every instance of the location: nothing may have moved.
+    if (this.#guard.keeps(generation)) {
       this.#add({ kind: 'name', key, owner, bytes: 200 + 2 * key.length, id: id ?? null });
     }
     return id;
@@ -178,10 +168,10 @@ export class SecretMetadataCache {
     const key = `account\u0000${email}`;
     const hit = this.#hit(key);
     if (hit?.kind === 'account') return hit.account;
-    const generation = this.#invalidation.generation;
+    const generation = this.#guard.start();
     const account = await load();
-    if (account && this.#invalidation.generation === generation) {
-      const owner = `projects/${account.projectId}/service-accounts/${email}`;
+    const owner = account && `projects/${account.projectId}/service-accounts/${email}`;
+    if (account && owner && this.#guard.keeps(generation, owner)) {
       this.#add({ kind: 'account', key, owner, bytes: 300 + 4 * key.length, account });
     }
     return account;
@@ -200,9 +190,9 @@ export class SecretMetadataCache {
       const hit = this.#hit(key);
       if (hit?.kind === 'secret') return hit.secret;
     }
-    const generation = this.#invalidation.generation;
+    const generation = this.#guard.start();
     const secret = await load();
-    if (secret && this.#invalidation.generation === generation) {
+    if (secret && this.#guard.keeps(generation, key)) {
       const owner = instanceKey(instance, instance.id);
       const entry: SecretEntry = { kind: 'secret', key, owner, bytes: secretBytes(secret), secret };
       this.#add(entry);
@@ -277,14 +267,13 @@ export class SecretMetadataCache {
     return found?.kind === 'secret' && found.secret.uid === secret.uid ? found : undefined;
   }
 
-  /** Reads a part of a secret's entry and stores it if nothing was invalidated meanwhile. */
+  /** Reads a part of a secret's entry and stores it if nothing invalidated the secret meanwhile. */
   async #fill<T>(secret: Secret, load: () => Promise<T>, store: (entry: SecretEntry, value: T) => number) {
     if (!this.enabled) return load();
-    const generation = this.#invalidation.generation;
+    const generation = this.#guard.start();
     const value = await load();
-    if (this.#invalidation.generation !== generation) return value;
     const entry = this.#secretEntry(secret);
-    if (entry === undefined) return value;
+    if (entry === undefined || !this.#guard.keeps(generation, entry.key)) return value;
     const added = store(entry, value);
     entry.bytes += added;
     this.#bytes += added;
