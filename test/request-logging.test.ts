@@ -91,3 +91,24 @@ test('at level warn, requests that log nothing write no line (no incoming/comple
   assert.equal(res.statusCode, 200);
   assert.equal(lines.length, before);
 });
+
+test('the hot answers have a 200 response schema (Fastify serializes them with a compiled serializer)', () => {
+  const doc = server.swagger() as {
+    paths: Record<string, Record<string, { responses?: Record<string, { content?: unknown }> }>>;
+  };
+  const keyPath = '/v2/projects/{projectId}/regions/{regionId}/keyrings/{keyRingId}/keys/{keyId}';
+  const hot = Object.entries(doc.paths).flatMap(([path, methods]) =>
+    Object.entries(methods)
+      .filter(
+        ([method]) =>
+          (method === 'post' && (path === `${keyPath}/encrypt` || path === `${keyPath}/decrypt`)) ||
+          (method === 'get' && path.endsWith('/secrets/{secret}/value')),
+      )
+      .map(([method, operation]) => ({
+        route: `${method} ${path}`,
+        ok: operation.responses?.['200']?.content,
+      })),
+  );
+  assert.equal(hot.length, 3, JSON.stringify(hot.map((h) => h.route)));
+  for (const { route, ok } of hot) assert.ok(ok, `${route} has no 200 response schema`);
+});
