@@ -5,6 +5,7 @@ import { systemClock } from '../core/clock.ts';
 import type { Config } from '../core/config-schema.ts';
 import { ConfigError, listenAddress, loadConfig } from '../core/config.ts';
 import { CofferError } from '../core/errors.ts';
+import { tuneHeap } from '../core/heap-tuning.ts';
 import { createLogger } from '../core/logger.ts';
 import { buildServer } from '../http/server.ts';
 
@@ -70,6 +71,8 @@ export async function runServer(flags: ServerFlags): Promise<void> {
   try {
     await app.finishStart();
     markStarted();
+    // Bounds V8's young generation and old-space growth (peak memory under load); see heap-tuning.ts.
+    tuneHeap();
   } catch (err) {
     // Not server.close(): it would wait for the requests held at the start gate. Exiting drops them.
     await app.close().catch(() => undefined);
