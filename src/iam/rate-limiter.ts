@@ -28,15 +28,20 @@ export class RateLimiter {
   /** Takes one token for `key`; returns 0 when allowed, else the seconds to wait. */
   take(key: string): number {
     const now = this.#clock.nowMs();
-    const bucket = this.#buckets.get(key) ?? { tokens: this.#burst, atMs: now };
-    bucket.tokens = this.#tokensAt(bucket, now);
-    bucket.atMs = now;
+    let bucket = this.#buckets.get(key);
+    if (bucket === undefined) {
+      // A new key: make room first, then its bucket starts full (updated in place from then on).
+      if (this.#buckets.size >= this.#maxKeys) this.#evict();
+      bucket = { tokens: this.#burst, atMs: now };
+      this.#buckets.set(key, bucket);
+    } else {
+      bucket.tokens = this.#tokensAt(bucket, now);
+      bucket.atMs = now;
+    }
     if (bucket.tokens >= 1) {
       bucket.tokens -= 1;
-      this.#remember(key, bucket);
       return 0;
     }
-    this.#remember(key, bucket);
     return Math.max(1, Math.ceil((1 - bucket.tokens) / this.#perSecond));
   }
 
@@ -50,11 +55,6 @@ export class RateLimiter {
 
   #tokensAt(bucket: { tokens: number; atMs: number }, nowMs: number): number {
     return Math.min(this.#burst, bucket.tokens + ((nowMs - bucket.atMs) / 1000) * this.#perSecond);
-  }
-
-  #remember(key: string, bucket: { tokens: number; atMs: number }): void {
-    if (!this.#buckets.has(key) && this.#buckets.size >= this.#maxKeys) this.#evict();
-    this.#buckets.set(key, bucket);
   }
 
   /**
