@@ -1,6 +1,7 @@
 import type { ServiceAccount } from '../iam/iam-repo.ts';
 import type { CacheInvalidation, Invalidation } from '../storage/cache-invalidation.ts';
 import { covers, FillGuard } from './metadata-fill-guard.ts';
+import { sealedBytes, unpooled } from './cached-sealed-version.ts';
 import type { SealedVersion } from './secret-version-repo.ts';
 import {
   type Instance,
@@ -253,8 +254,9 @@ export class SecretMetadataCache {
         versions.delete(oldest);
         freed += sealedBytes(dropped);
       }
-      versions.set(version, found);
-      return sealedBytes(found) - freed;
+      const kept = unpooled(found);
+      versions.set(version, kept);
+      return sealedBytes(kept) - freed;
     });
   }
 
@@ -393,10 +395,4 @@ function secretBytes(secret: Secret): number {
   for (const labels of [secret.labels, secret.annotations])
     for (const [k, v] of Object.entries(labels)) bytes += 64 + 2 * (k.length + v.length);
   return bytes;
-}
-
-function sealedBytes(version: SealedVersion): number {
-  return (
-    300 + 2 * version.createdBy.length + (version.ciphertext?.length ?? 0) + (version.wrappedKey?.length ?? 0)
-  );
 }
