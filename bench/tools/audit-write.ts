@@ -3,9 +3,11 @@
  * (`secrets.get_value` on one of 1,000 secrets, `kms.decrypt` on one key) from `concurrency`
  * concurrent callers, through the real storage (SQLite: the writer thread, group commit,
  * synchronous=FULL), after `prefill` events already stored. Prints one JSON line with the CPU µs per
- * event of the main thread and of the SQLite writer thread, from /proc/self/task/<tid>/stat.
+ * event (and per request) of the main thread and of the SQLite writer thread, from
+ * /proc/self/task/<tid>/stat. `shape` `batch20` appends a batchGetValues(20)'s 41 events per request
+ * instead (1 + 2 per secret); `rate` is then in requests per second.
  *
- *   taskset -c 0 node bench/tools/audit-write.ts <coffer-dir> <work-dir> [events] [prefill] [concurrency] [rate]
+ *   taskset -c 0 node bench/tools/audit-write.ts <coffer-dir> <work-dir> [events] [prefill] [concurrency] [rate] [shape]
  */
 import { randomUUID } from 'node:crypto';
 import { mkdtempSync, rmSync } from 'node:fs';
@@ -21,8 +23,11 @@ const [
   prefillArg = '300000',
   concArg = '64',
   rateArg = '0',
+  shapeArg = 'reveal',
 ] = process.argv.slice(2);
-/** Reveals per second the callers together aim at (0: as fast as they can), as a server's load would. */
+/** `reveal`: a getSecretValue's 2 events; `batch20`: a batchGetValues(20)'s 41 (1 + 2 per secret). */
+const shape = shapeArg === 'batch20' ? 'batch20' : 'reveal';
+/** Requests per second the callers together aim at (0: as fast as they can), as a server's load would. */
 const rate = Number(rateArg);
 const events = Number(count);
 const prefill = Number(prefillArg);
@@ -54,10 +59,9 @@ const { newTimeOrderedUuid } = await load<{ newTimeOrderedUuid: (ms?: number) =>
 const logger = { warn() {}, error() {}, info() {}, debug() {} };
 const project = randomUUID();
 const keyName = `projects/${project}/regions/local/keyrings/ring/keys/bench-key`;
-function reveal(): Record<string, unknown>[] {
+function request(): Record<string, unknown>[] {
   const now = Date.now();
   const requestId = newTimeOrderedUuid(now);
-  const secret = `bench%2Fs-${String(Math.floor(Math.random() * 1000)).padStart(5, '0')}`;
   const common = {
     timeMs: now,
     requestId,
@@ -67,6 +71,24 @@ function reveal(): Record<string, unknown>[] {
     sourceIp: '127.0.0.1',
     userAgent: 'wrk',
   };
+  const instance = `projects/${project}/regions/local/instances/main`;
+  const pair = () => reveal(now, common);
+  if (shape === 'reveal') return pair();
+  const events: Record<string, unknown>[] = [
+    {
+      ...common,
+      id: newTimeOrderedUuid(now),
+      action: 'secrets.batch_get_values',
+      principal: 'user:admin@coffer.internal',
+      resource: instance,
+    },
+  ];
+  for (let i = 0; i < 20; i++) events.push(...pair());
+  return events;
+}
+
+function reveal(now: number, common: Record<string, unknown>): Record<string, unknown>[] {
+  const secret = `bench%2Fs-${String(Math.floor(Math.random() * 1000)).padStart(5, '0')}`;
   return [
     {
       ...common,
@@ -99,9 +121,10 @@ async function drive(audit: AuditLog, n: number): Promise<void> {
   const pause = rate > 0 ? (concurrency * 1000) / rate : 0;
   const worker = async () => {
     while (left > 0) {
-      left -= 2;
+      const events = request();
+      left -= events.length;
       const started = performance.now();
-      await audit.append(reveal());
+      await audit.append(events);
       const wait = pause - (performance.now() - started);
       if (wait > 0) await new Promise((resolve) => setTimeout(resolve, wait));
     }
@@ -127,12 +150,15 @@ try {
     const seconds = (performance.now() - t1) / 1000;
     const after = cpuByName(sampleThreads(process.pid, ticks));
     const perEvent: Record<string, number> = {};
+    const perRequest: Record<string, number> = {};
+    const perRequestEvents = shape === 'reveal' ? 2 : 41;
     for (const [name, us] of after) {
       const delta = us - (before.get(name) ?? 0);
       if (delta > 0) perEvent[name] = Math.round((delta / events) * 10) / 10;
+      if (delta > 0) perRequest[name] = Math.round((delta / events) * perRequestEvents);
     }
     process.stdout.write(
-      `${JSON.stringify({ events, prefill, concurrency, rate, prefillSeconds, eventsPerSecond: Math.round(events / seconds), cpuUsPerEvent: perEvent })}\n`,
+      `${JSON.stringify({ shape, events, prefill, concurrency, rate, prefillSeconds, eventsPerSecond: Math.round(events / seconds), cpuUsPerEvent: perEvent, cpuUsPerRequest: perRequest })}\n`,
     );
   } finally {
     await audit.close();

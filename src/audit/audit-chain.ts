@@ -61,6 +61,15 @@ export function hashEvent(row: Omit<ChainedEventRow, 'hash'>): string {
   return hash('sha256', canonicalEvent(row));
 }
 
+/**
+ * SHA-256 (hex) of an event given as its canonical values: `canonicalColumns` without the hash, in
+ * that order, numbers as numbers and absent values as null. The same hash as `hashEvent` of the row
+ * (the same JSON text), without building the row object: the writer's hot path.
+ */
+export function hashCanonicalValues(values: readonly unknown[]): string {
+  return hash('sha256', JSON.stringify(values));
+}
+
 /** Kinds of checkpoint: periodic, the writer's last (closing), or the anchor of a retention prune. */
 export type CheckpointKind = 'periodic' | 'closing' | 'prune';
 

@@ -5,16 +5,14 @@ import { CofferError } from '../core/errors.ts';
 import type { Storage, WriteStatement } from '../storage/storage-types.ts';
 import { statementTemplate, stmt } from '../storage/storage-types.ts';
 import {
-  canonicalColumns,
-  type ChainedEventRow,
   type CheckpointKind,
   checkpointMessage,
   checkpointRef,
   encodeCheckpointRef,
   genesisHash,
-  hashEvent,
   type SignedCheckpoint,
 } from './audit-chain.ts';
+import { AuditEventInsert, chainEvents } from './audit-event-insert.ts';
 import { readAuditHead } from './audit-head-file.ts';
 import { AuditHeadWriter } from './audit-head-writer.ts';
 import type { AuditEvent } from './audit-types.ts';
@@ -82,7 +80,8 @@ export class AuditLog {
   #tailsTried = false;
 
   readonly #disabled: boolean;
-  readonly #insertEvent: (row: ChainedEventRow) => WriteStatement;
+  readonly #insertEvents: AuditEventInsert;
+  readonly #deleteOutbox: (values: { id: string }) => WriteStatement;
   readonly #upsertHead: (values: { chainId: string; seq: number; nowMs: number }) => WriteStatement;
 
   constructor(
@@ -111,8 +110,9 @@ export class AuditLog {
     this.#timeoutMs = timeoutMs;
     this.#policy = policy;
     const db = storage.db;
-    this.#insertEvent = statementTemplate(canonicalColumns, (row) =>
-      db.insertInto('audit_events').values(row),
+    this.#insertEvents = new AuditEventInsert(db);
+    this.#deleteOutbox = statementTemplate(['id'], (p) =>
+      db.deleteFrom('audit_outbox').where('id', '=', p.id),
     );
     this.#upsertHead = statementTemplate(['chainId', 'seq', 'nowMs'], (p) =>
       db
@@ -260,37 +260,18 @@ export class AuditLog {
       await this.#signTails(this.#headFile);
     const batch = this.#queue;
     this.#queue = [];
-    const db = this.#storage.db;
     const statements: WriteStatement[] = [];
+    // Every event of the batch as one flat list of column values, inserted by a few statements.
+    const values: unknown[] = [];
+    const chainId = this.#chainId;
     let seq = this.#seq;
     let head = this.#head;
     for (const waiter of batch) {
-      for (const id of waiter.outboxIds)
-        statements.push(stmt(db.deleteFrom('audit_outbox').where('id', '=', id)));
-      for (const event of waiter.events) {
-        seq += 1;
-        const row: Omit<ChainedEventRow, 'hash'> = {
-          id: event.id,
-          chain_id: this.#chainId,
-          seq,
-          time: event.timeMs,
-          request_id: event.requestId,
-          action: event.action,
-          principal: event.principal,
-          on_behalf_of: event.onBehalfOf ?? null,
-          resource: event.resource,
-          project_id: event.projectId ?? null,
-          result: event.result,
-          status: event.status,
-          source_ip: event.sourceIp ?? null,
-          user_agent: event.userAgent ?? null,
-          details: event.details ? JSON.stringify(event.details) : null,
-          prev_hash: head,
-        };
-        head = hashEvent(row);
-        statements.push(this.#insertEvent({ ...row, hash: head }));
-      }
+      for (const id of waiter.outboxIds) statements.push(this.#deleteOutbox({ id }));
+      ({ seq, head } = chainEvents(values, waiter.events, chainId, seq, head));
     }
+    if (values.length > 0)
+      for (const insert of this.#insertEvents.statements(values)) statements.push(insert);
     const unsigned = this.#unsigned + (seq - this.#seq);
     const now = this.#clock.nowMs();
     const forced = this.#signNext;
