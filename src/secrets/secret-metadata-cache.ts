@@ -1,6 +1,7 @@
 import type { ServiceAccount } from '../iam/iam-repo.ts';
 import type { CacheInvalidation, Invalidation } from '../storage/cache-invalidation.ts';
 import { covers, FillGuard } from './metadata-fill-guard.ts';
+import { NameMisses } from './name-misses.ts';
 import { sealedBytes, unpooled } from './cached-sealed-version.ts';
 import type { SealedVersion } from './secret-version-repo.ts';
 import {
@@ -45,9 +46,10 @@ interface SecretEntry extends EntryBase {
   versions?: Map<number, SealedVersion>;
 }
 
+/** A name that resolved to one instance (names that resolve to none are kept apart: `#misses`). */
 interface NameEntry extends EntryBase {
   readonly kind: 'name';
-  readonly id: string | null;
+  readonly id: string;
 }
 
 /** Keyed `account\0{email}`: looked up by email. */
@@ -76,7 +78,7 @@ function slashes(resource: string): number {
  * Secrets Manager's metadata cache (docs/decisions/0007-metadata-cache.md): instances, secrets with
  * their stages, latest enabled version and a few sealed versions (ciphertext and wrapped data key,
  * never a plaintext or a data key), and instance name resolutions. One LRU bounded by entries and
- * approximate bytes. Entries are dropped by `CacheInvalidation` (by resource name, a name dropping
+ * approximate bytes; names that match no instance are kept apart (`NameMisses`). Entries are dropped by `CacheInvalidation` (by resource name, a name dropping
  * everything under it), and filled only by a read during which nothing was invalidated.
  */
 export class SecretMetadataCache {
@@ -94,11 +96,14 @@ export class SecretMetadataCache {
   /** A cached secret's entry, found without building its resource name (the hot path's parts). */
   readonly #entryOf = new WeakMap<Secret, SecretEntry>();
   #bytes = 0;
+  /** Names that match no instance, apart from the LRU (a stranger's junk names evict only junk). */
+  readonly #misses: NameMisses;
 
   constructor(invalidation: CacheInvalidation, bounds: MetadataCacheBounds) {
     this.#guard = new FillGuard(invalidation);
     this.#maxEntries = bounds.maxEntries;
     this.#maxBytes = bounds.maxBytes;
+    this.#misses = new NameMisses(bounds.maxEntries);
     if (this.enabled)
       invalidation.subscribe((what) => {
         this.#guard.invalidated(what);
@@ -147,13 +152,14 @@ export class SecretMetadataCache {
     const owner = locationName(location);
     const key = `${owner}\u0000${name}`;
     const hit = this.#hit(key);
-    if (hit?.kind === 'name') return hit.id ?? undefined;
+    if (hit?.kind === 'name') return hit.id;
+    if (this.#misses.has(key)) return undefined;
     const generation = this.#guard.start();
     const id = await load();
     // What a name resolves to depends on every instance of the location: nothing may have moved.
-    if (this.#guard.keeps(generation)) {
-      this.#add({ kind: 'name', key, owner, bytes: 200 + 2 * key.length, id: id ?? null });
-    }
+    if (!this.#guard.keeps(generation)) return id;
+    if (id !== undefined) this.#add({ kind: 'name', key, owner, bytes: 200 + 2 * key.length, id });
+    else this.#misses.add(key, owner);
     return id;
   }
 
@@ -362,6 +368,7 @@ export class SecretMetadataCache {
       this.#byLocation.clear();
       this.#byAccount.clear();
       this.#bytes = 0;
+      this.#misses.clear();
       return;
     }
     for (const resource of what) {
@@ -382,6 +389,7 @@ export class SecretMetadataCache {
       for (const location of [...this.#byLocation.keys()])
         if (covers(location, resource) || covers(resource, location))
           this.#removeAll(this.#byLocation, location);
+      this.#misses.drop(resource);
     }
   }
 }
