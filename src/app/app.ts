@@ -34,7 +34,11 @@ import { SecretStageRepo } from '../secrets/secret-stage-repo.ts';
 import { SecretVersionRepo } from '../secrets/secret-version-repo.ts';
 import { SecretsRepo } from '../secrets/secrets-repo.ts';
 import { ValueCrypto } from '../secrets/value-crypto.ts';
-import { ChangeFeedFollower, kickingFollower } from '../storage/change-feed-follower.ts';
+import {
+  ChangeFeedFollower,
+  invalidateLateCommits,
+  kickingFollower,
+} from '../storage/change-feed-follower.ts';
 import { CacheInvalidation } from '../storage/cache-invalidation.ts';
 import { openNodeStorage } from '../storage/open-node-storage.ts';
 import type { Storage } from '../storage/storage-types.ts';
@@ -160,6 +164,7 @@ export async function createApp(
   const changeFollower = new ChangeFeedFollower(storage, config.changePollMs);
   const cacheInvalidation = new CacheInvalidation();
   cacheInvalidation.follow(changeFollower);
+  invalidateLateCommits(storage, changeFollower, cacheInvalidation);
   const changes = kickingFollower(
     config.devAuditOff ? storage : withAuditOutbox(storage),
     changeFollower,
@@ -290,6 +295,7 @@ export async function createApp(
   });
   const secretValues = new SecretValueService({
     storage: changes,
+    invalidation: cacheInvalidation,
     repo: secretsRepo,
     versionRepo: secretVersionRepo,
     stageRepo: secretStageRepo,

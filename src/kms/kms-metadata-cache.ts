@@ -49,7 +49,10 @@ const literals = ['projects', 'regions', 'keyrings', 'keys'];
  * - Concurrent misses of the same lookup share one read; a lookup that starts after an invalidation
  *   never joins a read that began before it.
  * - Bounded by entries (a key or a version is one) and estimated bytes; the oldest keys go first.
- *   A KeyObject is kept at most `materialTtlMs`, then unsealed again.
+ *   A KeyObject is kept at most `materialTtlMs` (a timer drops it then, used or not), then unsealed
+ *   again.
+ * - Hits are served only while the node's invalidation is `fresh` (its feed follower completed a
+ *   tick recently); otherwise every lookup reads storage.
  */
 export class KmsMetadataCache {
   readonly #invalidation: CacheInvalidation;
@@ -61,6 +64,8 @@ export class KmsMetadataCache {
   #inflight = new Map<string, Promise<unknown>>();
   #entries = 0;
   #bytes = 0;
+  /** Drops KeyObjects past their time bound even when nothing uses the cache (unref'd). */
+  #sweeper: NodeJS.Timeout | undefined;
 
   constructor(invalidation: CacheInvalidation, bounds: KmsCacheBounds) {
     this.#invalidation = invalidation;
@@ -78,7 +83,7 @@ export class KmsMetadataCache {
   /** A key by resource name: cached, or read by `read` (and cached when found and still current). */
   keyByName(name: string, read: () => Promise<CryptoKey | undefined>): Promise<CryptoKey | undefined> {
     const key = this.#groups.get(name)?.key;
-    if (key) return Promise.resolve(key);
+    if (key && this.#invalidation.fresh) return Promise.resolve(key);
     return this.#shared(`n:${name}`, read, (found) => this.#putKey(found));
   }
 
@@ -86,7 +91,7 @@ export class KmsMetadataCache {
   keyByUid(uid: string, read: () => Promise<CryptoKey | undefined>): Promise<CryptoKey | undefined> {
     const name = this.#uids.get(uid);
     const key = name === undefined ? undefined : this.#groups.get(name)?.key;
-    if (key) return Promise.resolve(key);
+    if (key && this.#invalidation.fresh) return Promise.resolve(key);
     return this.#shared(`u:${uid}`, read, (found) => this.#putKey(found));
   }
 
@@ -97,7 +102,7 @@ export class KmsMetadataCache {
     read: () => Promise<KeyVersion | undefined>,
   ): Promise<KeyVersion | undefined> {
     const entry = this.#groups.get(keyResourceName(key))?.versions.get(number);
-    if (entry) return Promise.resolve(entry.version);
+    if (entry && this.#invalidation.fresh) return Promise.resolve(entry.version);
     return this.#shared(`v:${key.uid}:${number}`, read, (found) => this.#putVersion(key, found));
   }
 
@@ -108,7 +113,7 @@ export class KmsMetadataCache {
   async material(key: CryptoKey, number: number, open: () => Promise<KeyObject>): Promise<KeyObject> {
     const entry = this.#groups.get(keyResourceName(key))?.versions.get(number);
     const now = performance.now();
-    if (entry?.material && entry.materialUntil > now) return entry.material;
+    if (entry?.material && entry.materialUntil > now && this.#invalidation.fresh) return entry.material;
     const generation = this.#invalidation.generation;
     const material = await open();
     const current = this.#groups.get(keyResourceName(key))?.versions.get(number);
@@ -117,9 +122,43 @@ export class KmsMetadataCache {
       if (!current.material) this.#grow(group, 0, materialBytes);
       current.material = material;
       current.materialUntil = now + this.#materialTtlMs;
+      if (this.#sweeper === undefined) this.#sweeper = this.#sweepAt(current.materialUntil);
       this.#evict();
     }
     return material;
+  }
+
+  /**
+   * Drops what is cached of `key` on every cache of the node (through the node's invalidation), for
+   * a change that turned out to be already in effect: a write whose outcome was unknown may have
+   * committed after a read refilled the cache with the state before it.
+   */
+  forget(key: CryptoKey): void {
+    this.#invalidation.invalidate([keyResourceName(key)]);
+  }
+
+  /** At `at` (performance.now()), drops every KeyObject past its bound; re-arms for the next one. */
+  #sweepAt(at: number): NodeJS.Timeout {
+    const timer = setTimeout(
+      () => {
+        this.#sweeper = undefined;
+        const now = performance.now();
+        let next = Infinity;
+        for (const group of this.#groups.values()) {
+          for (const entry of group.versions.values()) {
+            if (!entry.material) continue;
+            if (entry.materialUntil <= now) {
+              entry.material = undefined;
+              this.#grow(group, 0, -materialBytes);
+            } else next = Math.min(next, entry.materialUntil);
+          }
+        }
+        if (next !== Infinity) this.#sweeper = this.#sweepAt(next);
+      },
+      Math.max(1, at - performance.now()),
+    );
+    timer.unref();
+    return timer;
   }
 
   /** Runs `read` once for concurrent callers of the same lookup; stores a result that is still current. */

@@ -244,7 +244,10 @@ export class KmsService {
         );
       }
     }
-    if (state === key.state) return key;
+    if (state === key.state) {
+      this.#cache.forget(key); // Already in effect, maybe by a late commit: serve nothing older.
+      return key;
+    }
     const now = this.#clock.nowMs();
     const changes: KeyChanges = {
       state,
@@ -302,7 +305,9 @@ export class KmsService {
     const key = await this.#currentKey(location, keyRingId, keyId);
     const version = await this.#repo.findVersion(key.uid, number);
     if (!version) throw errors.notFound(`Key version ${number}`);
-    return this.#versions.change(key, version, action, options);
+    const changed = await this.#versions.change(key, version, action, options);
+    if (changed === version) this.#cache.forget(key); // Already in effect (see changeState).
+    return changed;
   }
 
   /**

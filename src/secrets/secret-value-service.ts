@@ -2,6 +2,7 @@ import { randomBytesPooled } from '../crypto/random-pool.ts';
 import type { Clock } from '../core/clock.ts';
 import { CofferError, errors } from '../core/errors.ts';
 import type { KmsService } from '../kms/kms-service.ts';
+import type { CacheInvalidation } from '../storage/cache-invalidation.ts';
 import { type Storage, WriteRejected, type WriteStatement } from '../storage/storage-types.ts';
 import { checkIdempotencyKey, IdempotencyKeys, requestDigest } from './idempotency-keys.ts';
 import type { InstanceService } from './instance-service.ts';
@@ -9,6 +10,7 @@ import { checkStage, maxStages, maxValueBytes } from './secret-fns.ts';
 import type { SecretMetadataCache } from './secret-metadata-cache.ts';
 import type { SecretInput, SecretService } from './secret-service.ts';
 import type { Caller, Instance, Secret, SecretsLocation, SecretVersion } from './secret-types.ts';
+import { secretName } from './secret-types.ts';
 import { secretChange } from './secret-changes.ts';
 
 export type { Caller } from './secret-types.ts';
@@ -61,6 +63,7 @@ export class SecretValueService {
   readonly #idempotency: IdempotencyKeys;
   readonly #keyUse: ValueKeyUse;
   readonly #cache: SecretMetadataCache;
+  readonly #invalidation: CacheInvalidation;
 
   constructor(deps: {
     storage: Storage;
@@ -73,8 +76,10 @@ export class SecretValueService {
     crypto: ValueCrypto;
     clock: Clock;
     cache: SecretMetadataCache;
+    invalidation: CacheInvalidation;
   }) {
     this.#storage = deps.storage;
+    this.#invalidation = deps.invalidation;
     this.#cache = deps.cache;
     this.#repo = deps.repo;
     this.#versionRepo = deps.versionRepo;
@@ -235,7 +240,10 @@ export class SecretValueService {
     const found = await this.#versionRepo.findSealedVersion(secret.uid, version);
     if (!found) throw errors.notFound(`Version ${version}`);
     const target = action === 'enable' ? 'enabled' : action === 'disable' ? 'disabled' : 'destroyed';
-    if (found.state === target) return this.getVersion(location, instanceId, path, version);
+    if (found.state === target) {
+      this.#invalidation.invalidate([secretName(secret)]); // Already in effect, maybe by a late commit.
+      return this.getVersion(location, instanceId, path, version);
+    }
     if (found.state === 'destroyed')
       throw new CofferError('failed_precondition', 'A destroyed version cannot change state.');
     try {

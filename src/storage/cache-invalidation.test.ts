@@ -45,4 +45,6 @@ test('the cached tables are recognised in the SQL of both dialects', () => {
   assert.equal(touchesCachedTables('WITH x AS (SELECT 1) UPDATE sm_stages SET version = 2'), true);
   assert.equal(touchesCachedTables('insert into "sm_idempotency" ("k") values (?)'), false);
   assert.equal(touchesCachedTables('select * from "sm_secrets"'), false);
+  // Service accounts are cached (an instance's KMS identity): a job that changes one drops them.
+  assert.equal(touchesCachedTables('update "iam_service_accounts" set "disabled" = ?'), true);
 });

@@ -9,10 +9,23 @@ export type Invalidation = readonly string[] | 'all';
 
 /** The node's feed follower, as this needs it (change-feed-follower.ts; typed here to avoid a cycle). */
 export interface FeedSource {
+  /** The follower's poll interval: the lease is derived from it (`leaseMsFor`). */
+  readonly intervalMs?: number;
   subscribe(subscriber: {
     onChanges(rows: readonly { readonly resource: string }[]): void;
     onError?(err: Error): void;
+    /** A tick that began at `startedAt` (performance.now()) completed: every change before it was delivered. */
+    onTick?(startedAt: number): void;
   }): () => void;
+}
+
+/**
+ * How long after the start of the follower's last completed tick the caches may still serve hits:
+ * 1 s (the "a change made on another node stops being served within 1 s" rule) or, when the poll
+ * interval is configured so long that 1 s cannot hold, two intervals and 200 ms (one missed tick).
+ */
+export function leaseMsFor(intervalMs: number): number {
+  return Math.max(1000, 2 * intervalMs + 200);
 }
 
 /** A cache's handler of invalidations (synchronous, cheap, never throws). */
@@ -34,10 +47,30 @@ export type InvalidationListener = (what: Invalidation) => void;
 export class CacheInvalidation {
   readonly #listeners = new Set<InvalidationListener>();
   #generation = 0;
+  /** With a follower: hits are served only until then (performance.now()); see `fresh`. */
+  #leaseUntil = Infinity;
+  #leaseMs = Infinity;
+  /** False from the lease's expiry (seen by the timer) until the next completed tick. */
+  #serving = true;
+  #timer: NodeJS.Timeout | undefined;
 
-  /** Moves on every invalidation (of anything). */
+  /**
+   * Moves on every invalidation (of anything). While the lease has lapsed (`fresh` false) it moves
+   * on every read too, so that no fill is ever stored: a cache reads storage on every lookup.
+   */
   get generation(): number {
+    if (!this.fresh) this.#generation += 1;
     return this.#generation;
+  }
+
+  /**
+   * Whether a cache may serve a hit now: always without a follower (one node); with one, only while
+   * the follower's last completed tick began less than the lease (`leaseMsFor`) ago, so a feed that
+   * stalls or fails never leaves a change made on another node served from a cache. One clock read.
+   * When the lease lapses, a timer also invalidates `all` (caches that do not ask are emptied).
+   */
+  get fresh(): boolean {
+    return this.#leaseUntil === Infinity || (this.#serving && performance.now() < this.#leaseUntil);
   }
 
   /** Adds a cache's listener; returns the function that removes it. */
@@ -53,12 +86,45 @@ export class CacheInvalidation {
     for (const listener of this.#listeners) listener(what);
   }
 
-  /** Follows another node's changes: every batch of feed rows invalidates their resources. */
-  follow(follower: FeedSource): () => void {
+  /**
+   * Follows another node's changes: every batch of feed rows invalidates their resources, a failed
+   * tick invalidates `all`, and each completed tick renews the lease (`fresh`), which starts now.
+   */
+  follow(follower: FeedSource, leaseMs = leaseMsFor(follower.intervalMs ?? 100)): () => void {
+    this.#leaseMs = leaseMs;
+    this.#renew(performance.now());
     return follower.subscribe({
       onChanges: (rows) => this.invalidate(rows.map((row) => row.resource)),
       onError: () => this.invalidate('all'),
+      onTick: (startedAt) => this.#renew(startedAt),
     });
+  }
+
+  /** A tick that began at `startedAt` completed: hits may be served until `startedAt + lease`. */
+  #renew(startedAt: number): void {
+    const until = startedAt + this.#leaseMs;
+    if (until <= this.#leaseUntil && this.#leaseUntil !== Infinity) return;
+    this.#leaseUntil = until;
+    this.#serving = true;
+    if (this.#timer === undefined) this.#timer = this.#arm();
+  }
+
+  /** One unref'd timer at the lease's end: renewed leases re-arm it there, a lapsed one empties the caches. */
+  #arm(): NodeJS.Timeout {
+    const timer = setTimeout(
+      () => {
+        this.#timer = undefined;
+        if (performance.now() < this.#leaseUntil) {
+          this.#timer = this.#arm();
+          return;
+        }
+        this.#serving = false;
+        this.invalidate('all');
+      },
+      Math.max(1, this.#leaseUntil - performance.now()),
+    );
+    timer.unref();
+    return timer;
   }
 
   /** Invalidates what a committed local unit changed (see the class comment). */
@@ -76,7 +142,7 @@ export class CacheInvalidation {
 
 /** Tables whose rows the metadata caches hold. */
 const cachedTable =
-  /\b(?:insert\s+into|update|delete\s+from|replace\s+into)\s+"?(?:sm_instances|sm_secrets|sm_versions|sm_stages|kms_key_rings|kms_keys|kms_key_versions|projects)\b/i;
+  /\b(?:insert\s+into|update|delete\s+from|replace\s+into)\s+"?(?:sm_instances|sm_secrets|sm_versions|sm_stages|kms_key_rings|kms_keys|kms_key_versions|projects|iam_service_accounts)\b/i;
 const touchCache = new Map<string, boolean>();
 
 /** True when `sql` writes to a table a metadata cache holds rows of (memoized per SQL text). */

@@ -13,8 +13,18 @@ import { WriteRejected, type Storage, type WriteStatement } from './storage-type
 export interface ChangeSubscriber {
   /** New sequenced changes, in cursor order, each batch after the previous one. */
   onChanges(rows: readonly ChangeRow[]): void;
-  /** The feed could not be read or sequenced (storage failing); it is retried on the next tick. */
+  /**
+   * The feed could not be read or sequenced (storage failing), a tick did not end within its
+   * deadline, or changes were pruned before this node read them; it is retried on the next tick.
+   */
   onError?(err: Error): void;
+  /** A tick that began at `startedAt` (performance.now()) completed: every change committed before it was delivered. */
+  onTick?(startedAt: number): void;
+}
+
+/** How long a tick may run before it counts as failed and the next one may start. */
+export function tickDeadlineMs(intervalMs: number): number {
+  return Math.max(1000, 2 * intervalMs);
 }
 
 /** Rows read per query while catching up. */
@@ -29,6 +39,9 @@ const readBatch = 1000;
 export class ChangeFeedFollower {
   readonly #storage: Storage;
   readonly #intervalMs: number;
+  readonly #deadlineMs: number;
+  /** Moves when a tick starts or is abandoned: a tick whose number is not current changes nothing. */
+  #epoch = 0;
   readonly #subscribers = new Set<ChangeSubscriber>();
   #position = 0;
   #timer: NodeJS.Timeout | undefined;
@@ -39,6 +52,12 @@ export class ChangeFeedFollower {
   constructor(storage: Storage, intervalMs: number) {
     this.#storage = storage;
     this.#intervalMs = intervalMs;
+    this.#deadlineMs = tickDeadlineMs(intervalMs);
+  }
+
+  /** The poll interval (the caches' lease is derived from it). */
+  get intervalMs(): number {
+    return this.#intervalMs;
   }
 
   /** The newest cursor handed to subscribers (every change up to it has been delivered). */
@@ -71,9 +90,13 @@ export class ChangeFeedFollower {
     else void this.tick();
   }
 
-  /** Sequences pending changes and delivers new ones once; joins a tick in flight. */
+  /**
+   * Sequences pending changes and delivers new ones once; joins a tick in flight. A tick that has
+   * not ended within its deadline (a read that never returns) counts as failed: subscribers get
+   * `onError`, and it is abandoned (whatever it reads later is dropped) so the next tick may start.
+   */
   tick(): Promise<void> {
-    this.#running ??= this.#tickOnce().finally(() => {
+    this.#running ??= this.#tickWithDeadline().finally(() => {
       this.#running = undefined;
       if (this.#again && !this.#stopped) {
         this.#again = false;
@@ -90,7 +113,32 @@ export class ChangeFeedFollower {
     await this.#running;
   }
 
-  async #tickOnce(): Promise<void> {
+  async #tickWithDeadline(): Promise<void> {
+    const epoch = ++this.#epoch;
+    let timer: NodeJS.Timeout | undefined;
+    const deadline = new Promise<void>((resolve) => {
+      timer = setTimeout(() => {
+        if (this.#epoch === epoch) {
+          this.#epoch += 1;
+          this.#failed(new Error(`the change feed did not answer within ${this.#deadlineMs} ms`));
+        }
+        resolve();
+      }, this.#deadlineMs);
+      timer.unref();
+    });
+    try {
+      await Promise.race([this.#tickOnce(epoch), deadline]);
+    } finally {
+      clearTimeout(timer);
+    }
+  }
+
+  #failed(err: Error): void {
+    for (const subscriber of this.#subscribers) subscriber.onError?.(err);
+  }
+
+  async #tickOnce(epoch: number): Promise<void> {
+    const startedAt = performance.now();
     try {
       const db = this.#storage.db;
       if (await hasUnsequenced(db)) {
@@ -101,8 +149,16 @@ export class ChangeFeedFollower {
           if (!(err instanceof WriteRejected)) throw err;
         }
       }
+      const { prunedThrough } = await feedBounds(db);
+      if (epoch !== this.#epoch) return;
+      if (prunedThrough > this.#position) {
+        // Changes after this node's position were pruned unread: any of them may be cached.
+        this.#position = prunedThrough;
+        this.#failed(new Error('changes were pruned before this node read them'));
+      }
       for (;;) {
         const rows = await readChanges(db, this.#position, readBatch);
+        if (epoch !== this.#epoch) return; // Abandoned: a later tick reads these.
         if (rows.length === 0) break;
         this.#position = rows[rows.length - 1]!.cursor;
         for (const subscriber of this.#subscribers) {
@@ -114,8 +170,9 @@ export class ChangeFeedFollower {
         }
         if (rows.length < readBatch) break;
       }
+      for (const subscriber of this.#subscribers) subscriber.onTick?.(startedAt);
     } catch (err) {
-      for (const subscriber of this.#subscribers) subscriber.onError?.(err as Error);
+      if (epoch === this.#epoch) this.#failed(err as Error);
     }
   }
 }
@@ -152,4 +209,20 @@ export function kickingFollower(
     ...(storage.health ? { health: () => storage.health!() } : {}),
     ...(storage.iterateRows ? { iterateRows: (query) => storage.iterateRows!(query) } : {}),
   };
+}
+
+/**
+ * Has `storage` report a unit that completed after its promise was rejected (outcome unknown): a
+ * read between the rejection and the commit may have refilled a cache with the state before it, so
+ * everything is invalidated again and the follower kicked (the unit may have recorded a change).
+ */
+export function invalidateLateCommits(
+  storage: Storage,
+  follower: ChangeFeedFollower,
+  invalidation: CacheInvalidation,
+): void {
+  storage.onLateCompletion?.(() => {
+    invalidation.invalidate('all');
+    follower.kick();
+  });
 }

@@ -78,6 +78,12 @@ export interface Storage {
    * for long scans (audit verification). Only the embedded engine offers it; callers fall back to `db`.
    */
   iterateRows?(query: { compile(): { sql: string; parameters: readonly unknown[] } }): Iterable<unknown[]>;
+  /**
+   * Sets the one listener told when a unit whose promise already rejected (no answer within the
+   * write timeout: outcome unknown) completes after all, so that what it may have committed is not
+   * hidden by caches filled in between (docs/decisions/0007-metadata-cache.md). Both engines do.
+   */
+  onLateCompletion?(listener: () => void): void;
   /** Waits for queued writes, then closes every connection (and the SQLite writer thread). */
   close(): Promise<void>;
 }

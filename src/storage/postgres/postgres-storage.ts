@@ -66,6 +66,8 @@ class PostgresStorage implements Storage {
    */
   #writesFailing = false;
   #closing: Promise<void> | undefined;
+  /** Told when a unit already rejected by its deadline completes after all (Storage.onLateCompletion). */
+  #onLate: (() => void) | undefined;
   readonly #dataDirLock: DataDirLock | undefined;
 
   constructor(options: PostgresStorageOptions) {
@@ -112,8 +114,10 @@ class PostgresStorage implements Storage {
   async #writeWithDeadline(statements: readonly WriteStatement[]): Promise<unknown[][]> {
     const unit = new UnitConnection();
     let timer: NodeJS.Timeout | undefined;
+    let late = false;
     const deadline = new Promise<never>((_, reject) => {
       timer = setTimeout(() => {
+        late = true;
         // Closing the connection aborts the transaction unless COMMIT was already sent.
         unit.abandon(new Error('write timed out'));
         reject(
@@ -126,7 +130,11 @@ class PostgresStorage implements Storage {
       }, this.#writeTimeoutMs);
     });
     try {
-      const rows = await Promise.race([this.#applyUnit(unit, statements), deadline]);
+      const applying = this.#applyUnit(unit, statements);
+      // Past the deadline COMMIT may have been sent: however the unit ends, say it may have committed.
+      const settled = () => void (late && this.#onLate?.());
+      applying.then(settled, settled);
+      const rows = await Promise.race([applying, deadline]);
       this.#failing = false;
       this.#writesFailing = false;
       return rows;
@@ -173,6 +181,10 @@ class PostgresStorage implements Storage {
       await unit.rollback();
       throw this.#mapError(err);
     }
+  }
+
+  onLateCompletion(listener: () => void): void {
+    this.#onLate = listener;
   }
 
   async withLock<T>(name: string, fn: (trx: Kysely<Database>) => Promise<T>): Promise<T> {

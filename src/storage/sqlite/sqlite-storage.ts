@@ -149,6 +149,10 @@ class SqliteStorage implements Storage {
     yield* statement.iterate(...(compiled.parameters as never[])) as Iterable<unknown[]>;
   }
 
+  onLateCompletion(listener: () => void): void {
+    this.#writer.onLateCommit = listener;
+  }
+
   health(): StorageHealth {
     return this.#writer.health();
   }

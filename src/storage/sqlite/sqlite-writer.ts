@@ -46,6 +46,8 @@ export class SqliteWriter {
   #closing: Promise<void> | undefined;
   #onReady: ((error: string | undefined) => void) | undefined;
   #onClosed: (() => void) | undefined;
+  /** Told when a unit already rejected by its timeout commits after all (Storage.onLateCompletion). */
+  onLateCommit: (() => void) | undefined;
 
   private constructor(options: SqliteWriterOptions) {
     this.#options = options;
@@ -177,7 +179,11 @@ export class SqliteWriter {
     const pending = this.#pending.get(outcome.id);
     // The database answered: whatever the unit's fate, the writer works again (unless it says otherwise).
     this.#failing = !outcome.ok && outcome.failure === 'unavailable';
-    if (pending === undefined) return; // Already rejected by its timeout.
+    if (pending === undefined) {
+      // Already rejected by its timeout: what it committed must not stay hidden by a cache.
+      if (outcome.ok) this.onLateCommit?.();
+      return;
+    }
     this.#pending.delete(outcome.id);
     clearTimeout(pending.timer);
     if (outcome.ok) {
