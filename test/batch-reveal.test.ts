@@ -224,4 +224,12 @@ describe('batchGetValues answers and audits each secret as a single read would',
     );
     assert.equal(res.status, 403);
   });
+
+  test('a path with an unpaired surrogate is refused with 400 invalid_argument (not a 500)', async () => {
+    const batch = await api('POST', `${instance}/secrets:batchGetValues`, {
+      secrets: ['b/root', 'b/\ud800x'],
+    });
+    assert.equal(batch.status, 400, JSON.stringify(batch.body));
+    assert.equal(batch.body.error?.code ?? batch.body.code, 'invalid_argument');
+  });
 });

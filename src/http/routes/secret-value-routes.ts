@@ -10,6 +10,7 @@ import {
   SecretVersionView,
 } from '../../core/api/secrets-schemas.ts';
 import { toRfc3339 } from '../../core/clock.ts';
+import { errors } from '../../core/errors.ts';
 import { BatchReveal, type DescribeFailure } from '../../secrets/batch-reveal.ts';
 import { fromBase64 } from '../base64-field.ts';
 import { mapError } from '../error-mapper.ts';
@@ -235,6 +236,9 @@ export function registerSecretValueRoutes(server: FastifyInstance, app: App): vo
     },
     async (request) => {
       const p = request.params;
+      // JSON may carry a lone surrogate ("\ud800"), which no resource name can encode.
+      if (request.body.secrets.some((path) => !path.isWellFormed()))
+        throw errors.invalid('A secret path is not well-formed Unicode (unpaired surrogate).');
       const { values, errors: failures } = await batchReveal.read(
         loc(p),
         p.instanceId!,
