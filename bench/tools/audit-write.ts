@@ -5,9 +5,10 @@
  * synchronous=FULL), after `prefill` events already stored. Prints one JSON line with the CPU µs per
  * event (and per request) of the main thread and of the SQLite writer thread, from
  * /proc/self/task/<tid>/stat. `shape` `batch20` appends a batchGetValues(20)'s 41 events per request
- * instead (1 + 2 per secret); `rate` is then in requests per second.
+ * instead (1 + 2 per secret); `rate` is then in requests per second. With a `postgres://` URL of an
+ * empty, throwaway database as the last argument, the events go to PostgreSQL instead of SQLite.
  *
- *   taskset -c 0 node bench/tools/audit-write.ts <coffer-dir> <work-dir> [events] [prefill] [concurrency] [rate] [shape]
+ *   taskset -c 0 node bench/tools/audit-write.ts <coffer-dir> <work-dir> [events] [prefill] [concurrency] [rate] [shape] [database-url]
  */
 import { randomUUID } from 'node:crypto';
 import { mkdtempSync, rmSync } from 'node:fs';
@@ -24,6 +25,7 @@ const [
   concArg = '64',
   rateArg = '0',
   shapeArg = 'reveal',
+  databaseUrl,
 ] = process.argv.slice(2);
 /** `reveal`: a getSecretValue's 2 events; `batch20`: a batchGetValues(20)'s 41 (1 + 2 per secret). */
 const shape = shapeArg === 'batch20' ? 'batch20' : 'reveal';
@@ -43,7 +45,7 @@ interface AuditLog {
   close: () => Promise<void>;
 }
 const { openStorage } = await load<{
-  openStorage: (o: { dataDir: string; writeTimeoutMs: number }) => Promise<Storage>;
+  openStorage: (o: { dataDir: string; writeTimeoutMs: number; databaseUrl?: string }) => Promise<Storage>;
 }>('src/storage/open-storage.ts');
 const { AuditLog } = await load<{
   AuditLog: new (
@@ -134,7 +136,11 @@ async function drive(audit: AuditLog, n: number): Promise<void> {
 
 const dir = mkdtempSync(join(workDir, 'audit-write-'));
 try {
-  const storage = await openStorage({ dataDir: dir, writeTimeoutMs: 120_000 });
+  const storage = await openStorage({
+    dataDir: dir,
+    writeTimeoutMs: 120_000,
+    ...(databaseUrl ? { databaseUrl } : {}),
+  });
   const audit = new AuditLog(storage, logger, { nowMs: () => Date.now() }, 120_000, {
     everyEvents: 1000,
     everyMs: 1000,
