@@ -183,7 +183,9 @@ export async function createApp(
     }
     return false;
   });
-  const authorizer = new Authorizer(iamRepo, clock);
+  // The IAM caches serve hits only within the feed lease, as the metadata caches do.
+  tokens.serveWithin(() => cacheInvalidation.fresh);
+  const authorizer = new Authorizer(iamRepo, clock, () => cacheInvalidation.fresh);
   const limits = config.rateLimit;
   const principalLimiter = new RateLimiter(limits.perPrincipalPerSecond, limits.perPrincipalBurst, clock);
   const addressLimiter = new RateLimiter(limits.perAddressPerSecond, limits.perAddressBurst, clock);

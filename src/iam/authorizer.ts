@@ -33,10 +33,13 @@ export class Authorizer {
   // does not rebuild it with split/slice/join every time (the change feed checks each change once
   // per subscribed principal).
   #chains = new Map<string, readonly string[] | null>();
+  // The node's feed lease (CacheInvalidation.fresh): while it has lapsed nothing is cached or served.
+  readonly #fresh: () => boolean;
 
-  constructor(repo: IamRepo, clock: Clock) {
+  constructor(repo: IamRepo, clock: Clock, fresh: () => boolean = () => true) {
     this.#repo = repo;
     this.#clock = clock;
+    this.#fresh = fresh;
   }
 
   /** Throws `permission_denied` unless `principal` holds `permission` on `resource`. */
@@ -70,8 +73,9 @@ export class Authorizer {
     const chain = this.#chain(resource);
     if (!chain) return false;
     const now = this.#clock.nowMs();
+    const fresh = this.#fresh();
     for (const name of chain) {
-      const cached = this.#policies.get(name);
+      const cached = fresh ? this.#policies.get(name) : undefined;
       const policy = cached !== undefined ? cached : await this.#policy(name);
       if (!policy) continue;
       for (const binding of policy.bindings) {
@@ -94,6 +98,7 @@ export class Authorizer {
    * when something must be read first (then call `holds`).
    */
   holdsCached(principal: Principal, permission: Permission, resource: string): boolean | undefined {
+    if (!this.#fresh()) return undefined;
     const chain = this.#chain(resource);
     if (!chain) return false;
     const now = this.#clock.nowMs();
@@ -202,7 +207,7 @@ export class Authorizer {
 
   async #policy(resource: string): Promise<StoredPolicy | null> {
     const cached = this.#policies.get(resource);
-    if (cached !== undefined) return cached;
+    if (cached !== undefined && this.#fresh()) return cached;
     return this.#readOnce(
       this.#policyReads,
       this.#policies,
@@ -215,7 +220,7 @@ export class Authorizer {
     const predefined = predefinedRolePermissions(role);
     if (predefined) return predefined;
     const cached = this.#roles.get(role);
-    if (cached !== undefined) return cached ?? [];
+    if (cached !== undefined && this.#fresh()) return cached ?? [];
     const custom = await this.#readOnce(
       this.#roleReads,
       this.#roles,
@@ -241,7 +246,7 @@ export class Authorizer {
     const generation = this.#generation;
     const reading = read()
       .then((value) => {
-        if (generation === this.#generation) {
+        if (generation === this.#generation && this.#fresh()) {
           if (cache.size >= cacheLimit) cache.clear();
           cache.set(key, value);
         }

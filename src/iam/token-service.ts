@@ -82,6 +82,8 @@ export class TokenService {
   readonly #storage: Storage;
   readonly #clock: Clock;
   readonly #principalEnabled: (principal: string) => Promise<boolean>;
+  // The node's feed lease (CacheInvalidation.fresh): while it has lapsed nothing is cached or served.
+  #fresh: () => boolean = () => true;
   #cache = new Map<string, CachedToken>();
   // Bumped by invalidate(): a lookup that started before an invalidation must not fill the new cache.
   #generation = 0;
@@ -90,6 +92,14 @@ export class TokenService {
     this.#storage = storage;
     this.#clock = clock;
     this.#principalEnabled = principalEnabled;
+  }
+
+  /**
+   * Serves cached tokens only while `fresh()` (the node's feed lease, CacheInvalidation.fresh): while
+   * it is false every token is looked up and nothing is cached.
+   */
+  serveWithin(fresh: () => boolean): void {
+    this.#fresh = fresh;
   }
 
   /** Issues and stores a token for `principal` (see `mintToken` for its expiry). */
@@ -110,7 +120,7 @@ export class TokenService {
   async authenticate(bearer: string): Promise<Principal> {
     const hash = hashToken(parseOrThrow(bearer));
     const key = hash.toString('base64');
-    let entry = this.#cache.get(key);
+    let entry = this.#fresh() ? this.#cache.get(key) : undefined;
     if (!entry) {
       const generation = this.#generation;
       const row = await findTokenByHash(this.#storage.db, hash);
@@ -123,7 +133,7 @@ export class TokenService {
       };
       // Read before an invalidation (a revocation or disable may have landed since): decide with it
       // this once, but never cache it as fresh.
-      if (generation === this.#generation) {
+      if (generation === this.#generation && this.#fresh()) {
         if (this.#cache.size >= cacheLimit) this.#cache.clear();
         this.#cache.set(key, entry);
       }
@@ -139,6 +149,7 @@ export class TokenService {
   authenticateCached(bearer: string): Principal | undefined {
     // No format check first: only well-formed tokens are ever cached, so a malformed one misses
     // here and `authenticate` refuses it before any lookup.
+    if (!this.#fresh()) return undefined;
     const hash = hashToken(bearer);
     const entry = this.#cache.get(hash.toString('base64'));
     return entry ? this.#accept(entry, hash) : undefined;

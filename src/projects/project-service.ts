@@ -234,7 +234,8 @@ export class ProjectService {
 
   async #find(id: string): Promise<Project | undefined> {
     const cached = this.#cache.get(id);
-    if (cached !== undefined) return cached;
+    // Only within the feed lease (a stalled feed must not leave another node's change unseen).
+    if (cached !== undefined && this.#invalidation?.fresh !== false) return cached;
     const generation = this.#generation();
     const project = await this.#repo.find(id);
     // A read that began before an invalidation may be stale: use it once, never cache it. Only
