@@ -30,8 +30,9 @@ type Mutable<T> = { -readonly [K in keyof T]: T[K] };
 const noOutboxIds: readonly string[] = Object.freeze([]);
 
 /**
- * The request's audit event, built in place (no spreads, no intermediate objects): the guard's resource as the guard resolved it, the address as the
- * limiters keyed it, `id` when the event was predicted before the handler ran.
+ * The request's audit event, built in place (no spreads, no intermediate objects): the resource as
+ * the guard resolved it, the address as the limiters read it, and `id` (the predicted event's id
+ * when there is one, so the answer's event replaces its outbox row).
  */
 function buildEvent(
   request: FastifyRequest,
