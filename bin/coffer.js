@@ -15,9 +15,11 @@ const source = new URL('../src/cli/main.ts', import.meta.url);
 // Node does not strip types under node_modules, so an installed copy always runs dist/.
 const inNodeModules = import.meta.url.includes('/node_modules/');
 const entry = !inNodeModules && existsSync(source) ? source : compiled;
-if (process.argv[2] === 'server') {
-  // Before the server's modules load (their loading would grow V8's young generation to its maximum):
-  // the server caps it once started (src/core/heap-tuning.ts).
+// `coffer server`: V8's young generation is held at its initial size before the server's modules
+// load (loading them would grow it to its maximum); the server caps it once started
+// (src/core/heap-tuning.ts). Global options may precede the command; another command given an
+// argument named "server" just runs with a smaller young generation.
+if (process.argv.slice(2).includes('server')) {
   const tuning = entry === source ? '../src/core/heap-tuning.ts' : '../dist/core/heap-tuning.js';
   const { holdYoungGeneration } = await import(new URL(tuning, import.meta.url).href);
   holdYoungGeneration();
