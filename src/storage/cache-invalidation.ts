@@ -106,6 +106,7 @@ export class CacheInvalidation {
   #renew(startedAt: number): void {
     const until = startedAt + this.#leaseMs;
     if (until <= this.#leaseUntil && this.#leaseUntil !== Infinity) return;
+    if (until <= performance.now()) return; // A tick that outlasted the lease renews nothing.
     this.#leaseUntil = until;
     this.#serving = true;
     if (this.#timer === undefined) this.#timer = this.#arm();
