@@ -41,6 +41,11 @@ declare module 'fastify' {
     audit?: string;
     /** Adds `Cache-Control: no-store` (the answer carries a secret, a plaintext or a token). */
     noStore?: boolean;
+    /**
+     * The route never changes storage (KMS crypto operations): no predicted audit event is prepared
+     * for the outbox, its event is written once the answer is known, like a read's.
+     */
+    changesNothing?: boolean;
   }
   interface FastifyRequest {
     /** The authenticated caller (guarded routes only). */

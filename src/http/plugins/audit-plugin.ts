@@ -97,7 +97,7 @@ export function registerAudit(server: FastifyInstance, app: App): void {
     server.decorateRequest(field, undefined);
   server.addHook('preHandler', (request, _reply, done) => {
     const config = routeConfig(request);
-    if (!config.guard || request.method === 'GET' || request.method === 'HEAD') {
+    if (!config.guard || config.changesNothing || request.method === 'GET' || request.method === 'HEAD') {
       done();
       return;
     }

@@ -49,7 +49,7 @@ export function registerKmsCryptoRoutes(server: FastifyInstance, app: App, base:
     server.post<{ Params: KeyParams; Body: Static<B> }>(
       `${base}/:keyRingId/keys/:keyId/${path}`,
       {
-        config: { ...kmsGuard(permission, keyName), noStore },
+        config: { ...kmsGuard(permission, keyName), noStore, changesNothing: true },
         schema: { tags: ['kms'], summary, params: KeyParams, body, response: { 200: response } },
       },
       handler,

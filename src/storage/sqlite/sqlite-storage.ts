@@ -1,6 +1,6 @@
 import { closeSync, openSync } from 'node:fs';
 import { dirname } from 'node:path';
-import type { DatabaseSync } from 'node:sqlite';
+import type { DatabaseSync, StatementSync } from 'node:sqlite';
 import { Kysely, SqliteDialect, sql } from 'kysely';
 import { CofferError } from '../../core/errors.ts';
 import type { Database } from '../schema.ts';
@@ -67,6 +67,7 @@ class SqliteStorage implements Storage {
   // event loop in SQLite's busy wait, so the first holder could never finish.
   #lockQueue: Promise<unknown> = Promise.resolve();
   #closing: Promise<void> | undefined;
+  #ping: StatementSync | undefined;
 
   constructor(
     file: string,
@@ -132,7 +133,9 @@ class SqliteStorage implements Storage {
 
   async ping(): Promise<void> {
     try {
-      this.#read.prepare('SELECT 1').get();
+      // Prepared once (health answers it on every call); a closed connection throws here too.
+      this.#ping ??= this.#read.prepare('SELECT 1');
+      this.#ping.get();
     } catch (err) {
       throw new CofferError(
         'storage_unavailable',
