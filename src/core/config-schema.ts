@@ -145,7 +145,8 @@ export const ConfigSchema = Type.Object(
           default: 20000,
           minimum: 0,
           maximum: 10000000,
-          description: 'entries each metadata cache (secrets, instances, keys) holds at most; 0 turns caching off',
+          description:
+            'entries each metadata cache (secrets, instances, keys) holds at most; 0 turns caching off',
         }),
         maxBytes: Type.Integer({
           default: 64 * 1024 * 1024,
