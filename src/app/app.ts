@@ -4,7 +4,7 @@ import { loadAuditSigningKey } from '../audit/audit-signing-key.ts';
 import { withAuditOutbox } from '../audit/audit-outbox.ts';
 import { AuditSinkRunner } from '../audit/audit-sinks.ts';
 import { UnauthenticatedAudit } from '../audit/audit-unauthenticated.ts';
-import type { Barrier, SealStatus } from '../barrier/barrier.ts';
+import type { Barrier } from '../barrier/barrier.ts';
 import type { Clock } from '../core/clock.ts';
 import type { Config } from '../core/config-schema.ts';
 import type { Logger } from '../core/logger.ts';
@@ -41,96 +41,15 @@ import {
 } from '../storage/change-feed-follower.ts';
 import { CacheInvalidation } from '../storage/cache-invalidation.ts';
 import { openNodeStorage } from '../storage/open-node-storage.ts';
-import type { Storage } from '../storage/storage-types.ts';
 import { BackgroundJobs } from './background-jobs.ts';
 import { ChangeFeedService } from './change-feed-service.ts';
 import { initializeShamir, loadSealRecord } from './initialize.ts';
 import { openFileSeal, startBarrier } from './start-seal.ts';
 import { version } from './version.ts';
 
-/** The health summary of `GET /v2/health`. */
-export interface Health {
-  readonly status: 'ok' | 'degraded' | 'sealed';
-  readonly version: string;
-  readonly storage: { readonly engine: string; readonly status: 'ok' | 'failing' };
-}
+import type { App } from './app-types.ts';
 
-/** Every service of a running node, built once, in dependency order. */
-export interface App {
-  readonly config: Config;
-  readonly logger: Logger;
-  readonly clock: Clock;
-  readonly storage: Storage;
-  readonly barrier: Barrier;
-  readonly tokens: TokenService;
-  readonly authorizer: Authorizer;
-  readonly iam: IamService;
-  /** Users: creation and login, disable/enable and sessions, and the root token's rotation. */
-  readonly users: UserAdminService;
-  /** Service-account keys and the exchange of assertions signed with them for tokens. */
-  readonly serviceAccountKeys: ServiceAccountKeyService;
-  /** Per-principal request limiter. */
-  readonly principalLimiter: RateLimiter;
-  /** Per-source-address request limiter. */
-  readonly addressLimiter: RateLimiter;
-  /** The strict limiter of logins and unseal attempts. */
-  readonly sensitiveLimiter: RateLimiter;
-  /** Failed authentications per source address (429 before the token is looked up). */
-  readonly failedAuthLimiter: RateLimiter;
-  /** Counts of requests refused before authentication, written as system events once a minute. */
-  readonly unauthenticatedAudit: UnauthenticatedAudit;
-  /** Sequences and re-reads the change feed now, dropping stale caches (tests; the server polls on its own). */
-  syncChanges(): Promise<void>;
-  /** Reads of projects' change feeds (docs/changes.md). */
-  readonly changeFeed: ChangeFeedService;
-  /** The node's one feed reader: IAM caches and change streams subscribe to it. */
-  readonly changeFollower: ChangeFeedFollower;
-  /** Invalidation of this node's metadata caches (local writes at once, other nodes via the feed). */
-  readonly cacheInvalidation: CacheInvalidation;
-  readonly projects: ProjectService;
-  readonly audit: AuditLog;
-  /** Delivery of audit events to the configured sinks. */
-  readonly auditSinks: AuditSinkRunner;
-  readonly kms: KmsService;
-  readonly kmsCrypto: KmsCryptoService;
-  readonly instances: InstanceService;
-  readonly secrets: SecretService;
-  readonly secretValues: SecretValueService;
-  /** What depends on a KMS key or key version, named as far as the caller may see. */
-  readonly keyDependents: KeyDependents;
-  /**
-   * Seals this node: signs the audit head (events up to now, the seal's own included, written
-   * first) and writes the head file, then drops the root key and every unsealed key from memory.
-   * The keys are dropped even when signing fails or times out (bounded by the audit timeout); it
-   * then rejects with `audit_unavailable`, the node sealed all the same.
-   */
-  seal(): Promise<void>;
-  /** Runs due background work once (rotations, deletions); the server runs it on a timer. */
-  runBackgroundJobs(): Promise<void>;
-  /** Initializes a Shamir-sealed node (`POST /v2/sys/init`). */
-  initialize(secretShares: number, secretThreshold: number): Promise<{ keys: string[]; rootToken: string }>;
-  /**
-   * Adds an unseal share to the attempt `nonce` (or starts one for `source`, the caller's address as
-   * the per-address limiter counts it), or abandons that attempt (`reset`).
-   */
-  unseal(
-    share: Buffer | undefined,
-    reset: boolean,
-    nonce: string | undefined,
-    source: string,
-  ): Promise<SealStatus>;
-  /** Current seal status (re-reads storage when another node may have initialized); `nonce`: that attempt's. */
-  sealStatus(nonce?: string): Promise<SealStatus>;
-  /** Node health. */
-  health(): Promise<Health>;
-  /**
-   * Completes a start made with `deferFirstInit`: the file seal's first initialization (key file,
-   * first admin, root-token), once the listener is up. A no-op when there is nothing left to do.
-   */
-  finishStart(): Promise<void>;
-  /** Closes storage; the HTTP server must be closed first. */
-  close(): Promise<void>;
-}
+export type { App, Health } from './app-types.ts';
 
 /** How `createApp` starts. */
 export interface CreateAppOptions {
