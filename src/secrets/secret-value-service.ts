@@ -6,7 +6,8 @@ import type { CacheInvalidation } from '../storage/cache-invalidation.ts';
 import { type Storage, WriteRejected, type WriteStatement } from '../storage/storage-types.ts';
 import { checkIdempotencyKey, IdempotencyKeys, requestDigest } from './idempotency-keys.ts';
 import type { InstanceService } from './instance-service.ts';
-import { checkStage, maxStages, maxValueBytes } from './secret-fns.ts';
+import { checkStage, maxStages } from './secret-fns.ts';
+import { stagesOf, toBytes, type RevealedValue, type ValueInput } from './value-fns.ts';
 import type { SecretMetadataCache } from './secret-metadata-cache.ts';
 import type { SecretInput, SecretService } from './secret-service.ts';
 import type { Caller, Instance, Secret, SecretsLocation, SecretVersion } from './secret-types.ts';
@@ -20,29 +21,7 @@ import type { SecretsRepo } from './secrets-repo.ts';
 import type { ValueCrypto, Wrapping } from './value-crypto.ts';
 import { type SharedKeyChecks, ValueKeyUse } from './value-key-use.ts';
 
-/** A value to store: text or bytes. */
-export interface ValueInput {
-  readonly value?: string;
-  readonly binaryValue?: Buffer;
-}
-
-/** A revealed value. */
-export interface RevealedValue {
-  readonly value?: string;
-  readonly binaryValue?: Buffer;
-  readonly version: number;
-  readonly stages: string[];
-  readonly createTimeMs: number;
-}
-
-function toBytes(input: ValueInput): { bytes: Buffer; binary: boolean } {
-  if ((input.value === undefined) === (input.binaryValue === undefined))
-    throw errors.invalid('Give exactly one of value and binaryValue.');
-  const bytes = input.value !== undefined ? Buffer.from(input.value, 'utf8') : input.binaryValue!;
-  if (bytes.length > maxValueBytes)
-    throw new CofferError('payload_too_large', `The secret value is over ${maxValueBytes} bytes.`);
-  return { bytes, binary: input.value === undefined };
-}
+export type { RevealedValue, ValueInput } from './value-fns.ts';
 
 /**
  * Secret values, versions and stages (SPEC §6): getSecretValue and putSecretValue with envelope
@@ -405,11 +384,4 @@ export class SecretValueService {
     for (const stage of stages) statements.push(this.#stageRepo.moveStage(secret.uid, stage, number));
     return { statements, etag: randomBytesPooled(9).toString('base64url') };
   }
-}
-
-function stagesOf(stages: Map<string, number>, version: number): string[] {
-  return [...stages]
-    .filter(([, v]) => v === version)
-    .map(([stage]) => stage)
-    .sort();
 }

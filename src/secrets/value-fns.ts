@@ -1,0 +1,34 @@
+import { CofferError, errors } from '../core/errors.ts';
+import { maxValueBytes } from './secret-fns.ts';
+
+/** A value to store: text or bytes. */
+export interface ValueInput {
+  readonly value?: string;
+  readonly binaryValue?: Buffer;
+}
+
+/** A revealed value. */
+export interface RevealedValue {
+  readonly value?: string;
+  readonly binaryValue?: Buffer;
+  readonly version: number;
+  readonly stages: string[];
+  readonly createTimeMs: number;
+}
+
+/** The bytes of a value to store, checked: exactly one of text and bytes, at most `maxValueBytes`. */
+export function toBytes(input: ValueInput): { bytes: Buffer; binary: boolean } {
+  if ((input.value === undefined) === (input.binaryValue === undefined))
+    throw errors.invalid('Give exactly one of value and binaryValue.');
+  const bytes = input.value !== undefined ? Buffer.from(input.value, 'utf8') : input.binaryValue!;
+  if (bytes.length > maxValueBytes)
+    throw new CofferError('payload_too_large', `The secret value is over ${maxValueBytes} bytes.`);
+  return { bytes, binary: input.value === undefined };
+}
+
+/** The stages of `stages` that point at `version`, sorted. */
+export function stagesOf(stages: Map<string, number>, version: number): string[] {
+  const found: string[] = [];
+  for (const [stage, v] of stages) if (v === version) found.push(stage);
+  return found.length > 1 ? found.sort() : found;
+}
