@@ -149,7 +149,7 @@ export const ConfigSchema = Type.Object(
             'entries each metadata cache (secrets, instances, keys) holds at most; 0 turns caching off',
         }),
         maxBytes: Type.Integer({
-          default: 64 * 1024 * 1024,
+          default: 16 * 1024 * 1024,
           minimum: 0,
           description: 'bytes of ciphertexts and metadata each metadata cache holds at most',
         }),

@@ -226,10 +226,10 @@ describe('configuration', () => {
         bad,
       );
   });
-  test('metadataCache: 20,000 entries and 64 MiB by default, overridable by environment, whole numbers only', () => {
+  test('metadataCache: 20,000 entries and 16 MiB by default, overridable by environment, whole numbers only', () => {
     assert.deepEqual(loadConfig({ env: {} }).metadataCache, {
       maxEntries: 20000,
-      maxBytes: 64 * 1024 * 1024,
+      maxBytes: 16 * 1024 * 1024,
     });
     assert.deepEqual(
       loadConfig({ env: { COFFER_METADATA_CACHE_MAX_ENTRIES: '0', COFFER_METADATA_CACHE_MAX_BYTES: '1024' } })
