@@ -80,9 +80,13 @@ export async function createApp(
   // Services write through this: a change made while serving a request carries its audit event.
   // With audit off (development only) there is nothing to carry, and no outbox row may pile up.
   // A unit that recorded a change kicks the feed follower, so the change gets its cursor at once.
-  const changeFollower = new ChangeFeedFollower(storage, config.changePollMs);
+  // PostgreSQL is shared by nodes: their changes reach this one through the feed, within a lease.
+  // SQLite has one process (the data-dir lock): every change is local and invalidated before its
+  // write resolves, so neither the lease nor a tick deadline (a tick waits behind the writer) applies.
+  const multiNode = storage.engine === 'postgres';
+  const changeFollower = new ChangeFeedFollower(storage, config.changePollMs, { deadline: multiNode });
   const cacheInvalidation = new CacheInvalidation();
-  cacheInvalidation.follow(changeFollower);
+  if (multiNode) cacheInvalidation.follow(changeFollower);
   invalidateLateCommits(storage, changeFollower, cacheInvalidation);
   const changes = kickingFollower(
     config.devAuditOff ? storage : withAuditOutbox(storage),

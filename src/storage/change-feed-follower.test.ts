@@ -157,3 +157,60 @@ test('a write that timed out and commits later is reported: everything is invali
     await follower.stop();
   }, 200);
 });
+
+test('changes pruned between the prune check and the read are reported: a cursor gap fails the tick', async () => {
+  await withStorage(async (real) => {
+    let armed = false;
+    // The retention job of another node lands right after this node's prune check.
+    const plugin: KyselyPlugin = {
+      transformQuery: (a) => a.node,
+      async transformResult(a) {
+        const row = a.result.rows[0] as Record<string, unknown> | undefined;
+        if (armed && row && 'pruned_through' in row) {
+          armed = false;
+          await real.write(pruneStatements(real.db, Date.now() - 60_000));
+        }
+        return a.result;
+      },
+    };
+    const storage = { ...real, db: real.db.withPlugin(plugin), write: real.write.bind(real) } as Storage;
+    const follower = new ChangeFeedFollower(storage, 60_000);
+    const delivered: string[] = [];
+    let errors = 0;
+    follower.subscribe({
+      onChanges: (rows) => delivered.push(...rows.map((r) => r.resource)),
+      onError: () => void errors++,
+    });
+    await follower.start();
+    const old = (resource: string) =>
+      changeStatement(real.db, { type: 'key.disabled', resource, principal: 'user:a', timeMs: 0 });
+    await real.write([old('projects/p/old-1'), old('projects/p/old-2')]);
+    await real.write([change(real, 'projects/p/new')]);
+    armed = true;
+    await follower.tick();
+    assert.deepEqual(delivered, ['projects/p/new']);
+    assert.equal(errors, 1, 'the two pruned changes were never delivered: the tick reports it');
+    await follower.tick();
+    assert.equal(errors, 1);
+    await follower.stop();
+  });
+});
+
+test('without a deadline (one SQLite node) a tick that waits behind a long unit does not fail', async () => {
+  await withStorage(async (storage, dir) => {
+    const follower = new ChangeFeedFollower(storage, 100, { deadline: false });
+    let errors = 0;
+    follower.subscribe({ onChanges: () => undefined, onError: () => void errors++ });
+    await follower.start();
+    await storage.write([change(storage, 'projects/p/a')]);
+    const blocker = new DatabaseSync(join(dir, 'coffer.db'));
+    blocker.exec('BEGIN IMMEDIATE');
+    const tick = follower.tick();
+    await sleep(tickDeadlineMs(100) + 200);
+    blocker.exec('ROLLBACK');
+    blocker.close();
+    await tick;
+    assert.equal(errors, 0);
+    await follower.stop();
+  });
+});

@@ -49,10 +49,14 @@ export class ChangeFeedFollower {
   #again = false;
   #stopped = false;
 
-  constructor(storage: Storage, intervalMs: number) {
+  /**
+   * `deadline: false` (one node: SQLite, where every change is this process's own and a tick only
+   * waits behind the writer) lets a tick run as long as it takes instead of failing it.
+   */
+  constructor(storage: Storage, intervalMs: number, options: { deadline?: boolean } = {}) {
     this.#storage = storage;
     this.#intervalMs = intervalMs;
-    this.#deadlineMs = tickDeadlineMs(intervalMs);
+    this.#deadlineMs = options.deadline === false ? Infinity : tickDeadlineMs(intervalMs);
   }
 
   /** The poll interval (the caches' lease is derived from it). */
@@ -115,6 +119,7 @@ export class ChangeFeedFollower {
 
   async #tickWithDeadline(): Promise<void> {
     const epoch = ++this.#epoch;
+    if (this.#deadlineMs === Infinity) return this.#tickOnce(epoch);
     let timer: NodeJS.Timeout | undefined;
     const deadline = new Promise<void>((resolve) => {
       timer = setTimeout(() => {
@@ -160,6 +165,10 @@ export class ChangeFeedFollower {
         const rows = await readChanges(db, this.#position, readBatch);
         if (epoch !== this.#epoch) return; // Abandoned: a later tick reads these.
         if (rows.length === 0) break;
+        // Cursors are consecutive: a gap means changes were pruned between the prune check above
+        // and this read (the retention job of another node), unread; any of them may be cached.
+        if (rows[0]!.cursor !== this.#position + 1)
+          this.#failed(new Error('changes were pruned before this node read them'));
         this.#position = rows[rows.length - 1]!.cursor;
         for (const subscriber of this.#subscribers) {
           try {
