@@ -15,36 +15,12 @@ import { CacheInvalidation } from '../src/storage/cache-invalidation.ts';
 import { ChangeFeedFollower } from '../src/storage/change-feed-follower.ts';
 import { changeStatement } from '../src/storage/change-log.ts';
 import { SecretMetadataCache } from '../src/secrets/secret-metadata-cache.ts';
-import { type Instance, type Secret, secretName } from '../src/secrets/secret-types.ts';
+import { secretName } from '../src/secrets/secret-types.ts';
+import { fixtureInstance, fixtureLocation, fixtureSecret } from './support/secret-fixtures.ts';
 
-const location = { projectId: 'p1', regionId: 'r1' };
-const instance: Instance = {
-  ...location,
-  id: 'i1',
-  name: 'main',
-  kmsKey: null,
-  kmsKeyUid: null,
-  etag: 'e',
-  createTimeMs: 0,
-  updateTimeMs: 0,
-};
-const secret: Secret = {
-  uid: 'u1',
-  ...location,
-  instanceId: 'i1',
-  path: 'db/password',
-  kmsKeyUid: null,
-  labels: {},
-  annotations: {},
-  expireTimeMs: null,
-  rotationPeriodSeconds: null,
-  nextRotationTimeMs: null,
-  deleteTimeMs: null,
-  nextVersion: 2,
-  etag: 'e',
-  createTimeMs: 0,
-  updateTimeMs: 0,
-};
+const location = fixtureLocation;
+const instance = fixtureInstance();
+const secret = fixtureSecret({ path: 'db/password' });
 
 test('a stalled feed read does not leave node B serving a change made on node A for more than 1 s', async () => {
   const dir = mkdtempSync(join(tmpdir(), 'review-cache-'));

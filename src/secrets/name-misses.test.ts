@@ -3,36 +3,12 @@ import { test } from 'node:test';
 import { CacheInvalidation } from '../storage/cache-invalidation.ts';
 import { maxNameMisses, maxNameMissBytes, NameMisses } from './name-misses.ts';
 import { SecretMetadataCache } from './secret-metadata-cache.ts';
-import { type Instance, instanceName, type Secret, secretName } from './secret-types.ts';
+import { instanceName, secretName } from './secret-types.ts';
+import { fixtureInstance, fixtureLocation, fixtureSecret } from '../../test/support/secret-fixtures.ts';
 
-const location = { projectId: 'p1', regionId: 'r1' };
-const instance: Instance = {
-  ...location,
-  id: 'i1',
-  name: 'main',
-  kmsKey: null,
-  kmsKeyUid: null,
-  etag: 'e',
-  createTimeMs: 0,
-  updateTimeMs: 0,
-};
-const secret: Secret = {
-  uid: 'u1',
-  ...location,
-  instanceId: 'i1',
-  path: 'db',
-  kmsKeyUid: null,
-  labels: {},
-  annotations: {},
-  expireTimeMs: null,
-  rotationPeriodSeconds: null,
-  nextRotationTimeMs: null,
-  deleteTimeMs: null,
-  nextVersion: 2,
-  etag: 'e',
-  createTimeMs: 0,
-  updateTimeMs: 0,
-};
+const location = fixtureLocation;
+const instance = fixtureInstance();
+const secret = fixtureSecret({ path: 'db' });
 
 /** A loader that counts its calls. */
 function counted<T>(value: () => T) {

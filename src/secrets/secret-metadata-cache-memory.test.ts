@@ -4,8 +4,9 @@ import v8 from 'node:v8';
 import vm from 'node:vm';
 import { CacheInvalidation } from '../storage/cache-invalidation.ts';
 import { SecretMetadataCache } from './secret-metadata-cache.ts';
-import type { Instance, Secret } from './secret-types.ts';
+import type { Secret } from './secret-types.ts';
 import type { SealedVersion } from './secret-version-repo.ts';
+import { fixtureInstance, fixtureSecret } from '../../test/support/secret-fixtures.ts';
 
 // The secrets metadata cache bounds the memory it holds, not only the bytes it counts: a storage
 // row's small BLOBs become views of Node's shared pool slabs (`Buffer.from`, as findSealedVersion
@@ -14,34 +15,8 @@ import type { SealedVersion } from './secret-version-repo.ts';
 v8.setFlagsFromString('--expose-gc');
 const gc = vm.runInNewContext('gc') as () => void;
 
-const location = { projectId: 'p1', regionId: 'r1' };
-const instance: Instance = {
-  ...location,
-  id: 'i1',
-  name: 'main',
-  kmsKey: null,
-  kmsKeyUid: null,
-  etag: 'e',
-  createTimeMs: 0,
-  updateTimeMs: 0,
-};
-const secret = (n: number): Secret => ({
-  uid: `u${n}`,
-  ...location,
-  instanceId: 'i1',
-  path: `s${n}`,
-  kmsKeyUid: null,
-  labels: {},
-  annotations: {},
-  expireTimeMs: null,
-  rotationPeriodSeconds: null,
-  nextRotationTimeMs: null,
-  deleteTimeMs: null,
-  nextVersion: 2,
-  etag: 'e',
-  createTimeMs: 0,
-  updateTimeMs: 0,
-});
+const instance = fixtureInstance();
+const secret = (n: number): Secret => fixtureSecret({ uid: `u${n}`, path: `s${n}` });
 /** A sealed version as findSealedVersion builds it from a row (node:sqlite gives Uint8Arrays). */
 const fromRow = (s: Secret): SealedVersion => ({
   secretUid: s.uid,
