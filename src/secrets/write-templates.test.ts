@@ -1,18 +1,8 @@
 import assert from 'node:assert/strict';
 import { test } from 'node:test';
-import {
-  DummyDriver,
-  Kysely,
-  PostgresAdapter,
-  PostgresIntrospector,
-  PostgresQueryCompiler,
-  sql,
-  SqliteAdapter,
-  SqliteIntrospector,
-  SqliteQueryCompiler,
-} from 'kysely';
+import { dialectCompilers } from '../../test/support/dialect-compilers.ts';
+import { sql } from 'kysely';
 import { changeStatement, recordsChange, resourcesOfChanges } from '../storage/change-log.ts';
-import type { Database } from '../storage/schema.ts';
 import { stmt } from '../storage/storage-types.ts';
 import { SecretStageRepo } from './secret-stage-repo.ts';
 import { SecretVersionRepo } from './secret-version-repo.ts';
@@ -20,24 +10,7 @@ import { SecretsRepo } from './secrets-repo.ts';
 
 // A put's write statements are bound from templates compiled once; each must be exactly what
 // compiling the same Kysely query per call gives (SQL, parameters in order, expectation).
-const compilers = {
-  sqlite: new Kysely<Database>({
-    dialect: {
-      createAdapter: () => new SqliteAdapter(),
-      createDriver: () => new DummyDriver(),
-      createIntrospector: (db) => new SqliteIntrospector(db),
-      createQueryCompiler: () => new SqliteQueryCompiler(),
-    },
-  }),
-  postgres: new Kysely<Database>({
-    dialect: {
-      createAdapter: () => new PostgresAdapter(),
-      createDriver: () => new DummyDriver(),
-      createIntrospector: (db) => new PostgresIntrospector(db),
-      createQueryCompiler: () => new PostgresQueryCompiler(),
-    },
-  }),
-};
+const compilers = dialectCompilers;
 
 for (const [engine, db] of Object.entries(compilers)) {
   test(`a put's write statements bind what compiling each time gives (${engine})`, () => {

@@ -1,36 +1,9 @@
 import assert from 'node:assert/strict';
 import { test } from 'node:test';
-import {
-  DummyDriver,
-  Kysely,
-  PostgresAdapter,
-  PostgresIntrospector,
-  PostgresQueryCompiler,
-  SqliteAdapter,
-  SqliteIntrospector,
-  SqliteQueryCompiler,
-} from 'kysely';
-import type { Database } from './schema.ts';
+import { dialectCompilers } from '../../test/support/dialect-compilers.ts';
 import { statementTemplate, stmt } from './storage-types.ts';
 
-const compilers = {
-  sqlite: new Kysely<Database>({
-    dialect: {
-      createAdapter: () => new SqliteAdapter(),
-      createDriver: () => new DummyDriver(),
-      createIntrospector: (db) => new SqliteIntrospector(db),
-      createQueryCompiler: () => new SqliteQueryCompiler(),
-    },
-  }),
-  postgres: new Kysely<Database>({
-    dialect: {
-      createAdapter: () => new PostgresAdapter(),
-      createDriver: () => new DummyDriver(),
-      createIntrospector: (db) => new PostgresIntrospector(db),
-      createQueryCompiler: () => new PostgresQueryCompiler(),
-    },
-  }),
-};
+const compilers = dialectCompilers;
 
 for (const [engine, db] of Object.entries(compilers)) {
   test(`a statement template binds the same SQL and parameters as compiling each time (${engine})`, () => {
