@@ -51,9 +51,9 @@ export class ChangeWatcher {
     });
   }
 
-  /** Reads the feed now (sequencing pending changes) and drops caches if it moved. */
+  /** Reads the feed in a tick that starts now (sequencing pending changes); drops caches if it moved. */
   poll(): Promise<void> {
-    return this.#follower.tick();
+    return this.#follower.sync();
   }
 
   /** Stops following. */

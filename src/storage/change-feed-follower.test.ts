@@ -214,3 +214,44 @@ test('without a deadline (one SQLite node) a tick that waits behind a long unit 
     await follower.stop();
   });
 });
+
+test('sync runs a tick that starts after the call: a change that committed while a tick was reading is delivered', async () => {
+  await withStorage(async (storage) => {
+    let holdNext = false;
+    let release: (() => void) | undefined;
+    const plugin: KyselyPlugin = {
+      transformQuery: (args) => args.node,
+      transformResult: (args) => {
+        if (!holdNext) return Promise.resolve(args.result);
+        holdNext = false;
+        return new Promise((resolve) => (release = () => resolve(args.result)));
+      },
+    };
+    const gated: Storage = {
+      engine: storage.engine,
+      db: storage.db.withPlugin(plugin),
+      write: (statements) => storage.write(statements),
+      withLock: (name, fn) => storage.withLock(name, fn),
+      ping: () => storage.ping(),
+      close: () => storage.close(),
+    };
+    const follower = new ChangeFeedFollower(gated, 60_000);
+    const delivered: string[] = [];
+    follower.subscribe({
+      onChanges: (rows) => delivered.push(...rows.map((r) => r.resource)),
+      onError: (err) => delivered.push(err.message),
+    });
+    await follower.start();
+    holdNext = true;
+    const inFlight = follower.tick(); // its first read (nothing unsequenced) is held
+    while (!release) await sleep(5);
+    await storage.write([change(storage, 'projects/p/a')]);
+    const synced = follower.sync();
+    release();
+    await inFlight;
+    assert.deepEqual(delivered, [], 'the tick in flight read before the change');
+    await synced;
+    assert.deepEqual(delivered, ['projects/p/a']);
+    await follower.stop();
+  });
+});

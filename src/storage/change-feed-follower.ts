@@ -110,6 +110,15 @@ export class ChangeFeedFollower {
     return this.#running;
   }
 
+  /**
+   * Runs a tick that starts after this call (a tick in flight may have read before a change that
+   * committed since): waits for it to end, then ticks (joining one its end started, which is later).
+   */
+  async sync(): Promise<void> {
+    if (this.#running) await this.#running;
+    await this.tick();
+  }
+
   /** Stops the timer and waits for a tick in flight. */
   async stop(): Promise<void> {
     this.#stopped = true;
