@@ -1,6 +1,7 @@
 /**
  * The dependency direction of STYLE.md, checked in `npm run check`:
- * core ← crypto ← storage ← barrier ← (iam, audit) ← projects ← kms ← secrets ← app ← (http, cli);
+ * core ← crypto ← storage ← barrier ← (iam, audit) ← projects ← kms ← secrets ← targets ← rotation ←
+ * databases ← app ← (http, cli);
  * sdk depends on core only; agent on sdk and core only, and only cli imports agent. A wrong arrow
  * fails CI.
  */
@@ -14,6 +15,9 @@ const layers = [
   'projects',
   'kms',
   'secrets',
+  'targets',
+  'rotation',
+  'databases',
   'app',
   'http',
   'cli',
@@ -66,7 +70,9 @@ forbidden.push(
     name: 'no-fastify-in-domains',
     comment: 'no domain imports Fastify',
     severity: 'error',
-    from: { path: '^src/(core|crypto|storage|barrier|iam|audit|projects|kms|secrets|app)/' },
+    from: {
+      path: '^src/(core|crypto|storage|barrier|iam|audit|projects|kms|secrets|targets|rotation|databases|app)/',
+    },
     to: { path: 'node_modules/(fastify|@fastify)/' },
   },
   { name: 'no-circular', severity: 'error', from: {}, to: { circular: true } },

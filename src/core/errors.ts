@@ -57,6 +57,10 @@ export const errorCatalogue = {
     kind: 'unavailable',
     summary: 'The database cannot be reached or did not answer in time.',
   },
+  target_failed: {
+    kind: 'unavailable',
+    summary: 'A rotation or database target (PostgreSQL, a rotation webhook) failed or could not be reached.',
+  },
   internal: { kind: 'internal', summary: 'An unexpected server error; details are in the server log only.' },
 } as const satisfies Record<string, { kind: ErrorKind; summary: string }>;
 
