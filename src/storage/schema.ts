@@ -332,6 +332,65 @@ export interface SmOperationsTable {
   update_time: number;
 }
 
+/** Database connections of an instance (issue 15 §2); `admin_secret` is the secret REF as given. */
+export interface DbConnectionsTable {
+  uid: string;
+  project_id: string;
+  region_id: string;
+  instance_id: string;
+  name: string;
+  host: string;
+  port: number;
+  database: string;
+  admin_secret: string;
+  sslmode: string | null;
+  max_open_connections: number;
+  etag: string;
+  create_time: number;
+  update_time: number;
+}
+
+/** Roles of a database connection: statement templates as JSON arrays (null revocation = default). */
+export interface DbRolesTable {
+  uid: string;
+  connection_uid: string;
+  name: string;
+  creation_statements: string;
+  revocation_statements: string | null;
+  default_ttl_seconds: number;
+  max_ttl_seconds: number;
+  renewable: number;
+  etag: string;
+  create_time: number;
+  update_time: number;
+}
+
+/** Leases of issued database credentials (never the password); claimed by the expiry job. */
+export interface DbLeasesTable {
+  id: string;
+  connection_uid: string;
+  role_uid: string;
+  project_id: string;
+  region_id: string;
+  instance_id: string;
+  database_name: string;
+  role_name: string;
+  username: string;
+  principal: string;
+  /** active, revoking, revoked or revoke_failed. */
+  state: string;
+  renewable: number;
+  issue_time: number;
+  expire_time: number;
+  max_expire_time: number;
+  revoke_time: number | null;
+  attempts: number;
+  next_attempt_time: number | null;
+  last_error: string | null;
+  claim_owner: string | null;
+  claim_until: number | null;
+}
+
 /** Every table Coffer has. */
 export interface Database {
   coffer_migrations: MigrationsTable;
@@ -362,6 +421,9 @@ export interface Database {
   sm_stages: SmStagesTable;
   sm_idempotency: SmIdempotencyTable;
   sm_operations: SmOperationsTable;
+  db_connections: DbConnectionsTable;
+  db_roles: DbRolesTable;
+  db_leases: DbLeasesTable;
 }
 
 /** Normalizes a binary column value (Uint8Array from node:sqlite, Buffer from pg) to a Buffer. */
