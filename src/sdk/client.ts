@@ -2,9 +2,11 @@ import type { ProjectView, RegionView } from '../core/api/projects-schemas.ts';
 import type { HealthView, InitView, SealStatusView } from '../core/api/sys-schemas.ts';
 import { AuditApi } from './audit-api.ts';
 import { ChangesApi } from './changes-api.ts';
+import { DatabasesApi } from './databases-api.ts';
 import { type CallOptions, type ClientOptions, HttpTransport, type RequestSpec } from './http-transport.ts';
 import { IamApi } from './iam-api.ts';
 import { KmsApi } from './kms-api.ts';
+import { LeasesApi } from './leases-api.ts';
 import { OperationsApi } from './operations-api.ts';
 import { ProjectsApi, SysApi } from './projects-api.ts';
 import type { PageResult } from './sdk-types.ts';
@@ -23,6 +25,10 @@ import { SecretsApi } from './secrets-api.ts';
 export class CofferClient {
   /** Secrets Manager: instances, secrets, values, versions, stages. */
   readonly secrets: SecretsApi;
+  /** Dynamic PostgreSQL credentials: database connections, roles, issue, a database's leases. */
+  readonly databases: DatabasesApi;
+  /** Leases of issued credentials, by id: get, renew, revoke. */
+  readonly leases: LeasesApi;
   /** KMS: key rings, keys, versions, crypto. */
   readonly kms: KmsApi;
   /** IAM: policies, service accounts, tokens, roles, users, login. */
@@ -45,6 +51,8 @@ export class CofferClient {
     this.#http = new HttpTransport(options);
     this.address = this.#http.address;
     this.secrets = new SecretsApi(this.#http);
+    this.databases = new DatabasesApi(this.#http);
+    this.leases = new LeasesApi(this.#http);
     this.kms = new KmsApi(this.#http);
     this.iam = new IamApi(this.#http);
     this.audit = new AuditApi(this.#http);

@@ -63,6 +63,19 @@ export {
   type CacheStats,
 } from './cached-secret-reader.ts';
 export { CofferClient } from './client.ts';
+export type {
+  CreateDatabaseBody,
+  DatabaseRoleView,
+  DatabaseView,
+  DurationValue,
+  IssuedCredentialView,
+  IssuedLeaseView,
+  LeaseView,
+  PatchDatabaseBody,
+  PutDatabaseRoleBody,
+  RevokedCountView,
+} from './database-types.ts';
+export { DatabasesApi, type LeaseListQuery } from './databases-api.ts';
 export {
   type CallOptions,
   type ClientOptions,
@@ -73,8 +86,17 @@ export {
 } from './http-transport.ts';
 export { IamApi } from './iam-api.ts';
 export { type KeyLifecycleAction, KmsApi } from './kms-api.ts';
+export { LeasesApi } from './leases-api.ts';
 export { type OperationRef, OperationsApi, type WaitOptions } from './operations-api.ts';
 export { ProjectsApi, SysApi } from './projects-api.ts';
+export type {
+  PostgresqlRotator,
+  RandomRotator,
+  RotateSecretView,
+  RotationStatusView,
+  RotatorConfig,
+  WebhookRotator,
+} from './rotation-types.ts';
 export { CofferApiError, CofferConnectionError } from './sdk-errors.ts';
 export {
   readServiceAccountKeyFile,
@@ -89,6 +111,8 @@ export {
   type AuditQuery,
   type AuditVerifyView,
   type CiphertextView,
+  type DatabaseRef,
+  type DatabaseRoleRef,
   type DataKeyView,
   type DependentsView,
   type InstanceRef,

@@ -107,6 +107,14 @@ export interface InstanceRef extends RegionRef {
 export interface SecretRef extends InstanceRef {
   readonly secret: string;
 }
+/** A database connection of an instance (dynamic PostgreSQL credentials). */
+export interface DatabaseRef extends InstanceRef {
+  readonly database: string;
+}
+/** A role of a database connection (what `issue` creates credentials from). */
+export interface DatabaseRoleRef extends DatabaseRef {
+  readonly role: string;
+}
 /** A service account. */
 export interface ServiceAccountRef extends ProjectRef {
   readonly email: string;
@@ -137,6 +145,14 @@ export function instancePath(ref: InstanceRef): string {
 /** `…/secrets/{path as one segment}`. */
 export function secretPath(ref: SecretRef): string {
   return `${instancePath(ref)}/secrets/${seg(ref.secret)}`;
+}
+/** `…/instances/{i}/databases/{db}`. */
+export function databasePath(ref: DatabaseRef): string {
+  return `${instancePath(ref)}/databases/${seg(ref.database)}`;
+}
+/** `…/databases/{db}/roles/{role}`. */
+export function databaseRolePath(ref: DatabaseRoleRef): string {
+  return `${databasePath(ref)}/roles/${seg(ref.role)}`;
 }
 /** `/v2/projects/{p}/service-accounts/{email}`. */
 export function serviceAccountPath(ref: ServiceAccountRef): string {

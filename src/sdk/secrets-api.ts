@@ -9,6 +9,7 @@ import type {
   SecretView,
 } from '../core/api/secrets-schemas.ts';
 import type { CallOptions, HttpTransport } from './http-transport.ts';
+import type { RotateSecretView } from './rotation-types.ts';
 import {
   type InstanceRef,
   instancePath,
@@ -136,6 +137,14 @@ export class SecretsApi {
   /** `POST …/secrets/{secret}/restore`. */
   restoreSecret(ref: SecretRef, options?: CallOptions): Promise<SecretView> {
     return this.#http.send({ method: 'POST', path: `${secretPath(ref)}/restore` }, options);
+  }
+
+  /**
+   * `POST …/secrets/{secret}/rotate`: runs the secret's rotator now (create, set, test, finish);
+   * answers the new version. A failed step answers `target_failed` and shows in `rotationStatus`.
+   */
+  rotateSecret(ref: SecretRef, options?: CallOptions): Promise<RotateSecretView> {
+    return this.#http.send({ method: 'POST', path: `${secretPath(ref)}/rotate` }, options);
   }
 
   /** getSecretValue: `GET …/value?version=&stage=` (latest enabled version by default). */
