@@ -175,6 +175,17 @@ export const ConfigSchema = Type.Object(
       maximum: 100000,
       description: 'change streams one source address may hold open on a node at once (more: 429)',
     }),
+    metricsListen: Type.Optional(
+      Type.String({
+        minLength: 1,
+        description:
+          'host:port of a separate listener serving GET /metrics without authentication (e.g. 127.0.0.1:9270); off when unset',
+      }),
+    ),
+    metricsListenAllowRemote: Type.Boolean({
+      default: false,
+      description: 'allow metricsListen on a non-loopback address (its answers are unauthenticated)',
+    }),
     trustProxy: Type.Array(Type.String({ minLength: 1 }), {
       default: [],
       description:

@@ -75,6 +75,7 @@ function applyEnv(raw: Record<string, unknown>, env: Record<string, string | und
     ['COFFER_PUBLIC_URL', 'publicUrl'],
     ['COFFER_SEAL', 'seal'],
     ['COFFER_LOG_LEVEL', 'logLevel'],
+    ['COFFER_METRICS_LISTEN', 'metricsListen'],
   ];
   for (const [name, field] of text) {
     const value = env[name];
@@ -147,6 +148,11 @@ function applyEnv(raw: Record<string, unknown>, env: Record<string, string | und
   }
   if (env.COFFER_DEV_AUDIT_OFF)
     raw.devAuditOff = parseBooleanEnv('COFFER_DEV_AUDIT_OFF', env.COFFER_DEV_AUDIT_OFF);
+  if (env.COFFER_METRICS_LISTEN_ALLOW_REMOTE)
+    raw.metricsListenAllowRemote = parseBooleanEnv(
+      'COFFER_METRICS_LISTEN_ALLOW_REMOTE',
+      env.COFFER_METRICS_LISTEN_ALLOW_REMOTE,
+    );
   if (env.COFFER_INSECURE_PLAINTEXT) {
     raw.insecurePlaintext = parseBooleanEnv('COFFER_INSECURE_PLAINTEXT', env.COFFER_INSECURE_PLAINTEXT);
   }
@@ -266,6 +272,24 @@ function checkTrustProxy(config: Config): void {
   }
 }
 
+/**
+ * The metrics listener answers without authentication: it must be host:port on a loopback address
+ * unless `metricsListenAllowRemote` says otherwise (docs/metrics.md).
+ */
+function checkMetricsListen(config: Config): void {
+  if (config.metricsListen === undefined) return;
+  const match = /^(\[[^\]]+\]|[^:]+):(\d{1,5})$/.exec(config.metricsListen);
+  if (!match || Number(match[2]) > 65535)
+    throw new ConfigError('metricsListen', 'must be host:port, e.g. 127.0.0.1:9270');
+  const host = match[1]!.replace(/^\[|\]$/g, '');
+  const loopback = host === 'localhost' || host === '::1' || (isIP(host) === 4 && host.startsWith('127.'));
+  if (!loopback && !config.metricsListenAllowRemote)
+    throw new ConfigError(
+      'metricsListen',
+      `${config.metricsListen} is not a loopback address: metrics there are unauthenticated; set metricsListenAllowRemote: true to accept it`,
+    );
+}
+
 /** Loads, merges and validates the configuration; throws ConfigError naming the first bad field. */
 export function loadConfig(sources: ConfigSources): Config {
   const file = sources.file ?? sources.env.COFFER_CONFIG;
@@ -279,6 +303,7 @@ export function loadConfig(sources: ConfigSources): Config {
   checkListen(config);
   checkListenerLimits(config);
   checkTrustProxy(config);
+  checkMetricsListen(config);
   return config;
 }
 

@@ -64,6 +64,14 @@ const secretsAdmin: Permission[] = [
   'secrets.versions.disable',
   'secrets.versions.destroy',
   'secrets.stages.update',
+  'secrets.databases.create',
+  'secrets.databases.get',
+  'secrets.databases.list',
+  'secrets.databases.update',
+  'secrets.databases.delete',
+  'secrets.leases.issue',
+  'secrets.leases.list',
+  'secrets.leases.revoke',
   'iam.policies.get',
   'iam.policies.set',
 ];
@@ -88,6 +96,10 @@ const roleTable: Readonly<Record<string, { title: string; permissions: readonly 
     title: 'Secret Version Adder',
     permissions: ['secrets.put_value'],
   },
+  'roles/secretsmanager.databaseCredentialUser': {
+    title: 'Database Credential User (issue dynamic credentials; bind on a database role)',
+    permissions: ['secrets.leases.issue'],
+  },
   'roles/secretsmanager.viewer': {
     title: 'Secrets Manager Viewer (metadata only)',
     permissions: secretsMetadata,
@@ -103,6 +115,7 @@ const roleTable: Readonly<Record<string, { title: string; permissions: readonly 
   },
   'roles/kms.viewer': { title: 'KMS Viewer', permissions: kmsViewer },
   'roles/audit.viewer': { title: 'Audit Viewer', permissions: ['audit.events.list', 'projects.get'] },
+  'roles/metrics.reader': { title: 'Metrics Reader (Prometheus scrape)', permissions: ['sys.metrics.read'] },
   'roles/iam.admin': {
     title: 'IAM Admin',
     permissions: [
