@@ -144,3 +144,4 @@ export {
   type ValidView,
 } from './sdk-types.ts';
 export { SecretsApi, secretValueFields, type VersionSelector } from './secrets-api.ts';
+export { verifyWebhookSignature, webhookSignatureHeader } from '../core/webhook-signature.ts';
