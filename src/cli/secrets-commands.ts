@@ -6,6 +6,14 @@ import { parseKeyValues, readDataFile } from './cli-input.ts';
 import { CliError, printList, printResource, printResult } from './cli-output.ts';
 import { collect, resolveInstance, resolveSecret } from './cli-resolve.ts';
 import { registerPolicyCommands } from './policy-commands.ts';
+import {
+  addRotatorOptions,
+  mergeRotation,
+  type RotationBody,
+  type RotationNow,
+  type RotatorFlags,
+  rotatorFromFlags,
+} from './rotation-flags.ts';
 import { registerSecretVersionCommands } from './secret-versions-commands.ts';
 
 /** A duration flag: `3600s` as is, bare digits as seconds. */
@@ -25,7 +33,7 @@ function secretState(secret: SecretView): string {
   return secret.deleteTime ? `pending deletion until ${secret.deleteTime}` : 'active';
 }
 
-interface CreateFlags {
+interface CreateFlags extends RotatorFlags {
   dataFile?: string;
   kmsKey?: string;
   labels?: string;
@@ -36,7 +44,7 @@ interface CreateFlags {
   nextRotationTime?: string;
 }
 
-interface UpdateFlags {
+interface UpdateFlags extends RotatorFlags {
   labels?: string;
   annotations?: string;
   ttl?: string;
@@ -45,14 +53,14 @@ interface UpdateFlags {
   rotationPeriod?: string;
   nextRotationTime?: string;
   clearRotation?: boolean;
+  clearRotator?: boolean;
 }
 
 /** `coffer secrets …`: create, list, describe, update, delete, restore, IAM, versions and stages. */
 export function registerSecretsCommands(program: Command): void {
   const secrets = program.command('secrets').description('manage secrets (in the instance of the context)');
 
-  secrets
-    .command('create')
+  addRotatorOptions(secrets.command('create'))
     .description('create a secret, with its first version from --data-file (- reads stdin)')
     .argument('<path>', 'secret path, e.g. prod/db/password')
     .option('--data-file <file>', 'the first value: a file, or - for stdin (bytes as given)')
@@ -66,6 +74,7 @@ export function registerSecretsCommands(program: Command): void {
     .action(async (path: string, flags: CreateFlags, command: Command) => {
       if (flags.nextRotationTime && !flags.rotationPeriod)
         throw new CliError('--next-rotation-time needs --rotation-period');
+      const rotator = rotatorFromFlags(flags);
       const data = flags.dataFile === undefined ? undefined : await readDataFile(flags.dataFile);
       const body: CreateSecretBody = {
         path,
@@ -76,14 +85,17 @@ export function registerSecretsCommands(program: Command): void {
           : {}),
         ...(flags.ttl ? { ttl: durationFlag(flags.ttl, '--ttl') } : {}),
         ...(flags.expireTime ? { expireTime: timeFlag(flags.expireTime, '--expire-time') } : {}),
-        ...(flags.rotationPeriod
+        ...(flags.rotationPeriod || rotator
           ? {
               rotation: {
-                period: durationFlag(flags.rotationPeriod, '--rotation-period'),
+                ...(flags.rotationPeriod
+                  ? { period: durationFlag(flags.rotationPeriod, '--rotation-period') }
+                  : {}),
                 ...(flags.nextRotationTime
                   ? { nextRotationTime: timeFlag(flags.nextRotationTime, '--next-rotation-time') }
                   : {}),
-              },
+                ...(rotator ? { rotator } : {}),
+              } as RotationBody as CreateSecretBody['rotation'],
             }
           : {}),
         ...(data !== undefined ? secretValueFields(data) : {}),
@@ -132,8 +144,7 @@ export function registerSecretsCommands(program: Command): void {
       printResource(command, await client.secrets.getSecret(await resolveSecret(command, client, path)));
     });
 
-  secrets
-    .command('update')
+  addRotatorOptions(secrets.command('update'))
     .description("change a secret's labels, annotations, expiry or rotation (the KMS key is immutable)")
     .argument('<path>', 'secret path')
     .option('--labels <k=v,...>', 'replace the labels')
@@ -143,12 +154,16 @@ export function registerSecretsCommands(program: Command): void {
     .option('--clear-expiry', 'remove the expiry')
     .option('--rotation-period <seconds>', 'set the rotation period')
     .option('--next-rotation-time <time>', 'set the next rotation time (with --rotation-period)')
-    .option('--clear-rotation', 'remove the rotation schedule')
+    .option('--clear-rotation', 'remove the rotation schedule and rotator')
+    .option('--clear-rotator', 'remove the rotator (a schedule stays)')
     .action(async (path: string, flags: UpdateFlags, command: Command) => {
       if (flags.clearExpiry && (flags.ttl || flags.expireTime))
         throw new CliError('--clear-expiry cannot be combined with --ttl or --expire-time');
-      if (flags.clearRotation && flags.rotationPeriod)
-        throw new CliError('--clear-rotation cannot be combined with --rotation-period');
+      const rotator = rotatorFromFlags(flags);
+      if (flags.clearRotation && (flags.rotationPeriod || rotator || flags.clearRotator))
+        throw new CliError('--clear-rotation cannot be combined with --rotation-period or --rotator flags');
+      if (flags.clearRotator && rotator)
+        throw new CliError('--clear-rotator cannot be combined with --rotator');
       if (flags.nextRotationTime && !flags.rotationPeriod)
         throw new CliError('--next-rotation-time needs --rotation-period');
       const body: PatchSecretBody = {
@@ -159,21 +174,29 @@ export function registerSecretsCommands(program: Command): void {
         ...(flags.ttl ? { ttl: durationFlag(flags.ttl, '--ttl') } : {}),
         ...(flags.expireTime ? { expireTime: timeFlag(flags.expireTime, '--expire-time') } : {}),
         ...(flags.clearExpiry ? { expireTime: null } : {}),
-        ...(flags.rotationPeriod
-          ? {
-              rotation: {
-                period: durationFlag(flags.rotationPeriod, '--rotation-period'),
-                ...(flags.nextRotationTime
-                  ? { nextRotationTime: timeFlag(flags.nextRotationTime, '--next-rotation-time') }
-                  : {}),
-              },
-            }
-          : {}),
         ...(flags.clearRotation ? { rotation: null } : {}),
       };
-      if (Object.keys(body).length === 0) throw new CliError('nothing to update: give at least one flag');
+      const changesRotation = flags.rotationPeriod || rotator || flags.clearRotator;
+      if (Object.keys(body).length === 0 && !changesRotation)
+        throw new CliError('nothing to update: give at least one flag');
       const client = cofferClient(command);
-      const secret = await client.secrets.patchSecret(await resolveSecret(command, client, path), body);
+      const ref = await resolveSecret(command, client, path);
+      if (changesRotation) {
+        // A PATCH replaces the whole rotation: keep the part no flag changes, as the secret has it now.
+        const now = await client.secrets.getSecret(ref);
+        const rotation = mergeRotation(now.rotation as RotationNow | null, {
+          ...(flags.rotationPeriod
+            ? { period: durationFlag(flags.rotationPeriod, '--rotation-period') }
+            : {}),
+          ...(flags.nextRotationTime
+            ? { nextRotationTime: timeFlag(flags.nextRotationTime, '--next-rotation-time') }
+            : {}),
+          ...(rotator ? { rotator } : {}),
+          ...(flags.clearRotator ? { clearRotator: true } : {}),
+        });
+        Object.assign(body, { rotation: rotation as PatchSecretBody['rotation'], etag: now.etag });
+      }
+      const secret = await client.secrets.patchSecret(ref, body);
       printResult(command, secret, () => `Updated secret [${secret.path}].`);
     });
 
@@ -206,6 +229,22 @@ export function registerSecretsCommands(program: Command): void {
       const client = cofferClient(command);
       const secret = await client.secrets.restoreSecret(await resolveSecret(command, client, path));
       printResult(command, secret, () => `Restored secret [${secret.path}].`);
+    });
+
+  secrets
+    .command('rotate')
+    .description(
+      "rotate a secret now with its rotator (create, set, test, finish; the old value stays 'previous')",
+    )
+    .argument('<path>', 'secret path')
+    .action(async (path: string, _flags: unknown, command: Command) => {
+      const client = cofferClient(command);
+      const rotated = await client.secrets.rotateSecret(await resolveSecret(command, client, path));
+      printResult(
+        command,
+        rotated,
+        () => `Rotated secret [${path}]: version [${rotated.version}] is current.`,
+      );
     });
 
   registerPolicyCommands(secrets, '<path>', 'a secret', (command, client, path) =>
