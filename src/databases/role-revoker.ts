@@ -1,0 +1,108 @@
+import type pg from 'pg';
+import { quoteIdentifier, quoteLiteral, renderStatements } from '../targets/postgres-target.ts';
+
+/**
+ * Runs `fn` on a connection to a database connection's target as its admin user (a pooled client
+ * of connection-pools.ts); a failure becomes `target_failed` naming the connection, never a
+ * credential.
+ */
+export type AdminSession = <T>(fn: (client: pg.ClientBase) => Promise<T>) => Promise<T>;
+
+/** What a revocation needs to know about one lease. */
+export interface RevocationTarget {
+  /** The issued role (`v-…`). */
+  readonly username: string;
+  /** The role's revocation statements (`{{name}}` templates); null: the default sequence. */
+  readonly revocationStatements: readonly string[] | null;
+}
+
+/**
+ * The default revocation of an issued role, as the admin user, in the connection's database:
+ * 1. `ALTER ROLE … NOLOGIN`, committed first, so no new session can start;
+ * 2. `pg_terminate_backend` of every session of the role (all databases of the server);
+ * 3. in one transaction: `REASSIGN OWNED BY … TO <admin>`, `DROP OWNED BY …`, `DROP ROLE IF EXISTS …`.
+ *
+ * REASSIGN OWNED and DROP OWNED act only in the database the admin is connected to (the
+ * connection's `database`): a role that owns objects or holds privileges in another database of the
+ * server cannot be dropped (SQLSTATE 2BP01), and the revocation fails (and is retried) until an
+ * operator cleans that database or sets revocation statements that do.
+ */
+export function defaultRevocation(
+  username: string,
+  adminUsername: string,
+): {
+  readonly before: readonly string[];
+  readonly inTransaction: readonly string[];
+} {
+  const role = quoteIdentifier(username);
+  return {
+    before: [
+      `ALTER ROLE ${role} NOLOGIN`,
+      `SELECT pg_terminate_backend(pid) FROM pg_stat_activity WHERE usename = ${quoteLiteral(username)}`,
+    ],
+    inTransaction: [
+      `REASSIGN OWNED BY ${role} TO ${quoteIdentifier(adminUsername)}`,
+      `DROP OWNED BY ${role}`,
+      `DROP ROLE IF EXISTS ${role}`,
+    ],
+  };
+}
+
+/** Whether a role exists on the server `client` is connected to. */
+export async function roleExists(client: pg.ClientBase, username: string): Promise<boolean> {
+  const result = await client.query('SELECT 1 FROM pg_catalog.pg_roles WHERE rolname = $1', [username]);
+  return (result.rowCount ?? 0) > 0;
+}
+
+/**
+ * Revokes an issued role on its target (see `defaultRevocation`, or the role's own statements,
+ * rendered with `{{name}}` and run in order, in one transaction). Idempotent: a role that no longer
+ * exists is already revoked, and nothing is run (so custom statements must drop the role, or be
+ * safe to run again). Throws `target_failed` (through `session`) when the target refuses or cannot
+ * be reached.
+ */
+export async function revokeRole(
+  session: AdminSession,
+  adminUsername: string,
+  target: RevocationTarget,
+): Promise<void> {
+  await session(async (client) => {
+    if (!(await roleExists(client, target.username))) return;
+    if (target.revocationStatements !== null) {
+      const statements = renderStatements(target.revocationStatements, { name: target.username });
+      await inTransaction(client, statements);
+      return;
+    }
+    const plan = defaultRevocation(target.username, adminUsername);
+    for (const statement of plan.before) await client.query(statement);
+    await inTransaction(client, plan.inTransaction);
+  });
+}
+
+/** Runs `statements` in one transaction on `client` (rolled back on the first failure). */
+async function inTransaction(client: pg.ClientBase, statements: readonly string[]): Promise<void> {
+  await client.query('BEGIN');
+  try {
+    for (const statement of statements) await client.query(statement);
+    await client.query('COMMIT');
+  } catch (err) {
+    await client.query('ROLLBACK').catch(() => undefined);
+    throw err;
+  }
+}
+
+/**
+ * `ALTER ROLE … VALID UNTIL …` for a renewed lease whose role was created with `{{expiration}}`,
+ * so PostgreSQL refuses its logins after the lease's new expiry by itself. A role already gone is
+ * left alone.
+ */
+export async function extendRoleValidity(
+  session: AdminSession,
+  username: string,
+  expiration: string,
+): Promise<void> {
+  await session(async (client) => {
+    if (!(await roleExists(client, username))) return;
+    await client.query(`ALTER ROLE ${quoteIdentifier(username)} VALID UNTIL ${quoteLiteral(expiration)}`);
+  });
+}
