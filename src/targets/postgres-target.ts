@@ -108,13 +108,15 @@ export function renderStatements(templates: readonly string[], values: TemplateV
 
 /**
  * Connects to `target` (as its user) and runs `fn`; the client is closed whatever happens. Any
- * failure becomes `target_failed` naming `what`, never a credential (see `targetFailed`).
+ * failure becomes `target_failed` naming `what`, never a credential (see `targetFailed`): the
+ * target's password and every string of `redact` (a password `fn` sets) are cut out.
  */
 export async function withTargetClient<T>(
   target: PostgresTarget,
   what: string,
   fn: (client: pg.Client) => Promise<T>,
   timeouts: TargetTimeouts = {},
+  redact: readonly string[] = [],
 ): Promise<T> {
   const client = new pg.Client({
     host: target.host,
@@ -139,7 +141,7 @@ export async function withTargetClient<T>(
     await client.connect();
     return await fn(client);
   } catch (err) {
-    throw targetFailed(what, err, [target.password]);
+    throw targetFailed(what, err, [target.password, ...redact]);
   } finally {
     await client.end().catch(() => undefined);
   }
