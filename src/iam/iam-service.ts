@@ -72,7 +72,7 @@ export class IamService {
   ): Promise<PolicyView> {
     if (!acceptsPolicy(resource))
       throw errors.invalid(
-        'Policies attach to the root, projects, key rings, keys, instances, secrets and service accounts.',
+        'Policies attach to the root, projects, key rings, keys, instances, secrets, databases, database roles and service accounts.',
       );
     const clean = await this.#validateBindings(resource, bindings);
     const current = await this.#repo.findPolicy(resource);

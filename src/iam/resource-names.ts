@@ -11,6 +11,9 @@ const collections = new Set([
   'service-accounts',
   'versions',
   'operations',
+  'databases',
+  'roles',
+  'leases',
 ]);
 
 /**
@@ -48,6 +51,9 @@ export function acceptsPolicy(resource: string): boolean {
     kind === 'keys' ||
     kind === 'instances' ||
     kind === 'secrets' ||
-    kind === 'service-accounts'
+    kind === 'service-accounts' ||
+    kind === 'databases' ||
+    // A database role (`…/databases/{db}/roles/{role}`), never a custom IAM role (`projects/{p}/roles/{r}`).
+    (kind === 'roles' && resource.split('/').at(-4) === 'databases')
   );
 }

@@ -1,0 +1,99 @@
+import { randomInt } from 'node:crypto';
+import { maxDurationSeconds, parseDurationSeconds } from '../core/durations.ts';
+import { errors } from '../core/errors.ts';
+import { renderStatements } from '../targets/postgres-target.ts';
+import type { DatabaseLocation } from './database-types.ts';
+
+/** Names of database connections and roles: lowercase letters, digits and hyphens, at most 63. */
+export const resourceIdPattern = /^[a-z0-9](?:[a-z0-9-]{0,61}[a-z0-9])?$/;
+
+/** `invalid_argument` unless `id` is a valid database or role name. */
+export function checkResourceId(id: string, what: string): void {
+  if (!resourceIdPattern.test(id))
+    throw errors.invalid(
+      `${what} must be 1 to 63 lowercase letters, digits or hyphens, starting and ending with a letter or digit.`,
+    );
+}
+
+const unitSeconds: Readonly<Record<string, number>> = { s: 1, m: 60, h: 3600, d: 86_400 };
+
+/**
+ * Parses a TTL: a duration as everywhere else in the API (`"3600s"`, whole seconds), or with a
+ * unit as Vault writes it (`"90s"`, `"15m"`, `"1h"`, `"7d"`). Whole seconds, at least 1.
+ */
+export function parseTtlSeconds(input: string | number, field: string): number {
+  const match = typeof input === 'string' ? /^(\d{1,9})([mhd])$/.exec(input) : null;
+  const seconds = match ? Number(match[1]) * unitSeconds[match[2]!]! : parseDurationSeconds(input, field);
+  if (seconds < 1 || seconds > maxDurationSeconds)
+    throw errors.invalid(`${field} must be at least 1s and at most ${maxDurationSeconds}s.`);
+  return seconds;
+}
+
+/** The most statements a role may have, per list. */
+export const maxStatements = 20;
+/** The longest statement template, in bytes. */
+export const maxStatementBytes = 4096;
+
+/**
+ * Checks statement templates: 1 to 20, each non-empty and at most 4 KiB, naming no placeholder but
+ * `{{name}}`, `{{password}}` and `{{expiration}}` (rendered once with dummy values to prove it).
+ */
+export function checkStatements(statements: readonly string[], field: string): void {
+  if (statements.length < 1 || statements.length > maxStatements)
+    throw errors.invalid(`${field} must hold 1 to ${maxStatements} statements.`);
+  for (const statement of statements) {
+    if (statement.trim().length === 0) throw errors.invalid(`${field} holds an empty statement.`);
+    if (Buffer.byteLength(statement) > maxStatementBytes)
+      throw errors.invalid(`Each statement of ${field} must be at most ${maxStatementBytes} bytes.`);
+    if (/\{\{(?!\s*(?:name|password|expiration)\s*\}\})/.test(statement))
+      throw errors.invalid(`${field}: the only placeholders are {{name}}, {{password}} and {{expiration}}.`);
+  }
+  renderStatements(statements, { name: 'v-check', password: 'check', expiration: '2000-01-01T00:00:00Z' });
+}
+
+const lowerAlnum = 'abcdefghijklmnopqrstuvwxyz0123456789';
+const passwordChars = 'ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789';
+const base32 = 'abcdefghijklmnopqrstuvwxyz234567';
+
+/** `length` characters of `alphabet`, each drawn uniformly (crypto.randomInt: no modulo bias). */
+export function randomString(alphabet: string, length: number): string {
+  let out = '';
+  for (let i = 0; i < length; i++) out += alphabet[randomInt(alphabet.length)];
+  return out;
+}
+
+/**
+ * A username for an issued credential: `v-{role, cut to 16}-{10 random lowercase letters or
+ * digits}`: at most 29 bytes (PostgreSQL allows 63), unique in practice (36^10), and traceable to
+ * its lease and principal through the lease row.
+ */
+export function newUsername(roleName: string): string {
+  return `v-${roleName.slice(0, 16)}-${randomString(lowerAlnum, 10)}`;
+}
+
+/** A password for an issued credential: 32 letters and digits (≈190 bits). */
+export function newPassword(): string {
+  return randomString(passwordChars, 32);
+}
+
+/** A lease id: `l-` and 26 random base32 characters (130 bits, unguessable). */
+export function newLeaseId(): string {
+  return `l-${randomString(base32, 26)}`;
+}
+
+/** The full resource name of a database connection. */
+export function databaseName(location: DatabaseLocation, name: string): string {
+  return `projects/${location.projectId}/regions/${location.regionId}/instances/${location.instanceId}/databases/${name}`;
+}
+
+/** The full resource name of a database role. */
+export function databaseRoleName(location: DatabaseLocation, database: string, role: string): string {
+  return `${databaseName(location, database)}/roles/${role}`;
+}
+
+/** The full resource name of a lease. */
+export function leaseName(
+  lease: DatabaseLocation & { databaseName: string; roleName: string; id: string },
+): string {
+  return `${databaseRoleName(lease, lease.databaseName, lease.roleName)}/leases/${lease.id}`;
+}

@@ -1,0 +1,232 @@
+import type { Kysely, Selectable } from 'kysely';
+import type { Database, DbConnectionsTable, DbRolesTable } from '../storage/schema.ts';
+import { stmt, type WriteStatement } from '../storage/storage-types.ts';
+import type { DatabaseLocation, DbConnection, DbRole } from './database-types.ts';
+
+function toConnection(row: Selectable<DbConnectionsTable>): DbConnection {
+  return {
+    uid: row.uid,
+    projectId: row.project_id,
+    regionId: row.region_id,
+    instanceId: row.instance_id,
+    name: row.name,
+    host: row.host,
+    port: Number(row.port),
+    database: row.database,
+    adminSecret: row.admin_secret,
+    sslmode: row.sslmode,
+    maxOpenConnections: Number(row.max_open_connections),
+    etag: row.etag,
+    createTimeMs: Number(row.create_time),
+    updateTimeMs: Number(row.update_time),
+  };
+}
+
+function toRole(row: Selectable<DbRolesTable>): DbRole {
+  return {
+    uid: row.uid,
+    connectionUid: row.connection_uid,
+    name: row.name,
+    creationStatements: JSON.parse(row.creation_statements) as string[],
+    revocationStatements:
+      row.revocation_statements === null ? null : (JSON.parse(row.revocation_statements) as string[]),
+    defaultTtlSeconds: Number(row.default_ttl_seconds),
+    maxTtlSeconds: Number(row.max_ttl_seconds),
+    renewable: Number(row.renewable) === 1,
+    etag: row.etag,
+    createTimeMs: Number(row.create_time),
+    updateTimeMs: Number(row.update_time),
+  };
+}
+
+/** Named queries of database connections (db_connections) and their roles (db_roles). */
+export class DatabaseRepo {
+  readonly #db: Kysely<Database>;
+
+  constructor(db: Kysely<Database>) {
+    this.#db = db;
+  }
+
+  /** One connection of an instance, by name. */
+  async findConnection(location: DatabaseLocation, name: string): Promise<DbConnection | undefined> {
+    const row = await this.#db
+      .selectFrom('db_connections')
+      .selectAll()
+      .where('project_id', '=', location.projectId)
+      .where('region_id', '=', location.regionId)
+      .where('instance_id', '=', location.instanceId)
+      .where('name', '=', name)
+      .executeTakeFirst();
+    return row ? toConnection(row) : undefined;
+  }
+
+  /** One connection by uid. */
+  async findConnectionByUid(uid: string): Promise<DbConnection | undefined> {
+    const row = await this.#db
+      .selectFrom('db_connections')
+      .selectAll()
+      .where('uid', '=', uid)
+      .executeTakeFirst();
+    return row ? toConnection(row) : undefined;
+  }
+
+  /** Connections of an instance after `after`, by name. */
+  async listConnections(
+    location: DatabaseLocation,
+    after: string | undefined,
+    limit: number,
+  ): Promise<DbConnection[]> {
+    let q = this.#db
+      .selectFrom('db_connections')
+      .selectAll()
+      .where('project_id', '=', location.projectId)
+      .where('region_id', '=', location.regionId)
+      .where('instance_id', '=', location.instanceId)
+      .orderBy('name')
+      .limit(limit);
+    if (after !== undefined) q = q.where('name', '>', after);
+    return (await q.execute()).map(toConnection);
+  }
+
+  /** Whether an instance holds any database connection. */
+  async instanceHasConnections(location: DatabaseLocation): Promise<boolean> {
+    const row = await this.#db
+      .selectFrom('db_connections')
+      .select('uid')
+      .where('project_id', '=', location.projectId)
+      .where('region_id', '=', location.regionId)
+      .where('instance_id', '=', location.instanceId)
+      .limit(1)
+      .executeTakeFirst();
+    return row !== undefined;
+  }
+
+  /** Inserts a connection. */
+  insertConnection(c: DbConnection): WriteStatement {
+    return stmt(
+      this.#db.insertInto('db_connections').values({
+        uid: c.uid,
+        project_id: c.projectId,
+        region_id: c.regionId,
+        instance_id: c.instanceId,
+        name: c.name,
+        host: c.host,
+        port: c.port,
+        database: c.database,
+        admin_secret: c.adminSecret,
+        sslmode: c.sslmode,
+        max_open_connections: c.maxOpenConnections,
+        etag: c.etag,
+        create_time: c.createTimeMs,
+        update_time: c.updateTimeMs,
+      }),
+    );
+  }
+
+  /** Updates a connection if its etag is still `expectedEtag`. */
+  updateConnection(c: DbConnection, expectedEtag: string): WriteStatement {
+    return stmt(
+      this.#db
+        .updateTable('db_connections')
+        .set({
+          host: c.host,
+          port: c.port,
+          database: c.database,
+          admin_secret: c.adminSecret,
+          sslmode: c.sslmode,
+          max_open_connections: c.maxOpenConnections,
+          etag: c.etag,
+          update_time: c.updateTimeMs,
+        })
+        .where('uid', '=', c.uid)
+        .where('etag', '=', expectedEtag),
+      'one',
+    );
+  }
+
+  /** Deletes a connection and its roles (expects the connection's row). */
+  deleteConnection(c: DbConnection): WriteStatement[] {
+    return [
+      stmt(this.#db.deleteFrom('db_roles').where('connection_uid', '=', c.uid)),
+      stmt(this.#db.deleteFrom('db_connections').where('uid', '=', c.uid).where('etag', '=', c.etag), 'one'),
+    ];
+  }
+
+  /** One role of a connection, by name. */
+  async findRole(connectionUid: string, name: string): Promise<DbRole | undefined> {
+    const row = await this.#db
+      .selectFrom('db_roles')
+      .selectAll()
+      .where('connection_uid', '=', connectionUid)
+      .where('name', '=', name)
+      .executeTakeFirst();
+    return row ? toRole(row) : undefined;
+  }
+
+  /** One role by uid. */
+  async findRoleByUid(uid: string): Promise<DbRole | undefined> {
+    const row = await this.#db.selectFrom('db_roles').selectAll().where('uid', '=', uid).executeTakeFirst();
+    return row ? toRole(row) : undefined;
+  }
+
+  /** Roles of a connection after `after`, by name. */
+  async listRoles(connectionUid: string, after: string | undefined, limit: number): Promise<DbRole[]> {
+    let q = this.#db
+      .selectFrom('db_roles')
+      .selectAll()
+      .where('connection_uid', '=', connectionUid)
+      .orderBy('name')
+      .limit(limit);
+    if (after !== undefined) q = q.where('name', '>', after);
+    return (await q.execute()).map(toRole);
+  }
+
+  /** Names of a connection's roles (for policies deleted with the connection). */
+  async roleNames(connectionUid: string): Promise<string[]> {
+    const rows = await this.#db
+      .selectFrom('db_roles')
+      .select('name')
+      .where('connection_uid', '=', connectionUid)
+      .execute();
+    return rows.map((r) => r.name);
+  }
+
+  /** Inserts a role. */
+  insertRole(r: DbRole): WriteStatement {
+    return stmt(
+      this.#db
+        .insertInto('db_roles')
+        .values({ uid: r.uid, connection_uid: r.connectionUid, name: r.name, ...roleColumns(r) }),
+    );
+  }
+
+  /** Replaces a role's settings if its etag is still `expectedEtag`. */
+  updateRole(r: DbRole, expectedEtag: string): WriteStatement {
+    return stmt(
+      this.#db
+        .updateTable('db_roles')
+        .set(roleColumns(r))
+        .where('uid', '=', r.uid)
+        .where('etag', '=', expectedEtag),
+      'one',
+    );
+  }
+
+  /** Deletes a role if its etag is still the one read. */
+  deleteRole(r: DbRole): WriteStatement {
+    return stmt(this.#db.deleteFrom('db_roles').where('uid', '=', r.uid).where('etag', '=', r.etag), 'one');
+  }
+}
+
+function roleColumns(r: DbRole) {
+  return {
+    creation_statements: JSON.stringify(r.creationStatements),
+    revocation_statements: r.revocationStatements === null ? null : JSON.stringify(r.revocationStatements),
+    default_ttl_seconds: r.defaultTtlSeconds,
+    max_ttl_seconds: r.maxTtlSeconds,
+    renewable: r.renewable ? 1 : 0,
+    etag: r.etag,
+    create_time: r.createTimeMs,
+    update_time: r.updateTimeMs,
+  };
+}
