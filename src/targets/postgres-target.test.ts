@@ -236,9 +236,10 @@ describe('PostgreSQL targets (real server)', { skip: skip ?? false }, () => {
 
   test('the SCRAM verifier computed here is the one PostgreSQL computes for the same salt', async () => {
     const password = 'Abc123xyz-known-answer';
-    await withAdmin((c) =>
-      c.query(`ALTER ROLE ${quoteIdentifier(login)} PASSWORD ${quoteLiteral(password)}`),
-    );
+    await withAdmin(async (c) => {
+      await c.query("SET password_encryption = 'scram-sha-256'");
+      await c.query(`ALTER ROLE ${quoteIdentifier(login)} PASSWORD ${quoteLiteral(password)}`);
+    });
     const stored: string = (
       await withAdmin((c) => c.query('SELECT rolpassword FROM pg_authid WHERE rolname = $1', [login]))
     ).rows[0].rolpassword;
