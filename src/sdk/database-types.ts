@@ -1,4 +1,8 @@
 // The types of the dynamic-credential API (databases, roles, issue, leases).
+import type { Static } from '@sinclair/typebox';
+import type { RevokePrefixView } from '../core/api/lease-schemas.ts';
+
+export type { LeaseView } from '../core/api/lease-schemas.ts';
 
 /** A duration: `"3600s"` or a number of seconds. */
 export type DurationValue = string | number;
@@ -69,22 +73,5 @@ export interface IssuedCredentialView {
   lease: IssuedLeaseView;
 }
 
-/** A lease. */
-export interface LeaseView {
-  id: string;
-  name: string;
-  username: string;
-  principal: string;
-  state: 'active' | 'revoking' | 'revoked' | 'revoke_failed';
-  issueTime: string;
-  expireTime: string;
-  maxExpireTime: string;
-  renewable: boolean;
-  lastError?: string | null;
-  [field: string]: unknown;
-}
-
-/** `revoke-prefix`'s answer. */
-export interface RevokedCountView {
-  revoked: number;
-}
+/** `revoke-prefix`'s answer: how many leases moved into revocation. */
+export type RevokedCountView = Static<typeof RevokePrefixView>;
