@@ -191,6 +191,24 @@ export const ConfigSchema = Type.Object(
       description:
         'addresses or CIDRs of proxies (load balancers) whose X-Forwarded-For names the client; empty: the socket address is the client',
     }),
+    databases: Type.Object(
+      {
+        revokeConcurrency: Type.Integer({
+          default: 4,
+          minimum: 1,
+          maximum: 100,
+          description:
+            'revocations of dynamic-credential leases this node runs at once (expiry, revoke-prefix)',
+        }),
+        expiryPollMs: Type.Integer({
+          default: 1000,
+          minimum: 10,
+          maximum: 3600000,
+          description: 'how often this node looks for expired leases and due revocation retries',
+        }),
+      },
+      { additionalProperties: false, default: {} },
+    ),
   },
   { additionalProperties: false },
 );

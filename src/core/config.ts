@@ -122,6 +122,15 @@ function applyEnv(raw: Record<string, unknown>, env: Record<string, string | und
     const current = (raw.rateLimit ?? {}) as Record<string, unknown>;
     raw.rateLimit = { ...current, [field]: Number(value) };
   }
+  for (const [name, field] of [
+    ['COFFER_DATABASES_REVOKE_CONCURRENCY', 'revokeConcurrency'],
+    ['COFFER_DATABASES_EXPIRY_POLL_MS', 'expiryPollMs'],
+  ] as const) {
+    const value = env[name];
+    if (value === undefined || value === '') continue;
+    const current = (raw.databases ?? {}) as Record<string, unknown>;
+    raw.databases = { ...current, [field]: parseIntegerEnv(name, value) };
+  }
   if (env.COFFER_CHANGE_POLL_MS)
     raw.changePollMs = parseIntegerEnv('COFFER_CHANGE_POLL_MS', env.COFFER_CHANGE_POLL_MS);
   for (const [name, field] of [
