@@ -228,6 +228,33 @@ describe('postgresql rotator', { skip: skip ?? false }, () => {
     assert.equal(found.rowCount, 0);
   });
 
+  test('an admin without the right to alter the role, or a NOLOGIN role, fails set with target_failed', async () => {
+    const weak = `coffer_rot_${run}_weak`;
+    const weakPassword = randomBytes(12).toString('hex');
+    const nologin = `coffer_rot_${run}_nologin`;
+    roles.push(weak, nologin);
+    await createLoginRole(weak, weakPassword);
+    await withAdmin((c) => c.query(`CREATE ROLE ${pg.escapeIdentifier(nologin)} NOLOGIN`));
+    const rotator = createPostgresRotator({
+      type: 'postgresql',
+      connectionSecret,
+      strategy: 'single-user',
+      username: single,
+    });
+    const weakCtx = context({ ...admin, username: weak, password: weakPassword }, undefined);
+    const denied = await targetFailure(rotator.setValue(weakCtx, await rotator.createValue(weakCtx)));
+    assert.match(denied, /^PostgreSQL connection db\/admin: permission denied.*\(SQLSTATE 42501\)$/);
+    const noLogin = createPostgresRotator({
+      type: 'postgresql',
+      connectionSecret,
+      strategy: 'single-user',
+      username: nologin,
+    });
+    const ctx = context(admin, undefined);
+    const refused = await targetFailure(noLogin.setValue(ctx, await noLogin.createValue(ctx)));
+    assert.match(refused, /cannot log in \(NOLOGIN\)/);
+  });
+
   test('a pending value naming a role outside the configuration is refused before any connection', async () => {
     const rotator = createPostgresRotator({
       type: 'postgresql',
