@@ -7,12 +7,17 @@ import type { Logger } from '../core/logger.ts';
 import { leaseName } from './database-fns.ts';
 import type { DbLease } from './database-types.ts';
 import type { LeaseClaimRepo } from './lease-claim-repo.ts';
-import type { LeaseRevocation } from './lease-revocation.ts';
+import type { LeaseRevocation, LeaseTargetAccess } from './lease-revocation.ts';
+import type { LeaseTargets } from './lease-targets.ts';
+import type { AuditEvent } from '../audit/audit-types.ts';
+import type { Principal } from '../iam/principal.ts';
+import { serviceIdentity } from '../secrets/secret-types.ts';
 
 /** Dependencies of the expiry job. */
 export interface LeaseExpiryJobDeps {
   readonly claims: LeaseClaimRepo;
   readonly revocation: LeaseRevocation;
+  readonly targets: LeaseTargets;
   readonly audit: AuditLog;
   readonly clock: Clock;
   readonly logger: Logger;
@@ -92,8 +97,16 @@ export class LeaseExpiryJob {
 
   /** One pass over up to `batchSize` due leases; returns how many this node acted on. */
   async #pass(): Promise<number> {
-    const { claims, clock, concurrency } = this.#deps;
+    const { claims, clock, concurrency, targets, audit, logger } = this.#deps;
     const due = await claims.dueLeases(clock.nowMs(), batchSize);
+    if (due.length === 0) return 0;
+    // One scope per pass: each database's admin secret is read once (audited below).
+    const events: AuditEvent[] = [];
+    const access = targets.scope({
+      principal: serviceIdentity as Principal,
+      requestId: `job-${randomUUID()}`,
+      events,
+    });
     // Nodes reading the same due rows start at different places, so their claims rarely collide.
     shuffle(due);
     let next = 0;
@@ -105,21 +118,28 @@ export class LeaseExpiryJob {
       while (next < due.length && failure === undefined) {
         const lease = due[next++]!;
         try {
-          if ((await this.#revoke(lease)) !== 'busy') acted++;
+          if ((await this.#revoke(lease, access)) !== 'busy') acted++;
         } catch (err) {
           failure ??= err;
         }
       }
     };
     await Promise.all(Array.from({ length: Math.min(concurrency, due.length) }, worker));
+    if (events.length > 0)
+      await audit.append(events).catch((err: unknown) => {
+        logger.warn(
+          { err: (err as Error).message },
+          'the audit events of admin secret reads were not recorded',
+        );
+      });
     if (failure !== undefined) throw failure;
     return acted;
   }
 
-  async #revoke(lease: DbLease): Promise<'revoked' | 'failed' | 'busy'> {
+  async #revoke(lease: DbLease, access: LeaseTargetAccess): Promise<'revoked' | 'failed' | 'busy'> {
     const { revocation, audit, clock } = this.#deps;
     const action = lease.state === 'active' ? 'secrets.leases.expire' : 'secrets.leases.revoke';
-    const outcome = await revocation.attempt(lease, true, (change) => {
+    const outcome = await revocation.attempt(lease, true, access, (change) => {
       const now = clock.nowMs();
       return auditedChange(
         audit,

@@ -55,7 +55,6 @@ export function backoffDelayMs(attempts: number, backoff: RevocationBackoff, ran
 export interface LeaseRevocationDeps {
   readonly storage: Storage;
   readonly claims: LeaseClaimRepo;
-  readonly access: LeaseTargetAccess;
   readonly clock: Clock;
   readonly logger: Logger;
   /** This node's claim owner id (unique per process). */
@@ -80,15 +79,16 @@ export class LeaseRevocation {
   }
 
   /**
-   * Claims and revokes `lease` (as read; `dueOnly`: only if still due, the job's rule). `record`
-   * runs the write that marks it revoked (the job wraps it with its audit event).
+   * Claims and revokes `lease` (as read; `dueOnly`: only if still due, the job's rule) through
+   * `access`. `record` runs the write that marks it revoked (the job wraps it with its audit event).
    */
   async attempt(
     lease: DbLease,
     dueOnly: boolean,
+    access: LeaseTargetAccess,
     record: (change: () => Promise<void>) => Promise<void> = (change) => change(),
   ): Promise<RevocationOutcome> {
-    const { storage, claims, clock, nodeId, claimMs, access, backoff, logger } = this.#deps;
+    const { storage, claims, clock, nodeId, claimMs, backoff, logger } = this.#deps;
     const claimedAt = clock.nowMs();
     try {
       await storage.write([claims.claim(lease, nodeId, claimedAt, claimedAt + claimMs, dueOnly)]);

@@ -4,13 +4,15 @@ import { CofferError, errors } from '../core/errors.ts';
 import { clampPageSize, decodePageToken, type Page, toPage } from '../core/pagination.ts';
 import type { Authorizer } from '../iam/authorizer.ts';
 import type { Principal } from '../iam/principal.ts';
+import type { Caller } from '../secrets/secret-types.ts';
 import { type Storage, WriteRejected } from '../storage/storage-types.ts';
 import { databaseName, databaseRoleName } from './database-fns.ts';
 import type { DatabaseRepo } from './database-repo.ts';
 import type { DatabaseLocation, DbConnection, DbLease, LeaseState } from './database-types.ts';
 import type { LeaseClaimRepo } from './lease-claim-repo.ts';
 import type { LeaseRepo } from './lease-repo.ts';
-import type { LeaseRevocation, LeaseTargetAccess } from './lease-revocation.ts';
+import type { LeaseRevocation } from './lease-revocation.ts';
+import type { LeaseTargets } from './lease-targets.ts';
 import { extendRoleValidity } from './role-revoker.ts';
 
 /** Dependencies of the lease service. */
@@ -20,7 +22,7 @@ export interface LeaseServiceDeps {
   readonly leases: LeaseRepo;
   readonly claims: LeaseClaimRepo;
   readonly revocation: LeaseRevocation;
-  readonly access: LeaseTargetAccess;
+  readonly targets: LeaseTargets;
   readonly authorizer: Authorizer;
   readonly clock: Clock;
   /** Starts the expiry job now (revoke-prefix hands it the leases it marked). */
@@ -28,6 +30,14 @@ export interface LeaseServiceDeps {
   /** How long `revoke` waits for a revocation another node or request is running (ms). */
   readonly busyWaitMs?: number;
 }
+
+/**
+ * Runs once the caller is known to be allowed on the lease, before anything is done (the route's
+ * feature gate and audit attribution: a lease's project is known only once it is read).
+ */
+export type LeaseGate = (lease: DbLease) => Promise<void>;
+
+const noGate: LeaseGate = () => Promise.resolve();
 
 const expirationPlaceholder = /\{\{\s*expiration\s*\}\}/;
 
@@ -47,11 +57,12 @@ export class LeaseService {
   }
 
   /** A lease by id, for its owner or a holder of `secrets.leases.list` on its database. */
-  async get(principal: Principal, id: string): Promise<DbLease> {
+  async get(principal: Principal, id: string, gate: LeaseGate = noGate): Promise<DbLease> {
     const lease = await this.#deps.leases.findLease(id);
-    if (lease && (lease.principal === principal || (await this.#holdsOnDatabase(principal, 'list', lease))))
-      return lease;
-    throw refused('secrets.leases.list', id);
+    if (!lease || (lease.principal !== principal && !(await this.#holdsOnDatabase(principal, 'list', lease))))
+      throw refused('secrets.leases.list', id);
+    await gate(lease);
+    return lease;
   }
 
   /**
@@ -60,15 +71,23 @@ export class LeaseService {
    * issue time). When the role's creation statements set `{{expiration}}` (VALID UNTIL), the role's
    * validity on the server moves with it first, so PostgreSQL itself refuses logins after expiry.
    */
-  async renew(principal: Principal, id: string, incrementSeconds: number | undefined): Promise<DbLease> {
-    const { leases, repo, authorizer, clock, storage, claims, access } = this.#deps;
+  async renew(
+    caller: Caller,
+    id: string,
+    incrementSeconds: number | undefined,
+    gate: LeaseGate = noGate,
+  ): Promise<DbLease> {
+    const { leases, repo, authorizer, clock, storage, claims, targets } = this.#deps;
+    const principal = caller.principal;
     const lease = await leases.findLease(id);
     if (!lease || lease.principal !== principal) throw refused('secrets.leases.issue', id);
     const roleResource = databaseRoleName(lease, lease.databaseName, lease.roleName);
     if (!(await authorizer.holds(principal, 'secrets.leases.issue', roleResource)))
       throw errors.denied('secrets.leases.issue', roleResource);
+    await gate(lease);
     const now = clock.nowMs();
-    if (lease.state !== 'active') throw precondition(`Lease ${id} is ${lease.state}; only an active lease renews.`);
+    if (lease.state !== 'active')
+      throw precondition(`Lease ${id} is ${lease.state}; only an active lease renews.`);
     if (lease.expireTimeMs <= now) throw precondition(`Lease ${id} has expired; issue a new credential.`);
     if (!lease.renewable) throw precondition(`Lease ${id} is not renewable.`);
     const role = await repo.findRoleByUid(lease.roleUid);
@@ -76,9 +95,9 @@ export class LeaseService {
     const seconds = incrementSeconds ?? role.defaultTtlSeconds;
     const expireTimeMs = Math.min(now + seconds * 1000, lease.maxExpireTimeMs);
     if (role.creationStatements.some((statement) => expirationPlaceholder.test(statement)))
-      await access.withAdmin(lease, (session) =>
-        extendRoleValidity(session, lease.username, toRfc3339(expireTimeMs)),
-      );
+      await targets
+        .scope(caller)
+        .withAdmin(lease, (session) => extendRoleValidity(session, lease.username, toRfc3339(expireTimeMs)));
     try {
       await storage.write([claims.renew(lease, expireTimeMs, now)]);
     } catch (err) {
@@ -96,15 +115,21 @@ export class LeaseService {
    * by the expiry job) and this throws `target_failed`. A revocation in flight elsewhere (the job,
    * another request) is waited for.
    */
-  async revoke(principal: Principal, id: string): Promise<DbLease> {
-    const { leases, revocation, clock } = this.#deps;
+  async revoke(caller: Caller, id: string, gate: LeaseGate = noGate): Promise<DbLease> {
+    const { leases, revocation, clock, targets } = this.#deps;
+    const principal = caller.principal;
+    const access = targets.scope(caller);
     let lease = await leases.findLease(id);
-    if (!lease || (lease.principal !== principal && !(await this.#holdsOnDatabase(principal, 'revoke', lease))))
+    if (
+      !lease ||
+      (lease.principal !== principal && !(await this.#holdsOnDatabase(principal, 'revoke', lease)))
+    )
       throw refused('secrets.leases.revoke', id);
+    await gate(lease);
     const deadline = clock.nowMs() + (this.#deps.busyWaitMs ?? 15_000);
     for (;;) {
       if (lease.state === 'revoked') return lease;
-      const outcome = await revocation.attempt(lease, false);
+      const outcome = await revocation.attempt(lease, false, access);
       if (outcome.kind === 'revoked') return (await leases.findLease(id))!;
       if (outcome.kind === 'failed') throw outcome.error;
       if (clock.nowMs() >= deadline)
@@ -139,7 +164,11 @@ export class LeaseService {
    * starts the expiry job, which revokes them with its bounded concurrency (and backoff). Returns
    * how many were moved; `GET …/leases?state=revoking` shows what is left. Authorized by the route.
    */
-  async revokePrefix(location: DatabaseLocation, database: string, role: string | undefined): Promise<number> {
+  async revokePrefix(
+    location: DatabaseLocation,
+    database: string,
+    role: string | undefined,
+  ): Promise<number> {
     const connection = await this.#connection(location, database);
     const roleUid = role === undefined ? undefined : await this.#roleUid(connection, role);
     const { storage, claims, clock, kickExpiry } = this.#deps;

@@ -1,6 +1,5 @@
 import { type Static, Type } from '@sinclair/typebox';
 import { Body, PageOf, Timestamp } from './common-schemas.ts';
-import { Duration } from './kms-schemas.ts';
 
 /** A lease id: `l-` and 26 characters of random base32. */
 export const LeaseId = Type.String({ pattern: '^l-[a-z2-7]{26}$', description: 'a lease id (l-…)' });
@@ -36,9 +35,15 @@ export type LeaseView = Static<typeof LeaseView>;
 /** A page of leases. */
 export const LeasePage = PageOf(LeaseView);
 
-/** `POST /v2/leases/{id}/renew` body. */
+/** A TTL: `"3600s"`, whole seconds, or with a unit as Vault writes it (`"15m"`, `"1h"`, `"7d"`). */
+export const TtlDuration = Type.Union([
+  Type.String({ pattern: '^(\\d{1,12}(\\.\\d{1,9})?s|\\d{1,9}[mhd])$', maxLength: 32 }),
+  Type.Integer({ minimum: 1 }),
+]);
+
+/** `POST /v2/leases/{id}/renew` body (no body: the role's defaultTtl). */
 export const RenewLeaseBody = Body({
-  increment: Type.Optional(Duration),
+  increment: Type.Optional(TtlDuration),
 });
 export type RenewLeaseBody = Static<typeof RenewLeaseBody>;
 

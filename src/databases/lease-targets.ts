@@ -1,0 +1,62 @@
+import { CofferError } from '../core/errors.ts';
+import type { Caller } from '../secrets/secret-types.ts';
+import type { PostgresTarget } from '../targets/postgres-target.ts';
+import type { AdminSecrets } from './admin-secret.ts';
+import type { ConnectionPools } from './connection-pools.ts';
+import type { DatabaseRepo } from './database-repo.ts';
+import type { DbConnection, DbLease } from './database-types.ts';
+import type { LeaseTargetAccess } from './lease-revocation.ts';
+
+/**
+ * The targets of leases: a lease's connection, its admin credential (read from its Coffer secret
+ * for `caller`, audited into `caller.events`) and the pooled admin session. A scope reads each
+ * connection and admin secret once (a pass of the expiry job over many leases of one database reads
+ * the secret once, not once per lease).
+ */
+export class LeaseTargets {
+  readonly #repo: DatabaseRepo;
+  readonly #adminSecrets: AdminSecrets;
+  readonly #pools: ConnectionPools;
+
+  constructor(deps: { repo: DatabaseRepo; adminSecrets: AdminSecrets; pools: ConnectionPools }) {
+    this.#repo = deps.repo;
+    this.#adminSecrets = deps.adminSecrets;
+    this.#pools = deps.pools;
+  }
+
+  /** Access to lease targets on behalf of `caller` (a request, or a pass of the expiry job). */
+  scope(caller: Caller): LeaseTargetAccess {
+    const admins = new Map<string, Promise<{ connection: DbConnection; target: PostgresTarget }>>();
+    const adminOf = (lease: DbLease) => {
+      let found = admins.get(lease.connectionUid);
+      if (!found) {
+        found = this.#admin(lease, caller);
+        // A failed read is not remembered: the next lease of the scope tries again.
+        found.catch(() => admins.delete(lease.connectionUid));
+        admins.set(lease.connectionUid, found);
+      }
+      return found;
+    };
+    return {
+      revocationStatements: async (lease) =>
+        (await this.#repo.findRoleByUid(lease.roleUid))?.revocationStatements ?? null,
+      withAdmin: async (lease, fn) => {
+        const { connection, target } = await adminOf(lease);
+        return fn((inner) => this.#pools.withAdminClient(connection, target, inner), target.username);
+      },
+    };
+  }
+
+  async #admin(
+    lease: DbLease,
+    caller: Caller,
+  ): Promise<{ connection: DbConnection; target: PostgresTarget }> {
+    const connection = await this.#repo.findConnectionByUid(lease.connectionUid);
+    if (!connection)
+      throw new CofferError(
+        'failed_precondition',
+        `The database ${lease.databaseName} of lease ${lease.id} no longer exists.`,
+      );
+    return { connection, target: await this.#adminSecrets.adminTarget(connection, caller) };
+  }
+}
