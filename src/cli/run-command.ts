@@ -6,6 +6,7 @@ import { cofferClient } from './cli-context.ts';
 import { collectRepeated } from './cli-input.ts';
 import { CliError } from './cli-output.ts';
 import { resolveInstance } from './cli-resolve.ts';
+import { dbEnvNames, RunDbCredential } from './run-db-credential.ts';
 import { isDeniedVariable } from '../core/env-deny.ts';
 
 const envName = /^[A-Za-z_][A-Za-z0-9_]*$/;
@@ -130,7 +131,43 @@ function runChild(argv: readonly string[], extra: Record<string, string>): Promi
   });
 }
 
-/** `coffer run --secret NAME=PATH … [--prefix P] -- CMD ARGS`. */
+/** The options of `coffer run`. */
+interface RunFlags {
+  secret?: string[];
+  prefix?: string[];
+  dbRole?: string;
+  dbEnvPrefix: string;
+}
+
+/**
+ * Runs the command with a database credential issued for it (and the secrets' variables), renewing
+ * it while the command runs and revoking it when the command exits, however it exits.
+ */
+async function runWithDbCredential(
+  argv: readonly string[],
+  client: CofferClient,
+  instance: InstanceRef,
+  flags: RunFlags & { dbRole: string },
+  env: Record<string, string>,
+): Promise<number> {
+  const names = Object.values(dbEnvNames(flags.dbEnvPrefix));
+  const clash = Object.keys(env).find((name) => names.includes(name));
+  if (clash) throw new CliError(`${clash} is set by --db-role; map the secret to another variable`);
+  const credential = await RunDbCredential.issue(client, instance, flags.dbRole, flags.dbEnvPrefix);
+  try {
+    credential.startRenewing();
+    return await runChild(argv, { ...env, ...credential.env });
+  } finally {
+    // A signal while revoking (the server slow or down) stops waiting; the lease then expires by itself.
+    const abort = new AbortController();
+    const stop = () => abort.abort(new Error('interrupted'));
+    for (const signal of forwardedSignals) process.on(signal, stop);
+    await credential.revoke(abort.signal);
+    for (const signal of forwardedSignals) process.off(signal, stop);
+  }
+}
+
+/** `coffer run --secret NAME=PATH … [--prefix P] [--db-role DATABASE/ROLE] -- CMD ARGS`. */
 export function registerRunCommand(program: Command): void {
   program
     .command('run')
@@ -145,18 +182,29 @@ export function registerRunCommand(program: Command): void {
       'every secret under this path prefix, named from the rest of its path (db/password → DB_PASSWORD; repeatable)',
       collectRepeated,
     )
+    .option(
+      '--db-role <DATABASE/ROLE>',
+      'issue a PostgreSQL login of this role for the command (PGUSER, PGPASSWORD, PGHOST, …); renewed while it runs, revoked when it exits',
+    )
+    .option('--db-env-prefix <prefix>', 'prefix of the --db-role variables (PGUSER, …)', 'PG')
     .argument('<command...>', 'the command and its arguments, after --')
     .addHelpText(
       'after',
-      '\nExample:\n  coffer run --secret DB_PASSWORD=prod/db/password --prefix prod/api/ -- node server.js',
+      '\nExamples:\n  coffer run --secret DB_PASSWORD=prod/db/password --prefix prod/api/ -- node server.js\n  coffer run --db-role app-db/readonly -- psql -c "select current_user"',
     )
-    .action(async (argv: string[], flags: { secret?: string[]; prefix?: string[] }, command: Command) => {
-      if (!flags.secret?.length && !flags.prefix?.length)
-        throw new CliError('give at least one --secret NAME=PATH or --prefix PREFIX');
+    .action(async (argv: string[], flags: RunFlags, command: Command) => {
+      if (!flags.secret?.length && !flags.prefix?.length && !flags.dbRole)
+        throw new CliError(
+          'give at least one --secret NAME=PATH or --prefix PREFIX (or --db-role DATABASE/ROLE)',
+        );
+      if (flags.dbRole) dbEnvNames(flags.dbEnvPrefix);
       const client = cofferClient(command);
       const instance = await resolveInstance(command, client);
       const variables = await plan(client, instance, flags.secret ?? [], flags.prefix ?? []);
       const env = await fetchValues(client, instance, variables);
-      process.exitCode = await runChild(argv, env);
+      const dbRole = flags.dbRole;
+      process.exitCode = dbRole
+        ? await runWithDbCredential(argv, client, instance, { ...flags, dbRole }, env)
+        : await runChild(argv, env);
     });
 }
