@@ -1,5 +1,6 @@
 import { agentLatencyScenario } from './agent-latency.ts';
 import { agentScenario } from './agent.ts';
+import { dynamicCredentialsScenario } from './dynamic-credentials.ts';
 import { auditScenario } from './audit.ts';
 import { feedScenario } from './feed.ts';
 import { kmsStagesScenario } from './kms-stages.ts';
@@ -19,4 +20,5 @@ export const scenarios: readonly Scenario[] = [
   agentScenario,
   agentLatencyScenario,
   feedScenario,
+  dynamicCredentialsScenario,
 ];
