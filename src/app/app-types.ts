@@ -18,6 +18,7 @@ import type { InstanceService } from '../secrets/instance-service.ts';
 import type { KeyDependents } from '../secrets/key-dependents.ts';
 import type { SecretService } from '../secrets/secret-service.ts';
 import type { SecretValueService } from '../secrets/secret-value-service.ts';
+import type { RotationService } from '../rotation/rotation-service.ts';
 import type { CacheInvalidation } from '../storage/cache-invalidation.ts';
 import type { ChangeFeedFollower } from '../storage/change-feed-follower.ts';
 import type { Storage } from '../storage/storage-types.ts';
@@ -73,6 +74,8 @@ export interface App {
   readonly secretValues: SecretValueService;
   /** What depends on a KMS key or key version, named as far as the caller may see. */
   readonly keyDependents: KeyDependents;
+  /** The rotation engine: rotator checks, `POST …/rotate`, the schedule's rotations, `rotationStatus`. */
+  readonly rotation: RotationService;
   /**
    * Seals this node: signs the audit head (events up to now, the seal's own included, written
    * first) and writes the head file, then drops the root key and every unsealed key from memory.

@@ -34,6 +34,8 @@ import { SecretStageRepo } from '../secrets/secret-stage-repo.ts';
 import { SecretVersionRepo } from '../secrets/secret-version-repo.ts';
 import { SecretsRepo } from '../secrets/secrets-repo.ts';
 import { ValueCrypto } from '../secrets/value-crypto.ts';
+import { RotationRepo } from '../rotation/rotation-repo.ts';
+import { RotationService } from '../rotation/rotation-service.ts';
 import {
   ChangeFeedFollower,
   invalidateLateCommits,
@@ -236,12 +238,25 @@ export async function createApp(
     return found.secrets.length + found.instances.length;
   });
   const keyDependents = new KeyDependents(storage.db);
+  const rotation = new RotationService({
+    storage: changes,
+    repo: new RotationRepo(storage.db),
+    secretsRepo,
+    stageRepo: secretStageRepo,
+    secrets,
+    values: secretValues,
+    authorizer,
+    audit,
+    clock,
+    logger,
+  });
   kms.setVersionDependentsFinder((key, version, canSee) => keyDependents.ofKeyVersion(key, version, canSee));
   const jobs = new BackgroundJobs({
     barrier,
     kms,
     secrets,
     instances,
+    rotation,
     audit,
     clock,
     logger,
@@ -281,6 +296,7 @@ export async function createApp(
     secrets,
     secretValues,
     keyDependents,
+    rotation,
     async seal() {
       try {
         // Signed before the key goes: otherwise the last events would stay unsigned, cuttable unseen.

@@ -9,6 +9,7 @@ import type { Clock } from '../core/clock.ts';
 import type { KmsService } from '../kms/kms-service.ts';
 import { keyResourceName } from '../kms/kms-types.ts';
 import type { InstanceService } from '../secrets/instance-service.ts';
+import type { RotationService } from '../rotation/rotation-service.ts';
 import type { SecretService } from '../secrets/secret-service.ts';
 import { secretName } from '../secrets/secret-types.ts';
 import { oldestChangeTime, pruneStatements } from '../storage/change-log.ts';
@@ -27,6 +28,8 @@ export interface BackgroundJobDeps {
   readonly kms: KmsService;
   readonly secrets: SecretService;
   readonly instances: InstanceService;
+  /** Runs rotations whose schedule or retry is due (secrets with a rotator). */
+  readonly rotation: RotationService;
   readonly audit: AuditLog;
   readonly clock: Clock;
   readonly logger: Logger;
@@ -96,6 +99,9 @@ export class BackgroundJobs {
           projectId: event.secret.projectId,
         }),
       );
+      // Secrets with a rotator rotate (each step audited by the engine); the others record rotation_due above.
+      const rotated = await this.#deps.rotation.runDue();
+      if (rotated > 0) logger.info({ rotated }, 'scheduled rotations finished');
       await instances.runOperations();
       const { auditRetentionDays, audit, clock, storage } = this.#deps;
       // Changes whose chained audit event could not be written (their request failed closed).

@@ -18,6 +18,7 @@ import { registerKmsRoutes } from './routes/kms-routes.ts';
 import { registerInstanceRoutes } from './routes/instance-routes.ts';
 import { registerSecretValueRoutes } from './routes/secret-value-routes.ts';
 import { registerSecretsRoutes } from './routes/secrets-routes.ts';
+import { registerRotationRoutes } from './routes/rotation-routes.ts';
 import { registerServiceAccountKeyRoutes } from './routes/service-account-key-routes.ts';
 import { registerProjectRoutes } from './routes/projects-routes.ts';
 import { registerSysRoutes } from './routes/sys-routes.ts';
@@ -171,5 +172,6 @@ export async function buildServer(app: App, options: BuildServerOptions = {}): P
   registerInstanceRoutes(server, app);
   registerSecretsRoutes(server, app);
   registerSecretValueRoutes(server, app);
+  registerRotationRoutes(server, app);
   return server;
 }

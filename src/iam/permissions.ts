@@ -48,6 +48,7 @@ export const permissionCatalogue = {
   'secrets.secrets.update': 'Change a secret’s labels, annotations, expiry or rotation.',
   'secrets.secrets.delete': 'Delete (or purge) a secret.',
   'secrets.secrets.restore': 'Restore a secret pending deletion.',
+  'secrets.secrets.rotate': 'Rotate a secret now with its rotator (POST …/rotate).',
   'secrets.get_value': 'Read a secret value (getSecretValue).',
   'secrets.put_value': 'Add a secret version (putSecretValue).',
   'secrets.versions.list': 'List a secret’s versions.',

@@ -58,6 +58,7 @@ const secretsAdmin: Permission[] = [
   'secrets.secrets.update',
   'secrets.secrets.delete',
   'secrets.secrets.restore',
+  'secrets.secrets.rotate',
   'secrets.get_value',
   'secrets.put_value',
   'secrets.versions.enable',

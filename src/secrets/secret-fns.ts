@@ -44,3 +44,30 @@ export function checkLabels(labels: Readonly<Record<string, string>>, field: str
 export function versionContext(secretUid: string, version: number): string {
   return `secrets/${secretUid}/versions/${version}`;
 }
+
+/** A secret's `rotation` as given at create or patch: a period (schedule) and/or a rotator (JSON). */
+export interface RotationInput {
+  readonly periodSeconds?: number;
+  readonly nextRotationTimeMs?: number;
+  /** The rotator configuration, already validated by the rotation service. */
+  readonly rotator?: string;
+}
+
+/** The rotation columns of a secret for `rotation` (null clears them), checked. */
+export function rotationFields(
+  rotation: RotationInput | null,
+  nowMs: number,
+): { rotationPeriodSeconds: number | null; nextRotationTimeMs: number | null; rotator: string | null } {
+  if (rotation === null) return { rotationPeriodSeconds: null, nextRotationTimeMs: null, rotator: null };
+  const period = rotation.periodSeconds;
+  if (period === undefined && rotation.rotator === undefined)
+    throw errors.invalid('rotation needs a period, a rotator, or both.');
+  if (period !== undefined && period < 3600) throw errors.invalid('rotation.period must be at least 3600s.');
+  if (period === undefined && rotation.nextRotationTimeMs !== undefined)
+    throw errors.invalid('rotation.nextRotationTime needs a rotation.period.');
+  return {
+    rotationPeriodSeconds: period ?? null,
+    nextRotationTimeMs: period === undefined ? null : (rotation.nextRotationTimeMs ?? nowMs + period * 1000),
+    rotator: rotation.rotator ?? null,
+  };
+}

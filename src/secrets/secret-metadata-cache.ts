@@ -400,6 +400,7 @@ function instanceBytes(instance: Instance): number {
 
 function secretBytes(secret: Secret): number {
   let bytes = 600 + 2 * (secret.path.length + secret.uid.length + secret.etag.length);
+  if (secret.rotator) bytes += 2 * secret.rotator.length;
   for (const labels of [secret.labels, secret.annotations])
     for (const [k, v] of Object.entries(labels)) bytes += 64 + 2 * (k.length + v.length);
   return bytes;

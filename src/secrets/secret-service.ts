@@ -12,7 +12,7 @@ import type { KmsService } from '../kms/kms-service.ts';
 import { type CryptoKey, keyResourceName } from '../kms/kms-types.ts';
 import { type Storage, WriteRejected, type WriteStatement } from '../storage/storage-types.ts';
 import type { InstanceService } from './instance-service.ts';
-import { checkLabels, checkSecretPath } from './secret-fns.ts';
+import { checkLabels, checkSecretPath, type RotationInput, rotationFields } from './secret-fns.ts';
 import { type Instance, type Secret, type SecretsLocation, secretName } from './secret-types.ts';
 import { secretChange } from './secret-changes.ts';
 import type { InstanceRepo } from './instance-repo.ts';
@@ -26,7 +26,7 @@ export interface SecretInput {
   readonly labels?: Record<string, string>;
   readonly annotations?: Record<string, string>;
   readonly expireTimeMs?: number;
-  readonly rotation?: { periodSeconds: number; nextRotationTimeMs?: number };
+  readonly rotation?: RotationInput;
 }
 
 /** Metadata a caller may change. */
@@ -34,7 +34,7 @@ export interface SecretPatch {
   readonly labels?: Record<string, string>;
   readonly annotations?: Record<string, string>;
   readonly expireTimeMs?: number | null;
-  readonly rotation?: { periodSeconds: number; nextRotationTimeMs?: number } | null;
+  readonly rotation?: RotationInput | null;
 }
 
 /** A secret's key as the API shows it: identity (full name, null under root protection) and status. */
@@ -133,9 +133,7 @@ export class SecretService {
       input.kmsKeyIdentity !== undefined
         ? await this.resolveBinding(instance, input.kmsKeyIdentity, caller)
         : undefined;
-    const rotation = input.rotation;
-    if (rotation && rotation.periodSeconds < 3600)
-      throw errors.invalid('rotation.period must be at least 3600s.');
+    const rotation = rotationFields(input.rotation ?? null, now);
     const secret: Secret = {
       uid: newUuid(),
       projectId: instance.projectId,
@@ -146,10 +144,7 @@ export class SecretService {
       labels: input.labels ?? {},
       annotations: input.annotations ?? {},
       expireTimeMs: input.expireTimeMs ?? null,
-      rotationPeriodSeconds: rotation?.periodSeconds ?? null,
-      nextRotationTimeMs: rotation
-        ? (rotation.nextRotationTimeMs ?? now + rotation.periodSeconds * 1000)
-        : null,
+      ...rotation,
       deleteTimeMs: null,
       nextVersion: 1,
       etag: randomBytes(9).toString('base64url'),
@@ -247,21 +242,13 @@ export class SecretService {
     if (patch.expireTimeMs !== undefined && patch.expireTimeMs !== null && patch.expireTimeMs <= now) {
       throw errors.invalid('expireTime must be in the future.');
     }
-    if (patch.rotation && patch.rotation.periodSeconds < 3600)
-      throw errors.invalid('rotation.period must be at least 3600s.');
+    const rotation = patch.rotation === undefined ? undefined : rotationFields(patch.rotation, now);
     const next: Secret = {
       ...secret,
       labels: patch.labels ?? secret.labels,
       annotations: patch.annotations ?? secret.annotations,
       expireTimeMs: patch.expireTimeMs === undefined ? secret.expireTimeMs : patch.expireTimeMs,
-      rotationPeriodSeconds:
-        patch.rotation === undefined ? secret.rotationPeriodSeconds : (patch.rotation?.periodSeconds ?? null),
-      nextRotationTimeMs:
-        patch.rotation === undefined
-          ? secret.nextRotationTimeMs
-          : patch.rotation === null
-            ? null
-            : (patch.rotation.nextRotationTimeMs ?? now + patch.rotation.periodSeconds * 1000),
+      ...rotation,
       etag: randomBytes(9).toString('base64url'),
       updateTimeMs: now,
     };

@@ -45,6 +45,8 @@ export interface Secret {
   readonly etag: string;
   readonly createTimeMs: number;
   readonly updateTimeMs: number;
+  /** The rotator configuration (validated JSON, see rotation/), or null/absent: none. */
+  readonly rotator?: string | null;
 }
 
 /** Secret version states. */

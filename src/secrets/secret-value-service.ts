@@ -115,7 +115,10 @@ export class SecretValueService {
     return this.#reveal(instance, secret, version, stage, caller);
   }
 
-  /** putSecretValue: a new version under the bound key; contiguous numbers, check-and-set, idempotency. */
+  /**
+   * putSecretValue: a new version under the bound key; contiguous numbers, check-and-set, idempotency.
+   * `extra` statements commit in the same unit (rotation records its state with the pending version).
+   */
   async putValue(
     location: SecretsLocation,
     instanceId: string,
@@ -123,6 +126,7 @@ export class SecretValueService {
     input: ValueInput & { stages?: string[]; expectedLatestVersion?: number },
     idempotencyKey: string | undefined,
     caller: Caller,
+    extra: readonly WriteStatement[] = [],
   ): Promise<{ version: number }> {
     const value = toBytes(input);
     const stages = input.stages ?? ['current'];
@@ -172,6 +176,7 @@ export class SecretValueService {
         await this.#storage.write([
           claim,
           ...statements,
+          ...extra,
           secretChange(this.#storage.db, 'version.added', secret, this.#clock.nowMs(), { version: number }),
         ]);
         return { version: number };

@@ -23,6 +23,7 @@ function toSecret(row: Selectable<SmSecretsTable>): Secret {
     etag: row.etag,
     createTimeMs: Number(row.create_time),
     updateTimeMs: Number(row.update_time),
+    rotator: row.rotator ?? null,
   };
 }
 
@@ -108,15 +109,18 @@ export class SecretsRepo {
     ).map(toSecret);
   }
 
-  /** Secrets whose expiry, deletion or rotation time has come. */
+  /**
+   * Secrets whose expiry, deletion or rotation time has come (rotation: only those without a rotator,
+   * whose schedule merely records `rotation_due`; the rotation engine runs the others).
+   */
   async secretsDue(
     column: 'expire_time' | 'delete_time' | 'next_rotation_time',
     nowMs: number,
     limit: number,
   ): Promise<Secret[]> {
-    return (
-      await this.#db.selectFrom('sm_secrets').selectAll().where(column, '<=', nowMs).limit(limit).execute()
-    ).map(toSecret);
+    let q = this.#db.selectFrom('sm_secrets').selectAll().where(column, '<=', nowMs);
+    if (column === 'next_rotation_time') q = q.where('rotator', 'is', null);
+    return (await q.limit(limit).execute()).map(toSecret);
   }
 
   /** Inserts a secret. */
@@ -139,6 +143,7 @@ export class SecretsRepo {
         etag: secret.etag,
         create_time: secret.createTimeMs,
         update_time: secret.updateTimeMs,
+        rotator: secret.rotator ?? null,
       }),
     );
   }
@@ -157,6 +162,7 @@ export class SecretsRepo {
           delete_time: secret.deleteTimeMs,
           etag: secret.etag,
           update_time: secret.updateTimeMs,
+          rotator: secret.rotator ?? null,
         })
         .where('uid', '=', secret.uid)
         .where('etag', '=', expectedEtag),
@@ -175,6 +181,7 @@ export class SecretsRepo {
       shredding(stmt(this.#db.deleteFrom('sm_versions').where('secret_uid', '=', secretUid))),
       stmt(this.#db.deleteFrom('sm_stages').where('secret_uid', '=', secretUid)),
       stmt(this.#db.deleteFrom('sm_idempotency').where('secret_uid', '=', secretUid)),
+      stmt(this.#db.deleteFrom('sm_rotations').where('secret_uid', '=', secretUid)),
       stmt(this.#db.deleteFrom('sm_secrets').where('uid', '=', secretUid), 'one'),
     ];
   }

@@ -275,6 +275,8 @@ export interface SmSecretsTable {
   etag: string;
   create_time: number;
   update_time: number;
+  /** The rotator configuration (JSON, migration 0013), or null: the schedule only records `rotation_due`. */
+  rotator: string | null;
 }
 
 /** Secret versions: the value sealed by a fresh data key, the data key wrapped by a KMS key or the root key. */
@@ -391,6 +393,27 @@ export interface DbLeasesTable {
   claim_until: number | null;
 }
 
+/** A secret's rotation state (migration 0013): the rotation in progress, failures, the claim. */
+export interface SmRotationsTable {
+  secret_uid: string;
+  /** idle, in_progress or failed. */
+  state: string;
+  /** The step to run next while in progress (create, set, test, finish). */
+  step: string | null;
+  rotation_id: string | null;
+  pending_version: number | null;
+  /** The version staged `current` when the rotation began. */
+  base_version: number | null;
+  attempts: number;
+  next_attempt_time: number | null;
+  last_success_time: number | null;
+  last_failure_time: number | null;
+  last_failure_step: string | null;
+  last_failure_message: string | null;
+  claim_owner: string | null;
+  claim_until: number | null;
+}
+
 /** Every table Coffer has. */
 export interface Database {
   coffer_migrations: MigrationsTable;
@@ -424,6 +447,7 @@ export interface Database {
   db_connections: DbConnectionsTable;
   db_roles: DbRolesTable;
   db_leases: DbLeasesTable;
+  sm_rotations: SmRotationsTable;
 }
 
 /** Normalizes a binary column value (Uint8Array from node:sqlite, Buffer from pg) to a Buffer. */

@@ -1,6 +1,7 @@
 import { type Static, Type } from '@sinclair/typebox';
 import { Body, Timestamp, Uuid } from './common-schemas.ts';
 import { Base64, Duration } from './kms-schemas.ts';
+import { RotationStatusView, RotatorConfig } from './rotation-schemas.ts';
 
 /** Seed 002's kmsKey object. */
 export const KmsKeyObject = Type.Object(
@@ -48,8 +49,13 @@ export const OperationView = Type.Object({
 });
 
 const StringMap = Type.Record(Type.String({ maxLength: 63 }), Type.String({ maxLength: 256 }));
+/** A secret's rotation: a schedule (`period`), a rotator (what rotating does), or both. */
 const Rotation = Type.Object(
-  { period: Duration, nextRotationTime: Type.Optional(Timestamp) },
+  {
+    period: Type.Optional(Duration),
+    nextRotationTime: Type.Optional(Timestamp),
+    rotator: Type.Optional(RotatorConfig),
+  },
   { additionalProperties: false },
 );
 
@@ -63,9 +69,14 @@ export const SecretView = Type.Object({
   annotations: StringMap,
   expireTime: Type.Union([Timestamp, Type.Null()]),
   rotation: Type.Union([
-    Type.Object({ period: Type.String(), nextRotationTime: Type.Union([Timestamp, Type.Null()]) }),
+    Type.Object({
+      period: Type.Union([Type.String(), Type.Null()]),
+      nextRotationTime: Type.Union([Timestamp, Type.Null()]),
+      rotator: Type.Optional(RotatorConfig),
+    }),
     Type.Null(),
   ]),
+  rotationStatus: RotationStatusView,
   deleteTime: Type.Union([Timestamp, Type.Null()]),
   latestVersion: Type.Integer(),
   etag: Type.String(),

@@ -118,12 +118,18 @@ export function timestampOf(value: string, field: string): number {
   return ms;
 }
 
+/** A body's `rotation` for the service; `rotator` is the configuration the rotation service checked. */
 export function rotationOf(
-  rotation: { period: string | number; nextRotationTime?: string | undefined } | null | undefined,
+  rotation:
+    { period?: string | number | undefined; nextRotationTime?: string | undefined } | null | undefined,
+  rotator?: string,
 ) {
   if (rotation === undefined || rotation === null) return rotation;
   return {
-    periodSeconds: parseDurationSeconds(rotation.period, 'rotation.period'),
+    ...(rotation.period !== undefined
+      ? { periodSeconds: parseDurationSeconds(rotation.period, 'rotation.period') }
+      : {}),
+    ...(rotator !== undefined ? { rotator } : {}),
     ...(rotation.nextRotationTime !== undefined
       ? { nextRotationTimeMs: timestampOf(rotation.nextRotationTime, 'rotation.nextRotationTime') }
       : {}),

@@ -1,5 +1,5 @@
 import { type Static } from '@sinclair/typebox';
-import type { FastifyInstance } from 'fastify';
+import type { FastifyInstance, FastifyRequest } from 'fastify';
 import type { App } from '../../app/app.ts';
 import { PageOf } from '../../core/api/common-schemas.ts';
 import {
@@ -8,6 +8,7 @@ import {
   PatchSecretBody,
   SecretView,
 } from '../../core/api/secrets-schemas.ts';
+import type { RotationStatusView, RotatorConfig } from '../../core/api/rotation-schemas.ts';
 import { toRfc3339 } from '../../core/clock.ts';
 import { formatDuration } from '../../core/durations.ts';
 import { errors } from '../../core/errors.ts';
@@ -37,7 +38,7 @@ export function registerSecretsRoutes(server: FastifyInstance, app: App): void {
   const base = '/v2/projects/:projectId/regions/:regionId/instances';
   const secretBase = `${base}/:instanceId/secrets/:secret`;
 
-  const secretView = async (instance: Instance, secret: Secret) => ({
+  const secretView = async (instance: Instance, secret: Secret, status?: RotationStatusView) => ({
     name: secretName(secret),
     path: secret.path,
     instanceId: secret.instanceId,
@@ -46,19 +47,36 @@ export function registerSecretsRoutes(server: FastifyInstance, app: App): void {
     annotations: { ...secret.annotations },
     expireTime: secret.expireTimeMs === null ? null : toRfc3339(secret.expireTimeMs),
     rotation:
-      secret.rotationPeriodSeconds === null
+      secret.rotationPeriodSeconds === null && !secret.rotator
         ? null
         : {
-            period: formatDuration(secret.rotationPeriodSeconds),
+            period:
+              secret.rotationPeriodSeconds === null ? null : formatDuration(secret.rotationPeriodSeconds),
             nextRotationTime:
               secret.nextRotationTimeMs === null ? null : toRfc3339(secret.nextRotationTimeMs),
+            ...(secret.rotator ? { rotator: JSON.parse(secret.rotator) as RotatorConfig } : {}),
           },
+    rotationStatus: status !== undefined ? status : await app.rotation.status(secret),
     deleteTime: secret.deleteTimeMs === null ? null : toRfc3339(secret.deleteTimeMs),
     latestVersion: secret.nextVersion - 1,
     etag: secret.etag,
     createTime: toRfc3339(secret.createTimeMs),
     updateTime: toRfc3339(secret.updateTimeMs),
   });
+
+  /**
+   * A rotator being set: checked by the rotation service (type available, references in the
+   * project that the caller may read) before anything is stored; its stored form.
+   */
+  const checkedRotator = async (
+    request: FastifyRequest<{ Params: P }>,
+    path: string,
+    rotation: { rotator?: RotatorConfig | undefined } | null | undefined,
+  ): Promise<string | undefined> => {
+    if (!rotation?.rotator) return undefined;
+    const instance = await app.instances.get(loc(request.params), request.params.instanceId!);
+    return app.rotation.checkRotator(instance, path, rotation.rotator, request.principal!);
+  };
 
   server.post<{ Params: P; Body: CreateSecretBody }>(
     `${base}/:instanceId/secrets`,
@@ -75,7 +93,7 @@ export function registerSecretsRoutes(server: FastifyInstance, app: App): void {
     async (request, reply) => {
       const body = request.body;
       const expireTimeMs = expiryOf(body, app.clock.nowMs());
-      const rotation = rotationOf(body.rotation);
+      const rotation = rotationOf(body.rotation, await checkedRotator(request, body.path, body.rotation));
       const secret = await app.secretValues.create(
         loc(request.params),
         request.params.instanceId!,
@@ -119,7 +137,9 @@ export function registerSecretsRoutes(server: FastifyInstance, app: App): void {
         request.query.pageToken,
       );
       const items = [];
-      for (const secret of page.items) items.push(await secretView(instance, secret));
+      const statuses = await app.rotation.statuses(page.items);
+      for (const secret of page.items)
+        items.push(await secretView(instance, secret, statuses.get(secret.uid)));
       return { items, ...(page.nextPageToken ? { nextPageToken: page.nextPageToken } : {}) };
     },
   );
@@ -160,8 +180,8 @@ export function registerSecretsRoutes(server: FastifyInstance, app: App): void {
       if (body.kmsKeyIdentity !== undefined)
         throw errors.invalid('kmsKeyIdentity is immutable; create a new secret to use another key.');
       const expireTimeMs = expiryOf(body, app.clock.nowMs());
-      const rotation = rotationOf(body.rotation);
       const p = request.params;
+      const rotation = rotationOf(body.rotation, await checkedRotator(request, p.secret!, body.rotation));
       const secret = await app.secrets.patch(
         loc(p),
         p.instanceId!,

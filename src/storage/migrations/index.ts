@@ -13,6 +13,7 @@ import * as changeFeed from './0009-change-feed.ts';
 import * as instanceNameUnique from './0010-instance-name-unique.ts';
 import * as serviceAccountKeys from './0011-service-account-keys.ts';
 import * as changeAudience from './0012-change-audience.ts';
+import * as rotation from './0013-rotation.ts';
 import * as databases from './0014-databases.ts';
 
 /** One schema change. `up` runs inside the migration transaction, on either engine. */
@@ -37,5 +38,6 @@ export const migrations: readonly Migration[] = [
   { id: '0010-instance-name-unique', up: instanceNameUnique.up },
   { id: '0011-service-account-keys', up: serviceAccountKeys.up },
   { id: '0012-change-audience', up: changeAudience.up },
+  { id: '0013-rotation', up: rotation.up },
   { id: '0014-databases', up: databases.up },
 ];

@@ -1,0 +1,95 @@
+import type { RotatorConfig, RotationStatusView } from '../core/api/rotation-schemas.ts';
+import { toRfc3339 } from '../core/clock.ts';
+import { CofferError, errors } from '../core/errors.ts';
+import { checkSecretPath } from '../secrets/secret-fns.ts';
+import type { Secret } from '../secrets/secret-types.ts';
+import type { RotationRecord } from './rotation-types.ts';
+
+/** Where a reference points: a secret of the rotated secret's project. */
+export interface ReferencedSecret {
+  readonly projectId: string;
+  readonly regionId: string;
+  readonly instanceId: string;
+  readonly path: string;
+}
+
+const fullName = /^projects\/([^/]+)\/regions\/([^/]+)\/instances\/([^/]+)\/secrets\/(.+)$/;
+
+/**
+ * Resolves a rotator's reference against the rotated secret: a full secret name must be in the same
+ * project (`invalid_argument` otherwise), a bare path names a secret of the same instance.
+ */
+export function resolveReference(
+  ref: string,
+  from: { projectId: string; regionId: string; instanceId: string },
+): ReferencedSecret {
+  const match = fullName.exec(ref);
+  if (!match) {
+    checkSecretPath(ref);
+    return { projectId: from.projectId, regionId: from.regionId, instanceId: from.instanceId, path: ref };
+  }
+  const [, projectId, regionId, instanceId, encoded] = match as unknown as [
+    string,
+    string,
+    string,
+    string,
+    string,
+  ];
+  if (projectId !== from.projectId)
+    throw errors.invalid('A rotator may only reference secrets of the rotated secret’s own project.');
+  let path: string;
+  try {
+    path = decodeURIComponent(encoded);
+  } catch {
+    throw errors.invalid('A rotator reference has a malformed secret path.');
+  }
+  checkSecretPath(path);
+  return { projectId, regionId, instanceId, path };
+}
+
+/** The other secrets a rotator configuration references (admin credentials, signing keys). */
+export function referencesOf(config: RotatorConfig): string[] {
+  if (config.type === 'postgresql') return [config.connectionSecret];
+  if (config.type === 'webhook') return [config.signingSecret];
+  return [];
+}
+
+/** A secret's rotator configuration, parsed (it was validated when set). */
+export function rotatorOf(secret: Secret): RotatorConfig | undefined {
+  return secret.rotator ? (JSON.parse(secret.rotator) as RotatorConfig) : undefined;
+}
+
+/**
+ * The message a failure records and shows in `rotationStatus.lastFailure`: a `CofferError`'s own
+ * message (rotators and targets write them without values, see rotator.ts), nothing of any other
+ * error (which may quote anything), capped.
+ */
+export function failureMessage(err: unknown): string {
+  if (err instanceof CofferError)
+    return err.message.length > 500 ? `${err.message.slice(0, 497)}...` : err.message;
+  return 'The rotation failed with an internal error (see the server log).';
+}
+
+/** `rotationStatus` of a secret: null when it has neither a rotator nor a rotation history. */
+export function statusView(secret: Secret, record: RotationRecord | undefined): RotationStatusView {
+  if (!record) {
+    if (!secret.rotator) return null;
+    return { state: 'idle', attempts: 0, lastSuccessTime: null, lastFailure: null };
+  }
+  const failure = record.lastFailure;
+  return {
+    state: record.state,
+    ...(record.state !== 'idle' && record.step ? { step: record.step } : {}),
+    ...(record.state !== 'idle' && record.pendingVersion !== null
+      ? { pendingVersion: record.pendingVersion }
+      : {}),
+    attempts: record.attempts,
+    lastSuccessTime: record.lastSuccessTimeMs === null ? null : toRfc3339(record.lastSuccessTimeMs),
+    lastFailure: failure
+      ? { time: toRfc3339(failure.timeMs), step: failure.step, message: failure.message }
+      : null,
+    ...(record.state === 'in_progress' && record.nextAttemptTimeMs !== null
+      ? { nextAttemptTime: toRfc3339(record.nextAttemptTimeMs) }
+      : {}),
+  };
+}

@@ -1,0 +1,328 @@
+import { randomUUID } from 'node:crypto';
+import type { AuditLog } from '../audit/audit-log.ts';
+import { auditedChange } from '../audit/audit-outbox.ts';
+import type { AuditEvent } from '../audit/audit-types.ts';
+import type { RotatorConfig, RotationStatusView } from '../core/api/rotation-schemas.ts';
+import type { Clock } from '../core/clock.ts';
+import { CofferError, errors } from '../core/errors.ts';
+import { newTimeOrderedUuid } from '../core/ids.ts';
+import type { Logger } from '../core/logger.ts';
+import type { Authorizer } from '../iam/authorizer.ts';
+import type { Principal } from '../iam/principal.ts';
+import type { SecretService } from '../secrets/secret-service.ts';
+import type { SecretStageRepo } from '../secrets/secret-stage-repo.ts';
+import {
+  type Caller,
+  type Instance,
+  type Secret,
+  secretName,
+  serviceIdentity,
+} from '../secrets/secret-types.ts';
+import type { SecretValueService } from '../secrets/secret-value-service.ts';
+import type { SecretsRepo } from '../secrets/secrets-repo.ts';
+import { type Storage, WriteRejected } from '../storage/storage-types.ts';
+import { referencesOf, resolveReference, rotatorOf, statusView } from './rotation-fns.ts';
+import type { RotationRepo } from './rotation-repo.ts';
+import { RotationRun } from './rotation-run.ts';
+import { claimLeaseMs, type RotationTrigger, type RotatorFactory } from './rotation-types.ts';
+import type { RotationStep } from './rotator.ts';
+import { buildRotator, defaultRotators } from './rotator-registry.ts';
+
+/** What the rotation engine is built from. */
+export interface RotationServiceDeps {
+  /** Storage that carries a request's audit event with its first change (audit outbox). */
+  readonly storage: Storage;
+  readonly repo: RotationRepo;
+  readonly secretsRepo: SecretsRepo;
+  readonly stageRepo: SecretStageRepo;
+  readonly secrets: SecretService;
+  readonly values: SecretValueService;
+  readonly authorizer: Authorizer;
+  readonly audit: AuditLog;
+  readonly clock: Clock;
+  readonly logger: Logger;
+  /** Rotator factories by type (default: every rotator this server has). */
+  readonly rotators?: Readonly<Record<string, RotatorFactory>>;
+  /**
+   * Tests only: after this step is durable the run stops as a crash would (its claim kept until the
+   * lease lapses), so that a fresh service over the same storage can be shown to resume.
+   */
+  readonly stopAfter?: RotationStep;
+}
+
+/** Thrown by a run stopped by `stopAfter` (tests). */
+export class RotationStopped extends Error {
+  constructor(step: RotationStep) {
+    super(`rotation stopped after ${step} (test)`);
+    this.name = 'RotationStopped';
+  }
+}
+
+/**
+ * The rotation engine (issue 15 §1, rotator.ts): validates rotator configurations where they are
+ * set, runs a secret's rotation on demand or on its schedule — the four steps, each durable before
+ * the next, resumed at the step reached — claimed by one node at a time (a compare-and-set lease on
+ * the secret's `sm_rotations` row), with backoff after failures and `rotationStatus` for the views.
+ */
+export class RotationService {
+  readonly #deps: RotationServiceDeps;
+  readonly #factories: Readonly<Record<string, RotatorFactory>>;
+
+  constructor(deps: RotationServiceDeps) {
+    this.#deps = deps;
+    this.#factories = deps.rotators ?? defaultRotators;
+  }
+
+  /**
+   * Checks a rotator configuration being set on a secret at `path` of `instance` by `principal`:
+   * the type is available, the rotator accepts it (a webhook's URL), every referenced secret is in
+   * the same project, is not the rotated secret itself, and `principal` holds `secrets.get_value`
+   * on it (`permission_denied` before anything is looked up, so nothing about it leaks), and it
+   * exists. Returns the configuration as stored.
+   */
+  async checkRotator(
+    instance: Instance,
+    path: string,
+    config: RotatorConfig,
+    principal: Principal,
+  ): Promise<string> {
+    if (config.type === 'postgresql') {
+      if (config.strategy === 'single-user' && config.username === undefined)
+        throw errors.invalid('rotation.rotator.username is required by the single-user strategy.');
+      if (config.strategy === 'alternate-users') {
+        const names = config.usernames;
+        if (names === undefined || names[0] === names[1])
+          throw errors.invalid('rotation.rotator.usernames must name two different users (alternate-users).');
+      }
+    }
+    buildRotator(this.#factories, config);
+    const from = { projectId: instance.projectId, regionId: instance.regionId, instanceId: instance.id };
+    for (const ref of referencesOf(config)) {
+      const target = resolveReference(ref, from);
+      const name = secretName(target);
+      if (target.instanceId === instance.id && target.regionId === instance.regionId && target.path === path)
+        throw errors.invalid('A rotator cannot reference the secret it rotates.');
+      if (!(await this.#deps.authorizer.holds(principal, 'secrets.get_value', name)))
+        throw errors.denied('secrets.get_value', name);
+      try {
+        await this.#deps.secrets.get(target, target.instanceId, target.path);
+      } catch (err) {
+        if (err instanceof CofferError && err.code === 'not_found')
+          throw errors.invalid(`The rotator references ${ref}, which names no secret.`);
+        throw err;
+      }
+    }
+    return JSON.stringify(config);
+  }
+
+  /** `rotationStatus` of one secret. */
+  async status(secret: Secret): Promise<RotationStatusView> {
+    return statusView(secret, await this.#deps.repo.find(secret.uid));
+  }
+
+  /** `rotationStatus` of several secrets (a list page), read at once. */
+  async statuses(secrets: readonly Secret[]): Promise<Map<string, RotationStatusView>> {
+    const records = await this.#deps.repo.findMany(secrets.map((s) => s.uid));
+    return new Map(secrets.map((s) => [s.uid, statusView(s, records.get(s.uid))]));
+  }
+
+  /**
+   * `POST …/rotate`: runs the secret's rotation now, all four steps (or the rest of one in
+   * progress, from the step it reached). `failed_precondition` without a rotator; `conflict` while
+   * another request or node runs it; a failed step rethrows its error (`target_failed`) after
+   * recording it.
+   */
+  async rotateNow(
+    location: { projectId: string; regionId: string },
+    instanceId: string,
+    path: string,
+    caller: Caller,
+  ): Promise<{ version: number; rotationStatus: RotationStatusView }> {
+    const { secret } = await this.#deps.secrets.get(location, instanceId, path, true);
+    const version = await this.#run(secret.uid, {
+      principal: caller.principal,
+      requestId: caller.requestId,
+      kind: 'manual',
+      events: caller.events,
+    });
+    const fresh = (await this.#deps.secretsRepo.findSecretByUid(secret.uid)) ?? secret;
+    return { version: version ?? 0, rotationStatus: await this.status(fresh) };
+  }
+
+  /**
+   * The schedule's work (background jobs): rotations whose `nextRotationTime` came, and rotations in
+   * progress whose retry is due (or that a stopped node left). Each is claimed first: of several
+   * nodes, one runs it and the others skip it. Returns the secrets rotated.
+   */
+  async runDue(limit = 20): Promise<number> {
+    const { repo, clock, logger } = this.#deps;
+    const now = clock.nowMs();
+    const due = new Set([...(await repo.dueRetries(now, limit)), ...(await repo.dueScheduled(now, limit))]);
+    let rotated = 0;
+    for (const uid of due) {
+      try {
+        const version = await this.#run(uid, {
+          principal: serviceIdentity as Principal,
+          requestId: `job-${randomUUID()}`,
+          kind: 'scheduled',
+        });
+        if (version !== undefined) rotated++;
+      } catch (err) {
+        if (err instanceof RotationStopped) throw err;
+        // Recorded on the secret (rotationStatus) and audited; the log names the secret, not the value.
+        if (!(err instanceof CofferError && err.code === 'conflict'))
+          logger.warn({ secret: uid, code: (err as CofferError).code }, 'scheduled rotation failed');
+      }
+    }
+    return rotated;
+  }
+
+  /**
+   * Claims and runs one rotation; the new current version, or undefined when a scheduled run found
+   * it no longer due (another node did it).
+   */
+  async #run(secretUid: string, trigger: RotationTrigger): Promise<number | undefined> {
+    const { storage, repo, secretsRepo, clock } = this.#deps;
+    const secret = await secretsRepo.findSecretByUid(secretUid);
+    if (!secret) throw errors.notFound('The secret');
+    const config = rotatorOf(secret);
+    if (!config)
+      throw new CofferError('failed_precondition', 'The secret has no rotator; set rotation.rotator first.');
+    if (secret.deleteTimeMs !== null)
+      throw new CofferError('failed_precondition', 'The secret is pending deletion; restore it first.');
+    const rotator = buildRotator(this.#factories, config);
+    const owner = randomUUID();
+    const now = clock.nowMs();
+    try {
+      await storage.write(repo.claim(secretUid, owner, now, now + claimLeaseMs));
+    } catch (err) {
+      if (err instanceof WriteRejected)
+        throw errors.conflict('The secret is being rotated by another request or node; retry shortly.');
+      throw err;
+    }
+    let stopped = false;
+    try {
+      // Read again under the claim: what another node finished meanwhile is visible now.
+      const claimed = (await secretsRepo.findSecretByUid(secretUid)) ?? secret;
+      const record = await repo.find(secretUid);
+      if (!record) throw errors.notFound('The rotation');
+      if (trigger.kind === 'scheduled') {
+        const due =
+          record.state === 'in_progress'
+            ? record.nextAttemptTimeMs === null || record.nextAttemptTimeMs <= now
+            : claimed.nextRotationTimeMs !== null && claimed.nextRotationTimeMs <= now;
+        if (!due) return undefined;
+      }
+      const run = new RotationRun({
+        ...this.#deps,
+        secret: claimed,
+        record,
+        rotator,
+        owner,
+        trigger,
+        audit: (step, result, version, extra, change) =>
+          this.#audited(trigger, claimed, { step, result, version }, extra, change),
+        readReference: (ref, events) => this.#readReference(claimed, ref, trigger, events),
+        stopped: (step) => new RotationStopped(step),
+      });
+      return await run.run();
+    } catch (err) {
+      if (err instanceof RotationStopped) stopped = true;
+      throw err;
+    } finally {
+      if (!stopped) await storage.write([repo.release(secretUid, owner)]).catch(() => undefined);
+    }
+  }
+
+  /**
+   * A referenced secret's latest enabled value, read as the rotation service on behalf of the
+   * trigger's principal, and audited like the service's other reads (`secrets.get_value`).
+   */
+  async #readReference(secret: Secret, ref: string, trigger: RotationTrigger, events: AuditEvent[]) {
+    const target = resolveReference(ref, secret);
+    const name = secretName(target);
+    const now = this.#deps.clock.nowMs();
+    const event: AuditEvent = {
+      id: newTimeOrderedUuid(now),
+      timeMs: now,
+      requestId: trigger.requestId,
+      action: 'secrets.get_value',
+      principal: serviceIdentity,
+      ...(trigger.principal !== serviceIdentity ? { onBehalfOf: trigger.principal } : {}),
+      resource: name,
+      projectId: target.projectId,
+      result: 'error',
+      status: 0,
+      details: { rotation: secretName(secret) },
+    };
+    events.push(event);
+    const value = await this.#deps.values.getValue(
+      target,
+      target.instanceId,
+      target.path,
+      undefined,
+      undefined,
+      {
+        principal: serviceIdentity as Principal,
+        requestId: trigger.requestId,
+        events,
+      },
+    );
+    events[events.indexOf(event)] = {
+      ...event,
+      result: 'ok',
+      status: 200,
+      details: { ...event.details, version: value.version },
+    };
+    return value.binaryValue ?? Buffer.from(value.value ?? '', 'utf8');
+  }
+
+  /**
+   * Commits a step's change together with its audit event `secrets.secrets.rotate` {step, result,
+   * version} (audit outbox), then records the step's further events (KMS use, reference reads): a
+   * request's go with its answer, the schedule's are written here. `extra` is emptied.
+   */
+  async #audited(
+    trigger: RotationTrigger,
+    secret: Secret,
+    outcome: { step: RotationStep; result: 'ok' | 'failed'; version: number | undefined },
+    extra: AuditEvent[],
+    change: () => Promise<void>,
+  ): Promise<void> {
+    const now = this.#deps.clock.nowMs();
+    let ok = outcome.result === 'ok';
+    const recorded: AuditEvent = {
+      id: newTimeOrderedUuid(now),
+      timeMs: now,
+      requestId: trigger.requestId,
+      action: 'secrets.secrets.rotate',
+      principal: trigger.principal,
+      resource: secretName(secret),
+      projectId: secret.projectId,
+      result: ok ? 'ok' : 'error',
+      status: ok ? 200 : 503,
+      details: {
+        step: outcome.step,
+        result: outcome.result,
+        ...(outcome.version !== undefined ? { version: outcome.version } : {}),
+      },
+    };
+    try {
+      await auditedChange(this.#deps.audit, recorded, change);
+    } catch (err) {
+      ok = false;
+      throw err;
+    } finally {
+      const events = extra.splice(0, extra.length);
+      if (trigger.events) trigger.events.push(...events);
+      else if (events.length > 0)
+        await this.#deps.audit.append(
+          events.map((e) =>
+            e.status === 0
+              ? { ...e, status: ok ? 200 : 503, result: ok ? ('ok' as const) : ('error' as const) }
+              : e,
+          ),
+        );
+    }
+  }
+}
