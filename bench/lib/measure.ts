@@ -17,6 +17,11 @@ export interface Target {
   /** Pid whose CPU is sampled from /proc. */
   readonly pid: number;
   readonly request: RequestSpec;
+  /**
+   * Started just before each of this target's wrk runs and stopped right after it (returns the stop
+   * function): load that belongs to this target only, e.g. a metrics scraper polling every second.
+   */
+  readonly during?: () => () => void;
 }
 
 /** One measured wrk run. */
@@ -66,14 +71,20 @@ export async function measureOnce(
   const loadTicks = sampleCpuTicks(options.loadCpu);
   const threadsBefore = sampleThreads(target.pid, options.ticksPerSecond);
   const before = sampleCpu(target.pid, options.ticksPerSecond);
-  const wrk = await runWrk({
-    baseUrl: target.baseUrl,
-    request: target.request,
-    connections,
-    durationSeconds,
-    loadCpu: options.loadCpu,
-    workDir: options.workDir,
-  });
+  const stopDuring = target.during?.();
+  let wrk: Awaited<ReturnType<typeof runWrk>>;
+  try {
+    wrk = await runWrk({
+      baseUrl: target.baseUrl,
+      request: target.request,
+      connections,
+      durationSeconds,
+      loadCpu: options.loadCpu,
+      workDir: options.workDir,
+    });
+  } finally {
+    stopDuring?.();
+  }
   const after = sampleCpu(target.pid, options.ticksPerSecond);
   const threadCpuUs = threadCpuBetween(threadsBefore, sampleThreads(target.pid, options.ticksPerSecond));
   const { cpuUs, coreShare } = cpuBetween(before, after);

@@ -5,6 +5,7 @@ import { auditScenario } from './audit.ts';
 import { feedScenario } from './feed.ts';
 import { kmsStagesScenario } from './kms-stages.ts';
 import { kmsScenario } from './kms.ts';
+import { metricsScenario } from './metrics.ts';
 import { secrets1mScenario, secretsScenario } from './secrets.ts';
 import type { Scenario } from './scenario.ts';
 
@@ -16,6 +17,7 @@ export const scenarios: readonly Scenario[] = [
   kmsStagesScenario,
   secretsScenario,
   secrets1mScenario,
+  metricsScenario,
   auditScenario,
   agentScenario,
   agentLatencyScenario,

@@ -22,6 +22,7 @@ import type { RotationService } from '../rotation/rotation-service.ts';
 import type { CacheInvalidation } from '../storage/cache-invalidation.ts';
 import type { ChangeFeedFollower } from '../storage/change-feed-follower.ts';
 import type { Storage } from '../storage/storage-types.ts';
+import type { AppMetrics } from './app-metrics.ts';
 import type { ChangeFeedService } from './change-feed-service.ts';
 
 /** The health summary of `GET /v2/health`. */
@@ -82,6 +83,8 @@ export interface App {
    * The keys are dropped even when signing fails or times out (bounded by the audit timeout); it
    * then rejects with `audit_unavailable`, the node sealed all the same.
    */
+  /** This node's Prometheus registry and the request metrics the HTTP layer feeds (docs/metrics.md). */
+  readonly metrics: AppMetrics;
   seal(): Promise<void>;
   /** Runs due background work once (rotations, deletions); the server runs it on a timer. */
   runBackgroundJobs(): Promise<void>;

@@ -43,6 +43,8 @@ import {
 } from '../storage/change-feed-follower.ts';
 import { CacheInvalidation } from '../storage/cache-invalidation.ts';
 import { openNodeStorage } from '../storage/open-node-storage.ts';
+import { withWriteTiming } from '../storage/timed-storage.ts';
+import { AppMetrics } from './app-metrics.ts';
 import { BackgroundJobs } from './background-jobs.ts';
 import { ChangeFeedService } from './change-feed-service.ts';
 import { initializeShamir, loadSealRecord } from './initialize.ts';
@@ -66,13 +68,16 @@ export async function createApp(
   clock: Clock,
   options: CreateAppOptions = {},
 ): Promise<App> {
-  const storage = await openNodeStorage({
+  const metrics = new AppMetrics();
+  const opened = await openNodeStorage({
     dataDir: config.dataDir,
     writeTimeoutMs: config.storageWriteTimeoutMs,
     nowMs: clock.nowMs(),
     ...(config.databaseUrl ? { databaseUrl: config.databaseUrl } : {}),
   });
   let barrier: Barrier;
+  // Every write unit's duration and outcome (docs/metrics.md); reads go to `storage.db` untimed.
+  const storage = withWriteTiming(opened, metrics.storageWrites);
   try {
     barrier = await startBarrier(config, storage, clock, logger, options.deferFirstInit === true);
   } catch (err) {
@@ -274,6 +279,15 @@ export async function createApp(
     storage,
     barrier,
     tokens,
+  metrics.watch({
+    storage,
+    barrier,
+    audit,
+    auditSinks: sinks,
+    changeFollower,
+    secretCache: secretMetadata,
+    kmsCache,
+  });
     authorizer,
     iam,
     users,
@@ -309,6 +323,7 @@ export async function createApp(
         cacheInvalidation.invalidate('all');
       }
     },
+    metrics,
     runBackgroundJobs,
     async finishStart() {
       if (config.seal !== 'file' || !barrier.sealed) return;
@@ -370,4 +385,5 @@ export async function createApp(
       await storage.close();
     },
   };
+      metrics.close();
 }

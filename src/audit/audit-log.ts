@@ -32,6 +32,12 @@ export interface WriterHead {
   readonly lastCheckpoint?: SignedCheckpoint;
 }
 
+/** Told about each group commit once it settles (metrics); must be cheap. */
+export interface AuditWriteObserver {
+  /** A batch of `events` events was made durable (`ok`) or not, its write taking `seconds`. */
+  batchWritten(events: number, seconds: number, ok: boolean): void;
+}
+
 interface Waiter {
   readonly events: readonly AuditEvent[];
   /** Outbox rows these events replace (deleted in the same unit). */
@@ -78,6 +84,7 @@ export class AuditLog {
   /** Set by `signHead`: the next batch signs the head whatever the policy says. */
   #signNext = false;
   #tailsTried = false;
+  #observer: AuditWriteObserver | undefined;
 
   readonly #disabled: boolean;
   readonly #insertEvents: AuditEventInsert;
@@ -134,6 +141,16 @@ export class AuditLog {
       seq: this.#seq,
       ...(this.#lastCheckpoint ? { lastCheckpoint: this.#lastCheckpoint } : {}),
     };
+  }
+
+  /** Appends waiting for the next group commit (metrics: the queue depth). */
+  get queued(): number {
+    return this.#queue.length;
+  }
+
+  /** Reports every batch write to `observer` (metrics). */
+  observeWrites(observer: AuditWriteObserver): void {
+    this.#observer = observer;
   }
 
   /** Sets (or clears, when sealed) the key that signs checkpoints. */
@@ -290,8 +307,10 @@ export class AuditLog {
     statements.push(this.#chainHead(seq, now));
     const checkpoint = signNow ? this.#checkpoint(seq, head, 'periodic') : undefined;
     if (checkpoint) statements.push(...this.#checkpointStatements(checkpoint));
+    const started = performance.now();
     try {
       await this.#storage.write(statements);
+      this.#observer?.batchWritten(seq - this.#seq, (performance.now() - started) / 1000, true);
       if (checkpoint) this.#checkpointDurable(checkpoint);
       this.#seq = seq;
       this.#head = head;
@@ -302,6 +321,7 @@ export class AuditLog {
     } catch (err) {
       // Durable or not, we cannot know: continue on a fresh chain so the old one never has a gap.
       const lost = seq - this.#seq;
+      this.#observer?.batchWritten(lost, (performance.now() - started) / 1000, false);
       this.#failing = true;
       this.#chainId = randomUUID();
       this.#seq = 0;

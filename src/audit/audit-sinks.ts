@@ -175,6 +175,7 @@ export class AuditSinkRunner {
       config,
       deliver: target(config),
       nextAttemptMs: 0,
+      failures: 0,
       state: {
         delivered: 0,
         pending: 0,
@@ -225,6 +226,11 @@ export class AuditSinkRunner {
     return this.#sinks.map((sink) => ({ name: sink.config.name, type: sink.config.type, ...sink.state }));
   }
 
+  /** Failed delivery passes of every sink since this node started (metrics). */
+  failureCounts(): Array<{ name: string; failures: number }> {
+    return this.#sinks.map((sink) => ({ name: sink.config.name, failures: sink.failures }));
+  }
+
   async #pass(): Promise<void> {
     for (const sink of this.#sinks) {
       const now = this.#clock.nowMs();
@@ -235,6 +241,7 @@ export class AuditSinkRunner {
         sink.state.lastError = null;
       } catch (err) {
         sink.state.consecutiveFailures += 1;
+        sink.failures += 1;
         sink.state.lastError = (err as Error).message;
         const backoff = Math.min(maxBackoffMs, 1000 * 2 ** (sink.state.consecutiveFailures - 1));
         sink.nextAttemptMs = now + backoff / 2 + Math.random() * (backoff / 2);
@@ -363,6 +370,7 @@ interface SinkEntry {
   readonly deliver: Deliver;
   readonly state: MutableStatus;
   nextAttemptMs: number;
+  failures: number;
 }
 
 interface MutableStatus {

@@ -7,6 +7,7 @@ import { ConfigError, listenAddress, loadConfig } from '../core/config.ts';
 import { CofferError } from '../core/errors.ts';
 import { tuneHeap } from '../core/heap-tuning.ts';
 import { createLogger } from '../core/logger.ts';
+import { startMetricsListener, stopMetricsListener } from '../http/metrics-listener.ts';
 import { buildServer } from '../http/server.ts';
 
 /** Flags of `coffer server`. */
@@ -68,6 +69,16 @@ export async function runServer(flags: ServerFlags): Promise<void> {
     if (code === 'EACCES' || code === 'EADDRNOTAVAIL') fail(`cannot listen on ${config.listen} (${code})`, 1);
     throw err;
   }
+  // The optional unauthenticated metrics listener (metricsListen; docs/metrics.md).
+  let metricsServer: Awaited<ReturnType<typeof startMetricsListener>>;
+  try {
+    metricsServer = await startMetricsListener(app);
+  } catch (err) {
+    await server.close().catch(() => undefined);
+    await app.close().catch(() => undefined);
+    const code = (err as NodeJS.ErrnoException).code ?? 'error';
+    fail(`cannot listen on ${config.metricsListen} (metricsListen: ${code})`, 1);
+  }
   try {
     await app.finishStart();
     markStarted();
@@ -92,6 +103,7 @@ export async function runServer(flags: ServerFlags): Promise<void> {
     }, config.shutdownGraceMs);
     timer.unref();
     try {
+      await stopMetricsListener(metricsServer);
       await server.close();
       await app.close();
       logger.info('stopped');

@@ -12,6 +12,8 @@ import { guardRequest, registerGuard } from './plugins/guard-plugin.ts';
 import { lazyChildLoggerFactory, RequestLogController } from './request-logging.ts';
 import { routeConfig } from './route-guard.ts';
 import { registerAuditRoutes } from './routes/audit-routes.ts';
+import { registerMetricsRoutes } from './routes/metrics-routes.ts';
+import { registerRequestMetrics } from './request-metrics-hook.ts';
 import { registerChangesRoutes } from './routes/changes-routes.ts';
 import { registerIamRoutes } from './routes/iam-routes.ts';
 import { registerKmsRoutes } from './routes/kms-routes.ts';
@@ -121,6 +123,7 @@ export async function buildServer(app: App, options: BuildServerOptions = {}): P
   server.setErrorHandler((err, request, reply) => {
     const mapped = mapError(err);
     if (mapped.unexpected) request.log.error({ err }, 'unexpected error');
+    app.metrics.requests.failed(mapped.code);
     else if (mapped.status >= 500) request.log.warn({ code: mapped.code }, mapped.message);
     if (mapped.retryAfterSeconds !== undefined)
       void reply.header('retry-after', String(mapped.retryAfterSeconds));
@@ -161,8 +164,10 @@ export async function buildServer(app: App, options: BuildServerOptions = {}): P
 
   registerGuard(server);
   registerAudit(server, app);
+  registerRequestMetrics(server, app);
   registerSysRoutes(server, app);
   registerProjectRoutes(server, app);
+  registerMetricsRoutes(server, app);
   registerKmsRoutes(server, app);
   registerIamRoutes(server, app);
   registerUserRoutes(server, app);

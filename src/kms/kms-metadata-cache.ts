@@ -66,6 +66,8 @@ export class KmsMetadataCache {
   #bytes = 0;
   /** Drops KeyObjects past their time bound even when nothing uses the cache (unref'd). */
   #sweeper: NodeJS.Timeout | undefined;
+  /** Lookups answered from the cache, and lookups that went to storage or unsealed a key (metrics). */
+  readonly counts = { hits: 0, misses: 0 };
 
   constructor(invalidation: CacheInvalidation, bounds: KmsCacheBounds) {
     this.#invalidation = invalidation;
@@ -83,7 +85,7 @@ export class KmsMetadataCache {
   /** A key by resource name: cached, or read by `read` (and cached when found and still current). */
   keyByName(name: string, read: () => Promise<CryptoKey | undefined>): Promise<CryptoKey | undefined> {
     const key = this.#groups.get(name)?.key;
-    if (key && this.#invalidation.fresh) return Promise.resolve(key);
+    if (key && this.#invalidation.fresh) return this.#hit(key);
     return this.#shared(`n:${name}`, read, (found) => this.#putKey(found));
   }
 
@@ -91,7 +93,7 @@ export class KmsMetadataCache {
   keyByUid(uid: string, read: () => Promise<CryptoKey | undefined>): Promise<CryptoKey | undefined> {
     const name = this.#uids.get(uid);
     const key = name === undefined ? undefined : this.#groups.get(name)?.key;
-    if (key && this.#invalidation.fresh) return Promise.resolve(key);
+    if (key && this.#invalidation.fresh) return this.#hit(key);
     return this.#shared(`u:${uid}`, read, (found) => this.#putKey(found));
   }
 
@@ -102,7 +104,7 @@ export class KmsMetadataCache {
     read: () => Promise<KeyVersion | undefined>,
   ): Promise<KeyVersion | undefined> {
     const entry = this.#groups.get(keyResourceName(key))?.versions.get(number);
-    if (entry && this.#invalidation.fresh) return Promise.resolve(entry.version);
+    if (entry && this.#invalidation.fresh) return this.#hit(entry.version);
     return this.#shared(`v:${key.uid}:${number}`, read, (found) => this.#putVersion(key, found));
   }
 
@@ -113,7 +115,11 @@ export class KmsMetadataCache {
   async material(key: CryptoKey, number: number, open: () => Promise<KeyObject>): Promise<KeyObject> {
     const entry = this.#groups.get(keyResourceName(key))?.versions.get(number);
     const now = performance.now();
-    if (entry?.material && entry.materialUntil > now && this.#invalidation.fresh) return entry.material;
+    if (entry?.material && entry.materialUntil > now && this.#invalidation.fresh) {
+      this.counts.hits++;
+      return entry.material;
+    }
+    this.counts.misses++;
     const generation = this.#invalidation.generation;
     const material = await open();
     const current = this.#groups.get(keyResourceName(key))?.versions.get(number);
@@ -167,6 +173,7 @@ export class KmsMetadataCache {
     read: () => Promise<T | undefined>,
     store: (found: T) => void,
   ): Promise<T | undefined> {
+    this.counts.misses++;
     if (this.#maxEntries === 0) return read();
     const joined = this.#inflight.get(id) as Promise<T | undefined> | undefined;
     if (joined) return joined;
@@ -186,6 +193,11 @@ export class KmsMetadataCache {
     );
     inflight.set(id, promise);
     return promise;
+  }
+
+  #hit<T>(found: T): Promise<T> {
+    this.counts.hits++;
+    return Promise.resolve(found);
   }
 
   #group(key: CryptoKey): KeyGroup {

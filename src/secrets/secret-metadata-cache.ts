@@ -98,6 +98,8 @@ export class SecretMetadataCache {
   #bytes = 0;
   /** Names that match no instance, apart from the LRU (a stranger's junk names evict only junk). */
   readonly #misses: NameMisses;
+  /** Lookups answered from the cache, and lookups that went to storage (metrics). */
+  readonly counts = { hits: 0, misses: 0 };
 
   constructor(invalidation: CacheInvalidation, bounds: MetadataCacheBounds) {
     this.#guard = new FillGuard(invalidation);
@@ -215,7 +217,10 @@ export class SecretMetadataCache {
     fresh = false,
   ): Promise<Map<string, number>> {
     const entry = fresh ? undefined : this.#secretEntry(secret);
-    if (entry?.stages) return entry.stages;
+    if (entry?.stages) {
+      this.counts.hits++;
+      return entry.stages;
+    }
     return this.#fill(secret, load, (e, stages) => {
       e.stages = stages;
       let bytes = 64;
@@ -227,7 +232,10 @@ export class SecretMetadataCache {
   /** A secret's newest enabled version number (undefined when none is). */
   async latestEnabled(secret: Secret, load: () => Promise<number | undefined>): Promise<number | undefined> {
     const entry = this.#secretEntry(secret);
-    if (entry?.latest !== undefined) return entry.latest ?? undefined;
+    if (entry?.latest !== undefined) {
+      this.counts.hits++;
+      return entry.latest ?? undefined;
+    }
     return this.#fill(secret, load, (e, latest) => {
       e.latest = latest ?? null;
       return 16;
@@ -247,7 +255,10 @@ export class SecretMetadataCache {
   ): Promise<SealedVersion | undefined> {
     const settled = (v: SealedVersion) => !v.followsInstance || v.wrapKeyUid === instanceKeyUid;
     const cached = this.#secretEntry(secret)?.versions?.get(version);
-    if (cached && settled(cached)) return cached;
+    if (cached && settled(cached)) {
+      this.counts.hits++;
+      return cached;
+    }
     return this.#fill(secret, load, (e, found) => {
       if (!found || !settled(found)) return 0;
       const versions = (e.versions ??= new Map());
@@ -278,6 +289,7 @@ export class SecretMetadataCache {
   /** Reads a part of a secret's entry and stores it if nothing invalidated the secret meanwhile. */
   async #fill<T>(secret: Secret, load: () => Promise<T>, store: (entry: SecretEntry, value: T) => number) {
     if (!this.enabled) return load();
+    this.counts.misses++;
     const generation = this.#guard.start();
     const value = await load();
     const entry = this.#secretEntry(secret);
@@ -293,7 +305,10 @@ export class SecretMetadataCache {
     const entry = this.#entries.get(key);
     // Marked only: moving a Map entry on every hit costs more than the read it saves (the Map's
     // holes are compacted again and again); eviction gives a marked entry a second chance.
-    if (entry !== undefined) entry.used = true;
+    if (entry !== undefined) {
+      entry.used = true;
+      this.counts.hits++;
+    } else this.counts.misses++;
     return entry;
   }
 
