@@ -198,6 +198,22 @@ for (const engine of ['sqlite', 'postgres'] as const) {
           assert.equal(res.body.error.code, code, JSON.stringify(res.body));
         }
         assert.equal((await api('GET', secretPath('bad-ref'))).status, 404);
+        const pgRotator = {
+          type: 'postgresql',
+          connectionSecret: 'plain',
+          strategy: 'alternate-users',
+          usernames: ['app_a', 'app_a'],
+        };
+        const same = await api('POST', `${instanceBase}/secrets`, {
+          path: 'pg',
+          rotation: { rotator: pgRotator },
+        });
+        assert.equal(same.status, 400, JSON.stringify(same.body));
+        const pg = await create({
+          path: 'pg',
+          rotation: { rotator: { ...pgRotator, usernames: ['app_a', 'app_b'] } },
+        });
+        assert.deepEqual(pg.rotation.rotator.usernames, ['app_a', 'app_b']);
       });
 
       test('a rotator can reference only secrets the caller may read: 403 at create and PATCH, nothing stored', async () => {

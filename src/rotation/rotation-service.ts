@@ -86,15 +86,7 @@ export class RotationService {
     config: RotatorConfig,
     principal: Principal,
   ): Promise<string> {
-    if (config.type === 'postgresql') {
-      if (config.strategy === 'single-user' && config.username === undefined)
-        throw errors.invalid('rotation.rotator.username is required by the single-user strategy.');
-      if (config.strategy === 'alternate-users') {
-        const names = config.usernames;
-        if (names === undefined || names[0] === names[1])
-          throw errors.invalid('rotation.rotator.usernames must name two different users (alternate-users).');
-      }
-    }
+    // Building the rotator validates what the schema cannot (a webhook's URL, PostgreSQL role names).
     buildRotator(this.#factories, config);
     const from = { projectId: instance.projectId, regionId: instance.regionId, instanceId: instance.id };
     for (const ref of referencesOf(config)) {

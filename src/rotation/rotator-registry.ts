@@ -1,5 +1,6 @@
 import type { RandomRotatorConfig, WebhookRotatorConfig } from '../core/api/rotation-schemas.ts';
 import { CofferError } from '../core/errors.ts';
+import { createPostgresRotator, type PostgresRotatorConfig } from './postgresql-rotator.ts';
 import { createRandomRotator } from './random-rotator.ts';
 import type { RotatorFactory } from './rotation-types.ts';
 import type { Rotator } from './rotator.ts';
@@ -8,6 +9,7 @@ import { createWebhookRotator } from './webhook-rotator.ts';
 /** The rotators this server has, by `rotation.rotator.type`. */
 export const defaultRotators: Readonly<Record<string, RotatorFactory>> = {
   random: (config) => createRandomRotator(config as RandomRotatorConfig),
+  postgresql: (config) => createPostgresRotator(config as PostgresRotatorConfig),
   webhook: (config) => createWebhookRotator(config as WebhookRotatorConfig),
 };
 
