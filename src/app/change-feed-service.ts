@@ -55,6 +55,9 @@ const visibilityByKind = new Map<string, readonly Permission[]>([
   ['keys', ['kms.keys.get']],
   ['keyrings', ['kms.key_rings.get']],
   ['service-accounts', ['iam.service_accounts.get']],
+  ['databases', ['secrets.databases.get']],
+  // A database role (`…/databases/{db}/roles/{role}`): its readers and those who may issue on it.
+  ['roles', ['secrets.databases.get', 'secrets.leases.issue']],
 ]);
 
 /** The permissions of which one lets a caller see a change on `resource` (metadata or value). */

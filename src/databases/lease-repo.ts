@@ -74,6 +74,25 @@ export class LeaseRepo {
     );
   }
 
+  /** Removes a lease whose credential was never created (its creation rolled back). */
+  deleteUnissuedLease(id: string): WriteStatement {
+    return stmt(this.#db.deleteFrom('db_leases').where('id', '=', id).where('state', '=', 'active'));
+  }
+
+  /**
+   * Makes an active lease due for revocation now (its creation failed with an unknown outcome: the
+   * role may exist), so the expiry job drops whatever was created.
+   */
+  expireLeaseNow(id: string, nowMs: number, error: string): WriteStatement {
+    return stmt(
+      this.#db
+        .updateTable('db_leases')
+        .set({ expire_time: nowMs, max_expire_time: nowMs, last_error: error })
+        .where('id', '=', id)
+        .where('state', '=', 'active'),
+    );
+  }
+
   /** One lease by id. */
   async findLease(id: string): Promise<DbLease | undefined> {
     const row = await this.#db.selectFrom('db_leases').selectAll().where('id', '=', id).executeTakeFirst();

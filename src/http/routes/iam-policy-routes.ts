@@ -73,6 +73,38 @@ const policyTargets: PolicyTarget[] = [
       app.secrets.get({ projectId: p.projectId!, regionId: p.regionId! }, p.instanceId!, p.secret!),
   },
   {
+    prefix: '/v2/projects/:projectId/regions/:regionId/instances/:instanceId/databases/:databaseId',
+    params: Type.Object({ projectId: id(), regionId: id(), instanceId: id(), databaseId: id() }),
+    resource: (p) =>
+      `projects/${p.projectId}/regions/${p.regionId}/instances/${p.instanceId}/databases/${p.databaseId}`,
+    feature: 'secrets',
+    exists: (app, p) =>
+      app.databases.getConnection(
+        { projectId: p.projectId!, regionId: p.regionId!, instanceId: p.instanceId! },
+        p.databaseId!,
+      ),
+  },
+  {
+    prefix:
+      '/v2/projects/:projectId/regions/:regionId/instances/:instanceId/databases/:databaseId/roles/:roleId',
+    params: Type.Object({
+      projectId: id(),
+      regionId: id(),
+      instanceId: id(),
+      databaseId: id(),
+      roleId: id(),
+    }),
+    resource: (p) =>
+      `projects/${p.projectId}/regions/${p.regionId}/instances/${p.instanceId}/databases/${p.databaseId}/roles/${p.roleId}`,
+    feature: 'secrets',
+    exists: (app, p) =>
+      app.databases.getRole(
+        { projectId: p.projectId!, regionId: p.regionId!, instanceId: p.instanceId! },
+        p.databaseId!,
+        p.roleId!,
+      ),
+  },
+  {
     prefix: '/v2/projects/:projectId/service-accounts/:email',
     params: Type.Object({ projectId: id(), email: Type.String({ maxLength: 320 }) }),
     resource: (p) => `projects/${p.projectId}/service-accounts/${p.email}`,

@@ -1,0 +1,123 @@
+import type { Clock } from '../core/clock.ts';
+import { errors } from '../core/errors.ts';
+import type { Caller } from '../secrets/secret-types.ts';
+import type { Storage } from '../storage/storage-types.ts';
+import { renderStatements, targetFailed } from '../targets/postgres-target.ts';
+import type { AdminSecrets } from './admin-secret.ts';
+import type { ConnectionPools } from './connection-pools.ts';
+import { newLeaseId, newPassword, newUsername, parseTtlSeconds } from './database-fns.ts';
+import type { DatabaseService } from './database-service.ts';
+import type { DatabaseLocation, DbLease } from './database-types.ts';
+import type { LeaseRepo } from './lease-repo.ts';
+
+/** A credential just issued: the password is here once and nowhere else. */
+export interface IssuedCredential {
+  readonly username: string;
+  readonly password: string;
+  readonly lease: DbLease;
+}
+
+/**
+ * Issues dynamic credentials (`POST …/roles/{role}/issue`): a fresh username and password, the
+ * lease row written first (so a crash after CREATE ROLE never leaves a role nobody tracks: the
+ * expiry job revokes it), then the role's creation statements in one transaction on the target as
+ * the admin user. A failed creation removes the lease when the role surely does not exist, and
+ * otherwise makes it due for revocation at once.
+ */
+export class CredentialIssuer {
+  readonly #storage: Storage;
+  readonly #databases: DatabaseService;
+  readonly #leases: LeaseRepo;
+  readonly #admin: AdminSecrets;
+  readonly #pools: ConnectionPools;
+  readonly #clock: Clock;
+
+  constructor(deps: {
+    storage: Storage;
+    databases: DatabaseService;
+    leases: LeaseRepo;
+    admin: AdminSecrets;
+    pools: ConnectionPools;
+    clock: Clock;
+  }) {
+    this.#storage = deps.storage;
+    this.#databases = deps.databases;
+    this.#leases = deps.leases;
+    this.#admin = deps.admin;
+    this.#pools = deps.pools;
+    this.#clock = deps.clock;
+  }
+
+  /** Issues a credential of `role` for `caller`; `ttl` defaults to the role's, at most its maxTtl. */
+  async issue(
+    location: DatabaseLocation,
+    database: string,
+    roleName: string,
+    ttl: string | number | undefined,
+    caller: Caller,
+  ): Promise<IssuedCredential> {
+    const { connection, role } = await this.#databases.getRole(location, database, roleName);
+    const ttlSeconds = ttl === undefined ? role.defaultTtlSeconds : parseTtlSeconds(ttl, 'ttl');
+    if (ttlSeconds > role.maxTtlSeconds)
+      throw errors.invalid(`ttl must not exceed the role's maxTtl (${role.maxTtlSeconds}s).`);
+    const target = await this.#admin.adminTarget(connection, caller);
+    const username = newUsername(role.name);
+    const password = newPassword();
+    const now = this.#clock.nowMs();
+    const lease: DbLease = {
+      ...location,
+      id: newLeaseId(),
+      connectionUid: connection.uid,
+      roleUid: role.uid,
+      databaseName: connection.name,
+      roleName: role.name,
+      username,
+      principal: caller.principal,
+      state: 'active',
+      renewable: role.renewable,
+      issueTimeMs: now,
+      expireTimeMs: now + ttlSeconds * 1000,
+      maxExpireTimeMs: now + role.maxTtlSeconds * 1000,
+      revokeTimeMs: null,
+      attempts: 0,
+      nextAttemptTimeMs: null,
+      lastError: null,
+    };
+    const statements = renderStatements(role.creationStatements, {
+      name: username,
+      password,
+      expiration: new Date(lease.expireTimeMs).toISOString(),
+    });
+    await this.#storage.write([this.#leases.insertLease(lease)]);
+    const what = `database ${connection.name}`;
+    const redact = [password, target.password];
+    // Whether the role surely does not exist after a failure (else the lease is revoked at once).
+    let surelyAbsent = true;
+    try {
+      await this.#pools.withAdminClient(connection, target, async (client) => {
+        await client.query('BEGIN');
+        surelyAbsent = false;
+        try {
+          for (const statement of statements) await client.query(statement);
+          await client.query('COMMIT');
+        } catch (err) {
+          await client.query('ROLLBACK').catch(() => undefined);
+          const found = await client
+            .query('SELECT 1 FROM pg_catalog.pg_roles WHERE rolname = $1', [username])
+            .catch(() => undefined);
+          surelyAbsent = found !== undefined && found.rowCount === 0;
+          throw targetFailed(what, err, redact);
+        }
+      });
+    } catch (err) {
+      const failure = targetFailed(what, err, redact);
+      const cleanup = surelyAbsent
+        ? this.#leases.deleteUnissuedLease(lease.id)
+        : this.#leases.expireLeaseNow(lease.id, this.#clock.nowMs(), failure.message);
+      // If even this write fails, the lease expires at its time and the expiry job drops the role.
+      await this.#storage.write([cleanup]).catch(() => undefined);
+      throw failure;
+    }
+    return { username, password, lease };
+  }
+}
