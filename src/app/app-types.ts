@@ -75,6 +75,8 @@ export interface App {
   readonly secretValues: SecretValueService;
   /** What depends on a KMS key or key version, named as far as the caller may see. */
   readonly keyDependents: KeyDependents;
+  /** This node's Prometheus registry and the request metrics the HTTP layer feeds (docs/metrics.md). */
+  readonly metrics: AppMetrics;
   /** The rotation engine: rotator checks, `POST …/rotate`, the schedule's rotations, `rotationStatus`. */
   readonly rotation: RotationService;
   /**
@@ -83,8 +85,6 @@ export interface App {
    * The keys are dropped even when signing fails or times out (bounded by the audit timeout); it
    * then rejects with `audit_unavailable`, the node sealed all the same.
    */
-  /** This node's Prometheus registry and the request metrics the HTTP layer feeds (docs/metrics.md). */
-  readonly metrics: AppMetrics;
   seal(): Promise<void>;
   /** Runs due background work once (rotations, deletions); the server runs it on a timer. */
   runBackgroundJobs(): Promise<void>;

@@ -75,9 +75,9 @@ export async function createApp(
     nowMs: clock.nowMs(),
     ...(config.databaseUrl ? { databaseUrl: config.databaseUrl } : {}),
   });
-  let barrier: Barrier;
   // Every write unit's duration and outcome (docs/metrics.md); reads go to `storage.db` untimed.
   const storage = withWriteTiming(opened, metrics.storageWrites);
+  let barrier: Barrier;
   try {
     barrier = await startBarrier(config, storage, clock, logger, options.deferFirstInit === true);
   } catch (err) {
@@ -269,6 +269,15 @@ export async function createApp(
     auditRetentionDays: config.auditRetentionDays,
     changeRetentionDays: config.changeRetentionDays,
   });
+  metrics.watch({
+    storage,
+    barrier,
+    audit,
+    auditSinks: sinks,
+    changeFollower,
+    secretCache: secretMetadata,
+    kmsCache,
+  });
   const runBackgroundJobs = () => jobs.run();
   jobs.start(config.backgroundIntervalMs);
 
@@ -279,15 +288,6 @@ export async function createApp(
     storage,
     barrier,
     tokens,
-  metrics.watch({
-    storage,
-    barrier,
-    audit,
-    auditSinks: sinks,
-    changeFollower,
-    secretCache: secretMetadata,
-    kmsCache,
-  });
     authorizer,
     iam,
     users,
@@ -310,6 +310,7 @@ export async function createApp(
     secrets,
     secretValues,
     keyDependents,
+    metrics,
     rotation,
     async seal() {
       try {
@@ -323,7 +324,6 @@ export async function createApp(
         cacheInvalidation.invalidate('all');
       }
     },
-    metrics,
     runBackgroundJobs,
     async finishStart() {
       if (config.seal !== 'file' || !barrier.sealed) return;
@@ -373,6 +373,7 @@ export async function createApp(
       return { status, version, storage: { engine: storage.engine, status: storageStatus } };
     },
     async close() {
+      metrics.close();
       watcher.stop();
       serviceAccountKeys.stop();
       await changeFollower.stop();
@@ -385,5 +386,4 @@ export async function createApp(
       await storage.close();
     },
   };
-      metrics.close();
 }

@@ -122,8 +122,8 @@ export async function buildServer(app: App, options: BuildServerOptions = {}): P
 
   server.setErrorHandler((err, request, reply) => {
     const mapped = mapError(err);
-    if (mapped.unexpected) request.log.error({ err }, 'unexpected error');
     app.metrics.requests.failed(mapped.code);
+    if (mapped.unexpected) request.log.error({ err }, 'unexpected error');
     else if (mapped.status >= 500) request.log.warn({ code: mapped.code }, mapped.message);
     if (mapped.retryAfterSeconds !== undefined)
       void reply.header('retry-after', String(mapped.retryAfterSeconds));
@@ -163,11 +163,11 @@ export async function buildServer(app: App, options: BuildServerOptions = {}): P
   });
 
   registerGuard(server);
-  registerAudit(server, app);
   registerRequestMetrics(server, app);
+  registerAudit(server, app);
   registerSysRoutes(server, app);
-  registerProjectRoutes(server, app);
   registerMetricsRoutes(server, app);
+  registerProjectRoutes(server, app);
   registerKmsRoutes(server, app);
   registerIamRoutes(server, app);
   registerUserRoutes(server, app);
