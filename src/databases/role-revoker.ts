@@ -79,15 +79,43 @@ export async function revokeRole(
   });
 }
 
-/** Runs `statements` in one transaction on `client` (rolled back on the first failure). */
+/**
+ * The advisory lock (on the target, per database) that serializes the transactional part of
+ * revocations: DROP OWNED and REVOKE of privileges on a shared object (a schema, a table every
+ * issued role was granted) rewrite that object's catalog row, and two revocations at once fail with
+ * "tuple concurrently updated" (XX000). Coffer's own storage never uses advisory locks; this one is
+ * on the target only, and held for one short transaction.
+ */
+export const revocationLockKey = 0x436f_6672; // "Cofr"
+
+/** Whether a target error is a transient conflict with concurrent catalog changes (worth one more try). */
+function concurrentCatalogUpdate(err: unknown): boolean {
+  const e = err as { code?: string; message?: string };
+  return (
+    e?.code === '40P01' ||
+    e?.code === '40001' ||
+    (e?.code === 'XX000' && typeof e.message === 'string' && e.message.includes('concurrently'))
+  );
+}
+
+/**
+ * Runs `statements` in one transaction on `client`, under the revocation lock (rolled back on the
+ * first failure); a conflict with concurrent catalog changes (an issue granting on the same object,
+ * a deadlock) is retried up to twice.
+ */
 async function inTransaction(client: pg.ClientBase, statements: readonly string[]): Promise<void> {
-  await client.query('BEGIN');
-  try {
-    for (const statement of statements) await client.query(statement);
-    await client.query('COMMIT');
-  } catch (err) {
-    await client.query('ROLLBACK').catch(() => undefined);
-    throw err;
+  for (let attempt = 1; ; attempt++) {
+    await client.query('BEGIN');
+    try {
+      await client.query('SELECT pg_advisory_xact_lock($1)', [revocationLockKey]);
+      for (const statement of statements) await client.query(statement);
+      await client.query('COMMIT');
+      return;
+    } catch (err) {
+      await client.query('ROLLBACK').catch(() => undefined);
+      if (attempt >= 3 || !concurrentCatalogUpdate(err)) throw err;
+      await new Promise((resolve) => setTimeout(resolve, 10 + Math.random() * 40));
+    }
   }
 }
 
