@@ -24,6 +24,8 @@ import type { ChangeFeedFollower } from '../storage/change-feed-follower.ts';
 import type { Storage } from '../storage/storage-types.ts';
 import type { AppMetrics } from './app-metrics.ts';
 import type { ChangeFeedService } from './change-feed-service.ts';
+import type { CredentialIssuer } from '../databases/credential-issuer.ts';
+import type { DatabaseService } from '../databases/database-service.ts';
 
 /** The health summary of `GET /v2/health`. */
 export interface Health {
@@ -75,6 +77,10 @@ export interface App {
   readonly secretValues: SecretValueService;
   /** What depends on a KMS key or key version, named as far as the caller may see. */
   readonly keyDependents: KeyDependents;
+  /** Database connections and their roles: the configuration of dynamic credentials. */
+  readonly databases: DatabaseService;
+  /** Issues dynamic database credentials (`POST …/roles/{role}/issue`). */
+  readonly databaseCredentials: CredentialIssuer;
   /** This node's Prometheus registry and the request metrics the HTTP layer feeds (docs/metrics.md). */
   readonly metrics: AppMetrics;
   /** The rotation engine: rotator checks, `POST …/rotate`, the schedule's rotations, `rotationStatus`. */

@@ -47,6 +47,7 @@ import { withWriteTiming } from '../storage/timed-storage.ts';
 import { AppMetrics } from './app-metrics.ts';
 import { BackgroundJobs } from './background-jobs.ts';
 import { ChangeFeedService } from './change-feed-service.ts';
+import { createDatabaseServices } from './database-wiring.ts';
 import { initializeShamir, loadSealRecord } from './initialize.ts';
 import { openFileSeal, startBarrier } from './start-seal.ts';
 import { version } from './version.ts';
@@ -243,6 +244,15 @@ export async function createApp(
     return found.secrets.length + found.instances.length;
   });
   const keyDependents = new KeyDependents(storage.db);
+  const databaseServices = createDatabaseServices({
+    storage: changes,
+    instances,
+    secrets,
+    secretValues,
+    authorizer,
+    iamRepo,
+    clock,
+  });
   const rotation = new RotationService({
     storage: changes,
     repo: new RotationRepo(storage.db),
@@ -310,6 +320,8 @@ export async function createApp(
     secrets,
     secretValues,
     keyDependents,
+    databases: databaseServices.databases,
+    databaseCredentials: databaseServices.credentials,
     metrics,
     rotation,
     async seal() {
@@ -378,6 +390,7 @@ export async function createApp(
       serviceAccountKeys.stop();
       await changeFollower.stop();
       await jobs.stop();
+      await databaseServices.pools.closeAll();
       await unauthenticatedAudit.stop();
       await audit.close();
       await sinks.stop();

@@ -18,6 +18,7 @@ import { registerChangesRoutes } from './routes/changes-routes.ts';
 import { registerIamRoutes } from './routes/iam-routes.ts';
 import { registerKmsRoutes } from './routes/kms-routes.ts';
 import { registerInstanceRoutes } from './routes/instance-routes.ts';
+import { registerDatabaseRoutes } from './routes/database-routes.ts';
 import { registerSecretValueRoutes } from './routes/secret-value-routes.ts';
 import { registerSecretsRoutes } from './routes/secrets-routes.ts';
 import { registerRotationRoutes } from './routes/rotation-routes.ts';
@@ -177,6 +178,7 @@ export async function buildServer(app: App, options: BuildServerOptions = {}): P
   registerInstanceRoutes(server, app);
   registerSecretsRoutes(server, app);
   registerSecretValueRoutes(server, app);
+  registerDatabaseRoutes(server, app);
   registerRotationRoutes(server, app);
   return server;
 }
