@@ -26,6 +26,7 @@ import type { AppMetrics } from './app-metrics.ts';
 import type { ChangeFeedService } from './change-feed-service.ts';
 import type { CredentialIssuer } from '../databases/credential-issuer.ts';
 import type { DatabaseService } from '../databases/database-service.ts';
+import type { LeaseService } from '../databases/lease-service.ts';
 
 /** The health summary of `GET /v2/health`. */
 export interface Health {
@@ -81,10 +82,12 @@ export interface App {
   readonly databases: DatabaseService;
   /** Issues dynamic database credentials (`POST …/roles/{role}/issue`). */
   readonly databaseCredentials: CredentialIssuer;
-  /** This node's Prometheus registry and the request metrics the HTTP layer feeds (docs/metrics.md). */
-  readonly metrics: AppMetrics;
+  /** Leases of dynamic credentials: get, renew, revoke, list, revoke-prefix (expiry runs as a job). */
+  readonly leases: LeaseService;
   /** The rotation engine: rotator checks, `POST …/rotate`, the schedule's rotations, `rotationStatus`. */
   readonly rotation: RotationService;
+  /** This node's Prometheus registry and the request metrics the HTTP layer feeds (docs/metrics.md). */
+  readonly metrics: AppMetrics;
   /**
    * Seals this node: signs the audit head (events up to now, the seal's own included, written
    * first) and writes the head file, then drops the root key and every unsealed key from memory.

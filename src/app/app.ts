@@ -48,6 +48,7 @@ import { AppMetrics } from './app-metrics.ts';
 import { BackgroundJobs } from './background-jobs.ts';
 import { ChangeFeedService } from './change-feed-service.ts';
 import { createDatabaseServices } from './database-wiring.ts';
+import { createLeaseServices } from './lease-wiring.ts';
 import { initializeShamir, loadSealRecord } from './initialize.ts';
 import { openFileSeal, startBarrier } from './start-seal.ts';
 import { version } from './version.ts';
@@ -288,7 +289,19 @@ export async function createApp(
     secretCache: secretMetadata,
     kmsCache,
   });
-  const runBackgroundJobs = () => jobs.run();
+  const leaseServices = createLeaseServices({
+    storage: changes,
+    databases: databaseServices,
+    authorizer,
+    audit,
+    barrier,
+    clock,
+    logger,
+    config: config.databases,
+  });
+  // Lease expiry has its own (shorter) timer; a run of the background jobs runs it too.
+  leaseServices.expiry.start(config.databases.expiryPollMs);
+  const runBackgroundJobs = () => jobs.run().then(() => leaseServices.expiry.run());
   jobs.start(config.backgroundIntervalMs);
 
   return {
@@ -322,8 +335,9 @@ export async function createApp(
     keyDependents,
     databases: databaseServices.databases,
     databaseCredentials: databaseServices.credentials,
-    metrics,
+    leases: leaseServices.leases,
     rotation,
+    metrics,
     async seal() {
       try {
         // Signed before the key goes: otherwise the last events would stay unsigned, cuttable unseen.
@@ -390,6 +404,7 @@ export async function createApp(
       serviceAccountKeys.stop();
       await changeFollower.stop();
       await jobs.stop();
+      await leaseServices.expiry.stop();
       await databaseServices.pools.closeAll();
       await unauthenticatedAudit.stop();
       await audit.close();

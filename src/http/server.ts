@@ -19,6 +19,7 @@ import { registerIamRoutes } from './routes/iam-routes.ts';
 import { registerKmsRoutes } from './routes/kms-routes.ts';
 import { registerInstanceRoutes } from './routes/instance-routes.ts';
 import { registerDatabaseRoutes } from './routes/database-routes.ts';
+import { registerLeaseRoutes } from './routes/lease-routes.ts';
 import { registerSecretValueRoutes } from './routes/secret-value-routes.ts';
 import { registerSecretsRoutes } from './routes/secrets-routes.ts';
 import { registerRotationRoutes } from './routes/rotation-routes.ts';
@@ -179,6 +180,7 @@ export async function buildServer(app: App, options: BuildServerOptions = {}): P
   registerSecretsRoutes(server, app);
   registerSecretValueRoutes(server, app);
   registerDatabaseRoutes(server, app);
+  registerLeaseRoutes(server, app);
   registerRotationRoutes(server, app);
   return server;
 }
