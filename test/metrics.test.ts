@@ -81,6 +81,10 @@ describe('metrics: GET /v2/sys/metrics and the metrics listener', () => {
     ({ email: scraperEmail, token: scraper } = await account('scraper', 'roles/metrics.reader', '/v2'));
     // Owner of the project: every permission there, none at the root.
     projectOwner = (await account('project-owner', 'roles/owner', `/v2/projects/${projectId}`)).token;
+    for (const path of paths) {
+      const res = await api('POST', `${instanceBase}/secrets`, admin, { path, value: 'v' });
+      assert.equal(res.status, 201, JSON.stringify(res.body));
+    }
   });
   after(async () => node?.destroy());
 
@@ -114,9 +118,18 @@ describe('metrics: GET /v2/sys/metrics and the metrics listener', () => {
   });
 
   test('a permitted scrape answers the Prometheus text format, counting requests by route template', async () => {
-    // Reads of many distinct secret paths (none exists: each answers 404 not_found).
-    for (const path of paths) {
+    // Reads of many distinct secret paths, twice each (the second from the metadata cache), and
+    // as many of paths that do not exist (404 not_found).
+    for (const path of [...paths, ...paths]) {
       const res = await api('GET', `${instanceBase}/secrets/${encodeURIComponent(path)}/value`, admin);
+      assert.equal(res.status, 200, JSON.stringify(res.body));
+    }
+    for (const path of paths) {
+      const res = await api(
+        'GET',
+        `${instanceBase}/secrets/${encodeURIComponent(`no/${path}`)}/value`,
+        admin,
+      );
       assert.equal(res.status, 404, JSON.stringify(res.body));
     }
     assert.equal((await api('GET', '/v2/no/such/route', admin)).status, 404);
@@ -144,18 +157,25 @@ describe('metrics: GET /v2/sys/metrics and the metrics listener', () => {
       (s) =>
         s.name === 'coffer_http_requests_total' &&
         s.labels.route?.endsWith('/value') &&
-        s.labels.method === 'GET',
+        s.labels.method === 'GET' &&
+        s.labels.status_class === '2xx',
     );
     assert.ok(valueRoute, 'the value route is counted');
-    assert.match(valueRoute.labels.route!, /:projectId.*:instanceId/);
-    assert.equal(valueRoute.labels.status_class, '4xx');
-    assert.equal(valueRoute.value, paths.length);
+    assert.match(
+      valueRoute.labels.route!,
+      /^\/v2\/projects\/:projectId\/.*\/:instanceId\/secrets\/:[a-zA-Z]+\/value$/,
+    );
+    assert.equal(valueRoute.value, paths.length * 2);
+    assert.equal(
+      valueOf(text, 'coffer_http_requests_total', { route: valueRoute.labels.route!, status_class: '4xx' }),
+      paths.length,
+    );
     assert.equal(
       valueOf(text, 'coffer_http_request_duration_seconds_count', {
         route: valueRoute.labels.route!,
         method: 'GET',
       }),
-      paths.length,
+      paths.length * 3,
     );
     assert.equal(valueOf(text, 'coffer_http_requests_total', { route: 'unmatched', status_class: '4xx' }), 1);
     assert.equal(valueOf(text, 'coffer_sealed'), 0);
@@ -164,8 +184,13 @@ describe('metrics: GET /v2/sys/metrics and the metrics listener', () => {
     assert.ok(valueOf(text, 'coffer_storage_writes_total', { outcome: 'ok' }) > 0);
     assert.ok(valueOf(text, 'coffer_storage_write_duration_seconds_count') > 0);
     assert.equal(valueOf(text, 'coffer_changes_total', { type: 'instance.created' }), 1);
+    assert.equal(valueOf(text, 'coffer_changes_total', { type: 'secret.created' }), paths.length);
     assert.ok(valueOf(text, 'coffer_http_errors_total', { code: 'not_found' }) >= paths.length);
     assert.ok(valueOf(text, 'coffer_cache_requests_total', { cache: 'secret_metadata', result: 'miss' }) > 0);
+    assert.ok(
+      valueOf(text, 'coffer_cache_requests_total', { cache: 'secret_metadata', result: 'hit' }) >=
+        paths.length,
+    );
   });
 
   test('no label value names a secret path, a project, an instance, a principal or a token', async () => {
