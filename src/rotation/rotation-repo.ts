@@ -160,6 +160,21 @@ export class RotationRepo {
     );
   }
 
+  /**
+   * Moves a version from state `from` to `to` if it is still `from` (no expectation: the pending
+   * version is disabled in create's unit and enabled in finish's, whatever an operator did between).
+   */
+  versionState(secretUid: string, version: number, from: 'enabled' | 'disabled', to: 'enabled' | 'disabled') {
+    return stmt(
+      this.#db
+        .updateTable('sm_versions')
+        .set({ state: to })
+        .where('secret_uid', '=', secretUid)
+        .where('version', '=', version)
+        .where('state', '=', from),
+    );
+  }
+
   /** Sets a secret's next scheduled rotation (the engine's own column, next to the etag's CAS). */
   setNextRotation(secretUid: string, nextRotationTimeMs: number | null, etag: string, nowMs: number) {
     return stmt(

@@ -161,7 +161,11 @@ export class RotationRun {
             { ...valueInput(value), stages: ['pending'], expectedLatestVersion: pendingVersion - 1 },
             undefined,
             caller,
-            [this.#update({ state: 'in_progress', step: 'set' })],
+            // Disabled in the same unit: `latest` keeps answering the current value until finish.
+            [
+              repo.versionState(secret.uid, pendingVersion, 'enabled', 'disabled'),
+              this.#update({ state: 'in_progress', step: 'set' }),
+            ],
           );
           this.#durable = true;
         });
@@ -194,6 +198,7 @@ export class RotationRun {
       statements.push(stageRepo.moveStage(secret.uid, 'previous', old));
     const period = secret.rotationPeriodSeconds;
     statements.push(
+      repo.versionState(secret.uid, pendingVersion, 'disabled', 'enabled'),
       stageRepo.moveStage(secret.uid, 'current', pendingVersion),
       repo.dropStage(secret.uid, 'pending'),
       this.#update({
@@ -273,14 +278,7 @@ export class RotationRun {
   /** A version's value, read back from storage through the secrets domain (never kept in memory). */
   async #read(version: number, caller: Caller): Promise<Buffer> {
     const { secret, values } = this.#d;
-    const value = await values.getValue(
-      secret,
-      secret.instanceId,
-      secret.path,
-      String(version),
-      undefined,
-      caller,
-    );
+    const value = await values.revealVersion(secret, version, caller);
     return value.binaryValue ?? Buffer.from(value.value ?? '', 'utf8');
   }
 

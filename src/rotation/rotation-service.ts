@@ -74,6 +74,14 @@ export class RotationService {
   }
 
   /**
+   * Another engine over the same storage and services with other rotators or a test stop: what a
+   * fresh process would build (tests drive crashes and failing targets with it).
+   */
+  derive(overrides: Pick<RotationServiceDeps, 'rotators' | 'stopAfter' | 'clock'>): RotationService {
+    return new RotationService({ ...this.#deps, ...overrides });
+  }
+
+  /**
    * Checks a rotator configuration being set on a secret at `path` of `instance` by `principal`:
    * the type is available, the rotator accepts it (a webhook's URL), every referenced secret is in
    * the same project, is not the rotated secret itself, and `principal` holds `secrets.get_value`

@@ -285,6 +285,15 @@ export class SecretValueService {
     return this.#reveal(instance, secret, undefined, undefined, caller, shared);
   }
 
+  /**
+   * Version `version`'s value even while it is disabled (a rotation's pending version is disabled
+   * until its rotation finishes, so that `latest` keeps answering the current value).
+   */
+  async revealVersion(secret: Secret, version: number, caller: Caller): Promise<RevealedValue> {
+    const instance = await this.#instances.get(secret, secret.instanceId);
+    return this.#reveal(instance, secret, String(version), undefined, caller, undefined, true);
+  }
+
   async #reveal(
     instance: Instance,
     secret: Secret,
@@ -292,6 +301,7 @@ export class SecretValueService {
     stage: string | undefined,
     caller: Caller,
     shared?: SharedKeyChecks,
+    evenDisabled = false,
   ): Promise<RevealedValue> {
     this.#requireLive(secret);
     const stages = await this.#cache.stages(secret, () => this.#stageRepo.stages(secret.uid));
@@ -321,7 +331,8 @@ export class SecretValueService {
       this.#versionRepo.findSealedVersion(secret.uid, at),
     );
     if (!found) throw errors.notFound(`Version ${number}`);
-    if (found.state !== 'enabled' || !found.ciphertext || !found.wrappedKey) {
+    const readable = found.state === 'enabled' || (evenDisabled && found.state === 'disabled');
+    if (!readable || !found.ciphertext || !found.wrappedKey) {
       throw new CofferError('failed_precondition', `Version ${number} is ${found.state}.`);
     }
     const key = found.wrapKeyUid ? await this.#kms.findKeyByUid(found.wrapKeyUid) : undefined;
