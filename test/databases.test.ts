@@ -391,6 +391,23 @@ for (const engine of ['sqlite', 'postgres'] as const) {
         'database.deleted',
       ])
         assert.ok(kinds.has(kind), kind);
+      // An instance holding only a database connection (its admin secret named in another instance)
+      // is not deleted from under it.
+      const other = await admin().post(`/v2/projects/${projectId}/regions/eu01/instances`, { name: 'dbs' });
+      const otherBase = `/v2/projects/${projectId}/regions/eu01/instances/${other.body.id}`;
+      const adminRef = `projects/${projectId}/regions/eu01/instances/${instanceBase.split('/').at(-1)}/secrets/${enc('db/admin')}`;
+      const made = await admin().post(`${otherBase}/databases`, {
+        name: 'elsewhere',
+        host: '127.0.0.1',
+        database: target.name,
+        adminSecret: adminRef,
+      });
+      assert.equal(made.status, 201, JSON.stringify(made.body));
+      const held = await admin().del(otherBase);
+      assert.equal(held.status, 400);
+      assert.match(held.body.error.message, /database connections/);
+      assert.equal((await admin().del(`${otherBase}/databases/elsewhere`)).status, 204);
+      assert.equal((await admin().del(otherBase)).status, 204);
     });
   });
 }

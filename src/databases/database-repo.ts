@@ -88,19 +88,6 @@ export class DatabaseRepo {
     return (await q.execute()).map(toConnection);
   }
 
-  /** Whether an instance holds any database connection. */
-  async instanceHasConnections(location: DatabaseLocation): Promise<boolean> {
-    const row = await this.#db
-      .selectFrom('db_connections')
-      .select('uid')
-      .where('project_id', '=', location.projectId)
-      .where('region_id', '=', location.regionId)
-      .where('instance_id', '=', location.instanceId)
-      .limit(1)
-      .executeTakeFirst();
-    return row !== undefined;
-  }
-
   /** Inserts a connection. */
   insertConnection(c: DbConnection): WriteStatement {
     return stmt(

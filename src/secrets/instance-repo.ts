@@ -135,4 +135,17 @@ export class InstanceRepo {
       .executeTakeFirst();
     return row !== undefined;
   }
+
+  /** Whether an instance holds a database connection of dynamic credentials (issue 15 §2). */
+  async instanceHasDatabases(instance: Instance): Promise<boolean> {
+    const row = await this.#db
+      .selectFrom('db_connections')
+      .select('uid')
+      .where('project_id', '=', instance.projectId)
+      .where('region_id', '=', instance.regionId)
+      .where('instance_id', '=', instance.id)
+      .limit(1)
+      .executeTakeFirst();
+    return row !== undefined;
+  }
 }

@@ -240,11 +240,17 @@ export class InstanceService {
     return operation ? { instance: next, operation } : { instance: next };
   }
 
-  /** Deletes an instance that holds no secret (`failed_precondition` otherwise). */
+  /** Deletes an instance that holds no secret and no database connection (`failed_precondition` otherwise). */
   async delete(location: SecretsLocation, id: string): Promise<void> {
     const instance = await this.get(location, id, true);
     if (await this.#repo.instanceHasSecrets(instance)) {
       throw new CofferError('failed_precondition', 'The instance still holds secrets; delete them first.');
+    }
+    if (await this.#repo.instanceHasDatabases(instance)) {
+      throw new CofferError(
+        'failed_precondition',
+        'The instance still holds database connections; delete them first.',
+      );
     }
     const name = instanceName({ ...instance, instanceId: instance.id });
     // Recorded before the policy goes, with its members as the audience (they lose access here).
