@@ -290,6 +290,31 @@ for (const engine of ['sqlite', 'postgres'] as const) {
         await node.app.runBackgroundJobs();
         assert.equal((await valueOf('scheduled')).version, 2, 'rotated once');
       });
+
+      test('purging a secret removes its rotation state', async () => {
+        const created = await create({
+          path: 'purged',
+          value: 'v1',
+          rotation: { rotator: { type: 'random' } },
+        });
+        assert.equal((await api('POST', `${secretPath('purged')}/rotate`)).status, 200);
+        const rows = () =>
+          node.app.storage.db
+            .selectFrom('sm_rotations')
+            .innerJoin('sm_secrets', 'sm_secrets.uid', 'sm_rotations.secret_uid')
+            .select('sm_rotations.secret_uid')
+            .where('sm_secrets.path', '=', 'purged')
+            .execute();
+        const [row] = await rows();
+        assert.ok(row, created.name);
+        assert.equal((await api('DELETE', `${secretPath('purged')}?recoveryWindowDays=0`)).status, 204);
+        const left = await node.app.storage.db
+          .selectFrom('sm_rotations')
+          .select('secret_uid')
+          .where('secret_uid', '=', row.secret_uid)
+          .execute();
+        assert.deepEqual(left, []);
+      });
     },
   );
 }

@@ -88,14 +88,27 @@ export class RotationRepo {
     return rows.map((row) => row.uid);
   }
 
-  /** Rotations in progress whose next attempt is due (or that a crashed node left, claim lapsed). */
+  /**
+   * Rotations in progress whose next attempt is due (or that a crashed node left, claim lapsed), of
+   * secrets that still have a rotator and are not pending deletion (those wait for a manual rotate).
+   */
   async dueRetries(nowMs: number, limit: number): Promise<string[]> {
     const rows = await this.#db
       .selectFrom('sm_rotations')
-      .select('secret_uid')
-      .where('state', '=', 'in_progress')
-      .where((eb) => eb.or([eb('next_attempt_time', 'is', null), eb('next_attempt_time', '<=', nowMs)]))
-      .where((eb) => eb.or([eb('claim_until', 'is', null), eb('claim_until', '<', nowMs)]))
+      .innerJoin('sm_secrets', 'sm_secrets.uid', 'sm_rotations.secret_uid')
+      .select('sm_rotations.secret_uid')
+      .where('sm_rotations.state', '=', 'in_progress')
+      .where('sm_secrets.rotator', 'is not', null)
+      .where('sm_secrets.delete_time', 'is', null)
+      .where((eb) =>
+        eb.or([
+          eb('sm_rotations.next_attempt_time', 'is', null),
+          eb('sm_rotations.next_attempt_time', '<=', nowMs),
+        ]),
+      )
+      .where((eb) =>
+        eb.or([eb('sm_rotations.claim_until', 'is', null), eb('sm_rotations.claim_until', '<', nowMs)]),
+      )
       .limit(limit)
       .execute();
     return rows.map((row) => row.secret_uid);
