@@ -1,4 +1,7 @@
 import assert from 'node:assert/strict';
+import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
 import type { AddressInfo } from 'node:net';
 import { after, before, describe, test } from 'node:test';
 import { ConfigError, loadConfig } from '../src/core/config.ts';
@@ -191,6 +194,11 @@ describe('metrics: GET /v2/sys/metrics and the metrics listener', () => {
       valueOf(text, 'coffer_cache_requests_total', { cache: 'secret_metadata', result: 'hit' }) >=
         paths.length,
     );
+    for (const cache of ['token', 'authorization'])
+      assert.ok(
+        valueOf(text, 'coffer_cache_requests_total', { cache, result: 'hit' }) >= paths.length,
+        cache,
+      );
   });
 
   test('no label value names a secret path, a project, an instance, a principal or a token', async () => {
@@ -243,5 +251,45 @@ describe('metrics: GET /v2/sys/metrics and the metrics listener', () => {
     assert.equal(allowed.metricsListen, '0.0.0.0:9270');
     assert.equal(loadConfig({ env: {} }).metricsListen, undefined);
     assert.equal(loadConfig({ env: { COFFER_METRICS_LISTEN: '[::1]:9270' } }).metricsListen, '[::1]:9270');
+  });
+});
+
+describe('metrics: audit sink delivery', () => {
+  let node: TestNode;
+  const dir = mkdtempSync(join(tmpdir(), 'coffer-metrics-sink-'));
+  const path = join(dir, 'audit.jsonl');
+
+  before(async () => {
+    node = await startTestNode({
+      env: { COFFER_AUDIT_SINKS: JSON.stringify([{ name: 'archive', type: 'file', path }]) },
+    });
+  });
+  after(async () => {
+    await node?.destroy();
+    rmSync(dir, { recursive: true, force: true });
+  });
+
+  test('delivered events, pending events and the delivery lag are reported per sink', async () => {
+    const admin = node.adminToken!;
+    for (let i = 0; i < 3; i++)
+      assert.equal((await call(node.url, 'POST', '/v2/projects', { token: admin, body: {} })).status, 201);
+    await node.app.auditSinks.run();
+    const delivered = readFileSync(path, 'utf8')
+      .split('\n')
+      .filter((line) => line.includes('"action"')).length;
+    assert.ok(delivered >= 3);
+    const res = await node.server.inject({
+      method: 'GET',
+      url: '/v2/sys/metrics',
+      headers: { authorization: `Bearer ${admin}` },
+    });
+    assert.equal(res.statusCode, 200);
+    const text = res.body;
+    assert.equal(valueOf(text, 'coffer_audit_sink_delivered_events_total', { sink: 'archive' }), delivered);
+    assert.equal(valueOf(text, 'coffer_audit_sink_pending_events', { sink: 'archive' }), 0);
+    assert.equal(valueOf(text, 'coffer_audit_sink_failures_total', { sink: 'archive' }), 0);
+    const lag = samples(text).find((s) => s.name === 'coffer_audit_sink_delivery_lag_seconds');
+    assert.ok(lag && lag.labels.sink === 'archive' && lag.value >= 0 && lag.value < 60, JSON.stringify(lag));
+    assert.ok(valueOf(text, 'coffer_audit_sink_last_delivery_timestamp_seconds', { sink: 'archive' }) > 1e9);
   });
 });

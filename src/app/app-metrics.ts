@@ -2,6 +2,8 @@ import { collectDefaultMetrics, type Metric, Registry } from 'prom-client';
 import type { AuditLog } from '../audit/audit-log.ts';
 import type { AuditSinkRunner } from '../audit/audit-sinks.ts';
 import type { Barrier } from '../barrier/barrier.ts';
+import type { Authorizer } from '../iam/authorizer.ts';
+import type { TokenService } from '../iam/token-service.ts';
 import type { KmsMetadataCache } from '../kms/kms-metadata-cache.ts';
 import type { SecretMetadataCache } from '../secrets/secret-metadata-cache.ts';
 import type { ChangeFeedFollower } from '../storage/change-feed-follower.ts';
@@ -59,6 +61,8 @@ export interface MetricSources {
   readonly changeFollower: ChangeFeedFollower;
   readonly secretCache: SecretMetadataCache;
   readonly kmsCache: KmsMetadataCache;
+  readonly tokens: TokenService;
+  readonly authorizer: Authorizer;
 }
 
 /**
@@ -225,17 +229,18 @@ export class AppMetrics {
     ).register(r);
   }
 
-  #watchCaches({ secretCache, kmsCache }: MetricSources): void {
+  #watchCaches({ secretCache, kmsCache, tokens, authorizer }: MetricSources): void {
     const caches = [
       ['secret_metadata', secretCache],
       ['kms_metadata', kmsCache],
     ] as const;
+    const counted = [...caches, ['token', tokens], ['authorization', authorizer]] as const;
     new ScrapedFamily(
       'coffer_cache_requests_total',
-      'Lookups of the server’s metadata caches by result (hit: answered from memory; miss: read from storage).',
+      'Lookups of the server’s caches (metadata, tokens, authorization) by result (hit: answered from memory; miss: read from storage).',
       'counter',
       () =>
-        caches.flatMap(([cache, c]) => [
+        counted.flatMap(([cache, c]) => [
           { labels: { cache, result: 'hit' }, value: c.counts.hits },
           { labels: { cache, result: 'miss' }, value: c.counts.misses },
         ]),

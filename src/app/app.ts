@@ -288,6 +288,8 @@ export async function createApp(
     changeFollower,
     secretCache: secretMetadata,
     kmsCache,
+    tokens,
+    authorizer,
   });
   const leaseServices = createLeaseServices({
     storage: changes,

@@ -20,6 +20,8 @@ export class Authorizer {
   readonly #repo: IamRepo;
   readonly #clock: Clock;
   #policies = new Map<string, StoredPolicy | null>();
+  /** `holdsCached` answered from the cache (hits) or sent the caller to storage (misses); metrics. */
+  readonly counts = { hits: 0, misses: 0 };
   #roles = new Map<string, readonly Permission[] | null>();
   // Reads in flight, shared by concurrent misses of the same name (after a change drops the cache,
   // every open change stream checks the same resources at once: one read each, not one per stream).
@@ -98,6 +100,13 @@ export class Authorizer {
    * when something must be read first (then call `holds`).
    */
   holdsCached(principal: Principal, permission: Permission, resource: string): boolean | undefined {
+    const held = this.#holdsCached(principal, permission, resource);
+    if (held === undefined) this.counts.misses++;
+    else this.counts.hits++;
+    return held;
+  }
+
+  #holdsCached(principal: Principal, permission: Permission, resource: string): boolean | undefined {
     if (!this.#fresh()) return undefined;
     const chain = this.#chain(resource);
     if (!chain) return false;

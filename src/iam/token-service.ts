@@ -87,6 +87,8 @@ export class TokenService {
   #cache = new Map<string, CachedToken>();
   // Bumped by invalidate(): a lookup that started before an invalidation must not fill the new cache.
   #generation = 0;
+  /** `authenticateCached` answered from the cache (hits) or sent the caller to storage (misses); metrics. */
+  readonly counts = { hits: 0, misses: 0 };
 
   constructor(storage: Storage, clock: Clock, principalEnabled: (principal: string) => Promise<boolean>) {
     this.#storage = storage;
@@ -149,10 +151,18 @@ export class TokenService {
   authenticateCached(bearer: string): Principal | undefined {
     // No format check first: only well-formed tokens are ever cached, so a malformed one misses
     // here and `authenticate` refuses it before any lookup.
-    if (!this.#fresh()) return undefined;
+    if (!this.#fresh()) {
+      this.counts.misses++;
+      return undefined;
+    }
     const hash = hashToken(bearer);
     const entry = this.#cache.get(hash.toString('base64'));
-    return entry ? this.#accept(entry, hash) : undefined;
+    if (entry === undefined) {
+      this.counts.misses++;
+      return undefined;
+    }
+    this.counts.hits++;
+    return this.#accept(entry, hash);
   }
 
   #accept(entry: CachedToken, hash: Buffer): Principal {
