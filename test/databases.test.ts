@@ -314,6 +314,15 @@ for (const engine of ['sqlite', 'postgres'] as const) {
       });
       assert.equal(ttl.status, 400);
       assert.match(ttl.body.error.message, /defaultTtl must not exceed maxTtl/);
+      // Revocation runs without a password or an expiry: only {{name}} may appear there.
+      const revocation = await admin().put(`${instanceBase}/databases/app/roles/chk`, {
+        creationStatements: creation(),
+        revocationStatements: ['ALTER ROLE {{name}} PASSWORD {{password}}'],
+        defaultTtl: '1h',
+        maxTtl: '2h',
+      });
+      assert.equal(revocation.status, 400);
+      assert.match(revocation.body.error.message, /only placeholder is \{\{name\}\}/);
       // The username holds hyphens: it only works quoted; {{expiration}} works as a literal too.
       const put = await admin().put(`${instanceBase}/databases/app/roles/chk`, {
         creationStatements: [...creation(), 'COMMENT ON ROLE {{name}} IS {{expiration}}'],

@@ -36,19 +36,34 @@ export const maxStatementBytes = 4096;
 
 /**
  * Checks statement templates: 1 to 20, each non-empty and at most 4 KiB, naming no placeholder but
- * `{{name}}`, `{{password}}` and `{{expiration}}` (rendered once with dummy values to prove it).
+ * `{{name}}`, `{{password}}` and `{{expiration}}` — only `{{name}}` in revocation statements, which
+ * run without a password or an expiry — rendered once with dummy values to prove it.
  */
-export function checkStatements(statements: readonly string[], field: string): void {
+export function checkStatements(
+  statements: readonly string[],
+  field: 'creationStatements' | 'revocationStatements',
+): void {
   if (statements.length < 1 || statements.length > maxStatements)
     throw errors.invalid(`${field} must hold 1 to ${maxStatements} statements.`);
+  const allowed = field === 'creationStatements' ? 'name|password|expiration' : 'name';
+  const stray = new RegExp(`\\{\\{(?!\\s*(?:${allowed})\\s*\\}\\})`);
   for (const statement of statements) {
     if (statement.trim().length === 0) throw errors.invalid(`${field} holds an empty statement.`);
     if (Buffer.byteLength(statement) > maxStatementBytes)
       throw errors.invalid(`Each statement of ${field} must be at most ${maxStatementBytes} bytes.`);
-    if (/\{\{(?!\s*(?:name|password|expiration)\s*\}\})/.test(statement))
-      throw errors.invalid(`${field}: the only placeholders are {{name}}, {{password}} and {{expiration}}.`);
+    if (stray.test(statement))
+      throw errors.invalid(
+        field === 'creationStatements'
+          ? `${field}: the only placeholders are {{name}}, {{password}} and {{expiration}}.`
+          : `${field}: the only placeholder is {{name}}.`,
+      );
   }
-  renderStatements(statements, { name: 'v-check', password: 'check', expiration: '2000-01-01T00:00:00Z' });
+  renderStatements(
+    statements,
+    field === 'creationStatements'
+      ? { name: 'v-check', password: 'check', expiration: '2000-01-01T00:00:00Z' }
+      : { name: 'v-check' },
+  );
 }
 
 const lowerAlnum = 'abcdefghijklmnopqrstuvwxyz0123456789';
