@@ -2,10 +2,12 @@ import assert from 'node:assert/strict';
 import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import type { AddressInfo } from 'node:net';
+import { once } from 'node:events';
+import { type AddressInfo, createServer } from 'node:net';
 import { after, before, describe, test } from 'node:test';
 import { ConfigError, loadConfig } from '../src/core/config.ts';
 import { startMetricsListener, stopMetricsListener } from '../src/http/metrics-listener.ts';
+import { freePort, runCoffer, startServerProcess } from './support/cli-process.ts';
 import { call, startTestNode, type TestNode } from './support/test-node.ts';
 
 /** Every sample line of a Prometheus text exposition: name, labels, value. */
@@ -291,5 +293,50 @@ describe('metrics: audit sink delivery', () => {
     const lag = samples(text).find((s) => s.name === 'coffer_audit_sink_delivery_lag_seconds');
     assert.ok(lag && lag.labels.sink === 'archive' && lag.value >= 0 && lag.value < 60, JSON.stringify(lag));
     assert.ok(valueOf(text, 'coffer_audit_sink_last_delivery_timestamp_seconds', { sink: 'archive' }) > 1e9);
+  });
+});
+
+describe('metrics: `coffer server` with metricsListen', () => {
+  const dir = mkdtempSync(join(tmpdir(), 'coffer-metrics-cli-'));
+  after(() => rmSync(dir, { recursive: true, force: true }));
+
+  test('serves /metrics on its own loopback port and stops with the server', async () => {
+    const port = await freePort();
+    const server = await startServerProcess({
+      COFFER_DATA_DIR: join(dir, 'a'),
+      COFFER_METRICS_LISTEN: `127.0.0.1:${port}`,
+    });
+    try {
+      const res = await fetch(`http://127.0.0.1:${port}/metrics`);
+      assert.equal(res.status, 200);
+      assert.match(await res.text(), /^# TYPE coffer_http_requests_total counter$/m);
+    } finally {
+      server.child.kill('SIGTERM');
+    }
+    assert.equal(await server.exited, 0);
+    await assert.rejects(fetch(`http://127.0.0.1:${port}/metrics`));
+  });
+
+  test('a non-loopback metricsListen exits 2 naming the setting; a port in use exits 1', async () => {
+    const remote = await runCoffer(['server'], {
+      COFFER_DATA_DIR: join(dir, 'b'),
+      COFFER_METRICS_LISTEN: '0.0.0.0:9270',
+    });
+    assert.equal(remote.code, 2);
+    assert.match(remote.stderr, /metricsListen.*metricsListenAllowRemote/);
+    const taken = createServer().listen(0, '127.0.0.1');
+    await once(taken, 'listening');
+    try {
+      const busy = await runCoffer(['server'], {
+        COFFER_DATA_DIR: join(dir, 'c'),
+        COFFER_LISTEN: '127.0.0.1:0',
+        COFFER_METRICS_LISTEN: `127.0.0.1:${(taken.address() as AddressInfo).port}`,
+      });
+      assert.equal(busy.code, 1);
+      assert.match(busy.stderr, /metricsListen: EADDRINUSE/);
+      assert.equal(busy.stderr.trim().split('\n').length, 1, busy.stderr);
+    } finally {
+      taken.close();
+    }
   });
 });
