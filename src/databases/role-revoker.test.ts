@@ -71,6 +71,39 @@ describe('role revoker (real PostgreSQL)', { skip: skip ?? false }, () => {
     }
   });
 
+  test('a non-superuser admin (CREATEROLE, pg_signal_backend) revokes a role it created, objects and sessions included', async () => {
+    const adminName = `coffer_test_admin_${randomBytes(4).toString('hex')}`;
+    await query(`CREATE ROLE ${adminName} LOGIN CREATEROLE`);
+    await query(`GRANT pg_signal_backend TO ${adminName}`);
+    await query(`GRANT ALL ON SCHEMA public TO ${adminName} WITH GRANT OPTION`);
+    const limited: PostgresTarget = { ...admin, username: adminName, password: '' };
+    const limitedSession: AdminSession = (fn) => withTargetClient(limited, 'database test', fn);
+    const name = `v-test-${randomBytes(5).toString('hex')}`;
+    try {
+      await limitedSession(async (client) => {
+        await client.query(`CREATE ROLE "${name}" LOGIN PASSWORD 'pw'`);
+        await client.query(`GRANT CREATE ON SCHEMA public TO "${name}"`);
+      });
+      const user = await loginAs(name);
+      try {
+        await user.query('CREATE TABLE owned_by_limited_issue (x int)');
+        await revokeRole(limitedSession, adminName, { username: name, revocationStatements: null });
+        await assert.rejects(user.query('SELECT 1'));
+      } finally {
+        await user.end().catch(() => undefined);
+      }
+      assert.equal(await session((client) => roleExists(client, name)), false);
+      const [owner] = await query(
+        `SELECT tableowner FROM pg_tables WHERE tablename = 'owned_by_limited_issue'`,
+      );
+      assert.equal(owner?.tableowner, adminName);
+    } finally {
+      await query(`DROP ROLE IF EXISTS "${name}"`).catch(() => undefined);
+      await query(`DROP OWNED BY ${adminName}`).catch(() => undefined);
+      await query(`DROP ROLE IF EXISTS ${adminName}`).catch(() => undefined);
+    }
+  });
+
   test('revoking a role that is already gone succeeds and runs nothing', async () => {
     const name = await newRole();
     await revokeRole(session, admin.username, { username: name, revocationStatements: null });

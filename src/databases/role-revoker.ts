@@ -20,7 +20,11 @@ export interface RevocationTarget {
  * The default revocation of an issued role, as the admin user, in the connection's database:
  * 1. `ALTER ROLE … NOLOGIN`, committed first, so no new session can start;
  * 2. `pg_terminate_backend` of every session of the role (all databases of the server);
- * 3. in one transaction: `REASSIGN OWNED BY … TO <admin>`, `DROP OWNED BY …`, `DROP ROLE IF EXISTS …`.
+ * 3. in one transaction: `GRANT … TO CURRENT_USER` (membership, which REASSIGN/DROP OWNED need
+ *    when the admin is not a superuser), `REASSIGN OWNED BY … TO <admin>`, `DROP OWNED BY …`,
+ *    `DROP ROLE IF EXISTS …`.
+ *
+ * The admin needs: a superuser, or CREATEROLE with `pg_signal_backend` (to end the sessions).
  *
  * REASSIGN OWNED and DROP OWNED act only in the database the admin is connected to (the
  * connection's `database`): a role that owns objects or holds privileges in another database of the
@@ -41,6 +45,9 @@ export function defaultRevocation(
       `SELECT pg_terminate_backend(pid) FROM pg_stat_activity WHERE usename = ${quoteLiteral(username)}`,
     ],
     inTransaction: [
+      // REASSIGN/DROP OWNED need membership in the role: a superuser has it, a CREATEROLE admin
+      // gets it here (it may grant roles it created on PostgreSQL 16+, any non-superuser role before).
+      `GRANT ${role} TO CURRENT_USER`,
       `REASSIGN OWNED BY ${role} TO ${quoteIdentifier(adminUsername)}`,
       `DROP OWNED BY ${role}`,
       `DROP ROLE IF EXISTS ${role}`,
