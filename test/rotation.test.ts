@@ -2,6 +2,7 @@ import assert from 'node:assert/strict';
 import { after, before, describe, test } from 'node:test';
 import { ManualClock } from '../src/core/clock.ts';
 import { createTestDatabase, postgresSkipReason, type TestDatabase } from './support/postgres.ts';
+import { startRotationHook } from './support/rotation-hook.ts';
 import { call, startTestNode, type TestNode } from './support/test-node.ts';
 
 const postgresSkip = await postgresSkipReason();
@@ -289,6 +290,59 @@ for (const engine of ['sqlite', 'postgres'] as const) {
         assert.ok(events.every((e) => e.principal === 'service:secretsmanager'));
         await node.app.runBackgroundJobs();
         assert.equal((await valueOf('scheduled')).version, 2, 'rotated once');
+      });
+
+      test('a webhook rotator end to end: four signed calls, the hook’s value becomes current; a failing test answers 503 and leaves current', async () => {
+        const hook = await startRotationHook('hook-signing-key');
+        try {
+          await create({ path: 'hooks/signing', value: 'hook-signing-key' });
+          const created = await create({
+            path: 'webhook/target',
+            value: 'v1',
+            rotation: { rotator: { type: 'webhook', url: hook.url, signingSecret: 'hooks/signing' } },
+          });
+          const rotated = await api('POST', `${secretPath('webhook/target')}/rotate`);
+          assert.equal(rotated.status, 200, JSON.stringify(rotated.body));
+          assert.deepEqual(
+            hook.calls.map((c) => [c.step, c.signatureValid]),
+            [
+              ['create', true],
+              ['set', true],
+              ['test', true],
+              ['finish', true],
+            ],
+          );
+          const [made] = hook.created;
+          assert.equal(hook.calls[1]!.body!.pendingValue, made);
+          assert.equal(new Set(hook.calls.map((c) => c.body!.rotationId)).size, 1);
+          assert.equal((await valueOf('webhook/target')).value, made);
+          const reads = await node.app.storage.db
+            .selectFrom('audit_events')
+            .select(['principal', 'on_behalf_of', 'result'])
+            .where('action', '=', 'secrets.get_value')
+            .where('resource', 'like', '%hooks%2Fsigning')
+            .execute();
+          assert.ok(reads.length > 0 && reads.every((r) => r.principal === 'service:secretsmanager'));
+
+          hook.answer('test', (_call, res) => void res.writeHead(500).end('no'));
+          const failed = await api('POST', `${secretPath('webhook/target')}/rotate`);
+          assert.equal(failed.status, 503, JSON.stringify(failed.body));
+          assert.equal(failed.body.error.code, 'target_failed');
+          const status = (await api('GET', secretPath('webhook/target'))).body.rotationStatus;
+          assert.equal(status.state, 'in_progress');
+          assert.equal(status.lastFailure.step, 'test');
+          assert.equal(status.attempts, 1);
+          assert.equal((await valueOf('webhook/target')).value, made, 'current unchanged');
+          assert.equal(JSON.stringify(status).includes('hook-signing-key'), false);
+          hook.answer('test', undefined);
+          const resumed = await api('POST', `${secretPath('webhook/target')}/rotate`);
+          assert.equal(resumed.status, 200, JSON.stringify(resumed.body));
+          assert.equal(resumed.body.version, 3);
+          assert.equal(hook.created.length, 2, 'the resumed rotation did not create again');
+          assert.ok(created.name);
+        } finally {
+          await hook.close();
+        }
       });
 
       test('purging a secret removes its rotation state', async () => {
