@@ -379,6 +379,73 @@ for (const engine of ['sqlite', 'postgres'] as const) {
       for (const secret of issuedPasswords) assert.ok(!JSON.stringify(failed.body).includes(secret));
     });
 
+    test('issues share a pool bounded by maxOpenConnections; an update closes it', async () => {
+      const results = await Promise.all(Array.from({ length: 6 }, () => issue(node.adminToken, 'app', 'ro')));
+      for (const r of results) assert.equal(r.status, 200, JSON.stringify(r.body));
+      const open = await withAdmin(
+        async (c) =>
+          (
+            await c.query(
+              "SELECT count(*)::int AS n FROM pg_stat_activity WHERE datname = $1 AND application_name = 'coffer' AND usename = 'postgres'",
+              [target.name],
+            )
+          ).rows[0].n as number,
+      );
+      assert.ok(open >= 1 && open <= 2, `${open} admin sessions`);
+      const current = await admin().get(`${instanceBase}/databases/app`);
+      const stale = await call(node.url, 'PATCH', `${instanceBase}/databases/app`, {
+        token: node.adminToken,
+        body: { maxOpenConnections: 3, etag: 'stale' },
+      });
+      assert.equal(stale.status, 409);
+      const patched = await call(node.url, 'PATCH', `${instanceBase}/databases/app`, {
+        token: node.adminToken,
+        body: { maxOpenConnections: 3, etag: current.body.etag },
+      });
+      assert.equal(patched.status, 200, JSON.stringify(patched.body));
+      assert.equal(patched.body.maxOpenConnections, 3);
+      assert.notEqual(patched.body.etag, current.body.etag);
+      // The old pool's sessions end (closed on update).
+      let left = Infinity;
+      for (let i = 0; i < 50 && left > 0; i++) {
+        left = await withAdmin(
+          async (c) =>
+            (
+              await c.query(
+                "SELECT count(*)::int AS n FROM pg_stat_activity WHERE datname = $1 AND application_name = 'coffer' AND usename = 'postgres'",
+                [target.name],
+              )
+            ).rows[0].n as number,
+        );
+        if (left > 0) await new Promise((r) => setTimeout(r, 20));
+      }
+      assert.equal(left, 0);
+      assert.equal((await issue(node.adminToken, 'app', 'ro')).status, 200);
+    });
+
+    test('a creation whose outcome is unknown (the session dies) leaves the lease due for revocation at once', async () => {
+      const put = await admin().put(`${instanceBase}/databases/app/roles/chk`, {
+        creationStatements: [...creation(), 'SELECT pg_terminate_backend(pg_backend_pid())'],
+        defaultTtl: '1h',
+        maxTtl: '1h',
+      });
+      assert.ok(put.status === 200 || put.status === 201, JSON.stringify(put.body));
+      const startedMs = Date.now();
+      const res = await issue(node.adminToken, 'app', 'chk');
+      assert.equal(res.status, 503, JSON.stringify(res.body));
+      assert.equal(res.body.error.code, 'target_failed');
+      assert.match(res.body.error.message, /^database app: /);
+      const rows = await node.app.storage.db
+        .selectFrom('db_leases')
+        .selectAll()
+        .where('role_name', '=', 'chk')
+        .where('issue_time', '>=', startedMs)
+        .execute();
+      assert.equal(rows.length, 1);
+      assert.ok(Number(rows[0]!.expire_time) <= Date.now());
+      assert.match(String(rows[0]!.last_error), /database app/);
+    });
+
     test('a database or role with unrevoked leases cannot be deleted; without leases it goes with its policies', async () => {
       const delRole = await admin().del(`${instanceBase}/databases/app/roles/ro`);
       assert.equal(delRole.status, 409);

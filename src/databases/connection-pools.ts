@@ -13,6 +13,9 @@ export interface PoolTimeouts {
   readonly idleTimeoutMs?: number;
 }
 
+/** Pooled clients given an error listener already (pg.Pool reuses them). */
+const guarded = new WeakSet<pg.PoolClient>();
+
 interface Entry {
   readonly fingerprint: string;
   readonly pool: pg.Pool;
@@ -99,6 +102,12 @@ export class ConnectionPools {
       client = await this.pool(connection, target).connect();
     } catch (err) {
       throw targetFailed(what, err, [target.password]);
+    }
+    // A session the server ends while it is checked out (terminated, restarted) must not crash the
+    // process: the query in flight fails instead, and the client is discarded on release.
+    if (!guarded.has(client)) {
+      guarded.add(client);
+      client.on('error', () => undefined);
     }
     let failed = false;
     try {

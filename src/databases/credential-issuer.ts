@@ -9,6 +9,7 @@ import { newLeaseId, newPassword, newUsername, parseTtlSeconds } from './databas
 import type { DatabaseService } from './database-service.ts';
 import type { DatabaseLocation, DbLease } from './database-types.ts';
 import type { LeaseRepo } from './lease-repo.ts';
+import { revocationLockKey } from './role-revoker.ts';
 
 /** A credential just issued: the password is here once and nowhere else. */
 export interface IssuedCredential {
@@ -98,6 +99,9 @@ export class CredentialIssuer {
         await client.query('BEGIN');
         surelyAbsent = false;
         try {
+          // Serialized with the other issues and revocations on this database: grants on a shared
+          // object rewrite its catalog row, and two at once fail with "tuple concurrently updated".
+          await client.query('SELECT pg_advisory_xact_lock($1)', [revocationLockKey]);
           for (const statement of statements) await client.query(statement);
           await client.query('COMMIT');
         } catch (err) {
