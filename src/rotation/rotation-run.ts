@@ -7,7 +7,8 @@ import { secretChange } from '../secrets/secret-changes.ts';
 import type { SecretStageRepo } from '../secrets/secret-stage-repo.ts';
 import { type Caller, type Secret, secretName } from '../secrets/secret-types.ts';
 import type { SecretValueService, ValueInput } from '../secrets/secret-value-service.ts';
-import type { Storage, WriteStatement } from '../storage/storage-types.ts';
+import { errors } from '../core/errors.ts';
+import { type Storage, WriteRejected, type WriteStatement } from '../storage/storage-types.ts';
 import { failureMessage } from './rotation-fns.ts';
 import type { RotationRepo, RotationUpdate } from './rotation-repo.ts';
 import {
@@ -109,6 +110,9 @@ export class RotationRun {
       try {
         await this.#runStep(step, events);
       } catch (err) {
+        if (err instanceof WriteRejected)
+          // The claim lapsed and another node took the rotation over: it records what happens next.
+          throw errors.conflict('The rotation was taken over by another node; read its status again.');
         await this.#fail(step, err, events);
         throw err;
       }
