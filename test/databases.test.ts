@@ -263,6 +263,15 @@ for (const engine of ['sqlite', 'postgres'] as const) {
       );
       const allowed = await as(creator.token).post(`${instanceBase}/databases`, body);
       assert.equal(allowed.status, 201, JSON.stringify(allowed.body));
+      // A reference that names no secret, or no valid path, is refused once access is checked.
+      for (const adminSecret of ['db/missing', '../x', `${fullName}-missing`]) {
+        const res = await admin().post(`${instanceBase}/databases`, {
+          ...body,
+          name: 'dangling',
+          adminSecret,
+        });
+        assert.equal(res.status, 400, JSON.stringify({ adminSecret, body: res.body }));
+      }
       // A secret of another project is not a valid reference at all.
       const foreign = await admin().post(`${instanceBase}/databases`, {
         ...body,

@@ -3,6 +3,7 @@ import { CofferError, errors } from '../core/errors.ts';
 import { newTimeOrderedUuid } from '../core/ids.ts';
 import type { Authorizer } from '../iam/authorizer.ts';
 import type { Principal } from '../iam/principal.ts';
+import { checkSecretPath } from '../secrets/secret-fns.ts';
 import type { SecretService } from '../secrets/secret-service.ts';
 import { type Caller, secretName, serviceIdentity } from '../secrets/secret-types.ts';
 import type { SecretValueService } from '../secrets/secret-value-service.ts';
@@ -25,14 +26,11 @@ const fullName = /^projects\/([^/]+)\/regions\/([^/]+)\/instances\/([^/]+)\/secr
  * segment) in the same project. `field` names the input in errors.
  */
 export function resolveSecretRef(ref: string, location: DatabaseLocation, field: string): SecretRef {
-  if (ref.length === 0 || ref.length > 1600) throw errors.invalid(`${field} must name a secret.`);
-  if (!ref.startsWith('projects/'))
-    return {
-      projectId: location.projectId,
-      regionId: location.regionId,
-      instanceId: location.instanceId,
-      path: ref,
-    };
+  if (!ref.startsWith('projects/')) {
+    checkSecretPath(ref);
+    const { projectId, regionId, instanceId } = location;
+    return { projectId, regionId, instanceId, path: ref };
+  }
   const match = fullName.exec(ref);
   let path: string | undefined;
   try {
@@ -44,6 +42,7 @@ export function resolveSecretRef(ref: string, location: DatabaseLocation, field:
     throw errors.invalid(`${field} must be a secret path or a full secret name (projects/…/secrets/{path}).`);
   if (match[1] !== location.projectId)
     throw errors.invalid(`${field} must name a secret of the same project.`);
+  checkSecretPath(path);
   return { projectId: match[1]!, regionId: match[2]!, instanceId: match[3]!, path };
 }
 
@@ -71,7 +70,11 @@ export class AdminSecrets {
     this.#clock = deps.clock;
   }
 
-  /** `permission_denied` unless `principal` holds `secrets.get_value` on the secret `ref` names. */
+  /**
+   * `permission_denied` unless `principal` holds `secrets.get_value` on the secret `ref` names,
+   * then `invalid_argument` when it names no secret (only after the permission check, so a denied
+   * caller learns nothing of what exists).
+   */
   async requireAccess(
     principal: Principal,
     ref: string,
@@ -80,6 +83,13 @@ export class AdminSecrets {
   ): Promise<void> {
     const resolved = resolveSecretRef(ref, location, field);
     await this.#authorizer.check(principal, 'secrets.get_value', secretName(resolved));
+    try {
+      await this.#secrets.get(resolved, resolved.instanceId, resolved.path);
+    } catch (err) {
+      if (err instanceof CofferError && err.code === 'not_found')
+        throw errors.invalid(`${field} ${ref} names no secret.`);
+      throw err;
+    }
   }
 
   /**
