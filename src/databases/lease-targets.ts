@@ -10,8 +10,8 @@ import type { LeaseTargetAccess } from './lease-revocation.ts';
 /**
  * The targets of leases: a lease's connection, its admin credential (read from its Coffer secret
  * for `caller`, audited into `caller.events`) and the pooled admin session. A scope reads each
- * connection and admin secret once (a pass of the expiry job over many leases of one database reads
- * the secret once, not once per lease).
+ * connection, admin secret and role once (a pass of the expiry job over many leases of one database
+ * reads the secret once, not once per lease).
  */
 export class LeaseTargets {
   readonly #repo: DatabaseRepo;
@@ -37,9 +37,16 @@ export class LeaseTargets {
       }
       return found;
     };
+    const statements = new Map<string, Promise<readonly string[] | null>>();
     return {
-      revocationStatements: async (lease) =>
-        (await this.#repo.findRoleByUid(lease.roleUid))?.revocationStatements ?? null,
+      revocationStatements: (lease) => {
+        let found = statements.get(lease.roleUid);
+        if (!found) {
+          found = this.#repo.findRoleByUid(lease.roleUid).then((role) => role?.revocationStatements ?? null);
+          statements.set(lease.roleUid, found);
+        }
+        return found;
+      },
       withAdmin: async (lease, fn) => {
         const { connection, target } = await adminOf(lease);
         return fn((inner) => this.#pools.withAdminClient(connection, target, inner), target.username);

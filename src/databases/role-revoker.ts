@@ -81,7 +81,8 @@ export async function revokeRole(
       return;
     }
     const plan = defaultRevocation(target.username, adminUsername);
-    for (const statement of plan.before) await client.query(statement);
+    // One round trip: the simple protocol runs several statements of one string in order.
+    await client.query(plan.before.join(';\n'));
     await inTransaction(client, plan.inTransaction);
   });
 }
@@ -111,12 +112,14 @@ function concurrentCatalogUpdate(err: unknown): boolean {
  * a deadlock) is retried up to twice.
  */
 async function inTransaction(client: pg.ClientBase, statements: readonly string[]): Promise<void> {
+  // One round trip (simple protocol): a failing statement skips the rest and leaves the
+  // transaction aborted, which the ROLLBACK below ends.
+  const unit = ['BEGIN', `SELECT pg_advisory_xact_lock(${revocationLockKey})`, ...statements, 'COMMIT'].join(
+    ';\n',
+  );
   for (let attempt = 1; ; attempt++) {
-    await client.query('BEGIN');
     try {
-      await client.query('SELECT pg_advisory_xact_lock($1)', [revocationLockKey]);
-      for (const statement of statements) await client.query(statement);
-      await client.query('COMMIT');
+      await client.query(unit);
       return;
     } catch (err) {
       await client.query('ROLLBACK').catch(() => undefined);
