@@ -116,8 +116,8 @@ export class SecretValueService {
   }
 
   /**
-   * putSecretValue: a new version under the bound key; contiguous numbers, check-and-set, idempotency.
-   * `extra` statements commit in the same unit (rotation records its state with the pending version).
+   * putSecretValue: a new version under the bound key; contiguous numbers, check-and-set, idempotency;
+   * `extra` statements commit in its unit (a rotation's state with its pending version).
    */
   async putValue(
     location: SecretsLocation,
@@ -285,10 +285,7 @@ export class SecretValueService {
     return this.#reveal(instance, secret, undefined, undefined, caller, shared);
   }
 
-  /**
-   * Version `version`'s value even while it is disabled (a rotation's pending version is disabled
-   * until its rotation finishes, so that `latest` keeps answering the current value).
-   */
+  /** A version's value, even disabled (a rotation's pending version, disabled until it finishes). */
   async revealVersion(secret: Secret, version: number, caller: Caller): Promise<RevealedValue> {
     const instance = await this.#instances.get(secret, secret.instanceId);
     return this.#reveal(instance, secret, String(version), undefined, caller, undefined, true);
