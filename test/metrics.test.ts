@@ -8,6 +8,8 @@ import { after, before, describe, test } from 'node:test';
 import { ConfigError, loadConfig } from '../src/core/config.ts';
 import { startMetricsListener, stopMetricsListener } from '../src/http/metrics-listener.ts';
 import { freePort, runCoffer, startServerProcess } from './support/cli-process.ts';
+import { createTestDatabase, postgresSkipReason } from './support/postgres.ts';
+import { startTcpProxy } from './support/tcp-proxy.ts';
 import { call, startTestNode, type TestNode } from './support/test-node.ts';
 
 /** Every sample line of a Prometheus text exposition: name, labels, value. */
@@ -188,6 +190,8 @@ describe('metrics: GET /v2/sys/metrics and the metrics listener', () => {
     assert.ok(valueOf(text, 'coffer_audit_batch_events_count') > 0);
     assert.ok(valueOf(text, 'coffer_storage_writes_total', { outcome: 'ok' }) > 0);
     assert.ok(valueOf(text, 'coffer_storage_write_duration_seconds_count') > 0);
+    assert.ok(valueOf(text, 'coffer_storage_read_duration_seconds_count') > 0);
+    assert.equal(valueOf(text, 'coffer_storage_read_errors_total'), 0);
     assert.equal(valueOf(text, 'coffer_changes_total', { type: 'instance.created' }), 1);
     assert.equal(valueOf(text, 'coffer_changes_total', { type: 'secret.created' }), paths.length);
     assert.ok(valueOf(text, 'coffer_http_errors_total', { code: 'not_found' }) >= paths.length);
@@ -340,3 +344,48 @@ describe('metrics: `coffer server` with metricsListen', () => {
     }
   });
 });
+
+describe(
+  'metrics: a database that goes down (PostgreSQL)',
+  { skip: (await postgresSkipReason()) ?? false },
+  () => {
+    test('failed writes and reads are counted and storage shows failing, on the metrics listener', async () => {
+      const database = await createTestDatabase();
+      const url = new URL(database.url);
+      const proxy = await startTcpProxy(url.hostname, Number(url.port || 5432));
+      url.hostname = '127.0.0.1';
+      url.port = String(proxy.port);
+      const node = await startTestNode({
+        env: {
+          COFFER_DATABASE_URL: url.toString(),
+          COFFER_STORAGE_WRITE_TIMEOUT_MS: '1000',
+          COFFER_METRICS_LISTEN: '127.0.0.1:0',
+        },
+      });
+      const listener = await startMetricsListener(node.app);
+      const token = node.adminToken!;
+      try {
+        const scrape = async () =>
+          (await fetch(`http://127.0.0.1:${(listener!.address() as AddressInfo).port}/metrics`)).text();
+        assert.equal((await call(node.url, 'POST', '/v2/projects', { token, body: {} })).status, 201);
+        const before = await scrape();
+        assert.equal(valueOf(before, 'coffer_storage_failing'), 0);
+        await proxy.cut();
+        assert.equal((await call(node.url, 'POST', '/v2/projects', { token, body: {} })).status, 503);
+        assert.equal((await call(node.url, 'GET', '/v2/projects', { token })).status, 503);
+        // The listener answers from memory: it needs no storage, so it reports the outage.
+        const during = await scrape();
+        assert.equal(valueOf(during, 'coffer_storage_failing'), 1);
+        assert.ok(valueOf(during, 'coffer_storage_writes_total', { outcome: 'failed' }) >= 1);
+        assert.ok(valueOf(during, 'coffer_storage_read_errors_total') >= 1);
+        assert.ok(valueOf(during, 'coffer_http_errors_total', { code: 'storage_unavailable' }) >= 2);
+        assert.ok(valueOf(during, 'coffer_http_requests_total', { status_class: '5xx' }) >= 2);
+      } finally {
+        await stopMetricsListener(listener);
+        await node.destroy();
+        await proxy.close();
+        await database.drop();
+      }
+    });
+  },
+);

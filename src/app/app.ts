@@ -75,9 +75,10 @@ export async function createApp(
     dataDir: config.dataDir,
     writeTimeoutMs: config.storageWriteTimeoutMs,
     nowMs: clock.nowMs(),
+    onQuery: metrics.storageReads,
     ...(config.databaseUrl ? { databaseUrl: config.databaseUrl } : {}),
   });
-  // Every write unit's duration and outcome (docs/metrics.md); reads go to `storage.db` untimed.
+  // Every write unit's duration and outcome, as every read's (onQuery) (docs/metrics.md).
   const storage = withWriteTiming(opened, metrics.storageWrites);
   let barrier: Barrier;
   try {

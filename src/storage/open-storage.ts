@@ -6,6 +6,7 @@ import { runMigrations } from './migrate.ts';
 import { openPostgresStorage } from './postgres/postgres-storage.ts';
 import { openSqliteStorage } from './sqlite/sqlite-storage.ts';
 import type { Storage } from './storage-types.ts';
+import type { QueryObserver } from './timed-storage.ts';
 
 /** Where Coffer keeps its data. */
 export interface OpenStorageOptions {
@@ -21,6 +22,8 @@ export interface OpenStorageOptions {
   readonly onBackgroundError?: (message: string) => void;
   /** PostgreSQL: the data dir lock the storage releases when it closes (SQLite locks its own). */
   readonly dataDirLock?: DataDirLock;
+  /** Told about every query run through `db` (reads): duration and failure (metrics). */
+  readonly onQuery?: QueryObserver;
 }
 
 /** True when the URL selects PostgreSQL. */
@@ -40,10 +43,12 @@ export async function openStorage(options: OpenStorageOptions): Promise<Storage>
         ...(options.poolSize === undefined ? {} : { poolSize: options.poolSize }),
         ...(options.onBackgroundError === undefined ? {} : { onBackgroundError: options.onBackgroundError }),
         ...(options.dataDirLock === undefined ? {} : { dataDirLock: options.dataDirLock }),
+        ...(options.onQuery === undefined ? {} : { onQuery: options.onQuery }),
       })
     : await openSqliteStorage({
         file: join(createDataDir(options.dataDir), 'coffer.db'),
         writeTimeoutMs: options.writeTimeoutMs,
+        ...(options.onQuery === undefined ? {} : { onQuery: options.onQuery }),
       });
   try {
     await runMigrations(storage);

@@ -1,4 +1,16 @@
+import type { LogEvent } from 'kysely';
 import { type Storage, type WriteStatement, WriteRejected } from './storage-types.ts';
+
+/** Told about every query run through `storage.db` (reads), once it settles (metrics). */
+export type QueryObserver = (seconds: number, failed: boolean) => void;
+
+/**
+ * Kysely's `log` option reporting each query's duration and failure to `observer`. Kysely only
+ * wraps a connection's queries when a log is configured, so without an observer reads cost nothing.
+ */
+export function queryLog(observer: QueryObserver): (event: LogEvent) => void {
+  return (event) => observer(event.queryDurationMillis / 1000, event.level === 'error');
+}
 
 /** Told about every write unit once it settles (metrics). Must be cheap: it runs on every write. */
 export interface StorageWriteObserver {

@@ -7,16 +7,23 @@ import { bindableParameters } from '../storage-fns.ts';
  * writes: parameters bound as `write()` binds them (booleans as 0/1), and driver errors passed through
  * `mapError` (a down database becomes `storage_unavailable`, not an anonymous 500).
  */
-export function kyselyPool(pool: pg.Pool, mapError: (err: unknown) => unknown): PostgresPool {
+export function kyselyPool(
+  pool: pg.Pool,
+  mapError: (err: unknown) => unknown,
+  onConnectFailure?: (seconds: number) => void,
+): PostgresPool {
   // One wrapper per pg client, so Kysely's per-client connection cache keeps working.
   const wrappers = new WeakMap<pg.PoolClient, PostgresPoolClient>();
   return {
     options: pool.options,
     async connect() {
       let client: pg.PoolClient;
+      const started = performance.now();
       try {
         client = await pool.connect();
       } catch (err) {
+        // Kysely's log only sees queries: a read that could not get a connection is reported here.
+        onConnectFailure?.((performance.now() - started) / 1000);
         throw mapError(err);
       }
       let wrapper = wrappers.get(client);

@@ -7,6 +7,7 @@ import { bindableParameters, expectationMet } from '../storage-fns.ts';
 import { type Storage, type StorageHealth, WriteRejected, type WriteStatement } from '../storage-types.ts';
 import { describePostgresTarget, isConnectionFailure, toStorageError } from './postgres-errors.ts';
 import { kyselyPool } from './postgres-kysely-pool.ts';
+import { type QueryObserver, queryLog } from '../timed-storage.ts';
 
 /** Options of the PostgreSQL storage. */
 export interface PostgresStorageOptions {
@@ -20,6 +21,8 @@ export interface PostgresStorageOptions {
   readonly onBackgroundError?: (message: string) => void;
   /** The node's data dir lock, released once the storage is closed (SQLite takes its own). */
   readonly dataDirLock?: DataDirLock;
+  /** Told about every query run through `db` (reads): duration and failure (metrics). */
+  readonly onQuery?: QueryObserver;
 }
 
 /** int8 (OID 20) as a JS number: times are milliseconds and counts are small, far below 2^53. */
@@ -95,7 +98,14 @@ class PostgresStorage implements Storage {
     // Its failure already surfaces in the query that uses it, so nothing more to report here.
     this.#pool.on('connect', (client) => client.on('error', () => undefined));
     this.db = new Kysely<Database>({
-      dialect: new PostgresDialect({ pool: kyselyPool(this.#pool, (err) => this.#mapError(err)) }),
+      dialect: new PostgresDialect({
+        pool: kyselyPool(
+          this.#pool,
+          (err) => this.#mapError(err),
+          options.onQuery && ((seconds) => options.onQuery!(seconds, true)),
+        ),
+      }),
+      ...(options.onQuery ? { log: queryLog(options.onQuery) } : {}),
     });
   }
 

@@ -6,6 +6,7 @@ import { CofferError } from '../../core/errors.ts';
 import type { Database } from '../schema.ts';
 import type { Storage, StorageHealth, WriteStatement } from '../storage-types.ts';
 import { acquireDataDirLock, type DataDirLock } from '../data-dir-lock.ts';
+import { type QueryObserver, queryLog } from '../timed-storage.ts';
 import { NodeSqliteDatabase } from './node-sqlite-adapter.ts';
 import { openSqliteReadConnection, openSqliteWriteConnection } from './sqlite-connection.ts';
 import { errorMessage } from './sqlite-errors.ts';
@@ -19,6 +20,8 @@ export interface SqliteStorageOptions {
   readonly writeTimeoutMs: number;
   /** How long a connection waits for the write lock (SQLite busy_timeout); default 5000 ms. */
   readonly busyTimeoutMs?: number;
+  /** Told about every query run through `db` (reads): duration and failure (metrics). */
+  readonly onQuery?: QueryObserver;
 }
 
 /**
@@ -40,7 +43,7 @@ export async function openSqliteStorage(options: SqliteStorageOptions): Promise<
     });
     // Opened after the writer, which created the file and switched it to WAL.
     const read = openSqliteReadConnection(options.file, { busyTimeoutMs });
-    return new SqliteStorage(options.file, busyTimeoutMs, read, writer, lock);
+    return new SqliteStorage(options.file, busyTimeoutMs, read, writer, lock, options.onQuery);
   } catch (err) {
     await writer?.close();
     lock.release();
@@ -75,6 +78,7 @@ class SqliteStorage implements Storage {
     read: DatabaseSync,
     writer: SqliteWriter,
     lock: DataDirLock,
+    onQuery?: QueryObserver,
   ) {
     this.#file = file;
     this.#busyTimeoutMs = busyTimeoutMs;
@@ -83,6 +87,7 @@ class SqliteStorage implements Storage {
     this.#lock = lock;
     this.db = new Kysely<Database>({
       dialect: new SqliteDialect({ database: new NodeSqliteDatabase(read) }),
+      ...(onQuery ? { log: queryLog(onQuery) } : {}),
     });
   }
 
