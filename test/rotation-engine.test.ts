@@ -112,13 +112,8 @@ describe('Rotation engine: resume, failures, backoff (SQLite)', () => {
         lastFailure: null,
       });
       assert.equal((await current(path)).value, 'original', 'current untouched while in progress');
+      // A fresh process: on SQLite (one process per store) the stopped one's claim is void at once.
       const fresh = engineOf(node, clock, rotators);
-      // The stopped node's claim holds until its lease lapses: nobody else runs the rotation.
-      await assert.rejects(
-        fresh.rotateNow(location(), where.instanceId, path, caller()),
-        (err) => err instanceof CofferError && err.code === 'conflict',
-      );
-      clock.advance(claimLeaseMs + 1);
       if (stop === 'test') {
         // The schedule picks up a rotation a stopped node left.
         assert.equal(await fresh.runDue(), 1);
@@ -274,6 +269,33 @@ describe('Rotation engine on PostgreSQL: two nodes', { skip: postgresSkip ?? fal
         .where('action', '=', 'secrets.secrets.rotate')
         .execute();
       assert.equal(creates.filter((e) => JSON.parse(e.details!).step === 'create').length, paths.length);
+
+      // A node stopped mid-rotation: on shared storage its claim holds until the lease lapses.
+      const res = await call(a.url, 'POST', `${where.base}/secrets`, {
+        token,
+        body: { path: 'leased', value: 'v1', rotation: { rotator: { type: 'random' } } },
+      });
+      assert.equal(res.status, 201, JSON.stringify(res.body));
+      const { seen, rotators } = recordingRotator('leased');
+      const location = { projectId: where.projectId, regionId: 'eu01' };
+      const caller = () => ({
+        principal: 'user:admin@coffer.internal' as Principal,
+        requestId: 't',
+        events: [],
+      });
+      await assert.rejects(
+        engineOf(a, clockA, rotators, 'set').rotateNow(location, where.instanceId, 'leased', caller()),
+        RotationStopped,
+      );
+      const other = engineOf(b, clockB, rotators);
+      await assert.rejects(
+        other.rotateNow(location, where.instanceId, 'leased', caller()),
+        (err) => err instanceof CofferError && err.code === 'conflict',
+      );
+      assert.equal(await other.runDue(), 0);
+      clockB.advance(claimLeaseMs + 1);
+      assert.equal(await other.runDue(), 1);
+      assert.deepEqual([seen.created.length, seen.test, seen.finish], [1, seen.created, seen.created]);
     } finally {
       await b.destroy();
       await a.destroy();

@@ -91,9 +91,10 @@ export class RotationRepo {
   /**
    * Rotations in progress whose next attempt is due (or that a crashed node left, claim lapsed), of
    * secrets that still have a rotator and are not pending deletion (those wait for a manual rotate).
+   * `ignoreClaims` (one process per store): claims are checked by `claim` alone.
    */
-  async dueRetries(nowMs: number, limit: number): Promise<string[]> {
-    const rows = await this.#db
+  async dueRetries(nowMs: number, limit: number, ignoreClaims = false): Promise<string[]> {
+    let q = this.#db
       .selectFrom('sm_rotations')
       .innerJoin('sm_secrets', 'sm_secrets.uid', 'sm_rotations.secret_uid')
       .select('sm_rotations.secret_uid')
@@ -105,20 +106,27 @@ export class RotationRepo {
           eb('sm_rotations.next_attempt_time', 'is', null),
           eb('sm_rotations.next_attempt_time', '<=', nowMs),
         ]),
-      )
-      .where((eb) =>
+      );
+    if (!ignoreClaims)
+      q = q.where((eb) =>
         eb.or([eb('sm_rotations.claim_until', 'is', null), eb('sm_rotations.claim_until', '<', nowMs)]),
-      )
-      .limit(limit)
-      .execute();
-    return rows.map((row) => row.secret_uid);
+      );
+    return (await q.limit(limit).execute()).map((row) => row.secret_uid);
   }
 
   /**
    * Claims a secret's rotation for `owner` until `untilMs` (creating an idle row first): a unit of
-   * two statements, the second `expect: 'one'`, rejected while another owner's claim lasts.
+   * two statements, the second `expect: 'one'`, rejected while another owner's claim lasts. With
+   * `deadUnlessPrefix` (one process per store, SQLite), a claim whose owner does not start with it
+   * was left by a stopped process and is taken over at once.
    */
-  claim(secretUid: string, owner: string, nowMs: number, untilMs: number): WriteStatement[] {
+  claim(
+    secretUid: string,
+    owner: string,
+    nowMs: number,
+    untilMs: number,
+    deadUnlessPrefix?: string,
+  ): WriteStatement[] {
     return [
       stmt(
         this.#db
@@ -136,6 +144,9 @@ export class RotationRepo {
               eb('claim_owner', 'is', null),
               eb('claim_until', '<', nowMs),
               eb('claim_owner', '=', owner),
+              ...(deadUnlessPrefix === undefined
+                ? []
+                : [eb('claim_owner', 'not like', `${deadUnlessPrefix}%`)]),
             ]),
           ),
         'one',

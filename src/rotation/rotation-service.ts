@@ -67,10 +67,18 @@ export class RotationStopped extends Error {
 export class RotationService {
   readonly #deps: RotationServiceDeps;
   readonly #factories: Readonly<Record<string, RotatorFactory>>;
+  /**
+   * This engine's claim prefix. SQLite has one process per store (the data-dir lock): a claim with
+   * another prefix was left by a stopped process, and is taken over at once instead of after its
+   * lease (a restarted server resumes at once). PostgreSQL nodes share the store: leases only.
+   */
+  readonly #node = `${randomUUID()}:`;
+  readonly #singleProcess: boolean;
 
   constructor(deps: RotationServiceDeps) {
     this.#deps = deps;
     this.#factories = deps.rotators ?? defaultRotators;
+    this.#singleProcess = deps.storage.engine === 'sqlite';
   }
 
   /**
@@ -157,7 +165,10 @@ export class RotationService {
   async runDue(limit = 20): Promise<number> {
     const { repo, clock, logger } = this.#deps;
     const now = clock.nowMs();
-    const due = new Set([...(await repo.dueRetries(now, limit)), ...(await repo.dueScheduled(now, limit))]);
+    const due = new Set([
+      ...(await repo.dueRetries(now, limit, this.#singleProcess)),
+      ...(await repo.dueScheduled(now, limit)),
+    ]);
     let rotated = 0;
     for (const uid of due) {
       try {
@@ -191,10 +202,11 @@ export class RotationService {
     if (secret.deleteTimeMs !== null)
       throw new CofferError('failed_precondition', 'The secret is pending deletion; restore it first.');
     const rotator = buildRotator(this.#factories, config);
-    const owner = randomUUID();
+    const owner = `${this.#node}${randomUUID()}`;
     const now = clock.nowMs();
     try {
-      await storage.write(repo.claim(secretUid, owner, now, now + claimLeaseMs));
+      const prefix = this.#singleProcess ? this.#node : undefined;
+      await storage.write(repo.claim(secretUid, owner, now, now + claimLeaseMs, prefix));
     } catch (err) {
       if (err instanceof WriteRejected)
         throw errors.conflict('The secret is being rotated by another request or node; retry shortly.');
