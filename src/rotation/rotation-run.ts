@@ -270,6 +270,7 @@ export class RotationRun {
   #update(changes: RotationUpdate): WriteStatement {
     const now = this.#d.clock.nowMs();
     return this.#d.repo.update(this.#d.secret.uid, this.#d.owner, {
+      step: this.#step,
       rotation_id: this.#rotationId,
       pending_version: this.#pendingVersion,
       base_version: this.#baseVersion,

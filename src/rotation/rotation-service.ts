@@ -182,7 +182,10 @@ export class RotationService {
         if (err instanceof RotationStopped) throw err;
         // Recorded on the secret (rotationStatus) and audited; the log names the secret, not the value.
         if (!(err instanceof CofferError && err.code === 'conflict'))
-          logger.warn({ secret: uid, code: (err as CofferError).code }, 'scheduled rotation failed');
+          logger.warn(
+            { secret: uid, code: err instanceof CofferError ? err.code : (err as Error).name },
+            'scheduled rotation failed',
+          );
       }
     }
     return rotated;
@@ -201,7 +204,7 @@ export class RotationService {
       throw new CofferError('failed_precondition', 'The secret has no rotator; set rotation.rotator first.');
     if (secret.deleteTimeMs !== null)
       throw new CofferError('failed_precondition', 'The secret is pending deletion; restore it first.');
-    const rotator = buildRotator(this.#factories, config);
+    buildRotator(this.#factories, config); // Unavailable type: refused before claiming.
     const owner = `${this.#node}${randomUUID()}`;
     const now = clock.nowMs();
     try {
@@ -218,6 +221,8 @@ export class RotationService {
       const claimed = (await secretsRepo.findSecretByUid(secretUid)) ?? secret;
       const record = await repo.find(secretUid);
       if (!record) throw errors.notFound('The rotation');
+      const current = rotatorOf(claimed);
+      if (!current) throw new CofferError('failed_precondition', 'The secret has no rotator any more.');
       if (trigger.kind === 'scheduled') {
         const due =
           record.state === 'in_progress'
@@ -229,7 +234,7 @@ export class RotationService {
         ...this.#deps,
         secret: claimed,
         record,
-        rotator,
+        rotator: buildRotator(this.#factories, current),
         owner,
         trigger,
         audit: (step, result, version, extra, change) =>
