@@ -61,6 +61,10 @@ const next: Record<RotationStep, RotationStep | undefined> = {
   finish: undefined,
 };
 
+/** A run whose claim lapsed and was taken over: its writes were refused (nothing written). */
+const lostClaim = () =>
+  errors.conflict('The rotation was taken over by another node; read its status again.');
+
 /** A value as the secrets domain takes it: text when it is valid UTF-8, else binary. */
 function valueInput(bytes: Buffer): ValueInput {
   try {
@@ -102,7 +106,12 @@ export class RotationRun {
 
   /** Runs the remaining steps; resolves with the version now `current`. */
   async run(): Promise<number> {
-    await this.#begin();
+    try {
+      await this.#begin();
+    } catch (err) {
+      if (err instanceof WriteRejected) throw lostClaim();
+      throw err;
+    }
     for (;;) {
       const step = this.#step;
       const events: AuditEvent[] = [];
@@ -110,9 +119,8 @@ export class RotationRun {
       try {
         await this.#runStep(step, events);
       } catch (err) {
-        if (err instanceof WriteRejected)
-          // The claim lapsed and another node took the rotation over: it records what happens next.
-          throw errors.conflict('The rotation was taken over by another node; read its status again.');
+        // The claim lapsed and another node took the rotation over: it records what happens next.
+        if (err instanceof WriteRejected) throw lostClaim();
         await this.#fail(step, err, events);
         throw err;
       }
