@@ -66,7 +66,7 @@ for (const engine of ['sqlite', 'postgres'] as const) {
         assert.equal((await f.admin().get(`${f.instanceBase}/databases/none/iam-policy`)).status, 404);
       });
 
-      test('naming an admin secret the caller cannot read is refused (403), on create and on update', async () => {
+      test('acting with an admin secret the caller cannot read is refused (403): naming it, pointing its connection elsewhere, writing role SQL', async () => {
         const creator = await f.serviceAccount('db-creator');
         const roleRes = await f.admin().post(`/v2/projects/${f.projectId}/roles`, {
           roleId: 'dbAdminNoValues',
@@ -90,6 +90,31 @@ for (const engine of ['sqlite', 'postgres'] as const) {
           body: { adminSecret: 'db/bad-admin' },
         });
         assert.equal(patched.status, 403);
+        // Nor point the connection elsewhere (a host of one's own would receive the admin password),
+        // nor write the SQL that runs as the admin; a pool size is harmless.
+        for (const body of [
+          { host: '127.0.0.2' },
+          { port: 5433 },
+          { database: 'postgres' },
+          { sslmode: 'require' },
+        ]) {
+          const res = await call(f.node.url, 'PATCH', `${f.instanceBase}/databases/app`, {
+            token: creator.token,
+            body,
+          });
+          assert.equal(res.status, 403, JSON.stringify(body));
+        }
+        const pool = await call(f.node.url, 'PATCH', `${f.instanceBase}/databases/app`, {
+          token: creator.token,
+          body: { maxOpenConnections: 2 },
+        });
+        assert.equal(pool.status, 200, JSON.stringify(pool.body));
+        const sql = await f.as(creator.token).put(`${f.instanceBase}/databases/app/roles/ro`, {
+          creationStatements: ['ALTER ROLE postgres PASSWORD {{password}}'],
+          defaultTtl: '1h',
+          maxTtl: '1h',
+        });
+        assert.equal(sql.status, 403);
         // With access to the secret it may.
         await f.bind(
           `${f.instanceBase}/secrets/${enc('db/admin')}`,

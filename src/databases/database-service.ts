@@ -52,7 +52,8 @@ const hostPattern = /^[A-Za-z0-9.:_%[\]-]{1,255}$/;
 
 /**
  * Database connections and their roles (issue 15 §2), the configuration of dynamic credentials:
- * validation, the admin-secret rule (whoever names an admin secret must be able to read it), the
+ * validation, the admin-secret rule (whoever names an admin secret, points a connection elsewhere
+ * or writes the SQL run as the admin must be able to read the admin secret), the
  * 409 while leases are unrevoked, policies and change-feed entries.
  */
 export class DatabaseService {
@@ -162,8 +163,21 @@ export class DatabaseService {
       port: patch.port ?? current.port,
       database: patch.database ?? current.database,
     });
-    if (patch.adminSecret !== undefined)
-      await this.#admin.requireAccess(caller, patch.adminSecret, location, 'adminSecret');
+    // Where the admin credential goes (host, port, database, TLS) or which it is: only for those who
+    // may read it — a host of one's own would receive the admin password (cleartext auth).
+    const redirects =
+      patch.adminSecret !== undefined ||
+      fields.host !== current.host ||
+      fields.port !== current.port ||
+      fields.database !== current.database ||
+      (patch.sslmode !== undefined && patch.sslmode !== current.sslmode);
+    if (redirects)
+      await this.#admin.requireAccess(
+        caller,
+        patch.adminSecret ?? current.adminSecret,
+        location,
+        'adminSecret',
+      );
     const now = this.#clock.nowMs();
     const next: DbConnection = {
       ...current,
@@ -226,8 +240,11 @@ export class DatabaseService {
     name: string,
     input: RoleInput,
     etag: string | undefined,
+    caller: Principal,
   ): Promise<{ role: DbRole; created: boolean }> {
     const connection = await this.getConnection(location, database);
+    // A role's statements run as the admin user: writing them is acting with the admin credential.
+    await this.#admin.requireAccess(caller, connection.adminSecret, location, 'adminSecret');
     checkResourceId(name, 'role');
     checkStatements(input.creationStatements, 'creationStatements');
     if (input.revocationStatements !== undefined)

@@ -210,6 +210,7 @@ export function registerDatabaseRoutes(server: FastifyInstance, app: App): void 
         p.roleId!,
         input,
         etagOf(request, etag),
+        request.principal!,
       );
       request.auditDetails = { created };
       return reply.code(created ? 201 : 200).send(roleView(location(p), p.databaseId!, role));
