@@ -345,6 +345,34 @@ for (const engine of ['sqlite', 'postgres'] as const) {
         }
       });
 
+      test('a second rotate while one runs is 409 conflict; the first one finishes', async () => {
+        const hook = await startRotationHook('busy-key');
+        try {
+          await create({ path: 'busy/key', value: 'busy-key' });
+          await create({
+            path: 'busy/target',
+            value: 'v1',
+            rotation: { rotator: { type: 'webhook', url: hook.url, signingSecret: 'busy/key' } },
+          });
+          const held = hook.block('set');
+          const first = api('POST', `${secretPath('busy/target')}/rotate`);
+          await held;
+          const second = await api('POST', `${secretPath('busy/target')}/rotate`);
+          assert.equal(second.status, 409, JSON.stringify(second.body));
+          assert.equal(second.body.error.code, 'conflict');
+          const status = (await api('GET', secretPath('busy/target'))).body.rotationStatus;
+          assert.deepEqual([status.state, status.step, status.pendingVersion], ['in_progress', 'set', 2]);
+          assert.equal((await valueOf('busy/target')).value, 'v1', 'latest is still the current value');
+          hook.release();
+          const done = await first;
+          assert.equal(done.status, 200, JSON.stringify(done.body));
+          assert.equal((await valueOf('busy/target')).value, hook.created[0]);
+        } finally {
+          hook.release();
+          await hook.close();
+        }
+      });
+
       test('purging a secret removes its rotation state', async () => {
         const created = await create({
           path: 'purged',
