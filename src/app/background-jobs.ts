@@ -47,18 +47,35 @@ const outboxGraceMs = 60_000;
 export class BackgroundJobs {
   readonly #deps: BackgroundJobDeps;
   #running: Promise<void> | undefined;
+  /** Scheduled rotations in flight, apart from the other jobs (a slow target must not hold them up). */
+  #rotating: Promise<void> | undefined;
   #timer: NodeJS.Timeout | undefined;
 
   constructor(deps: BackgroundJobDeps) {
     this.#deps = deps;
   }
 
-  /** Runs due work once (or joins the run in flight). */
+  /** Runs due work once (or joins the run in flight), scheduled rotations included. */
   run(): Promise<void> {
     this.#running ??= this.#runOnce().finally(() => {
       this.#running = undefined;
     });
-    return this.#running;
+    this.#rotating ??= this.#rotate().finally(() => {
+      this.#rotating = undefined;
+    });
+    return Promise.all([this.#running, this.#rotating]).then(() => undefined);
+  }
+
+  /** Secrets with a rotator rotate (each step audited by the engine); the others record rotation_due. */
+  async #rotate(): Promise<void> {
+    const { barrier, rotation, logger } = this.#deps;
+    if (barrier.sealed) return;
+    try {
+      const rotated = await rotation.runDue();
+      if (rotated > 0) logger.info({ rotated }, 'scheduled rotations finished');
+    } catch (err) {
+      logger.warn({ err: (err as Error).message }, 'scheduled rotations failed; retrying on the next tick');
+    }
   }
 
   /** Runs every `intervalMs` until stopped. */
@@ -71,6 +88,7 @@ export class BackgroundJobs {
   async stop(): Promise<void> {
     clearInterval(this.#timer);
     await this.#running;
+    await this.#rotating;
   }
 
   async #runOnce(): Promise<void> {
@@ -99,9 +117,6 @@ export class BackgroundJobs {
           projectId: event.secret.projectId,
         }),
       );
-      // Secrets with a rotator rotate (each step audited by the engine); the others record rotation_due above.
-      const rotated = await this.#deps.rotation.runDue();
-      if (rotated > 0) logger.info({ rotated }, 'scheduled rotations finished');
       await instances.runOperations();
       const { auditRetentionDays, audit, clock, storage } = this.#deps;
       // Changes whose chained audit event could not be written (their request failed closed).

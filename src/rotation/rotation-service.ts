@@ -162,33 +162,45 @@ export class RotationService {
    * progress whose retry is due (or that a stopped node left). Each is claimed first: of several
    * nodes, one runs it and the others skip it. Returns the secrets rotated.
    */
-  async runDue(limit = 20): Promise<number> {
-    const { repo, clock, logger } = this.#deps;
+  async runDue(limit = 20, concurrency = 4): Promise<number> {
+    const { repo, clock } = this.#deps;
     const now = clock.nowMs();
-    const due = new Set([
-      ...(await repo.dueRetries(now, limit, this.#singleProcess)),
-      ...(await repo.dueScheduled(now, limit)),
-    ]);
+    const due = [
+      ...new Set([
+        ...(await repo.dueRetries(now, limit, this.#singleProcess)),
+        ...(await repo.dueScheduled(now, limit)),
+      ]),
+    ];
     let rotated = 0;
-    for (const uid of due) {
-      try {
-        const version = await this.#run(uid, {
-          principal: serviceIdentity as Principal,
-          requestId: `job-${randomUUID()}`,
-          kind: 'scheduled',
-        });
-        if (version !== undefined) rotated++;
-      } catch (err) {
-        if (err instanceof RotationStopped) throw err;
-        // Recorded on the secret (rotationStatus) and audited; the log names the secret, not the value.
-        if (!(err instanceof CofferError && err.code === 'conflict'))
-          logger.warn(
-            { secret: uid, code: err instanceof CofferError ? err.code : (err as Error).name },
-            'scheduled rotation failed',
-          );
-      }
-    }
+    // A few at once: one slow target (a webhook's timeout) does not hold up the others.
+    const worker = async () => {
+      for (let uid = due.shift(); uid !== undefined; uid = due.shift())
+        if (await this.#runScheduled(uid)) rotated++;
+    };
+    await Promise.all(Array.from({ length: Math.min(concurrency, due.length) }, worker));
     return rotated;
+  }
+
+  /** One scheduled run: whether it rotated; failures are recorded on the secret, not thrown. */
+  async #runScheduled(uid: string): Promise<boolean> {
+    const { logger } = this.#deps;
+    try {
+      const version = await this.#run(uid, {
+        principal: serviceIdentity as Principal,
+        requestId: `job-${randomUUID()}`,
+        kind: 'scheduled',
+      });
+      return version !== undefined;
+    } catch (err) {
+      if (err instanceof RotationStopped) throw err;
+      // Recorded on the secret (rotationStatus) and audited; the log names the secret, not the value.
+      if (!(err instanceof CofferError && err.code === 'conflict'))
+        logger.warn(
+          { secret: uid, code: err instanceof CofferError ? err.code : (err as Error).name },
+          'scheduled rotation failed',
+        );
+      return false;
+    }
   }
 
   /**
