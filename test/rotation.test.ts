@@ -312,6 +312,9 @@ for (const engine of ['sqlite', 'postgres'] as const) {
               ['finish', true],
             ],
           );
+          assert.ok(hook.url.includes('?'), 'the test hook has a token in its query');
+          assert.equal(created.rotation.rotator.url, `${hook.url.split('?')[0]}?redacted`);
+          assert.equal(JSON.stringify(created).includes(hook.url.split('?')[1]!), false);
           const [made] = hook.created;
           assert.equal(hook.calls[1]!.body!.pendingValue, made);
           assert.equal(new Set(hook.calls.map((c) => c.body!.rotationId)).size, 1);

@@ -54,6 +54,17 @@ export function referencesOf(config: RotatorConfig): string[] {
   return [];
 }
 
+/**
+ * A rotator configuration as secret views show it: references as given, a webhook URL without its
+ * query (which may hold the hook's token; metadata readers must not see it), as `?redacted`.
+ */
+export function rotatorView(config: RotatorConfig): RotatorConfig {
+  if (config.type !== 'webhook') return config;
+  const url = new URL(config.url);
+  if (url.search === '') return config;
+  return { ...config, url: `${url.origin}${url.pathname}?redacted` };
+}
+
 /** A secret's rotator configuration, parsed (it was validated when set). */
 export function rotatorOf(secret: Secret): RotatorConfig | undefined {
   return secret.rotator ? (JSON.parse(secret.rotator) as RotatorConfig) : undefined;

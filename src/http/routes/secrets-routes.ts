@@ -11,6 +11,7 @@ import {
 import type { RotationStatusView, RotatorConfig } from '../../core/api/rotation-schemas.ts';
 import { toRfc3339 } from '../../core/clock.ts';
 import { formatDuration } from '../../core/durations.ts';
+import { rotatorView } from '../../rotation/rotation-fns.ts';
 import { errors } from '../../core/errors.ts';
 import { type Instance, type Secret, secretName } from '../../secrets/secret-types.ts';
 import {
@@ -54,7 +55,7 @@ export function registerSecretsRoutes(server: FastifyInstance, app: App): void {
               secret.rotationPeriodSeconds === null ? null : formatDuration(secret.rotationPeriodSeconds),
             nextRotationTime:
               secret.nextRotationTimeMs === null ? null : toRfc3339(secret.nextRotationTimeMs),
-            ...(secret.rotator ? { rotator: JSON.parse(secret.rotator) as RotatorConfig } : {}),
+            ...(secret.rotator ? { rotator: rotatorView(JSON.parse(secret.rotator) as RotatorConfig) } : {}),
           },
     rotationStatus: status !== undefined ? status : await app.rotation.status(secret),
     deleteTime: secret.deleteTimeMs === null ? null : toRfc3339(secret.deleteTimeMs),
