@@ -315,6 +315,15 @@ for (const engine of ['sqlite', 'postgres'] as const) {
           assert.ok(hook.url.includes('?'), 'the test hook has a token in its query');
           assert.equal(created.rotation.rotator.url, `${hook.url.split('?')[0]}?redacted`);
           assert.equal(JSON.stringify(created).includes(hook.url.split('?')[1]!), false);
+          // Sent back as shown (read-modify-write), the stored URL keeps its query.
+          const kept = await api('PATCH', secretPath('webhook/target'), { rotation: created.rotation });
+          assert.equal(kept.status, 200, JSON.stringify(kept.body));
+          const stored = await node.app.storage.db
+            .selectFrom('sm_secrets')
+            .select('rotator')
+            .where('path', '=', 'webhook/target')
+            .executeTakeFirstOrThrow();
+          assert.equal(JSON.parse(stored.rotator!).url, hook.url);
           const [made] = hook.created;
           assert.equal(hook.calls[1]!.body!.pendingValue, made);
           assert.equal(new Set(hook.calls.map((c) => c.body!.rotationId)).size, 1);

@@ -21,7 +21,7 @@ import {
 import type { SecretValueService } from '../secrets/secret-value-service.ts';
 import type { SecretsRepo } from '../secrets/secrets-repo.ts';
 import { type Storage, WriteRejected } from '../storage/storage-types.ts';
-import { referencesOf, resolveReference, rotatorOf, statusView } from './rotation-fns.ts';
+import { referencesOf, resolveReference, rotatorOf, rotatorView, statusView } from './rotation-fns.ts';
 import type { RotationRepo } from './rotation-repo.ts';
 import { RotationRun } from './rotation-run.ts';
 import { claimLeaseMs, type RotationTrigger, type RotatorFactory } from './rotation-types.ts';
@@ -102,6 +102,7 @@ export class RotationService {
     config: RotatorConfig,
     principal: Principal,
   ): Promise<string> {
+    config = await this.#unredacted(instance, path, config);
     // Building the rotator validates what the schema cannot (a webhook's URL, PostgreSQL role names).
     buildRotator(this.#factories, config);
     const from = { projectId: instance.projectId, regionId: instance.regionId, instanceId: instance.id };
@@ -121,6 +122,21 @@ export class RotationService {
       }
     }
     return JSON.stringify(config);
+  }
+
+  /**
+   * A webhook URL sent back as the view showed it (`?redacted`) keeps the stored URL's query, so a
+   * read-modify-write of `rotation` does not break the hook.
+   */
+  async #unredacted(instance: Instance, path: string, config: RotatorConfig): Promise<RotatorConfig> {
+    if (config.type !== 'webhook' || !config.url.endsWith('?redacted')) return config;
+    const stored = await this.#deps.secrets
+      .get(instance, instance.id, path, true)
+      .then(({ secret }) => rotatorOf(secret))
+      .catch(() => undefined);
+    if (stored?.type !== 'webhook') return config;
+    const shown = rotatorView(stored);
+    return shown.type === 'webhook' && shown.url === config.url ? { ...config, url: stored.url } : config;
   }
 
   /** `rotationStatus` of one secret. */

@@ -52,8 +52,9 @@ const StringMap = Type.Record(Type.String({ maxLength: 63 }), Type.String({ maxL
 /** A secret's rotation: a schedule (`period`), a rotator (what rotating does), or both. */
 const Rotation = Type.Object(
   {
-    period: Type.Optional(Duration),
-    nextRotationTime: Type.Optional(Timestamp),
+    // null as the view shows "none" (a rotator without a schedule), so a view can be sent back.
+    period: Type.Optional(Type.Union([Duration, Type.Null()])),
+    nextRotationTime: Type.Optional(Type.Union([Timestamp, Type.Null()])),
     rotator: Type.Optional(RotatorConfig),
   },
   { additionalProperties: false },

@@ -121,16 +121,19 @@ export function timestampOf(value: string, field: string): number {
 /** A body's `rotation` for the service; `rotator` is the configuration the rotation service checked. */
 export function rotationOf(
   rotation:
-    { period?: string | number | undefined; nextRotationTime?: string | undefined } | null | undefined,
+    | { period?: string | number | null | undefined; nextRotationTime?: string | null | undefined }
+    | null
+    | undefined,
   rotator?: string,
 ) {
   if (rotation === undefined || rotation === null) return rotation;
+  // null is "none", as the view shows it.
   return {
-    ...(rotation.period !== undefined
+    ...(rotation.period !== undefined && rotation.period !== null
       ? { periodSeconds: parseDurationSeconds(rotation.period, 'rotation.period') }
       : {}),
     ...(rotator !== undefined ? { rotator } : {}),
-    ...(rotation.nextRotationTime !== undefined
+    ...(rotation.nextRotationTime !== undefined && rotation.nextRotationTime !== null
       ? { nextRotationTimeMs: timestampOf(rotation.nextRotationTime, 'rotation.nextRotationTime') }
       : {}),
   };
