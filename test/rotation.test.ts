@@ -258,6 +258,25 @@ for (const engine of ['sqlite', 'postgres'] as const) {
           rotation: { rotator: { ...hook, signingSecret: 'svc/token' } },
         });
         assert.equal(self.status, 400, JSON.stringify(self.body));
+        // Metadata rights alone do not let a caller set a rotator (a webhook would receive the value).
+        const role = await api('POST', `/v2/projects/${projectId}/roles`, {
+          roleId: 'metadataEditor',
+          title: 'Metadata editor',
+          permissions: ['secrets.secrets.get', 'secrets.secrets.update'],
+        });
+        assert.equal(role.status, 201, JSON.stringify(role.body));
+        const editor = await serviceAccount('rotation-editor');
+        await api('POST', `${secretPath('svc/token')}/iam-policy:add-binding`, {
+          role: role.body.name,
+          member: editor.member,
+        });
+        const sneaky = await as(editor.token)('PATCH', secretPath('svc/token'), {
+          rotation: { rotator: { type: 'random' } },
+        });
+        assert.equal(sneaky.status, 403, JSON.stringify(sneaky.body));
+        assert.match(sneaky.body.error.message, /secrets\.get_value/);
+        const labels = await as(editor.token)('PATCH', secretPath('svc/token'), { labels: { team: 'a' } });
+        assert.equal(labels.status, 200, JSON.stringify(labels.body));
         // Rotating needs secrets.secrets.rotate: a reader of the secret cannot.
         const reader = await serviceAccount('rotation-reader');
         await api('POST', `${secretPath('app/token')}/iam-policy:add-binding`, {

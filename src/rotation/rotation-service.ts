@@ -91,6 +91,7 @@ export class RotationService {
 
   /**
    * Checks a rotator configuration being set on a secret at `path` of `instance` by `principal`:
+   * `principal` may read and write that secret's values (`secrets.get_value`, `secrets.put_value`),
    * the type is available, the rotator accepts it (a webhook's URL), every referenced secret is in
    * the same project, is not the rotated secret itself, and `principal` holds `secrets.get_value`
    * on it (`permission_denied` before anything is looked up, so nothing about it leaks), and it
@@ -102,6 +103,12 @@ export class RotationService {
     config: RotatorConfig,
     principal: Principal,
   ): Promise<string> {
+    // A rotator reads the rotated secret's values (a webhook receives them) and writes new ones: only
+    // whoever may do both may set one, or `secrets.secrets.update` alone would reveal the value.
+    const rotated = secretName({ ...instance, instanceId: instance.id, path });
+    for (const permission of ['secrets.get_value', 'secrets.put_value'] as const)
+      if (!(await this.#deps.authorizer.holds(principal, permission, rotated)))
+        throw errors.denied(permission, rotated);
     config = await this.#unredacted(instance, path, config);
     // Building the rotator validates what the schema cannot (a webhook's URL, PostgreSQL role names).
     buildRotator(this.#factories, config);
