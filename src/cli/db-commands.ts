@@ -54,14 +54,19 @@ interface ConnectionFlags {
   maxOpenConnections?: string;
 }
 
+const sslModes = ['disable', 'require', 'verify-full'] as const;
+
 /** The connection fields the flags give (for create and update alike). */
 function connectionFields(flags: ConnectionFlags): PatchDatabaseBody {
+  const sslmode = flags.sslmode as (typeof sslModes)[number] | undefined;
+  if (sslmode !== undefined && !sslModes.includes(sslmode))
+    throw new CliError(`--sslmode takes ${sslModes.join(', ')}, not "${sslmode}"`);
   return {
     ...(flags.host !== undefined ? { host: flags.host } : {}),
     ...(flags.port !== undefined ? { port: positiveInteger(flags.port, '--port') } : {}),
     ...(flags.database !== undefined ? { database: flags.database } : {}),
     ...(flags.adminSecret !== undefined ? { adminSecret: flags.adminSecret } : {}),
-    ...(flags.sslmode !== undefined ? { sslmode: flags.sslmode } : {}),
+    ...(sslmode !== undefined ? { sslmode } : {}),
     ...(flags.maxOpenConnections !== undefined
       ? { maxOpenConnections: positiveInteger(flags.maxOpenConnections, '--max-open-connections') }
       : {}),
@@ -74,7 +79,7 @@ function connectionOptions(command: Command): Command {
     .option('--port <port>', 'PostgreSQL port (default 5432)')
     .option('--database <name>', 'the database to connect to')
     .option('--admin-secret <ref>', 'the secret holding the admin login (path in the instance, or full name)')
-    .option('--sslmode <mode>', 'disable, require, verify-ca or verify-full')
+    .option('--sslmode <mode>', 'disable, require or verify-full')
     .option('--max-open-connections <n>', 'admin connections this node opens at most (1-100, default 4)');
 }
 
@@ -128,7 +133,7 @@ export function registerDbCommands(program: Command): void {
         flags.limit === undefined ? undefined : positiveInteger(flags.limit, '--limit'),
       );
       printList(command, items, [
-        ['name', (d) => d.name],
+        ['name', (d) => d.id],
         ['host', (d) => d.host],
         ['port', (d) => d.port],
         ['database', (d) => d.database],
@@ -229,7 +234,7 @@ export function registerDbCommands(program: Command): void {
         client.databases.listRoles(ref, pageToken ? { pageToken } : {}),
       );
       printList(command, items, [
-        ['name', (r) => r.name],
+        ['name', (r) => r.id],
         ['default ttl', (r) => r.defaultTtl],
         ['max ttl', (r) => r.maxTtl],
         ['renewable', (r) => r.renewable],

@@ -6,14 +6,7 @@ import { parseKeyValues, readDataFile } from './cli-input.ts';
 import { CliError, printList, printResource, printResult } from './cli-output.ts';
 import { collect, resolveInstance, resolveSecret } from './cli-resolve.ts';
 import { registerPolicyCommands } from './policy-commands.ts';
-import {
-  addRotatorOptions,
-  mergeRotation,
-  type RotationBody,
-  type RotationNow,
-  type RotatorFlags,
-  rotatorFromFlags,
-} from './rotation-flags.ts';
+import { addRotatorOptions, mergeRotation, type RotatorFlags, rotatorFromFlags } from './rotation-flags.ts';
 import { registerSecretVersionCommands } from './secret-versions-commands.ts';
 
 /** A duration flag: `3600s` as is, bare digits as seconds. */
@@ -95,7 +88,7 @@ export function registerSecretsCommands(program: Command): void {
                   ? { nextRotationTime: timeFlag(flags.nextRotationTime, '--next-rotation-time') }
                   : {}),
                 ...(rotator ? { rotator } : {}),
-              } as RotationBody as CreateSecretBody['rotation'],
+              },
             }
           : {}),
         ...(data !== undefined ? secretValueFields(data) : {}),
@@ -184,7 +177,7 @@ export function registerSecretsCommands(program: Command): void {
       if (changesRotation) {
         // A PATCH replaces the whole rotation: keep the part no flag changes, as the secret has it now.
         const now = await client.secrets.getSecret(ref);
-        const rotation = mergeRotation(now.rotation as RotationNow | null, {
+        const rotation = mergeRotation(now.rotation, {
           ...(flags.rotationPeriod
             ? { period: durationFlag(flags.rotationPeriod, '--rotation-period') }
             : {}),
@@ -194,7 +187,7 @@ export function registerSecretsCommands(program: Command): void {
           ...(rotator ? { rotator } : {}),
           ...(flags.clearRotator ? { clearRotator: true } : {}),
         });
-        Object.assign(body, { rotation: rotation as PatchSecretBody['rotation'], etag: now.etag });
+        Object.assign(body, { rotation, etag: now.etag });
       }
       const secret = await client.secrets.patchSecret(ref, body);
       printResult(command, secret, () => `Updated secret [${secret.path}].`);

@@ -69,7 +69,6 @@ export type {
   DatabaseView,
   DurationValue,
   IssuedCredentialView,
-  IssuedLeaseView,
   LeaseView,
   PatchDatabaseBody,
   PutDatabaseRoleBody,

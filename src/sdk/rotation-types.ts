@@ -1,47 +1,14 @@
-// The types of secret rotation: rotators (what a rotation does) and a secret's rotation status.
+// The types of secret rotation, from the shared schemas.
+import type { Static } from '@sinclair/typebox';
+import type { RotateAnswer } from '../core/api/rotation-schemas.ts';
 
-/** A new random value. */
-export interface RandomRotator {
-  type: 'random';
-  length?: number;
-  charset?: 'alphanumeric' | 'ascii-printable' | 'hex' | 'base64url';
-  exclude?: string;
-}
+export type {
+  PostgresRotatorConfig as PostgresqlRotator,
+  RandomRotatorConfig as RandomRotator,
+  RotationStatusView,
+  RotatorConfig,
+  WebhookRotatorConfig as WebhookRotator,
+} from '../core/api/rotation-schemas.ts';
 
-/** A PostgreSQL login's password, changed with admin credentials held in another secret. */
-export interface PostgresqlRotator {
-  type: 'postgresql';
-  connectionSecret: string;
-  strategy: 'alternate-users' | 'single-user';
-  username?: string;
-  usernames?: [string, string];
-  passwordLength?: number;
-}
-
-/** A hook called for the four steps, signed with a key held in another secret. */
-export interface WebhookRotator {
-  type: 'webhook';
-  url: string;
-  signingSecret: string;
-  timeoutMs?: number;
-}
-
-/** What a rotation does. */
-export type RotatorConfig = RandomRotator | PostgresqlRotator | WebhookRotator;
-
-/** A secret's rotation state. */
-export interface RotationStatusView {
-  state: 'idle' | 'in_progress' | 'failed';
-  step?: 'create' | 'set' | 'test' | 'finish';
-  pendingVersion?: number;
-  attempts: number;
-  lastSuccessTime: string | null;
-  lastFailure: null | { time: string; step: string; message: string };
-  nextAttemptTime?: string;
-}
-
-/** The answer of `POST …/secrets/{secret}/rotate`. */
-export interface RotateSecretView {
-  version: number;
-  rotationStatus: RotationStatusView | null;
-}
+/** The answer of `POST …/secrets/{secret}/rotate`: the new current version and the rotation's state. */
+export type RotateSecretView = Static<typeof RotateAnswer>;

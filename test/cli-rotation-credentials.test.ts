@@ -1,0 +1,162 @@
+import assert from 'node:assert/strict';
+import { mkdtempSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { after, before, describe, test } from 'node:test';
+import { CofferClient, type IssuedCredentialView, type LeaseView } from '../src/sdk/index.ts';
+import { runCoffer } from './support/cli-process.ts';
+import { createTestDatabase, type TestDatabase, withAdmin } from './support/postgres.ts';
+import { canLogin, passwordAuthGroup, passwordAuthSkipReason, testServer } from './support/postgres-roles.ts';
+import { startTestNode, type TestNode } from './support/test-node.ts';
+
+const skip = await passwordAuthSkipReason();
+
+/** Whether a role of that name exists on the test server. */
+async function roleExists(name: string): Promise<boolean> {
+  const found = await withAdmin((client) =>
+    client.query('SELECT 1 FROM pg_roles WHERE rolname = $1', [name]),
+  );
+  return found.rowCount === 1;
+}
+
+// Issued logins are members of coffer_password_auth, so their passwords are really checked.
+const creation = `CREATE ROLE {{name}} LOGIN PASSWORD {{password}} VALID UNTIL {{expiration}} IN ROLE ${passwordAuthGroup}`;
+
+describe(
+  'coffer secrets rotate, db, leases and run --db-role as processes',
+  { skip, concurrency: true },
+  () => {
+    let node: TestNode;
+    let database: TestDatabase;
+    let dir: string;
+    let env: Record<string, string>;
+    const ok = async (args: string[], input?: string) => {
+      const result = await runCoffer(args, env, input);
+      assert.equal(result.code, 0, `coffer ${args.join(' ')}: ${result.stderr}`);
+      return result;
+    };
+
+    before(async () => {
+      node = await startTestNode();
+      database = await createTestDatabase();
+      dir = mkdtempSync(join(tmpdir(), 'coffer-cli-dyn-'));
+      const admin = new CofferClient({ address: node.url, token: node.adminToken });
+      const projectId = (await admin.projects.create({ displayName: 'cli-dyn' })).id;
+      const instanceId = (
+        await admin.secrets.createInstance({ projectId, regionId: 'local' }, { name: 'main' })
+      ).id;
+      env = {
+        COFFER_ADDR: node.url,
+        COFFER_TOKEN: node.adminToken!,
+        COFFER_PROJECT: projectId,
+        COFFER_REGION: '',
+        COFFER_INSTANCE: instanceId,
+        COFFER_CONFIG_DIR: join(dir, 'config'),
+      };
+      const adminLogin = { ...testServer, username: 'postgres', password: 'x' };
+      await ok(['secrets', 'create', 'db/admin', '--data-file=-'], JSON.stringify(adminLogin));
+      await ok([
+        'db',
+        'create',
+        'app',
+        `--host=${testServer.host}`,
+        `--port=${testServer.port}`,
+        `--database=${database.name}`,
+        '--admin-secret=db/admin',
+      ]);
+      await ok([
+        'db',
+        'role',
+        'put',
+        'app/rw',
+        `--creation-statement=${creation}`,
+        '--default-ttl=1h',
+        '--max-ttl=2h',
+      ]);
+    });
+    after(async () => {
+      await node?.destroy();
+      await database?.drop();
+      if (dir) rmSync(dir, { recursive: true, force: true });
+    });
+
+    test('secrets rotate with the random rotator: a new current value, the old one kept as previous', async () => {
+      await ok(
+        ['secrets', 'create', 'app/token', '--data-file=-', '--rotator=random', '--rotator-length=40'],
+        'v1',
+      );
+      const rotated = JSON.parse((await ok(['secrets', 'rotate', 'app/token', '--format=json'])).stdout) as {
+        version: number;
+        rotationStatus: { state: string; lastSuccessTime: string | null };
+      };
+      assert.equal(rotated.version, 2);
+      assert.equal(rotated.rotationStatus.state, 'idle');
+      assert.notEqual(rotated.rotationStatus.lastSuccessTime, null);
+      const [current, previous] = await Promise.all([
+        ok(['secrets', 'versions', 'access', '--secret=app/token', '--stage=current']),
+        ok(['secrets', 'versions', 'access', '--secret=app/token', '--stage=previous']),
+      ]);
+      assert.match(current.stdout, /^[A-Za-z0-9]{40}$/);
+      assert.equal(previous.stdout, 'v1');
+      // A schedule added later keeps the rotator (the CLI sends the whole rotation back, with the etag).
+      await ok(['secrets', 'update', 'app/token', '--rotation-period=86400s']);
+      const described = JSON.parse(
+        (await ok(['secrets', 'describe', 'app/token', '--format=json'])).stdout,
+      ) as {
+        rotation: { period: string; rotator: { type: string; length: number } };
+      };
+      assert.equal(described.rotation.period, '86400s');
+      assert.deepEqual(described.rotation.rotator, { type: 'random', length: 40 });
+    });
+
+    test('db issue --json: a login that works, its lease, and leases revoke drops it', async () => {
+      const issuedRun = await ok(['db', 'issue', 'app', 'rw', '--ttl=15m', '--json']);
+      const issued = JSON.parse(issuedRun.stdout) as IssuedCredentialView;
+      assert.doesNotMatch(issuedRun.stderr, new RegExp(issued.password));
+      assert.match(issued.lease.id, /^l-[a-z2-7]{26}$/);
+      assert.equal(issued.lease.ttl, 900);
+      assert.equal(await canLogin(issued.username, issued.password), true);
+      assert.equal(await canLogin(issued.username, 'not-the-password'), false);
+      const lease = JSON.parse(
+        (await ok(['leases', 'get', issued.lease.id, '--format=json'])).stdout,
+      ) as LeaseView;
+      assert.equal(lease.state, 'active');
+      assert.equal(lease.username, issued.username);
+      const listed = JSON.parse(
+        (await ok(['leases', 'list', 'app', '--role=rw', '--format=json'])).stdout,
+      ) as LeaseView[];
+      assert.ok(listed.some((l) => l.id === issued.lease.id));
+      const revoked = JSON.parse(
+        (await ok(['leases', 'revoke', issued.lease.id, '--format=json'])).stdout,
+      ) as LeaseView;
+      assert.equal(revoked.state, 'revoked');
+      assert.equal(await roleExists(issued.username), false);
+      // For people: the password on stdout only, the revoke hint (lease id) on stderr.
+      const text = await ok(['db', 'issue', 'app/rw']);
+      const password = /^password: (.+)$/m.exec(text.stdout)?.[1];
+      const id = /^lease: (l-\S+)$/m.exec(text.stdout)?.[1];
+      assert.ok(password && id, text.stdout);
+      assert.doesNotMatch(text.stderr, new RegExp(password));
+      assert.match(text.stderr, new RegExp(`coffer leases revoke ${id}`));
+      await ok(['leases', 'revoke', id]);
+    });
+
+    test('run --db-role: the command logs in with PG* variables, its exit code comes back, the lease is revoked after', async () => {
+      const child = [
+        'const pg = require("pg");',
+        'const c = new pg.Client();',
+        'c.connect().then(() => c.query("SELECT current_user AS u, current_database() AS d"))',
+        '.then((r) => { process.stdout.write(JSON.stringify([r.rows[0].u, r.rows[0].d, process.env.PGUSER])); return c.end(); })',
+        '.then(() => process.exit(3), (e) => { console.error(e.message); process.exit(9); });',
+      ].join(' ');
+      const result = await runCoffer(['run', '--db-role=app/rw', '--', process.execPath, '-e', child], env);
+      assert.equal(result.code, 3, result.stderr);
+      const [user, db, pgUser] = JSON.parse(result.stdout) as [string, string, string];
+      assert.equal(db, database.name);
+      assert.equal(user, pgUser);
+      assert.match(user, /^v-/);
+      assert.equal(result.stderr, '');
+      assert.equal(await roleExists(user), false, 'revoked when the command exited');
+    });
+  },
+);
