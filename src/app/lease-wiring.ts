@@ -56,12 +56,14 @@ export function createLeaseServices(deps: {
   });
   const expiry = new LeaseExpiryJob({
     claims,
+    storage,
     revocation,
     targets,
     audit: deps.audit,
     clock,
     logger,
     concurrency: deps.config.revokeConcurrency,
+    ratePerSecond: deps.config.revokeRatePerSecond,
     ready: () => !deps.barrier.sealed,
   });
   const leases = new LeaseService({

@@ -125,11 +125,16 @@ function applyEnv(raw: Record<string, unknown>, env: Record<string, string | und
   for (const [name, field] of [
     ['COFFER_DATABASES_REVOKE_CONCURRENCY', 'revokeConcurrency'],
     ['COFFER_DATABASES_EXPIRY_POLL_MS', 'expiryPollMs'],
+    ['COFFER_DATABASES_REVOKE_RATE_PER_SECOND', 'revokeRatePerSecond'],
   ] as const) {
     const value = env[name];
     if (value === undefined || value === '') continue;
+    if (!/^\d+(\.\d+)?$/.test(value)) throw new ConfigError(name, 'must be a number');
     const current = (raw.databases ?? {}) as Record<string, unknown>;
-    raw.databases = { ...current, [field]: parseIntegerEnv(name, value) };
+    raw.databases = {
+      ...current,
+      [field]: field === 'revokeRatePerSecond' ? Number(value) : parseIntegerEnv(name, value),
+    };
   }
   if (env.COFFER_CHANGE_POLL_MS)
     raw.changePollMs = parseIntegerEnv('COFFER_CHANGE_POLL_MS', env.COFFER_CHANGE_POLL_MS);

@@ -71,6 +71,27 @@ export class LeaseClaimRepo {
     return stmt(q, 'one');
   }
 
+  /**
+   * Claims, in one statement, those of `ids` that are still due and unclaimed (the job's batch);
+   * returns the claimed rows (RETURNING), as they are now.
+   */
+  claimDue(ids: readonly string[], owner: string, nowMs: number, untilMs: number): WriteStatement {
+    return stmt(
+      this.#db
+        .updateTable('db_leases')
+        .set({ claim_owner: owner, claim_until: untilMs })
+        .where('id', 'in', [...ids])
+        .where((eb) => unclaimed(eb, nowMs))
+        .where((eb) =>
+          eb.or([
+            eb.and([eb('state', '=', 'active'), eb('expire_time', '<=', nowMs)]),
+            eb.and([eb('state', 'in', ['revoking', 'revoke_failed']), eb('next_attempt_time', '<=', nowMs)]),
+          ]),
+        )
+        .returningAll(),
+    );
+  }
+
   /** Records a revocation done by the claim's `owner` (state revoked, the claim released). */
   markRevoked(id: string, owner: string, nowMs: number): WriteStatement {
     return stmt(

@@ -2,9 +2,12 @@ import type { Clock } from '../core/clock.ts';
 import type { CofferError } from '../core/errors.ts';
 import type { Logger } from '../core/logger.ts';
 import { targetFailed } from '../targets/postgres-target.ts';
-import { type Storage, WriteRejected } from '../storage/storage-types.ts';
+import { type Storage, WriteRejected, type WriteStatement } from '../storage/storage-types.ts';
 import type { DbLease, LeaseState } from './database-types.ts';
 import type { LeaseClaimRepo } from './lease-claim-repo.ts';
+import { toLease } from './lease-repo.ts';
+import type { Selectable } from 'kysely';
+import type { DbLeasesTable } from '../storage/schema.ts';
 import { revokeRole, type AdminSession } from './role-revoker.ts';
 
 /** What revocation needs from a lease's database connection (connection-pools.ts, the role repo). */
@@ -88,7 +91,7 @@ export class LeaseRevocation {
     access: LeaseTargetAccess,
     record: (change: () => Promise<void>) => Promise<void> = (change) => change(),
   ): Promise<RevocationOutcome> {
-    const { storage, claims, clock, nodeId, claimMs, backoff, logger } = this.#deps;
+    const { storage, claims, clock, nodeId, claimMs } = this.#deps;
     const claimedAt = clock.nowMs();
     try {
       await storage.write([claims.claim(lease, nodeId, claimedAt, claimedAt + claimMs, dueOnly)]);
@@ -96,26 +99,70 @@ export class LeaseRevocation {
       if (err instanceof WriteRejected) return { kind: 'busy' };
       throw err;
     }
-    let failure: CofferError | undefined;
+    return this.revokeClaimed(lease, access, record);
+  }
+
+  /**
+   * Claims for this node, in one write, those of `leases` that are still due and unclaimed (the
+   * expiry job's batch); returns them as they are now, to be revoked with `revokeClaimed`.
+   */
+  async claimDue(leases: readonly DbLease[]): Promise<DbLease[]> {
+    if (leases.length === 0) return [];
+    const { storage, claims, clock, nodeId, claimMs } = this.#deps;
+    const now = clock.nowMs();
+    const [rows] = await storage.write([
+      claims.claimDue(
+        leases.map((lease) => lease.id),
+        nodeId,
+        now,
+        now + claimMs,
+      ),
+    ]);
+    return ((rows ?? []) as Selectable<DbLeasesTable>[]).map(toLease);
+  }
+
+  /** Revokes a lease this node has claimed, then records the outcome and releases the claim. */
+  async revokeClaimed(
+    lease: DbLease,
+    access: LeaseTargetAccess,
+    record: (change: () => Promise<void>) => Promise<void> = (change) => change(),
+  ): Promise<RevocationOutcome> {
+    const failure = await this.revokeOnTarget(lease, access);
+    if (failure !== undefined) return this.recordFailure(lease, failure);
+    const { storage } = this.#deps;
+    try {
+      await record(async () => void (await storage.write([this.markRevoked(lease)])));
+      return { kind: 'revoked' };
+    } catch (err) {
+      // The claim ran out and another node took the lease over: it records the outcome.
+      if (err instanceof WriteRejected) return { kind: 'busy' };
+      throw err;
+    }
+  }
+
+  /** Revokes a claimed lease's role on its target; the failure (redacted), if any. */
+  async revokeOnTarget(lease: DbLease, access: LeaseTargetAccess): Promise<CofferError | undefined> {
     try {
       const statements = await access.revocationStatements(lease);
       await access.withAdmin(lease, (session, adminUsername) =>
         revokeRole(session, adminUsername, { username: lease.username, revocationStatements: statements }),
       );
+      return undefined;
     } catch (err) {
-      failure = targetFailed(`the revocation of lease ${lease.id}`, err);
+      return targetFailed(`the revocation of lease ${lease.id}`, err);
     }
+  }
+
+  /** The statement recording that this node revoked a lease it claimed (expects one row). */
+  markRevoked(lease: DbLease): WriteStatement {
+    const { claims, clock, nodeId } = this.#deps;
+    return claims.markRevoked(lease.id, nodeId, clock.nowMs());
+  }
+
+  /** Records a failed attempt on a claimed lease: backoff, `revoke_failed` after many, the claim released. */
+  async recordFailure(lease: DbLease, failure: CofferError): Promise<RevocationOutcome> {
+    const { storage, claims, clock, nodeId, backoff, logger } = this.#deps;
     const now = clock.nowMs();
-    if (failure === undefined) {
-      try {
-        await record(async () => void (await storage.write([claims.markRevoked(lease.id, nodeId, now)])));
-        return { kind: 'revoked' };
-      } catch (err) {
-        // The claim ran out and another node took the lease over: it records the outcome.
-        if (err instanceof WriteRejected) return { kind: 'busy' };
-        throw err;
-      }
-    }
     const attempts = lease.attempts + 1;
     const state = attempts >= backoff.failedAfterAttempts ? 'revoke_failed' : 'revoking';
     const nextAttemptMs = now + backoffDelayMs(attempts, backoff);
