@@ -158,5 +158,42 @@ describe(
       assert.equal(result.stderr, '');
       assert.equal(await roleExists(user), false, 'revoked when the command exited');
     });
+
+    test('run --db-role renews a short lease while the command runs: its session outlives the first TTL', async () => {
+      await ok([
+        'db',
+        'role',
+        'put',
+        'app',
+        'short',
+        `--creation-statement=${creation}`,
+        '--default-ttl=6s',
+        '--max-ttl=1h',
+      ]);
+      // Renewed at 4 s (2/3 of 6 s); without it the expiry job would end the session at 6 s. The
+      // variables come with another prefix, which the command maps to node-postgres's own.
+      const child = [
+        'const e = process.env; const pg = require("pg");',
+        'const c = new pg.Client({ user: e.APP_DB_USER, password: e.APP_DB_PASSWORD, host: e.APP_DB_HOST, port: Number(e.APP_DB_PORT), database: e.APP_DB_DATABASE });',
+        'const until = () => c.query("SELECT rolvaliduntil AS v FROM pg_roles WHERE rolname = current_user").then((r) => r.rows[0].v.getTime());',
+        'c.connect().then(until).then((first) => new Promise((ok) => setTimeout(ok, 7000)).then(until).then((second) => {',
+        '  process.stdout.write(JSON.stringify([e.APP_DB_USER, e.PGUSER ?? null, first, second])); return c.end(); }))',
+        '.catch((err) => { console.error(err.message); process.exit(9); });',
+      ].join(' ');
+      const result = await runCoffer(
+        ['run', '--db-role=app/short', '--db-env-prefix=APP_DB_', '--', process.execPath, '-e', child],
+        { ...env, PGUSER: '' },
+      );
+      assert.equal(result.code, 0, result.stderr);
+      const [user, pgUser, first, second] = JSON.parse(result.stdout) as [
+        string,
+        string | null,
+        number,
+        number,
+      ];
+      assert.equal(pgUser, '', 'PGUSER is left alone with another prefix');
+      assert.ok(second > first, 'the renewal moved VALID UNTIL');
+      assert.equal(await roleExists(user), false);
+    });
   },
 );
