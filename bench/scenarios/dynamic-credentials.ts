@@ -77,8 +77,8 @@ async function rolesLeft(url: string, prefix: string): Promise<number> {
  *    time until every issued role is gone from the server (≤ 60 s) while wrk reads a secret value
  *    (getSecretValue, a service account's token) in 2 s windows: the read rate during the
  *    revocations ÷ the rate in the windows just before (≥ 0.9).
- * The server runs on the server CPU (SQLite storage, default `databases.revokeConcurrency` 4, expiry
- * polled every second), wrk on the load CPU; the issuing client is this process.
+ * The server runs on the server CPU (SQLite storage, default `databases.revokeConcurrency` 4 and
+ * `revokeRatePerSecond` 30, expiry polled every second), wrk on the load CPU; the issuing client is this process.
  */
 export const dynamicCredentialsScenario: Scenario = {
   name: 'dynamic-credentials',
@@ -258,7 +258,7 @@ async function measure(ctx: ScenarioContext, server: CofferServer, targetUrl: UR
     (_, i) => i % Math.max(1, Math.floor(left.length / 8)) === 0 || i === left.length - 1,
   );
   return [
-    `server on CPU ${ctx.serverCpu} (SQLite storage, revokeConcurrency 4, expiry polled every 1 s), wrk -c${Math.max(...ctx.connections)} on CPU ${ctx.loadCpu}; ` +
+    `server on CPU ${ctx.serverCpu} (SQLite storage, revokeConcurrency 4, revokeRatePerSecond 30, expiry polled every 1 s), wrk -c${Math.max(...ctx.connections)} on CPU ${ctx.loadCpu}; ` +
       `PostgreSQL ${targetUrl.host} (database ${dbName}); ${inFlight} issue/revoke requests in flight from the bench process`,
     '',
     markdownTable(
