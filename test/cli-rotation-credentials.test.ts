@@ -1,10 +1,12 @@
 import assert from 'node:assert/strict';
+import { spawn } from 'node:child_process';
+import { once } from 'node:events';
 import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { after, before, describe, test } from 'node:test';
 import { CofferClient, type IssuedCredentialView, type LeaseView } from '../src/sdk/index.ts';
-import { runCoffer } from './support/cli-process.ts';
+import { cofferBin, runCoffer } from './support/cli-process.ts';
 import { createTestDatabase, type TestDatabase, withAdmin } from './support/postgres.ts';
 import { canLogin, passwordAuthGroup, passwordAuthSkipReason, testServer } from './support/postgres-roles.ts';
 import { startTestNode, type TestNode } from './support/test-node.ts';
@@ -181,21 +183,40 @@ describe(
       assert.equal(await roleExists(issued.username), false, 'the expiry job revoked it');
     });
 
-    test('run --db-role: the command logs in with PG* variables, its exit code comes back, the lease is revoked after', async () => {
+    test('run --db-role: the command logs in with PG* variables; on SIGTERM it gets the signal, its exit code comes back, the lease is revoked', async () => {
       const child = [
         'const pg = require("pg");',
         'const c = new pg.Client();',
+        'process.on("SIGTERM", () => c.end().then(() => process.exit(3)));',
         'c.connect().then(() => c.query("SELECT current_user AS u, current_database() AS d"))',
-        '.then((r) => { process.stdout.write(JSON.stringify([r.rows[0].u, r.rows[0].d, process.env.PGUSER])); return c.end(); })',
-        '.then(() => process.exit(3), (e) => { console.error(e.message); process.exit(9); });',
+        '.then((r) => process.stdout.write(JSON.stringify([r.rows[0].u, r.rows[0].d, process.env.PGUSER]) + "\\n"))',
+        '.catch((e) => { console.error(e.message); process.exit(9); }); setInterval(() => {}, 1000);',
       ].join(' ');
-      const result = await runCoffer(['run', '--db-role=app/rw', '--', process.execPath, '-e', child], env);
-      assert.equal(result.code, 3, result.stderr);
-      const [user, db, pgUser] = JSON.parse(result.stdout) as [string, string, string];
+      const run = spawn(
+        process.execPath,
+        [cofferBin, 'run', '--db-role=app/rw', '--', process.execPath, '-e', child],
+        {
+          env: { ...process.env, ...env },
+          stdio: ['ignore', 'pipe', 'pipe'],
+        },
+      );
+      let stdout = '';
+      let stderr = '';
+      run.stdout.on('data', (d: Buffer) => (stdout += d.toString()));
+      run.stderr.on('data', (d: Buffer) => (stderr += d.toString()));
+      const closed = once(run, 'close');
+      const deadline = Date.now() + 30_000;
+      while (!stdout.includes('\n') && run.exitCode === null && Date.now() < deadline)
+        await new Promise((resolve) => setTimeout(resolve, 20));
+      const [user, db, pgUser] = JSON.parse(stdout) as [string, string, string];
+      assert.equal(await roleExists(user), true, 'the login exists while the command runs');
+      run.kill('SIGTERM');
+      const [code] = (await closed) as [number | null];
+      assert.equal(code, 3, stderr);
       assert.equal(db, database.name);
       assert.equal(user, pgUser);
       assert.match(user, /^v-/);
-      assert.equal(result.stderr, '');
+      assert.equal(stderr, '');
       assert.equal(await roleExists(user), false, 'revoked when the command exited');
     });
 
