@@ -213,6 +213,29 @@ describe('Rotation engine: resume, failures, backoff (SQLite)', () => {
     assert.equal(seen.created.length, 1, 'the same pending value, never a second one');
     assert.equal((await current(path)).value, seen.created[0]);
   });
+
+  test('metrics count steps and runs by outcome and time the runs that moved current (M4, M10)', async () => {
+    const scraped = await node.server.inject({
+      method: 'GET',
+      url: '/v2/sys/metrics',
+      headers: { authorization: `Bearer ${node.adminToken}` },
+    });
+    assert.equal(scraped.statusCode, 200, scraped.body);
+    const sample = (series: string) => {
+      const line = scraped.body.split('\n').find((l) => l.startsWith(`${series} `));
+      return line === undefined ? undefined : Number(line.split(' ')[1]);
+    };
+    assert.ok(sample('coffer_rotation_steps_total{step="test",result="failed"}')! >= 11);
+    assert.ok(sample('coffer_rotation_steps_total{step="finish",result="ok"}')! >= 5);
+    assert.ok(sample('coffer_rotations_total{trigger="manual",result="ok"}')! >= 3);
+    assert.ok(sample('coffer_rotations_total{trigger="scheduled",result="failed"}')! >= 9);
+    assert.ok(sample('coffer_rotation_duration_seconds_count{trigger="manual"}')! >= 3);
+    assert.equal(
+      /coffer_rotation[^\n]*(resume|failing|hopeless)/.test(scraped.body),
+      false,
+      'no secret in labels',
+    );
+  });
 });
 
 describe('Rotation engine on PostgreSQL: two nodes', { skip: postgresSkip ?? false }, () => {

@@ -11,6 +11,8 @@ import type { Storage } from '../storage/storage-types.ts';
 import type { QueryObserver, StorageWriteObserver } from '../storage/timed-storage.ts';
 import { CounterFamily, HistogramFamily, ScrapedFamily, type ScrapedValue } from './metric-families.ts';
 import { RequestMetrics } from './request-metrics.ts';
+import { rotationMetrics } from './rotation-metrics.ts';
+import type { RotationObserver } from '../rotation/rotation-types.ts';
 import { version } from './version.ts';
 
 /** Upper bounds (seconds) of the storage and audit histograms (a point read ≈10 µs, an fsync ≈0.4 ms). */
@@ -81,6 +83,8 @@ export class AppMetrics {
   readonly storageWrites: StorageWriteObserver;
   /** Storage reads (queries through `storage.db`): duration and failures. */
   readonly storageReads: QueryObserver;
+  /** Rotation steps and runs (M4, M10; see rotation-metrics.ts). */
+  readonly rotations: RotationObserver;
   #unwatch: (() => void) | undefined;
 
   constructor() {
@@ -88,6 +92,7 @@ export class AppMetrics {
     for (const metric of processMetrics().getMetricsAsArray())
       if (!lintFailing.has(metric.name)) this.registry.registerMetric(metric as unknown as Metric);
     this.requests = new RequestMetrics(this.registry);
+    this.rotations = rotationMetrics(this.registry);
     const writeSeconds = new HistogramFamily(
       'coffer_storage_write_duration_seconds',
       'Time a write unit took, queueing for the group commit included.',

@@ -266,6 +266,7 @@ export async function createApp(
     audit,
     clock,
     logger,
+    observer: metrics.rotations,
   });
   kms.setVersionDependentsFinder((key, version, canSee) => keyDependents.ofKeyVersion(key, version, canSee));
   const jobs = new BackgroundJobs({

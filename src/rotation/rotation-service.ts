@@ -24,7 +24,12 @@ import { type Storage, WriteRejected } from '../storage/storage-types.ts';
 import { referencesOf, resolveReference, rotatorOf, rotatorView, statusView } from './rotation-fns.ts';
 import type { RotationRepo } from './rotation-repo.ts';
 import { RotationRun } from './rotation-run.ts';
-import { claimLeaseMs, type RotationTrigger, type RotatorFactory } from './rotation-types.ts';
+import {
+  claimLeaseMs,
+  type RotationObserver,
+  type RotationTrigger,
+  type RotatorFactory,
+} from './rotation-types.ts';
 import type { RotationStep } from './rotator.ts';
 import { buildRotator, defaultRotators } from './rotator-registry.ts';
 
@@ -41,6 +46,8 @@ export interface RotationServiceDeps {
   readonly audit: AuditLog;
   readonly clock: Clock;
   readonly logger: Logger;
+  /** Told of step and run outcomes (metrics). */
+  readonly observer?: RotationObserver;
   /** Rotator factories by type (default: every rotator this server has). */
   readonly rotators?: Readonly<Record<string, RotatorFactory>>;
   /**
@@ -251,6 +258,8 @@ export class RotationService {
       throw err;
     }
     let stopped = false;
+    const started = performance.now();
+    const observer = this.#deps.observer;
     try {
       // Read again under the claim: what another node finished meanwhile is visible now.
       const claimed = (await secretsRepo.findSecretByUid(secretUid)) ?? secret;
@@ -277,9 +286,12 @@ export class RotationService {
         readReference: (ref, events) => this.#readReference(claimed, ref, trigger, events),
         stopped: (step) => new RotationStopped(step),
       });
-      return await run.run();
+      const version = await run.run();
+      observer?.run(trigger.kind, 'ok', (performance.now() - started) / 1000);
+      return version;
     } catch (err) {
       if (err instanceof RotationStopped) stopped = true;
+      else observer?.run(trigger.kind, 'failed', (performance.now() - started) / 1000);
       throw err;
     } finally {
       if (!stopped) await storage.write([repo.release(secretUid, owner)]).catch(() => undefined);
@@ -361,6 +373,7 @@ export class RotationService {
     };
     try {
       await auditedChange(this.#deps.audit, recorded, change);
+      this.#deps.observer?.step(outcome.step, outcome.result);
     } catch (err) {
       ok = false;
       throw err;

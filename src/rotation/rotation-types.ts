@@ -38,6 +38,14 @@ export interface RotationTrigger {
   readonly events?: AuditEvent[];
 }
 
+/** What the engine reports for metrics (M4 rotation success, M10 rotation lead time). */
+export interface RotationObserver {
+  /** A step ended, recorded as `result`. */
+  step(step: RotationStep, result: 'ok' | 'failed'): void;
+  /** A run ended: the rotation finished (`ok`, after `seconds` of this run) or a step failed. */
+  run(trigger: RotationTrigger['kind'], result: 'ok' | 'failed', seconds: number): void;
+}
+
 /** Makes a rotator from a secret's validated rotator configuration. */
 export type RotatorFactory = (config: unknown) => Rotator;
 
