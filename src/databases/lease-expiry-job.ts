@@ -54,6 +54,7 @@ export class LeaseExpiryJob {
   #timer: NodeJS.Timeout | undefined;
   /** When the next revocation may start (performance.now() ms): the pacing of a mass expiry. */
   #nextStartMs = 0;
+  #stopping = false;
 
   constructor(deps: LeaseExpiryJobDeps) {
     this.#deps = deps;
@@ -86,6 +87,8 @@ export class LeaseExpiryJob {
   /** Stops the timer and waits for a run in flight. */
   async stop(): Promise<void> {
     clearInterval(this.#timer);
+    // A run in flight ends after its current chunk (the rest stays due for any node).
+    this.#stopping = true;
     await this.#running;
   }
 
@@ -94,7 +97,7 @@ export class LeaseExpiryJob {
     try {
       for (let pass = 0; pass < maxPassesPerRun; pass++) {
         this.#again = false;
-        if (!ready()) return;
+        if (!ready() || this.#stopping) return;
         const done = await this.#pass();
         if (done === 0 && !this.#again) return;
       }
@@ -123,7 +126,11 @@ export class LeaseExpiryJob {
       // Chunks of a quarter second's worth of revocations (at least one, at most four waves of
       // `concurrency`): each chunk is claimed in one write, then revoked `concurrency` at a time.
       const chunkSize = Math.min(4 * concurrency, Math.max(1, Math.round(this.#deps.ratePerSecond / 4)));
-      for (let i = 0; i < due.length && failure === undefined; i += chunkSize) {
+      for (
+        let i = 0;
+        i < due.length && failure === undefined && !this.#stopping && this.#deps.ready();
+        i += chunkSize
+      ) {
         const chunk = due.slice(i, i + chunkSize);
         await this.#pace(chunk.length);
         const claimed = await revocation.claimDue(chunk);
