@@ -10,6 +10,8 @@ import {
   passwordAuthSkipReason,
   testServer,
 } from './support/postgres-roles.ts';
+import { ManualClock } from '../src/core/clock.ts';
+import { startTcpProxy, type TcpProxy } from './support/tcp-proxy.ts';
 import { call, startTestNode, type TestNode } from './support/test-node.ts';
 
 const skip = await passwordAuthSkipReason();
@@ -19,7 +21,9 @@ describe('Rotation with the postgresql rotator through POST …/rotate', { skip:
   const run = randomBytes(4).toString('hex');
   const adminName = `coffer_erot_${run}_admin`;
   const adminPassword = randomBytes(16).toString('hex');
-  const [userA, userB] = [`coffer_erot_${run}_a`, `coffer_erot_${run}_b`];
+  const [userA, userB, userS] = [`coffer_erot_${run}_a`, `coffer_erot_${run}_b`, `coffer_erot_${run}_s`];
+  const clock = new ManualClock(Date.now());
+  let proxy: TcpProxy;
   const initial = randomBytes(12).toString('hex');
   let node: TestNode;
   let base: string;
@@ -34,13 +38,17 @@ describe('Rotation with the postgresql rotator through POST …/rotate', { skip:
 
   before(async () => {
     await createLoginRole(adminName, adminPassword, 'CREATEROLE');
-    for (const name of [userA, userB]) {
+    for (const name of [userA, userB, userS]) {
       await createLoginRole(name, initial);
       await withAdmin((c) =>
         c.query(`GRANT ${pg.escapeIdentifier(name)} TO ${pg.escapeIdentifier(adminName)} WITH ADMIN OPTION`),
       );
     }
-    node = await startTestNode({ env: { COFFER_REGIONS: 'eu01', COFFER_BACKGROUND_INTERVAL_MS: '3600000' } });
+    proxy = await startTcpProxy(testServer.host, testServer.port);
+    node = await startTestNode({
+      env: { COFFER_REGIONS: 'eu01', COFFER_BACKGROUND_INTERVAL_MS: '3600000' },
+      clock,
+    });
     const projectId = (await api('POST', '/v2/projects', {})).body.id as string;
     const instance = await api('POST', `/v2/projects/${projectId}/regions/eu01/instances`, { name: 'db' });
     base = `/v2/projects/${projectId}/regions/eu01/instances/${instance.body.id}`;
@@ -65,7 +73,8 @@ describe('Rotation with the postgresql rotator through POST …/rotate', { skip:
   });
   after(async () => {
     await node?.destroy();
-    await dropRoles([userA, userB, adminName]);
+    await proxy?.close();
+    await dropRoles([userA, userB, userS, adminName]);
   });
 
   test('alternate-users: each rotation changes the other user; the new and the previous credentials log in', async () => {
@@ -107,5 +116,46 @@ describe('Rotation with the postgresql rotator through POST …/rotate', { skip:
     const text = JSON.stringify([failed.body, status]) + node.logLines.join('\n');
     for (const leaked of ['wrong-password-xyz', adminPassword, before.password])
       assert.equal(text.includes(leaked), false);
+  });
+
+  test('PostgreSQL down during set: the rotation pauses (current unchanged, backoff) and the schedule resumes it once it is back', async () => {
+    const viaProxy = { ...testServer, host: '127.0.0.1', port: proxy.port, sslmode: 'disable' };
+    const admin = { ...viaProxy, username: adminName, password: adminPassword };
+    assert.equal(
+      (await api('POST', `${base}/secrets`, { path: 'db/admin-proxied', value: JSON.stringify(admin) }))
+        .status,
+      201,
+    );
+    const created = await api('POST', `${base}/secrets`, {
+      path: 'db/single',
+      value: JSON.stringify({ ...viaProxy, username: userS, password: initial }),
+      rotation: {
+        rotator: {
+          type: 'postgresql',
+          connectionSecret: 'db/admin-proxied',
+          strategy: 'single-user',
+          username: userS,
+        },
+      },
+    });
+    assert.equal(created.status, 201, JSON.stringify(created.body));
+    await proxy.cut();
+    const failed = await api('POST', `${secret('db/single')}/rotate`);
+    assert.equal(failed.status, 503, JSON.stringify(failed.body));
+    const status = (await api('GET', secret('db/single'))).body.rotationStatus;
+    assert.deepEqual([status.state, status.step, status.attempts], ['in_progress', 'set', 1]);
+    const unchanged = await api('GET', `${secret('db/single')}/value`);
+    assert.equal(JSON.parse(unchanged.body.value).password, initial);
+    assert.ok(await canLogin(userS, initial), 'the old password still works');
+    await proxy.restore();
+    assert.equal(await node.app.rotation.runDue(), 0, 'not before its backoff');
+    clock.advance(30_000);
+    assert.equal(await node.app.rotation.runDue(), 1);
+    const rotated = JSON.parse((await api('GET', `${secret('db/single')}/value`)).body.value);
+    assert.equal(rotated.username, userS);
+    assert.equal(rotated.port, proxy.port);
+    assert.ok(await canLogin(userS, rotated.password));
+    assert.equal(await canLogin(userS, initial), false);
+    assert.equal((await api('GET', secret('db/single'))).body.rotationStatus.state, 'idle');
   });
 });
