@@ -51,8 +51,8 @@ export interface RotationServiceDeps {
   /** Rotator factories by type (default: every rotator this server has). */
   readonly rotators?: Readonly<Record<string, RotatorFactory>>;
   /**
-   * Tests only: after this step is durable the run stops as a crash would (its claim kept until the
-   * lease lapses), so that a fresh service over the same storage can be shown to resume.
+   * Tests only: after this step is durable the run stops as a crash would (its claim left behind,
+   * as a dead process leaves it), so that a fresh service over the same storage can be shown to resume.
    */
   readonly stopAfter?: RotationStep;
 }
