@@ -6,6 +6,7 @@ import { cofferClient } from './cli-context.ts';
 import { collectRepeated } from './cli-input.ts';
 import { CliError } from './cli-output.ts';
 import { resolveInstance } from './cli-resolve.ts';
+import { databaseAndRole } from './db-commands.ts';
 import { dbEnvNames, RunDbCredential } from './run-db-credential.ts';
 import { isDeniedVariable } from '../core/env-deny.ts';
 
@@ -197,7 +198,10 @@ export function registerRunCommand(program: Command): void {
         throw new CliError(
           'give at least one --secret NAME=PATH or --prefix PREFIX (or --db-role DATABASE/ROLE)',
         );
-      if (flags.dbRole) dbEnvNames(flags.dbEnvPrefix);
+      if (flags.dbRole) {
+        databaseAndRole(flags.dbRole, undefined);
+        dbEnvNames(flags.dbEnvPrefix);
+      }
       const client = cofferClient(command);
       const instance = await resolveInstance(command, client);
       const variables = await plan(client, instance, flags.secret ?? [], flags.prefix ?? []);

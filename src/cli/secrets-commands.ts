@@ -232,7 +232,10 @@ export function registerSecretsCommands(program: Command): void {
     .argument('<path>', 'secret path')
     .action(async (path: string, _flags: unknown, command: Command) => {
       const client = cofferClient(command);
-      const rotated = await client.secrets.rotateSecret(await resolveSecret(command, client, path));
+      // One attempt: a failed step (target_failed, 503) is the engine's to retry, with its backoff.
+      const rotated = await client.secrets.rotateSecret(await resolveSecret(command, client, path), {
+        maxAttempts: 1,
+      });
       printResult(
         command,
         rotated,
