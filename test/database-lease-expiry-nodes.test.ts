@@ -126,11 +126,11 @@ describe('lease expiry across nodes (PostgreSQL storage)', { skip: postgresSkip 
       t.diagnostic(`${leases} leases revoked once across two nodes`);
     } finally {
       for (const node of nodes.reverse()) await node.destroy().catch(() => undefined);
+      await targetDb.drop();
       await withAdmin(async (client) => {
         for (const name of usernames)
           await client.query(`DROP ROLE IF EXISTS ${pg.escapeIdentifier(name)}`).catch(() => undefined);
       }).catch(() => undefined);
-      await targetDb.drop();
       await storageDb.drop();
     }
   });

@@ -2,6 +2,7 @@ import assert from 'node:assert/strict';
 import { after, before, describe, test } from 'node:test';
 import pg from 'pg';
 import { ManualClock } from '../src/core/clock.ts';
+import { stmt } from '../src/storage/storage-types.ts';
 import {
   createTestDatabase,
   postgresSkipReason,
@@ -123,12 +124,13 @@ describe('dynamic credential leases (real PostgreSQL target)', { skip: postgresS
   after(async () => {
     await node?.destroy();
     await proxy?.close();
-    // Roles are server-wide: drop whatever a failed test left behind, then the database.
+    // Roles are server-wide: drop the database first (it holds their grants), then whatever role a
+    // test left behind.
+    await targetDb?.drop();
     await withAdmin(async (client) => {
       for (const name of issuedNames)
         await client.query(`DROP ROLE IF EXISTS ${pg.escapeIdentifier(name)}`).catch(() => undefined);
     }).catch(() => undefined);
-    await targetDb?.drop();
   });
 
   test('an expired lease is revoked by the expiry job: role dropped, lease revoked, audited as secrets.leases.expire', async () => {
@@ -294,6 +296,31 @@ describe('dynamic credential leases (real PostgreSQL target)', { skip: postgresS
     );
     assert.equal((await ok('POST', `/v2/leases/${other.lease.id}/revoke`)).state, 'revoked');
     assert.equal(await roleExists(other.username), false);
+  });
+
+  test('a revoke while another node holds the lease waits for that revocation and answers its outcome', async () => {
+    const credential = await issue('main', 'app');
+    const { storage } = node.app;
+    const held = () =>
+      storage.db
+        .updateTable('db_leases')
+        .set({ claim_owner: 'node-other', claim_until: clock.nowMs() + 60_000 })
+        .where('id', '=', credential.lease.id);
+    await storage.write([stmt(held())]);
+    const answer = api('POST', `/v2/leases/${credential.lease.id}/revoke`);
+    await new Promise((resolve) => setTimeout(resolve, 300));
+    // The other node finishes and records the lease revoked (its role is left to the cleanup).
+    await storage.write([
+      stmt(
+        storage.db
+          .updateTable('db_leases')
+          .set({ state: 'revoked', revoke_time: clock.nowMs(), claim_owner: null, claim_until: null })
+          .where('id', '=', credential.lease.id),
+      ),
+    ]);
+    const res = await answer;
+    assert.equal(res.status, 200, JSON.stringify(res.body));
+    assert.equal(res.body.state, 'revoked');
   });
 
   test("revoke-prefix revokes every active lease of a role (and only that role's)", async () => {

@@ -116,7 +116,7 @@ export class LeaseService {
    * another request) is waited for.
    */
   async revoke(caller: Caller, id: string, gate: LeaseGate = noGate): Promise<DbLease> {
-    const { leases, revocation, clock, targets } = this.#deps;
+    const { leases, revocation, targets } = this.#deps;
     const principal = caller.principal;
     const access = targets.scope(caller);
     let lease = await leases.findLease(id);
@@ -126,13 +126,14 @@ export class LeaseService {
     )
       throw refused('secrets.leases.revoke', id);
     await gate(lease);
-    const deadline = clock.nowMs() + (this.#deps.busyWaitMs ?? 15_000);
+    // Real time, not the injected clock: this waits for work in flight.
+    const deadline = performance.now() + (this.#deps.busyWaitMs ?? 15_000);
     for (;;) {
       if (lease.state === 'revoked') return lease;
       const outcome = await revocation.attempt(lease, false, access);
       if (outcome.kind === 'revoked') return (await leases.findLease(id))!;
       if (outcome.kind === 'failed') throw outcome.error;
-      if (clock.nowMs() >= deadline)
+      if (performance.now() >= deadline)
         throw errors.conflict(`Lease ${id} is being revoked elsewhere; read it again shortly.`);
       await delay(100);
       lease = (await leases.findLease(id))!;
