@@ -220,6 +220,45 @@ describe(
       assert.equal(await roleExists(user), false, 'revoked when the command exited');
     });
 
+    test('a service account bound as databaseCredentialUser on one role: run --db-role gets its login (no connection details), nothing more', async () => {
+      const account = JSON.parse(
+        (await ok(['service-accounts', 'create', 'cli-db-user', '--format=json'])).stdout,
+      ) as { email: string };
+      await ok([
+        'db',
+        'role',
+        'add-iam-policy-binding',
+        'app/rw',
+        `--member=serviceAccount:${account.email}`,
+        '--role=roles/secretsmanager.databaseCredentialUser',
+      ]);
+      const token = (
+        await ok(['service-accounts', 'tokens', 'create', account.email, '--ttl=600s'])
+      ).stdout.trim();
+      const asApp = { ...env, COFFER_TOKEN: token, PGHOST: 'unchanged' };
+      const child =
+        'const e = process.env; process.stdout.write(JSON.stringify([e.PGUSER, e.PGPASSWORD.length, e.PGHOST]))';
+      const result = await runCoffer(['run', '--db-role=app/rw', '--', process.execPath, '-e', child], asApp);
+      assert.equal(result.code, 0, result.stderr);
+      const [user, passwordLength, host] = JSON.parse(result.stdout) as [string, number, string];
+      assert.ok(passwordLength >= 16);
+      assert.equal(host, 'unchanged');
+      assert.match(
+        result.stderr,
+        /cannot read database connection app \(permission_denied\); PGHOST, PGPORT and PGDATABASE are not set/,
+      );
+      assert.equal(await roleExists(user), false, 'its own lease, revoked when the command exited');
+      const [otherRole, leases, database] = await Promise.all([
+        runCoffer(['db', 'issue', 'app/bulk'], asApp),
+        runCoffer(['leases', 'list', 'app'], asApp),
+        runCoffer(['db', 'get', 'app'], asApp),
+      ]);
+      for (const refused of [otherRole, leases, database]) {
+        assert.equal(refused.code, 1);
+        assert.match(refused.stderr, /permission_denied, HTTP 403/);
+      }
+    });
+
     test('run --db-role renews a short lease while the command runs: its session outlives the first TTL', async () => {
       await ok([
         'db',

@@ -12,6 +12,7 @@ import { collectRepeated } from './cli-input.ts';
 import { CliError, note, outputFormat, printList, printResource, printResult } from './cli-output.ts';
 import { cofferClient } from './cli-context.ts';
 import { collect, positiveInteger, resolveInstance } from './cli-resolve.ts';
+import { registerPolicyCommands } from './policy-commands.ts';
 
 /** A database connection of the context's instance. */
 export async function resolveDatabase(
@@ -252,6 +253,14 @@ export function registerDbCommands(program: Command): void {
       await client.databases.deleteRole(ref);
       printResult(command, { name: ref.role, deleted: true }, () => `Deleted role [${ref.role}].`);
     });
+
+  registerPolicyCommands(db, '<name>', 'a database connection', (command, client, name) =>
+    resolveDatabase(command, client, name),
+  );
+  // `roles/secretsmanager.databaseCredentialUser` bound here lets a member issue logins of this role only.
+  registerPolicyCommands(role, '<database/role>', 'a database role', (command, client, spec) =>
+    resolveRole(command, client, spec, undefined),
+  );
 
   db.command('issue')
     .description('issue a PostgreSQL login of a role, with a lease (the password is shown once, on stdout)')

@@ -119,9 +119,17 @@ export interface DatabaseRoleRef extends DatabaseRef {
 export interface ServiceAccountRef extends ProjectRef {
   readonly email: string;
 }
-/** Anything that carries an IAM policy: the root (`'root'`), a project, key ring, key, instance, secret or service account. */
+/** Anything that carries an IAM policy: the root (`'root'`), a project, key ring, key, instance, secret, database connection, database role or service account. */
 export type PolicyResource =
-  'root' | ProjectRef | KeyRingRef | KeyRef | InstanceRef | SecretRef | ServiceAccountRef;
+  | 'root'
+  | ProjectRef
+  | KeyRingRef
+  | KeyRef
+  | InstanceRef
+  | SecretRef
+  | DatabaseRef
+  | DatabaseRoleRef
+  | ServiceAccountRef;
 
 /** Encodes one URL path segment (a secret path becomes ONE segment: `prod%2Fdb`). */
 export const seg = (value: string | number): string => encodeURIComponent(String(value));
@@ -163,6 +171,8 @@ export function serviceAccountPath(ref: ServiceAccountRef): string {
 export function policyResourcePath(resource: PolicyResource): string {
   if (resource === 'root') return '/v2';
   if ('secret' in resource) return secretPath(resource);
+  if ('role' in resource) return databaseRolePath(resource);
+  if ('database' in resource) return databasePath(resource);
   if ('instanceId' in resource) return instancePath(resource);
   if ('keyId' in resource) return keyPath(resource);
   if ('keyRingId' in resource) return keyRingPath(resource);
