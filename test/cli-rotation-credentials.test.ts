@@ -1,7 +1,7 @@
 import assert from 'node:assert/strict';
 import { spawn } from 'node:child_process';
 import { once } from 'node:events';
-import { mkdtempSync, rmSync } from 'node:fs';
+import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { after, before, describe, test } from 'node:test';
@@ -9,6 +9,7 @@ import { CofferClient, type IssuedCredentialView, type LeaseView } from '../src/
 import { cofferBin, runCoffer } from './support/cli-process.ts';
 import { createTestDatabase, type TestDatabase, withAdmin } from './support/postgres.ts';
 import { canLogin, passwordAuthGroup, passwordAuthSkipReason, testServer } from './support/postgres-roles.ts';
+import { startTcpProxy } from './support/tcp-proxy.ts';
 import { startTestNode, type TestNode } from './support/test-node.ts';
 
 const skip = await passwordAuthSkipReason();
@@ -256,6 +257,48 @@ describe(
       for (const refused of [otherRole, leases, database]) {
         assert.equal(refused.code, 1);
         assert.match(refused.stderr, /permission_denied, HTTP 403/);
+      }
+    });
+
+    test("run --db-role: a revocation that fails is reported on stderr with the lease id (never the password), and the exit code stays the command's", async () => {
+      const proxy = await startTcpProxy('127.0.0.1', Number(new URL(node.url).port));
+      const marker = join(dir, 'cut');
+      const child = [
+        'const e = process.env; process.stdout.write(JSON.stringify([e.PGUSER, e.PGPASSWORD]) + "\\n");',
+        `const t = setInterval(() => { if (require("node:fs").existsSync(${JSON.stringify(marker)})) { clearInterval(t); process.exit(5); } }, 20);`,
+      ].join(' ');
+      const run = spawn(
+        process.execPath,
+        [cofferBin, 'run', '--db-role=app/rw', '--', process.execPath, '-e', child],
+        {
+          env: { ...process.env, ...env, COFFER_ADDR: `http://127.0.0.1:${proxy.port}` },
+          stdio: ['ignore', 'pipe', 'pipe'],
+        },
+      );
+      let stdout = '';
+      let stderr = '';
+      run.stdout.on('data', (d: Buffer) => (stdout += d.toString()));
+      run.stderr.on('data', (d: Buffer) => (stderr += d.toString()));
+      const closed = once(run, 'close');
+      try {
+        const deadline = Date.now() + 30_000;
+        while (!stdout.includes('\n') && run.exitCode === null && Date.now() < deadline)
+          await new Promise((resolve) => setTimeout(resolve, 20));
+        await proxy.cut();
+        writeFileSync(marker, '');
+        const [code] = (await closed) as [number | null];
+        const [user, password] = JSON.parse(stdout) as [string, string];
+        assert.equal(code, 5, stderr);
+        const leaseId = /revoking lease (l-[a-z2-7]{26}) failed: .*it expires at/.exec(stderr)?.[1];
+        assert.ok(leaseId, stderr);
+        assert.ok(!stderr.includes(password));
+        assert.equal(await roleExists(user), true, 'not revoked: the server was unreachable');
+        const admin = new CofferClient({ address: node.url, token: node.adminToken });
+        assert.equal((await admin.leases.revoke(leaseId)).state, 'revoked');
+        assert.equal(await roleExists(user), false);
+      } finally {
+        run.kill('SIGKILL');
+        await proxy.close();
       }
     });
 
