@@ -1,51 +1,8 @@
 import type { RotatorConfig, RotationStatusView } from '../core/api/rotation-schemas.ts';
 import { toRfc3339 } from '../core/clock.ts';
-import { CofferError, errors } from '../core/errors.ts';
-import { checkSecretPath } from '../secrets/secret-fns.ts';
+import { CofferError } from '../core/errors.ts';
 import type { Secret } from '../secrets/secret-types.ts';
 import type { RotationRecord } from './rotation-types.ts';
-
-/** Where a reference points: a secret of the rotated secret's project. */
-export interface ReferencedSecret {
-  readonly projectId: string;
-  readonly regionId: string;
-  readonly instanceId: string;
-  readonly path: string;
-}
-
-const fullName = /^projects\/([^/]+)\/regions\/([^/]+)\/instances\/([^/]+)\/secrets\/(.+)$/;
-
-/**
- * Resolves a rotator's reference against the rotated secret: a full secret name must be in the same
- * project (`invalid_argument` otherwise), a bare path names a secret of the same instance.
- */
-export function resolveReference(
-  ref: string,
-  from: { projectId: string; regionId: string; instanceId: string },
-): ReferencedSecret {
-  const match = fullName.exec(ref);
-  if (!match) {
-    checkSecretPath(ref);
-    return { projectId: from.projectId, regionId: from.regionId, instanceId: from.instanceId, path: ref };
-  }
-  const [, projectId, regionId, instanceId, encoded] = match as unknown as [
-    string,
-    string,
-    string,
-    string,
-    string,
-  ];
-  if (projectId !== from.projectId)
-    throw errors.invalid('A rotator may only reference secrets of the rotated secret’s own project.');
-  let path: string;
-  try {
-    path = decodeURIComponent(encoded);
-  } catch {
-    throw errors.invalid('A rotator reference has a malformed secret path.');
-  }
-  checkSecretPath(path);
-  return { projectId, regionId, instanceId, path };
-}
 
 /** The other secrets a rotator configuration references (admin credentials, signing keys). */
 export function referencesOf(config: RotatorConfig): string[] {

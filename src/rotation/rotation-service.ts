@@ -9,6 +9,7 @@ import { newTimeOrderedUuid } from '../core/ids.ts';
 import type { Logger } from '../core/logger.ts';
 import type { Authorizer } from '../iam/authorizer.ts';
 import type { Principal } from '../iam/principal.ts';
+import { resolveSecretReference, SecretReferences } from '../secrets/secret-references.ts';
 import type { SecretService } from '../secrets/secret-service.ts';
 import type { SecretStageRepo } from '../secrets/secret-stage-repo.ts';
 import {
@@ -21,7 +22,7 @@ import {
 import type { SecretValueService } from '../secrets/secret-value-service.ts';
 import type { SecretsRepo } from '../secrets/secrets-repo.ts';
 import { type Storage, WriteRejected } from '../storage/storage-types.ts';
-import { referencesOf, resolveReference, rotatorOf, rotatorView, statusView } from './rotation-fns.ts';
+import { referencesOf, rotatorOf, rotatorView, statusView } from './rotation-fns.ts';
 import type { RotationRepo } from './rotation-repo.ts';
 import { RotationRun } from './rotation-run.ts';
 import {
@@ -32,6 +33,9 @@ import {
 } from './rotation-types.ts';
 import type { RotationStep } from './rotator.ts';
 import { buildRotator, defaultRotators } from './rotator-registry.ts';
+
+/** How errors name a rotator's reference. */
+const referenceField = 'The rotator reference';
 
 /** What the rotation engine is built from. */
 export interface RotationServiceDeps {
@@ -82,8 +86,11 @@ export class RotationService {
   readonly #node = `${randomUUID()}:`;
   readonly #singleProcess: boolean;
 
+  readonly #references: SecretReferences;
+
   constructor(deps: RotationServiceDeps) {
     this.#deps = deps;
+    this.#references = new SecretReferences(deps);
     this.#factories = deps.rotators ?? defaultRotators;
     this.#singleProcess = deps.storage.engine === 'sqlite';
   }
@@ -121,19 +128,10 @@ export class RotationService {
     buildRotator(this.#factories, config);
     const from = { projectId: instance.projectId, regionId: instance.regionId, instanceId: instance.id };
     for (const ref of referencesOf(config)) {
-      const target = resolveReference(ref, from);
-      const name = secretName(target);
+      const target = resolveSecretReference(ref, from, referenceField);
       if (target.instanceId === instance.id && target.regionId === instance.regionId && target.path === path)
         throw errors.invalid('A rotator cannot reference the secret it rotates.');
-      if (!(await this.#deps.authorizer.holds(principal, 'secrets.get_value', name)))
-        throw errors.denied('secrets.get_value', name);
-      try {
-        await this.#deps.secrets.get(target, target.instanceId, target.path);
-      } catch (err) {
-        if (err instanceof CofferError && err.code === 'not_found')
-          throw errors.invalid(`The rotator references ${ref}, which names no secret.`);
-        throw err;
-      }
+      await this.#references.requireReadable(principal, ref, from, referenceField);
     }
     return JSON.stringify(config);
   }
@@ -303,42 +301,13 @@ export class RotationService {
    * trigger's principal, and audited like the service's other reads (`secrets.get_value`).
    */
   async #readReference(secret: Secret, ref: string, trigger: RotationTrigger, events: AuditEvent[]) {
-    const target = resolveReference(ref, secret);
-    const name = secretName(target);
-    const now = this.#deps.clock.nowMs();
-    const event: AuditEvent = {
-      id: newTimeOrderedUuid(now),
-      timeMs: now,
+    const read = await this.#references.readAsService(ref, secret, referenceField, {
       requestId: trigger.requestId,
-      action: 'secrets.get_value',
-      principal: serviceIdentity,
-      ...(trigger.principal !== serviceIdentity ? { onBehalfOf: trigger.principal } : {}),
-      resource: name,
-      projectId: target.projectId,
-      result: 'error',
-      status: 0,
+      onBehalfOf: trigger.principal,
       details: { rotation: secretName(secret) },
-    };
-    events.push(event);
-    const value = await this.#deps.values.getValue(
-      target,
-      target.instanceId,
-      target.path,
-      undefined,
-      undefined,
-      {
-        principal: serviceIdentity as Principal,
-        requestId: trigger.requestId,
-        events,
-      },
-    );
-    events[events.indexOf(event)] = {
-      ...event,
-      result: 'ok',
-      status: 200,
-      details: { ...event.details, version: value.version },
-    };
-    return value.binaryValue ?? Buffer.from(value.value ?? '', 'utf8');
+      events,
+    });
+    return read.bytes;
   }
 
   /**
