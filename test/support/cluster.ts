@@ -1,0 +1,93 @@
+/**
+ * Three (or more) real `coffer server` processes on one PostgreSQL database, each with its own data
+ * dir holding a copy of the first node's seal key file, for the cluster tests (docs/cluster.md).
+ */
+
+import assert from 'node:assert/strict';
+import { copyFileSync, mkdtempSync, readFileSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { type ServerProcess, startServerProcess } from './cli-process.ts';
+import { call } from './test-node.ts';
+
+/** Rate limits out of the way: one client drives the whole cluster from one address. */
+const limits = {
+  COFFER_RATE_LIMIT_PER_PRINCIPAL: '100000',
+  COFFER_RATE_LIMIT_PER_PRINCIPAL_BURST: '100000',
+  COFFER_RATE_LIMIT_PER_ADDRESS: '100000',
+  COFFER_RATE_LIMIT_PER_ADDRESS_BURST: '100000',
+};
+
+/** A running cluster; `nodes[i]` is replaced when node i is restarted. */
+export interface Cluster {
+  readonly nodes: ServerProcess[];
+  /** The first admin token (written by node 0, which initialized). */
+  readonly token: string;
+  /** SIGKILLs node i and waits for its exit. */
+  kill(i: number): Promise<void>;
+  /** Starts node i again on its data dir (a new port). */
+  restart(i: number): Promise<void>;
+  /** Calls node i with the admin token. */
+  api(i: number, method: string, path: string, body?: unknown): ReturnType<typeof call>;
+  /** Stops every node still running (SIGTERM) and removes the data dirs. */
+  destroy(): Promise<void>;
+}
+
+/** Starts `count` nodes on `databaseUrl`: node 0 first (it initializes), the others at once. */
+export async function startCluster(
+  databaseUrl: string,
+  count: number,
+  env: Record<string, string> = {},
+): Promise<Cluster> {
+  const dirs = Array.from({ length: count }, (_, i) => mkdtempSync(join(tmpdir(), `coffer-cluster-${i}-`)));
+  const envOf = (i: number) => ({
+    ...limits,
+    COFFER_DATA_DIR: dirs[i]!,
+    COFFER_DATABASE_URL: databaseUrl,
+    ...env,
+  });
+  const nodes: ServerProcess[] = [];
+  const destroy = async () => {
+    await Promise.all(
+      nodes.map(async (node) => {
+        if (node.child.exitCode === null && node.child.signalCode === null) node.child.kill('SIGTERM');
+        await node.exited;
+      }),
+    );
+    for (const dir of dirs) rmSync(dir, { recursive: true, force: true });
+  };
+  try {
+    nodes.push(await startServerProcess(envOf(0)));
+    for (const dir of dirs.slice(1)) copyFileSync(join(dirs[0]!, 'seal.key'), join(dir, 'seal.key'));
+    nodes.push(...(await Promise.all(dirs.slice(1).map((_, i) => startServerProcess(envOf(i + 1))))));
+  } catch (err) {
+    await destroy();
+    throw err;
+  }
+  const token = readFileSync(join(dirs[0]!, 'root-token'), 'utf8').trim();
+  return {
+    nodes,
+    token,
+    async kill(i) {
+      const node = nodes[i]!;
+      node.child.kill('SIGKILL');
+      assert.equal(await node.exited, 'SIGKILL');
+    },
+    async restart(i) {
+      nodes[i] = await startServerProcess(envOf(i));
+    },
+    api: (i, method, path, body) =>
+      call(nodes[i]!.url, method, path, { token, ...(body !== undefined ? { body } : {}) }),
+    destroy,
+  };
+}
+
+/** Polls `probe` every 50 ms until it returns true; returns the milliseconds it took. */
+export async function msUntil(probe: () => Promise<boolean>, limitMs = 5000): Promise<number> {
+  const start = performance.now();
+  for (;;) {
+    if (await probe()) return performance.now() - start;
+    if (performance.now() - start > limitMs) throw new Error(`not true within ${limitMs} ms`);
+    await new Promise((resolve) => setTimeout(resolve, 50));
+  }
+}
