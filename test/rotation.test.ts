@@ -189,6 +189,12 @@ for (const engine of ['sqlite', 'postgres'] as const) {
             400,
             'invalid_argument',
           ],
+          // single-user names its role in the configuration: never taken from a value.
+          [
+            { type: 'postgresql', connectionSecret: 'plain', strategy: 'single-user' },
+            400,
+            'invalid_argument',
+          ],
         ];
         for (const [rotator, status, code] of cases) {
           const res = await api('POST', `${instanceBase}/secrets`, {

@@ -134,14 +134,16 @@ describe('postgresql rotator', { skip: skip ?? false }, () => {
     await rotator.testValue(ctx, pending);
   });
 
-  test('single-user invalidates the old password at set; username defaults to the current value', async () => {
+  test("single-user invalidates the old password at set; the role is the configured one, never the value's", async () => {
     const rotator = createPostgresRotator({
       type: 'postgresql',
       connectionSecret,
       strategy: 'single-user',
+      username: single,
       passwordLength: 20,
     });
-    const current = Buffer.from(JSON.stringify({ ...admin, username: single, password: 'whatever' }));
+    // Whoever may put a value names the admin role in it: the rotator still alters only `single`.
+    const current = Buffer.from(JSON.stringify({ ...admin, username: adminName, password: 'whatever' }));
     const ctx = context(admin, current);
     const pending = await rotator.createValue(ctx);
     const value = JSON.parse(pending.toString());
@@ -155,13 +157,21 @@ describe('postgresql rotator', { skip: skip ?? false }, () => {
     await rotator.setValue(ctx, pending);
     assert.ok(!(await canLogin(single, before)), 'the old password stops working at set');
     await rotator.testValue(ctx, pending);
+    assert.ok(await canLogin(adminName, adminPassword), 'the admin role is untouched');
   });
 
-  test('a single-user rotator with no username anywhere fails create with failed_precondition', async () => {
-    const rotator = createPostgresRotator({ type: 'postgresql', connectionSecret, strategy: 'single-user' });
-    await assert.rejects(rotator.createValue(context(admin, Buffer.from('not json'))), (err) =>
+  test('single-user refuses a pending value naming another role before any connection', async () => {
+    const rotator = createPostgresRotator({
+      type: 'postgresql',
+      connectionSecret,
+      strategy: 'single-user',
+      username: single,
+    });
+    const forged = Buffer.from(JSON.stringify({ ...admin, username: adminName, password: 'x'.repeat(32) }));
+    await assert.rejects(rotator.setValue(context(admin, undefined), forged), (err) =>
       isCofferError(err, 'failed_precondition'),
     );
+    assert.ok(await canLogin(adminName, adminPassword));
   });
 
   test('a wrong admin credential fails set with target_failed naming the connection, no password', async () => {
@@ -317,6 +327,7 @@ describe('postgresql rotator configuration', () => {
     ['one username', { ...base, strategy: 'alternate-users', usernames: ['u'] }],
     ['twice the same username', { ...base, strategy: 'alternate-users', usernames: ['u', 'u'] }],
     ['a 64-byte username', { ...base, strategy: 'single-user', username: 'u'.repeat(64) }],
+    ['single-user without a username', { ...base, strategy: 'single-user' }],
     ['an unknown strategy', { ...base, strategy: 'three-users' }],
   ] as const)
     test(`refuses ${name} with invalid_argument`, () => {

@@ -32,7 +32,7 @@ export interface PostgresRotatorConfig {
   readonly connectionSecret: string;
   /** One login changed in place, or two logins used in turn. */
   readonly strategy: 'alternate-users' | 'single-user';
-  /** `single-user`: the login (default: the current value's username). */
+  /** `single-user`: the login (required: never taken from a value). */
   readonly username?: string;
   /** `alternate-users`: the two logins. */
   readonly usernames?: readonly [string, string];
@@ -63,8 +63,12 @@ export function createPostgresRotator(config: PostgresRotatorConfig): Rotator {
     if (names?.length !== 2 || !names.every(validRoleName) || names[0] === names[1])
       throw errors.invalid('rotation.rotator.usernames must be two different PostgreSQL role names.');
   } else if (config.strategy === 'single-user') {
-    if (config.username !== undefined && !validRoleName(config.username))
-      throw errors.invalid('rotation.rotator.username must be a PostgreSQL role name (1..63 bytes).');
+    // Required: a role name taken from a value would let whoever may put a value pick the role the
+    // admin alters (the admin itself, another team's role).
+    if (!validRoleName(config.username))
+      throw errors.invalid(
+        'rotation.rotator.username is required with strategy single-user and must be a PostgreSQL role name (1..63 bytes).',
+      );
   } else {
     throw errors.invalid('rotation.rotator.strategy must be alternate-users or single-user.');
   }
@@ -85,7 +89,7 @@ export function createPostgresRotator(config: PostgresRotatorConfig): Rotator {
     const allowed =
       config.strategy === 'alternate-users'
         ? config.usernames!.includes(target.username)
-        : config.username === undefined || config.username === target.username;
+        : config.username === target.username;
     if (!allowed)
       throw new CofferError(
         'failed_precondition',
@@ -97,19 +101,15 @@ export function createPostgresRotator(config: PostgresRotatorConfig): Rotator {
   return {
     async createValue(ctx) {
       const adminTarget = await admin(ctx);
-      const currentUser = usernameOf(await ctx.currentValue());
-      let username: string | undefined;
+      // The role comes from the configuration only; the current value only says which of the two
+      // configured alternate users is in use.
+      let username: string;
       if (config.strategy === 'alternate-users') {
         const [first, second] = config.usernames!;
-        username = currentUser === first ? second : first;
+        username = usernameOf(await ctx.currentValue()) === first ? second : first;
       } else {
-        username = config.username ?? currentUser;
+        username = config.username!;
       }
-      if (username === undefined || !validRoleName(username))
-        throw new CofferError(
-          'failed_precondition',
-          `${ctx.secretName}: a single-user postgresql rotator needs rotation.rotator.username, or a current value whose JSON names the username.`,
-        );
       const value = {
         host: adminTarget.host,
         port: adminTarget.port,
