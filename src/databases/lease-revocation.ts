@@ -15,10 +15,10 @@ export interface LeaseTargetAccess {
   /** The revocation statements of the lease's role (null: the default; also when the role is gone). */
   revocationStatements(lease: DbLease): Promise<readonly string[] | null>;
   /**
-   * Runs `fn` with an admin session on the lease's connection and the admin's username; failures
+   * Runs `fn` with an admin session on the lease's connection; failures
    * (the admin secret unreadable, the server down) are `target_failed` naming the connection.
    */
-  withAdmin<T>(lease: DbLease, fn: (session: AdminSession, adminUsername: string) => Promise<T>): Promise<T>;
+  withAdmin<T>(lease: DbLease, fn: (session: AdminSession) => Promise<T>): Promise<T>;
 }
 
 /** How a revocation attempt ended. */
@@ -144,8 +144,8 @@ export class LeaseRevocation {
   async revokeOnTarget(lease: DbLease, access: LeaseTargetAccess): Promise<CofferError | undefined> {
     try {
       const statements = await access.revocationStatements(lease);
-      await access.withAdmin(lease, (session, adminUsername) =>
-        revokeRole(session, adminUsername, { username: lease.username, revocationStatements: statements }),
+      await access.withAdmin(lease, (session) =>
+        revokeRole(session, { username: lease.username, revocationStatements: statements }),
       );
       return undefined;
     } catch (err) {

@@ -49,7 +49,7 @@ export class LeaseTargets {
       },
       withAdmin: async (lease, fn) => {
         const { connection, target } = await adminOf(lease);
-        return fn((inner) => this.#pools.withAdminClient(connection, target, inner), target.username);
+        return fn((inner) => this.#pools.withAdminClient(connection, target, inner));
       },
     };
   }

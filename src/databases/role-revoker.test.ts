@@ -55,17 +55,21 @@ describe('role revoker (real PostgreSQL)', { skip: skip ?? false }, () => {
     await database?.drop();
   });
 
-  test('the default revocation ends open sessions, reassigns owned objects to the admin and drops the role', async () => {
+  test('the default revocation ends open sessions, drops what the role owns (never hands it to the admin) and drops the role', async () => {
     const name = await newRole();
     const user = await loginAs(name);
     try {
       await user.query('CREATE TABLE owned_by_issued (x int)');
-      await revokeRole(session, admin.username, { username: name, revocationStatements: null });
+      await user.query(
+        `CREATE FUNCTION definer_by_issued() RETURNS text LANGUAGE sql SECURITY DEFINER AS 'SELECT current_user::text'`,
+      );
+      await revokeRole(session, { username: name, revocationStatements: null });
       assert.equal(await session((client) => roleExists(client, name)), false);
       // The session was terminated: its next query fails.
       await assert.rejects(user.query('SELECT 1'));
-      const [owner] = await query(`SELECT tableowner FROM pg_tables WHERE tablename = 'owned_by_issued'`);
-      assert.equal(owner?.tableowner, admin.username);
+      // Its objects are gone: a SECURITY DEFINER function reassigned to the admin would run as the admin.
+      assert.deepEqual(await query(`SELECT 1 FROM pg_tables WHERE tablename = 'owned_by_issued'`), []);
+      assert.deepEqual(await query(`SELECT 1 FROM pg_proc WHERE proname = 'definer_by_issued'`), []);
     } finally {
       await user.end().catch(() => undefined);
     }
@@ -87,16 +91,17 @@ describe('role revoker (real PostgreSQL)', { skip: skip ?? false }, () => {
       const user = await loginAs(name);
       try {
         await user.query('CREATE TABLE owned_by_limited_issue (x int)');
-        await revokeRole(limitedSession, adminName, { username: name, revocationStatements: null });
+        await user.query(
+          `CREATE FUNCTION definer_by_limited() RETURNS text LANGUAGE sql SECURITY DEFINER AS 'SELECT current_user::text'`,
+        );
+        await revokeRole(limitedSession, { username: name, revocationStatements: null });
         await assert.rejects(user.query('SELECT 1'));
       } finally {
         await user.end().catch(() => undefined);
       }
       assert.equal(await session((client) => roleExists(client, name)), false);
-      const [owner] = await query(
-        `SELECT tableowner FROM pg_tables WHERE tablename = 'owned_by_limited_issue'`,
-      );
-      assert.equal(owner?.tableowner, adminName);
+      assert.deepEqual(await query(`SELECT 1 FROM pg_tables WHERE tablename = 'owned_by_limited_issue'`), []);
+      assert.deepEqual(await query(`SELECT 1 FROM pg_proc WHERE proname = 'definer_by_limited'`), []);
     } finally {
       await query(`DROP ROLE IF EXISTS "${name}"`).catch(() => undefined);
       await query(`DROP OWNED BY ${adminName}`).catch(() => undefined);
@@ -106,10 +111,10 @@ describe('role revoker (real PostgreSQL)', { skip: skip ?? false }, () => {
 
   test('revoking a role that is already gone succeeds and runs nothing', async () => {
     const name = await newRole();
-    await revokeRole(session, admin.username, { username: name, revocationStatements: null });
-    await revokeRole(session, admin.username, { username: name, revocationStatements: null });
+    await revokeRole(session, { username: name, revocationStatements: null });
+    await revokeRole(session, { username: name, revocationStatements: null });
     // Custom statements that would fail on a missing role are not run either.
-    await revokeRole(session, admin.username, {
+    await revokeRole(session, {
       username: name,
       revocationStatements: ['DROP ROLE {{name}}'],
     });
@@ -117,7 +122,7 @@ describe('role revoker (real PostgreSQL)', { skip: skip ?? false }, () => {
 
   test('custom revocation statements run with {{name}} quoted, in one transaction', async () => {
     const name = await newRole();
-    await revokeRole(session, admin.username, {
+    await revokeRole(session, {
       username: name,
       revocationStatements: ['REVOKE CREATE ON SCHEMA public FROM {{name}}', 'DROP ROLE {{name}}'],
     });
@@ -125,14 +130,14 @@ describe('role revoker (real PostgreSQL)', { skip: skip ?? false }, () => {
     // A failing statement rolls the unit back: the role is still there, and the error names the database.
     const kept = await newRole();
     await assert.rejects(
-      revokeRole(session, admin.username, {
+      revokeRole(session, {
         username: kept,
         revocationStatements: ['DROP ROLE {{name}}', 'SELECT no_such_function()'],
       }),
       (err) => isCofferError(err, 'target_failed') && /database test/.test(err.message),
     );
     assert.equal(await session((client) => roleExists(client, kept)), true);
-    await revokeRole(session, admin.username, { username: kept, revocationStatements: null });
+    await revokeRole(session, { username: kept, revocationStatements: null });
   });
 
   test('an unreachable server fails with target_failed, never the admin password', async () => {
@@ -141,7 +146,7 @@ describe('role revoker (real PostgreSQL)', { skip: skip ?? false }, () => {
         connectTimeoutMs: 1000,
       });
     await assert.rejects(
-      revokeRole(dead, admin.username, { username: 'v-x-y', revocationStatements: null }),
+      revokeRole(dead, { username: 'v-x-y', revocationStatements: null }),
       (err) =>
         isCofferError(err, 'target_failed') &&
         /database dead/.test(err.message) &&
@@ -154,7 +159,7 @@ describe('role revoker (real PostgreSQL)', { skip: skip ?? false }, () => {
     await extendRoleValidity(session, name, '2099-01-02T03:04:05.000Z');
     const [row] = await query('SELECT rolvaliduntil FROM pg_roles WHERE rolname = $1', [name]);
     assert.equal((row?.rolvaliduntil as Date).toISOString(), '2099-01-02T03:04:05.000Z');
-    await revokeRole(session, admin.username, { username: name, revocationStatements: null });
+    await revokeRole(session, { username: name, revocationStatements: null });
     await extendRoleValidity(session, name, '2099-01-02T03:04:05.000Z');
   });
 });

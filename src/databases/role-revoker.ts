@@ -17,24 +17,25 @@ export interface RevocationTarget {
 }
 
 /**
- * The default revocation of an issued role, as the admin user, in the connection's database:
+ * The default revocation of an issued role, as the admin user, in the connection's database (as
+ * Vault's):
  * 1. `ALTER ROLE … NOLOGIN`, committed first, so no new session can start;
  * 2. `pg_terminate_backend` of every session of the role (all databases of the server);
- * 3. in one transaction: `GRANT … TO CURRENT_USER` (membership, which REASSIGN/DROP OWNED need
- *    when the admin is not a superuser), `REASSIGN OWNED BY … TO <admin>`, `DROP OWNED BY …`,
- *    `DROP ROLE IF EXISTS …`.
+ * 3. in one transaction: `GRANT … TO CURRENT_USER` (membership, which DROP OWNED needs when the
+ *    admin is not a superuser), `DROP OWNED BY …` (drops the objects the role owns and revokes its
+ *    privileges), `DROP ROLE IF EXISTS …`.
+ *
+ * Objects the issued role created are dropped, never reassigned: handing them to the admin would
+ * let the role's SECURITY DEFINER functions and views run as the admin for whoever can call them.
  *
  * The admin needs: a superuser, or CREATEROLE with `pg_signal_backend` (to end the sessions).
  *
- * REASSIGN OWNED and DROP OWNED act only in the database the admin is connected to (the
- * connection's `database`): a role that owns objects or holds privileges in another database of the
- * server cannot be dropped (SQLSTATE 2BP01), and the revocation fails (and is retried) until an
- * operator cleans that database or sets revocation statements that do.
+ * DROP OWNED acts only in the database the admin is connected to (the connection's `database`): a
+ * role that owns objects or holds privileges in another database of the server cannot be dropped
+ * (SQLSTATE 2BP01), and the revocation fails (and is retried) until an operator cleans that
+ * database or sets revocation statements that do.
  */
-export function defaultRevocation(
-  username: string,
-  adminUsername: string,
-): {
+export function defaultRevocation(username: string): {
   readonly before: readonly string[];
   readonly inTransaction: readonly string[];
 } {
@@ -45,10 +46,9 @@ export function defaultRevocation(
       `SELECT pg_terminate_backend(pid) FROM pg_stat_activity WHERE usename = ${quoteLiteral(username)}`,
     ],
     inTransaction: [
-      // REASSIGN/DROP OWNED need membership in the role: a superuser has it, a CREATEROLE admin
-      // gets it here (it may grant roles it created on PostgreSQL 16+, any non-superuser role before).
+      // DROP OWNED needs the privileges of the role: a superuser has them, a CREATEROLE admin gets
+      // them here (it may grant roles it created on PostgreSQL 16+, any non-superuser role before).
       `GRANT ${role} TO CURRENT_USER`,
-      `REASSIGN OWNED BY ${role} TO ${quoteIdentifier(adminUsername)}`,
       `DROP OWNED BY ${role}`,
       `DROP ROLE IF EXISTS ${role}`,
     ],
@@ -68,11 +68,7 @@ export async function roleExists(client: pg.ClientBase, username: string): Promi
  * safe to run again). Throws `target_failed` (through `session`) when the target refuses or cannot
  * be reached.
  */
-export async function revokeRole(
-  session: AdminSession,
-  adminUsername: string,
-  target: RevocationTarget,
-): Promise<void> {
+export async function revokeRole(session: AdminSession, target: RevocationTarget): Promise<void> {
   await session(async (client) => {
     if (!(await roleExists(client, target.username))) return;
     if (target.revocationStatements !== null) {
@@ -80,7 +76,7 @@ export async function revokeRole(
       await inTransaction(client, statements);
       return;
     }
-    const plan = defaultRevocation(target.username, adminUsername);
+    const plan = defaultRevocation(target.username);
     // One round trip: the simple protocol runs several statements of one string in order.
     await client.query(plan.before.join(';\n'));
     await inTransaction(client, plan.inTransaction);
