@@ -1,5 +1,6 @@
 import assert from 'node:assert/strict';
 import { randomBytes } from 'node:crypto';
+import net from 'node:net';
 import { after, before, describe, test } from 'node:test';
 import pg from 'pg';
 import { withAdmin } from './support/postgres.ts';
@@ -96,6 +97,45 @@ describe('Rotation with the postgresql rotator through POST …/rotate', { skip:
       'the previous credential works until the next rotation',
     );
     assert.equal(await canLogin(userA, initial), false);
+  });
+
+  test('the target is pinned when the rotator is set: a writer of the admin secret cannot redirect the rotation', async () => {
+    const shown = (await api('GET', secret('db/app'))).body.rotation.rotator;
+    assert.deepEqual(
+      [shown.host, shown.port, shown.database, shown.sslmode],
+      [testServer.host, testServer.port, testServer.database, 'disable'],
+    );
+    // A listener of "the attacker" that counts connections; the admin secret now points at it.
+    let connections = 0;
+    const trap = net.createServer((socket) => {
+      connections++;
+      socket.destroy();
+    });
+    await new Promise<void>((resolve) => trap.listen(0, '127.0.0.1', resolve));
+    const trapPort = (trap.address() as net.AddressInfo).port;
+    try {
+      const admin = { ...testServer, username: adminName, password: adminPassword, sslmode: 'disable' };
+      const put = await api('PUT', `${secret('db/admin')}/value`, {
+        value: JSON.stringify({ ...admin, host: '127.0.0.1', port: trapPort }),
+      });
+      assert.equal(put.status, 201, JSON.stringify(put.body));
+      const rotated = await api('POST', `${secret('db/app')}/rotate`);
+      assert.equal(rotated.status, 200, JSON.stringify(rotated.body));
+      assert.equal(connections, 0, 'nothing reached the redirected host');
+      const now = await value();
+      assert.equal((now as unknown as { port: number }).port, testServer.port);
+      assert.ok(await canLogin(now.username, now.password));
+    } finally {
+      await api('PUT', `${secret('db/admin')}/value`, {
+        value: JSON.stringify({
+          ...testServer,
+          username: adminName,
+          password: adminPassword,
+          sslmode: 'disable',
+        }),
+      });
+      await new Promise<void>((resolve) => trap.close(() => resolve()));
+    }
   });
 
   test('a wrong admin credential fails set with target_failed naming the connection, current unchanged, no password anywhere', async () => {

@@ -216,11 +216,19 @@ for (const engine of ['sqlite', 'postgres'] as const) {
           rotation: { rotator: pgRotator },
         });
         assert.equal(same.status, 400, JSON.stringify(same.body));
-        const pg = await create({
+        // 'plain' holds no connection JSON: the target cannot be pinned from it.
+        const unpinned = await api('POST', `${instanceBase}/secrets`, {
           path: 'pg',
           rotation: { rotator: { ...pgRotator, usernames: ['app_a', 'app_b'] } },
         });
+        assert.equal(unpinned.status, 400, JSON.stringify(unpinned.body));
+        const pins = { host: 'db.example.com', port: 5433, database: 'app', sslmode: 'verify-full' };
+        const pg = await create({
+          path: 'pg',
+          rotation: { rotator: { ...pgRotator, ...pins, usernames: ['app_a', 'app_b'] } },
+        });
         assert.deepEqual(pg.rotation.rotator.usernames, ['app_a', 'app_b']);
+        assert.equal(pg.rotation.rotator.host, 'db.example.com');
       });
 
       test('a rotator can reference only secrets the caller may read: 403 at create and PATCH, nothing stored', async () => {

@@ -17,6 +17,13 @@ import type { RotationContext, Rotator } from './rotator.ts';
 const skip = await passwordAuthSkipReason();
 const secretName = 'projects/p1/regions/r1/instances/i1/secrets/app/db';
 const connectionSecret = 'db/admin';
+/** The target pinned in the rotator's configuration (the engine fills it when the rotator is set). */
+const pins = {
+  host: testServer.host,
+  port: testServer.port,
+  database: testServer.database,
+  sslmode: 'disable',
+} as const;
 
 /** Runs `fn` on a connection to the test database at `url` (as the superuser). */
 async function withDatabase<T>(url: string, fn: (client: pg.Client) => Promise<T>): Promise<T> {
@@ -89,6 +96,7 @@ describe('postgresql rotator', { skip: skip ?? false }, () => {
 
   test('alternate-users changes the other user each time; the previous credential works until the next rotation', async () => {
     const rotator = createPostgresRotator({
+      ...pins,
       type: 'postgresql',
       connectionSecret,
       strategy: 'alternate-users',
@@ -120,8 +128,34 @@ describe('postgresql rotator', { skip: skip ?? false }, () => {
     assert.ok(await canLogin(userB, second.password), 'the previous credential still works');
   });
 
+  test('runs use the pinned target: a connection secret pointing elsewhere supplies only the login', async () => {
+    const rotator = createPostgresRotator({
+      ...pins,
+      type: 'postgresql',
+      connectionSecret,
+      strategy: 'single-user',
+      username: single,
+    });
+    // Whoever may write the connection secret points it at a host of theirs (port 1: nothing there).
+    const redirected = { ...admin, host: '127.0.0.2', port: 1, database: 'elsewhere', sslmode: 'require' };
+    const ctx = context(redirected, undefined);
+    const value = JSON.parse((await rotate(rotator, ctx)).toString());
+    assert.deepEqual([value.host, value.port, value.database, value.sslmode], Object.values(pins));
+    assert.ok(await canLogin(single, value.password));
+    const unpinned = createPostgresRotator({
+      type: 'postgresql',
+      connectionSecret,
+      strategy: 'single-user',
+      username: single,
+    });
+    await assert.rejects(unpinned.createValue(context(admin, undefined)), (err) =>
+      isCofferError(err, 'failed_precondition'),
+    );
+  });
+
   test('set is idempotent: running it again leaves the pending password working', async () => {
     const rotator = createPostgresRotator({
+      ...pins,
       type: 'postgresql',
       connectionSecret,
       strategy: 'single-user',
@@ -136,6 +170,7 @@ describe('postgresql rotator', { skip: skip ?? false }, () => {
 
   test("single-user invalidates the old password at set; the role is the configured one, never the value's", async () => {
     const rotator = createPostgresRotator({
+      ...pins,
       type: 'postgresql',
       connectionSecret,
       strategy: 'single-user',
@@ -162,6 +197,7 @@ describe('postgresql rotator', { skip: skip ?? false }, () => {
 
   test('single-user refuses a pending value naming another role before any connection', async () => {
     const rotator = createPostgresRotator({
+      ...pins,
       type: 'postgresql',
       connectionSecret,
       strategy: 'single-user',
@@ -176,6 +212,7 @@ describe('postgresql rotator', { skip: skip ?? false }, () => {
 
   test('a wrong admin credential fails set with target_failed naming the connection, no password', async () => {
     const rotator = createPostgresRotator({
+      ...pins,
       type: 'postgresql',
       connectionSecret,
       strategy: 'single-user',
@@ -192,13 +229,14 @@ describe('postgresql rotator', { skip: skip ?? false }, () => {
 
   test('PostgreSQL unreachable fails set and test with target_failed naming the connection', async () => {
     const rotator = createPostgresRotator({
+      ...pins,
+      port: 1,
       type: 'postgresql',
       connectionSecret,
       strategy: 'single-user',
       username: single,
     });
-    const down = { ...admin, port: 1 };
-    const ctx = context(down, undefined);
+    const ctx = context(admin, undefined);
     const pending = await rotator.createValue(ctx);
     assert.match(
       await targetFailure(rotator.setValue(ctx, pending)),
@@ -211,6 +249,7 @@ describe('postgresql rotator', { skip: skip ?? false }, () => {
 
   test('a wrong pending password fails test with target_failed, no password', async () => {
     const rotator = createPostgresRotator({
+      ...pins,
       type: 'postgresql',
       connectionSecret,
       strategy: 'single-user',
@@ -226,6 +265,7 @@ describe('postgresql rotator', { skip: skip ?? false }, () => {
   test('a missing role fails set with target_failed naming it; no role is created', async () => {
     const missing = `coffer_rot_${run}_missing`;
     const rotator = createPostgresRotator({
+      ...pins,
       type: 'postgresql',
       connectionSecret,
       strategy: 'single-user',
@@ -246,6 +286,7 @@ describe('postgresql rotator', { skip: skip ?? false }, () => {
     await createLoginRole(weak, weakPassword);
     await withAdmin((c) => c.query(`CREATE ROLE ${pg.escapeIdentifier(nologin)} NOLOGIN`));
     const rotator = createPostgresRotator({
+      ...pins,
       type: 'postgresql',
       connectionSecret,
       strategy: 'single-user',
@@ -255,6 +296,7 @@ describe('postgresql rotator', { skip: skip ?? false }, () => {
     const denied = await targetFailure(rotator.setValue(weakCtx, await rotator.createValue(weakCtx)));
     assert.match(denied, /^PostgreSQL connection db\/admin: permission denied.*\(SQLSTATE 42501\)$/);
     const noLogin = createPostgresRotator({
+      ...pins,
       type: 'postgresql',
       connectionSecret,
       strategy: 'single-user',
@@ -267,6 +309,7 @@ describe('postgresql rotator', { skip: skip ?? false }, () => {
 
   test('a pending value naming a role outside the configuration is refused before any connection', async () => {
     const rotator = createPostgresRotator({
+      ...pins,
       type: 'postgresql',
       connectionSecret,
       strategy: 'alternate-users',
@@ -287,6 +330,8 @@ describe('postgresql rotator', { skip: skip ?? false }, () => {
         c.query(`CREATE TABLE x (id int); ALTER TABLE x OWNER TO ${pg.escapeIdentifier(adminName)}`),
       );
       const rotator = createPostgresRotator({
+        ...pins,
+        database: database.name,
         type: 'postgresql',
         connectionSecret,
         strategy: 'alternate-users',
@@ -306,6 +351,7 @@ describe('postgresql rotator', { skip: skip ?? false }, () => {
 
   test('the rotated secret cannot be its own connection secret', async () => {
     const rotator = createPostgresRotator({
+      ...pins,
       type: 'postgresql',
       connectionSecret: 'app/db',
       strategy: 'single-user',
@@ -328,6 +374,8 @@ describe('postgresql rotator configuration', () => {
     ['twice the same username', { ...base, strategy: 'alternate-users', usernames: ['u', 'u'] }],
     ['a 64-byte username', { ...base, strategy: 'single-user', username: 'u'.repeat(64) }],
     ['single-user without a username', { ...base, strategy: 'single-user' }],
+    ['a bad pinned host', { ...base, strategy: 'single-user', username: 'u', host: 'a b/c' }],
+    ['a bad pinned port', { ...base, strategy: 'single-user', username: 'u', port: 70000 }],
     ['an unknown strategy', { ...base, strategy: 'three-users' }],
   ] as const)
     test(`refuses ${name} with invalid_argument`, () => {

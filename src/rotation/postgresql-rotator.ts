@@ -38,6 +38,31 @@ export interface PostgresRotatorConfig {
   readonly usernames?: readonly [string, string];
   /** Length of new passwords, 16..128; default 32. */
   readonly passwordLength?: number;
+  /**
+   * The target, pinned when the rotator is set (the engine fills what is absent from the connection
+   * secret's value then). Runs use only these: the connection secret supplies the admin's username
+   * and password (and `sslRootCert`), so writing it cannot redirect a rotation elsewhere.
+   */
+  readonly host?: string;
+  readonly port?: number;
+  readonly database?: string;
+  readonly sslmode?: PostgresTarget['sslmode'];
+}
+
+/** A host name or an IP address (as database connections take it). */
+const hostPattern = /^[A-Za-z0-9.:_%[\]-]{1,255}$/;
+
+/** The pinned target fields of a postgresql rotator. */
+export type PostgresPins = Pick<PostgresTarget, 'host' | 'port' | 'database' | 'sslmode'>;
+
+/** The pins of `config`, or undefined when one is missing (a configuration stored before pinning). */
+export function pinsOf(
+  config: Pick<PostgresRotatorConfig, 'host' | 'port' | 'database' | 'sslmode'>,
+): PostgresPins | undefined {
+  const { host, port, database, sslmode } = config;
+  if (host === undefined || port === undefined || database === undefined || sslmode === undefined)
+    return undefined;
+  return { host, port, database, sslmode };
 }
 
 /** The default length of a new password. */
@@ -72,15 +97,38 @@ export function createPostgresRotator(config: PostgresRotatorConfig): Rotator {
   } else {
     throw errors.invalid('rotation.rotator.strategy must be alternate-users or single-user.');
   }
+  if (config.host !== undefined && !hostPattern.test(config.host))
+    throw errors.invalid('rotation.rotator.host must be a host name or an IP address.');
+  if (config.port !== undefined && (!Number.isInteger(config.port) || config.port < 1 || config.port > 65535))
+    throw errors.invalid('rotation.rotator.port must be 1 to 65535.');
+  if (
+    config.database !== undefined &&
+    (config.database.length < 1 || Buffer.byteLength(config.database) > 63 || config.database.includes('\0'))
+  )
+    throw errors.invalid('rotation.rotator.database must be a PostgreSQL database name (1..63 bytes).');
   const connection = `PostgreSQL connection ${config.connectionSecret}`;
 
+  /** The pinned target; a configuration stored before pinning must be set again. */
+  function pins(ctx: RotationContext): PostgresPins {
+    const pinned = pinsOf(config);
+    if (!pinned)
+      throw new CofferError(
+        'failed_precondition',
+        `The postgresql rotator of ${ctx.secretName} has no pinned host, port, database and sslmode; set the rotator again (PATCH rotation) to pin its target.`,
+      );
+    return pinned;
+  }
+
+  /** The admin's login from the connection secret, at the pinned target. */
   async function admin(ctx: RotationContext): Promise<PostgresTarget> {
+    const pinned = pins(ctx);
     if (refersTo(ctx.secretName, config.connectionSecret))
       throw new CofferError(
         'failed_precondition',
         `The connectionSecret of ${ctx.secretName} is the rotated secret itself; it must hold other (admin) credentials.`,
       );
-    return parsePostgresTarget(await ctx.readReference(config.connectionSecret), connection);
+    const login = parsePostgresTarget(await ctx.readReference(config.connectionSecret), connection);
+    return { ...login, ...pinned };
   }
 
   function pendingTarget(ctx: RotationContext, pending: Buffer): PostgresTarget {
@@ -159,7 +207,8 @@ export function createPostgresRotator(config: PostgresRotatorConfig): Rotator {
     },
 
     async testValue(ctx, pending) {
-      const target = pendingTarget(ctx, pending);
+      // The login is tried at the pinned target, whatever the stored value says.
+      const target = { ...pendingTarget(ctx, pending), ...pins(ctx) };
       await testLogin(target, `${connection} as role ${quoteIdentifier(target.username)}`);
     },
 

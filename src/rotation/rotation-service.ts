@@ -2,7 +2,11 @@ import { randomUUID } from 'node:crypto';
 import type { AuditLog } from '../audit/audit-log.ts';
 import { auditedChange } from '../audit/audit-outbox.ts';
 import type { AuditEvent } from '../audit/audit-types.ts';
-import type { RotatorConfig, RotationStatusView } from '../core/api/rotation-schemas.ts';
+import type {
+  PostgresRotatorConfig,
+  RotatorConfig,
+  RotationStatusView,
+} from '../core/api/rotation-schemas.ts';
 import type { Clock } from '../core/clock.ts';
 import { CofferError, errors } from '../core/errors.ts';
 import { newTimeOrderedUuid } from '../core/ids.ts';
@@ -22,6 +26,8 @@ import {
 import type { SecretValueService } from '../secrets/secret-value-service.ts';
 import type { SecretsRepo } from '../secrets/secrets-repo.ts';
 import { type Storage, WriteRejected } from '../storage/storage-types.ts';
+import { parsePostgresTarget } from '../targets/postgres-target.ts';
+import { pinsOf } from './postgresql-rotator.ts';
 import { referencesOf, rotatorOf, rotatorView, statusView } from './rotation-fns.ts';
 import type { RotationRepo } from './rotation-repo.ts';
 import { RotationRun } from './rotation-run.ts';
@@ -115,8 +121,9 @@ export class RotationService {
     instance: Instance,
     path: string,
     config: RotatorConfig,
-    principal: Principal,
+    caller: Caller,
   ): Promise<string> {
+    const principal = caller.principal;
     // A rotator reads the rotated secret's values (a webhook receives them) and writes new ones: only
     // whoever may do both may set one, or `secrets.secrets.update` alone would reveal the value.
     const rotated = secretName({ ...instance, instanceId: instance.id, path });
@@ -133,7 +140,43 @@ export class RotationService {
         throw errors.invalid('A rotator cannot reference the secret it rotates.');
       await this.#references.requireReadable(principal, ref, from, referenceField);
     }
+    if (config.type === 'postgresql') config = await this.#pinned(instance, path, config, caller);
     return JSON.stringify(config);
+  }
+
+  /**
+   * A postgresql rotator with its target pinned: host, port, database and sslmode not given are
+   * taken from the connection secret's value now (the caller may read it: checked before), so a
+   * later write of that secret cannot redirect the rotation (and its new password) elsewhere.
+   */
+  async #pinned(
+    instance: Instance,
+    path: string,
+    config: PostgresRotatorConfig,
+    caller: Caller,
+  ): Promise<PostgresRotatorConfig> {
+    if (pinsOf(config)) return config;
+    const from = { projectId: instance.projectId, regionId: instance.regionId, instanceId: instance.id };
+    const read = await this.#references.readAsService(config.connectionSecret, from, referenceField, {
+      requestId: caller.requestId,
+      onBehalfOf: caller.principal,
+      details: { rotation: secretName({ ...instance, instanceId: instance.id, path }) },
+      events: caller.events,
+    });
+    try {
+      const target = parsePostgresTarget(read.bytes, `The connectionSecret ${config.connectionSecret}`);
+      const pinned = {
+        ...config,
+        host: config.host ?? target.host,
+        port: config.port ?? target.port,
+        database: config.database ?? target.database,
+        sslmode: config.sslmode ?? target.sslmode,
+      };
+      buildRotator(this.#factories, pinned); // The filled fields are checked as given ones are.
+      return pinned;
+    } finally {
+      read.bytes.fill(0);
+    }
   }
 
   /**

@@ -40,6 +40,14 @@ export const PostgresRotatorConfig = Type.Object(
       Type.Array(Type.String({ minLength: 1, maxLength: 63 }), { minItems: 2, maxItems: 2 }),
     ),
     passwordLength: Type.Optional(Type.Integer({ minimum: 16, maximum: 128, description: 'default 32' })),
+    // The target, pinned when the rotator is set (filled from connectionSecret's value when absent):
+    // runs never take a host from the connection secret, which supplies the admin's login only.
+    host: Type.Optional(Type.String({ minLength: 1, maxLength: 255 })),
+    port: Type.Optional(Type.Integer({ minimum: 1, maximum: 65535 })),
+    database: Type.Optional(Type.String({ minLength: 1, maxLength: 63 })),
+    sslmode: Type.Optional(
+      Type.Union([Type.Literal('disable'), Type.Literal('require'), Type.Literal('verify-full')]),
+    ),
   },
   { additionalProperties: false },
 );

@@ -13,7 +13,7 @@ import { toRfc3339 } from '../../core/clock.ts';
 import { formatDuration } from '../../core/durations.ts';
 import { rotatorView } from '../../rotation/rotation-fns.ts';
 import { errors } from '../../core/errors.ts';
-import { type Instance, type Secret, secretName } from '../../secrets/secret-types.ts';
+import { type Caller, type Instance, type Secret, secretName } from '../../secrets/secret-types.ts';
 import {
   InstanceParams,
   SecretParams,
@@ -73,10 +73,11 @@ export function registerSecretsRoutes(server: FastifyInstance, app: App): void {
     request: FastifyRequest<{ Params: P }>,
     path: string,
     rotation: { rotator?: RotatorConfig | undefined } | null | undefined,
+    caller: Caller,
   ): Promise<string | undefined> => {
     if (!rotation?.rotator) return undefined;
     const instance = await app.instances.get(loc(request.params), request.params.instanceId!);
-    return app.rotation.checkRotator(instance, path, rotation.rotator, request.principal!);
+    return app.rotation.checkRotator(instance, path, rotation.rotator, caller);
   };
 
   server.post<{ Params: P; Body: CreateSecretBody }>(
@@ -94,7 +95,11 @@ export function registerSecretsRoutes(server: FastifyInstance, app: App): void {
     async (request, reply) => {
       const body = request.body;
       const expireTimeMs = expiryOf(body, app.clock.nowMs());
-      const rotation = rotationOf(body.rotation, await checkedRotator(request, body.path, body.rotation));
+      const caller = callerOf(request);
+      const rotation = rotationOf(
+        body.rotation,
+        await checkedRotator(request, body.path, body.rotation, caller),
+      );
       const secret = await app.secretValues.create(
         loc(request.params),
         request.params.instanceId!,
@@ -110,7 +115,7 @@ export function registerSecretsRoutes(server: FastifyInstance, app: App): void {
             ? { binaryValue: fromBase64(body.binaryValue, 'binaryValue') }
             : {}),
         },
-        callerOf(request),
+        caller,
       );
       const instance = await app.instances.get(loc(request.params), request.params.instanceId!);
       return reply.code(201).send(await secretView(instance, secret));
@@ -182,7 +187,10 @@ export function registerSecretsRoutes(server: FastifyInstance, app: App): void {
         throw errors.invalid('kmsKeyIdentity is immutable; create a new secret to use another key.');
       const expireTimeMs = expiryOf(body, app.clock.nowMs());
       const p = request.params;
-      const rotation = rotationOf(body.rotation, await checkedRotator(request, p.secret!, body.rotation));
+      const rotation = rotationOf(
+        body.rotation,
+        await checkedRotator(request, p.secret!, body.rotation, callerOf(request)),
+      );
       const secret = await app.secrets.patch(
         loc(p),
         p.instanceId!,
