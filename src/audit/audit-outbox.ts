@@ -43,6 +43,7 @@ export function withAuditOutbox(storage: Storage): Storage {
     close: () => storage.close(),
     ...(storage.health ? { health: () => storage.health!() } : {}),
     ...(storage.iterateRows ? { iterateRows: (query) => storage.iterateRows!(query) } : {}),
+    ...(storage.readSnapshot ? { readSnapshot: (fn) => storage.readSnapshot!(fn) } : {}),
   };
 }
 

@@ -1,9 +1,10 @@
 import type { Command } from 'commander';
 import { CofferClient } from '../sdk/index.ts';
+import { registerBackupCommands } from './backup-commands.ts';
 import { readStdin } from './cli-input.ts';
 import { printResult, remoteOptions } from './cli-output.ts';
 
-/** `coffer operator init|unseal|seal|status`. */
+/** `coffer operator init|unseal|seal|status|backup|restore`. */
 export function registerOperatorCommands(program: Command): void {
   const operator = program.command('operator').description('initialize, unseal, seal and inspect a server');
 
@@ -73,4 +74,6 @@ export function registerOperatorCommands(program: Command): void {
         ].join('\n'),
       );
     });
+
+  registerBackupCommands(operator);
 }

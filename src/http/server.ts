@@ -12,6 +12,7 @@ import { guardRequest, registerGuard } from './plugins/guard-plugin.ts';
 import { lazyChildLoggerFactory, RequestLogController } from './request-logging.ts';
 import { routeConfig } from './route-guard.ts';
 import { registerAuditRoutes } from './routes/audit-routes.ts';
+import { registerBackupRoutes } from './routes/backup-routes.ts';
 import { registerMetricsRoutes } from './routes/metrics-routes.ts';
 import { registerRequestMetrics } from './request-metrics-hook.ts';
 import { registerChangesRoutes } from './routes/changes-routes.ts';
@@ -175,6 +176,7 @@ export async function buildServer(app: App, options: BuildServerOptions = {}): P
   registerUserRoutes(server, app);
   registerServiceAccountKeyRoutes(server, app);
   registerAuditRoutes(server, app);
+  registerBackupRoutes(server, app);
   registerChangesRoutes(server, app);
   registerInstanceRoutes(server, app);
   registerSecretsRoutes(server, app);

@@ -11,6 +11,7 @@ export const permissionCatalogue = {
   'sys.seal': 'Seal the node (drop the root key from memory).',
   'sys.openapi.get': 'Read the OpenAPI description of the API.',
   'sys.metrics.read': 'Scrape the node’s Prometheus metrics (GET /v2/sys/metrics; held at the root).',
+  'sys.backup': 'Take a backup of the whole store (POST /v2/sys/backup; held at the root).',
   'kms.key_rings.create': 'Create key rings in a project region.',
   'kms.key_rings.get': 'Read a key ring.',
   'kms.key_rings.list': 'List key rings.',

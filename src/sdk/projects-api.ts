@@ -111,6 +111,21 @@ export class SysApi {
     return this.#http.send({ method: 'POST', path: '/v2/sys/seal' }, options);
   }
 
+  /**
+   * `POST /v2/sys/backup` (needs `sys.backup` at the root): the backup file as it streams (see
+   * docs/backup.md). One attempt, no timeout but `signal`; an error answer throws CofferApiError.
+   * A body that ends early (the node died, the backup failed) makes reading the stream throw.
+   */
+  async backup(signal: AbortSignal): Promise<ReadableStream<Uint8Array>> {
+    const { response, requestId } = await this.#http.openStream(
+      { method: 'POST', path: '/v2/sys/backup', headers: { accept: 'application/octet-stream' } },
+      signal,
+    );
+    if (!response.ok || response.body === null)
+      throw this.#http.errorOf(response, await response.text(), requestId);
+    return response.body;
+  }
+
   /** `GET /v2/openapi.json`. */
   openApi(options?: CallOptions): Promise<Record<string, unknown>> {
     return this.#http.send({ method: 'GET', path: '/v2/openapi.json' }, options);

@@ -66,6 +66,12 @@ export interface Storage {
    * `coffer_locks`, never an advisory lock). For migrations and initialization only: slow, not hot.
    */
   withLock<T>(name: string, fn: (trx: Kysely<Database>) => Promise<T>): Promise<T>;
+  /**
+   * Runs `fn` on a consistent, read-only snapshot of the whole database while writes go on (backups):
+   * SQLite, one read transaction on a connection of its own (WAL keeps its snapshot); PostgreSQL, a
+   * REPEATABLE READ READ ONLY transaction. Optional so that test doubles need not implement it.
+   */
+  readSnapshot?<T>(fn: (db: Kysely<Database>) => Promise<T>): Promise<T>;
   /** Resolves when the database answers a trivial query; rejects with `storage_unavailable`. */
   ping(): Promise<void>;
   /**

@@ -49,6 +49,7 @@ export function withWriteTiming(storage: Storage, observer: StorageWriteObserver
     close: () => storage.close(),
     ...(storage.health ? { health: () => storage.health!() } : {}),
     ...(storage.iterateRows ? { iterateRows: (query) => storage.iterateRows!(query) } : {}),
+    ...(storage.readSnapshot ? { readSnapshot: (fn) => storage.readSnapshot!(fn) } : {}),
     ...(storage.onLateCompletion
       ? { onLateCompletion: (listener: () => void) => storage.onLateCompletion!(listener) }
       : {}),

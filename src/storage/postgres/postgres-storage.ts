@@ -197,6 +197,10 @@ class PostgresStorage implements Storage {
     this.#onLate = listener;
   }
 
+  readSnapshot<T>(fn: (db: Kysely<Database>) => Promise<T>): Promise<T> {
+    return this.db.transaction().setIsolationLevel('repeatable read').setAccessMode('read only').execute(fn);
+  }
+
   async withLock<T>(name: string, fn: (trx: Kysely<Database>) => Promise<T>): Promise<T> {
     await this.#ensureLocksTable();
     await this.db

@@ -136,6 +136,40 @@ class SqliteStorage implements Storage {
     }
   }
 
+  /**
+   * A read transaction on a connection of its own: in WAL mode it sees the database as of its first
+   * read, whatever commits meanwhile. While it is open, checkpoints cannot pass it (the WAL grows, and
+   * a shredding unit waits for it, within its write timeout).
+   */
+  async readSnapshot<T>(fn: (db: Kysely<Database>) => Promise<T>): Promise<T> {
+    let connection: DatabaseSync;
+    try {
+      connection = openSqliteReadConnection(this.#file, { busyTimeoutMs: this.#busyTimeoutMs });
+    } catch (err) {
+      throw new CofferError('storage_unavailable', `cannot open the SQLite database: ${errorMessage(err)}`, {
+        cause: err,
+      });
+    }
+    const db = new Kysely<Database>({
+      dialect: new SqliteDialect({ database: new NodeSqliteDatabase(connection) }),
+    });
+    try {
+      return await db.connection().execute(async (trx) => {
+        await sql`begin`.execute(trx);
+        try {
+          // The snapshot starts at the first read of the transaction: take it now.
+          await sql`select count(*) from sqlite_master`.execute(trx);
+          return await fn(trx);
+        } finally {
+          if (connection.isTransaction) connection.exec('ROLLBACK');
+        }
+      });
+    } finally {
+      await db.destroy();
+      if (connection.isOpen) connection.close();
+    }
+  }
+
   async ping(): Promise<void> {
     try {
       // Prepared once (health answers it on every call); a closed connection throws here too.

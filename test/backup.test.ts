@@ -1,0 +1,372 @@
+import assert from 'node:assert/strict';
+import { createHash, randomBytes } from 'node:crypto';
+import {
+  chmodSync,
+  copyFileSync,
+  existsSync,
+  mkdirSync,
+  mkdtempSync,
+  readdirSync,
+  readFileSync,
+  rmSync,
+  writeFileSync,
+} from 'node:fs';
+import { createServer } from 'node:http';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { after, before, describe, test } from 'node:test';
+import { gunzipSync, gzipSync } from 'node:zlib';
+import { BackupError } from '../src/backup/backup-format.ts';
+import { restoreBackup } from '../src/backup/backup-restore.ts';
+import { createSealKeyFile } from '../src/barrier/seal-key-file.ts';
+import { freePort, runCoffer } from './support/cli-process.ts';
+import { createTestDatabase, postgresSkipReason, type TestDatabase } from './support/postgres.ts';
+import { call, startTestNode, type TestNode } from './support/test-node.ts';
+
+const postgresSkip = await postgresSkipReason();
+const enc = encodeURIComponent;
+
+/** One acknowledged write: the value a secret version holds. */
+interface Write {
+  readonly path: string;
+  readonly version: number;
+  readonly value: string;
+}
+
+/** A new data dir holding a copy of `from`'s seal key file (the operator's restore step). */
+function dataDirWithKey(work: string, name: string, from: string): string {
+  const dir = join(work, name);
+  mkdirSync(dir, { mode: 0o700 });
+  copyFileSync(join(from, 'seal.key'), join(dir, 'seal.key'));
+  chmodSync(join(dir, 'seal.key'), 0o600);
+  return dir;
+}
+
+/** Rewrites a backup's manifest and re-seals its checksum (a well-formed file with other content). */
+function rewriteManifest(
+  file: string,
+  out: string,
+  change: (manifest: Record<string, unknown>) => void,
+): void {
+  const lines = gunzipSync(readFileSync(file)).toString('utf8').split('\n').filter(Boolean);
+  const manifest = JSON.parse(lines[0]!) as Record<string, unknown>;
+  change(manifest);
+  lines[0] = JSON.stringify(manifest);
+  const trailer = JSON.parse(lines.pop()!) as Record<string, unknown>;
+  const body = lines.map((line) => `${line}\n`).join('');
+  trailer.sha256 = createHash('sha256').update(body).digest('hex');
+  writeFileSync(out, gzipSync(`${body}${JSON.stringify(trailer)}\n`));
+}
+
+async function refused(promise: Promise<unknown>, reason: BackupError['reason'], pattern: RegExp) {
+  await assert.rejects(promise, (err: unknown) => {
+    assert.ok(err instanceof BackupError, String(err));
+    assert.equal(err.reason, reason, err.message);
+    assert.match(err.message, pattern);
+    return true;
+  });
+}
+
+describe('backup and restore', () => {
+  const work = mkdtempSync(join(tmpdir(), 'coffer-backup-'));
+  const file = join(work, 'drill.cbk');
+  let source: TestNode;
+  let admin: string;
+  let instanceBase: string;
+  let reader: string;
+  const nodes: TestNode[] = [];
+  const databases: TestDatabase[] = [];
+  const ackedBefore: Write[] = [];
+  const ackedLater: Write[] = [];
+  const paths = ['db/password', 'api/key', 'tls/cert', 'smtp', 'unicode/values'];
+  const secretPath = (path: string) => `${instanceBase}/secrets/${enc(path)}`;
+
+  const readValue = (node: TestNode, write: Write, token = admin) =>
+    call(node.url, 'GET', `${secretPath(write.path)}/value?version=${write.version}`, { token });
+
+  before(async () => {
+    source = await startTestNode();
+    admin = source.adminToken!;
+    const api = (method: string, path: string, body?: unknown) =>
+      call(source.url, method, path, { token: admin, ...(body === undefined ? {} : { body }) });
+    const projectId = (await api('POST', '/v2/projects', {})).body.id as string;
+    const instance = await api('POST', `/v2/projects/${projectId}/regions/local/instances`, { name: 'main' });
+    assert.equal(instance.status, 201, JSON.stringify(instance.body));
+    instanceBase = `/v2/projects/${projectId}/regions/local/instances/${instance.body.id}`;
+    for (const path of paths) {
+      const created = await api('POST', `${instanceBase}/secrets`, { path, value: `first ${path}` });
+      assert.equal(created.status, 201, JSON.stringify(created.body));
+    }
+    const sa = await api('POST', `/v2/projects/${projectId}/service-accounts`, { name: 'reader' });
+    const email = sa.body.email as string;
+    const policy = await api('GET', `/v2/projects/${projectId}/iam-policy`);
+    const set = await api('PUT', `/v2/projects/${projectId}/iam-policy`, {
+      bindings: [
+        ...policy.body.bindings,
+        { role: 'roles/secretsmanager.secretAccessor', members: [`serviceAccount:${email}`] },
+      ],
+      etag: policy.body.etag,
+    });
+    assert.equal(set.status, 200, JSON.stringify(set.body));
+    reader = (await api('POST', `/v2/projects/${projectId}/service-accounts/${enc(email)}/tokens`, {})).body
+      .token as string;
+  });
+
+  after(async () => {
+    for (const node of nodes) await node.destroy().catch(() => undefined);
+    await source?.stop().catch(() => undefined);
+    for (const database of databases) await database.drop().catch(() => undefined);
+    rmSync(work, { recursive: true, force: true });
+  });
+
+  test('DR drill: backup via the CLI under writes, restore on a fresh node: every write acknowledged before is there, byte-equal', async () => {
+    const acknowledged: Write[] = [];
+    let writing = true;
+    const writer = async (n: number) => {
+      for (let i = 0; writing; i++) {
+        const path = paths[(n + i) % paths.length]!;
+        const value = `${randomBytes(12).toString('base64')} ✓ ${n}/${i}`;
+        const res = await call(source.url, 'PUT', `${secretPath(path)}/value`, {
+          token: admin,
+          body: { value },
+        });
+        assert.equal(res.status, 201, JSON.stringify(res.body));
+        acknowledged.push({ path, version: res.body.version as number, value });
+      }
+    };
+    const writers = [0, 1, 2, 3].map(writer);
+    try {
+      while (acknowledged.length < 40) await new Promise((resolve) => setTimeout(resolve, 5));
+      ackedBefore.push(...acknowledged);
+      const backup = await runCoffer(['operator', 'backup', '--out', file], {
+        COFFER_ADDR: source.url,
+        COFFER_TOKEN: admin,
+      });
+      const duringEnd = acknowledged.length;
+      assert.equal(backup.code, 0, backup.stderr);
+      assert.match(backup.stdout, /wrote .*drill\.cbk: \d+ rows/);
+      assert.ok(!existsSync(`${file}.partial`));
+      while (acknowledged.length < duringEnd + 20) await new Promise((resolve) => setTimeout(resolve, 5));
+      writing = false;
+      await Promise.all(writers);
+      ackedLater.push(...acknowledged.slice(duringEnd));
+    } finally {
+      writing = false;
+      await Promise.allSettled(writers);
+    }
+    assert.ok(ackedBefore.length >= 40 && ackedLater.length >= 20);
+
+    // Only the owner role takes backups: a project-level reader is refused.
+    const denied = await call(source.url, 'POST', '/v2/sys/backup', { token: reader });
+    assert.equal(denied.status, 403);
+    await source.stop();
+
+    const dataDir = dataDirWithKey(work, 'restored', source.dataDir);
+    const restored = await runCoffer(['operator', 'restore', file, '--data-dir', dataDir]);
+    assert.equal(restored.code, 0, restored.stderr);
+    assert.match(restored.stdout, /restored \d+ rows into SQLite/);
+    const node = await startTestNode({ dataDir });
+    nodes.push(node);
+    for (const write of ackedBefore) {
+      const read = await readValue(node, write);
+      assert.equal(read.status, 200, `${write.path}@${write.version}: ${JSON.stringify(read.body)}`);
+      assert.equal(read.body.value, write.value);
+    }
+    // Writes acknowledged after the backup had finished are not in it.
+    for (const write of ackedLater) assert.equal((await readValue(node, write)).status, 404);
+    const verify = await call(node.url, 'GET', '/v2/sys/audit/verify', { token: admin });
+    assert.equal(verify.status, 200);
+    assert.equal(verify.body.valid, true, JSON.stringify(verify.body));
+    assert.equal(readFileSync(join(dataDir, 'audit-head.json'), 'utf8').includes('coffer-audit-head'), true);
+    // Tokens and policies came along: the reader reads, and only what it was given.
+    assert.equal((await readValue(node, ackedBefore[0]!, reader)).status, 200);
+    const create = await call(node.url, 'POST', `${instanceBase}/secrets`, {
+      token: reader,
+      body: { path: 'x', value: 'y' },
+    });
+    assert.equal(create.status, 403);
+    // The restored node takes writes and its chain still verifies.
+    const put = await call(node.url, 'PUT', `${secretPath(paths[0]!)}/value`, {
+      token: admin,
+      body: { value: 'after restore' },
+    });
+    assert.equal(put.status, 201);
+    assert.equal((await call(node.url, 'GET', '/v2/sys/audit/verify', { token: admin })).body.valid, true);
+  });
+
+  test(
+    'SQLite → PostgreSQL → SQLite: the same file restores into an empty database and back',
+    { skip: postgresSkip ?? false },
+    async () => {
+      const database = await createTestDatabase();
+      databases.push(database);
+      const pgDir = dataDirWithKey(work, 'pg-node', source.dataDir);
+      const result = await restoreBackup({
+        file,
+        dataDir: pgDir,
+        databaseUrl: database.url,
+        writeTimeoutMs: 5000,
+      });
+      assert.equal(result.engine, 'postgres');
+      const pgNode = await startTestNode({ dataDir: pgDir, env: { COFFER_DATABASE_URL: database.url } });
+      nodes.push(pgNode);
+      for (const write of ackedBefore.slice(0, 10))
+        assert.equal((await readValue(pgNode, write)).body.value, write.value);
+      assert.equal(
+        (await call(pgNode.url, 'GET', '/v2/sys/audit/verify', { token: admin })).body.valid,
+        true,
+      );
+      // A write on PostgreSQL (the change log's sequence continues after the restored rows).
+      const put = await call(pgNode.url, 'PUT', `${secretPath(paths[1]!)}/value`, {
+        token: admin,
+        body: { value: 'on pg' },
+      });
+      assert.equal(put.status, 201, JSON.stringify(put.body));
+
+      // Back: a backup of the PostgreSQL node through the route, restored into SQLite.
+      const response = await fetch(`${pgNode.url}/v2/sys/backup`, {
+        method: 'POST',
+        headers: { authorization: `Bearer ${admin}` },
+      });
+      assert.equal(response.status, 200);
+      assert.equal(response.headers.get('content-type'), 'application/octet-stream');
+      const back = join(work, 'from-pg.cbk');
+      writeFileSync(back, Buffer.from(await response.arrayBuffer()));
+      const sqliteDir = dataDirWithKey(work, 'back-to-sqlite', source.dataDir);
+      assert.equal(
+        (await restoreBackup({ file: back, dataDir: sqliteDir, writeTimeoutMs: 5000 })).engine,
+        'sqlite',
+      );
+      const node = await startTestNode({ dataDir: sqliteDir });
+      nodes.push(node);
+      const latest = await call(node.url, 'GET', `${secretPath(paths[1]!)}/value`, { token: admin });
+      assert.equal(latest.body.value, 'on pg');
+      assert.equal((await readValue(node, ackedBefore[0]!)).body.value, ackedBefore[0]!.value);
+      assert.equal((await call(node.url, 'GET', '/v2/sys/audit/verify', { token: admin })).body.valid, true);
+    },
+  );
+
+  test('refusals, each with a clear error and nothing written', async () => {
+    const fresh = (name: string) => join(work, name);
+    const nothingAt = (dir: string) => assert.ok(!existsSync(dir), `${dir} was created`);
+
+    // A data dir that holds a store.
+    const listed = readdirSync(source.dataDir).sort();
+    await refused(
+      restoreBackup({ file, dataDir: source.dataDir, writeTimeoutMs: 5000 }),
+      'not_empty',
+      /is not empty \(it holds .*coffer\.db/,
+    );
+    assert.deepEqual(readdirSync(source.dataDir).sort(), listed);
+
+    // A truncated file, and one with a flipped byte.
+    const bytes = readFileSync(file);
+    const cut = join(work, 'cut.cbk');
+    writeFileSync(cut, bytes.subarray(0, Math.floor(bytes.length * 0.6)));
+    await refused(
+      restoreBackup({ file: cut, dataDir: fresh('t1'), writeTimeoutMs: 5000 }),
+      'corrupt',
+      /corrupted or truncated/,
+    );
+    nothingAt(fresh('t1'));
+    const flipped = Buffer.from(bytes);
+    flipped[Math.floor(bytes.length / 2)]! ^= 0x40;
+    const flip = join(work, 'flip.cbk');
+    writeFileSync(flip, flipped);
+    await refused(
+      restoreBackup({ file: flip, dataDir: fresh('t2'), writeTimeoutMs: 5000 }),
+      'corrupt',
+      /corrupted/,
+    );
+    nothingAt(fresh('t2'));
+
+    // A schema from a newer Coffer.
+    const newer = join(work, 'newer.cbk');
+    rewriteManifest(file, newer, (m) => {
+      m.schemaVersion = '9999-from-the-future';
+      m.cofferVersion = '99.0.0';
+    });
+    await refused(
+      restoreBackup({ file: newer, dataDir: fresh('t3'), writeTimeoutMs: 5000 }),
+      'newer_schema',
+      /newer than this Coffer's .*Coffer 99\.0\.0 or later/,
+    );
+    nothingAt(fresh('t3'));
+
+    // A data dir whose seal key file is another root key's.
+    const other = fresh('t4');
+    mkdirSync(other, { mode: 0o700 });
+    createSealKeyFile(join(other, 'seal.key'));
+    await refused(
+      restoreBackup({ file, dataDir: other, writeTimeoutMs: 5000 }),
+      'root_key_mismatch',
+      /does not open this backup's root key/,
+    );
+    assert.deepEqual(readdirSync(other), ['seal.key']);
+
+    // The CLI says the same in one line and exits 1.
+    const cli = await runCoffer(['operator', 'restore', cut, '--data-dir', fresh('t5')]);
+    assert.equal(cli.code, 1);
+    assert.match(cli.stderr, /^coffer: the backup file is corrupted or truncated/);
+    nothingAt(fresh('t5'));
+  });
+
+  test(
+    'PostgreSQL target: refused when not empty or unreachable, nothing written',
+    { skip: postgresSkip ?? false },
+    async () => {
+      const database = await createTestDatabase();
+      databases.push(database);
+      const first = dataDirWithKey(work, 'pg-a', source.dataDir);
+      await restoreBackup({ file, dataDir: first, databaseUrl: database.url, writeTimeoutMs: 5000 });
+      await refused(
+        restoreBackup({ file, dataDir: join(work, 'pg-b'), databaseUrl: database.url, writeTimeoutMs: 5000 }),
+        'not_empty',
+        /database is not empty/,
+      );
+      assert.ok(!existsSync(join(work, 'pg-b')));
+      const port = await freePort();
+      await refused(
+        restoreBackup({
+          file,
+          dataDir: join(work, 'pg-c'),
+          databaseUrl: `postgres://postgres:hunter2@127.0.0.1:${port}/nowhere`,
+          writeTimeoutMs: 2000,
+        }),
+        'unavailable',
+        /127\.0\.0\.1/,
+      );
+      assert.ok(!existsSync(join(work, 'pg-c')));
+    },
+  );
+
+  test('backup CLI: an unwritable --out and a stream cut mid-way leave no file that looks complete', async () => {
+    const unwritable = await runCoffer(['operator', 'backup', '--out', join(work, 'no-such-dir', 'x.cbk')], {
+      COFFER_ADDR: 'http://127.0.0.1:1',
+      COFFER_TOKEN: 'unused',
+    });
+    assert.equal(unwritable.code, 1);
+    assert.match(unwritable.stderr, /^coffer: cannot write .*x\.cbk\.partial \(ENOENT\)/);
+
+    // A server that dies mid-backup: half a real backup, then the connection drops.
+    const bytes = readFileSync(file);
+    const server = createServer((_req, res) => {
+      res.writeHead(200, { 'content-type': 'application/octet-stream' });
+      res.write(bytes.subarray(0, Math.floor(bytes.length / 2)), () => setTimeout(() => res.destroy(), 20));
+    });
+    await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
+    const address = server.address() as { port: number };
+    const out = join(work, 'killed.cbk');
+    try {
+      const cut = await runCoffer(['operator', 'backup', '--out', out], {
+        COFFER_ADDR: `http://127.0.0.1:${address.port}`,
+        COFFER_TOKEN: 'x',
+      });
+      assert.equal(cut.code, 1, cut.stderr);
+      assert.ok(!existsSync(out), 'no file');
+      assert.ok(!existsSync(`${out}.partial`), `no partial: ${cut.stderr}`);
+    } finally {
+      server.close();
+    }
+  });
+});
