@@ -83,7 +83,8 @@ test(
             return (
               health.status === 200 &&
               health.body.status === 'degraded' &&
-              health.body.storage.status === 'failing'
+              health.body.storage.status === 'failing' &&
+              health.body.cluster.nodes === null
             );
           }, 5000);
         }

@@ -190,13 +190,23 @@ test(
         assert.ok(ms <= 1000, `node ${i} refused the disabled key after ${Math.round(ms)} ms`);
       }
 
-      // Every node's audit verification holds; every node's health names the cluster.
+      // Every node's audit verification holds; every node's health names the three live nodes (the
+      // killed processes' sessions are gone once PostgreSQL sees their sockets closed).
+      const ids: string[] = [];
       for (const [i] of c.nodes.entries()) {
         const verified = await ok(i, 'GET', '/v2/sys/audit/verify');
         assert.equal(verified.valid, true, `node ${i}: ${JSON.stringify(verified)}`);
         const health = await ok(i, 'GET', '/v2/health');
         assert.equal(health.status, 'ok');
         assert.equal(health.storage.engine, 'postgres');
+        ids.push(health.cluster.nodeId);
+      }
+      assert.equal(new Set(ids).size, 3);
+      for (const [i] of c.nodes.entries()) {
+        await msUntil(async () => {
+          const nodes = (await ok(i, 'GET', '/v2/health')).cluster.nodes as string[];
+          return JSON.stringify(nodes) === JSON.stringify([...ids].sort());
+        }, 5000);
       }
       console.log(
         `cluster: ${acked.length} acknowledged writes, ${reads} reads, ${failures} failed calls during the kills`,

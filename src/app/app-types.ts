@@ -33,6 +33,8 @@ export interface Health {
   readonly status: 'ok' | 'degraded' | 'sealed';
   readonly version: string;
   readonly storage: { readonly engine: string; readonly status: 'ok' | 'failing' };
+  /** This node's id and the ids of the nodes it sees on its database (docs/cluster.md). */
+  readonly cluster: { readonly nodeId: string; readonly nodes: readonly string[] | null };
 }
 
 /** Every service of a running node, built once, in dependency order. */

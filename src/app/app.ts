@@ -43,6 +43,7 @@ import {
 } from '../storage/change-feed-follower.ts';
 import { CacheInvalidation } from '../storage/cache-invalidation.ts';
 import { openNodeStorage } from '../storage/open-node-storage.ts';
+import { ClusterView, newNodeId, nodeApplicationName } from '../storage/cluster-view.ts';
 import { withWriteTiming } from '../storage/timed-storage.ts';
 import { AppMetrics } from './app-metrics.ts';
 import { BackgroundJobs } from './background-jobs.ts';
@@ -71,7 +72,9 @@ export async function createApp(
   options: CreateAppOptions = {},
 ): Promise<App> {
   const metrics = new AppMetrics();
+  const nodeId = newNodeId();
   const opened = await openNodeStorage({
+    applicationName: nodeApplicationName(nodeId),
     dataDir: config.dataDir,
     writeTimeoutMs: config.storageWriteTimeoutMs,
     nowMs: clock.nowMs(),
@@ -80,6 +83,7 @@ export async function createApp(
   });
   // Every write unit's duration and outcome, as every read's (onQuery) (docs/metrics.md).
   const storage = withWriteTiming(opened, metrics.storageWrites);
+  const cluster = new ClusterView(storage, nodeId);
   let barrier: Barrier;
   try {
     barrier = await startBarrier(config, storage, clock, logger, options.deferFirstInit === true);
@@ -400,7 +404,14 @@ export async function createApp(
       }
       if (storage.health?.() === 'failing') storageStatus = 'failing';
       const status = barrier.sealed ? 'sealed' : storageStatus === 'ok' && !audit.failing ? 'ok' : 'degraded';
-      return { status, version, storage: { engine: storage.engine, status: storageStatus } };
+      // The nodes on this database (docs/cluster.md); null when the database cannot be asked.
+      const nodes = storageStatus === 'ok' ? await cluster.nodes().catch(() => null) : null;
+      return {
+        status,
+        version,
+        storage: { engine: storage.engine, status: storageStatus },
+        cluster: { nodeId: cluster.nodeId, nodes },
+      };
     },
     async close() {
       metrics.close();

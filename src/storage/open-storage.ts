@@ -24,6 +24,8 @@ export interface OpenStorageOptions {
   readonly dataDirLock?: DataDirLock;
   /** Told about every query run through `db` (reads): duration and failure (metrics). */
   readonly onQuery?: QueryObserver;
+  /** PostgreSQL: `application_name` of the node's connections (see cluster-view.ts). */
+  readonly applicationName?: string;
 }
 
 /** True when the URL selects PostgreSQL. */
@@ -44,6 +46,7 @@ export async function openStorage(options: OpenStorageOptions): Promise<Storage>
         ...(options.onBackgroundError === undefined ? {} : { onBackgroundError: options.onBackgroundError }),
         ...(options.dataDirLock === undefined ? {} : { dataDirLock: options.dataDirLock }),
         ...(options.onQuery === undefined ? {} : { onQuery: options.onQuery }),
+        ...(options.applicationName === undefined ? {} : { applicationName: options.applicationName }),
       })
     : await openSqliteStorage({
         file: join(createDataDir(options.dataDir), 'coffer.db'),

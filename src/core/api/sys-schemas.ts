@@ -9,6 +9,16 @@ export const HealthView = Type.Object({
     engine: Type.String(),
     status: Type.Union([Type.Literal('ok'), Type.Literal('failing')]),
   }),
+  /** Always sent by this version; optional for clients of older servers. */
+  cluster: Type.Optional(
+    Type.Object({
+      nodeId: Type.String({ description: 'this node: a random id, new on every start' }),
+      nodes: Type.Union([Type.Array(Type.String()), Type.Null()], {
+        description:
+          'ids of the nodes connected to the same database, this one included (PostgreSQL: its sessions; SQLite: this node); null while the database cannot be asked',
+      }),
+    }),
+  ),
 });
 export type HealthView = Static<typeof HealthView>;
 

@@ -23,6 +23,8 @@ export interface PostgresStorageOptions {
   readonly dataDirLock?: DataDirLock;
   /** Told about every query run through `db` (reads): duration and failure (metrics). */
   readonly onQuery?: QueryObserver;
+  /** `application_name` of every connection (default `coffer`); a node's marks it (cluster-view.ts). */
+  readonly applicationName?: string;
 }
 
 /** int8 (OID 20) as a JS number: times are milliseconds and counts are small, far below 2^53. */
@@ -84,7 +86,7 @@ class PostgresStorage implements Storage {
       connectionTimeoutMillis: options.writeTimeoutMs,
       idleTimeoutMillis: 30_000,
       keepAlive: true,
-      application_name: 'coffer',
+      application_name: options.applicationName ?? 'coffer',
       types,
     });
     const background = (err: Error) => {
