@@ -135,10 +135,10 @@ function imageCommand(overrides: Record<string, string>, wrap: string[] = []): C
 }
 
 async function untilHealthy(child: ChildProcess, listen: string, output: () => string): Promise<void> {
-  const deadline = Date.now() + 20_000;
+  const deadline = Date.now() + 30_000;
   while ((await healthcheckExit({ COFFER_LISTEN: listen })) !== 0) {
     assert.equal(child.exitCode, null, `the server exited: ${output()}`);
-    assert.ok(Date.now() < deadline, `not healthy within 20 s: ${output()}`);
+    assert.ok(Date.now() < deadline, `not healthy within 30 s: ${output()}`);
     await new Promise((resolve) => setTimeout(resolve, 100));
   }
 }
