@@ -143,167 +143,163 @@ async function untilHealthy(child: ChildProcess, listen: string, output: () => s
   }
 }
 
-describe(
-  'the image’s command, environment and health check, run from the checkout',
-  { concurrency: true },
-  () => {
-    const dirs: string[] = [];
-    const tempDir = () => {
-      const dir = mkdtempSync(join(tmpdir(), 'coffer-image-'));
-      dirs.push(dir);
-      return dir;
-    };
-    after(() => dirs.forEach((dir) => rmSync(dir, { recursive: true, force: true })));
+describe('the image’s command, environment and health check, run from the checkout', () => {
+  const dirs: string[] = [];
+  const tempDir = () => {
+    const dir = mkdtempSync(join(tmpdir(), 'coffer-image-'));
+    dirs.push(dir);
+    return dir;
+  };
+  after(() => dirs.forEach((dir) => rmSync(dir, { recursive: true, force: true })));
 
-    test('without TLS the image’s listener on 0.0.0.0 is refused (exit 2, saying what to set)', async () => {
-      const data = tempDir();
-      const child = imageCommand({ COFFER_DATA_DIR: data, TMPDIR: data });
-      let stderr = '';
-      child.stderr!.on('data', (d: Buffer) => (stderr += d.toString()));
-      const [code] = (await once(child, 'exit')) as [number | null];
-      assert.equal(code, 2);
-      assert.match(
-        stderr,
-        /0\.0\.0\.0:8270 is not a loopback address: configure TLS, or pass --insecure-plaintext/,
-      );
+  test('without TLS the image’s listener on 0.0.0.0 is refused (exit 2, saying what to set)', async () => {
+    const data = tempDir();
+    const child = imageCommand({ COFFER_DATA_DIR: data, TMPDIR: data });
+    let stderr = '';
+    child.stderr!.on('data', (d: Buffer) => (stderr += d.toString()));
+    const [code] = (await once(child, 'exit')) as [number | null];
+    assert.equal(code, 2);
+    assert.match(
+      stderr,
+      /0\.0\.0\.0:8270 is not a loopback address: configure TLS, or pass --insecure-plaintext/,
+    );
+  });
+
+  test('with COFFER_INSECURE_PLAINTEXT=true it serves on 0.0.0.0, the health check passes, SIGTERM stops it cleanly', async () => {
+    const data = tempDir();
+    const listen = `0.0.0.0:${await freePort()}`;
+    const child = imageCommand({
+      COFFER_DATA_DIR: data,
+      TMPDIR: data,
+      COFFER_LISTEN: listen,
+      COFFER_INSECURE_PLAINTEXT: 'true',
     });
+    let output = '';
+    child.stdout!.on('data', (d: Buffer) => (output += d.toString()));
+    child.stderr!.on('data', (d: Buffer) => (output += d.toString()));
+    try {
+      await untilHealthy(child, listen, () => output);
+      assert.ok(existsSync(join(data, 'root-token')) && existsSync(join(data, 'coffer.db')));
+    } finally {
+      child.kill('SIGTERM');
+    }
+    const [code] = (await once(child, 'exit')) as [number | null];
+    assert.equal(code, 0, output);
+  });
 
-    test('with COFFER_INSECURE_PLAINTEXT=true it serves on 0.0.0.0, the health check passes, SIGTERM stops it cleanly', async () => {
+  test('the health check fails on a sealed node (503) and where nothing listens', async () => {
+    const sealed = await startTestNode({ env: { COFFER_SEAL: 'shamir' } });
+    try {
+      const health = await fetch(`${sealed.url}/v2/health`);
+      assert.equal(health.status, 503);
+      assert.equal(await healthcheckExit({ COFFER_LISTEN: `0.0.0.0:${new URL(sealed.url).port}` }), 1);
+    } finally {
+      await sealed.destroy();
+    }
+    assert.equal(await healthcheckExit({ COFFER_LISTEN: `0.0.0.0:${await freePort()}` }), 1);
+  });
+
+  const openssl = spawnSync('openssl', ['version'], { stdio: 'ignore' }).status === 0;
+  test(
+    'with COFFER_TLS_CERT set the health check speaks HTTPS to the node’s own certificate',
+    { skip: openssl ? false : 'openssl not installed' },
+    async () => {
+      const dir = tempDir();
+      const cert = join(dir, 'cert.pem');
+      const key = join(dir, 'key.pem');
+      execFileSync(
+        'openssl',
+        [
+          'req',
+          '-x509',
+          '-newkey',
+          'ec',
+          '-pkeyopt',
+          'ec_paramgen_curve:P-256',
+          '-nodes',
+          '-days',
+          '1',
+          '-subj',
+          '/CN=coffer.example',
+          '-keyout',
+          key,
+          '-out',
+          cert,
+        ],
+        { stdio: 'ignore' },
+      );
+      const node = await startTestNode({ env: { COFFER_TLS_CERT: cert, COFFER_TLS_KEY: key } });
+      try {
+        const listen = `0.0.0.0:${new URL(node.url).port}`;
+        assert.equal(await healthcheckExit({ COFFER_LISTEN: listen, COFFER_TLS_CERT: cert }), 0);
+        assert.equal(await healthcheckExit({ COFFER_LISTEN: listen }), 1, 'plain HTTP to a TLS listener');
+        const url = `https://127.0.0.1:${new URL(node.url).port}/v2/health`;
+        assert.equal(await healthcheckExit({ COFFER_HEALTHCHECK_URL: url }), 0);
+      } finally {
+        await node.destroy();
+      }
+    },
+  );
+
+  const tools = ['unshare', 'setpriv'].every(
+    (tool) => spawnSync('sh', ['-c', `command -v ${tool}`]).status === 0,
+  );
+  const canIsolate = process.getuid?.() === 0 && tools && spawnSync('unshare', ['-m', 'true']).status === 0;
+  test(
+    'with a read-only root filesystem, as uid 10001, only the data dir writable: it initializes, serves and stops',
+    { skip: canIsolate ? false : 'needs root, unshare and setpriv (mount namespaces)' },
+    async () => {
       const data = tempDir();
+      chownSync(data, 10001, 10001);
       const listen = `0.0.0.0:${await freePort()}`;
-      const child = imageCommand({
-        COFFER_DATA_DIR: data,
-        TMPDIR: data,
-        COFFER_LISTEN: listen,
-        COFFER_INSECURE_PLAINTEXT: 'true',
-      });
+      // A private mount namespace: the data dir bound onto itself (its own mount), then / remounted
+      // read-only; the server runs in it as 10001:10001.
+      const setup = `mount --make-rprivate / && mount --bind "$1" "$1" && mount -o remount,bind,ro / && touch /coffer-ro-probe 2>/dev/null && exit 90; shift; exec "$@"`;
+      const wrap = [
+        'unshare',
+        '-m',
+        'sh',
+        '-c',
+        setup,
+        'sh',
+        data,
+        'setpriv',
+        '--reuid=10001',
+        '--regid=10001',
+        '--clear-groups',
+      ];
+      const child = imageCommand(
+        { COFFER_DATA_DIR: data, TMPDIR: data, COFFER_LISTEN: listen, COFFER_INSECURE_PLAINTEXT: 'true' },
+        wrap,
+      );
       let output = '';
       child.stdout!.on('data', (d: Buffer) => (output += d.toString()));
       child.stderr!.on('data', (d: Buffer) => (output += d.toString()));
       try {
         await untilHealthy(child, listen, () => output);
-        assert.ok(existsSync(join(data, 'root-token')) && existsSync(join(data, 'coffer.db')));
+        const token = readFileSync(join(data, 'root-token'), 'utf8').trim();
+        const base = `http://127.0.0.1:${listen.split(':')[1]}`;
+        const headers = { authorization: `Bearer ${token}`, 'content-type': 'application/json' };
+        const post = async (path: string, body: unknown) => {
+          const res = await fetch(base + path, { method: 'POST', headers, body: JSON.stringify(body) });
+          assert.equal(res.status, 201, await res.clone().text());
+          return (await res.json()) as { id: string };
+        };
+        const project = await post('/v2/projects', {});
+        const instance = await post(`/v2/projects/${project.id}/regions/local/instances`, { name: 'main' });
+        const secrets = `/v2/projects/${project.id}/regions/local/instances/${instance.id}/secrets`;
+        await post(secrets, { path: 'app/db-password', value: 'read-only-rootfs' });
+        const read = await fetch(`${base}${secrets}/${encodeURIComponent('app/db-password')}/value`, {
+          headers,
+        });
+        assert.equal(read.status, 200);
+        assert.equal(((await read.json()) as { value: string }).value, 'read-only-rootfs');
       } finally {
         child.kill('SIGTERM');
       }
       const [code] = (await once(child, 'exit')) as [number | null];
       assert.equal(code, 0, output);
-    });
-
-    test('the health check fails on a sealed node (503) and where nothing listens', async () => {
-      const sealed = await startTestNode({ env: { COFFER_SEAL: 'shamir' } });
-      try {
-        const health = await fetch(`${sealed.url}/v2/health`);
-        assert.equal(health.status, 503);
-        assert.equal(await healthcheckExit({ COFFER_LISTEN: `0.0.0.0:${new URL(sealed.url).port}` }), 1);
-      } finally {
-        await sealed.destroy();
-      }
-      assert.equal(await healthcheckExit({ COFFER_LISTEN: `0.0.0.0:${await freePort()}` }), 1);
-    });
-
-    const openssl = spawnSync('openssl', ['version'], { stdio: 'ignore' }).status === 0;
-    test(
-      'with COFFER_TLS_CERT set the health check speaks HTTPS to the node’s own certificate',
-      { skip: openssl ? false : 'openssl not installed' },
-      async () => {
-        const dir = tempDir();
-        const cert = join(dir, 'cert.pem');
-        const key = join(dir, 'key.pem');
-        execFileSync(
-          'openssl',
-          [
-            'req',
-            '-x509',
-            '-newkey',
-            'ec',
-            '-pkeyopt',
-            'ec_paramgen_curve:P-256',
-            '-nodes',
-            '-days',
-            '1',
-            '-subj',
-            '/CN=coffer.example',
-            '-keyout',
-            key,
-            '-out',
-            cert,
-          ],
-          { stdio: 'ignore' },
-        );
-        const node = await startTestNode({ env: { COFFER_TLS_CERT: cert, COFFER_TLS_KEY: key } });
-        try {
-          const listen = `0.0.0.0:${new URL(node.url).port}`;
-          assert.equal(await healthcheckExit({ COFFER_LISTEN: listen, COFFER_TLS_CERT: cert }), 0);
-          assert.equal(await healthcheckExit({ COFFER_LISTEN: listen }), 1, 'plain HTTP to a TLS listener');
-          const url = `https://127.0.0.1:${new URL(node.url).port}/v2/health`;
-          assert.equal(await healthcheckExit({ COFFER_HEALTHCHECK_URL: url }), 0);
-        } finally {
-          await node.destroy();
-        }
-      },
-    );
-
-    const tools = ['unshare', 'setpriv'].every(
-      (tool) => spawnSync('sh', ['-c', `command -v ${tool}`]).status === 0,
-    );
-    const canIsolate = process.getuid?.() === 0 && tools && spawnSync('unshare', ['-m', 'true']).status === 0;
-    test(
-      'with a read-only root filesystem, as uid 10001, only the data dir writable: it initializes, serves and stops',
-      { skip: canIsolate ? false : 'needs root, unshare and setpriv (mount namespaces)' },
-      async () => {
-        const data = tempDir();
-        chownSync(data, 10001, 10001);
-        const listen = `0.0.0.0:${await freePort()}`;
-        // A private mount namespace: the data dir bound onto itself (its own mount), then / remounted
-        // read-only; the server runs in it as 10001:10001.
-        const setup = `mount --make-rprivate / && mount --bind "$1" "$1" && mount -o remount,bind,ro / && touch /coffer-ro-probe 2>/dev/null && exit 90; shift; exec "$@"`;
-        const wrap = [
-          'unshare',
-          '-m',
-          'sh',
-          '-c',
-          setup,
-          'sh',
-          data,
-          'setpriv',
-          '--reuid=10001',
-          '--regid=10001',
-          '--clear-groups',
-        ];
-        const child = imageCommand(
-          { COFFER_DATA_DIR: data, TMPDIR: data, COFFER_LISTEN: listen, COFFER_INSECURE_PLAINTEXT: 'true' },
-          wrap,
-        );
-        let output = '';
-        child.stdout!.on('data', (d: Buffer) => (output += d.toString()));
-        child.stderr!.on('data', (d: Buffer) => (output += d.toString()));
-        try {
-          await untilHealthy(child, listen, () => output);
-          const token = readFileSync(join(data, 'root-token'), 'utf8').trim();
-          const base = `http://127.0.0.1:${listen.split(':')[1]}`;
-          const headers = { authorization: `Bearer ${token}`, 'content-type': 'application/json' };
-          const post = async (path: string, body: unknown) => {
-            const res = await fetch(base + path, { method: 'POST', headers, body: JSON.stringify(body) });
-            assert.equal(res.status, 201, await res.clone().text());
-            return (await res.json()) as { id: string };
-          };
-          const project = await post('/v2/projects', {});
-          const instance = await post(`/v2/projects/${project.id}/regions/local/instances`, { name: 'main' });
-          const secrets = `/v2/projects/${project.id}/regions/local/instances/${instance.id}/secrets`;
-          await post(secrets, { path: 'app/db-password', value: 'read-only-rootfs' });
-          const read = await fetch(`${base}${secrets}/${encodeURIComponent('app/db-password')}/value`, {
-            headers,
-          });
-          assert.equal(read.status, 200);
-          assert.equal(((await read.json()) as { value: string }).value, 'read-only-rootfs');
-        } finally {
-          child.kill('SIGTERM');
-        }
-        const [code] = (await once(child, 'exit')) as [number | null];
-        assert.equal(code, 0, output);
-        assert.doesNotMatch(output, /EROFS|read-only file system/i);
-      },
-    );
-  },
-);
+      assert.doesNotMatch(output, /EROFS|read-only file system/i);
+    },
+  );
+});
