@@ -1,7 +1,7 @@
 import assert from 'node:assert/strict';
 import { randomBytes } from 'node:crypto';
 import { test } from 'node:test';
-import { type Cluster, msUntil, startCluster } from './support/cluster.ts';
+import { type AckedWrite, assertReadsBack, type Cluster, msUntil, startCluster } from './support/cluster.ts';
 import { createTestDatabase, postgresSkipReason } from './support/postgres.ts';
 import { startTcpProxy } from './support/tcp-proxy.ts';
 
@@ -38,7 +38,7 @@ test(
       for (const [i, path] of paths.entries())
         assert.equal((await c.api(i, 'POST', secrets, { path, value: 'v0' })).status, 201);
 
-      const acked: Array<{ secret: string; version: number; value: string }> = [];
+      const acked: AckedWrite[] = [];
       /** Every answer that was not a success, as "status code". */
       const refusals = new Map<string, number>();
       let running = true;
@@ -119,12 +119,8 @@ test(
           `every refusal: ${JSON.stringify([...refusals])}`,
         );
 
+      await assertReadsBack(c, secrets, acked);
       for (const [i] of c.nodes.entries()) {
-        for (const write of acked) {
-          const res = await c.api(i, 'GET', `${secrets}/${write.secret}/value?version=${write.version}`);
-          assert.equal(res.status, 200, `node ${i}: ${write.secret} v${write.version}`);
-          assert.equal(res.body.value, write.value, `node ${i}: ${write.secret} v${write.version}`);
-        }
         const health = await c.api(i, 'GET', '/v2/health');
         assert.equal(health.body.status, 'ok');
         assert.equal((await c.api(i, 'GET', '/v2/sys/audit/verify')).body.valid, true, `node ${i}`);

@@ -1,18 +1,11 @@
 import assert from 'node:assert/strict';
 import { randomBytes } from 'node:crypto';
 import { test } from 'node:test';
-import { type Cluster, msUntil, startCluster } from './support/cluster.ts';
+import { type AckedWrite, assertReadsBack, type Cluster, msUntil, startCluster } from './support/cluster.ts';
 import { createTestDatabase, postgresSkipReason } from './support/postgres.ts';
 import { call } from './support/test-node.ts';
 
 const skip = (await postgresSkipReason()) ?? false;
-
-/** An acknowledged put: the server answered 201 with this version. */
-interface Acked {
-  readonly secret: string;
-  readonly version: number;
-  readonly value: string;
-}
 
 /**
  * Issue 16 part 3 (docs/cluster.md): three `coffer server` processes on one PostgreSQL database, a
@@ -29,6 +22,7 @@ test(
     const database = await createTestDatabase();
     let cluster: Cluster | undefined;
     try {
+      const started = performance.now();
       cluster = await startCluster(database.url, 3, { COFFER_BACKGROUND_INTERVAL_MS: '200' });
       const c = cluster;
       const ok = async (i: number, method: string, path: string, body?: unknown, status = 200) => {
@@ -58,7 +52,7 @@ test(
       await ok(0, 'POST', secrets, { path: 'expiring', value: 'gone-soon', expireTime: dueAt }, 201);
 
       // The load: one writer per secret (increasing values) and two readers, node after node.
-      const acked: Acked[] = [];
+      const acked: AckedWrite[] = [];
       const attempted = new Set<string>(['v0']);
       let failures = 0;
       let reads = 0;
@@ -93,6 +87,8 @@ test(
           }
         }
       };
+      const startMs = performance.now() - started;
+      const loadStart = performance.now();
       const load = Promise.all([...paths.map(writer), reader(), reader()]);
       const pause = (ms: number) => new Promise((resolve) => setTimeout(resolve, ms));
       try {
@@ -111,12 +107,9 @@ test(
       assert.ok(reads >= 30, `reads were answered (${reads})`);
 
       // No acknowledged write lost: each version reads back byte-equal on every node.
+      const loadMs = performance.now() - loadStart;
+      await assertReadsBack(c, secrets, acked);
       for (const [i] of c.nodes.entries()) {
-        for (const write of acked) {
-          const res = await c.api(i, 'GET', `${secrets}/${write.secret}/value?version=${write.version}`);
-          assert.equal(res.status, 200, `node ${i}: ${write.secret} v${write.version}`);
-          assert.equal(res.body.value, write.value, `node ${i}: ${write.secret} v${write.version}`);
-        }
         for (const path of paths) {
           const latest = acked.filter((w) => w.secret === path).at(-1)!;
           const res = await c.api(i, 'GET', `${secrets}/${path}/value`);
@@ -156,6 +149,7 @@ test(
         assert.equal((await c.api(i, 'GET', `${secrets}/expiring/value`)).status, 404, `node ${i}`);
 
       // A binding removed on one node is refused on the others within 1 s.
+      const revocationMs: number[] = [];
       const email = 'reader@example.com';
       const password = 'correct horse battery';
       await ok(0, 'POST', '/v2/users', { email, password }, 201);
@@ -176,6 +170,7 @@ test(
       for (const i of [1, 2]) {
         const ms = await msUntil(async () => (await probe(i)).status === 403, 3000);
         assert.ok(ms <= 1000, `node ${i} refused the removed binding after ${Math.round(ms)} ms`);
+        revocationMs.push(ms);
       }
 
       // A key disabled on one node is refused on the others within 1 s.
@@ -188,6 +183,7 @@ test(
       for (const i of [0, 2]) {
         const ms = await msUntil(async () => (await encrypt(i)).body?.error?.code === 'key_not_active', 3000);
         assert.ok(ms <= 1000, `node ${i} refused the disabled key after ${Math.round(ms)} ms`);
+        revocationMs.push(ms);
       }
 
       // Every node's audit verification holds; every node's health names the three live nodes (the
@@ -209,7 +205,9 @@ test(
         }, 5000);
       }
       console.log(
-        `cluster: ${acked.length} acknowledged writes, ${reads} reads, ${failures} failed calls during the kills`,
+        `cluster: ${acked.length} acknowledged writes, ${reads} reads, ${failures} failed calls during the kills; ` +
+          `start ${Math.round(startMs)} ms, load with kills ${Math.round(loadMs)} ms, total ${Math.round(performance.now() - started)} ms; ` +
+          `revoked within ${revocationMs.map(Math.round).join(', ')} ms`,
       );
     } finally {
       await cluster?.destroy();

@@ -91,3 +91,38 @@ export async function msUntil(probe: () => Promise<boolean>, limitMs = 5000): Pr
     await new Promise((resolve) => setTimeout(resolve, 50));
   }
 }
+
+/** A write the server acknowledged (201) with this version. */
+export interface AckedWrite {
+  readonly secret: string;
+  readonly version: number;
+  readonly value: string;
+}
+
+/**
+ * Asserts that every acknowledged write reads back, version by version and byte-equal, on every
+ * node (`secrets` is the instance's secrets path); eight reads at a time per node.
+ */
+export async function assertReadsBack(
+  cluster: Cluster,
+  secrets: string,
+  acked: readonly AckedWrite[],
+): Promise<void> {
+  await Promise.all(
+    cluster.nodes.map(async (_, i) => {
+      for (let start = 0; start < acked.length; start += 8) {
+        await Promise.all(
+          acked.slice(start, start + 8).map(async (write) => {
+            const res = await cluster.api(
+              i,
+              'GET',
+              `${secrets}/${write.secret}/value?version=${write.version}`,
+            );
+            assert.equal(res.status, 200, `node ${i}: ${write.secret} v${write.version}`);
+            assert.equal(res.body.value, write.value, `node ${i}: ${write.secret} v${write.version}`);
+          }),
+        );
+      }
+    }),
+  );
+}
