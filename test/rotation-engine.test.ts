@@ -182,6 +182,44 @@ describe('Rotation engine: resume, failures, backoff (SQLite)', () => {
     );
   });
 
+  test('a value put during the rotation supersedes it at finish: current stays the put version, pending stays disabled', async () => {
+    const path = 'superseded';
+    await createSecret(path);
+    const { rotators } = recordingRotator(path);
+    const crashed = engineOf(node, clock, rotators, 'test');
+    await assert.rejects(crashed.rotateNow(location(), where.instanceId, path, caller()), RotationStopped);
+    const put = await api('PUT', `${secretUrl(path)}/value`, { value: 'deployed' });
+    assert.equal(put.status, 201, JSON.stringify(put.body));
+    const fresh = engineOf(node, clock, rotators);
+    await assert.rejects(fresh.rotateNow(location(), where.instanceId, path, caller()), (err) => {
+      assert.ok(err instanceof CofferError && err.code === 'conflict', String(err));
+      return true;
+    });
+    const latest = await current(path);
+    assert.deepEqual([latest.value, latest.version], ['deployed', 3]);
+    assert.ok(latest.stages.includes('current'), JSON.stringify(latest));
+    const pending = (await api('GET', `${secretUrl(path)}/versions/2`)).body;
+    assert.equal(pending.state, 'disabled');
+    const shown = await status(path);
+    assert.equal(shown.state, 'idle');
+    assert.deepEqual(
+      [shown.lastFailure.step, shown.lastFailure.message],
+      ['finish', 'superseded by version 3 put during the rotation'],
+    );
+    const events = await node.app.storage.db
+      .selectFrom('audit_events')
+      .selectAll()
+      .where('action', '=', 'secrets.secrets.rotate')
+      .where('resource', 'like', `%/secrets/${path}`)
+      .execute();
+    assert.ok(
+      events.some(
+        (e) => /"step":"finish"/.test(String(e.details)) && /"result":"failed"/.test(String(e.details)),
+      ),
+      'the finish step is audited as failed',
+    );
+  });
+
   test('after 10 failures in a row the rotation is failed and the schedule stops; a manual rotate finishes it', async () => {
     const path = 'hopeless';
     await createSecret(path);

@@ -199,6 +199,31 @@ export class RotationRepo {
     );
   }
 
+  /** The latest version number of a secret (next_version − 1), read now; undefined when it is gone. */
+  async latestVersion(secretUid: string): Promise<number | undefined> {
+    const row = await this.#db
+      .selectFrom('sm_secrets')
+      .select('next_version')
+      .where('uid', '=', secretUid)
+      .executeTakeFirst();
+    return row ? Number(row.next_version) - 1 : undefined;
+  }
+
+  /**
+   * Asserts (in a write unit) that `version` is still a secret's latest version: rejected
+   * (`WriteRejected`) once another version was put.
+   */
+  expectLatestVersion(secretUid: string, version: number): WriteStatement {
+    return stmt(
+      this.#db
+        .updateTable('sm_secrets')
+        .set({ next_version: version + 1 })
+        .where('uid', '=', secretUid)
+        .where('next_version', '=', version + 1),
+      'one',
+    );
+  }
+
   /** Sets a secret's next scheduled rotation (the engine's own column, next to the etag's CAS). */
   setNextRotation(secretUid: string, nextRotationTimeMs: number | null, etag: string, nowMs: number) {
     return stmt(

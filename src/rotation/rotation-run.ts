@@ -7,7 +7,7 @@ import { secretChange } from '../secrets/secret-changes.ts';
 import type { SecretStageRepo } from '../secrets/secret-stage-repo.ts';
 import { type Caller, type Secret, secretName } from '../secrets/secret-types.ts';
 import type { SecretValueService, ValueInput } from '../secrets/secret-value-service.ts';
-import { errors } from '../core/errors.ts';
+import { CofferError, errors } from '../core/errors.ts';
 import { type Storage, WriteRejected, type WriteStatement } from '../storage/storage-types.ts';
 import { failureMessage } from './rotation-fns.ts';
 import type { RotationRepo, RotationUpdate } from './rotation-repo.ts';
@@ -65,6 +65,13 @@ const next: Record<RotationStep, RotationStep | undefined> = {
 const lostClaim = () =>
   errors.conflict('The rotation was taken over by another node; read its status again.');
 
+/** A rotation superseded at finish by a version put while it ran (`conflict`, recorded already). */
+export class RotationSuperseded extends CofferError {
+  constructor(message: string) {
+    super('conflict', message);
+  }
+}
+
 /** A value as the secrets domain takes it: text when it is valid UTF-8, else binary. */
 function valueInput(bytes: Buffer): ValueInput {
   try {
@@ -121,7 +128,7 @@ export class RotationRun {
       } catch (err) {
         // The claim lapsed and another node took the rotation over: it records what happens next.
         if (err instanceof WriteRejected) throw lostClaim();
-        await this.#fail(step, err, events);
+        if (!(err instanceof RotationSuperseded)) await this.#fail(step, err, events);
         throw err;
       }
       if (this.#d.stopAfter === step) throw this.#d.stopped(step);
@@ -204,8 +211,12 @@ export class RotationRun {
       return;
     }
     const now = clock.nowMs();
+    // A version put during the rotation supersedes it: moving `current` back to the older pending
+    // version would leave `latest` (the newer one) staged `previous`.
+    const latest = await repo.latestVersion(secret.uid);
+    if (latest !== undefined && latest !== pendingVersion) return this.#superseded(latest, events);
     const old = (await stageRepo.stages(secret.uid)).get('current');
-    const statements: WriteStatement[] = [];
+    const statements: WriteStatement[] = [repo.expectLatestVersion(secret.uid, pendingVersion)];
     if (old !== undefined && old !== pendingVersion)
       statements.push(stageRepo.moveStage(secret.uid, 'previous', old));
     const period = secret.rotationPeriodSeconds;
@@ -231,10 +242,49 @@ export class RotationRun {
       ),
       secretChange(storage.db, 'stage.moved', secret, now, { version: pendingVersion, stage: 'current' }),
     );
-    await audit(step, 'ok', pendingVersion, events, async () => {
-      await storage.write(statements);
+    try {
+      await audit(step, 'ok', pendingVersion, events, async () => {
+        await storage.write(statements);
+        this.#durable = true;
+      });
+    } catch (err) {
+      // Rejected: the claim lapsed, or a version was put between the check and the write.
+      if (!(err instanceof WriteRejected) || this.#durable) throw err;
+      const now = await repo.latestVersion(secret.uid);
+      if (now === undefined || now === pendingVersion) throw err;
+      return this.#superseded(now, events);
+    }
+  }
+
+  /**
+   * Ends a rotation superseded by version `latest`, put while it ran: back to idle, `current`
+   * untouched, the pending version left disabled (still staged `pending`, for an operator to read
+   * what the target may already hold), the finish step recorded and audited as failed. Throws
+   * `conflict` with the same message.
+   */
+  async #superseded(latest: number, events: AuditEvent[]): Promise<never> {
+    const { storage, audit, clock } = this.#d;
+    const now = clock.nowMs();
+    const pendingVersion = this.#pendingVersion!;
+    const message = `superseded by version ${latest} put during the rotation`;
+    await audit('finish', 'failed', pendingVersion, events, async () => {
+      await storage.write([
+        this.#update({
+          state: 'idle',
+          step: null,
+          rotation_id: null,
+          pending_version: null,
+          base_version: null,
+          attempts: 0,
+          next_attempt_time: null,
+          last_failure_time: now,
+          last_failure_step: 'finish',
+          last_failure_message: message,
+        }),
+      ]);
       this.#durable = true;
     });
+    throw new RotationSuperseded(`The rotation of ${secretName(this.#d.secret)} was ${message}.`);
   }
 
   /** Records a failed step (never rethrows: the step's own error is what the caller sees). */
