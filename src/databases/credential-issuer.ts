@@ -2,14 +2,14 @@ import type { Clock } from '../core/clock.ts';
 import { errors } from '../core/errors.ts';
 import type { Caller } from '../secrets/secret-types.ts';
 import type { Storage } from '../storage/storage-types.ts';
-import { renderStatements, targetFailed } from '../targets/postgres-target.ts';
+import { type PostgresTarget, renderStatements, targetFailed } from '../targets/postgres-target.ts';
 import type { AdminSecrets } from './admin-secret.ts';
 import type { ConnectionPools } from './connection-pools.ts';
 import { newLeaseId, newPassword, newUsername, parseTtlSeconds } from './database-fns.ts';
 import type { DatabaseService } from './database-service.ts';
-import type { DatabaseLocation, DbLease } from './database-types.ts';
+import type { DatabaseLocation, DbConnection, DbLease, DbRole } from './database-types.ts';
 import type { LeaseRepo } from './lease-repo.ts';
-import { revocationLockKey } from './role-revoker.ts';
+import { revocationLockKey, revokeRole } from './role-revoker.ts';
 
 /** A credential just issued: the password is here once and nowhere else. */
 export interface IssuedCredential {
@@ -122,6 +122,46 @@ export class CredentialIssuer {
       await this.#storage.write([cleanup]).catch(() => undefined);
       throw failure;
     }
+    await this.#confirmIssued(lease, role, connection, target);
     return { username, password, lease };
+  }
+
+  /**
+   * After the role was created: a revocation (revoke, revoke-prefix, expiry) that started while the
+   * issue was in flight may have looked for the role before it existed and recorded the lease
+   * revoked. Then the role is dropped here and the issue answers `conflict`, never a credential of
+   * a revoked lease. (Revocations look under the lock the creation held, so any later one sees the
+   * role and drops it itself.)
+   */
+  async #confirmIssued(
+    lease: DbLease,
+    role: DbRole,
+    connection: DbConnection,
+    target: PostgresTarget,
+  ): Promise<void> {
+    let readFailure: unknown;
+    try {
+      if (await this.#leases.isActiveUnclaimed(lease.id, this.#clock.nowMs())) return;
+    } catch (err) {
+      readFailure = err;
+    }
+    try {
+      await this.#pools.withAdminClient(connection, target, (client) =>
+        revokeRole((fn) => fn(client), {
+          username: lease.username,
+          revocationStatements: role.revocationStatements,
+        }),
+      );
+    } catch (err) {
+      const failure = targetFailed(`database ${connection.name}`, err, [target.password]);
+      // The revocation recorded it revoked: put it back into revocation so the job drops the role.
+      await this.#storage
+        .write([this.#leases.reopenRevocation(lease.id, this.#clock.nowMs(), failure.message)])
+        .catch(() => undefined);
+    }
+    if (readFailure !== undefined) throw readFailure;
+    throw errors.conflict(
+      `The lease was revoked while it was being issued; the credential of role ${role.name} was dropped.`,
+    );
   }
 }

@@ -93,6 +93,35 @@ export class LeaseRepo {
     );
   }
 
+  /**
+   * Whether a lease is still active and nobody is revoking it (no live claim): what an issue checks
+   * after creating its role, since a revocation may have started while it was in flight.
+   */
+  async isActiveUnclaimed(id: string, nowMs: number): Promise<boolean> {
+    const row = await this.#db
+      .selectFrom('db_leases')
+      .select('id')
+      .where('id', '=', id)
+      .where('state', '=', 'active')
+      .where((eb) => eb.or([eb('claim_until', 'is', null), eb('claim_until', '<=', nowMs)]))
+      .executeTakeFirst();
+    return row !== undefined;
+  }
+
+  /**
+   * Puts a lease recorded as revoked back into revocation, due now: its issue created the role
+   * after the revocation looked, and dropping it failed (the expiry job retries).
+   */
+  reopenRevocation(id: string, nowMs: number, error: string): WriteStatement {
+    return stmt(
+      this.#db
+        .updateTable('db_leases')
+        .set({ state: 'revoking', revoke_time: null, next_attempt_time: nowMs, last_error: error })
+        .where('id', '=', id)
+        .where('state', '=', 'revoked'),
+    );
+  }
+
   /** One lease by id. */
   async findLease(id: string): Promise<DbLease | undefined> {
     const row = await this.#db.selectFrom('db_leases').selectAll().where('id', '=', id).executeTakeFirst();

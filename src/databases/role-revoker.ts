@@ -70,17 +70,49 @@ export async function roleExists(client: pg.ClientBase, username: string): Promi
  */
 export async function revokeRole(session: AdminSession, target: RevocationTarget): Promise<void> {
   await session(async (client) => {
-    if (!(await roleExists(client, target.username))) return;
-    if (target.revocationStatements !== null) {
-      const statements = renderStatements(target.revocationStatements, { name: target.username });
-      await inTransaction(client, statements);
-      return;
+    const custom = target.revocationStatements;
+    const plan = custom === null ? defaultRevocation(target.username) : undefined;
+    // NOLOGIN is committed with the check, under the lock, so no new session can start.
+    const [noLogin, ...before] = plan?.before ?? [];
+    if (!(await roleExistsLocked(client, target.username, noLogin))) return;
+    try {
+      if (custom !== null) {
+        await inTransaction(client, renderStatements(custom, { name: target.username }));
+        return;
+      }
+      // One round trip: the simple protocol runs several statements of one string in order.
+      await client.query(before.join(';\n'));
+      await inTransaction(client, plan!.inTransaction);
+    } catch (err) {
+      // Another revocation of the same role (an issue dropping what it created for a lease revoked
+      // meanwhile) dropped it first: revoked all the same.
+      if (!(await roleExists(client, target.username).catch(() => true))) return;
+      throw err;
     }
-    const plan = defaultRevocation(target.username);
-    // One round trip: the simple protocol runs several statements of one string in order.
-    await client.query(plan.before.join(';\n'));
-    await inTransaction(client, plan.inTransaction);
   });
+}
+
+/**
+ * Whether the role exists, looked up under the per-database lock that issues hold while they
+ * create roles: an issue in flight has committed (the role is seen) or rolled back (it is not)
+ * before the lookup, so a revocation never misses a role about to appear. `then` runs in the same
+ * transaction when the role exists.
+ */
+async function roleExistsLocked(
+  client: pg.ClientBase,
+  username: string,
+  then: string | undefined,
+): Promise<boolean> {
+  await client.query(`BEGIN; SELECT pg_advisory_xact_lock(${revocationLockKey})`);
+  try {
+    const exists = await roleExists(client, username);
+    if (exists && then !== undefined) await client.query(then);
+    await client.query('COMMIT');
+    return exists;
+  } catch (err) {
+    await client.query('ROLLBACK').catch(() => undefined);
+    throw err;
+  }
 }
 
 /**
