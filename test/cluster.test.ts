@@ -1,7 +1,15 @@
 import assert from 'node:assert/strict';
 import { randomBytes } from 'node:crypto';
 import { test } from 'node:test';
-import { type AckedWrite, assertReadsBack, type Cluster, msUntil, startCluster } from './support/cluster.ts';
+import pg from 'pg';
+import {
+  type AckedWrite,
+  assertReadsBack,
+  type Cluster,
+  msUntil,
+  startCluster,
+  startSinkReceiver,
+} from './support/cluster.ts';
 import { createTestDatabase, postgresSkipReason } from './support/postgres.ts';
 import { call } from './support/test-node.ts';
 
@@ -13,17 +21,24 @@ const skip = (await postgresSkipReason()) ?? false;
  * then another. Every acknowledged write is then readable, byte-equal, on every node; a rotation
  * and an expiry that fell due during the kills happened exactly once; a binding removed and a key
  * disabled on one node are refused on the others within 1 s; every node's audit verification holds;
- * every node's health names the three nodes it sees.
+ * every node's health names the three nodes it sees; the audit sink received every stored event.
  */
 test(
   'three nodes on one PostgreSQL: two SIGKILLs under load lose no acknowledged write, jobs run once, revocations reach every node within 1 s, audit chains verify',
   { skip, timeout: 120_000 },
   async () => {
     const database = await createTestDatabase();
+    const sink = await startSinkReceiver();
     let cluster: Cluster | undefined;
     try {
       const started = performance.now();
-      cluster = await startCluster(database.url, 3, { COFFER_BACKGROUND_INTERVAL_MS: '200' });
+      cluster = await startCluster(database.url, 3, {
+        COFFER_BACKGROUND_INTERVAL_MS: '200',
+        COFFER_AUDIT_SINKS: JSON.stringify([
+          { name: 'siem', type: 'webhook', url: sink.url, batchSize: 200 },
+        ]),
+        COFFER_AUDIT_SINK_INTERVAL_MS: '200',
+      });
       const c = cluster;
       const ok = async (i: number, method: string, path: string, body?: unknown, status = 200) => {
         const res = await c.api(i, method, path, body);
@@ -204,13 +219,34 @@ test(
           return JSON.stringify(nodes) === JSON.stringify([...ids].sort());
         }, 5000);
       }
+      // The audit sink (one node delivers it at a time, under a 10 s lease that a killed holder leaves
+      // to lapse): every event stored so far reaches it, and it receives nothing that is not stored.
+      // Delivery is at least once: a batch sent just before its node died is sent again by the next
+      // holder, with the same event ids, which the receiver drops (docs/cluster.md).
+      const storedIds = async () => {
+        const client = new pg.Client({ connectionString: database.url });
+        await client.connect();
+        try {
+          return (await client.query<{ id: string }>('SELECT id FROM audit_events')).rows.map((r) => r.id);
+        } finally {
+          await client.end();
+        }
+      };
+      const stored = await storedIds();
+      const sinkMs = await msUntil(async () => stored.every((id) => sink.received.has(id)), 30_000);
+      const allStored = new Set(await storedIds());
+      for (const id of sink.received.keys())
+        assert.ok(allStored.has(id), `the sink received ${id}, never stored`);
+      const repeated = [...sink.received.values()].filter((n) => n > 1).length;
       console.log(
-        `cluster: ${acked.length} acknowledged writes, ${reads} reads, ${failures} failed calls during the kills; ` +
+        `cluster: ${stored.length} audit events delivered to the sink (${repeated} more than once) ${Math.round(sinkMs)} ms after the checks; ` +
+          `${acked.length} acknowledged writes, ${reads} reads, ${failures} failed calls during the kills; ` +
           `start ${Math.round(startMs)} ms, load with kills ${Math.round(loadMs)} ms, total ${Math.round(performance.now() - started)} ms; ` +
           `revoked within ${revocationMs.map(Math.round).join(', ')} ms`,
       );
     } finally {
       await cluster?.destroy();
+      await sink.close();
       await database.drop();
     }
   },

@@ -4,6 +4,9 @@
  */
 
 import assert from 'node:assert/strict';
+import { once } from 'node:events';
+import { createServer } from 'node:http';
+import type { AddressInfo } from 'node:net';
 import { copyFileSync, mkdtempSync, readFileSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -125,4 +128,36 @@ export async function assertReadsBack(
       }
     }),
   );
+}
+
+/** A webhook audit sink receiver (config `auditSinks` type `webhook`) that counts each event id. */
+export interface SinkReceiver {
+  readonly url: string;
+  /** How many times each event id arrived. */
+  readonly received: Map<string, number>;
+  close(): Promise<void>;
+}
+
+/** Starts a receiver on 127.0.0.1 answering 204 to every batch. */
+export async function startSinkReceiver(): Promise<SinkReceiver> {
+  const received = new Map<string, number>();
+  const server = createServer((req, res) => {
+    let body = '';
+    req.on('data', (chunk: Buffer) => {
+      body += chunk.toString();
+    });
+    req.on('end', () => {
+      const batch = JSON.parse(body) as { events: Array<{ id: string }> };
+      for (const event of batch.events) received.set(event.id, (received.get(event.id) ?? 0) + 1);
+      res.writeHead(204).end();
+    });
+  });
+  server.listen(0, '127.0.0.1');
+  await once(server, 'listening');
+  const address = server.address() as AddressInfo;
+  return {
+    url: `http://127.0.0.1:${address.port}/ingest`,
+    received,
+    close: () => new Promise<void>((resolve) => server.close(() => resolve())),
+  };
 }
