@@ -73,7 +73,7 @@ test(
       let ackedBefore = 0;
       let ackedDuring = 0;
       try {
-        await pause(1000);
+        await msUntil(async () => acked.length >= 10, 20_000);
         ackedBefore = acked.length;
         await proxy.cut();
         // Health on every node says the storage is failing, while the process keeps answering.
@@ -98,7 +98,7 @@ test(
             15_000,
           );
         }
-        await pause(1000);
+        await msUntil(async () => acked.length - ackedDuring >= 10, 20_000);
       } finally {
         running = false;
         await load;
