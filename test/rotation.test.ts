@@ -291,6 +291,20 @@ for (const engine of ['sqlite', 'postgres'] as const) {
         assert.match(sneaky.body.error.message, /secrets\.get_value/);
         const labels = await as(editor.token)('PATCH', secretPath('svc/token'), { labels: { team: 'a' } });
         assert.equal(labels.status, 200, JSON.stringify(labels.body));
+        // ...nor remove or replace one: `rotation: null`, or a rotation without the rotator.
+        const shown = labels.body.rotation;
+        for (const rotation of [null, { period: '7200s' }]) {
+          const removed = await as(editor.token)('PATCH', secretPath('svc/token'), { rotation });
+          assert.equal(removed.status, 403, JSON.stringify([rotation, removed.body]));
+        }
+        assert.deepEqual((await api('GET', secretPath('svc/token'))).body.rotation, shown);
+        // Changing the period alone, the rotator sent back as shown, needs only update.
+        const period = await as(editor.token)('PATCH', secretPath('svc/token'), {
+          rotation: { ...shown, period: '7200s', nextRotationTime: null },
+        });
+        assert.equal(period.status, 200, JSON.stringify(period.body));
+        assert.equal(period.body.rotation.period, '7200s');
+        assert.deepEqual(period.body.rotation.rotator, shown.rotator);
         // Rotating needs secrets.secrets.rotate: a reader of the secret cannot.
         const reader = await serviceAccount('rotation-reader');
         await api('POST', `${secretPath('app/token')}/iam-policy:add-binding`, {

@@ -1,4 +1,5 @@
 import { randomUUID } from 'node:crypto';
+import { isDeepStrictEqual } from 'node:util';
 import type { AuditLog } from '../audit/audit-log.ts';
 import { auditedChange } from '../audit/audit-outbox.ts';
 import type { AuditEvent } from '../audit/audit-types.ts';
@@ -177,6 +178,39 @@ export class RotationService {
     } finally {
       read.bytes.fill(0);
     }
+  }
+
+  /**
+   * The rotator a PATCH of `rotation` stores (undefined: none). Keeping the stored rotator — sent
+   * back as the view shows it, e.g. with only the period changed — needs nothing beyond the route's
+   * `secrets.secrets.update`; setting, changing or removing one (`rotation: null`, or a rotation
+   * without `rotator`) needs what setting one needs (`secrets.get_value` and `secrets.put_value` on
+   * the rotated secret; `checkRotator`), or metadata rights alone would switch a rotation off or
+   * point it elsewhere.
+   */
+  async checkRotatorPatch(
+    instance: Instance,
+    path: string,
+    rotation: { readonly rotator?: RotatorConfig | undefined } | null,
+    caller: Caller,
+  ): Promise<string | undefined> {
+    const { secret } = await this.#deps.secrets.get(instance, instance.id, path, true);
+    const stored = rotatorOf(secret);
+    const given = rotation?.rotator;
+    if (
+      stored &&
+      given &&
+      (isDeepStrictEqual(given, rotatorView(stored)) || isDeepStrictEqual(given, stored))
+    )
+      return secret.rotator!;
+    if (given) return this.checkRotator(instance, path, given, caller);
+    if (stored) {
+      const rotated = secretName({ ...instance, instanceId: instance.id, path });
+      for (const permission of ['secrets.get_value', 'secrets.put_value'] as const)
+        if (!(await this.#deps.authorizer.holds(caller.principal, permission, rotated)))
+          throw errors.denied(permission, rotated);
+    }
+    return undefined;
   }
 
   /**

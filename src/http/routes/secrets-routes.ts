@@ -189,7 +189,14 @@ export function registerSecretsRoutes(server: FastifyInstance, app: App): void {
       const p = request.params;
       const rotation = rotationOf(
         body.rotation,
-        await checkedRotator(request, p.secret!, body.rotation, callerOf(request)),
+        body.rotation === undefined
+          ? undefined
+          : await app.rotation.checkRotatorPatch(
+              await app.instances.get(loc(p), p.instanceId!),
+              p.secret!,
+              body.rotation,
+              callerOf(request),
+            ),
       );
       const secret = await app.secrets.patch(
         loc(p),
