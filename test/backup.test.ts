@@ -9,6 +9,7 @@ import {
   readdirSync,
   readFileSync,
   rmSync,
+  symlinkSync,
   writeFileSync,
 } from 'node:fs';
 import { createServer } from 'node:http';
@@ -42,19 +43,18 @@ function dataDirWithKey(work: string, name: string, from: string): string {
   return dir;
 }
 
-/** Rewrites a backup's manifest and re-seals its checksum (a well-formed file with other content). */
-function rewriteManifest(
-  file: string,
-  out: string,
-  change: (manifest: Record<string, unknown>) => void,
-): void {
+/**
+ * Rewrites a backup's records (first the manifest, then tables, rows and ends) and re-seals its
+ * checksum: a well-formed file with other content.
+ */
+function rewriteBackup(file: string, out: string, change: (records: unknown[]) => unknown[]): void {
   const lines = gunzipSync(readFileSync(file)).toString('utf8').split('\n').filter(Boolean);
-  const manifest = JSON.parse(lines[0]!) as Record<string, unknown>;
-  change(manifest);
-  lines[0] = JSON.stringify(manifest);
   const trailer = JSON.parse(lines.pop()!) as Record<string, unknown>;
-  const body = lines.map((line) => `${line}\n`).join('');
+  const records = change(lines.map((line) => JSON.parse(line) as unknown));
+  const body = records.map((record) => `${JSON.stringify(record)}\n`).join('');
   trailer.sha256 = createHash('sha256').update(body).digest('hex');
+  trailer.tables = (records[0] as { tables: unknown[] }).tables.length;
+  trailer.rows = records.filter((record) => Array.isArray(record)).length;
   writeFileSync(out, gzipSync(`${body}${JSON.stringify(trailer)}\n`));
 }
 
@@ -282,9 +282,9 @@ describe('backup and restore', () => {
 
     // A schema from a newer Coffer.
     const newer = join(work, 'newer.cbk');
-    rewriteManifest(file, newer, (m) => {
-      m.schemaVersion = '9999-from-the-future';
-      m.cofferVersion = '99.0.0';
+    rewriteBackup(file, newer, (records) => {
+      Object.assign(records[0]!, { schemaVersion: '9999-from-the-future', cofferVersion: '99.0.0' });
+      return records;
     });
     await refused(
       restoreBackup({ file: newer, dataDir: fresh('t3'), writeTimeoutMs: 5000 }),
@@ -311,6 +311,35 @@ describe('backup and restore', () => {
     nothingAt(fresh('t5'));
   });
 
+  test('a backup of an older schema restores, and the newer migrations run over its rows', async () => {
+    // The drill's file as Coffer at 0013 would have written it: no database-connection tables yet.
+    const added = new Set(['db_connections', 'db_roles', 'db_leases']);
+    const older = join(work, 'older.cbk');
+    rewriteBackup(file, older, (records) => {
+      const manifest = records[0] as { schemaVersion: string; tables: { name: string }[] };
+      manifest.schemaVersion = '0013-rotation';
+      manifest.tables = manifest.tables.filter((table) => !added.has(table.name));
+      let skipping = false;
+      return records.filter((record) => {
+        const kind = (record as { kind?: string }).kind;
+        if (kind === 'table') skipping = added.has((record as { name: string }).name);
+        if (kind === 'end' && skipping) {
+          skipping = false;
+          return false;
+        }
+        return !skipping;
+      });
+    });
+    const dataDir = dataDirWithKey(work, 'older', source.dataDir);
+    const result = await restoreBackup({ file: older, dataDir, writeTimeoutMs: 5000 });
+    assert.equal(result.manifest.schemaVersion, '0013-rotation');
+    const node = await startTestNode({ dataDir });
+    nodes.push(node);
+    assert.equal((await readValue(node, ackedBefore[0]!)).body.value, ackedBefore[0]!.value);
+    const applied = await node.app.storage.db.selectFrom('coffer_migrations').select('id').execute();
+    assert.ok(applied.some((row) => row.id === '0014-databases'));
+  });
+
   test(
     'PostgreSQL target: refused when not empty or unreachable, nothing written',
     { skip: postgresSkip ?? false },
@@ -334,7 +363,7 @@ describe('backup and restore', () => {
           writeTimeoutMs: 2000,
         }),
         'unavailable',
-        /127\.0\.0\.1/,
+        /^restore failed, nothing was written: (?!.*hunter2).*127\.0\.0\.1:\d+\/nowhere/,
       );
       assert.ok(!existsSync(join(work, 'pg-c')));
     },
@@ -348,23 +377,41 @@ describe('backup and restore', () => {
     assert.equal(unwritable.code, 1);
     assert.match(unwritable.stderr, /^coffer: cannot write .*x\.cbk\.partial \(ENOENT\)/);
 
-    // A server that dies mid-backup: half a real backup, then the connection drops.
+    // A server that dies mid-backup (half a real backup, then the connection drops), and a full
+    // disk (the partial file is a link to /dev/full: every write fails with ENOSPC).
     const bytes = readFileSync(file);
+    let whole = false;
     const server = createServer((_req, res) => {
       res.writeHead(200, { 'content-type': 'application/octet-stream' });
+      if (whole) {
+        res.end(bytes);
+        return;
+      }
       res.write(bytes.subarray(0, Math.floor(bytes.length / 2)), () => setTimeout(() => res.destroy(), 20));
     });
     await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
-    const address = server.address() as { port: number };
-    const out = join(work, 'killed.cbk');
+    const env = {
+      COFFER_ADDR: `http://127.0.0.1:${(server.address() as { port: number }).port}`,
+      COFFER_TOKEN: 'x',
+    };
     try {
-      const cut = await runCoffer(['operator', 'backup', '--out', out], {
-        COFFER_ADDR: `http://127.0.0.1:${address.port}`,
-        COFFER_TOKEN: 'x',
-      });
+      const out = join(work, 'killed.cbk');
+      const cut = await runCoffer(['operator', 'backup', '--out', out], env);
       assert.equal(cut.code, 1, cut.stderr);
+      assert.match(cut.stderr, /^coffer: the backup was cut off \(terminated\); no backup was written/);
       assert.ok(!existsSync(out), 'no file');
       assert.ok(!existsSync(`${out}.partial`), `no partial: ${cut.stderr}`);
+
+      whole = true;
+      const full = join(work, 'full.cbk');
+      symlinkSync('/dev/full', `${full}.partial`);
+      const noSpace = await runCoffer(['operator', 'backup', '--out', full], env);
+      assert.equal(noSpace.code, 1, noSpace.stderr);
+      assert.match(
+        noSpace.stderr,
+        /^coffer: cannot write .*full\.cbk\.partial \(ENOSPC\); no backup was written/,
+      );
+      assert.ok(!existsSync(full) && !existsSync(`${full}.partial`));
     } finally {
       server.close();
     }

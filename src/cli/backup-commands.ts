@@ -11,7 +11,7 @@ import { restoreBackup } from '../backup/backup-restore.ts';
 import { ConfigError, loadConfig } from '../core/config.ts';
 import { isPostgresUrl } from '../storage/open-storage.ts';
 import { describePostgresTarget } from '../storage/postgres/postgres-errors.ts';
-import { CofferClient } from '../sdk/index.ts';
+import { CofferApiError, CofferClient, CofferConnectionError } from '../sdk/index.ts';
 import { CliError } from './cli-error.ts';
 import { printResult, remoteOptions } from './cli-output.ts';
 import { progressBar } from './progress-bar.ts';
@@ -69,7 +69,9 @@ export function registerBackupCommands(operator: Command): void {
         const code = (err as NodeJS.ErrnoException).code;
         if (code === 'ENOSPC' || code === 'EDQUOT' || code === 'EIO')
           throw new CliError(`cannot write ${partial} (${code}); no backup was written`);
-        throw err;
+        if (err instanceof CofferApiError || err instanceof CofferConnectionError) throw err;
+        // The body ended early: the server died or its backup failed (its log says why).
+        throw new CliError(`the backup was cut off (${(err as Error).message}); no backup was written`);
       } finally {
         process.off('SIGINT', abort);
       }
