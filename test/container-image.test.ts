@@ -244,7 +244,13 @@ describe('the image’s command, environment and health check, run from the chec
   const tools = ['unshare', 'setpriv'].every(
     (tool) => spawnSync('sh', ['-c', `command -v ${tool}`]).status === 0,
   );
-  const canIsolate = process.getuid?.() === 0 && tools && spawnSync('unshare', ['-m', 'true']).status === 0;
+  // Root, and allowed to remount / read-only in a private mount namespace (not in every sandbox).
+  const remountProbe =
+    'mount --make-rprivate / && mount -o remount,bind,ro / && ! touch /coffer-ro-probe 2>/dev/null';
+  const canIsolate =
+    process.getuid?.() === 0 &&
+    tools &&
+    spawnSync('unshare', ['-m', 'sh', '-c', remountProbe], { stdio: 'ignore' }).status === 0;
   test(
     'with a read-only root filesystem, as uid 10001, only the data dir writable: it initializes, serves and stops',
     { skip: canIsolate ? false : 'needs root, unshare and setpriv (mount namespaces)' },
