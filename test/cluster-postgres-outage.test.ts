@@ -18,7 +18,7 @@ const skip = (await postgresSkipReason()) ?? false;
 test(
   'three nodes on one PostgreSQL through an outage under load: 503 storage_unavailable during it, recovery without restarts, no acknowledged write lost',
   { skip, timeout: 120_000 },
-  async () => {
+  async (t) => {
     const database = await createTestDatabase();
     const url = new URL(database.url);
     const proxy = await startTcpProxy(url.hostname, Number(url.port || 5432));
@@ -125,7 +125,7 @@ test(
         assert.equal(health.body.status, 'ok');
         assert.equal((await c.api(i, 'GET', '/v2/sys/audit/verify')).body.valid, true, `node ${i}`);
       }
-      console.log(`outage: ${acked.length} acknowledged writes, refusals ${JSON.stringify([...refusals])}`);
+      t.diagnostic(`outage: ${acked.length} acknowledged writes, refusals ${JSON.stringify([...refusals])}`);
     } finally {
       await cluster?.destroy();
       await proxy.close();

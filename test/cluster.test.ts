@@ -26,7 +26,7 @@ const skip = (await postgresSkipReason()) ?? false;
 test(
   'three nodes on one PostgreSQL: two SIGKILLs under load lose no acknowledged write, jobs run once, revocations reach every node within 1 s, audit chains verify',
   { skip, timeout: 120_000 },
-  async () => {
+  async (t) => {
     const database = await createTestDatabase();
     const sink = await startSinkReceiver();
     let cluster: Cluster | undefined;
@@ -238,7 +238,7 @@ test(
       for (const id of sink.received.keys())
         assert.ok(allStored.has(id), `the sink received ${id}, never stored`);
       const repeated = [...sink.received.values()].filter((n) => n > 1).length;
-      console.log(
+      t.diagnostic(
         `cluster: ${stored.length} audit events delivered to the sink (${repeated} more than once) ${Math.round(sinkMs)} ms after the checks; ` +
           `${acked.length} acknowledged writes, ${reads} reads, ${failures} failed calls during the kills; ` +
           `start ${Math.round(startMs)} ms, load with kills ${Math.round(loadMs)} ms, total ${Math.round(performance.now() - started)} ms; ` +
