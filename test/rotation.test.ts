@@ -393,6 +393,17 @@ for (const engine of ['sqlite', 'postgres'] as const) {
           assert.equal(status.attempts, 1);
           assert.equal((await valueOf('webhook/target')).value, made, 'current unchanged');
           assert.equal(JSON.stringify(status).includes('hook-signing-key'), false);
+          // A manual rotate right after a failed attempt is refused (429, Retry-After); later it
+          // runs at once (no backoff), and its failure keeps counting.
+          const early = await api('POST', `${secretPath('webhook/target')}/rotate`);
+          assert.equal(early.status, 429, JSON.stringify(early.body));
+          assert.equal(early.body.error.code, 'rate_limited');
+          assert.equal(early.headers.get('retry-after'), '10');
+          clock.advance(10_000);
+          const again = await api('POST', `${secretPath('webhook/target')}/rotate`);
+          assert.equal(again.status, 503, JSON.stringify(again.body));
+          assert.equal((await api('GET', secretPath('webhook/target'))).body.rotationStatus.attempts, 2);
+          clock.advance(10_000);
           hook.answer('test', undefined);
           const resumed = await api('POST', `${secretPath('webhook/target')}/rotate`);
           assert.equal(resumed.status, 200, JSON.stringify(resumed.body));

@@ -106,8 +106,12 @@ export class RotationRun {
     this.#rotationId = fresh ? newUuid() : record.rotationId!;
     this.#pendingVersion = fresh ? null : record.pendingVersion;
     this.#baseVersion = fresh ? null : record.baseVersion;
-    // A manual rotate, or a new scheduled period after `failed`, starts the failure count anew.
-    this.#attempts = deps.trigger.kind === 'manual' || record.state !== 'in_progress' ? 0 : record.attempts;
+    // A new scheduled period after `failed` starts the failure count anew; a manual rotate keeps
+    // counting (it skips the backoff, a success resets the count).
+    this.#attempts =
+      record.state === 'in_progress' || (record.state === 'failed' && deps.trigger.kind === 'manual')
+        ? record.attempts
+        : 0;
     if (this.#step !== 'create' && this.#pendingVersion === null) this.#step = 'create';
   }
 

@@ -34,6 +34,7 @@ import type { RotationRepo } from './rotation-repo.ts';
 import { RotationRun } from './rotation-run.ts';
 import {
   claimLeaseMs,
+  manualRetryMinMs,
   type RotationObserver,
   type RotationTrigger,
   type RotatorFactory,
@@ -252,6 +253,16 @@ export class RotationService {
     caller: Caller,
   ): Promise<{ version: number; rotationStatus: RotationStatusView }> {
     const { secret } = await this.#deps.secrets.get(location, instanceId, path, true);
+    // Manual rotates skip the backoff (the recovery path), but not right after a failed attempt.
+    const record = await this.#deps.repo.find(secret.uid);
+    const failedAt = record && record.state !== 'idle' ? record.lastFailure?.timeMs : undefined;
+    const waitMs = failedAt === undefined ? 0 : failedAt + manualRetryMinMs - this.#deps.clock.nowMs();
+    if (waitMs > 0)
+      throw new CofferError(
+        'rate_limited',
+        `The rotation failed less than ${manualRetryMinMs / 1000} s ago; retry after the Retry-After delay.`,
+        { retryAfterSeconds: Math.ceil(waitMs / 1000) },
+      );
     const version = await this.#run(secret.uid, {
       principal: caller.principal,
       requestId: caller.requestId,

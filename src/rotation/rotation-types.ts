@@ -29,7 +29,10 @@ export interface RotationRecord {
 export interface RotationTrigger {
   readonly principal: Principal;
   readonly requestId: string;
-  /** `manual` resets the failure count and runs whatever the backoff says; `scheduled` respects it. */
+  /**
+   * `manual` runs whatever the backoff says (not within `manualRetryMinMs` of a failed attempt) and
+   * keeps counting failures; `scheduled` respects the backoff.
+   */
   readonly kind: 'manual' | 'scheduled';
   /**
    * The request's extra audit events (KMS use, reference reads), recorded with its answer; absent
@@ -55,6 +58,11 @@ export const maxAutomaticAttempts = 10;
 export const firstBackoffMs = 30_000;
 /** The longest wait between automatic retries. */
 export const maxBackoffMs = 3_600_000;
+/**
+ * A manual rotate within this long of the previous failed attempt is refused (`rate_limited`):
+ * manual rotates skip the backoff (they are the recovery path) but must not hammer a failing target.
+ */
+export const manualRetryMinMs = 10_000;
 /** How long a node's claim on a rotation lasts without being renewed (each step renews it). */
 export const claimLeaseMs = 120_000;
 
