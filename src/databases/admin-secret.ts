@@ -2,7 +2,12 @@ import type { Clock } from '../core/clock.ts';
 import { CofferError } from '../core/errors.ts';
 import type { Authorizer } from '../iam/authorizer.ts';
 import type { Principal } from '../iam/principal.ts';
-import { type ReferenceOrigin, SecretReferences } from '../secrets/secret-references.ts';
+import {
+  type ReferenceOrigin,
+  resolveSecretReference,
+  SecretReferences,
+} from '../secrets/secret-references.ts';
+import { secretName } from '../secrets/secret-types.ts';
 import type { SecretService } from '../secrets/secret-service.ts';
 import type { Caller } from '../secrets/secret-types.ts';
 import type { SecretValueService } from '../secrets/secret-value-service.ts';
@@ -18,6 +23,7 @@ import type { DbConnection } from './database-types.ts';
  */
 export class AdminSecrets {
   readonly #references: SecretReferences;
+  readonly #authorizer: Authorizer;
 
   constructor(deps: {
     authorizer: Authorizer;
@@ -26,6 +32,7 @@ export class AdminSecrets {
     clock: Clock;
   }) {
     this.#references = new SecretReferences(deps);
+    this.#authorizer = deps.authorizer;
   }
 
   /**
@@ -40,6 +47,24 @@ export class AdminSecrets {
     field: string,
   ): Promise<void> {
     await this.#references.requireReadable(principal, ref, location, field);
+  }
+
+  /**
+   * `permission_denied` unless `principal` holds `secrets.get_value` on the secret `ref` names,
+   * whether or not it still exists (the current admin secret of a connection being switched away
+   * from, which may be gone).
+   */
+  async requirePermission(
+    principal: Principal,
+    ref: string,
+    location: ReferenceOrigin,
+    field: string,
+  ): Promise<void> {
+    await this.#authorizer.check(
+      principal,
+      'secrets.get_value',
+      secretName(resolveSecretReference(ref, location, field)),
+    );
   }
 
   /**

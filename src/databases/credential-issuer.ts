@@ -1,5 +1,5 @@
 import type { Clock } from '../core/clock.ts';
-import { errors } from '../core/errors.ts';
+import { CofferError, errors } from '../core/errors.ts';
 import type { Caller } from '../secrets/secret-types.ts';
 import type { Storage } from '../storage/storage-types.ts';
 import { type PostgresTarget, renderStatements, targetFailed } from '../targets/postgres-target.ts';
@@ -58,6 +58,11 @@ export class CredentialIssuer {
     caller: Caller,
   ): Promise<IssuedCredential> {
     const { connection, role } = await this.#databases.getRole(location, database, roleName);
+    if (role.adminSecret !== connection.adminSecret)
+      throw new CofferError(
+        'failed_precondition',
+        `Role ${role.name} was written for another admin secret than database ${connection.name}'s (${connection.adminSecret}); PUT it again.`,
+      );
     const ttlSeconds = ttl === undefined ? role.defaultTtlSeconds : parseTtlSeconds(ttl, 'ttl');
     if (ttlSeconds > role.maxTtlSeconds)
       throw errors.invalid(`ttl must not exceed the role's maxTtl (${role.maxTtlSeconds}s).`);

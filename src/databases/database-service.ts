@@ -158,11 +158,15 @@ export class DatabaseService {
     const current = await this.getConnection(location, name);
     if (etag !== undefined && etag !== current.etag)
       throw errors.conflict('The etag does not match the database’s current etag.');
+    const switches = patch.adminSecret !== undefined && patch.adminSecret !== current.adminSecret;
     const fields = checkConnectionFields({
       host: patch.host ?? current.host,
       port: patch.port ?? current.port,
       database: patch.database ?? current.database,
     });
+    // Detaching the current admin secret is acting with it: only for those who may read it (else a
+    // holder of another secret could swap it in, plant a host or role SQL, and wait for it to return).
+    if (switches) await this.#admin.requirePermission(caller, current.adminSecret, location, 'adminSecret');
     // Where the admin credential goes (host, port, database, TLS) or which it is: only for those who
     // may read it — a host of one's own would receive the admin password (cleartext auth).
     const redirects =
@@ -178,12 +182,18 @@ export class DatabaseService {
         location,
         'adminSecret',
       );
+    // A new admin secret goes only where its PATCH says: a host set under the old one is not kept.
+    if (switches && (patch.host === undefined || patch.port === undefined || patch.database === undefined))
+      throw errors.invalid(
+        'A PATCH that changes adminSecret must also give host, port and database (and sslmode, else the admin secret’s is used).',
+      );
     const now = this.#clock.nowMs();
     const next: DbConnection = {
       ...current,
       ...fields,
       adminSecret: patch.adminSecret ?? current.adminSecret,
-      sslmode: patch.sslmode ?? current.sslmode,
+      // A new admin secret takes the TLS mode given with it (absent: the secret's own).
+      sslmode: switches ? (patch.sslmode ?? null) : (patch.sslmode ?? current.sslmode),
       maxOpenConnections: patch.maxOpenConnections ?? current.maxOpenConnections,
       etag: newEtag(),
       updateTimeMs: now,
@@ -265,6 +275,7 @@ export class DatabaseService {
       defaultTtlSeconds,
       maxTtlSeconds,
       renewable: input.renewable ?? true,
+      adminSecret: connection.adminSecret,
       etag: newEtag(),
       createTimeMs: current?.createTimeMs ?? now,
       updateTimeMs: now,

@@ -32,6 +32,12 @@ export interface DbRole {
   readonly defaultTtlSeconds: number;
   readonly maxTtlSeconds: number;
   readonly renewable: boolean;
+  /**
+   * The connection's `adminSecret` when the role was put (null: unknown). A role whose connection
+   * names another admin secret now is not issued, and its leases are revoked with the default
+   * statements: its SQL was written by someone who could read that other secret only.
+   */
+  readonly adminSecret: string | null;
   readonly etag: string;
   readonly createTimeMs: number;
   readonly updateTimeMs: number;

@@ -42,7 +42,8 @@ export class LeaseTargets {
       revocationStatements: (lease) => {
         let found = statements.get(lease.roleUid);
         if (!found) {
-          found = this.#repo.findRoleByUid(lease.roleUid).then((role) => role?.revocationStatements ?? null);
+          found = this.#revocationStatements(lease);
+          found.catch(() => statements.delete(lease.roleUid));
           statements.set(lease.roleUid, found);
         }
         return found;
@@ -52,6 +53,20 @@ export class LeaseTargets {
         return fn((inner) => this.#pools.withAdminClient(connection, target, inner));
       },
     };
+  }
+
+  /**
+   * The role's own revocation statements, only if written under the connection's current admin
+   * secret: statements put while the connection named another (weaker) admin secret never run with
+   * this one — the default revocation runs instead.
+   */
+  async #revocationStatements(lease: DbLease): Promise<readonly string[] | null> {
+    const [role, connection] = await Promise.all([
+      this.#repo.findRoleByUid(lease.roleUid),
+      this.#repo.findConnectionByUid(lease.connectionUid),
+    ]);
+    if (!role || !connection || role.adminSecret !== connection.adminSecret) return null;
+    return role.revocationStatements;
   }
 
   async #admin(

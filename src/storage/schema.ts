@@ -362,6 +362,8 @@ export interface DbRolesTable {
   default_ttl_seconds: number;
   max_ttl_seconds: number;
   renewable: number;
+  /** The connection's admin secret REF when the role was put (migration 0015). */
+  admin_secret: string | null;
   etag: string;
   create_time: number;
   update_time: number;

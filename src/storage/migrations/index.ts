@@ -15,6 +15,7 @@ import * as serviceAccountKeys from './0011-service-account-keys.ts';
 import * as changeAudience from './0012-change-audience.ts';
 import * as rotation from './0013-rotation.ts';
 import * as databases from './0014-databases.ts';
+import * as dbRoleAdminSecret from './0015-db-role-admin-secret.ts';
 
 /** One schema change. `up` runs inside the migration transaction, on either engine. */
 export interface Migration {
@@ -40,4 +41,5 @@ export const migrations: readonly Migration[] = [
   { id: '0012-change-audience', up: changeAudience.up },
   { id: '0013-rotation', up: rotation.up },
   { id: '0014-databases', up: databases.up },
+  { id: '0015-db-role-admin-secret', up: dbRoleAdminSecret.up },
 ];
