@@ -11,7 +11,7 @@ import {
 } from 'node:fs';
 import { dirname, join, resolve } from 'node:path';
 import { DatabaseSync } from 'node:sqlite';
-import { type Kysely, sql } from 'kysely';
+import { CompiledQuery, type Kysely, sql } from 'kysely';
 import { auditHeadPath, writeAuditHead } from '../audit/audit-head-file.ts';
 import { readSealKeyFile, SealKeyFileError } from '../barrier/seal-key-file.ts';
 import { openRootKey, parseSealRecord, type SealRecord } from '../barrier/seal-record.ts';
@@ -65,6 +65,7 @@ const maxParameters = 30_000;
 export async function restoreBackup(options: RestoreOptions): Promise<RestoreResult> {
   let seal: SealRecord | undefined;
   const { manifest, trailer } = await readBackup(options.file, {
+    wants: (table) => table === 'system',
     rows(table, rows) {
       if (table.name !== 'system') return;
       const name = table.columns.indexOf('name');
@@ -128,7 +129,7 @@ export async function restoreBackup(options: RestoreOptions): Promise<RestoreRes
       for (const table of manifest.tables) await sql`delete from ${sql.table(table.name)}`.execute(trx);
       await readBackup(options.file, {
         async rows(table, rows) {
-          await insertRows(trx, table.name, table.columns, rows);
+          await insertRows(trx, target.engine, table.name, table.columns, rows);
           done += rows.length;
           options.onProgress?.(done, trailer.rows);
         },
@@ -275,16 +276,39 @@ async function applyMigrations(
   }
 }
 
+/**
+ * Inserts rows with one multi-row INSERT per batch, its SQL built once per shape (the table and
+ * column names were checked against the known tables and a strict pattern when the file was read):
+ * compiling thousands of parameters through the query builder costs more than the insert.
+ */
 async function insertRows(
   trx: Kysely<Database>,
+  engine: Engine,
   table: string,
   columns: readonly string[],
   rows: readonly unknown[][],
 ): Promise<void> {
   const perInsert = Math.max(1, Math.floor(maxParameters / Math.max(1, columns.length)));
-  const names = sql.join(columns.map((c) => sql.ref(c)));
   for (let i = 0; i < rows.length; i += perInsert) {
-    const values = rows.slice(i, i + perInsert).map((row) => sql`(${sql.join(row.map(decodeValue))})`);
-    await sql`insert into ${sql.table(table)} (${names}) values ${sql.join(values)}`.execute(trx);
+    const batch = rows.slice(i, i + perInsert);
+    const parameters: unknown[] = [];
+    for (const row of batch) for (const value of row) parameters.push(decodeValue(value));
+    await trx.executeQuery(CompiledQuery.raw(insertSql(engine, table, columns, batch.length), parameters));
   }
+}
+
+const insertSqlCache = new Map<string, string>();
+
+function insertSql(engine: Engine, table: string, columns: readonly string[], rows: number): string {
+  const key = `${engine}\0${table}\0${columns.join(',')}\0${rows}`;
+  let text = insertSqlCache.get(key);
+  if (text === undefined) {
+    let n = 0;
+    const tuple = () => `(${columns.map(() => (engine === 'postgres' ? `$${++n}` : '?')).join(', ')})`;
+    const tuples = Array.from({ length: rows }, tuple).join(', ');
+    text = `insert into "${table}" (${columns.map((c) => `"${c}"`).join(', ')}) values ${tuples}`;
+    if (insertSqlCache.size > 100) insertSqlCache.clear();
+    insertSqlCache.set(key, text);
+  }
+  return text;
 }
