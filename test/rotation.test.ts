@@ -360,8 +360,10 @@ for (const engine of ['sqlite', 'postgres'] as const) {
             ],
           );
           assert.ok(hook.url.includes('?'), 'the test hook has a token in its query');
-          assert.equal(created.rotation.rotator.url, `${hook.url.split('?')[0]}?redacted`);
+          // Path and query may hold the hook's token: a view shows the origin only.
+          assert.equal(created.rotation.rotator.url, `${new URL(hook.url).origin}/…?redacted`);
           assert.equal(JSON.stringify(created).includes(hook.url.split('?')[1]!), false);
+          assert.equal(JSON.stringify(created).includes(new URL(hook.url).pathname), false);
           // Sent back as shown (read-modify-write), the stored URL keeps its query.
           const kept = await api('PATCH', secretPath('webhook/target'), { rotation: created.rotation });
           assert.equal(kept.status, 200, JSON.stringify(kept.body));

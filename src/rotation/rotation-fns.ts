@@ -12,14 +12,15 @@ export function referencesOf(config: RotatorConfig): string[] {
 }
 
 /**
- * A rotator configuration as secret views show it: references as given, a webhook URL without its
- * query (which may hold the hook's token; metadata readers must not see it), as `?redacted`.
+ * A rotator configuration as secret views show it: references as given, a webhook URL as its
+ * origin only (`https://host:port/…?redacted`): its path and query may hold the hook's token, and
+ * metadata readers must not see it. A view sent back unchanged keeps the stored URL.
  */
 export function rotatorView(config: RotatorConfig): RotatorConfig {
   if (config.type !== 'webhook') return config;
   const url = new URL(config.url);
-  if (url.search === '') return config;
-  return { ...config, url: `${url.origin}${url.pathname}?redacted` };
+  if (url.pathname === '/' && url.search === '') return config;
+  return { ...config, url: `${url.origin}/…?redacted` };
 }
 
 /** A secret's rotator configuration, parsed (it was validated when set). */
