@@ -178,6 +178,16 @@ describe('backup and restore', () => {
     assert.equal(verify.status, 200);
     assert.equal(verify.body.valid, true, JSON.stringify(verify.body));
     assert.equal(readFileSync(join(dataDir, 'audit-head.json'), 'utf8').includes('coffer-audit-head'), true);
+    // The backup's own event was made durable before the snapshot: it is in the file.
+    const backupEvents = await node.app.storage.db
+      .selectFrom('audit_events')
+      .select(['principal', 'result'])
+      .where('action', '=', 'sys.backup')
+      .execute();
+    assert.deepEqual(
+      backupEvents.map((e) => e.result),
+      ['ok'],
+    );
     // Tokens and policies came along: the reader reads, and only what it was given.
     assert.equal((await readValue(node, ackedBefore[0]!, reader)).status, 200);
     const create = await call(node.url, 'POST', `${instanceBase}/secrets`, {
