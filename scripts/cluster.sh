@@ -75,7 +75,7 @@ start_node() {
     node "$root/bin/coffer.js" server >>"$data/server.log" 2>&1 &
   pids="$pids $!"
   pid=$!
-  for _ in $(seq 1 200); do
+  for _ in $(seq 1 600); do
     code="$(curl -s -o /dev/null -w '%{http_code}' "http://127.0.0.1:$port/v2/health" || true)"
     if [ "$code" = 200 ] || [ "$code" = 503 ]; then return 0; fi
     if ! kill -0 "$pid" 2>/dev/null; then
@@ -85,7 +85,7 @@ start_node() {
     fi
     sleep 0.1
   done
-  echo "node $n did not answer on port $port within 20 s ($data/server.log)" >&2
+  echo "node $n did not answer on port $port within 60 s ($data/server.log)" >&2
   exit 1
 }
 
