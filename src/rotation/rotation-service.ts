@@ -1,20 +1,15 @@
 import { randomUUID } from 'node:crypto';
-import { isDeepStrictEqual } from 'node:util';
 import type { AuditLog } from '../audit/audit-log.ts';
 import { auditedChange } from '../audit/audit-outbox.ts';
 import type { AuditEvent } from '../audit/audit-types.ts';
-import type {
-  PostgresRotatorConfig,
-  RotatorConfig,
-  RotationStatusView,
-} from '../core/api/rotation-schemas.ts';
+import type { RotatorConfig, RotationStatusView } from '../core/api/rotation-schemas.ts';
 import type { Clock } from '../core/clock.ts';
 import { CofferError, errors } from '../core/errors.ts';
 import { newTimeOrderedUuid } from '../core/ids.ts';
 import type { Logger } from '../core/logger.ts';
 import type { Authorizer } from '../iam/authorizer.ts';
 import type { Principal } from '../iam/principal.ts';
-import { resolveSecretReference, SecretReferences } from '../secrets/secret-references.ts';
+import { SecretReferences } from '../secrets/secret-references.ts';
 import type { SecretService } from '../secrets/secret-service.ts';
 import type { SecretStageRepo } from '../secrets/secret-stage-repo.ts';
 import {
@@ -27,9 +22,7 @@ import {
 import type { SecretValueService } from '../secrets/secret-value-service.ts';
 import type { SecretsRepo } from '../secrets/secrets-repo.ts';
 import { type Storage, WriteRejected } from '../storage/storage-types.ts';
-import { parsePostgresTarget } from '../targets/postgres-target.ts';
-import { pinsOf } from './postgresql-rotator.ts';
-import { referencesOf, rotatorOf, rotatorView, statusView } from './rotation-fns.ts';
+import { rotatorOf, statusView } from './rotation-fns.ts';
 import type { RotationRepo } from './rotation-repo.ts';
 import { RotationRun } from './rotation-run.ts';
 import {
@@ -41,9 +34,7 @@ import {
 } from './rotation-types.ts';
 import type { RotationStep } from './rotator.ts';
 import { buildRotator, defaultRotators } from './rotator-registry.ts';
-
-/** How errors name a rotator's reference. */
-const referenceField = 'The rotator reference';
+import { referenceField, RotatorConfigChecks } from './rotator-config-checks.ts';
 
 /** What the rotation engine is built from. */
 export interface RotationServiceDeps {
@@ -95,11 +86,17 @@ export class RotationService {
   readonly #singleProcess: boolean;
 
   readonly #references: SecretReferences;
+  readonly #checks: RotatorConfigChecks;
 
   constructor(deps: RotationServiceDeps) {
     this.#deps = deps;
     this.#references = new SecretReferences(deps);
     this.#factories = deps.rotators ?? defaultRotators;
+    this.#checks = new RotatorConfigChecks({
+      ...deps,
+      references: this.#references,
+      factories: this.#factories,
+    });
     this.#singleProcess = deps.storage.engine === 'sqlite';
   }
 
@@ -111,122 +108,19 @@ export class RotationService {
     return new RotationService({ ...this.#deps, ...overrides });
   }
 
-  /**
-   * Checks a rotator configuration being set on a secret at `path` of `instance` by `principal`:
-   * `principal` may read and write that secret's values (`secrets.get_value`, `secrets.put_value`),
-   * the type is available, the rotator accepts it (a webhook's URL), every referenced secret is in
-   * the same project, is not the rotated secret itself, and `principal` holds `secrets.get_value`
-   * on it (`permission_denied` before anything is looked up, so nothing about it leaks), and it
-   * exists. Returns the configuration as stored.
-   */
-  async checkRotator(
-    instance: Instance,
-    path: string,
-    config: RotatorConfig,
-    caller: Caller,
-  ): Promise<string> {
-    const principal = caller.principal;
-    // A rotator reads the rotated secret's values (a webhook receives them) and writes new ones: only
-    // whoever may do both may set one, or `secrets.secrets.update` alone would reveal the value.
-    const rotated = secretName({ ...instance, instanceId: instance.id, path });
-    for (const permission of ['secrets.get_value', 'secrets.put_value'] as const)
-      if (!(await this.#deps.authorizer.holds(principal, permission, rotated)))
-        throw errors.denied(permission, rotated);
-    config = await this.#unredacted(instance, path, config);
-    // Building the rotator validates what the schema cannot (a webhook's URL, PostgreSQL role names).
-    buildRotator(this.#factories, config);
-    const from = { projectId: instance.projectId, regionId: instance.regionId, instanceId: instance.id };
-    for (const ref of referencesOf(config)) {
-      const target = resolveSecretReference(ref, from, referenceField);
-      if (target.instanceId === instance.id && target.regionId === instance.regionId && target.path === path)
-        throw errors.invalid('A rotator cannot reference the secret it rotates.');
-      await this.#references.requireReadable(principal, ref, from, referenceField);
-    }
-    if (config.type === 'postgresql') config = await this.#pinned(instance, path, config, caller);
-    return JSON.stringify(config);
+  /** Checks a rotator configuration being set (see RotatorConfigChecks.checkRotator). */
+  checkRotator(instance: Instance, path: string, config: RotatorConfig, caller: Caller): Promise<string> {
+    return this.#checks.checkRotator(instance, path, config, caller);
   }
 
-  /**
-   * A postgresql rotator with its target pinned: host, port, database and sslmode not given are
-   * taken from the connection secret's value now (the caller may read it: checked before), so a
-   * later write of that secret cannot redirect the rotation (and its new password) elsewhere.
-   */
-  async #pinned(
-    instance: Instance,
-    path: string,
-    config: PostgresRotatorConfig,
-    caller: Caller,
-  ): Promise<PostgresRotatorConfig> {
-    if (pinsOf(config)) return config;
-    const from = { projectId: instance.projectId, regionId: instance.regionId, instanceId: instance.id };
-    const read = await this.#references.readAsService(config.connectionSecret, from, referenceField, {
-      requestId: caller.requestId,
-      onBehalfOf: caller.principal,
-      details: { rotation: secretName({ ...instance, instanceId: instance.id, path }) },
-      events: caller.events,
-    });
-    try {
-      const target = parsePostgresTarget(read.bytes, `The connectionSecret ${config.connectionSecret}`);
-      const pinned = {
-        ...config,
-        host: config.host ?? target.host,
-        port: config.port ?? target.port,
-        database: config.database ?? target.database,
-        sslmode: config.sslmode ?? target.sslmode,
-      };
-      buildRotator(this.#factories, pinned); // The filled fields are checked as given ones are.
-      return pinned;
-    } finally {
-      read.bytes.fill(0);
-    }
-  }
-
-  /**
-   * The rotator a PATCH of `rotation` stores (undefined: none). Keeping the stored rotator — sent
-   * back as the view shows it, e.g. with only the period changed — needs nothing beyond the route's
-   * `secrets.secrets.update`; setting, changing or removing one (`rotation: null`, or a rotation
-   * without `rotator`) needs what setting one needs (`secrets.get_value` and `secrets.put_value` on
-   * the rotated secret; `checkRotator`), or metadata rights alone would switch a rotation off or
-   * point it elsewhere.
-   */
-  async checkRotatorPatch(
+  /** The rotator a PATCH of `rotation` stores (see RotatorConfigChecks.checkRotatorPatch). */
+  checkRotatorPatch(
     instance: Instance,
     path: string,
     rotation: { readonly rotator?: RotatorConfig | undefined } | null,
     caller: Caller,
   ): Promise<string | undefined> {
-    const { secret } = await this.#deps.secrets.get(instance, instance.id, path, true);
-    const stored = rotatorOf(secret);
-    const given = rotation?.rotator;
-    if (
-      stored &&
-      given &&
-      (isDeepStrictEqual(given, rotatorView(stored)) || isDeepStrictEqual(given, stored))
-    )
-      return secret.rotator!;
-    if (given) return this.checkRotator(instance, path, given, caller);
-    if (stored) {
-      const rotated = secretName({ ...instance, instanceId: instance.id, path });
-      for (const permission of ['secrets.get_value', 'secrets.put_value'] as const)
-        if (!(await this.#deps.authorizer.holds(caller.principal, permission, rotated)))
-          throw errors.denied(permission, rotated);
-    }
-    return undefined;
-  }
-
-  /**
-   * A webhook URL sent back as the view showed it (`?redacted`) keeps the stored URL's query, so a
-   * read-modify-write of `rotation` does not break the hook.
-   */
-  async #unredacted(instance: Instance, path: string, config: RotatorConfig): Promise<RotatorConfig> {
-    if (config.type !== 'webhook' || !config.url.endsWith('?redacted')) return config;
-    const stored = await this.#deps.secrets
-      .get(instance, instance.id, path, true)
-      .then(({ secret }) => rotatorOf(secret))
-      .catch(() => undefined);
-    if (stored?.type !== 'webhook') return config;
-    const shown = rotatorView(stored);
-    return shown.type === 'webhook' && shown.url === config.url ? { ...config, url: stored.url } : config;
+    return this.#checks.checkRotatorPatch(instance, path, rotation, caller);
   }
 
   /** `rotationStatus` of one secret. */
