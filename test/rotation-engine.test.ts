@@ -185,7 +185,7 @@ describe('Rotation engine: resume, failures, backoff (SQLite)', () => {
   test('a value put during the rotation supersedes it at finish: current stays the put version, pending stays disabled', async () => {
     const path = 'superseded';
     await createSecret(path);
-    const { rotators } = recordingRotator(path);
+    const { seen, rotators } = recordingRotator(path);
     const crashed = engineOf(node, clock, rotators, 'test');
     await assert.rejects(crashed.rotateNow(location(), where.instanceId, path, caller()), RotationStopped);
     const put = await api('PUT', `${secretUrl(path)}/value`, { value: 'deployed' });
@@ -195,6 +195,7 @@ describe('Rotation engine: resume, failures, backoff (SQLite)', () => {
       assert.ok(err instanceof CofferError && err.code === 'conflict', String(err));
       return true;
     });
+    assert.deepEqual(seen.finish, [], 'the target is not told a superseded rotation is done');
     const latest = await current(path);
     assert.deepEqual([latest.value, latest.version], ['deployed', 3]);
     assert.ok(latest.stages.includes('current'), JSON.stringify(latest));

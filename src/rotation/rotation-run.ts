@@ -198,6 +198,11 @@ export class RotationRun {
       return;
     }
     const pendingVersion = this.#pendingVersion!;
+    if (step === 'finish') {
+      // Superseded already: the target is not told the rotation is done (checked again below).
+      const latest = await repo.latestVersion(secret.uid);
+      if (latest !== undefined && latest !== pendingVersion) return this.#superseded(latest, events);
+    }
     const pending = await this.#read(pendingVersion, caller);
     try {
       const ctx = this.#context(events, caller);
