@@ -55,6 +55,7 @@ export function createDatabaseServices(deps: {
     storage: deps.storage,
     databases,
     leases: leaseRepo,
+    repo,
     admin: adminSecrets,
     pools,
     clock: deps.clock,

@@ -1,11 +1,12 @@
 import type { Clock } from '../core/clock.ts';
 import { CofferError, errors } from '../core/errors.ts';
 import type { Caller } from '../secrets/secret-types.ts';
-import type { Storage } from '../storage/storage-types.ts';
+import { type Storage, WriteRejected } from '../storage/storage-types.ts';
 import { type PostgresTarget, renderStatements, targetFailed } from '../targets/postgres-target.ts';
 import type { AdminSecrets } from './admin-secret.ts';
 import type { ConnectionPools } from './connection-pools.ts';
 import { newLeaseId, newPassword, newUsername, parseTtlSeconds } from './database-fns.ts';
+import type { DatabaseRepo } from './database-repo.ts';
 import type { DatabaseService } from './database-service.ts';
 import type { DatabaseLocation, DbConnection, DbLease, DbRole } from './database-types.ts';
 import type { LeaseRepo } from './lease-repo.ts';
@@ -29,6 +30,7 @@ export class CredentialIssuer {
   readonly #storage: Storage;
   readonly #databases: DatabaseService;
   readonly #leases: LeaseRepo;
+  readonly #repo: DatabaseRepo;
   readonly #admin: AdminSecrets;
   readonly #pools: ConnectionPools;
   readonly #clock: Clock;
@@ -37,6 +39,7 @@ export class CredentialIssuer {
     storage: Storage;
     databases: DatabaseService;
     leases: LeaseRepo;
+    repo: DatabaseRepo;
     admin: AdminSecrets;
     pools: ConnectionPools;
     clock: Clock;
@@ -44,6 +47,7 @@ export class CredentialIssuer {
     this.#storage = deps.storage;
     this.#databases = deps.databases;
     this.#leases = deps.leases;
+    this.#repo = deps.repo;
     this.#admin = deps.admin;
     this.#pools = deps.pools;
     this.#clock = deps.clock;
@@ -94,7 +98,19 @@ export class CredentialIssuer {
       password,
       expiration: new Date(lease.expireTimeMs).toISOString(),
     });
-    await this.#storage.write([this.#leases.insertLease(lease)]);
+    try {
+      // The connection and role rows are locked first: a delete of either is one statement after
+      // the same lock, so it is refused (this lease unrevoked) or this insert finds them gone.
+      await this.#storage.write([
+        this.#repo.lockConnection(connection.uid),
+        this.#repo.lockRole(role.uid, connection.uid),
+        this.#leases.insertLease(lease),
+      ]);
+    } catch (err) {
+      if (err instanceof WriteRejected)
+        throw errors.notFound(`Role ${role.name} of database ${connection.name}`);
+      throw err;
+    }
     const what = `database ${connection.name}`;
     const redact = [password, target.password];
     // Whether the role surely does not exist after a failure (else the lease is revoked at once).

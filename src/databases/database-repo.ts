@@ -2,6 +2,7 @@ import type { Kysely, Selectable } from 'kysely';
 import type { Database, DbConnectionsTable, DbRolesTable } from '../storage/schema.ts';
 import { stmt, type WriteStatement } from '../storage/storage-types.ts';
 import type { DatabaseLocation, DbConnection, DbRole } from './database-types.ts';
+import { UNREVOKED_STATES } from './lease-repo.ts';
 
 function toConnection(row: Selectable<DbConnectionsTable>): DbConnection {
   return {
@@ -132,11 +133,56 @@ export class DatabaseRepo {
     );
   }
 
-  /** Deletes a connection and its roles (expects the connection's row). */
+  /**
+   * Locks a connection's row for the rest of the write (PostgreSQL: a row lock; SQLite writes one at
+   * a time) if it still exists (and has `etag`, when given); expects one row. Issue and delete both
+   * take it first, so a later statement of the unit sees the other's committed work.
+   */
+  lockConnection(uid: string, etag?: string): WriteStatement {
+    let q = this.#db
+      .updateTable('db_connections')
+      .set((eb) => ({ etag: eb.ref('etag') }))
+      .where('uid', '=', uid);
+    if (etag !== undefined) q = q.where('etag', '=', etag);
+    return stmt(q, 'one');
+  }
+
+  /** Locks a role's row as `lockConnection` does (it must still belong to `connectionUid`). */
+  lockRole(uid: string, connectionUid: string, etag?: string): WriteStatement {
+    let q = this.#db
+      .updateTable('db_roles')
+      .set((eb) => ({ etag: eb.ref('etag') }))
+      .where('uid', '=', uid)
+      .where('connection_uid', '=', connectionUid);
+    if (etag !== undefined) q = q.where('etag', '=', etag);
+    return stmt(q, 'one');
+  }
+
+  /**
+   * Deletes a connection and its roles: [lock (etag), delete if no lease is unrevoked, roles].
+   * The check and the delete are one statement, after the lock, so an issue in flight either
+   * wrote its lease first (the delete is rejected) or finds the connection gone.
+   */
   deleteConnection(c: DbConnection): WriteStatement[] {
     return [
+      this.lockConnection(c.uid, c.etag),
+      stmt(
+        this.#db
+          .deleteFrom('db_connections')
+          .where('uid', '=', c.uid)
+          .where(({ not, exists, selectFrom }) =>
+            not(
+              exists(
+                selectFrom('db_leases')
+                  .select('id')
+                  .where('connection_uid', '=', c.uid)
+                  .where('state', 'in', UNREVOKED_STATES),
+              ),
+            ),
+          ),
+        'one',
+      ),
       stmt(this.#db.deleteFrom('db_roles').where('connection_uid', '=', c.uid)),
-      stmt(this.#db.deleteFrom('db_connections').where('uid', '=', c.uid).where('etag', '=', c.etag), 'one'),
     ];
   }
 
@@ -200,9 +246,27 @@ export class DatabaseRepo {
     );
   }
 
-  /** Deletes a role if its etag is still the one read. */
-  deleteRole(r: DbRole): WriteStatement {
-    return stmt(this.#db.deleteFrom('db_roles').where('uid', '=', r.uid).where('etag', '=', r.etag), 'one');
+  /** Deletes a role: [lock (etag), delete if none of its leases is unrevoked] (as deleteConnection). */
+  deleteRole(r: DbRole): WriteStatement[] {
+    return [
+      this.lockRole(r.uid, r.connectionUid, r.etag),
+      stmt(
+        this.#db
+          .deleteFrom('db_roles')
+          .where('uid', '=', r.uid)
+          .where(({ not, exists, selectFrom }) =>
+            not(
+              exists(
+                selectFrom('db_leases')
+                  .select('id')
+                  .where('role_uid', '=', r.uid)
+                  .where('state', 'in', UNREVOKED_STATES),
+              ),
+            ),
+          ),
+        'one',
+      ),
+    ];
   }
 }
 

@@ -224,8 +224,9 @@ export class DatabaseService {
       throw errors.conflict(`Database ${name} has leases not yet revoked; revoke them first.`);
     const resource = databaseName(location, name);
     const roles = await this.#repo.roleNames(current.uid);
-    await this.#write(
+    await this.#writeDelete(
       [
+        ...this.#repo.deleteConnection(current),
         databaseChange(
           this.#storage.db,
           'database.deleted',
@@ -234,7 +235,6 @@ export class DatabaseService {
           this.#clock.nowMs(),
           true,
         ),
-        ...this.#repo.deleteConnection(current),
         this.#iamRepo.deletePolicy(resource),
         ...roles.map((role) => this.#iamRepo.deletePolicy(databaseRoleName(location, name, role))),
       ],
@@ -329,8 +329,9 @@ export class DatabaseService {
     if (await this.#leases.hasUnrevokedLeases(connection.uid, role.uid))
       throw errors.conflict(`Role ${name} has leases not yet revoked; revoke them first.`);
     const resource = databaseRoleName(location, database, name);
-    await this.#write(
+    await this.#writeDelete(
       [
+        ...this.#repo.deleteRole(role),
         databaseChange(
           this.#storage.db,
           'database.role.deleted',
@@ -339,7 +340,6 @@ export class DatabaseService {
           this.#clock.nowMs(),
           true,
         ),
-        this.#repo.deleteRole(role),
         this.#iamRepo.deletePolicy(resource),
       ],
       `Role ${name}`,
@@ -351,6 +351,22 @@ export class DatabaseService {
       { projectId: location.projectId, regionId: location.regionId },
       location.instanceId,
     );
+  }
+
+  /**
+   * A delete unit from `DatabaseRepo.deleteConnection`/`deleteRole` first: its statement 0 (the
+   * lock, with the etag read) and 1 (the delete, only without unrevoked leases) expect one row.
+   */
+  async #writeDelete(statements: WriteStatement[], what: string): Promise<void> {
+    try {
+      await this.#storage.write(statements);
+    } catch (err) {
+      if (err instanceof WriteRejected && err.statementIndex === 1)
+        throw errors.conflict(`${what} has leases not yet revoked; revoke them first.`);
+      if (err instanceof WriteRejected)
+        throw errors.conflict(`${what} was changed concurrently; read it again.`);
+      throw err;
+    }
   }
 
   async #write(statements: WriteStatement[], what: string): Promise<void> {
