@@ -19,13 +19,19 @@ const unitSeconds: Readonly<Record<string, number>> = { s: 1, m: 60, h: 3600, d:
 
 /**
  * Parses a TTL: a duration as everywhere else in the API (`"3600s"`, whole seconds), or with a
- * unit as Vault writes it (`"90s"`, `"15m"`, `"1h"`, `"7d"`). Whole seconds, at least 1.
+ * unit as Vault writes it (`"90s"`, `"15m"`, `"1h"`, `"7d"`). Whole seconds, at least 1; anything
+ * else (0, negative or fractional numbers, other strings) is `invalid_argument` saying so.
  */
 export function parseTtlSeconds(input: string | number, field: string): number {
+  const message = `${field} must be a duration like 3600s, 15m or 1h (or whole seconds, at least 1), at most ${maxDurationSeconds}s.`;
   const match = typeof input === 'string' ? /^(\d{1,9})([mhd])$/.exec(input) : null;
-  const seconds = match ? Number(match[1]) * unitSeconds[match[2]!]! : parseDurationSeconds(input, field);
-  if (seconds < 1 || seconds > maxDurationSeconds)
-    throw errors.invalid(`${field} must be at least 1s and at most ${maxDurationSeconds}s.`);
+  let seconds: number;
+  try {
+    seconds = match ? Number(match[1]) * unitSeconds[match[2]!]! : parseDurationSeconds(input, field);
+  } catch {
+    throw errors.invalid(message);
+  }
+  if (seconds < 1 || seconds > maxDurationSeconds) throw errors.invalid(message);
   return seconds;
 }
 
@@ -49,6 +55,8 @@ export function checkStatements(
   const stray = new RegExp(`\\{\\{(?!\\s*(?:${allowed})\\s*\\}\\})`);
   for (const statement of statements) {
     if (statement.trim().length === 0) throw errors.invalid(`${field} holds an empty statement.`);
+    // PostgreSQL's protocol cannot carry a NUL byte: such a statement would only fail at issue.
+    if (statement.includes('\0')) throw errors.invalid(`${field} holds a NUL byte.`);
     if (Buffer.byteLength(statement) > maxStatementBytes)
       throw errors.invalid(`Each statement of ${field} must be at most ${maxStatementBytes} bytes.`);
     if (stray.test(statement))

@@ -92,7 +92,14 @@ export type DatabaseRoleView = Static<typeof DatabaseRoleView>;
 export const DatabaseRolePage = PageOf(DatabaseRoleView);
 
 /** `POST …/roles/{role}/issue` body (no body: the role's defaultTtl). */
-export const IssueCredentialBody = Body({ ttl: Type.Optional(TtlDuration) });
+export const IssueCredentialBody = Body({
+  // Checked by the service (parseTtlSeconds), whose message names the accepted forms.
+  ttl: Type.Optional(
+    Type.Union([Type.String({ maxLength: 32 }), Type.Number()], {
+      description: 'a duration: "3600s", whole seconds, "15m", "1h" or "7d"',
+    }),
+  ),
+});
 export type IssueCredentialBody = Static<typeof IssueCredentialBody>;
 
 /** An issued credential: the password is shown here once and never again. */

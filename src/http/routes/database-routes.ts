@@ -18,6 +18,7 @@ import { formatDuration } from '../../core/durations.ts';
 import { databaseName, databaseRoleName, leaseName } from '../../databases/database-fns.ts';
 import type { DatabaseLocation, DbConnection, DbRole } from '../../databases/database-types.ts';
 import { etagOf } from '../etag.ts';
+import { noBodyIsEmpty } from './lease-routes.ts';
 import { pageView } from '../page-view.ts';
 import { callerOf, guard, InstanceParams, type P, s64 } from './secrets-route-shared.ts';
 
@@ -277,6 +278,7 @@ export function registerDatabaseRoutes(server: FastifyInstance, app: App): void 
     `${base}/:databaseId/roles/:roleId/issue`,
     {
       config: { ...guard('secrets.leases.issue', roleResource), noStore: true },
+      preValidation: noBodyIsEmpty,
       schema: {
         tags,
         summary:

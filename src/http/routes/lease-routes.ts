@@ -40,7 +40,7 @@ export function leaseView(lease: DbLease): LeaseView {
 }
 
 /** A POST sent without a body means `{}` (the body's fields are all optional). */
-function noBodyIsEmpty(request: FastifyRequest, _reply: unknown, done: () => void): void {
+export function noBodyIsEmpty(request: FastifyRequest, _reply: unknown, done: () => void): void {
   request.body ??= {};
   done();
 }
