@@ -50,4 +50,26 @@ describe('database role and issue input (real PostgreSQL target)', { skip: postg
     assert.equal(seconds.body.lease.ttl, 60);
     await revoke(seconds);
   });
+
+  test('a failing creation statement that held the password is reported by number and SQLSTATE only', async () => {
+    const put = await f.admin().put(`${f.instanceBase}/databases/app/roles/leaky`, {
+      creationStatements: [f.creation()[0], 'SELECT {{password}}::int', 'SELECT no_such_function()'],
+      defaultTtl: '1h',
+      maxTtl: '1h',
+    });
+    assert.equal(put.status, 201, JSON.stringify(put.body));
+    const res = await f.issue(f.node.adminToken, 'app', 'leaky');
+    assert.equal(res.status, 503, JSON.stringify(res.body));
+    assert.equal(res.body.error.message, 'database app: statement 2 failed (SQLSTATE 22P02)');
+    // A statement without the password keeps PostgreSQL's message.
+    const plain = await f.admin().put(`${f.instanceBase}/databases/app/roles/leaky`, {
+      creationStatements: [f.creation()[0], 'SELECT no_such_function()'],
+      defaultTtl: '1h',
+      maxTtl: '1h',
+    });
+    assert.equal(plain.status, 200);
+    const failed = await f.issue(f.node.adminToken, 'app', 'leaky');
+    assert.equal(failed.status, 503);
+    assert.match(failed.body.error.message, /no_such_function/);
+  });
 });

@@ -12,6 +12,20 @@ import type { DatabaseLocation, DbConnection, DbLease, DbRole } from './database
 import type { LeaseRepo } from './lease-repo.ts';
 import { revocationLockKey, revokeRole } from './role-revoker.ts';
 
+/** Whether a statement template holds the password. */
+const withPassword = /\{\{\s*password\s*\}\}/;
+
+/**
+ * The failure of creation statement `index` that held the password: only its number and SQLSTATE,
+ * never PostgreSQL's message, which may quote the statement (a password in another encoding or cut
+ * differently than the whole would escape redaction).
+ */
+function statementFailed(index: number, err: unknown): Error {
+  const code = (err as { code?: unknown })?.code;
+  const state = typeof code === 'string' && /^[0-9A-Z]{5}$/.test(code) ? ` (SQLSTATE ${code})` : '';
+  return new Error(`statement ${index + 1} failed${state}`);
+}
+
 /** A credential just issued: the password is here once and nowhere else. */
 export interface IssuedCredential {
   readonly username: string;
@@ -123,7 +137,13 @@ export class CredentialIssuer {
           // Serialized with the other issues and revocations on this database: grants on a shared
           // object rewrite its catalog row, and two at once fail with "tuple concurrently updated".
           await client.query('SELECT pg_advisory_xact_lock($1)', [revocationLockKey]);
-          for (const statement of statements) await client.query(statement);
+          for (const [i, statement] of statements.entries()) {
+            try {
+              await client.query(statement);
+            } catch (err) {
+              throw withPassword.test(role.creationStatements[i]!) ? statementFailed(i, err) : err;
+            }
+          }
           await client.query('COMMIT');
         } catch (err) {
           await client.query('ROLLBACK').catch(() => undefined);
