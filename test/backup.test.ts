@@ -21,7 +21,9 @@ import { BackupError } from '../src/backup/backup-format.ts';
 import { restoreBackup } from '../src/backup/backup-restore.ts';
 import { createSealKeyFile } from '../src/barrier/seal-key-file.ts';
 import { freePort, runCoffer } from './support/cli-process.ts';
+import pg from 'pg';
 import { createTestDatabase, postgresSkipReason, type TestDatabase } from './support/postgres.ts';
+import { startTcpProxy } from './support/tcp-proxy.ts';
 import { call, startTestNode, type TestNode } from './support/test-node.ts';
 
 const postgresSkip = await postgresSkipReason();
@@ -351,7 +353,7 @@ describe('backup and restore', () => {
   });
 
   test(
-    'PostgreSQL target: refused when not empty or unreachable, nothing written',
+    'PostgreSQL target: refused when not empty, unreachable or lost mid-restore, nothing written',
     { skip: postgresSkip ?? false },
     async () => {
       const database = await createTestDatabase();
@@ -376,6 +378,42 @@ describe('backup and restore', () => {
         /^restore failed, nothing was written: (?!.*hunter2).*127\.0\.0\.1:\d+\/nowhere/,
       );
       assert.ok(!existsSync(join(work, 'pg-c')));
+
+      // PostgreSQL lost in the middle of the rows: the one transaction never commits.
+      const target = await createTestDatabase();
+      databases.push(target);
+      const url = new URL(target.url);
+      const proxy = await startTcpProxy(url.hostname, Number(url.port || 5432));
+      url.host = `127.0.0.1:${proxy.port}`;
+      let cut = false;
+      try {
+        await refused(
+          restoreBackup({
+            file,
+            dataDir: join(work, 'pg-d'),
+            databaseUrl: url.toString(),
+            writeTimeoutMs: 2000,
+            onProgress: () => {
+              if (!cut) void proxy.cut();
+              cut = true;
+            },
+          }),
+          'unavailable',
+          /^restore failed, nothing was written/,
+        );
+      } finally {
+        await proxy.close();
+      }
+      assert.ok(cut && !existsSync(join(work, 'pg-d')));
+      const client = new pg.Client({ connectionString: target.url });
+      await client.connect();
+      const found = await client
+        .query<{ n: number }>(
+          `select count(*)::int as n from information_schema.tables where table_schema = 'public' and table_name <> 'coffer_locks'`,
+        )
+        .finally(() => client.end());
+      const tables = found.rows[0]!.n;
+      assert.equal(tables, 0, 'no table of the restore is left');
     },
   );
 
