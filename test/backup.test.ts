@@ -1,29 +1,13 @@
 import assert from 'node:assert/strict';
-import { createHash, randomBytes } from 'node:crypto';
-import {
-  chmodSync,
-  copyFileSync,
-  existsSync,
-  mkdirSync,
-  mkdtempSync,
-  readdirSync,
-  readFileSync,
-  rmSync,
-  symlinkSync,
-  writeFileSync,
-} from 'node:fs';
-import { createServer } from 'node:http';
+import { randomBytes } from 'node:crypto';
+import { existsSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { after, before, describe, test } from 'node:test';
-import { gunzipSync, gzipSync } from 'node:zlib';
-import { BackupError } from '../src/backup/backup-format.ts';
 import { restoreBackup } from '../src/backup/backup-restore.ts';
-import { createSealKeyFile } from '../src/barrier/seal-key-file.ts';
-import { freePort, runCoffer } from './support/cli-process.ts';
-import pg from 'pg';
+import { dataDirWithKey, rewriteBackup } from './support/backup-files.ts';
+import { runCoffer } from './support/cli-process.ts';
 import { createTestDatabase, postgresSkipReason, type TestDatabase } from './support/postgres.ts';
-import { startTcpProxy } from './support/tcp-proxy.ts';
 import { call, startTestNode, type TestNode } from './support/test-node.ts';
 
 const postgresSkip = await postgresSkipReason();
@@ -34,39 +18,6 @@ interface Write {
   readonly path: string;
   readonly version: number;
   readonly value: string;
-}
-
-/** A new data dir holding a copy of `from`'s seal key file (the operator's restore step). */
-function dataDirWithKey(work: string, name: string, from: string): string {
-  const dir = join(work, name);
-  mkdirSync(dir, { mode: 0o700 });
-  copyFileSync(join(from, 'seal.key'), join(dir, 'seal.key'));
-  chmodSync(join(dir, 'seal.key'), 0o600);
-  return dir;
-}
-
-/**
- * Rewrites a backup's records (first the manifest, then tables, rows and ends) and re-seals its
- * checksum: a well-formed file with other content.
- */
-function rewriteBackup(file: string, out: string, change: (records: unknown[]) => unknown[]): void {
-  const lines = gunzipSync(readFileSync(file)).toString('utf8').split('\n').filter(Boolean);
-  const trailer = JSON.parse(lines.pop()!) as Record<string, unknown>;
-  const records = change(lines.map((line) => JSON.parse(line) as unknown));
-  const body = records.map((record) => `${JSON.stringify(record)}\n`).join('');
-  trailer.sha256 = createHash('sha256').update(body).digest('hex');
-  trailer.tables = (records[0] as { tables: unknown[] }).tables.length;
-  trailer.rows = records.filter((record) => Array.isArray(record)).length;
-  writeFileSync(out, gzipSync(`${body}${JSON.stringify(trailer)}\n`));
-}
-
-async function refused(promise: Promise<unknown>, reason: BackupError['reason'], pattern: RegExp) {
-  await assert.rejects(promise, (err: unknown) => {
-    assert.ok(err instanceof BackupError, String(err));
-    assert.equal(err.reason, reason, err.message);
-    assert.match(err.message, pattern);
-    return true;
-  });
 }
 
 describe('backup and restore', () => {
@@ -258,71 +209,6 @@ describe('backup and restore', () => {
     },
   );
 
-  test('refusals, each with a clear error and nothing written', async () => {
-    const fresh = (name: string) => join(work, name);
-    const nothingAt = (dir: string) => assert.ok(!existsSync(dir), `${dir} was created`);
-
-    // A data dir that holds a store.
-    const listed = readdirSync(source.dataDir).sort();
-    await refused(
-      restoreBackup({ file, dataDir: source.dataDir, writeTimeoutMs: 5000 }),
-      'not_empty',
-      /is not empty \(it holds .*coffer\.db/,
-    );
-    assert.deepEqual(readdirSync(source.dataDir).sort(), listed);
-
-    // A truncated file, and one with a flipped byte.
-    const bytes = readFileSync(file);
-    const cut = join(work, 'cut.cbk');
-    writeFileSync(cut, bytes.subarray(0, Math.floor(bytes.length * 0.6)));
-    await refused(
-      restoreBackup({ file: cut, dataDir: fresh('t1'), writeTimeoutMs: 5000 }),
-      'corrupt',
-      /corrupted or truncated/,
-    );
-    nothingAt(fresh('t1'));
-    const flipped = Buffer.from(bytes);
-    flipped[Math.floor(bytes.length / 2)]! ^= 0x40;
-    const flip = join(work, 'flip.cbk');
-    writeFileSync(flip, flipped);
-    await refused(
-      restoreBackup({ file: flip, dataDir: fresh('t2'), writeTimeoutMs: 5000 }),
-      'corrupt',
-      /corrupted/,
-    );
-    nothingAt(fresh('t2'));
-
-    // A schema from a newer Coffer.
-    const newer = join(work, 'newer.cbk');
-    rewriteBackup(file, newer, (records) => {
-      Object.assign(records[0]!, { schemaVersion: '9999-from-the-future', cofferVersion: '99.0.0' });
-      return records;
-    });
-    await refused(
-      restoreBackup({ file: newer, dataDir: fresh('t3'), writeTimeoutMs: 5000 }),
-      'newer_schema',
-      /newer than this Coffer's .*Coffer 99\.0\.0 or later/,
-    );
-    nothingAt(fresh('t3'));
-
-    // A data dir whose seal key file is another root key's.
-    const other = fresh('t4');
-    mkdirSync(other, { mode: 0o700 });
-    createSealKeyFile(join(other, 'seal.key'));
-    await refused(
-      restoreBackup({ file, dataDir: other, writeTimeoutMs: 5000 }),
-      'root_key_mismatch',
-      /does not open this backup's root key/,
-    );
-    assert.deepEqual(readdirSync(other), ['seal.key']);
-
-    // The CLI says the same in one line and exits 1.
-    const cli = await runCoffer(['operator', 'restore', cut, '--data-dir', fresh('t5')]);
-    assert.equal(cli.code, 1);
-    assert.match(cli.stderr, /^coffer: the backup file is corrupted or truncated/);
-    nothingAt(fresh('t5'));
-  });
-
   test('a backup of an older schema restores, and the newer migrations run over its rows', async () => {
     // The drill's file as Coffer at 0013 would have written it: no database-connection tables yet.
     const added = new Set(['db_connections', 'db_roles', 'db_leases']);
@@ -350,118 +236,5 @@ describe('backup and restore', () => {
     assert.equal((await readValue(node, ackedBefore[0]!)).body.value, ackedBefore[0]!.value);
     const applied = await node.app.storage.db.selectFrom('coffer_migrations').select('id').execute();
     assert.ok(applied.some((row) => row.id === '0014-databases'));
-  });
-
-  test(
-    'PostgreSQL target: refused when not empty, unreachable or lost mid-restore, nothing written',
-    { skip: postgresSkip ?? false },
-    async () => {
-      const database = await createTestDatabase();
-      databases.push(database);
-      const first = dataDirWithKey(work, 'pg-a', source.dataDir);
-      await restoreBackup({ file, dataDir: first, databaseUrl: database.url, writeTimeoutMs: 5000 });
-      await refused(
-        restoreBackup({ file, dataDir: join(work, 'pg-b'), databaseUrl: database.url, writeTimeoutMs: 5000 }),
-        'not_empty',
-        /database is not empty/,
-      );
-      assert.ok(!existsSync(join(work, 'pg-b')));
-      const port = await freePort();
-      await refused(
-        restoreBackup({
-          file,
-          dataDir: join(work, 'pg-c'),
-          databaseUrl: `postgres://postgres:hunter2@127.0.0.1:${port}/nowhere`,
-          writeTimeoutMs: 2000,
-        }),
-        'unavailable',
-        /^restore failed, nothing was written: (?!.*hunter2).*127\.0\.0\.1:\d+\/nowhere/,
-      );
-      assert.ok(!existsSync(join(work, 'pg-c')));
-
-      // PostgreSQL lost in the middle of the rows: the one transaction never commits.
-      const target = await createTestDatabase();
-      databases.push(target);
-      const url = new URL(target.url);
-      const proxy = await startTcpProxy(url.hostname, Number(url.port || 5432));
-      url.host = `127.0.0.1:${proxy.port}`;
-      let cut = false;
-      try {
-        await refused(
-          restoreBackup({
-            file,
-            dataDir: join(work, 'pg-d'),
-            databaseUrl: url.toString(),
-            writeTimeoutMs: 2000,
-            onProgress: () => {
-              if (!cut) void proxy.cut();
-              cut = true;
-            },
-          }),
-          'unavailable',
-          /^restore failed, nothing was written/,
-        );
-      } finally {
-        await proxy.close();
-      }
-      assert.ok(cut && !existsSync(join(work, 'pg-d')));
-      const client = new pg.Client({ connectionString: target.url });
-      await client.connect();
-      const found = await client
-        .query<{ n: number }>(
-          `select count(*)::int as n from information_schema.tables where table_schema = 'public' and table_name <> 'coffer_locks'`,
-        )
-        .finally(() => client.end());
-      const tables = found.rows[0]!.n;
-      assert.equal(tables, 0, 'no table of the restore is left');
-    },
-  );
-
-  test('backup CLI: an unwritable --out and a stream cut mid-way leave no file that looks complete', async () => {
-    const unwritable = await runCoffer(['operator', 'backup', '--out', join(work, 'no-such-dir', 'x.cbk')], {
-      COFFER_ADDR: 'http://127.0.0.1:1',
-      COFFER_TOKEN: 'unused',
-    });
-    assert.equal(unwritable.code, 1);
-    assert.match(unwritable.stderr, /^coffer: cannot write .*x\.cbk\.partial \(ENOENT\)/);
-
-    // A server that dies mid-backup (half a real backup, then the connection drops), and a full
-    // disk (the partial file is a link to /dev/full: every write fails with ENOSPC).
-    const bytes = readFileSync(file);
-    let whole = false;
-    const server = createServer((_req, res) => {
-      res.writeHead(200, { 'content-type': 'application/octet-stream' });
-      if (whole) {
-        res.end(bytes);
-        return;
-      }
-      res.write(bytes.subarray(0, Math.floor(bytes.length / 2)), () => setTimeout(() => res.destroy(), 20));
-    });
-    await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
-    const env = {
-      COFFER_ADDR: `http://127.0.0.1:${(server.address() as { port: number }).port}`,
-      COFFER_TOKEN: 'x',
-    };
-    try {
-      const out = join(work, 'killed.cbk');
-      const cut = await runCoffer(['operator', 'backup', '--out', out], env);
-      assert.equal(cut.code, 1, cut.stderr);
-      assert.match(cut.stderr, /^coffer: the backup was cut off \(terminated\); no backup was written/);
-      assert.ok(!existsSync(out), 'no file');
-      assert.ok(!existsSync(`${out}.partial`), `no partial: ${cut.stderr}`);
-
-      whole = true;
-      const full = join(work, 'full.cbk');
-      symlinkSync('/dev/full', `${full}.partial`);
-      const noSpace = await runCoffer(['operator', 'backup', '--out', full], env);
-      assert.equal(noSpace.code, 1, noSpace.stderr);
-      assert.match(
-        noSpace.stderr,
-        /^coffer: cannot write .*full\.cbk\.partial \(ENOSPC\); no backup was written/,
-      );
-      assert.ok(!existsSync(full) && !existsSync(`${full}.partial`));
-    } finally {
-      server.close();
-    }
   });
 });
