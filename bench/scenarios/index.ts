@@ -7,6 +7,7 @@ import { feedScenario } from './feed.ts';
 import { kmsStagesScenario } from './kms-stages.ts';
 import { kmsScenario } from './kms.ts';
 import { metricsScenario } from './metrics.ts';
+import { rotationScenario } from './rotation.ts';
 import { secrets1mScenario, secretsScenario } from './secrets.ts';
 import type { Scenario } from './scenario.ts';
 
@@ -24,5 +25,6 @@ export const scenarios: readonly Scenario[] = [
   agentLatencyScenario,
   feedScenario,
   dynamicCredentialsScenario,
+  rotationScenario,
   backupScenario,
 ];
