@@ -98,7 +98,12 @@ export const metricsScenario: Scenario = {
           'getSecretValue req/s with a 1/s scrape ÷ without (median over rounds of the per-round ratio):',
           '',
           markdownTable(
-            [{ header: 'c', right: true }, { header: 'scraped ÷ plain', right: true }, { header: 'goal' }, { header: '' }],
+            [
+              { header: 'c', right: true },
+              { header: 'scraped ÷ plain', right: true },
+              { header: 'goal' },
+              { header: '' },
+            ],
             rows,
           ),
         ].join('\n');
