@@ -2,6 +2,8 @@ import { randomBytes } from 'node:crypto';
 import { setTimeout as delay } from 'node:timers/promises';
 import pg from 'pg';
 import { type CofferServer, startCoffer } from '../lib/coffer-server.ts';
+import { pooled } from '../lib/pooled.ts';
+import { benchPostgresUrl, withClient } from '../lib/postgres.ts';
 import { percentile } from '../lib/stats.ts';
 import { fmt, markdownTable } from '../lib/table.ts';
 import { runWrk, type WrkResult } from '../lib/wrk.ts';
@@ -13,10 +15,7 @@ const expiring = Number(process.env.COFFER_BENCH_DYN_EXPIRING ?? 1000);
 /** Requests in flight while issuing and revoking (one client, several callers). */
 const inFlight = Number(process.env.COFFER_BENCH_DYN_CONCURRENCY ?? 8);
 /** The PostgreSQL server credentials are issued on (a superuser: it creates a database). */
-const postgresUrl =
-  process.env.COFFER_BENCH_POSTGRES_URL ??
-  process.env.COFFER_TEST_POSTGRES_URL ??
-  'postgres://postgres@127.0.0.1:5432/postgres';
+const postgresUrl = benchPostgresUrl;
 /** wrk window while measuring reads (seconds): short, so the windows follow the revocation. */
 const windowSeconds = 2;
 /** How long the expiry may take before the scenario gives up (the target is 60 s). */
@@ -28,34 +27,6 @@ interface Issued {
   readonly username: string;
   readonly password: string;
   readonly lease: { readonly id: string; readonly expireTime: string };
-}
-
-/** Runs `work(i)` for i in 0..count-1 with `inFlight` at once; returns each call's milliseconds. */
-async function pooled(count: number, work: (i: number) => Promise<void>): Promise<number[]> {
-  const times: number[] = [];
-  let next = 0;
-  const worker = async () => {
-    while (next < count) {
-      const i = next++;
-      const start = performance.now();
-      await work(i);
-      times.push(performance.now() - start);
-    }
-  };
-  await Promise.all(Array.from({ length: Math.min(inFlight, count) }, worker));
-  return times;
-}
-
-/** Runs `fn` on a short connection to `url`. */
-async function withClient<T>(url: string, fn: (client: pg.Client) => Promise<T>): Promise<T> {
-  const client = new pg.Client({ connectionString: url, connectionTimeoutMillis: 5000 });
-  client.on('error', () => undefined);
-  await client.connect();
-  try {
-    return await fn(client);
-  } finally {
-    await client.end().catch(() => undefined);
-  }
 }
 
 /** Issued roles of the bench role still on the server. */
@@ -171,15 +142,15 @@ async function measure(ctx: ScenarioContext, server: CofferServer, targetUrl: UR
   // 1. Issue + login + revoke.
   const credentials: Issued[] = [];
   const t0 = performance.now();
-  const issueTimes = await pooled(cycles, async () => {
+  const issueTimes = await pooled(cycles, inFlight, async () => {
     credentials.push(await issue());
   });
   const issueSeconds = (performance.now() - t0) / 1000;
   const t1 = performance.now();
-  await pooled(cycles, (i) => login(credentials[i]!).then(() => undefined));
+  await pooled(cycles, inFlight, (i) => login(credentials[i]!).then(() => undefined));
   const loginSeconds = (performance.now() - t1) / 1000;
   const t2 = performance.now();
-  const revokeTimes = await pooled(cycles, (i) => revoke(credentials[i]!).then(() => undefined));
+  const revokeTimes = await pooled(cycles, inFlight, (i) => revoke(credentials[i]!).then(() => undefined));
   const revokeSeconds = (performance.now() - t2) / 1000;
   const refused = (
     await Promise.allSettled(credentials.slice(0, 10).map((credential) => login(credential)))
@@ -196,7 +167,7 @@ async function measure(ctx: ScenarioContext, server: CofferServer, targetUrl: UR
   const issueBudgetMs = (expiring / Math.max(issuesPerSecond, 1)) * 1.5 * 1000;
   const expireAtMs = Math.ceil((Date.now() + issueBudgetMs + margin * 1000) / 1000) * 1000;
   const t3 = performance.now();
-  await pooled(expiring, async () => {
+  await pooled(expiring, inFlight, async () => {
     const ttl = Math.ceil((expireAtMs - Date.now()) / 1000);
     if (ttl < margin) throw new Error(`issuing ${expiring} leases is slower than planned (ttl ${ttl}s left)`);
     const credential = await issue(`${ttl}s`);

@@ -1,6 +1,8 @@
 import { randomBytes } from 'node:crypto';
 import pg from 'pg';
 import { type CofferServer, startCoffer } from '../lib/coffer-server.ts';
+import { pooled } from '../lib/pooled.ts';
+import { benchPostgresUrl, withClient } from '../lib/postgres.ts';
 import { percentile } from '../lib/stats.ts';
 import { fmt } from '../lib/table.ts';
 import { secretUrl } from './secrets-setup.ts';
@@ -13,10 +15,7 @@ const inFlight = Number(process.env.COFFER_BENCH_ROTATION_CONCURRENCY ?? 8);
 /** Secrets rotated a second time, to show the first-ever password stops working. */
 const secondSample = Math.min(count, Number(process.env.COFFER_BENCH_ROTATION_SECOND ?? 10));
 /** The PostgreSQL server the roles live on (a superuser: it creates a database and roles). */
-const postgresUrl =
-  process.env.COFFER_BENCH_POSTGRES_URL ??
-  process.env.COFFER_TEST_POSTGRES_URL ??
-  'postgres://postgres@127.0.0.1:5432/postgres';
+const postgresUrl = benchPostgresUrl;
 /** The NOLOGIN role whose members must log in with their password (see test/support/postgres-roles.ts). */
 const passwordAuthGroup = 'coffer_password_auth';
 
@@ -29,34 +28,6 @@ interface Credential {
   readonly database: string;
   readonly username: string;
   readonly password: string;
-}
-
-/** Runs `work(i)` for i in 0..n-1 with `inFlight` at once; returns each call's milliseconds. */
-async function pooled(n: number, work: (i: number) => Promise<void>): Promise<number[]> {
-  const times: number[] = [];
-  let next = 0;
-  const worker = async () => {
-    while (next < n) {
-      const i = next++;
-      const start = performance.now();
-      await work(i);
-      times.push(performance.now() - start);
-    }
-  };
-  await Promise.all(Array.from({ length: Math.min(inFlight, n) }, worker));
-  return times;
-}
-
-/** Runs `fn` on a short connection to `url`. */
-async function withClient<T>(url: string, fn: (client: pg.Client) => Promise<T>): Promise<T> {
-  const client = new pg.Client({ connectionString: url, connectionTimeoutMillis: 5000 });
-  client.on('error', () => undefined);
-  await client.connect();
-  try {
-    return await fn(client);
-  } finally {
-    await client.end().catch(() => undefined);
-  }
 }
 
 /** True when the credential logs in (password checked: every role is in `coffer_password_auth`). */
@@ -164,7 +135,7 @@ async function measure(ctx: ScenarioContext, server: CofferServer, prefix: strin
     throw new Error(
       `PostgreSQL at ${url.host} does not check passwords of ${passwordAuthGroup} members (run .ci/postgres-password-auth.sql)`,
     );
-  await pooled(count, async (i) => {
+  await pooled(count, inFlight, async (i) => {
     if (!(await canLogin(pairs[i]!.a))) throw new Error(`initial credential of role ${i} a does not log in`);
   });
 
@@ -185,7 +156,7 @@ async function measure(ctx: ScenarioContext, server: CofferServer, prefix: strin
   );
   const path = (i: number) => `bench/app-${i}`;
   const secret = (i: number) => secretUrl(instancePath, path(i));
-  await pooled(count, async (i) => {
+  await pooled(count, inFlight, async (i) => {
     await server.call(
       'POST',
       `${instancePath}/secrets`,
@@ -210,7 +181,7 @@ async function measure(ctx: ScenarioContext, server: CofferServer, prefix: strin
   // The measured part: one rotation of every secret.
   const failures: string[] = [];
   const tRotate = performance.now();
-  const rotateTimes = await pooled(count, async (i) => {
+  const rotateTimes = await pooled(count, inFlight, async (i) => {
     const res = await fetch(`${server.baseUrl}${secret(i)}/rotate`, {
       method: 'POST',
       headers: { authorization: `Bearer ${server.token}`, 'content-type': 'application/json' },
@@ -230,7 +201,7 @@ async function measure(ctx: ScenarioContext, server: CofferServer, prefix: strin
   const previous: Credential[] = [];
   let onceOk = 0;
   const onceBad: string[] = [];
-  await pooled(count, async (i) => {
+  await pooled(count, inFlight, async (i) => {
     const versions = await server.call<{ items: { version: number; stages: string[] }[] }>(
       'GET',
       `${secret(i)}/versions`,
@@ -262,7 +233,7 @@ async function measure(ctx: ScenarioContext, server: CofferServer, prefix: strin
   let prevOk = 0;
   let oldBRefused = 0;
   const tLogin = performance.now();
-  await pooled(count, async (i) => {
+  await pooled(count, inFlight, async (i) => {
     if (await canLogin(current[i]!)) newOk++;
     if (await canLogin(previous[i]!)) prevOk++;
     // b's initial password was replaced: it must be refused now.
@@ -275,7 +246,7 @@ async function measure(ctx: ScenarioContext, server: CofferServer, prefix: strin
   let secondOk = 0;
   let firstRefused = 0;
   let bStillOk = 0;
-  await pooled(secondSample, async (i) => {
+  await pooled(secondSample, inFlight, async (i) => {
     await server.call('POST', `${secret(i)}/rotate`, {});
     const now = JSON.parse((await read(i, 'current')).value) as Credential;
     if (now.username === pairs[i]!.a.username && (await canLogin(now))) secondOk++;
