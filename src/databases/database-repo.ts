@@ -166,22 +166,7 @@ export class DatabaseRepo {
   deleteConnection(c: DbConnection): WriteStatement[] {
     return [
       this.lockConnection(c.uid, c.etag),
-      stmt(
-        this.#db
-          .deleteFrom('db_connections')
-          .where('uid', '=', c.uid)
-          .where(({ not, exists, selectFrom }) =>
-            not(
-              exists(
-                selectFrom('db_leases')
-                  .select('id')
-                  .where('connection_uid', '=', c.uid)
-                  .where('state', 'in', UNREVOKED_STATES),
-              ),
-            ),
-          ),
-        'one',
-      ),
+      this.#deleteUnlessLeased('db_connections', 'connection_uid', c.uid),
       stmt(this.#db.deleteFrom('db_roles').where('connection_uid', '=', c.uid)),
     ];
   }
@@ -250,23 +235,35 @@ export class DatabaseRepo {
   deleteRole(r: DbRole): WriteStatement[] {
     return [
       this.lockRole(r.uid, r.connectionUid, r.etag),
-      stmt(
-        this.#db
-          .deleteFrom('db_roles')
-          .where('uid', '=', r.uid)
-          .where(({ not, exists, selectFrom }) =>
-            not(
-              exists(
-                selectFrom('db_leases')
-                  .select('id')
-                  .where('role_uid', '=', r.uid)
-                  .where('state', 'in', UNREVOKED_STATES),
-              ),
+      this.#deleteUnlessLeased('db_roles', 'role_uid', r.uid),
+    ];
+  }
+
+  /**
+   * Deletes row `uid` of `table` unless one of its leases (`db_leases.<leaseColumn>` = `uid`) is
+   * unrevoked: the check and the delete are one statement (expects one row).
+   */
+  #deleteUnlessLeased(
+    table: 'db_connections' | 'db_roles',
+    leaseColumn: 'connection_uid' | 'role_uid',
+    uid: string,
+  ): WriteStatement {
+    return stmt(
+      this.#db
+        .deleteFrom(table)
+        .where('uid', '=', uid)
+        .where(({ not, exists, selectFrom }) =>
+          not(
+            exists(
+              selectFrom('db_leases')
+                .select('id')
+                .where(leaseColumn, '=', uid)
+                .where('state', 'in', UNREVOKED_STATES),
             ),
           ),
-        'one',
-      ),
-    ];
+        ),
+      'one',
+    );
   }
 }
 
