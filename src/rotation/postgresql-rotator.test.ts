@@ -45,6 +45,43 @@ async function rotate(rotator: Rotator, ctx: RotationContext): Promise<Buffer> {
   return pending;
 }
 
+/** A single-user rotator of `username` pinned to the test server (`overrides` replace any field). */
+function singleUser(username: string, overrides: Partial<PostgresRotatorConfig> = {}): Rotator {
+  return createPostgresRotator({
+    ...pins,
+    type: 'postgresql',
+    connectionSecret,
+    strategy: 'single-user',
+    username,
+    ...overrides,
+  });
+}
+
+/** An alternate-users rotator of `usernames` pinned to the test server (`overrides` replace any field). */
+function alternateUsers(
+  usernames: readonly [string, string],
+  overrides: Partial<PostgresRotatorConfig> = {},
+): Rotator {
+  return createPostgresRotator({
+    ...pins,
+    type: 'postgresql',
+    connectionSecret,
+    strategy: 'alternate-users',
+    usernames,
+    ...overrides,
+  });
+}
+
+/** A value as stored: the JSON of `value`. */
+function asValue(value: object): Buffer {
+  return Buffer.from(JSON.stringify(value));
+}
+
+/** The four steps as the engine runs them; returns the new value, parsed. */
+async function rotatedValue(rotator: Rotator, ctx: RotationContext) {
+  return JSON.parse((await rotate(rotator, ctx)).toString());
+}
+
 /** A context whose connection secret holds `admin` and whose current value is `current`. */
 function context(admin: object | string, current: Buffer | undefined, version = 2): RotationContext {
   return {
@@ -95,14 +132,8 @@ describe('postgresql rotator', { skip: skip ?? false }, () => {
   after(() => dropRoles(roles));
 
   test('alternate-users changes the other user each time; the previous credential works until the next rotation', async () => {
-    const rotator = createPostgresRotator({
-      ...pins,
-      type: 'postgresql',
-      connectionSecret,
-      strategy: 'alternate-users',
-      usernames: [userA, userB],
-    });
-    const first = JSON.parse((await rotate(rotator, context(admin, undefined))).toString());
+    const rotator = alternateUsers([userA, userB]);
+    const first = await rotatedValue(rotator, context(admin, undefined));
     assert.deepEqual(Object.keys(first), ['host', 'port', 'database', 'username', 'password', 'sslmode']);
     assert.equal(first.username, userA);
     assert.equal(first.host, testServer.host);
@@ -112,16 +143,12 @@ describe('postgresql rotator', { skip: skip ?? false }, () => {
     assert.ok(!(await canLogin(userA, initial)));
     assert.ok(await canLogin(userB, initial), 'the other user is untouched');
 
-    const second = JSON.parse(
-      (await rotate(rotator, context(admin, Buffer.from(JSON.stringify(first)), 3))).toString(),
-    );
+    const second = await rotatedValue(rotator, context(admin, asValue(first), 3));
     assert.equal(second.username, userB);
     assert.ok(await canLogin(userB, second.password));
     assert.ok(await canLogin(userA, first.password), 'the previous credential still works');
 
-    const third = JSON.parse(
-      (await rotate(rotator, context(admin, Buffer.from(JSON.stringify(second)), 4))).toString(),
-    );
+    const third = await rotatedValue(rotator, context(admin, asValue(second), 4));
     assert.equal(third.username, userA);
     assert.ok(await canLogin(userA, third.password));
     assert.ok(!(await canLogin(userA, first.password)), "the first rotation's password no longer works");
@@ -129,17 +156,11 @@ describe('postgresql rotator', { skip: skip ?? false }, () => {
   });
 
   test('runs use the pinned target: a connection secret pointing elsewhere supplies only the login', async () => {
-    const rotator = createPostgresRotator({
-      ...pins,
-      type: 'postgresql',
-      connectionSecret,
-      strategy: 'single-user',
-      username: single,
-    });
+    const rotator = singleUser(single);
     // Whoever may write the connection secret points it at a host of theirs (port 1: nothing there).
     const redirected = { ...admin, host: '127.0.0.2', port: 1, database: 'elsewhere', sslmode: 'require' };
     const ctx = context(redirected, undefined);
-    const value = JSON.parse((await rotate(rotator, ctx)).toString());
+    const value = await rotatedValue(rotator, ctx);
     assert.deepEqual([value.host, value.port, value.database, value.sslmode], Object.values(pins));
     assert.ok(await canLogin(single, value.password));
     const unpinned = createPostgresRotator({
@@ -154,13 +175,7 @@ describe('postgresql rotator', { skip: skip ?? false }, () => {
   });
 
   test('set is idempotent: running it again leaves the pending password working', async () => {
-    const rotator = createPostgresRotator({
-      ...pins,
-      type: 'postgresql',
-      connectionSecret,
-      strategy: 'single-user',
-      username: single,
-    });
+    const rotator = singleUser(single);
     const ctx = context(admin, undefined);
     const pending = await rotator.createValue(ctx);
     await rotator.setValue(ctx, pending);
@@ -169,14 +184,7 @@ describe('postgresql rotator', { skip: skip ?? false }, () => {
   });
 
   test("single-user invalidates the old password at set; the role is the configured one, never the value's", async () => {
-    const rotator = createPostgresRotator({
-      ...pins,
-      type: 'postgresql',
-      connectionSecret,
-      strategy: 'single-user',
-      username: single,
-      passwordLength: 20,
-    });
+    const rotator = singleUser(single, { passwordLength: 20 });
     // Whoever may put a value names the admin role in it: the rotator still alters only `single`.
     const current = Buffer.from(JSON.stringify({ ...admin, username: adminName, password: 'whatever' }));
     const ctx = context(admin, current);
@@ -196,13 +204,7 @@ describe('postgresql rotator', { skip: skip ?? false }, () => {
   });
 
   test('single-user refuses a pending value naming another role before any connection', async () => {
-    const rotator = createPostgresRotator({
-      ...pins,
-      type: 'postgresql',
-      connectionSecret,
-      strategy: 'single-user',
-      username: single,
-    });
+    const rotator = singleUser(single);
     const forged = Buffer.from(JSON.stringify({ ...admin, username: adminName, password: 'x'.repeat(32) }));
     await assert.rejects(rotator.setValue(context(admin, undefined), forged), (err) =>
       isCofferError(err, 'failed_precondition'),
@@ -211,13 +213,7 @@ describe('postgresql rotator', { skip: skip ?? false }, () => {
   });
 
   test('a wrong admin credential fails set with target_failed naming the connection, no password', async () => {
-    const rotator = createPostgresRotator({
-      ...pins,
-      type: 'postgresql',
-      connectionSecret,
-      strategy: 'single-user',
-      username: single,
-    });
+    const rotator = singleUser(single);
     const wrong = { ...admin, password: 'wrong-admin-password-xyz' };
     const ctx = context(wrong, undefined);
     const pending = await rotator.createValue(ctx);
@@ -228,14 +224,7 @@ describe('postgresql rotator', { skip: skip ?? false }, () => {
   });
 
   test('PostgreSQL unreachable fails set and test with target_failed naming the connection', async () => {
-    const rotator = createPostgresRotator({
-      ...pins,
-      port: 1,
-      type: 'postgresql',
-      connectionSecret,
-      strategy: 'single-user',
-      username: single,
-    });
+    const rotator = singleUser(single, { port: 1 });
     const ctx = context(admin, undefined);
     const pending = await rotator.createValue(ctx);
     assert.match(
@@ -248,13 +237,7 @@ describe('postgresql rotator', { skip: skip ?? false }, () => {
   });
 
   test('a wrong pending password fails test with target_failed, no password', async () => {
-    const rotator = createPostgresRotator({
-      ...pins,
-      type: 'postgresql',
-      connectionSecret,
-      strategy: 'single-user',
-      username: single,
-    });
+    const rotator = singleUser(single);
     const ctx = context(admin, undefined);
     const pending = await rotator.createValue(ctx); // created, never set
     const message = await targetFailure(rotator.testValue(ctx, pending));
@@ -264,13 +247,7 @@ describe('postgresql rotator', { skip: skip ?? false }, () => {
 
   test('a missing role fails set with target_failed naming it; no role is created', async () => {
     const missing = `coffer_rot_${run}_missing`;
-    const rotator = createPostgresRotator({
-      ...pins,
-      type: 'postgresql',
-      connectionSecret,
-      strategy: 'single-user',
-      username: missing,
-    });
+    const rotator = singleUser(missing);
     const ctx = context(admin, undefined);
     const message = await targetFailure(rotator.setValue(ctx, await rotator.createValue(ctx)));
     assert.match(message, new RegExp(`role "${missing}" does not exist`));
@@ -285,36 +262,18 @@ describe('postgresql rotator', { skip: skip ?? false }, () => {
     roles.push(weak, nologin);
     await createLoginRole(weak, weakPassword);
     await withAdmin((c) => c.query(`CREATE ROLE ${pg.escapeIdentifier(nologin)} NOLOGIN`));
-    const rotator = createPostgresRotator({
-      ...pins,
-      type: 'postgresql',
-      connectionSecret,
-      strategy: 'single-user',
-      username: single,
-    });
+    const rotator = singleUser(single);
     const weakCtx = context({ ...admin, username: weak, password: weakPassword }, undefined);
     const denied = await targetFailure(rotator.setValue(weakCtx, await rotator.createValue(weakCtx)));
     assert.match(denied, /^PostgreSQL connection db\/admin: permission denied.*\(SQLSTATE 42501\)$/);
-    const noLogin = createPostgresRotator({
-      ...pins,
-      type: 'postgresql',
-      connectionSecret,
-      strategy: 'single-user',
-      username: nologin,
-    });
+    const noLogin = singleUser(nologin);
     const ctx = context(admin, undefined);
     const refused = await targetFailure(noLogin.setValue(ctx, await noLogin.createValue(ctx)));
     assert.match(refused, /cannot log in \(NOLOGIN\)/);
   });
 
   test('a pending value naming a role outside the configuration is refused before any connection', async () => {
-    const rotator = createPostgresRotator({
-      ...pins,
-      type: 'postgresql',
-      connectionSecret,
-      strategy: 'alternate-users',
-      usernames: [userA, userB],
-    });
+    const rotator = alternateUsers([userA, userB]);
     const forged = Buffer.from(JSON.stringify({ ...admin, username: 'postgres', password: 'x'.repeat(32) }));
     await assert.rejects(rotator.setValue(context(admin, undefined), forged), (err) =>
       isCofferError(err, 'failed_precondition'),
@@ -329,15 +288,8 @@ describe('postgresql rotator', { skip: skip ?? false }, () => {
       await withDatabase(database.url, (c) =>
         c.query(`CREATE TABLE x (id int); ALTER TABLE x OWNER TO ${pg.escapeIdentifier(adminName)}`),
       );
-      const rotator = createPostgresRotator({
-        ...pins,
-        database: database.name,
-        type: 'postgresql',
-        connectionSecret,
-        strategy: 'alternate-users',
-        usernames: [injected, userB],
-      });
-      const value = JSON.parse((await rotate(rotator, context(inDatabase, undefined))).toString());
+      const rotator = alternateUsers([injected, userB], { database: database.name });
+      const value = await rotatedValue(rotator, context(inDatabase, undefined));
       assert.equal(value.username, injected);
       assert.equal(value.database, database.name);
       assert.ok(await canLogin(injected, value.password));
@@ -350,13 +302,7 @@ describe('postgresql rotator', { skip: skip ?? false }, () => {
   });
 
   test('the rotated secret cannot be its own connection secret', async () => {
-    const rotator = createPostgresRotator({
-      ...pins,
-      type: 'postgresql',
-      connectionSecret: 'app/db',
-      strategy: 'single-user',
-      username: single,
-    });
+    const rotator = singleUser(single, { connectionSecret: 'app/db' });
     const ctx = {
       ...context(admin, undefined),
       readReference: async () => Buffer.from(JSON.stringify(admin)),
