@@ -202,6 +202,15 @@ describe('dynamic credential leases (real PostgreSQL target)', { skip: postgresS
       }
       assert.equal(view.state, 'revoke_failed');
       assert.equal(view.attempts, 10);
+      // The lease gauges (docs/metrics.md) count it, for CofferLeaseRevokeFailed.
+      const scraped = await node.server.inject({
+        method: 'GET',
+        url: '/v2/sys/metrics',
+        headers: { authorization: `Bearer ${admin}` },
+      });
+      assert.equal(scraped.statusCode, 200, scraped.body);
+      assert.match(scraped.body, /^coffer_leases\{state="revoke_failed"\} 1$/m);
+      assert.match(scraped.body, /^coffer_leases_expiring \d+$/m);
       const failed = await ok('GET', `${db('flaky')}/leases?state=revoke_failed`);
       assert.deepEqual(
         failed.items.map((l: { id: string }) => l.id),

@@ -46,6 +46,7 @@ import { openNodeStorage } from '../storage/open-node-storage.ts';
 import { ClusterView, newNodeId, nodeApplicationName } from '../storage/cluster-view.ts';
 import { withWriteTiming } from '../storage/timed-storage.ts';
 import { AppMetrics } from './app-metrics.ts';
+import { registerLeaseMetrics } from './lease-metrics.ts';
 import { BackgroundJobs } from './background-jobs.ts';
 import { ChangeFeedService } from './change-feed-service.ts';
 import { createDatabaseServices } from './database-wiring.ts';
@@ -297,6 +298,7 @@ export async function createApp(
     tokens,
     authorizer,
   });
+  registerLeaseMetrics(metrics.registry, storage.db, clock);
   const leaseServices = createLeaseServices({
     storage: changes,
     databases: databaseServices,
