@@ -1,19 +1,15 @@
 import assert from 'node:assert/strict';
 import { execFileSync } from 'node:child_process';
-import {
-  chownSync,
-  closeSync,
-  existsSync,
-  mkdirSync,
-  mkdtempSync,
-  openSync,
-  rmSync,
-  writeSync,
-} from 'node:fs';
-import { createServer } from 'node:net';
+import { closeSync, existsSync, mkdtempSync, openSync, rmSync, writeSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { after, test } from 'node:test';
+import {
+  initPrivatePostgres,
+  postgresBinaries,
+  PrivatePostgresUnavailable,
+  privatePostgresServer,
+} from './support/private-postgres.ts';
 import { call, startTestNode, type TestNode } from './support/test-node.ts';
 
 /**
@@ -175,57 +171,25 @@ test(
   },
 );
 
-const pgBin = '/usr/lib/postgresql';
-/** The newest PostgreSQL server binaries installed (Debian's layout), or a reason to skip. */
-function postgresBinaries(): string | undefined {
-  if (!existsSync(pgBin)) return undefined;
-  const versions = execFileSync('ls', [pgBin], { encoding: 'utf8' }).split('\n').filter(Boolean);
-  const newest = versions.sort((a, b) => Number(b) - Number(a))[0];
-  return newest && existsSync(join(pgBin, newest, 'bin', 'initdb')) ? join(pgBin, newest, 'bin') : undefined;
-}
-
-async function freePort(): Promise<number> {
-  return new Promise((resolve, reject) => {
-    const server = createServer();
-    server.once('error', reject);
-    server.listen(0, '127.0.0.1', () => {
-      const address = server.address();
-      server.close(() => resolve(typeof address === 'object' && address ? address.port : 0));
-    });
-  });
-}
-
 /**
- * A private PostgreSQL cluster whose data directory is on a small tmpfs: initdb and pg_ctl run as
- * the `postgres` user (PostgreSQL refuses root), with 1 MB WAL segments so the WAL fits.
+ * A private PostgreSQL cluster whose data directory is on a small tmpfs, with 1 MB WAL segments so
+ * the WAL fits.
  */
 function privatePostgres(): { dir: string; bin: string; unmount(): void } | string {
-  const bin = postgresBinaries();
-  const missing = bin === undefined ? `no PostgreSQL server binaries under ${pgBin}` : undefined;
-  const disk = missing ?? mountSmallDisk('96m');
-  if (typeof disk === 'string') {
-    if (process.env.CI === 'true') throw new Error(disk);
-    return disk;
-  }
-  try {
-    execFileSync('chown', ['postgres:postgres', disk.dir], { stdio: 'pipe' });
-    execFileSync(
-      'runuser',
-      ['-u', 'postgres', '--', join(bin!, 'initdb'), '-D', join(disk.dir, 'pg'), '-A', 'trust'].concat([
-        '-U',
-        'postgres',
-        '--no-sync',
-        '--wal-segsize=1',
-      ]),
-      { stdio: 'pipe' },
-    );
-  } catch (err) {
-    disk.unmount();
-    const reason = `cannot make a private PostgreSQL cluster: ${(err as Error).message.split('\n')[0]}`;
-    if (process.env.CI === 'true') throw new Error(reason, { cause: err });
+  if (postgresBinaries() === undefined) {
+    const reason = 'no PostgreSQL server binaries under /usr/lib/postgresql';
+    if (process.env.CI === 'true') throw new Error(reason);
     return reason;
   }
-  return { dir: disk.dir, bin: bin!, unmount: disk.unmount };
+  const disk = mountSmallDisk('96m');
+  if (typeof disk === 'string') return disk;
+  try {
+    return { dir: disk.dir, bin: initPrivatePostgres(disk.dir, ['--wal-segsize=1']), unmount: disk.unmount };
+  } catch (err) {
+    disk.unmount();
+    if (err instanceof PrivatePostgresUnavailable) return err.message;
+    throw err;
+  }
 }
 
 const pgDisk = privatePostgres();
@@ -237,51 +201,34 @@ test(
   { skip: typeof pgDisk === 'string' ? pgDisk : false },
   async () => {
     const { dir, bin, unmount } = pgDisk as Exclude<typeof pgDisk, string>;
-    const port = await freePort();
-    const sockets = join(dir, 'sock');
-    mkdirSync(sockets);
-    chownSync(sockets, Number(execFileSync('id', ['-u', 'postgres'], { encoding: 'utf8' })), -1);
-    const pgCtl = (...args: string[]) =>
-      execFileSync('runuser', ['-u', 'postgres', '--', join(bin, 'pg_ctl'), '-D', join(dir, 'pg'), ...args], {
-        stdio: 'pipe',
-        encoding: 'utf8',
-      });
-    const startPostgres = () =>
-      pgCtl(
-        '-l',
-        join(dir, 'pg', 'server.log'),
-        '-w',
-        '-o',
-        `-p ${port} -k ${sockets} -c listen_addresses=127.0.0.1 -c shared_buffers=8MB -c min_wal_size=4MB -c max_wal_size=16MB`,
-        'start',
-      );
-    startPostgres();
+    const server = await privatePostgresServer(
+      dir,
+      bin,
+      '-c shared_buffers=8MB -c min_wal_size=4MB -c max_wal_size=16MB',
+    );
+    server.start();
     const seedDir = mkdtempSync(join(tmpdir(), 'coffer-full-pg-'));
     let node: TestNode | undefined;
     try {
       node = await startTestNode({
         dataDir: seedDir,
-        env: { ...timeouts, COFFER_DATABASE_URL: `postgres://postgres@127.0.0.1:${port}/postgres` },
+        env: { ...timeouts, COFFER_DATABASE_URL: server.url },
       });
       await fullDiskScenario(node, dir, {
         readsMayFailOnStorage: true,
         afterSpaceIsBack: async () => {
           // A PANIC (the WAL could not grow) stops the server for good: the operator starts it again.
           try {
-            pgCtl('status');
+            server.pgCtl('status');
           } catch {
-            startPostgres();
+            server.start();
           }
         },
       });
     } finally {
       await node?.destroy().catch(() => undefined);
       rmSync(seedDir, { recursive: true, force: true });
-      try {
-        pgCtl('-m', 'immediate', 'stop');
-      } catch {
-        // Already stopped.
-      }
+      server.stop('immediate');
       unmount();
     }
   },
