@@ -18,8 +18,9 @@ const skip = (await postgresSkipReason()) ?? false;
 /**
  * Issue 16 part 3 (docs/cluster.md): three `coffer server` processes on one PostgreSQL database, a
  * client spreading writes and reads over them round-robin while one node is SIGKILLed and restarted,
- * then another. Every acknowledged write is then readable, byte-equal, on every node; a rotation
- * and an expiry that fell due during the kills happened exactly once; a binding removed and a key
+ * then another. Every acknowledged write is then readable, byte-equal, on every node; a rotation,
+ * an expiry and a purge that fell due during the kills, and an instance rewrap started on the first
+ * node killed, happened exactly once; a binding removed and a key
  * disabled on one node are refused on the others within 1 s; every node's audit verification holds;
  * every node's health names the three nodes it sees; the audit sink received every stored event.
  */
@@ -40,6 +41,15 @@ test(
         COFFER_AUDIT_SINK_INTERVAL_MS: '200',
       });
       const c = cluster;
+      const sql = async <R extends object>(text: string, params: unknown[] = []) => {
+        const client = new pg.Client({ connectionString: database.url });
+        await client.connect();
+        try {
+          return (await client.query<R>(text, params)).rows;
+        } finally {
+          await client.end();
+        }
+      };
       const ok = async (i: number, method: string, path: string, body?: unknown, status = 200) => {
         const res = await c.api(i, method, path, body);
         assert.equal(res.status, status, `${method} ${path}: ${JSON.stringify(res.body)}`);
@@ -65,6 +75,42 @@ test(
         201,
       );
       await ok(0, 'POST', secrets, { path: 'expiring', value: 'gone-soon', expireTime: dueAt }, 201);
+      // A purge due in the same window: deleted with a one-day recovery window, whose end the test moves
+      // to `dueAt` in the database (days cannot pass in a test; nothing else about the secret changes).
+      await ok(1, 'POST', secrets, { path: 'purged', value: 'deleted' }, 201);
+      await ok(2, 'DELETE', `${secrets}/purged?recoveryWindowDays=1`);
+      await sql('UPDATE sm_secrets SET delete_time = $1 WHERE instance_id = $2 AND path = $3', [
+        Date.parse(dueAt),
+        instance,
+        'purged',
+      ]);
+      // An instance rewrap, started on node 0 just before it is killed: four root-wrapped secrets of
+      // two versions each, switched to a KMS key (the keyring is also used by the key-disable check).
+      const ring = (await ok(0, 'POST', `${region}/keyrings`, { displayName: 'ring' }, 201)).id as string;
+      const keys = `${region}/keyrings/${ring}/keys`;
+      const wrapKey = (await ok(1, 'POST', keys, { algorithm: 'aes256-gcm96' }, 201)).id as string;
+      const sa = (await ok(2, 'POST', `/v2/projects/${project}/service-accounts`, { name: 'rewrapper' }, 201))
+        .email as string;
+      for (const [i, target] of [`/v2/projects/${project}`, `${region}/keyrings/${ring}`].entries()) {
+        await ok(i, 'POST', `${target}/iam-policy:add-binding`, {
+          role: i === 0 ? 'roles/secretsmanager.reader' : 'roles/kms.cryptoKeyEncrypterDecrypter',
+          member: `serviceAccount:${sa}`,
+        });
+      }
+      const vault = (await ok(2, 'POST', `${region}/instances`, { name: 'rewrapped' }, 201)).id as string;
+      const vaultSecrets = `${region}/instances/${vault}/secrets`;
+      const sealed: AckedWrite[] = [];
+      for (let i = 0; i < 4; i++) {
+        const [first, second] = [1, 2].map((n) => `r${i}-${n}-${randomBytes(8).toString('hex')}`);
+        await ok(i % 3, 'POST', vaultSecrets, { path: `r${i}`, value: first }, 201);
+        await ok(i % 3, 'PUT', `${vaultSecrets}/r${i}/value`, { value: second }, 201);
+        sealed.push(
+          { secret: `r${i}`, version: 1, value: first! },
+          { secret: `r${i}`, version: 2, value: second! },
+        );
+      }
+      let rewrap = '';
+      let rewrapKilledAt = 0;
 
       // The load: one writer per secret (increasing values) and two readers, node after node.
       const acked: AckedWrite[] = [];
@@ -109,7 +155,22 @@ test(
       try {
         for (const victim of [0, 1]) {
           await pause(1000);
+          if (victim === 0) {
+            const switched = await ok(0, 'PUT', `${region}/instances/${vault}`, {
+              name: 'rewrapped',
+              kmsKey: {
+                regionId: 'local',
+                projectId: project,
+                serviceAccountEmail: sa,
+                keyRingId: ring,
+                keyId: wrapKey,
+                keyVersion: 1,
+              },
+            });
+            rewrap = switched.operation.id as string;
+          }
           await c.kill(victim);
+          if (victim === 0) rewrapKilledAt = Date.now();
           await pause(500);
           await c.restart(victim);
         }
@@ -152,7 +213,7 @@ test(
       const events = async (action: string) =>
         (await ok(0, 'GET', `/v2/projects/${project}/audit-events?action=${action}&pageSize=500`))
           .items as Array<{
-          details?: { step?: string; result?: string };
+          details?: { step?: string; result?: string; operation?: string };
         }>;
       const finished = (await events('secrets.secrets.rotate')).filter(
         (e) => e.details?.step === 'finish' && e.details?.result === 'ok',
@@ -160,8 +221,40 @@ test(
       assert.equal(finished.length, 1, 'current moved once');
       await msUntil(async () => (await c.api(1, 'GET', `${secrets}/expiring`)).status === 404, 10_000);
       assert.equal((await events('secrets.secrets.expire')).length, 1, 'expired once');
-      for (const [i] of c.nodes.entries())
+      assert.equal((await events('secrets.secrets.purge')).length, 1, 'purged once');
+      for (const [i] of c.nodes.entries()) {
         assert.equal((await c.api(i, 'GET', `${secrets}/expiring/value`)).status, 404, `node ${i}`);
+        assert.equal((await c.api(i, 'GET', `${secrets}/purged`)).status, 404, `node ${i}`);
+      }
+
+      // The rewrap finished once: every version rewrapped by one committed batch (progress counts
+      // each commit), wrapped by the new key, one encrypt audited per version, values unchanged.
+      const operation = `${region}/operations/${rewrap}`;
+      const rewrapMs = await msUntil(
+        async () => (await c.api(2, 'GET', operation)).body.done === true,
+        15_000,
+      );
+      const op = await ok(1, 'GET', operation);
+      assert.equal(op.state, 'done', JSON.stringify(op));
+      assert.deepEqual(op.progress, { total: 8, done: 8 });
+      const wrapped = await sql<{ key: string | null }>(
+        'SELECT k.id AS key FROM sm_versions v JOIN sm_secrets s ON s.uid = v.secret_uid ' +
+          'LEFT JOIN kms_keys k ON k.uid = v.wrap_key_uid WHERE s.instance_id = $1',
+        [vault],
+      );
+      assert.deepEqual(
+        wrapped.map((r) => r.key),
+        Array(8).fill(wrapKey),
+      );
+      const encrypts = (await events('kms.encrypt')).filter((e) => e.details?.operation === rewrap);
+      // One encrypt per version per batch run: a node killed after auditing its batch but before
+      // committing it leaves that run's events, and the node that takes over audits its own.
+      assert.ok(encrypts.length >= 8 && encrypts.length % 8 === 0, `${encrypts.length} encrypts`);
+      await assertReadsBack(c, vaultSecrets, sealed);
+      const [settled] = await sql<{ t: string }>('SELECT update_time AS t FROM sm_operations WHERE id = $1', [
+        rewrap,
+      ]);
+      const rewrapAfterKill = Number(settled!.t) - rewrapKilledAt;
 
       // A binding removed on one node is refused on the others within 1 s.
       const revocationMs: number[] = [];
@@ -189,8 +282,6 @@ test(
       }
 
       // A key disabled on one node is refused on the others within 1 s.
-      const ring = (await ok(0, 'POST', `${region}/keyrings`, { displayName: 'ring' }, 201)).id as string;
-      const keys = `${region}/keyrings/${ring}/keys`;
       const key = (await ok(1, 'POST', keys, { algorithm: 'aes256-gcm96' }, 201)).id as string;
       const encrypt = (i: number) => c.api(i, 'POST', `${keys}/${key}/encrypt`, { plaintext: 'aGVsbG8=' });
       for (const i of [0, 2]) assert.equal((await encrypt(i)).status, 200);
@@ -223,15 +314,8 @@ test(
       // to lapse): every event stored so far reaches it, and it receives nothing that is not stored.
       // Delivery is at least once: a batch sent just before its node died is sent again by the next
       // holder, with the same event ids, which the receiver drops (docs/cluster.md).
-      const storedIds = async () => {
-        const client = new pg.Client({ connectionString: database.url });
-        await client.connect();
-        try {
-          return (await client.query<{ id: string }>('SELECT id FROM audit_events')).rows.map((r) => r.id);
-        } finally {
-          await client.end();
-        }
-      };
+      const storedIds = async () =>
+        (await sql<{ id: string }>('SELECT id FROM audit_events')).map((r) => r.id);
       const stored = await storedIds();
       const sinkMs = await msUntil(async () => stored.every((id) => sink.received.has(id)), 30_000);
       const allStored = new Set(await storedIds());
@@ -242,7 +326,7 @@ test(
         `cluster: ${stored.length} audit events delivered to the sink (${repeated} more than once) ${Math.round(sinkMs)} ms after the checks; ` +
           `${acked.length} acknowledged writes, ${reads} reads, ${failures} failed calls during the kills; ` +
           `start ${Math.round(startMs)} ms, load with kills ${Math.round(loadMs)} ms, total ${Math.round(performance.now() - started)} ms; ` +
-          `revoked within ${revocationMs.map(Math.round).join(', ')} ms`,
+          `rewrap done ${rewrapAfterKill} ms after node 0's SIGKILL, ${encrypts.length} encrypts audited (${Math.round(rewrapMs)} ms wait); revoked within ${revocationMs.map(Math.round).join(', ')} ms`,
       );
     } finally {
       await cluster?.destroy();
