@@ -47,9 +47,10 @@ describe('heap tuning', () => {
       runChild(workload('holdYoungGeneration(); tuneHeap({ maxSemiSpaceMb: 4, oldGrowthPercent: 0 });')),
     );
     // Without the cap both 64 MB semi-spaces fill; with it two of 4 MB (V8 may add pages for a
-    // while during a full collection's marking, so some slack).
+    // while during a full collection's marking, so some slack: 19 MB was seen on a loaded CI
+    // machine; half the untuned floor still tells the two apart).
     assert.ok(untuned >= 64, `untuned new space ${untuned} MB`);
-    assert.ok(tuned <= 16, `tuned new space ${tuned} MB`);
+    assert.ok(tuned <= 32, `tuned new space ${tuned} MB`);
   });
 
   it('sets the old generation growth factor of the next full collections', () => {
