@@ -105,6 +105,30 @@ describe('backup and restore: bad input and faults', () => {
     );
     nothingAt(fresh('t3'));
 
+    // A row the writer never puts in a backup (the store id), smuggled in with a recomputed checksum.
+    const smuggled = join(work, 'smuggled.cbk');
+    rewriteBackup(file, smuggled, (records) => {
+      type Entry = { kind?: string; name?: string; columns?: string[]; rows?: number };
+      const start = records.findIndex((r) => (r as Entry).kind === 'table' && (r as Entry).name === 'system');
+      const end = records.findIndex((r, i) => i > start && (r as Entry).kind === 'end');
+      const columns = (records[start] as Entry).columns!;
+      records.splice(
+        end,
+        0,
+        columns.map((c) => (c === 'name' ? 'store-id' : '{}')),
+      );
+      (records[end + 1] as Entry).rows! += 1;
+      const manifest = records[0] as { tables: { name: string; rows: number }[] };
+      manifest.tables.find((t) => t.name === 'system')!.rows += 1;
+      return records;
+    });
+    await refused(
+      restoreBackup({ file: smuggled, dataDir: fresh('t3b'), writeTimeoutMs: 5000 }),
+      'corrupt',
+      /system row that backups never hold/,
+    );
+    nothingAt(fresh('t3b'));
+
     // A data dir whose seal key file is another root key's.
     const other = fresh('t4');
     mkdirSync(other, { mode: 0o700 });

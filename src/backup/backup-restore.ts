@@ -129,6 +129,14 @@ export async function restoreBackup(options: RestoreOptions): Promise<RestoreRes
       for (const table of manifest.tables) await sql`delete from ${sql.table(table.name)}`.execute(trx);
       await readBackup(options.file, {
         async rows(table, rows) {
+          // Rows a backup never holds (the store id binds data dirs to one store) are refused.
+          const rule = backupTable(table.name)?.exclude;
+          const at = rule ? table.columns.indexOf(rule.column) : -1;
+          if (rule && at >= 0 && rows.some((row) => row[at] === rule.value))
+            throw new BackupError(
+              'corrupt',
+              `the backup holds a ${table.name} row that backups never hold (${rule.column} ${rule.value})`,
+            );
           await insertRows(trx, target.engine, table.name, table.columns, rows);
           done += rows.length;
           options.onProgress?.(done, trailer.rows);

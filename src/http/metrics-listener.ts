@@ -17,6 +17,13 @@ export async function startMetricsListener(app: App): Promise<Server | undefined
   const index = listen.lastIndexOf(':');
   const host = listen.slice(0, index).replace(/^\[|\]$/g, '');
   const port = Number(listen.slice(index + 1));
+  // Scrapes in flight at the same moment share one collection (the listener needs no token, so
+  // anyone on the host could otherwise make the node build the registry once per request).
+  let inFlight: Promise<string> | undefined;
+  const scrape = () =>
+    (inFlight ??= app.metrics.text().finally(() => {
+      inFlight = undefined;
+    }));
   const server = createServer((request, response) => {
     const path = (request.url ?? '').split('?')[0];
     if (path !== '/metrics') {
@@ -29,7 +36,7 @@ export async function startMetricsListener(app: App): Promise<Server | undefined
       response.writeHead(405, { allow: 'GET, HEAD' }).end();
       return;
     }
-    app.metrics.text().then(
+    scrape().then(
       (text) => {
         response.writeHead(200, { 'content-type': app.metrics.contentType, 'cache-control': 'no-store' });
         response.end(request.method === 'HEAD' ? undefined : text);
