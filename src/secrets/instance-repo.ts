@@ -124,22 +124,18 @@ export class InstanceRepo {
   }
 
   /** Whether an instance holds any secret (pending deletion included). */
-  async instanceHasSecrets(instance: Instance): Promise<boolean> {
-    const row = await this.#db
-      .selectFrom('sm_secrets')
-      .select('uid')
-      .where('project_id', '=', instance.projectId)
-      .where('region_id', '=', instance.regionId)
-      .where('instance_id', '=', instance.id)
-      .limit(1)
-      .executeTakeFirst();
-    return row !== undefined;
+  instanceHasSecrets(instance: Instance): Promise<boolean> {
+    return this.#instanceHoldsRows('sm_secrets', instance);
   }
 
   /** Whether an instance holds a database connection of dynamic credentials (issue 15 §2). */
-  async instanceHasDatabases(instance: Instance): Promise<boolean> {
+  instanceHasDatabases(instance: Instance): Promise<boolean> {
+    return this.#instanceHoldsRows('db_connections', instance);
+  }
+
+  async #instanceHoldsRows(table: 'sm_secrets' | 'db_connections', instance: Instance): Promise<boolean> {
     const row = await this.#db
-      .selectFrom('db_connections')
+      .selectFrom(table)
       .select('uid')
       .where('project_id', '=', instance.projectId)
       .where('region_id', '=', instance.regionId)

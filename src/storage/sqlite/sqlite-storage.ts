@@ -107,33 +107,17 @@ class SqliteStorage implements Storage {
    * and the writer thread waits (busy_timeout) until it commits. Never call `write()` inside `fn`.
    */
   async #runLocked<T>(fn: (trx: Kysely<Database>) => Promise<T>): Promise<T> {
-    let connection: DatabaseSync;
-    try {
-      connection = openSqliteWriteConnection(this.#file, { busyTimeoutMs: this.#busyTimeoutMs });
-    } catch (err) {
-      throw new CofferError('storage_unavailable', `cannot open the SQLite database: ${errorMessage(err)}`, {
-        cause: err,
-      });
-    }
-    const db = new Kysely<Database>({
-      dialect: new SqliteDialect({ database: new NodeSqliteDatabase(connection) }),
+    return this.#onOwnConnection(openSqliteWriteConnection, async (trx, connection) => {
+      await sql`begin immediate`.execute(trx);
+      try {
+        const result = await fn(trx);
+        await sql`commit`.execute(trx);
+        return result;
+      } catch (err) {
+        if (connection.isTransaction) connection.exec('ROLLBACK');
+        throw err;
+      }
     });
-    try {
-      return await db.connection().execute(async (trx) => {
-        await sql`begin immediate`.execute(trx);
-        try {
-          const result = await fn(trx);
-          await sql`commit`.execute(trx);
-          return result;
-        } catch (err) {
-          if (connection.isTransaction) connection.exec('ROLLBACK');
-          throw err;
-        }
-      });
-    } finally {
-      await db.destroy();
-      if (connection.isOpen) connection.close();
-    }
   }
 
   /**
@@ -142,9 +126,26 @@ class SqliteStorage implements Storage {
    * a shredding unit waits for it, within its write timeout).
    */
   async readSnapshot<T>(fn: (db: Kysely<Database>) => Promise<T>): Promise<T> {
+    return this.#onOwnConnection(openSqliteReadConnection, async (trx, connection) => {
+      await sql`begin`.execute(trx);
+      try {
+        // The snapshot starts at the first read of the transaction: take it now.
+        await sql`select count(*) from sqlite_master`.execute(trx);
+        return await fn(trx);
+      } finally {
+        if (connection.isTransaction) connection.exec('ROLLBACK');
+      }
+    });
+  }
+
+  /** Runs `fn` on a connection of its own (opened by `open`), closed whatever happens. */
+  async #onOwnConnection<T>(
+    open: (file: string, options: { busyTimeoutMs: number }) => DatabaseSync,
+    fn: (trx: Kysely<Database>, connection: DatabaseSync) => Promise<T>,
+  ): Promise<T> {
     let connection: DatabaseSync;
     try {
-      connection = openSqliteReadConnection(this.#file, { busyTimeoutMs: this.#busyTimeoutMs });
+      connection = open(this.#file, { busyTimeoutMs: this.#busyTimeoutMs });
     } catch (err) {
       throw new CofferError('storage_unavailable', `cannot open the SQLite database: ${errorMessage(err)}`, {
         cause: err,
@@ -154,16 +155,7 @@ class SqliteStorage implements Storage {
       dialect: new SqliteDialect({ database: new NodeSqliteDatabase(connection) }),
     });
     try {
-      return await db.connection().execute(async (trx) => {
-        await sql`begin`.execute(trx);
-        try {
-          // The snapshot starts at the first read of the transaction: take it now.
-          await sql`select count(*) from sqlite_master`.execute(trx);
-          return await fn(trx);
-        } finally {
-          if (connection.isTransaction) connection.exec('ROLLBACK');
-        }
-      });
+      return await db.connection().execute((trx) => fn(trx, connection));
     } finally {
       await db.destroy();
       if (connection.isOpen) connection.close();
