@@ -1,7 +1,7 @@
 import assert from 'node:assert/strict';
 import { randomBytes } from 'node:crypto';
 import { test } from 'node:test';
-import { type AckedWrite, assertReadsBack, type Cluster, msUntil, startCluster } from './support/cluster.ts';
+import { type AckedWrite, assertRecovered, type Cluster, msUntil, startCluster } from './support/cluster.ts';
 import { createTestDatabase, postgresSkipReason } from './support/postgres.ts';
 import { startTcpProxy } from './support/tcp-proxy.ts';
 
@@ -103,28 +103,7 @@ test(
         running = false;
         await load;
       }
-      assert.deepEqual(
-        c.nodes.map((node) => node.child.pid),
-        pids,
-        'the same processes',
-      );
-      assert.ok(ackedBefore >= 10, `writes before the outage (${ackedBefore})`);
-      assert.ok(acked.length - ackedDuring >= 10, `writes after the outage (${acked.length - ackedDuring})`);
-      // A read or write whose storage is gone, or whose audit event cannot be made durable (it goes
-      // to the same database), is refused with 503; nothing else.
-      assert.ok((refusals.get('503 storage_unavailable') ?? 0) > 0, 'the outage was seen by the clients');
-      for (const outcome of refusals.keys())
-        assert.ok(
-          ['503 storage_unavailable', '503 audit_unavailable'].includes(outcome),
-          `every refusal: ${JSON.stringify([...refusals])}`,
-        );
-
-      await assertReadsBack(c, secrets, acked);
-      for (const [i] of c.nodes.entries()) {
-        const health = await c.api(i, 'GET', '/v2/health');
-        assert.equal(health.body.status, 'ok');
-        assert.equal((await c.api(i, 'GET', '/v2/sys/audit/verify')).body.valid, true, `node ${i}`);
-      }
+      await assertRecovered(c, { secrets, acked, ackedBefore, ackedDuring, refusals, pids, what: 'outage' });
       t.diagnostic(`outage: ${acked.length} acknowledged writes, refusals ${JSON.stringify([...refusals])}`);
     } finally {
       await cluster?.destroy();

@@ -4,7 +4,7 @@ import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { after, test } from 'node:test';
-import { type AckedWrite, assertReadsBack, type Cluster, msUntil, startCluster } from './support/cluster.ts';
+import { type AckedWrite, assertRecovered, type Cluster, msUntil, startCluster } from './support/cluster.ts';
 import {
   initPrivatePostgres,
   PrivatePostgresUnavailable,
@@ -127,25 +127,7 @@ test(
         running = false;
         await load;
       }
-      assert.deepEqual(
-        c.nodes.map((node) => node.child.pid),
-        pids,
-        'the same processes',
-      );
-      assert.ok(ackedBefore >= 10, `writes before the restart (${ackedBefore})`);
-      assert.ok(acked.length - ackedDuring >= 10, `writes after the restart (${acked.length - ackedDuring})`);
-      assert.ok((refusals.get('503 storage_unavailable') ?? 0) > 0, 'the restart was seen by the clients');
-      for (const outcome of refusals.keys())
-        assert.ok(
-          ['503 storage_unavailable', '503 audit_unavailable'].includes(outcome),
-          `every refusal: ${JSON.stringify([...refusals])}`,
-        );
-
-      await assertReadsBack(c, secrets, acked);
-      for (const [i] of c.nodes.entries()) {
-        assert.equal((await c.api(i, 'GET', '/v2/health')).body.status, 'ok', `node ${i}`);
-        assert.equal((await c.api(i, 'GET', '/v2/sys/audit/verify')).body.valid, true, `node ${i}`);
-      }
+      await assertRecovered(c, { secrets, acked, ackedBefore, ackedDuring, refusals, pids, what: 'restart' });
       t.diagnostic(
         `restart: down ${Math.round(outageMs)} ms, ${acked.length} acknowledged writes, refusals ${JSON.stringify([...refusals])}`,
       );

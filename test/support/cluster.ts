@@ -130,6 +130,50 @@ export async function assertReadsBack(
   );
 }
 
+/** What a client loop saw across a storage outage (see `assertRecovered`). */
+export interface OutageRun {
+  /** The instance's secrets path. */
+  readonly secrets: string;
+  readonly acked: readonly AckedWrite[];
+  /** Acknowledged writes before the outage began, and when it ended. */
+  readonly ackedBefore: number;
+  readonly ackedDuring: number;
+  /** Refused calls by `"status code"`. */
+  readonly refusals: ReadonlyMap<string, number>;
+  /** The nodes' PIDs before the outage. */
+  readonly pids: readonly (number | undefined)[];
+  /** The outage's name in messages (`outage`, `restart`). */
+  readonly what: string;
+}
+
+/**
+ * Asserts that the nodes came through a storage outage: the same processes, writes acknowledged
+ * before and after it, every refusal a 503 `storage_unavailable` or `audit_unavailable` (a read or
+ * write whose storage is gone, or whose audit event cannot be made durable in that same database),
+ * every acknowledged write read back on every node, health `ok` and the audit chains valid.
+ */
+export async function assertRecovered(cluster: Cluster, run: OutageRun): Promise<void> {
+  const { acked, ackedBefore, ackedDuring, refusals, what } = run;
+  assert.deepEqual(
+    cluster.nodes.map((node) => node.child.pid),
+    run.pids,
+    'the same processes',
+  );
+  assert.ok(ackedBefore >= 10, `writes before the ${what} (${ackedBefore})`);
+  assert.ok(acked.length - ackedDuring >= 10, `writes after the ${what} (${acked.length - ackedDuring})`);
+  assert.ok((refusals.get('503 storage_unavailable') ?? 0) > 0, `the ${what} was seen by the clients`);
+  for (const outcome of refusals.keys())
+    assert.ok(
+      ['503 storage_unavailable', '503 audit_unavailable'].includes(outcome),
+      `every refusal: ${JSON.stringify([...refusals])}`,
+    );
+  await assertReadsBack(cluster, run.secrets, acked);
+  for (const [i] of cluster.nodes.entries()) {
+    assert.equal((await cluster.api(i, 'GET', '/v2/health')).body.status, 'ok', `node ${i}`);
+    assert.equal((await cluster.api(i, 'GET', '/v2/sys/audit/verify')).body.valid, true, `node ${i}`);
+  }
+}
+
 /** A webhook audit sink receiver (config `auditSinks` type `webhook`) that counts each event id. */
 export interface SinkReceiver {
   readonly url: string;
