@@ -1,7 +1,7 @@
 /**
  * The dependency direction of STYLE.md, checked in `npm run check`:
  * core ← crypto ← storage ← barrier ← (iam, audit) ← projects ← kms ← secrets ← targets ← rotation ←
- * databases ← backup ← app ← (http, cli);
+ * databases ← backup ← app ← aws ← (http, cli);
  * sdk depends on core only; agent on sdk and core only, and only cli imports agent. A wrong arrow
  * fails CI.
  */
@@ -20,6 +20,7 @@ const layers = [
   'databases',
   'backup',
   'app',
+  'aws',
   'http',
   'cli',
 ];
