@@ -157,6 +157,7 @@ export async function createApp(
     barrier,
     invalidation: cacheInvalidation,
     maxCached: config.metadataCache.maxEntries,
+    autoAwsRegions: config.aws.regions === 'auto',
   });
   const watcher = new ChangeWatcher(
     changeFollower,

@@ -32,6 +32,7 @@ export const backupTables: readonly BackupTable[] = [
   { name: 'iam_service_accounts', key: ['email'] },
   { name: 'iam_service_account_keys', key: ['id'] },
   { name: 'iam_assertion_jtis', key: ['service_account', 'jti'] },
+  { name: 'iam_access_keys', key: ['id'] },
   { name: 'change_log', key: ['seq'] },
   { name: 'change_feed_counter', key: ['id'] },
   { name: 'sm_instances', key: ['project_id', 'region_id', 'id'] },

@@ -175,6 +175,29 @@ export const ConfigSchema = Type.Object(
       maximum: 100000,
       description: 'change streams one source address may hold open on a node at once (more: 429)',
     }),
+    aws: Type.Object(
+      {
+        regions: Type.Union([Type.Literal('configured'), Type.Literal('auto')], {
+          default: 'configured',
+          description:
+            'AWS face: configured — a credential scope must name a configured region with KMS; auto — any well-formed AWS region name is a region with KMS (docs/aws.md)',
+        }),
+        test: Type.Object(
+          {
+            enabled: Type.Boolean({
+              default: false,
+              description:
+                'AWS test mode (docs/aws.md): one static key pair administers a test project and POST /moto-api/reset wipes all state; loopback listen only',
+            }),
+            accessKeyId: Type.String({ default: 'testing', pattern: '^[A-Za-z0-9]{1,128}$' }),
+            secretAccessKey: Type.String({ default: 'testing', minLength: 1, maxLength: 128 }),
+            accountId: Type.String({ default: '123456789012', pattern: '^[0-9]{12}$' }),
+          },
+          { additionalProperties: false, default: {} },
+        ),
+      },
+      { additionalProperties: false, default: {} },
+    ),
     metricsListen: Type.Optional(
       Type.String({
         minLength: 1,

@@ -179,6 +179,35 @@ function applyEnv(raw: Record<string, unknown>, env: Record<string, string | und
   }
   if (env.COFFER_TRUST_PROXY !== undefined) raw.trustProxy = splitList(env.COFFER_TRUST_PROXY);
   applyRegionsEnv(raw, env);
+  applyAwsEnv(raw, env);
+}
+
+function applyAwsEnv(raw: Record<string, unknown>, env: Record<string, string | undefined>): void {
+  const aws = { ...((raw.aws ?? {}) as Record<string, unknown>) };
+  const test = { ...((aws.test ?? {}) as Record<string, unknown>) };
+  if (env.COFFER_AWS_REGIONS) aws.regions = env.COFFER_AWS_REGIONS;
+  if (env.COFFER_AWS_TEST_MODE)
+    test.enabled = parseBooleanEnv('COFFER_AWS_TEST_MODE', env.COFFER_AWS_TEST_MODE);
+  for (const [name, field] of [
+    ['COFFER_AWS_TEST_ACCESS_KEY_ID', 'accessKeyId'],
+    ['COFFER_AWS_TEST_SECRET_ACCESS_KEY', 'secretAccessKey'],
+    ['COFFER_AWS_TEST_ACCOUNT_ID', 'accountId'],
+  ] as const)
+    if (env[name]) test[field] = env[name];
+  if (Object.keys(test).length > 0) aws.test = test;
+  if (Object.keys(aws).length > 0) raw.aws = aws;
+}
+
+/** AWS test mode hands one static key administrator rights and a reset of all state: loopback only. */
+function checkAwsTestMode(config: Config): void {
+  if (!config.aws.test.enabled) return;
+  const { host } = listenAddress(config);
+  const loopback = host === 'localhost' || host === '::1' || (isIP(host) === 4 && host.startsWith('127.'));
+  if (!loopback)
+    throw new ConfigError(
+      'aws.test.enabled',
+      `AWS test mode refuses to start on ${config.listen}: it listens on loopback addresses only (127.0.0.1, ::1)`,
+    );
 }
 
 function applyRegionsEnv(raw: Record<string, unknown>, env: Record<string, string | undefined>): void {
@@ -318,6 +347,7 @@ export function loadConfig(sources: ConfigSources): Config {
   checkListenerLimits(config);
   checkTrustProxy(config);
   checkMetricsListen(config);
+  checkAwsTestMode(config);
   return config;
 }
 

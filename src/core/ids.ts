@@ -1,4 +1,4 @@
-import { randomFillSync, randomUUID } from 'node:crypto';
+import { randomFillSync, randomInt, randomUUID } from 'node:crypto';
 
 /** A branded string so that ids of different resources cannot be mixed up. */
 export type Brand<T, B extends string> = T & { readonly __brand: B };
@@ -65,4 +65,15 @@ export function newTimeOrderedUuid(nowMs: number = Date.now()): string {
     idText[at++] = hexDigits[byte & 0x0f]!;
   }
   return idText.toString('latin1', 0, 36);
+}
+
+/** A random 12-digit AWS account id (a project's `awsAccountId` when none is given). */
+export function newAwsAccountId(): string {
+  const half = () => String(randomInt(0, 1_000_000)).padStart(6, '0');
+  return half() + half();
+}
+
+/** Whether `value` is an AWS account id: exactly 12 decimal digits. */
+export function isAwsAccountId(value: string): boolean {
+  return /^[0-9]{12}$/.test(value);
 }

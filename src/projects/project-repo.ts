@@ -8,6 +8,7 @@ function toProject(row: ProjectsTable): Project {
   return {
     id: row.id as ProjectId,
     displayName: row.display_name,
+    awsAccountId: row.aws_account_id ?? '',
     features: { secrets: row.feature_secrets === 1, kms: row.feature_kms === 1 },
     etag: row.etag,
     createTimeMs: Number(row.create_time),
@@ -29,6 +30,16 @@ export class ProjectRepo {
     return row ? toProject(row) : undefined;
   }
 
+  /** The project whose AWS account id is `accountId`, or undefined. */
+  async findByAwsAccountId(accountId: string): Promise<Project | undefined> {
+    const row = await this.#db
+      .selectFrom('projects')
+      .selectAll()
+      .where('aws_account_id', '=', accountId)
+      .executeTakeFirst();
+    return row ? toProject(row) : undefined;
+  }
+
   /** Up to `limit` projects with id greater than `after`, by id. */
   async list(after: string | undefined, limit: number): Promise<Project[]> {
     let query = this.#db.selectFrom('projects').selectAll().orderBy('id').limit(limit);
@@ -42,6 +53,7 @@ export class ProjectRepo {
       this.#db.insertInto('projects').values({
         id: project.id,
         display_name: project.displayName,
+        aws_account_id: project.awsAccountId,
         feature_secrets: project.features.secrets ? 1 : 0,
         feature_kms: project.features.kms ? 1 : 0,
         etag: project.etag,

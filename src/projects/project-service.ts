@@ -1,7 +1,7 @@
 import { randomBytes } from 'node:crypto';
 import type { Clock } from '../core/clock.ts';
 import { CofferError, errors } from '../core/errors.ts';
-import { isUuid, newUuid, type ProjectId } from '../core/ids.ts';
+import { isAwsAccountId, isUuid, newAwsAccountId, newUuid, type ProjectId } from '../core/ids.ts';
 import { clampPageSize, decodePageToken, maxPageSize, type Page, toPage } from '../core/pagination.ts';
 import { changeActor } from '../audit/change-actor.ts';
 import type { CacheInvalidation, Invalidation } from '../storage/cache-invalidation.ts';
@@ -24,13 +24,23 @@ export interface ProjectListingOptions {
   readonly invalidation?: CacheInvalidation;
   /** Projects cached at most (config `metadataCache.maxEntries`; 0 turns the cache off; 10,000). */
   readonly maxCached?: number;
+  /**
+   * Config `aws.regions: auto`: any well-formed AWS region name that is not configured is a region
+   * with KMS too (the AWS face's credential scope names it; docs/aws.md).
+   */
+  readonly autoAwsRegions?: boolean;
 }
+
+/** A well-formed AWS region name (`us-east-1`, `eu-central-2`, `us-gov-west-1`, `cn-north-1`). */
+export const awsRegionPattern = /^[a-z]{2}(?:-[a-z]+)+-[0-9]{1,2}$/;
 
 /** Fields a caller may give when creating a project. */
 export interface CreateProjectInput {
   readonly id?: string;
   readonly displayName?: string;
   readonly features?: Partial<ProjectFeatures>;
+  /** 12 digits, unique; generated when absent. */
+  readonly awsAccountId?: string;
 }
 
 /** Fields a caller may change on a project. */
@@ -51,6 +61,7 @@ export class ProjectService {
   readonly #regions: readonly Region[];
   readonly #visiblePageToken: ProjectPageToken;
   readonly #maxScannedProjects: number;
+  readonly #autoAwsRegions: boolean;
   /**
    * Existing projects by id, per node: the one lookup behind the guard's feature gate and the
    * services' location checks. Dropped when a change names the project (here before the write
@@ -69,31 +80,53 @@ export class ProjectService {
     this.#regions = regions;
     this.#visiblePageToken = new ProjectPageToken(listing.barrier);
     this.#maxScannedProjects = listing.maxScannedProjects ?? 10_000;
+    this.#autoAwsRegions = listing.autoAwsRegions === true;
     this.#maxCached = listing.maxCached ?? 10_000;
     this.#invalidation = listing.invalidation;
     this.#invalidation?.subscribe((what) => this.#dropNamed(what));
   }
 
-  /** Creates a project; `already_exists` when the id is taken. */
+  /** Creates a project; `already_exists` when the id or the AWS account id is taken. */
   async create(input: CreateProjectInput): Promise<Project> {
     if (input.id !== undefined && !isUuid(input.id)) throw errors.invalid('id must be a lowercase UUID.');
+    const given = input.awsAccountId;
+    if (given !== undefined && !isAwsAccountId(given))
+      throw errors.invalid('awsAccountId must be 12 decimal digits.');
     const now = this.#clock.nowMs();
-    const project: Project = {
-      id: (input.id ?? newUuid()) as ProjectId,
-      displayName: input.displayName ?? '',
-      features: { secrets: input.features?.secrets ?? true, kms: input.features?.kms ?? true },
-      etag: newEtag(),
-      createTimeMs: now,
-      updateTimeMs: now,
-    };
-    try {
-      await this.#storage.write([this.#repo.insert(project)]);
-    } catch (err) {
-      if (err instanceof WriteRejected && err.reason === 'unique')
-        throw errors.alreadyExists(`Project ${project.id}`);
-      throw err;
+    const id = (input.id ?? newUuid()) as ProjectId;
+    // A generated account id colliding is a one-in-10^12 chance per project: try again a few times.
+    for (let attempt = 0; ; attempt++) {
+      const project: Project = {
+        id,
+        displayName: input.displayName ?? '',
+        awsAccountId: given ?? newAwsAccountId(),
+        features: { secrets: input.features?.secrets ?? true, kms: input.features?.kms ?? true },
+        etag: newEtag(),
+        createTimeMs: now,
+        updateTimeMs: now,
+      };
+      try {
+        await this.#storage.write([this.#repo.insert(project)]);
+        return project;
+      } catch (err) {
+        if (!(err instanceof WriteRejected && err.reason === 'unique')) throw err;
+        const accountTaken = (await this.#repo.findByAwsAccountId(project.awsAccountId)) !== undefined;
+        if (!accountTaken || (await this.#repo.find(id)) !== undefined)
+          throw errors.alreadyExists(`Project ${id}`);
+        if (given !== undefined || attempt >= 3)
+          throw errors.alreadyExists(`AWS account id ${project.awsAccountId}`);
+      }
     }
-    return project;
+  }
+
+  /** The project whose AWS account id is `accountId`, or undefined. */
+  findByAwsAccountId(accountId: string): Promise<Project | undefined> {
+    return this.#repo.findByAwsAccountId(accountId);
+  }
+
+  /** One project as `get` finds it (cached), or undefined. */
+  find(id: string): Promise<Project | undefined> {
+    return isUuid(id) ? this.#find(id) : Promise.resolve(undefined);
   }
 
   /** One project; `not_found` when absent. */
@@ -207,7 +240,7 @@ export class ProjectService {
 
   /** Checks a region for a KMS-backed route: `kms_unavailable` when KMS is off there. */
   requireKmsRegion(regionId: string): void {
-    const region = this.#regions.find((r) => r.id === regionId);
+    const region = this.#configuredOrAuto(regionId);
     if (region && !region.kms)
       throw new CofferError('kms_unavailable', `KMS is not available in region ${regionId}.`);
   }
@@ -248,8 +281,18 @@ export class ProjectService {
 
   /** A configured region; `not_found` otherwise. */
   region(regionId: string): Region {
-    const region = this.#regions.find((r) => r.id === regionId);
+    const region = this.#configuredOrAuto(regionId);
     if (!region) throw errors.notFound(`Region ${regionId}`);
     return region;
+  }
+
+  /**
+   * A configured region, or with `aws.regions: auto` any well-formed AWS region name as a region
+   * with KMS; undefined otherwise.
+   */
+  #configuredOrAuto(regionId: string): Region | undefined {
+    const region = this.#regions.find((r) => r.id === regionId);
+    if (region || !this.#autoAwsRegions || !awsRegionPattern.test(regionId)) return region;
+    return { id: regionId, kms: true };
   }
 }

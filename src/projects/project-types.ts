@@ -12,6 +12,8 @@ export interface ProjectFeatures {
 export interface Project {
   readonly id: ProjectId;
   readonly displayName: string;
+  /** The 12-digit account id the AWS face shows for this project (unique). */
+  readonly awsAccountId: string;
   readonly features: ProjectFeatures;
   readonly etag: string;
   readonly createTimeMs: number;

@@ -34,6 +34,20 @@ export interface ProjectsTable {
   etag: string;
   create_time: number;
   update_time: number;
+  /** The project's 12-digit AWS account id (migration 0016; unique). */
+  aws_account_id: string | null;
+}
+
+/** AWS access keys (migration 0016): the secret sealed by the root key, bound to its id. */
+export interface IamAccessKeysTable {
+  /** `AKIA` and 16 base32 characters. */
+  id: string;
+  /** `user:{email}` or `serviceAccount:{email}`. */
+  principal: string;
+  project_id: string;
+  secret_sealed: Uint8Array;
+  disabled: number;
+  create_time: number;
 }
 
 /** API tokens: only the SHA-256 of the secret part is stored. */
@@ -438,6 +452,7 @@ export interface Database {
   iam_service_accounts: IamServiceAccountsTable;
   iam_service_account_keys: IamServiceAccountKeysTable;
   iam_assertion_jtis: IamAssertionJtisTable;
+  iam_access_keys: IamAccessKeysTable;
   change_log: ChangeLogTable;
   change_feed_counter: ChangeFeedCounterTable;
   sm_instances: SmInstancesTable;

@@ -11,6 +11,8 @@ export const Features = Type.Object(
 export const ProjectView = Type.Object({
   id: Uuid,
   displayName: Type.String(),
+  /** The project's 12-digit AWS account id (the AWS face's ARNs name it). */
+  awsAccountId: Type.String(),
   features: Features,
   etag: Type.String(),
   createTime: Timestamp,
@@ -23,6 +25,8 @@ export const CreateProjectBody = Body({
   id: Type.Optional(Uuid),
   displayName: Type.Optional(Type.String({ maxLength: 200 })),
   features: Type.Optional(Type.Partial(Features)),
+  /** 12 digits, unique; generated when absent. */
+  awsAccountId: Type.Optional(Type.String({ pattern: '^[0-9]{12}$' })),
 });
 export type CreateProjectBody = Static<typeof CreateProjectBody>;
 

@@ -19,6 +19,7 @@ export function projectView(project: Project): ProjectView {
   return {
     id: project.id,
     displayName: project.displayName,
+    awsAccountId: project.awsAccountId,
     features: project.features,
     etag: project.etag,
     createTime: toRfc3339(project.createTimeMs),

@@ -16,6 +16,7 @@ import * as changeAudience from './0012-change-audience.ts';
 import * as rotation from './0013-rotation.ts';
 import * as databases from './0014-databases.ts';
 import * as dbRoleAdminSecret from './0015-db-role-admin-secret.ts';
+import * as awsAccessKeys from './0016-aws-access-keys.ts';
 
 /** One schema change. `up` runs inside the migration transaction, on either engine. */
 export interface Migration {
@@ -42,4 +43,5 @@ export const migrations: readonly Migration[] = [
   { id: '0013-rotation', up: rotation.up },
   { id: '0014-databases', up: databases.up },
   { id: '0015-db-role-admin-secret', up: dbRoleAdminSecret.up },
+  { id: '0016-aws-access-keys', up: awsAccessKeys.up },
 ];
