@@ -7,6 +7,7 @@ import { ConfigError } from '../core/config.ts';
 import { createClientErrorHandler } from './client-error-handler.ts';
 import { mapError } from './error-mapper.ts';
 import { capConnections, serverTimeoutOptions } from './listener-limits.ts';
+import { registerConsoleRoutes } from './console-routes.ts';
 import { auditAnswer, registerAudit } from './plugins/audit-plugin.ts';
 import { guardRequest, registerGuard } from './plugins/guard-plugin.ts';
 import { lazyChildLoggerFactory, RequestLogController } from './request-logging.ts';
@@ -53,6 +54,8 @@ export interface BuildServerOptions {
    * starting (the file seal's first initialization) afterwards, and no caller sees that moment.
    */
   readonly startGate?: Promise<void>;
+  /** The built web console's folder (default dist/ui; tests use their own). */
+  readonly consoleDir?: string;
 }
 
 /**
@@ -184,5 +187,6 @@ export async function buildServer(app: App, options: BuildServerOptions = {}): P
   registerDatabaseRoutes(server, app);
   registerLeaseRoutes(server, app);
   registerRotationRoutes(server, app);
+  registerConsoleRoutes(server, options.consoleDir === undefined ? {} : { dir: options.consoleDir });
   return server;
 }

@@ -1,0 +1,143 @@
+/**
+ * A small history router (no dependency): the console lives under /ui/, routes are patterns like
+ * `/projects/:projectId`, links are real <a href> elements (keyboard, middle-click, copy link), and
+ * navigation is pushState. Parameters are decoded once; pages re-encode them for the API (client.ts).
+ */
+import { Fragment, type MouseEvent, type ReactNode, useSyncExternalStore } from 'react';
+
+/** The console's base path; every route is below it. */
+export const base = '/ui';
+
+const listeners = new Set<() => void>();
+function notify(): void {
+  for (const listener of listeners) listener();
+}
+window.addEventListener('popstate', notify);
+
+function subscribe(listener: () => void): () => void {
+  listeners.add(listener);
+  return () => listeners.delete(listener);
+}
+
+/** The current location below /ui (path like `/projects/p1`, search string with its `?`). */
+export interface Place {
+  readonly path: string;
+  readonly search: string;
+}
+
+let cachedHref = '';
+let cachedPlace: Place = { path: '/', search: '' };
+function snapshot(): Place {
+  const href = window.location.pathname + window.location.search;
+  if (href !== cachedHref) {
+    cachedHref = href;
+    const pathname = window.location.pathname;
+    const below =
+      pathname === base ? '/' : pathname.startsWith(`${base}/`) ? pathname.slice(base.length) : '/';
+    cachedPlace = { path: below, search: window.location.search };
+  }
+  return cachedPlace;
+}
+
+/** The current place; re-renders on navigation. */
+export function usePlace(): Place {
+  return useSyncExternalStore(subscribe, snapshot);
+}
+
+/**
+ * Whether `target` is a path inside the console (`/…`, not `//host` or `/\host`): return paths from
+ * the URL are checked with this, so sign-in never redirects off the console (no open redirect).
+ */
+export function isConsolePath(target: string): boolean {
+  return /^\/(?![/\\])[^\s\\]*$/.test(target) && !target.includes('://');
+}
+
+/** Navigates to a console path (`/projects/…`); `replace` keeps the history entry. */
+export function navigate(to: string, options: { replace?: boolean } = {}): void {
+  const target = isConsolePath(to) ? to : '/';
+  const url = base + (target === '/' ? '/' : target);
+  if (options.replace) window.history.replaceState(null, '', url);
+  else window.history.pushState(null, '', url);
+  notify();
+  window.scrollTo(0, 0);
+}
+
+/** Joins path segments, each encoded (`path('projects', id)` → `/projects/<id>`). */
+export function path(...segments: readonly string[]): string {
+  return '/' + segments.map((s) => encodeURIComponent(s)).join('/');
+}
+
+/** A link inside the console. */
+export function Link(props: {
+  readonly to: string;
+  readonly children: ReactNode;
+  readonly className?: string;
+  readonly 'aria-current'?: 'page';
+}): ReactNode {
+  const { to, children, ...rest } = props;
+  const onClick = (event: MouseEvent<HTMLAnchorElement>) => {
+    if (event.defaultPrevented || event.button !== 0) return;
+    if (event.metaKey || event.ctrlKey || event.shiftKey || event.altKey) return;
+    event.preventDefault();
+    navigate(to);
+  };
+  return (
+    <a href={base + to} onClick={onClick} {...rest}>
+      {children}
+    </a>
+  );
+}
+
+/** A route: a pattern below /ui and what it renders with its decoded parameters. */
+export interface Route {
+  readonly pattern: string;
+  readonly render: (params: Readonly<Record<string, string>>) => ReactNode;
+}
+
+/** Matches `path` against `pattern` (`:name` segments; a trailing `*` matches the rest). */
+export function match(pattern: string, target: string): Record<string, string> | null {
+  const want = pattern.split('/').filter(Boolean);
+  const have = target.split('/').filter(Boolean);
+  const params: Record<string, string> = {};
+  for (let i = 0; i < want.length; i++) {
+    const part = want[i]!;
+    if (part === '*') {
+      params['*'] = have
+        .slice(i)
+        .map((s) => decode(s) ?? s)
+        .join('/');
+      return params;
+    }
+    const value = have[i];
+    if (value === undefined) return null;
+    if (part.startsWith(':')) {
+      const decoded = decode(value);
+      if (decoded === null) return null;
+      params[part.slice(1)] = decoded;
+    } else if (part !== value) return null;
+  }
+  return want.length === have.length ? params : null;
+}
+
+function decode(value: string): string | null {
+  try {
+    return decodeURIComponent(value);
+  } catch {
+    return null;
+  }
+}
+
+/** Renders the first route matching the current place, or `fallback`. */
+export function Router(props: {
+  readonly routes: readonly Route[];
+  readonly fallback: ReactNode;
+}): ReactNode {
+  const place = usePlace();
+  for (const route of props.routes) {
+    const params = match(route.pattern, place.path);
+    // Keyed by route and parameters: another secret (or page) is a fresh mount, so nothing of the
+    // previous one (a revealed value) survives navigation.
+    if (params) return <Fragment key={`${route.pattern} ${place.path}`}>{route.render(params)}</Fragment>;
+  }
+  return props.fallback;
+}
