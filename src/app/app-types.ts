@@ -11,7 +11,10 @@ import type { RateLimiter } from '../iam/rate-limiter.ts';
 import type { ServiceAccountKeyService } from '../iam/service-account-key-service.ts';
 import type { TokenService } from '../iam/token-service.ts';
 import type { UserAdminService } from '../iam/user-admin-service.ts';
+import type { KmsAliasService } from '../kms/kms-alias-service.ts';
 import type { KmsCryptoService } from '../kms/kms-crypto-service.ts';
+import type { KmsGrantService } from '../kms/kms-grant-service.ts';
+import type { KmsKeyExtrasService } from '../kms/kms-key-extras-service.ts';
 import type { KmsService } from '../kms/kms-service.ts';
 import type { ProjectService } from '../projects/project-service.ts';
 import type { InstanceService } from '../secrets/instance-service.ts';
@@ -75,6 +78,12 @@ export interface App {
   readonly auditSinks: AuditSinkRunner;
   readonly kms: KmsService;
   readonly kmsCrypto: KmsCryptoService;
+  /** Key description, policy, tags and rotation setting; the `aws` key ring (issue #18). */
+  readonly kmsKeyExtras: KmsKeyExtrasService;
+  /** Key aliases and AWS-managed keys (issue #18). */
+  readonly kmsAliases: KmsAliasService;
+  /** Key grants (issue #18). */
+  readonly kmsGrants: KmsGrantService;
   readonly instances: InstanceService;
   readonly secrets: SecretService;
   readonly secretValues: SecretValueService;

@@ -19,7 +19,12 @@ import { UserAdminService } from '../iam/user-admin-service.ts';
 import { ServiceAccountKeyRepo } from '../iam/service-account-key-repo.ts';
 import { ServiceAccountKeyService } from '../iam/service-account-key-service.ts';
 import { KeyMaterialStore } from '../kms/key-material-store.ts';
+import { KmsAliasService } from '../kms/kms-alias-service.ts';
 import { KmsCryptoService } from '../kms/kms-crypto-service.ts';
+import { KmsExtrasRepo } from '../kms/kms-extras-repo.ts';
+import { KmsGrantRepo } from '../kms/kms-grant-repo.ts';
+import { KmsGrantService } from '../kms/kms-grant-service.ts';
+import { KmsKeyExtrasService } from '../kms/kms-key-extras-service.ts';
 import { KmsMetadataCache } from '../kms/kms-metadata-cache.ts';
 import { KmsRepo } from '../kms/kms-repo.ts';
 import { KmsService } from '../kms/kms-service.ts';
@@ -203,6 +208,10 @@ export async function createApp(
   const kmsCache = new KmsMetadataCache(cacheInvalidation, config.metadataCache);
   const kms = new KmsService(changes, kmsRepo, materials, projects, clock, kmsCache);
   const kmsCrypto = new KmsCryptoService(kms, kmsRepo, materials, kmsCache);
+  const kmsExtrasRepo = new KmsExtrasRepo(storage.db);
+  const kmsKeyExtras = new KmsKeyExtrasService(changes, kmsExtrasRepo, kms, kmsRepo, kmsCache, clock);
+  const kmsAliases = new KmsAliasService(changes, kmsExtrasRepo, kms, kmsKeyExtras, clock);
+  const kmsGrants = new KmsGrantService(changes, new KmsGrantRepo(storage.db), clock);
   const instanceRepo = new InstanceRepo(storage.db);
   const secretsRepo = new SecretsRepo(storage.db);
   const secretVersionRepo = new SecretVersionRepo(storage.db);
@@ -340,6 +349,9 @@ export async function createApp(
     auditSinks: sinks,
     kms,
     kmsCrypto,
+    kmsKeyExtras,
+    kmsAliases,
+    kmsGrants,
     instances,
     secrets,
     secretValues,

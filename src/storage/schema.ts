@@ -127,6 +127,49 @@ export interface KmsKeyVersionsTable {
   destroy_time: number | null;
 }
 
+/** KMS aliases (`alias/…`), unique per project and region, each naming one key (issue #18). */
+export interface KmsAliasesTable {
+  project_id: string;
+  region_id: string;
+  name: string;
+  key_uid: string;
+  create_time: number;
+  update_time: number;
+}
+
+/** KMS key tags (AWS TagResource). */
+export interface KmsKeyTagsTable {
+  key_uid: string;
+  tag_key: string;
+  tag_value: string;
+}
+
+/** KMS key attributes the AWS face shows: description, key policy (JSON, stored), key manager. */
+export interface KmsKeyAttributesTable {
+  key_uid: string;
+  description: string;
+  policy: string | null;
+  key_manager: string;
+  update_time: number;
+}
+
+/** KMS grants: a grantee principal may use a key for the listed operations, under constraints. */
+export interface KmsGrantsTable {
+  id: string;
+  project_id: string;
+  region_id: string;
+  key_uid: string;
+  name: string | null;
+  grantee_principal: string;
+  grantee: string;
+  retiring_principal: string | null;
+  retiring: string | null;
+  operations: string;
+  constraints: string | null;
+  issuing_principal: string;
+  create_time: number;
+}
+
 /** Audit events, hash-chained per writer: `hash` = SHA-256 over the canonical event and `prev_hash`. */
 export interface AuditEventsTable {
   id: string;
@@ -440,6 +483,10 @@ export interface Database {
   kms_key_rings: KmsKeyRingsTable;
   kms_keys: KmsKeysTable;
   kms_key_versions: KmsKeyVersionsTable;
+  kms_aliases: KmsAliasesTable;
+  kms_key_tags: KmsKeyTagsTable;
+  kms_key_attributes: KmsKeyAttributesTable;
+  kms_grants: KmsGrantsTable;
   audit_events: AuditEventsTable;
   audit_checkpoints: AuditCheckpointsTable;
   audit_chains: AuditChainsTable;

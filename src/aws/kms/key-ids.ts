@@ -1,0 +1,70 @@
+import type { App } from '../../app/app.ts';
+import { isUuid } from '../../core/ids.ts';
+import { awsKeyRingId } from '../../kms/kms-key-extras-service.ts';
+import type { CryptoKey, KmsLocation } from '../../kms/kms-types.ts';
+import { AwsError } from '../aws-errors.ts';
+import type { AwsCall } from '../aws-operation.ts';
+
+/** What a KeyId names: a key by id, or an alias by name. */
+export type KeyIdTarget = { readonly keyId: string } | { readonly alias: string };
+
+const arnPattern = /^arn:aws[a-z-]*:kms:([a-z0-9-]+):(\d{12}):(key\/.+|alias\/.+)$/;
+
+/** The NotFoundException AWS answers for a key it cannot find. */
+export function keyNotFound(keyId: string): AwsError {
+  return new AwsError('NotFoundException', `Key '${keyId}' does not exist`);
+}
+
+/**
+ * Parses a KeyId (key UUID, key ARN, `alias/name`, alias ARN) in the call's account and region;
+ * undefined when it can name nothing there (another account or region, or malformed).
+ */
+export function parseKeyId(
+  call: Pick<AwsCall, 'accountId' | 'regionId'>,
+  keyId: string,
+): KeyIdTarget | undefined {
+  let local = keyId;
+  const arn = arnPattern.exec(keyId);
+  if (arn) {
+    if (arn[1] !== call.regionId || arn[2] !== call.accountId) return undefined;
+    local = arn[3]!;
+    if (local.startsWith('key/')) local = local.slice(4);
+  } else if (keyId.startsWith('arn:')) return undefined;
+  if (local.startsWith('alias/')) return local.length > 6 ? { alias: local } : undefined;
+  return isUuid(local) ? { keyId: local } : undefined;
+}
+
+/** The call's project and region. */
+export function locationOf(call: Pick<AwsCall, 'projectId' | 'regionId'>): KmsLocation {
+  return { projectId: call.projectId, regionId: call.regionId };
+}
+
+/** The key a KeyId names in the call's project and region, or undefined (destroyed keys count as gone). */
+export async function findKmsKey(call: AwsCall, app: App, keyId: string): Promise<CryptoKey | undefined> {
+  const target = parseKeyId(call, keyId);
+  if (!target) return undefined;
+  const location = locationOf(call);
+  if ('keyId' in target) return app.kmsKeyExtras.findKeyById(location, target.keyId);
+  const alias = await app.kmsAliases.find(location, target.alias);
+  if (!alias) return undefined;
+  const key = await app.kms.findKeyByUid(alias.keyUid);
+  return key && key.state !== 'destroyed' ? key : undefined;
+}
+
+/**
+ * The key a KeyId names (key UUID, key ARN, `alias/name`, alias ARN) in the call's project and region;
+ * NotFoundException when absent. Does not authorize: callers authorize on the key's resource name.
+ */
+export async function resolveKmsKeyId(call: AwsCall, app: App, keyId: string): Promise<CryptoKey> {
+  const key = await findKmsKey(call, app, keyId);
+  if (!key) throw keyNotFound(keyId);
+  return key;
+}
+
+/**
+ * The resource name a KeyId would have if it named an AWS-created key: what an authorization is
+ * checked on when the key is not found, so that only callers allowed there learn that it is absent.
+ */
+export function placeholderKeyName(call: Pick<AwsCall, 'projectId' | 'regionId'>, keyId: string): string {
+  return `projects/${call.projectId}/regions/${call.regionId}/keyrings/${awsKeyRingId}/keys/${encodeURIComponent(keyId)}`;
+}
