@@ -1,0 +1,171 @@
+import { type FormEvent, type ReactNode, useState } from 'react';
+import type { ServiceAccountView } from '../../../../src/core/api/iam-schemas.ts';
+import { api, get, type Page as ApiPage, seg } from '../../api/client.ts';
+import { useLoad } from '../../api/use-load.ts';
+import { usePermissions } from '../../api/use-permissions.ts';
+import { EmptyState } from '../../components/EmptyState.tsx';
+import { ErrorBox } from '../../components/ErrorBox.tsx';
+import { Page } from '../../components/Page.tsx';
+import { Pager, usePager } from '../../components/Pager.tsx';
+import { PolicyTable } from '../../components/PolicyTable.tsx';
+import { Link, navigate, path } from '../../router.tsx';
+import '../../components/console-pages.css';
+import { when } from '../kms/kms-paths.ts';
+import { TestPermissions } from './TestPermissions.tsx';
+
+/** A project's IAM: its policy, "test my permissions", and its service accounts. */
+export function IamPage(props: { readonly projectId: string }): ReactNode {
+  const projectApi = `/v2/projects/${seg(props.projectId)}`;
+  return (
+    <Page
+      title="IAM"
+      crumbs={[
+        { label: 'Projects', to: '/projects' },
+        { label: props.projectId, to: path('projects', props.projectId) },
+        { label: 'IAM' },
+      ]}
+    >
+      <PolicyTable resourcePath={projectApi} title="IAM policy of the project" />
+      <ServiceAccounts projectId={props.projectId} />
+      <TestPermissions defaultResource={projectApi} />
+    </Page>
+  );
+}
+
+function ServiceAccounts(props: { readonly projectId: string }): ReactNode {
+  const projectApi = `/v2/projects/${seg(props.projectId)}`;
+  const can = usePermissions(projectApi, ['iam.service_accounts.list', 'iam.service_accounts.create']);
+  const pager = usePager();
+  const listable = can.has('iam.service_accounts.list');
+  const list = useLoad(`sas ${projectApi} ${pager.token ?? ''} ${listable}`, (signal) =>
+    listable
+      ? get<ApiPage<ServiceAccountView>>(
+          `${projectApi}/service-accounts`,
+          { pageSize: 50, pageToken: pager.token },
+          signal,
+        )
+      : Promise.resolve(null),
+  );
+  const [creating, setCreating] = useState(false);
+  if (!can.known) return null;
+  return (
+    <section className="stack" aria-labelledby="sa-title">
+      <div className="page-head">
+        <h2 id="sa-title">Service accounts</h2>
+        {can.has('iam.service_accounts.create') && (
+          <div className="actions">
+            <button type="button" onClick={() => setCreating(true)} aria-expanded={creating}>
+              Create service account
+            </button>
+          </div>
+        )}
+      </div>
+      {creating && <CreateServiceAccount projectId={props.projectId} onCancel={() => setCreating(false)} />}
+      {!listable && (
+        <p className="muted">You may not list this project's service accounts (iam.service_accounts.list).</p>
+      )}
+      <ErrorBox error={list.error} />
+      {list.data && list.data.items.length === 0 && !pager.token && (
+        <EmptyState title="No service accounts yet.">
+          <p>
+            A service account is an identity for a program: create one, grant it a role on the secrets or keys
+            it needs, then give the program a token or a key file.
+          </p>
+        </EmptyState>
+      )}
+      {list.data && list.data.items.length > 0 && (
+        <div className="table-wrap">
+          <table>
+            <caption className="sr-only">Service accounts</caption>
+            <thead>
+              <tr>
+                <th scope="col">Email</th>
+                <th scope="col">Display name</th>
+                <th scope="col">State</th>
+                <th scope="col">Created</th>
+              </tr>
+            </thead>
+            <tbody>
+              {list.data.items.map((sa) => (
+                <tr key={sa.email}>
+                  <td>
+                    <Link to={path('projects', props.projectId, 'iam', 'service-accounts', sa.email)}>
+                      {sa.email}
+                    </Link>
+                  </td>
+                  <td>{sa.displayName || '—'}</td>
+                  <td>
+                    {sa.disabled ? (
+                      <span className="badge bad">disabled</span>
+                    ) : (
+                      <span className="badge ok">enabled</span>
+                    )}
+                  </td>
+                  <td>{when(sa.createTime)}</td>
+                </tr>
+              ))}
+            </tbody>
+          </table>
+        </div>
+      )}
+      <Pager pager={pager} next={list.data?.nextPageToken ?? undefined} label="Service account pages" />
+    </section>
+  );
+}
+
+function CreateServiceAccount(props: {
+  readonly projectId: string;
+  readonly onCancel: () => void;
+}): ReactNode {
+  const [name, setName] = useState('');
+  const [displayName, setDisplayName] = useState('');
+  const [busy, setBusy] = useState(false);
+  const [error, setError] = useState<unknown>(null);
+  const submit = async (event: FormEvent) => {
+    event.preventDefault();
+    setBusy(true);
+    setError(null);
+    try {
+      const sa = await api<ServiceAccountView>(
+        'POST',
+        `/v2/projects/${seg(props.projectId)}/service-accounts`,
+        {
+          body: { name: name.trim(), ...(displayName.trim() ? { displayName: displayName.trim() } : {}) },
+        },
+      );
+      navigate(path('projects', props.projectId, 'iam', 'service-accounts', sa.email));
+    } catch (err) {
+      setError(err);
+      setBusy(false);
+    }
+  };
+  return (
+    <form className="card stack" onSubmit={submit} aria-labelledby="create-sa-title">
+      <h3 id="create-sa-title">Create a service account</h3>
+      <label>
+        Name (6 to 30 characters; the email's first part)
+        <input
+          value={name}
+          required
+          minLength={6}
+          maxLength={30}
+          onChange={(e) => setName(e.target.value)}
+          autoComplete="off"
+        />
+      </label>
+      <label>
+        Display name (optional)
+        <input value={displayName} maxLength={100} onChange={(e) => setDisplayName(e.target.value)} />
+      </label>
+      <ErrorBox error={error} />
+      <div className="actions">
+        <button type="submit" className="primary" disabled={busy}>
+          Create service account
+        </button>
+        <button type="button" onClick={props.onCancel}>
+          Cancel
+        </button>
+      </div>
+    </form>
+  );
+}

@@ -1,0 +1,101 @@
+import { type FormEvent, type ReactNode, useId, useState } from 'react';
+import { get, type Page as ApiPage, testPermissions } from '../../api/client.ts';
+import { useLoad } from '../../api/use-load.ts';
+import { ErrorBox } from '../../components/ErrorBox.tsx';
+
+interface PermissionInfo {
+  readonly name: string;
+  readonly description: string;
+}
+
+/**
+ * "Test my permissions": which permissions of the catalogue the signed-in user holds on a resource
+ * (its /v2 API path), through `POST {resource}/iam:test-permissions` (100 per call).
+ */
+export function TestPermissions(props: { readonly defaultResource: string }): ReactNode {
+  const headingId = useId();
+  const catalogue = useLoad('permissions catalogue', (signal) =>
+    get<ApiPage<PermissionInfo>>('/v2/permissions', undefined, signal),
+  );
+  const [resource, setResource] = useState(props.defaultResource);
+  const [filter, setFilter] = useState('');
+  const [held, setHeld] = useState<{ resource: string; held: Set<string> } | null>(null);
+  const [busy, setBusy] = useState(false);
+  const [error, setError] = useState<unknown>(null);
+  const all = catalogue.data?.items ?? [];
+
+  const submit = async (event: FormEvent) => {
+    event.preventDefault();
+    const target = resource.trim().replace(/\/+$/, '');
+    setBusy(true);
+    setError(null);
+    try {
+      const names = all.map((p) => p.name);
+      const found = new Set<string>();
+      for (let i = 0; i < names.length; i += 100)
+        for (const name of await testPermissions(target, names.slice(i, i + 100))) found.add(name);
+      setHeld({ resource: target, held: found });
+    } catch (err) {
+      setError(err);
+      setHeld(null);
+    } finally {
+      setBusy(false);
+    }
+  };
+  const shown = all.filter((p) => p.name.includes(filter.trim()));
+  return (
+    <section className="stack" aria-labelledby={headingId}>
+      <h2 id={headingId}>Test my permissions</h2>
+      <ErrorBox error={catalogue.error} />
+      <form className="row" onSubmit={submit}>
+        <label className="grow">
+          Resource (API path)
+          <input value={resource} onChange={(e) => setResource(e.target.value)} spellCheck={false} />
+        </label>
+        <button type="submit" className="primary" disabled={busy || all.length === 0}>
+          Test my permissions
+        </button>
+      </form>
+      <ErrorBox error={error} />
+      {held && (
+        <>
+          <p aria-live="polite">
+            You hold <strong>{held.held.size}</strong> of {all.length} permissions on{' '}
+            <code>{held.resource}</code>.
+          </p>
+          <label className="narrow">
+            Filter permissions
+            <input value={filter} onChange={(e) => setFilter(e.target.value)} placeholder="secrets." />
+          </label>
+          <div className="table-wrap">
+            <table data-testid="permission-results">
+              <caption className="sr-only">Permissions held on {held.resource}</caption>
+              <thead>
+                <tr>
+                  <th scope="col">Permission</th>
+                  <th scope="col">Held</th>
+                  <th scope="col">What it allows</th>
+                </tr>
+              </thead>
+              <tbody>
+                {shown.map((p) => (
+                  <tr key={p.name}>
+                    <td className="mono">{p.name}</td>
+                    <td>
+                      {held.held.has(p.name) ? (
+                        <span className="badge ok">yes</span>
+                      ) : (
+                        <span className="badge bad">no</span>
+                      )}
+                    </td>
+                    <td>{p.description}</td>
+                  </tr>
+                ))}
+              </tbody>
+            </table>
+          </div>
+        </>
+      )}
+    </section>
+  );
+}
