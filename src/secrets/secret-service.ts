@@ -17,7 +17,7 @@ import { type Instance, type Secret, type SecretsLocation, secretName } from './
 import { secretChange } from './secret-changes.ts';
 import type { InstanceRepo } from './instance-repo.ts';
 import type { SecretMetadataCache } from './secret-metadata-cache.ts';
-import type { SecretsRepo } from './secrets-repo.ts';
+import type { LabelFilter, SecretsRepo } from './secrets-repo.ts';
 
 /** Metadata a caller may set at creation. */
 export interface SecretInput {
@@ -199,17 +199,18 @@ export class SecretService {
     return secret;
   }
 
-  /** A page of secrets by path, optionally under a prefix. */
+  /** A page of secrets by path, optionally under a prefix and with every one of `labels`. */
   async list(
     location: SecretsLocation,
     instanceId: string,
     prefix?: string,
     pageSize?: number,
     pageToken?: string,
+    labels: readonly LabelFilter[] = [],
   ): Promise<Page<Secret>> {
     const instance = await this.#instances.get(location, instanceId);
     const size = clampPageSize(pageSize);
-    const rows = await this.#repo.listSecrets(instance, prefix, decodePageToken(pageToken), size + 1);
+    const rows = await this.#repo.listSecrets(instance, prefix, decodePageToken(pageToken), size + 1, labels);
     return toPage(rows, size, (s) => s.path);
   }
 

@@ -5,6 +5,12 @@ import type { Instance, Secret } from './secret-types.ts';
 
 const num = (v: number | null) => (v === null ? null : Number(v));
 
+/** A label condition of a secrets listing: the label is set (`value` undefined) or has exactly `value`. */
+export interface LabelFilter {
+  readonly key: string;
+  readonly value?: string;
+}
+
 function toSecret(row: Selectable<SmSecretsTable>): Secret {
   return {
     uid: row.uid,
@@ -76,12 +82,13 @@ export class SecretsRepo {
     return row ? toSecret(row) : undefined;
   }
 
-  /** Secrets of an instance, by path, after `after`, optionally under a prefix. */
+  /** Secrets of an instance, by path, after `after`, optionally under a prefix and with labels. */
   async listSecrets(
     instance: Instance,
     prefix: string | undefined,
     after: string | undefined,
     limit: number,
+    labels: readonly LabelFilter[] = [],
   ): Promise<Secret[]> {
     let q = this.#db
       .selectFrom('sm_secrets')
@@ -94,6 +101,16 @@ export class SecretsRepo {
     if (after !== undefined) q = q.where('path', '>', after);
     if (prefix)
       q = q.where((eb) => eb(eb.fn('substr', ['path', eb.val(1), eb.val(prefix.length)]), '=', prefix));
+    for (const label of labels) {
+      // `labels` holds JSON.stringify of a flat string map: `"key":"value"` (or `"key":` for any
+      // value) occurs in that text only as that entry, since quotes inside keys and values are
+      // escaped. replace() is case-sensitive in SQLite and PostgreSQL alike (SQLite's LIKE is not).
+      const needle =
+        JSON.stringify(label.key) + ':' + (label.value === undefined ? '' : JSON.stringify(label.value));
+      q = q.where((eb) =>
+        eb(eb.fn('replace', ['labels', eb.val(needle), eb.val('')]), '<>', eb.ref('labels')),
+      );
+    }
     return (await q.execute()).map(toSecret);
   }
 

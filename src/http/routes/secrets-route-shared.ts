@@ -35,9 +35,27 @@ export const StageParams = Type.Object({
   stage: s64(),
 });
 export const KeyParams = Type.Object({ projectId: s64(), regionId: s64(), keyRingId: s64(), keyId: s64() });
+/**
+ * `?label=env=prod` (the label has this value) or `?label=env` (the label is set); repeat for more
+ * (all must hold). Keys as labels take them: lowercase letter first, then letters, digits, _ or -.
+ */
+const LabelTerm = Type.String({ pattern: '^[a-z][a-z0-9_-]{0,62}(=[\\s\\S]{0,256})?$', maxLength: 320 });
+
+/** The `label` terms of a secrets listing as filters. */
+export function labelFilters(
+  label: string | readonly string[] | undefined,
+): { key: string; value?: string }[] {
+  const terms = label === undefined ? [] : typeof label === 'string' ? [label] : label;
+  return terms.map((term) => {
+    const at = term.indexOf('=');
+    return at < 0 ? { key: term } : { key: term.slice(0, at), value: term.slice(at + 1) };
+  });
+}
+
 export const ListSecretsQuery = Type.Object(
   {
     prefix: Type.Optional(Type.String({ maxLength: 512 })),
+    label: Type.Optional(Type.Union([LabelTerm, Type.Array(LabelTerm, { maxItems: 10 })])),
     pageSize: Type.Optional(Type.Integer({ minimum: 1 })),
     pageToken: Type.Optional(Type.String({ maxLength: 2048 })),
   },

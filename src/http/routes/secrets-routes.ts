@@ -19,6 +19,7 @@ import {
   SecretParams,
   KeyParams,
   ListSecretsQuery,
+  labelFilters,
   DeleteQuery,
   type P,
   regionName,
@@ -141,6 +142,7 @@ export function registerSecretsRoutes(server: FastifyInstance, app: App): void {
         request.query.prefix,
         request.query.pageSize,
         request.query.pageToken,
+        labelFilters(request.query.label),
       );
       const items = [];
       const statuses = await app.rotation.statuses(page.items);
