@@ -8,6 +8,7 @@ import type { Logger } from '../core/logger.ts';
 import type { Authorizer } from '../iam/authorizer.ts';
 import type { IamService } from '../iam/iam-service.ts';
 import type { RateLimiter } from '../iam/rate-limiter.ts';
+import type { AccessKeyService } from '../iam/access-key-service.ts';
 import type { ServiceAccountKeyService } from '../iam/service-account-key-service.ts';
 import type { TokenService } from '../iam/token-service.ts';
 import type { UserAdminService } from '../iam/user-admin-service.ts';
@@ -54,6 +55,8 @@ export interface App {
   readonly users: UserAdminService;
   /** Service-account keys and the exchange of assertions signed with them for tokens. */
   readonly serviceAccountKeys: ServiceAccountKeyService;
+  /** AWS access keys (SigV4 credentials of service accounts and users, docs/aws.md). */
+  readonly accessKeys: AccessKeyService;
   /** Per-principal request limiter. */
   readonly principalLimiter: RateLimiter;
   /** Per-source-address request limiter. */

@@ -16,6 +16,8 @@ import { initialAdminPrincipal, isReservedUserEmail } from '../iam/principal.ts'
 import { RateLimiter } from '../iam/rate-limiter.ts';
 import { TokenService } from '../iam/token-service.ts';
 import { UserAdminService } from '../iam/user-admin-service.ts';
+import { AccessKeyRepo } from '../iam/access-key-repo.ts';
+import { AccessKeyService } from '../iam/access-key-service.ts';
 import { ServiceAccountKeyRepo } from '../iam/service-account-key-repo.ts';
 import { ServiceAccountKeyService } from '../iam/service-account-key-service.ts';
 import { KeyMaterialStore } from '../kms/key-material-store.ts';
@@ -114,7 +116,7 @@ export async function createApp(
     cacheInvalidation,
   );
   const iamRepo = new IamRepo(storage.db);
-  const tokens = new TokenService(changes, clock, async (principal) => {
+  const principalEnabled = async (principal: string): Promise<boolean> => {
     const [kind, email] = principal.split(/:(.*)/s) as [string, string];
     if (kind === 'serviceAccount') return (await iamRepo.findServiceAccount(email))?.disabled === false;
     // Users without a row are token-only users (the first admin); users with one must be enabled. A
@@ -125,7 +127,8 @@ export async function createApp(
       return (await iamRepo.findUser(email))?.disabled !== true;
     }
     return false;
-  });
+  };
+  const tokens = new TokenService(changes, clock, principalEnabled);
   // The IAM caches serve hits only within the feed lease, as the metadata caches do.
   tokens.serveWithin(() => cacheInvalidation.fresh);
   const authorizer = new Authorizer(iamRepo, clock, () => cacheInvalidation.fresh);
@@ -163,6 +166,22 @@ export async function createApp(
     invalidation: cacheInvalidation,
     maxCached: config.metadataCache.maxEntries,
     autoAwsRegions: config.aws.regions === 'auto',
+  });
+  const accessKeys = new AccessKeyService({
+    storage: changes,
+    repo: new AccessKeyRepo(storage.db),
+    iamRepo,
+    authorizer,
+    barrier,
+    clock,
+    principalEnabled,
+    projectExists: async (projectId) => (await projects.find(projectId)) !== undefined,
+  });
+  accessKeys.serveWithin(() => cacheInvalidation.fresh);
+  // Dropped with the token cache (disables, revocations, the feed moving) and on seal.
+  tokens.onInvalidate(() => accessKeys.invalidate());
+  cacheInvalidation.subscribe((what) => {
+    if (what === 'all') accessKeys.invalidate();
   });
   const watcher = new ChangeWatcher(
     changeFollower,
@@ -335,6 +354,7 @@ export async function createApp(
     iam,
     users,
     serviceAccountKeys,
+    accessKeys,
     principalLimiter,
     addressLimiter,
     sensitiveLimiter: loginLimiter,

@@ -26,6 +26,7 @@ import { registerSecretValueRoutes } from './routes/secret-value-routes.ts';
 import { registerSecretsRoutes } from './routes/secrets-routes.ts';
 import { registerRotationRoutes } from './routes/rotation-routes.ts';
 import { registerServiceAccountKeyRoutes } from './routes/service-account-key-routes.ts';
+import { registerAccessKeyRoutes } from './routes/access-key-routes.ts';
 import { registerProjectRoutes } from './routes/projects-routes.ts';
 import { registerSysRoutes } from './routes/sys-routes.ts';
 import { registerUserRoutes } from './routes/user-routes.ts';
@@ -178,6 +179,7 @@ export async function buildServer(app: App, options: BuildServerOptions = {}): P
   registerIamRoutes(server, app);
   registerUserRoutes(server, app);
   registerServiceAccountKeyRoutes(server, app);
+  registerAccessKeyRoutes(server, app);
   registerAuditRoutes(server, app);
   registerBackupRoutes(server, app);
   registerChangesRoutes(server, app);

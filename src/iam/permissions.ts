@@ -99,6 +99,14 @@ export const permissionCatalogue = {
   'iam.service_account_keys.enable': 'Enable a disabled service-account key (its old tokens stay revoked).',
   'iam.service_account_keys.delete':
     'Delete a service account’s key: its exchanges stop and its tokens are revoked at once.',
+  'iam.access_keys.create':
+    'Create an AWS access key for a service account (the key is its credential; needs act_as too).',
+  'iam.access_keys.list':
+    'List a service account’s AWS access keys, or held at the root any user’s (never their secrets).',
+  'iam.access_keys.disable':
+    'Disable an AWS access key of a service account, or held at the root of any user: refused at once.',
+  'iam.access_keys.enable': 'Enable a disabled AWS access key of a service account (needs act_as too).',
+  'iam.access_keys.delete': 'Delete an AWS access key of a service account, or held at the root of any user.',
 } as const;
 
 /** A permission name from the catalogue. */

@@ -67,6 +67,22 @@ export const principalSources: readonly PrincipalSource[] = [
     timeBound: 'capped',
   },
   {
+    // An AWS access key signs requests as the account (SigV4) until it is disabled or deleted. It
+    // never expires, so a caller holding these only through time-bound bindings is refused.
+    what: 'a service account AWS access key',
+    route: 'POST /v2/projects/:projectId/service-accounts/:email/access-keys',
+    needs: ['iam.access_keys.create', 'iam.service_accounts.act_as'],
+    yields: allPermissions,
+    timeBound: 'refused',
+  },
+  {
+    what: 'a re-enabled service account AWS access key',
+    route: 'POST /v2/projects/:projectId/service-accounts/:email/access-keys/:accessKeyId/enable',
+    needs: ['iam.access_keys.enable', 'iam.service_accounts.act_as'],
+    yields: allPermissions,
+    timeBound: 'refused',
+  },
+  {
     // An instance whose kmsKey names a service account uses that account's rights on its key.
     what: 'an instance acting as a service account',
     route: 'POST /v2/projects/:projectId/regions/:regionId/instances',

@@ -139,6 +139,11 @@ const roleTable: Readonly<Record<string, { title: string; permissions: readonly 
       'iam.service_account_keys.disable',
       'iam.service_account_keys.enable',
       'iam.service_account_keys.delete',
+      // Not iam.access_keys.create either (an AWS access key is the account's identity too).
+      'iam.access_keys.list',
+      'iam.access_keys.disable',
+      'iam.access_keys.enable',
+      'iam.access_keys.delete',
     ],
   },
   'roles/iam.serviceAccountUser': {

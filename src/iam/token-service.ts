@@ -87,6 +87,7 @@ export class TokenService {
   #cache = new Map<string, CachedToken>();
   // Bumped by invalidate(): a lookup that started before an invalidation must not fill the new cache.
   #generation = 0;
+  readonly #listeners = new Set<() => void>();
   /** `authenticateCached` answered from the cache (hits) or sent the caller to storage (misses); metrics. */
   readonly counts = { hits: 0, misses: 0 };
 
@@ -172,9 +173,15 @@ export class TokenService {
     return entry.principal;
   }
 
-  /** Drops every cached token. */
+  /** Drops every cached token (and what `onInvalidate` listeners cache alongside, e.g. access keys). */
   invalidate(): void {
     this.#generation++;
     this.#cache = new Map();
+    for (const listener of this.#listeners) listener();
+  }
+
+  /** Calls `listener` whenever the token cache is dropped: caches of credentials follow it. */
+  onInvalidate(listener: () => void): void {
+    this.#listeners.add(listener);
   }
 }
