@@ -13,9 +13,14 @@ export interface RequestSpec {
   /**
    * Variants to pick from at random for each request (e.g. 1,000 secret paths): wrk pre-formats them
    * all in `init` and its `request()` hook returns one by `math.random`, so the load spreads over many
-   * rows at the cost of one Lua call per request. Each variant overrides `path` and/or `body`.
+   * rows at the cost of one Lua call per request. Each variant overrides `path` and/or `body`, and
+   * may add or override headers (e.g. a SigV4 `Authorization` signed over that variant's body).
    */
-  readonly variants?: readonly { readonly path?: string; readonly body?: string }[];
+  readonly variants?: readonly {
+    readonly path?: string;
+    readonly body?: string;
+    readonly headers?: Readonly<Record<string, string>>;
+  }[];
 }
 
 /** What one wrk run measured (from the Lua `done()` hook, not from wrk's human-readable text). */
@@ -85,8 +90,14 @@ export function wrkScript(request: RequestSpec): string {
   if (request.variants && request.variants.length > 0) {
     lines.push('local variants = {');
     for (const v of request.variants) {
+      const headers =
+        v.headers === undefined
+          ? 'nil'
+          : `{ ${Object.entries({ ...request.headers, ...v.headers })
+              .map(([name, value]) => `[ ${luaString(name)} ] = ${luaString(value)}`)
+              .join(', ')} }`;
       lines.push(
-        `  { ${v.path === undefined ? 'nil' : luaString(v.path)}, ${v.body === undefined ? 'nil' : luaString(v.body)} },`,
+        `  { ${v.path === undefined ? 'nil' : luaString(v.path)}, ${v.body === undefined ? 'nil' : luaString(v.body)}, ${headers} },`,
       );
     }
     lines.push(
@@ -95,7 +106,7 @@ export function wrkScript(request: RequestSpec): string {
       'init = function(args)',
       '  math.randomseed(os.time())',
       '  for i, v in ipairs(variants) do',
-      '    prepared[i] = wrk.format(nil, v[1] or wrk.path, nil, v[2] or wrk.body)',
+      '    prepared[i] = wrk.format(nil, v[1] or wrk.path, v[3], v[2] or wrk.body)',
       '  end',
       'end',
       'request = function()',

@@ -2,6 +2,7 @@ import { agentLatencyScenario } from './agent-latency.ts';
 import { agentScenario } from './agent.ts';
 import { dynamicCredentialsScenario } from './dynamic-credentials.ts';
 import { auditScenario } from './audit.ts';
+import { awsScenario } from './aws.ts';
 import { backupScenario } from './backup.ts';
 import { feedScenario } from './feed.ts';
 import { kmsStagesScenario } from './kms-stages.ts';
@@ -27,4 +28,5 @@ export const scenarios: readonly Scenario[] = [
   dynamicCredentialsScenario,
   rotationScenario,
   backupScenario,
+  awsScenario,
 ];
