@@ -22,6 +22,7 @@ import type { InstanceService } from '../secrets/instance-service.ts';
 import type { KeyDependents } from '../secrets/key-dependents.ts';
 import type { SecretService } from '../secrets/secret-service.ts';
 import type { SecretValueService } from '../secrets/secret-value-service.ts';
+import type { SecretAttributeService } from '../secrets/secret-attribute-service.ts';
 import type { RotationService } from '../rotation/rotation-service.ts';
 import type { CacheInvalidation } from '../storage/cache-invalidation.ts';
 import type { ChangeFeedFollower } from '../storage/change-feed-follower.ts';
@@ -90,6 +91,8 @@ export interface App {
   readonly instances: InstanceService;
   readonly secrets: SecretService;
   readonly secretValues: SecretValueService;
+  /** Description, tags, resource policy, version ids and AWS-style label moves of secrets (issue #18). */
+  readonly secretAttributes: SecretAttributeService;
   /** What depends on a KMS key or key version, named as far as the caller may see. */
   readonly keyDependents: KeyDependents;
   /** Database connections and their roles: the configuration of dynamic credentials. */

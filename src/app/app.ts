@@ -37,6 +37,7 @@ import { KeyDependents } from '../secrets/key-dependents.ts';
 import { SecretMetadataCache } from '../secrets/secret-metadata-cache.ts';
 import { SecretService } from '../secrets/secret-service.ts';
 import { SecretValueService } from '../secrets/secret-value-service.ts';
+import { SecretAttributeService } from '../secrets/secret-attribute-service.ts';
 import { SecretStageRepo } from '../secrets/secret-stage-repo.ts';
 import { SecretVersionRepo } from '../secrets/secret-version-repo.ts';
 import { SecretsRepo } from '../secrets/secrets-repo.ts';
@@ -275,6 +276,15 @@ export async function createApp(
     clock,
     cache: secretMetadata,
   });
+  const secretAttributes = new SecretAttributeService({
+    storage: changes,
+    repo: secretsRepo,
+    stageRepo: secretStageRepo,
+    versionRepo: secretVersionRepo,
+    secrets,
+    crypto: valueCrypto,
+    clock,
+  });
   kms.setDependentsCounter(async (key) => {
     const found = await secrets.dependents(key);
     return found.secrets.length + found.instances.length;
@@ -375,6 +385,7 @@ export async function createApp(
     instances,
     secrets,
     secretValues,
+    secretAttributes,
     keyDependents,
     databases: databaseServices.databases,
     databaseCredentials: databaseServices.credentials,

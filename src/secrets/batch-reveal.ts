@@ -64,13 +64,14 @@ export class BatchReveal {
     this.#clock = deps.clock;
   }
 
-  /** Reads the latest value of each of `paths` in the instance `instanceId` for `caller`. */
+  /** Reads the latest value (or the one `stage` is on) of each of `paths` in the instance `instanceId`. */
   async read(
     location: SecretsLocation,
     instanceId: string,
     paths: readonly string[],
     caller: Caller,
     describe: DescribeFailure,
+    stage?: string,
   ): Promise<BatchRevealResult> {
     const at = { projectId: location.projectId, regionId: location.regionId, instanceId, path: '' };
     let names = paths.map((path) => secretName({ ...at, path }));
@@ -92,7 +93,13 @@ export class BatchReveal {
       try {
         if (!allowed[i]) throw errors.denied();
         const secret = await this.#secrets.inInstance(instance, path);
-        const value = await this.#values.reveal(instance, secret, { ...caller, events: kmsEvents }, shared);
+        const value = await this.#values.reveal(
+          instance,
+          secret,
+          { ...caller, events: kmsEvents },
+          shared,
+          stage,
+        );
         result.values.push({ path, value });
       } catch (err) {
         const failure = describe(err);

@@ -1,5 +1,5 @@
 import { createHash, timingSafeEqual } from 'node:crypto';
-import { errors } from '../core/errors.ts';
+import { CofferError, errors } from '../core/errors.ts';
 import type { WriteStatement } from '../storage/storage-types.ts';
 import type { SecretStageRepo } from './secret-stage-repo.ts';
 import type { ValueCrypto } from './value-crypto.ts';
@@ -10,6 +10,21 @@ export interface PutRequest {
   readonly binary: boolean;
   readonly stages: readonly string[];
   readonly expectedLatestVersion: number | undefined;
+}
+
+/** An idempotency key (AWS's ClientRequestToken) used again for a different request: `conflict`. */
+export class IdempotencyKeyReused extends CofferError {
+  /** The version the key made first. */
+  readonly version: number;
+
+  constructor(key: string, version: number) {
+    super(
+      'conflict',
+      `Idempotency-Key ${key} was already used on this secret for a different request ` +
+        `(which made version ${version}); send a new key for a new value.`,
+    );
+    this.version = version;
+  }
 }
 
 /** Rejects an Idempotency-Key that is not 1–128 safe characters. */
@@ -58,10 +73,7 @@ export class IdempotencyKeys {
     if (earlier.sealedDigest === null) return earlier.version;
     const stored = this.#crypto.openRecord(earlier.sealedDigest, context(secretUid, key));
     if (!stored || stored.length !== digest.length || !timingSafeEqual(stored, digest)) {
-      throw errors.conflict(
-        `Idempotency-Key ${key} was already used on this secret for a different request ` +
-          `(which made version ${earlier.version}); send a new key for a new value.`,
-      );
+      throw new IdempotencyKeyReused(key, earlier.version);
     }
     return earlier.version;
   }

@@ -7,19 +7,22 @@ export const maxLabels = 64;
 /** Most stages per secret. */
 export const maxStages = 20;
 
-const pathPattern = /^[A-Za-z0-9._/-]{1,512}$/;
+const pathPattern = /^[A-Za-z0-9/_+=.@-]{1,512}$/;
 const stagePattern = /^[A-Za-z0-9_-]{1,64}$/;
 const labelKeyPattern = /^[a-z][a-z0-9_-]{0,62}$/;
 
-/** Checks a secret path (SPEC §3): 1–512 chars of `[A-Za-z0-9._/-]`, no empty, `.` or `..` segment, no edge `/`. */
+/**
+ * Checks a secret path, the same rule on both faces (native and AWS): 1–512 characters of AWS's
+ * secret-name characters `[A-Za-z0-9/_+=.@-]`, and not exactly `.` or `..` (an HTTP client would
+ * collapse that URL segment; inside a longer path `/` is URL-encoded, so any segment is safe).
+ * AWS names such as `/prod/db` or `a//b` are therefore valid paths.
+ */
 export function checkSecretPath(path: string): void {
   if (!pathPattern.test(path))
-    throw errors.invalid('path must be 1–512 characters of letters, digits, ".", "_", "/" and "-".');
-  for (const segment of path.split('/')) {
-    if (segment === '' || segment === '.' || segment === '..') {
-      throw errors.invalid('path must not have empty, "." or ".." segments, nor a leading or trailing "/".');
-    }
-  }
+    throw errors.invalid(
+      'A secret path (name) must be 1–512 characters of letters, digits and "/", "_", "+", "=", ".", "@", "-".',
+    );
+  if (path === '.' || path === '..') throw errors.invalid('A secret path (name) must not be "." or "..".');
 }
 
 /** Checks a stage name. */

@@ -13,7 +13,14 @@ import { type CryptoKey, keyResourceName } from '../kms/kms-types.ts';
 import { type Storage, WriteRejected, type WriteStatement } from '../storage/storage-types.ts';
 import type { InstanceService } from './instance-service.ts';
 import { checkLabels, checkSecretPath, type RotationInput, rotationFields } from './secret-fns.ts';
-import { type Instance, type Secret, type SecretsLocation, secretName } from './secret-types.ts';
+import {
+  type Instance,
+  type Secret,
+  type SecretTag,
+  type SecretsLocation,
+  secretName,
+} from './secret-types.ts';
+import { checkDescription, checkTags, maxTags, newArnSuffix } from './secret-attribute-fns.ts';
 import { secretChange } from './secret-changes.ts';
 import type { InstanceRepo } from './instance-repo.ts';
 import type { SecretMetadataCache } from './secret-metadata-cache.ts';
@@ -27,6 +34,14 @@ export interface SecretInput {
   readonly annotations?: Record<string, string>;
   readonly expireTimeMs?: number;
   readonly rotation?: RotationInput;
+  readonly description?: string;
+  readonly tags?: readonly SecretTag[];
+  /**
+   * A key the service itself chose (the AWS face's `alias/aws/secretsmanager`), bound like
+   * `kmsKeyIdentity` but without the caller's `kms.encrypt` check, as a secret following its
+   * instance key needs none; instead of `kmsKeyIdentity`.
+   */
+  readonly managedKey?: CryptoKey;
 }
 
 /** Metadata a caller may change. */
@@ -129,10 +144,19 @@ export class SecretService {
     const now = this.#clock.nowMs();
     if (input.expireTimeMs !== undefined && input.expireTimeMs <= now)
       throw errors.invalid('expireTime must be in the future.');
+    if (input.description !== undefined) checkDescription(input.description);
+    if (input.tags) {
+      checkTags(input.tags);
+      if (input.tags.length > maxTags) throw errors.invalid(`A secret has at most ${maxTags} tags.`);
+      if (new Set(input.tags.map((t) => t.key)).size !== input.tags.length)
+        throw errors.invalid('tags lists a key twice.');
+    }
     const key =
-      input.kmsKeyIdentity !== undefined
-        ? await this.resolveBinding(instance, input.kmsKeyIdentity, caller)
-        : undefined;
+      input.managedKey !== undefined
+        ? this.#checkManagedKey(instance, input.managedKey)
+        : input.kmsKeyIdentity !== undefined
+          ? await this.resolveBinding(instance, input.kmsKeyIdentity, caller)
+          : undefined;
     const rotation = rotationFields(input.rotation ?? null, now);
     const secret: Secret = {
       uid: newUuid(),
@@ -150,8 +174,21 @@ export class SecretService {
       etag: randomBytes(9).toString('base64url'),
       createTimeMs: now,
       updateTimeMs: now,
+      description: input.description ?? null,
+      tags: input.tags ?? [],
+      arnSuffix: newArnSuffix(),
     };
     return key ? { secret, key } : { secret };
+  }
+
+  /** A service-chosen key must be symmetric, active, and of the instance's project and region. */
+  #checkManagedKey(instance: Instance, key: CryptoKey): CryptoKey {
+    if (key.projectId !== instance.projectId || key.regionId !== instance.regionId)
+      throw new CofferError('project_mismatch', 'The managed key lives elsewhere than the secret.');
+    if (algorithmInfo[key.algorithm].family !== 'symmetric')
+      throw errors.invalid(`A ${key.algorithm} key cannot protect secrets.`);
+    if (key.state !== 'active') throw new CofferError('key_not_active', `The key is ${key.state}.`);
+    return key;
   }
 
   /** Stores a prepared secret with extra statements (a first version); `already_exists` on a taken path. */
@@ -276,6 +313,7 @@ export class SecretService {
     const next = {
       ...secret,
       deleteTimeMs: now + recoveryWindowDays * 86_400_000,
+      deletedTimeMs: now,
       etag: randomBytes(9).toString('base64url'),
       updateTimeMs: now,
     };
@@ -291,6 +329,7 @@ export class SecretService {
     const next = {
       ...secret,
       deleteTimeMs: null,
+      deletedTimeMs: null,
       etag: randomBytes(9).toString('base64url'),
       updateTimeMs: this.#clock.nowMs(),
     };

@@ -1,6 +1,6 @@
 import type { Kysely } from 'kysely';
 import { type Database, toBuffer } from '../storage/schema.ts';
-import { statementTemplate, type WriteStatement } from '../storage/storage-types.ts';
+import { statementTemplate, stmt, type WriteStatement } from '../storage/storage-types.ts';
 
 /** Named queries of what points at a secret's version: stages (sm_stages) and idempotency keys (sm_idempotency). */
 export class SecretStageRepo {
@@ -47,6 +47,28 @@ export class SecretStageRepo {
   /** Puts `stage` on `version` (taking it off any other version). */
   moveStage(secretUid: string, stage: string, version: number): WriteStatement {
     return this.#moveStage({ uid: secretUid, stage, version });
+  }
+
+  /** Takes `stage` off `version` (nothing when it is elsewhere by then: one row per affected stage). */
+  removeStage(secretUid: string, stage: string, version: number): WriteStatement {
+    return stmt(
+      this.#db
+        .deleteFrom('sm_stages')
+        .where('secret_uid', '=', secretUid)
+        .where('stage', '=', stage)
+        .where('version', '=', version),
+      'one',
+    );
+  }
+
+  /** Every idempotency key of a secret and the version it made (a version has at most one). */
+  async versionKeys(secretUid: string): Promise<Array<{ key: string; version: number }>> {
+    const rows = await this.#db
+      .selectFrom('sm_idempotency')
+      .select(['key', 'version'])
+      .where('secret_uid', '=', secretUid)
+      .execute();
+    return rows.map((row) => ({ key: row.key, version: Number(row.version) }));
   }
 
   /** The version an idempotency key produced, and the sealed digest of its request, if any. */

@@ -47,6 +47,22 @@ export interface Secret {
   readonly updateTimeMs: number;
   /** The rotator configuration (validated JSON, see rotation/), or null/absent: none. */
   readonly rotator?: string | null;
+  /** A free-text description (AWS's `Description`), or null/absent: none. */
+  readonly description?: string | null;
+  /** Tags (AWS's `Tags`: ordered key/value pairs, keys unique), or absent: none. */
+  readonly tags?: readonly SecretTag[];
+  /** Six random characters that end the secret's AWS ARN (absent on secrets made before migration 0017). */
+  readonly arnSuffix?: string | null;
+  /** The resource policy (a JSON IAM policy document, stored and validated), or null/absent: none. */
+  readonly resourcePolicy?: string | null;
+  /** When deletion was requested (AWS's `DeletedDate`) while pending deletion, else null/absent. */
+  readonly deletedTimeMs?: number | null;
+}
+
+/** One tag of a secret. */
+export interface SecretTag {
+  readonly key: string;
+  readonly value: string;
 }
 
 /** Secret version states. */

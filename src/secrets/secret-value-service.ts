@@ -72,11 +72,14 @@ export class SecretValueService {
     this.#keyUse = new ValueKeyUse(deps.instances, deps.clock);
   }
 
-  /** Creates a secret, with its first version when a value is given. */
+  /**
+   * Creates a secret, with its first version when a value is given; an idempotency key (AWS's
+   * ClientRequestToken) is recorded for that version as a put with the default stages records it.
+   */
   async create(
     location: SecretsLocation,
     instanceId: string,
-    input: SecretInput & ValueInput,
+    input: SecretInput & ValueInput & { idempotencyKey?: string },
     caller: Caller,
   ): Promise<Secret> {
     const instance = await this.#instances.get(location, instanceId);
@@ -98,6 +101,13 @@ export class SecretValueService {
       ['current'],
       caller,
     );
+    if (input.idempotencyKey !== undefined) {
+      checkIdempotencyKey(input.idempotencyKey);
+      const digest = requestDigest({ ...value, stages: ['current'], expectedLatestVersion: undefined });
+      statements.push(
+        this.#idempotency.record(secret.uid, input.idempotencyKey, 1, digest, secret.createTimeMs),
+      );
+    }
     await this.#secrets.insert({ ...secret, nextVersion: 2, etag }, statements);
     return { ...secret, nextVersion: 2, etag };
   }
@@ -273,16 +283,17 @@ export class SecretValueService {
   }
 
   /**
-   * The latest value of one secret of a batch (BatchReveal makes the `secrets.get_value` events);
-   * `shared` carries the key checks the batch's secrets have in common, made once.
+   * The latest value (or the value `stage` is on) of one secret of a batch (BatchReveal makes the
+   * `secrets.get_value` events); `shared` carries the key checks the batch's secrets have in common.
    */
   async reveal(
     instance: Instance,
     secret: Secret,
     caller: Caller,
     shared?: SharedKeyChecks,
+    stage?: string,
   ): Promise<RevealedValue> {
-    return this.#reveal(instance, secret, undefined, undefined, caller, shared);
+    return this.#reveal(instance, secret, undefined, stage, caller, shared);
   }
 
   /** A version's value, even disabled (a rotation's pending version, disabled until it finishes). */

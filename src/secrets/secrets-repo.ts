@@ -1,7 +1,7 @@
 import type { Kysely, Selectable } from 'kysely';
 import type { Database, SmSecretsTable } from '../storage/schema.ts';
 import { shredding, statementTemplate, stmt, type WriteStatement } from '../storage/storage-types.ts';
-import type { Instance, Secret } from './secret-types.ts';
+import type { Instance, Secret, SecretTag } from './secret-types.ts';
 
 const num = (v: number | null) => (v === null ? null : Number(v));
 
@@ -30,6 +30,21 @@ function toSecret(row: Selectable<SmSecretsTable>): Secret {
     createTimeMs: Number(row.create_time),
     updateTimeMs: Number(row.update_time),
     rotator: row.rotator ?? null,
+    description: row.description ?? null,
+    tags: row.tags ? (JSON.parse(row.tags) as SecretTag[]) : [],
+    arnSuffix: row.arn_suffix ?? null,
+    resourcePolicy: row.resource_policy ?? null,
+    deletedTimeMs: num(row.deleted_time ?? null),
+  };
+}
+
+/** The 0017 attribute columns of a secret, as stored. */
+function attributeColumns(secret: Secret) {
+  return {
+    description: secret.description ?? null,
+    tags: secret.tags && secret.tags.length > 0 ? JSON.stringify(secret.tags) : null,
+    resource_policy: secret.resourcePolicy ?? null,
+    deleted_time: secret.deletedTimeMs ?? null,
   };
 }
 
@@ -161,6 +176,8 @@ export class SecretsRepo {
         create_time: secret.createTimeMs,
         update_time: secret.updateTimeMs,
         rotator: secret.rotator ?? null,
+        arn_suffix: secret.arnSuffix ?? null,
+        ...attributeColumns(secret),
       }),
     );
   }
@@ -180,6 +197,7 @@ export class SecretsRepo {
           etag: secret.etag,
           update_time: secret.updateTimeMs,
           rotator: secret.rotator ?? null,
+          ...attributeColumns(secret),
         })
         .where('uid', '=', secret.uid)
         .where('etag', '=', expectedEtag),

@@ -334,6 +334,12 @@ export interface SmSecretsTable {
   update_time: number;
   /** The rotator configuration (JSON, migration 0013), or null: the schedule only records `rotation_due`. */
   rotator: string | null;
+  /** Migration 0017: description, tags (JSON array of {key, value}), ARN suffix, resource policy, deletion request time. */
+  description: string | null;
+  tags: string | null;
+  arn_suffix: string | null;
+  resource_policy: string | null;
+  deleted_time: number | null;
 }
 
 /** Secret versions: the value sealed by a fresh data key, the data key wrapped by a KMS key or the root key. */

@@ -17,6 +17,7 @@ import * as rotation from './0013-rotation.ts';
 import * as databases from './0014-databases.ts';
 import * as dbRoleAdminSecret from './0015-db-role-admin-secret.ts';
 import * as awsAccessKeys from './0016-aws-access-keys.ts';
+import * as secretAttributes from './0017-secret-attributes.ts';
 import * as kmsAws from './0018-kms-aws.ts';
 
 /** One schema change. `up` runs inside the migration transaction, on either engine. */
@@ -45,5 +46,6 @@ export const migrations: readonly Migration[] = [
   { id: '0014-databases', up: databases.up },
   { id: '0015-db-role-admin-secret', up: dbRoleAdminSecret.up },
   { id: '0016-aws-access-keys', up: awsAccessKeys.up },
+  { id: '0017-secret-attributes', up: secretAttributes.up },
   { id: '0018-kms-aws', up: kmsAws.up },
 ];
