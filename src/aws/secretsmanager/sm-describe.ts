@@ -1,0 +1,74 @@
+import type { App } from '../../app/app.ts';
+import type { Instance, Secret } from '../../secrets/secret-types.ts';
+import type { AwsCall } from '../aws-operation.ts';
+import { secretArnOf } from './sm-scope.ts';
+import { awsStage, awsTags, seconds } from './sm-wire.ts';
+
+/** The KMS key ARN of a secret's key, or undefined for the AWS-managed key (AWS omits it then) or none. */
+export async function kmsKeyArnOf(call: AwsCall, app: App, instance: Instance, secret: Secret) {
+  const key = await app.secrets.keyOf(instance, secret);
+  if (!key) return undefined;
+  const managed = await app.kmsAliases.find(
+    { projectId: key.projectId, regionId: key.regionId },
+    'alias/aws/secretsmanager',
+  );
+  if (managed?.keyUid === key.uid) return undefined;
+  return `arn:aws:kms:${key.regionId}:${call.accountId}:key/${key.id}`;
+}
+
+/** Version id → AWS staging labels, for the versions that carry a stage. */
+export async function versionIdsToStages(app: App, secret: Secret): Promise<Record<string, string[]>> {
+  const stages = await app.secretValues.stages(secret, secret.instanceId, secret.path);
+  const byVersion = new Map<number, string[]>();
+  for (const [stage, version] of stages)
+    byVersion.set(version, [...(byVersion.get(version) ?? []), awsStage(stage)]);
+  const ids = await app.secretAttributes.versionIds(secret, [...byVersion.keys()]);
+  const out: Record<string, string[]> = {};
+  for (const [version, labels] of byVersion) out[ids.get(version)!] = labels.sort();
+  return out;
+}
+
+/** The rotation fields of DescribeSecret/ListSecrets. */
+export async function rotationView(app: App, secret: Secret) {
+  const status = await app.rotation.status(secret);
+  const days = secret.rotationPeriodSeconds === null ? undefined : secret.rotationPeriodSeconds / 86_400;
+  const lastSuccess = status?.lastSuccessTime;
+  return {
+    RotationEnabled: secret.rotationPeriodSeconds !== null,
+    ...(days !== undefined
+      ? {
+          RotationRules:
+            Number.isInteger(days) && days >= 1
+              ? { AutomaticallyAfterDays: days }
+              : { ScheduleExpression: `rate(${secret.rotationPeriodSeconds! / 3600} hours)` },
+        }
+      : {}),
+    ...(secret.nextRotationTimeMs !== null ? { NextRotationDate: seconds(secret.nextRotationTimeMs) } : {}),
+    ...(lastSuccess ? { LastRotatedDate: seconds(Date.parse(lastSuccess)) } : {}),
+  };
+}
+
+/** A secret as DescribeSecret (and, with `versions: false`, ListSecrets without stages) shows it. */
+export async function describeSecret(
+  call: AwsCall,
+  app: App,
+  instance: Instance,
+  secret: Secret,
+  options: { versions: boolean } = { versions: true },
+): Promise<Record<string, unknown>> {
+  const kmsKeyId = await kmsKeyArnOf(call, app, instance, secret);
+  return {
+    ARN: secretArnOf(call, secret),
+    Name: secret.path,
+    ...(secret.description ? { Description: secret.description } : {}),
+    ...(kmsKeyId ? { KmsKeyId: kmsKeyId } : {}),
+    ...(await rotationView(app, secret)),
+    LastChangedDate: seconds(secret.updateTimeMs),
+    ...(secret.deleteTimeMs !== null
+      ? { DeletedDate: seconds(secret.deletedTimeMs ?? secret.updateTimeMs) }
+      : {}),
+    Tags: awsTags(secret),
+    ...(options.versions ? { VersionIdsToStages: await versionIdsToStages(app, secret) } : {}),
+    CreatedDate: seconds(secret.createTimeMs),
+  };
+}

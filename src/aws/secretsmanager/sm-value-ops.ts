@@ -1,0 +1,197 @@
+import { Type } from '@sinclair/typebox';
+import type { App } from '../../app/app.ts';
+import { isCofferError } from '../../core/errors.ts';
+import type { RevealedValue } from '../../secrets/value-fns.ts';
+import type { Secret } from '../../secrets/secret-types.ts';
+import { AwsError, awsErrorOf } from '../aws-errors.ts';
+import { type AwsCall, type AwsOperation, awsOperation } from '../aws-operation.ts';
+import { putVersion } from './sm-put.ts';
+import { resolveSecret, secretArnOf } from './sm-scope.ts';
+import {
+  SecretIdField,
+  TokenField,
+  asValueOperation,
+  awsStage,
+  cofferStage,
+  seconds,
+  str,
+  valueOf,
+} from './sm-wire.ts';
+
+/** A revealed value as GetSecretValue (and BatchGetSecretValue) answer it. */
+export async function valueView(call: AwsCall, app: App, secret: Secret, value: RevealedValue) {
+  const versionId = (await app.secretAttributes.versionIds(secret, [value.version])).get(value.version)!;
+  return {
+    ARN: secretArnOf(call, secret),
+    Name: secret.path,
+    VersionId: versionId,
+    ...(value.binaryValue !== undefined
+      ? { SecretBinary: value.binaryValue.toString('base64') }
+      : { SecretString: value.value }),
+    VersionStages: value.stages.map(awsStage),
+    CreatedDate: seconds(value.createTimeMs),
+  };
+}
+
+/** GetSecretValue, PutSecretValue, ListSecretVersionIds, UpdateSecretVersionStage. */
+export function valueOperations(app: App): Record<string, AwsOperation> {
+  return {
+    GetSecretValue: awsOperation({
+      input: Type.Object({
+        SecretId: SecretIdField,
+        VersionId: Type.Optional(str(32, 64)),
+        VersionStage: Type.Optional(str(1, 256)),
+      }),
+      changesState: false,
+      handler: async (call, input) => {
+        const { secret } = await resolveSecret(call, app, input.SecretId, 'secrets.get_value', {
+          live: true,
+        });
+        let version: number | undefined;
+        if (input.VersionId !== undefined) {
+          version = await app.secretAttributes.versionOf(secret, input.VersionId);
+          if (version === undefined)
+            throw new AwsError(
+              'ResourceNotFoundException',
+              `Secrets Manager can't find the specified secret value for VersionId: ${input.VersionId}`,
+            );
+        }
+        const label = input.VersionStage ?? (version === undefined ? 'AWSCURRENT' : undefined);
+        const stage = label === undefined ? undefined : cofferStage(label);
+        const value = await asValueOperation('decrypt', () =>
+          app.secretValues.getValue(
+            secret,
+            secret.instanceId,
+            secret.path,
+            version === undefined ? undefined : String(version),
+            stage,
+            call.caller,
+          ),
+        ).catch((err: unknown) => {
+          if (isCofferError(err, 'not_found') && label !== undefined)
+            throw new AwsError(
+              'ResourceNotFoundException',
+              `Secrets Manager can't find the specified secret value for staging label: ${label}`,
+            );
+          if (isCofferError(err, 'invalid_argument'))
+            throw new AwsError(
+              'InvalidRequestException',
+              'The VersionId and VersionStage you specified do not name the same version.',
+            );
+          throw err;
+        });
+        call.auditDetails.version = value.version;
+        return valueView(call, app, secret, value);
+      },
+    }),
+
+    PutSecretValue: awsOperation({
+      input: Type.Object({
+        SecretId: SecretIdField,
+        ClientRequestToken: TokenField,
+        SecretBinary: Type.Optional(Type.String({ maxLength: 87_384 })),
+        SecretString: Type.Optional(Type.String({ maxLength: 65_536 })),
+        VersionStages: Type.Optional(Type.Array(str(1, 256), { minItems: 1, maxItems: 20 })),
+        RotationToken: Type.Optional(str(36, 256)),
+      }),
+      changesState: true,
+      handler: async (call, input) => {
+        const named = await resolveSecret(call, app, input.SecretId, 'secrets.put_value', { live: true });
+        const value = valueOf(input, true)!;
+        const stages = input.VersionStages?.map(cofferStage);
+        const versionId = await putVersion(call, app, named, value, stages, input.ClientRequestToken);
+        const version = await app.secretAttributes.versionOf(named.secret, versionId);
+        const all = await app.secretValues.stages(named.secret, named.secret.instanceId, named.secret.path);
+        const labels = [...all].filter(([, v]) => v === version).map(([s]) => awsStage(s));
+        return {
+          ARN: secretArnOf(call, named.secret),
+          Name: named.secret.path,
+          VersionId: versionId,
+          VersionStages: labels.sort(),
+        };
+      },
+    }),
+
+    ListSecretVersionIds: awsOperation({
+      input: Type.Object({
+        SecretId: SecretIdField,
+        MaxResults: Type.Optional(Type.Integer({ minimum: 1, maximum: 100 })),
+        NextToken: Type.Optional(str(1, 4096)),
+        IncludeDeprecated: Type.Optional(Type.Boolean()),
+      }),
+      changesState: false,
+      handler: async (call, input) => {
+        const { secret } = await resolveSecret(call, app, input.SecretId, 'secrets.versions.list');
+        const stages = await app.secretValues.stages(secret, secret.instanceId, secret.path);
+        const versions = (await app.secretAttributes.versions(secret))
+          .filter((v) => v.state !== 'destroyed')
+          .map((v) => ({
+            ...v,
+            stages: [...stages].filter(([, n]) => n === v.version).map(([s]) => awsStage(s)),
+          }))
+          .filter((v) => input.IncludeDeprecated === true || v.stages.length > 0)
+          .reverse();
+        let start = 0;
+        if (input.NextToken !== undefined) {
+          start = Number.parseInt(Buffer.from(input.NextToken, 'base64url').toString('utf8'), 10);
+          if (!Number.isInteger(start) || start < 0 || start > versions.length)
+            throw new AwsError('InvalidNextTokenException', 'The NextToken value is invalid.');
+        }
+        const max = input.MaxResults ?? 100;
+        const page = versions.slice(start, start + max);
+        const ids = await app.secretAttributes.versionIds(
+          secret,
+          page.map((v) => v.version),
+        );
+        return {
+          ARN: secretArnOf(call, secret),
+          Name: secret.path,
+          Versions: page.map((v) => ({
+            VersionId: ids.get(v.version),
+            VersionStages: v.stages.sort(),
+            CreatedDate: seconds(v.createTimeMs),
+            KmsKeyIds: [],
+          })),
+          ...(start + max < versions.length
+            ? { NextToken: Buffer.from(String(start + max)).toString('base64url') }
+            : {}),
+        };
+      },
+    }),
+
+    UpdateSecretVersionStage: awsOperation({
+      input: Type.Object({
+        SecretId: SecretIdField,
+        VersionStage: str(1, 256),
+        MoveToVersionId: Type.Optional(str(32, 64)),
+        RemoveFromVersionId: Type.Optional(str(32, 64)),
+      }),
+      changesState: true,
+      handler: async (call, input) => {
+        const { secret } = await resolveSecret(call, app, input.SecretId, 'secrets.stages.update', {
+          live: true,
+        });
+        const stage = cofferStage(input.VersionStage);
+        const versionOf = async (id: string | undefined) => {
+          if (id === undefined) return undefined;
+          const version = await app.secretAttributes.versionOf(secret, id);
+          if (version === undefined)
+            throw new AwsError('ResourceNotFoundException', `Secrets Manager can't find the version ${id}.`);
+          return version;
+        };
+        const moveTo = await versionOf(input.MoveToVersionId);
+        const removeFrom = await versionOf(input.RemoveFromVersionId);
+        call.auditDetails.stage = stage;
+        if (moveTo !== undefined) call.auditDetails.version = moveTo;
+        await app.secretAttributes
+          .relabel(secret, secret.instanceId, secret.path, stage, moveTo, removeFrom)
+          .catch((err: unknown) => {
+            if (isCofferError(err, 'invalid_argument'))
+              throw new AwsError('InvalidParameterException', awsErrorOf(err, 'secretsmanager').message);
+            throw err;
+          });
+        return { ARN: secretArnOf(call, secret), Name: secret.path };
+      },
+    }),
+  };
+}
