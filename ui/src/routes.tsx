@@ -3,7 +3,11 @@
  * → secrets → secret. KMS, IAM and audit pages are added below their comment.
  */
 import type { Route } from './router.tsx';
+import { ProjectPage } from './pages/projects/ProjectPage.tsx';
 import { ProjectsPage } from './pages/projects/ProjectsPage.tsx';
+import { InstancePage } from './pages/secrets/InstancePage.tsx';
+import { InstancesPage } from './pages/secrets/InstancesPage.tsx';
+import { SecretPage } from './pages/secrets/SecretPage.tsx';
 import { AuditPage } from './pages/audit/AuditPage.tsx';
 import { IamPage } from './pages/iam/IamPage.tsx';
 import { ServiceAccountPage } from './pages/iam/ServiceAccountPage.tsx';
@@ -14,6 +18,29 @@ import { KmsPage } from './pages/kms/KmsPage.tsx';
 /** Every route, first match wins. */
 export const routes: readonly Route[] = [
   { pattern: '/projects', render: () => <ProjectsPage /> },
+  { pattern: '/projects/:projectId', render: (p) => <ProjectPage projectId={p.projectId!} /> },
+  { pattern: '/projects/:projectId/regions', render: (p) => <ProjectPage projectId={p.projectId!} /> },
+  {
+    pattern: '/projects/:projectId/regions/:regionId',
+    render: (p) => <InstancesPage projectId={p.projectId!} regionId={p.regionId!} />,
+  },
+  {
+    pattern: '/projects/:projectId/regions/:regionId/instances/:instanceId',
+    render: (p) => (
+      <InstancePage projectId={p.projectId!} regionId={p.regionId!} instanceId={p.instanceId!} />
+    ),
+  },
+  {
+    pattern: '/projects/:projectId/regions/:regionId/instances/:instanceId/secrets/:secret',
+    render: (p) => (
+      <SecretPage
+        projectId={p.projectId!}
+        regionId={p.regionId!}
+        instanceId={p.instanceId!}
+        secret={p.secret!}
+      />
+    ),
+  },
   // KMS, IAM and audit pages (ui-pages).
   { pattern: '/projects/:projectId/kms', render: (p) => <KmsPage projectId={p.projectId!} /> },
   {

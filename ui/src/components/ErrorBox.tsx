@@ -6,10 +6,11 @@ export function ErrorBox(props: { readonly error: unknown; readonly title?: stri
   const { error } = props;
   if (error === null || error === undefined) return null;
   const api = error instanceof ApiError ? error : null;
+  // The API's message, or the console's own (a form's check); never a stack.
   const message = api
     ? api.message
-    : error instanceof Error && error.name !== 'Error'
-      ? `${error.name}: the console could not do this.`
+    : error instanceof Error
+      ? error.message
       : 'Something went wrong in the console.';
   return (
     <div className="error-box" role="alert">
