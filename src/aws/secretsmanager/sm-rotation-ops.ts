@@ -132,7 +132,7 @@ export function rotationOperations(app: App): Record<string, AwsOperation> {
         RequireEachIncludedType: Type.Optional(Type.Boolean()),
       }),
       changesState: false,
-      handler: (_call, input) => {
+      handler: async (_call, input) => {
         const excluded = new Set(input.ExcludeCharacters ?? '');
         const types = [
           input.ExcludeLowercase ? '' : lower,
@@ -159,7 +159,7 @@ export function rotationOperations(app: App): Record<string, AwsOperation> {
         for (;;) {
           const password = randomString(alphabet, length);
           if (!requireEach || types.every((set) => [...password].some((c) => set.includes(c))))
-            return Promise.resolve({ RandomPassword: password });
+            return { RandomPassword: password };
         }
       },
     }),
