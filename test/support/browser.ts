@@ -107,6 +107,8 @@ export async function openPage(browser: Browser): Promise<{
 }> {
   const context = await browser.newContext({ viewport: { width: 1280, height: 860 } });
   const page = await context.newPage();
+  // A console page answers in well under a second; a missing element should fail fast, not in 30 s.
+  page.setDefaultTimeout(10_000);
   const problems: string[] = [];
   page.on('pageerror', (err) => problems.push(`page error: ${err.message}`));
   page.on('console', (message) => {
@@ -119,7 +121,7 @@ export async function openPage(browser: Browser): Promise<{
   return { context, page, problems };
 }
 
-/** Signs in on the console's sign-in page with email and password; waits until the sign-in form is gone. */
+/** Signs in on the console's sign-in page with email and password; waits for the signed-in layout. */
 export async function signIn(
   page: Page,
   baseUrl: string,
@@ -130,7 +132,7 @@ export async function signIn(
   await page.getByLabel('Email').fill(email);
   await page.getByLabel('Password').fill(password);
   await page.getByRole('button', { name: 'Sign in' }).click();
-  await page.getByRole('button', { name: 'Sign in' }).waitFor({ state: 'detached' });
+  await page.getByRole('button', { name: 'Sign out' }).waitFor();
 }
 
 const axeSource = (createRequire(import.meta.url)('axe-core') as { source: string }).source;
@@ -157,22 +159,28 @@ export async function axeCheck(page: Page, label = page.url()): Promise<void> {
     `window.axe.run(document, { runOnly: { type: 'tag', values: ${JSON.stringify(wcagTags)} }, resultTypes: ['violations'] }).then((r) => r.violations)`,
   )) as AxeViolation[];
   if (violations.length === 0) return;
-  const lines = violations.flatMap((v) =>
-    v.nodes.map(
-      (n) =>
-        `- [${v.impact ?? 'n/a'}] ${v.id}: ${v.help} at ${JSON.stringify(n.target)}${
-          n.failureSummary ? ` (${n.failureSummary.replace(/\s+/g, ' ').trim()})` : ''
-        }`,
-    ),
+  // One line per rule, with up to five of its elements: a repeated row problem stays readable.
+  const lines = violations.map((v) => {
+    const targets = v.nodes.slice(0, 5).map((n) => JSON.stringify(n.target));
+    const more = v.nodes.length > 5 ? ` and ${v.nodes.length - 5} more` : '';
+    const why = v.nodes[0]?.failureSummary?.replace(/\s+/g, ' ').trim();
+    return `- [${v.impact ?? 'n/a'}] ${v.id}: ${v.help} (${v.nodes.length} element(s): ${targets.join(', ')}${more})${why ? `\n    ${why}` : ''}`;
+  });
+  assert.fail(
+    `axe-core: ${violations.length} WCAG 2.2 AA rule(s) violated on ${label}:\n${lines.join('\n')}`,
   );
-  assert.fail(`axe-core: ${lines.length} WCAG 2.2 AA violation(s) on ${label}:\n${lines.join('\n')}`);
 }
 
-/** Both themes: runs `axeCheck` in light then dark colour scheme (the console follows prefers-color-scheme). */
+/** Both themes: runs `axeCheck` with the console's light then dark theme (`data-theme` on <html>). */
 export async function axeCheckThemes(page: Page, label = page.url()): Promise<void> {
-  for (const colorScheme of ['light', 'dark'] as const) {
-    await page.emulateMedia({ colorScheme });
-    await axeCheck(page, `${label} (${colorScheme})`);
+  const before = await page.evaluate('document.documentElement.dataset.theme ?? null');
+  for (const theme of ['light', 'dark'] as const) {
+    await page.evaluate(`document.documentElement.dataset.theme = ${JSON.stringify(theme)}`);
+    await axeCheck(page, `${label} (${theme})`);
   }
-  await page.emulateMedia({ colorScheme: 'light' });
+  await page.evaluate(
+    before === null
+      ? 'delete document.documentElement.dataset.theme'
+      : `document.documentElement.dataset.theme = ${JSON.stringify(before)}`,
+  );
 }

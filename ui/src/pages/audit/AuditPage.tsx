@@ -172,7 +172,7 @@ export function AuditPage(props: { readonly projectId: string }): ReactNode {
                         className="link"
                         aria-expanded={open === e.id}
                         aria-controls={`event-${e.id}`}
-                        aria-label={`Details of ${e.action} at ${new Date(e.time).toLocaleString()}`}
+                        aria-label={`${open === e.id ? 'Hide' : 'Show'} details of ${e.action} at ${new Date(e.time).toLocaleString()}`}
                         onClick={() => setOpen(open === e.id ? null : e.id)}
                       >
                         {open === e.id ? 'Hide' : 'Show'}
