@@ -1,4 +1,5 @@
 import { type ReactNode, useEffect, useSyncExternalStore } from 'react';
+import { ErrorBoundary } from './components/ErrorBoundary.tsx';
 import { Layout } from './components/Layout.tsx';
 import { SignInPage } from './pages/SignInPage.tsx';
 import { NotFoundPage } from './pages/NotFoundPage.tsx';
@@ -27,7 +28,10 @@ export function App(): ReactNode {
   }
   return (
     <Layout session={session}>
-      <Router routes={routes} fallback={<NotFoundPage />} />
+      {/* Keyed by path: a failed page does not stay failed after navigating away. */}
+      <ErrorBoundary key={place.path}>
+        <Router routes={routes} fallback={<NotFoundPage />} />
+      </ErrorBoundary>
     </Layout>
   );
 }

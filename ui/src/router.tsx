@@ -4,6 +4,7 @@
  * navigation is pushState. Parameters are decoded once; pages re-encode them for the API (client.ts).
  */
 import { Fragment, type MouseEvent, type ReactNode, useSyncExternalStore } from 'react';
+import { isConsolePath, seg } from './url-safety.ts';
 
 /** The console's base path; every route is below it. */
 export const base = '/ui';
@@ -44,13 +45,8 @@ export function usePlace(): Place {
   return useSyncExternalStore(subscribe, snapshot);
 }
 
-/**
- * Whether `target` is a path inside the console (`/…`, not `//host` or `/\host`): return paths from
- * the URL are checked with this, so sign-in never redirects off the console (no open redirect).
- */
-export function isConsolePath(target: string): boolean {
-  return /^\/(?![/\\])[^\s\\]*$/.test(target) && !target.includes('://');
-}
+/** Whether a path is the console's own (return paths are checked with it: no open redirect). */
+export { isConsolePath } from './url-safety.ts';
 
 /** Navigates to a console path (`/projects/…`); `replace` keeps the history entry. */
 export function navigate(to: string, options: { replace?: boolean } = {}): void {
@@ -64,7 +60,7 @@ export function navigate(to: string, options: { replace?: boolean } = {}): void 
 
 /** Joins path segments, each encoded (`path('projects', id)` → `/projects/<id>`). */
 export function path(...segments: readonly string[]): string {
-  return '/' + segments.map((s) => encodeURIComponent(s)).join('/');
+  return '/' + segments.map((s) => seg(s)).join('/');
 }
 
 /** A link inside the console. */

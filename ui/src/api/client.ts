@@ -39,9 +39,7 @@ export interface CallOptions {
 }
 
 /** Encodes one path segment (ids, names, secret paths are always encoded, never spliced raw). */
-export function seg(value: string): string {
-  return encodeURIComponent(value);
-}
+export { seg } from '../url-safety.ts';
 
 function urlOf(path: string, query?: Query): string {
   const params = new URLSearchParams();
