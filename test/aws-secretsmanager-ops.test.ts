@@ -629,4 +629,97 @@ describe('AWS Secrets Manager operations', () => {
     assert.ok(byFilter.NextToken);
     await fails(run('BatchGetSecretValue', {}), 'InvalidParameterException');
   });
+
+  test('review: another project never reaches these secrets (by ARN or name), nor does a name reach a native instance', async () => {
+    await run('CreateSecret', { Name: 'mine', SecretString: 'project one' });
+    const arn = (await run('DescribeSecret', { SecretId: 'mine' })).ARN as string;
+    const other = (await api('POST', '/v2/projects', {})).body;
+    const owner = await api('POST', `/v2/projects/${other.id}/iam-policy:add-binding`, {
+      role: 'roles/owner',
+      member: admin,
+    });
+    assert.equal(owner.status, 200);
+    const asOther = (operation: string, input: Record<string, unknown>) =>
+      ops[operation]!.handler(callAs(admin, operation, other.id, other.awsAccountId), input);
+    for (const SecretId of [arn, 'mine', arn.replace(`:${account}:`, `:${other.awsAccountId}:`)]) {
+      await fails(asOther('GetSecretValue', { SecretId }), 'ResourceNotFoundException');
+      await fails(asOther('DescribeSecret', { SecretId }), 'ResourceNotFoundException');
+    }
+    // A secret of another instance of the same project is not the AWS face's, whatever its name.
+    const native = (await api('POST', `${region}/instances`, { name: 'native' })).body.id as string;
+    assert.equal(
+      (await api('POST', `${region}/instances/${native}/secrets`, { path: 'native-only', value: 'n' }))
+        .status,
+      201,
+    );
+    await fails(run('GetSecretValue', { SecretId: 'native-only' }), 'ResourceNotFoundException');
+    assert.equal(
+      (await run('ListSecrets', { Filters: [{ Key: 'name', Values: ['native-only'] }] })).SecretList.length,
+      0,
+    );
+  });
+
+  test('review: read permissions never write tags, policies or stages; another key is named only to who may use it', async () => {
+    const viewer = (await api('POST', `/v2/projects/${project}/service-accounts`, { name: 'aws-viewer' }))
+      .body.email as string;
+    const member = `serviceAccount:${viewer}` as Principal;
+    await run('CreateSecret', { Name: 'watched', SecretString: 'v' });
+    const instances = (await api('GET', `${region}/instances`)).body.items as Array<{
+      id: string;
+      name: string;
+    }>;
+    const aws = instances.find((i) => i.name === 'aws')!;
+    for (const role of ['roles/secretsmanager.viewer', 'roles/secretsmanager.reader'])
+      assert.equal(
+        (
+          await api('POST', `${region}/instances/${aws.id}/secrets/watched/iam-policy:add-binding`, {
+            role,
+            member,
+          })
+        ).status,
+        200,
+      );
+    assert.equal((await run('DescribeSecret', { SecretId: 'watched' }, member)).Name, 'watched');
+    assert.equal((await run('GetSecretValue', { SecretId: 'watched' }, member)).SecretString, 'v');
+    const current = (await run('GetSecretValue', { SecretId: 'watched' })).VersionId as string;
+    for (const [operation, input] of [
+      ['TagResource', { SecretId: 'watched', Tags: [{ Key: 'k', Value: 'v' }] }],
+      ['UntagResource', { SecretId: 'watched', TagKeys: ['k'] }],
+      ['PutResourcePolicy', { SecretId: 'watched', ResourcePolicy: '{}' }],
+      ['DeleteResourcePolicy', { SecretId: 'watched' }],
+      ['UpdateSecretVersionStage', { SecretId: 'watched', VersionStage: 'x', MoveToVersionId: current }],
+      ['UpdateSecret', { SecretId: 'watched', Description: 'changed' }],
+      ['PutSecretValue', { SecretId: 'watched', SecretString: 'w' }],
+      ['RestoreSecret', { SecretId: 'watched' }],
+      ['CancelRotateSecret', { SecretId: 'watched' }],
+    ] as const)
+      await fails(run(operation, input, member), 'AccessDeniedException');
+    // An admin of the secret without KMS rights learns nothing about other keys from UpdateSecret.
+    const sa = (await api('POST', `/v2/projects/${project}/service-accounts`, { name: 'aws-sm-admin' })).body
+      .email as string;
+    const smAdmin = `serviceAccount:${sa}` as Principal;
+    assert.equal(
+      (
+        await api('POST', `${region}/instances/${aws.id}/iam-policy:add-binding`, {
+          role: 'roles/secretsmanager.admin',
+          member: smAdmin,
+        })
+      ).status,
+      200,
+    );
+    const ring = (await api('POST', `${region}/keyrings`, { displayName: 'other' })).body.id as string;
+    const other = (await api('POST', `${region}/keyrings/${ring}/keys`, { algorithm: 'aes256-gcm96' })).body
+      .id as string;
+    await fails(
+      run('UpdateSecret', { SecretId: 'watched', KmsKeyId: other }, smAdmin),
+      'AccessDeniedException',
+    );
+    await fails(
+      run('UpdateSecret', { SecretId: 'watched', KmsKeyId: randomUUID() }, smAdmin),
+      'AccessDeniedException',
+    );
+    await fails(run('UpdateSecret', { SecretId: 'watched', KmsKeyId: other }), 'InvalidRequestException');
+    // The key it already has may be named (AWS clients resend it).
+    await run('UpdateSecret', { SecretId: 'watched', KmsKeyId: 'alias/aws/secretsmanager' }, smAdmin);
+  });
 });

@@ -169,13 +169,18 @@ export function secretOperations(app: App): Record<string, AwsOperation> {
         if (value) await call.authorize('secrets.put_value', named.resource);
         const { instance, secret } = named;
         if (input.KmsKeyId !== undefined && input.KmsKeyId !== '') {
-          const wanted = await namedKey(call, app, input.KmsKeyId);
+          const wanted = await findKmsKey(call, app, input.KmsKeyId);
           const current = await app.secrets.keyOf(instance, secret);
-          if (wanted.uid !== current?.uid)
+          if (wanted === undefined || wanted.uid !== current?.uid) {
+            // Another key (or none) is named: say which only to a caller who may use it.
+            const key = await namedKey(call, app, input.KmsKeyId);
+            if (!(await app.authorizer.holds(call.principal, 'kms.encrypt', keyResourceName(key))))
+              throw errors.denied();
             throw new AwsError(
               'InvalidRequestException',
               "A secret's KMS key is fixed when it is created (Coffer rule: its values stay under one key); create a new secret to use another key.",
             );
+          }
         }
         let latest = secret;
         if (input.Description !== undefined)
