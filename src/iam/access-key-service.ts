@@ -102,7 +102,6 @@ export class AccessKeyService {
   #cache = new Map<string, AwsIdentity | null>();
   #generation = 0;
   #fresh: () => boolean = () => true;
-  #staticKey: AwsIdentity | undefined;
 
   constructor(deps: AccessKeyServiceDeps) {
     this.#deps = deps;
@@ -111,11 +110,6 @@ export class AccessKeyService {
   /** Serves cached identities only while `fresh()` (the node's feed lease). */
   serveWithin(fresh: () => boolean): void {
     this.#fresh = fresh;
-  }
-
-  /** AWS test mode's static key pair (docs/aws.md); undefined turns it off. */
-  setStaticKey(identity: AwsIdentity | undefined): void {
-    this.#staticKey = identity;
   }
 
   /**
@@ -234,8 +228,6 @@ export class AccessKeyService {
    * identity, `null` when the key is unknown or unusable, undefined when it must be looked up.
    */
   identifyCached(accessKeyId: string): AwsIdentity | null | undefined {
-    const fixed = this.#staticKey;
-    if (fixed !== undefined && fixed.accessKeyId === accessKeyId) return fixed;
     if (!this.#fresh()) return undefined;
     return this.#cache.get(accessKeyId);
   }

@@ -2,6 +2,7 @@ import type { FastifyContextConfig, FastifyInstance, FastifyReply, FastifyReques
 import type { App } from '../../app/app.ts';
 import { type PendingAudit, pendingAudit } from '../../audit/audit-outbox.ts';
 import type { AuditEvent, AuditResult } from '../../audit/audit-types.ts';
+import { appendRequestEvents, auditResultOf } from '../../audit/request-audit.ts';
 import { mapError } from '../error-mapper.ts';
 import { rootResource, routeConfig } from '../route-guard.ts';
 import { newTimeOrderedUuid } from '../../core/ids.ts';
@@ -18,11 +19,6 @@ declare module 'fastify' {
     /** Set by `auditNow`: the request's event is already durable. */
     audited?: boolean;
   }
-}
-
-function resultOf(status: number): AuditResult {
-  if (status < 400) return 'ok';
-  return status === 401 || status === 403 ? 'denied' : 'error';
 }
 
 type Mutable<T> = { -readonly [K in keyof T]: T[K] };
@@ -72,7 +68,7 @@ function eventOf(
   const config = routeConfig(request);
   if (!config.guard && !config.audit) return undefined;
   const status = reply.statusCode;
-  return buildEvent(request, config, nowMs, id ?? newTimeOrderedUuid(nowMs), status, resultOf(status));
+  return buildEvent(request, config, nowMs, id ?? newTimeOrderedUuid(nowMs), status, auditResultOf(status));
 }
 
 /**
@@ -158,16 +154,8 @@ async function appendAnswered(
   pending: PendingAudit | undefined,
 ): Promise<unknown> {
   try {
-    const events = [primary];
     // Extra events still marked with status 0 failed with the request: they take its status.
-    if (request.auditExtra)
-      for (const event of request.auditExtra)
-        events.push(
-          event.status === 0
-            ? { ...event, status: reply.statusCode, result: resultOf(reply.statusCode) }
-            : event,
-        );
-    await app.audit.append(events, pending?.written ? [pending.id] : noOutboxIds);
+    await appendRequestEvents(app.audit, primary, request.auditExtra, pending);
     return payload;
   } catch (err) {
     // An error answer reveals nothing: keep it (the audit failure is logged). A success is withheld.

@@ -1,0 +1,245 @@
+/**
+ * SigV4 verification of the AWS face (docs/aws.md): the Authorization header is parsed and checked
+ * (scope, date, clock skew, payload hash), then the request is signed again with AWS's own signer
+ * (`@smithy/signature-v4`) from what was received — method, path, query, exactly the headers the
+ * client signed, the body's SHA-256 — and the two signatures are compared in constant time.
+ * The signer caches derived signing keys per (secret, date, region, service); nothing else is kept.
+ */
+import { createHash, timingSafeEqual } from 'node:crypto';
+import type { IncomingHttpHeaders } from 'node:http';
+import { Hash } from '@smithy/hash-node';
+import { SignatureV4 } from '@smithy/signature-v4';
+import { AwsError } from './aws-errors.ts';
+
+/** Allowed difference between the request's X-Amz-Date and this node's clock (AWS: 5 minutes). */
+export const clockSkewMs = 5 * 60_000;
+
+/** The parts of a SigV4 Authorization header. */
+export interface SigV4Authorization {
+  readonly accessKeyId: string;
+  /** `YYYYMMDD` of the credential scope. */
+  readonly scopeDate: string;
+  readonly region: string;
+  readonly service: string;
+  /** Lowercase names, as signed. */
+  readonly signedHeaders: readonly string[];
+  /** 64 lowercase hex digits. */
+  readonly signature: string;
+  /** The request's X-Amz-Date (`YYYYMMDDTHHMMSSZ`). */
+  readonly amzDate: string;
+  readonly signingDate: Date;
+}
+
+/** A received request, as verification needs it. */
+export interface ReceivedRequest {
+  readonly method: string;
+  /** The URL as received (path and query). */
+  readonly url: string;
+  readonly headers: IncomingHttpHeaders;
+  readonly body: Buffer;
+}
+
+const algorithm = 'AWS4-HMAC-SHA256';
+const authorizationPattern =
+  /^AWS4-HMAC-SHA256\s+Credential=([^,\s]+)\s*,\s*SignedHeaders=([^,\s]+)\s*,\s*Signature=([^,\s]+)\s*$/;
+const amzDatePattern = /^(\d{4})(\d{2})(\d{2})T(\d{2})(\d{2})(\d{2})Z$/;
+const signaturePattern = /^[0-9a-f]{64}$/;
+const headerNamePattern = /^[a-z0-9!#$%&'*+.^_`|~-]+$/;
+
+const invalidSignature = () =>
+  new AwsError(
+    'InvalidSignatureException',
+    'The request signature we calculated does not match the signature you provided. Check your AWS Secret Access Key and signing method. Consult the service documentation for details.',
+  );
+
+const incomplete = (message: string) => new AwsError('IncompleteSignatureException', message);
+
+/** `YYYYMMDDTHHMMSSZ` of a time. */
+export function amzDateOf(ms: number): string {
+  return new Date(ms)
+    .toISOString()
+    .replace(/[-:]/g, '')
+    .replace(/\.\d{3}Z$/, 'Z');
+}
+
+/**
+ * Parses and checks the Authorization header against the clock and the expected service. Throws
+ * MissingAuthenticationTokenException, IncompleteSignatureException or InvalidSignatureException as
+ * AWS answers them. Query-string (presigned) authentication is not accepted.
+ */
+export function parseAuthorization(
+  headers: IncomingHttpHeaders,
+  expectedService: string,
+  nowMs: number,
+): SigV4Authorization {
+  const header = headers.authorization;
+  if (header === undefined || header === '')
+    throw new AwsError('MissingAuthenticationTokenException', 'Missing Authentication Token');
+  if (!header.startsWith(`${algorithm} `))
+    throw incomplete(
+      `Authorization header requires '${algorithm}' as its algorithm, and 'Credential', 'SignedHeaders' and 'Signature' parameters.`,
+    );
+  const match = authorizationPattern.exec(header);
+  if (!match)
+    throw incomplete(
+      "Authorization header requires 'Credential', 'SignedHeaders' and 'Signature' parameters, each once, separated by commas.",
+    );
+  const [, credential, signedList, signature] = match as unknown as [string, string, string, string];
+  const parts = credential.split('/');
+  if (parts.length !== 5 || parts.some((part) => part === ''))
+    throw incomplete("Credential must have the form 'AccessKeyId/YYYYMMDD/region/service/aws4_request'.");
+  const [accessKeyId, scopeDate, region, service, terminator] = parts as [
+    string,
+    string,
+    string,
+    string,
+    string,
+  ];
+  if (!signaturePattern.test(signature)) throw invalidSignature();
+  const signedHeaders = signedList.split(';');
+  if (!signedHeaders.every((name) => headerNamePattern.test(name)))
+    throw incomplete('SignedHeaders must be lowercase header names separated by semicolons.');
+  if (!signedHeaders.includes('host')) throw incomplete("SignedHeaders must include 'host'.");
+  const amzDate = headers['x-amz-date'];
+  if (typeof amzDate !== 'string')
+    throw incomplete("Authorization header requires existence of a 'X-Amz-Date' header.");
+  const date = amzDatePattern.exec(amzDate);
+  const signingMs = date
+    ? Date.UTC(+date[1]!, +date[2]! - 1, +date[3]!, +date[4]!, +date[5]!, +date[6]!)
+    : Number.NaN;
+  if (!date || Number.isNaN(signingMs) || amzDateOf(signingMs) !== amzDate)
+    throw incomplete(`X-Amz-Date must be an ISO 8601 basic date-time such as 20150830T123600Z.`);
+  if (!signedHeaders.includes('x-amz-date')) throw incomplete("SignedHeaders must include 'x-amz-date'.");
+  if (terminator !== 'aws4_request')
+    throw new AwsError(
+      'InvalidSignatureException',
+      `Credential should be scoped with a valid terminator: 'aws4_request', not '${terminator.slice(0, 32)}'.`,
+    );
+  if (scopeDate !== amzDate.slice(0, 8))
+    throw new AwsError(
+      'InvalidSignatureException',
+      `Date in Credential scope does not match YYYYMMDD from ISO-8601 version of date from HTTP: '${scopeDate.slice(0, 16)}' != '${amzDate.slice(0, 8)}', from '${amzDate}'.`,
+    );
+  if (service !== expectedService)
+    throw new AwsError(
+      'InvalidSignatureException',
+      `Credential should be scoped to correct service: '${expectedService}'.`,
+    );
+  if (signingMs < nowMs - clockSkewMs)
+    throw new AwsError(
+      'InvalidSignatureException',
+      `Signature expired: ${amzDate} is now earlier than ${amzDateOf(nowMs - clockSkewMs)} (${amzDateOf(nowMs)} - 5 min.)`,
+    );
+  if (signingMs > nowMs + clockSkewMs)
+    throw new AwsError(
+      'InvalidSignatureException',
+      `Signature not yet current: ${amzDate} is still later than ${amzDateOf(nowMs + clockSkewMs)} (${amzDateOf(nowMs)} + 5 min.)`,
+    );
+  return {
+    accessKeyId,
+    scopeDate,
+    region,
+    service,
+    signedHeaders,
+    signature,
+    amzDate,
+    signingDate: new Date(signingMs),
+  };
+}
+
+/** The signers of recent secrets (a signer holds nothing but its credentials; the signing keys are cached by the library). */
+const signers = new Map<string, SignatureV4>();
+const maxSigners = 10_000;
+
+function signerFor(
+  accessKeyId: string,
+  secretAccessKey: string,
+  region: string,
+  service: string,
+): SignatureV4 {
+  const key = `${accessKeyId}\u0000${secretAccessKey}`;
+  let signer = signers.get(key);
+  if (signer === undefined) {
+    if (signers.size >= maxSigners) signers.clear();
+    signer = new SignatureV4({
+      credentials: { accessKeyId, secretAccessKey },
+      region,
+      service,
+      sha256: Hash.bind(null, 'sha256'),
+      // The payload hash is computed here and handed over as x-amz-content-sha256.
+      applyChecksum: false,
+    });
+    signers.set(key, signer);
+  }
+  return signer;
+}
+
+/** Drops every cached signer (their credentials with them). */
+export function forgetSigners(): void {
+  signers.clear();
+}
+
+function queryOf(url: string): Record<string, string | string[]> {
+  const at = url.indexOf('?');
+  const query: Record<string, string | string[]> = {};
+  if (at === -1) return query;
+  for (const [name, value] of new URLSearchParams(url.slice(at + 1))) {
+    const seen = query[name];
+    query[name] = seen === undefined ? value : Array.isArray(seen) ? [...seen, value] : [seen, value];
+  }
+  return query;
+}
+
+/**
+ * Verifies a request's signature with the secret of its access key: re-signs what was received with
+ * AWS's signer and compares in constant time. Throws InvalidSignatureException on any difference
+ * (an X-Amz-Content-Sha256 that is not the body's hash included).
+ */
+export async function verifySignature(
+  auth: SigV4Authorization,
+  secretAccessKey: string,
+  request: ReceivedRequest,
+): Promise<void> {
+  const payloadHash = createHash('sha256').update(request.body).digest('hex');
+  const claimed = request.headers['x-amz-content-sha256'];
+  if (claimed !== undefined && claimed !== payloadHash)
+    throw new AwsError(
+      'InvalidSignatureException',
+      'The provided X-Amz-Content-Sha256 header does not match the hash of the request body.',
+    );
+  const headers: Record<string, string> = {};
+  for (const name of auth.signedHeaders) {
+    const value = request.headers[name];
+    if (value === undefined) continue;
+    headers[name] = Array.isArray(value) ? value.join(',') : value;
+  }
+  headers['x-amz-content-sha256'] = payloadHash;
+  const signed = new Set(auth.signedHeaders);
+  const url = request.url;
+  const at = url.indexOf('?');
+  const signer = signerFor(auth.accessKeyId, secretAccessKey, auth.region, auth.service);
+  const result = await signer.sign(
+    {
+      method: request.method,
+      protocol: 'https:',
+      hostname: typeof request.headers.host === 'string' ? request.headers.host : '',
+      path: at === -1 ? url : url.slice(0, at),
+      query: queryOf(url),
+      headers,
+    },
+    {
+      signingDate: auth.signingDate,
+      signingRegion: auth.region,
+      signingService: auth.service,
+      // Exactly the headers the client signed: the library's unsignable list (user-agent, …) does not apply.
+      signableHeaders: signed,
+      ...(signed.has('x-amz-content-sha256') ? {} : { unsignableHeaders: new Set(['x-amz-content-sha256']) }),
+    },
+  );
+  const computed = /Signature=([0-9a-f]{64})$/.exec(String(result.headers.authorization))?.[1];
+  if (
+    computed === undefined ||
+    !timingSafeEqual(Buffer.from(computed, 'latin1'), Buffer.from(auth.signature, 'latin1'))
+  )
+    throw invalidSignature();
+}
