@@ -38,6 +38,11 @@ export const permissionCatalogue = {
   'kms.verify': 'Verify a signature with an asymmetric key.',
   'kms.mac': 'Compute an HMAC with a key.',
   'kms.verify_mac': 'Verify an HMAC with a key.',
+  'kms.keys.update':
+    'Change a key’s description, tags, aliases, key policy or automatic rotation (AWS face).',
+  'kms.grants.create': 'Create grants on a key (and only for operations the creator holds on it).',
+  'kms.grants.list': 'List a key’s grants.',
+  'kms.grants.revoke': 'Revoke (or retire) any grant of a key.',
   'secrets.instances.create': 'Create Secrets Manager instances.',
   'secrets.instances.get': 'Read an instance.',
   'secrets.instances.list': 'List instances.',

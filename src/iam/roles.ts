@@ -21,6 +21,10 @@ const kmsAdmin: Permission[] = [
   'kms.key_versions.destroy',
   'kms.key_versions.restore',
   'kms.key_versions.get_public_key',
+  'kms.keys.update',
+  'kms.grants.create',
+  'kms.grants.list',
+  'kms.grants.revoke',
   'iam.policies.get',
   'iam.policies.set',
 ];

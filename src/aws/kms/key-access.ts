@@ -1,0 +1,99 @@
+import type { App } from '../../app/app.ts';
+import type { Permission } from '../../iam/permissions.ts';
+import type { GrantOperation } from '../../kms/kms-extras-types.ts';
+import type { EncryptionContext } from '../../kms/kms-grant-fns.ts';
+import { type CryptoKey, keyResourceName } from '../../kms/kms-types.ts';
+import { AwsError } from '../aws-errors.ts';
+import type { AwsCall } from '../aws-operation.ts';
+import { findKmsKey, keyNotFound, placeholderKeyName } from './key-ids.ts';
+import { keyArn } from './kms-shapes.ts';
+
+/** How an operation uses the key it names. */
+export interface KeyUse {
+  /** The permission of the native twin, checked on the key's resource name. */
+  readonly permission: Permission;
+  /** The grant operation that allows the same use without the permission (grants are enforced). */
+  readonly grant?: GrantOperation;
+  /** The request's encryption context, for grant constraints. */
+  readonly context?: EncryptionContext | undefined;
+}
+
+/**
+ * Names the request's audit event after `permission` on `resource` (the first authorize of a call does)
+ * for a use that a KMS grant allows although IAM does not: the IAM refusal is expected and dropped.
+ */
+export async function authorizeByGrant(
+  call: AwsCall,
+  permission: Permission,
+  resource: string,
+  grantId: string,
+) {
+  call.auditDetails.grantId = grantId;
+  try {
+    await call.authorize(permission, resource);
+  } catch (err) {
+    if (!(err instanceof AwsError) || err.type !== 'AccessDeniedException') throw err;
+  }
+}
+
+/**
+ * Authorizes `use` of `key` for the call: Coffer IAM allows it, or an active grant of the key names
+ * the caller as grantee for this operation and its constraints hold. A grant-allowed use is audited
+ * like any other (same action and resource) with `grantId` in the details. The native /v2 face does
+ * not read grants (docs/aws.md): they are an AWS-face authorization source.
+ */
+export async function authorizeKey(call: AwsCall, app: App, key: CryptoKey, use: KeyUse): Promise<void> {
+  const name = keyResourceName(key);
+  if (use.grant && !(await app.authorizer.holds(call.principal, use.permission, name))) {
+    const grant = await app.kmsGrants.allowing(call.principal, key, use.grant, use.context);
+    if (grant) return authorizeByGrant(call, use.permission, name, grant.id);
+  }
+  await call.authorize(use.permission, name);
+}
+
+/**
+ * The key a KeyId names, authorized for `use` before anything about it is told: a KeyId that names no
+ * key is authorized on the name it would have in the `aws` key ring, so only callers allowed there
+ * learn that it does not exist (NotFoundException); others get AccessDeniedException either way.
+ */
+export async function authorizedKey(call: AwsCall, app: App, keyId: string, use: KeyUse): Promise<CryptoKey> {
+  const key = await findKmsKey(call, app, keyId);
+  if (!key) {
+    await call.authorize(use.permission, placeholderKeyName(call, keyId));
+    throw keyNotFound(keyId);
+  }
+  await authorizeKey(call, app, key, use);
+  await app.projects.requireFeature(call.projectId, 'kms');
+  return key;
+}
+
+/** Refuses a crypto operation on a key that is not enabled: DisabledException or KMSInvalidStateException. */
+export function requireEnabled(call: AwsCall, key: CryptoKey): void {
+  if (key.state === 'disabled')
+    throw new AwsError('DisabledException', `${keyArn(call, key.id)} is disabled.`);
+  if (key.state !== 'active')
+    throw new AwsError('KMSInvalidStateException', `${keyArn(call, key.id)} is pending deletion.`);
+}
+
+/** Refuses a key whose usage does not fit the operation (InvalidKeyUsageException). */
+export function requireUsage(
+  call: AwsCall,
+  key: CryptoKey,
+  purposes: readonly CryptoKey['purpose'][],
+  operation: string,
+): void {
+  if (!purposes.includes(key.purpose))
+    throw new AwsError(
+      'InvalidKeyUsageException',
+      `${keyArn(call, key.id)} key usage is ${key.purpose === 'sign_verify' ? 'SIGN_VERIFY' : key.purpose === 'mac' ? 'GENERATE_VERIFY_MAC' : 'ENCRYPT_DECRYPT'} which is not valid for ${operation}.`,
+    );
+}
+
+/** Refuses metadata changes of keys Coffer manages for AWS services (alias/aws/*), as AWS does. */
+export async function requireCustomerManaged(call: AwsCall, app: App, key: CryptoKey): Promise<void> {
+  if ((await app.kmsKeyExtras.attributes(key)).keyManager === 'AWS')
+    throw new AwsError(
+      'AccessDeniedException',
+      `${keyArn(call, key.id)} is an AWS managed key: it cannot be changed, deleted or granted.`,
+    );
+}
