@@ -4,6 +4,7 @@ import type { Permission } from '../../iam/permissions.ts';
 import { arnSuffixOf } from '../../secrets/secret-attribute-fns.ts';
 import { checkSecretPath } from '../../secrets/secret-fns.ts';
 import { type Instance, type Secret, type SecretsLocation, secretName } from '../../secrets/secret-types.ts';
+import { secretArn } from '../arns.ts';
 import { AwsError } from '../aws-errors.ts';
 import type { AwsCall } from '../aws-operation.ts';
 
@@ -48,7 +49,7 @@ export function awsResourceName(call: AwsCall, instanceId: string | undefined, p
 
 /** The ARN of a secret of the call's account and region. */
 export function secretArnOf(call: AwsCall, secret: Pick<Secret, 'path' | 'uid' | 'arnSuffix'>): string {
-  return `arn:aws:secretsmanager:${call.regionId}:${call.accountId}:secret:${secret.path}-${arnSuffixOf(secret)}`;
+  return secretArn(call, secret.path, arnSuffixOf(secret));
 }
 
 /** AWS's answer for a secret it cannot find (the same whatever the reason). */
