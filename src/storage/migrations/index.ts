@@ -19,6 +19,7 @@ import * as dbRoleAdminSecret from './0015-db-role-admin-secret.ts';
 import * as awsAccessKeys from './0016-aws-access-keys.ts';
 import * as secretAttributes from './0017-secret-attributes.ts';
 import * as kmsAws from './0018-kms-aws.ts';
+import * as secretsListIndex from './0019-secrets-list-index.ts';
 
 /** One schema change. `up` runs inside the migration transaction, on either engine. */
 export interface Migration {
@@ -48,4 +49,5 @@ export const migrations: readonly Migration[] = [
   { id: '0016-aws-access-keys', up: awsAccessKeys.up },
   { id: '0017-secret-attributes', up: secretAttributes.up },
   { id: '0018-kms-aws', up: kmsAws.up },
+  { id: '0019-secrets-list-index', up: secretsListIndex.up },
 ];
