@@ -22,6 +22,9 @@ import type { SecretsRepo } from './secrets-repo.ts';
 import type { ValueCrypto } from './value-crypto.ts';
 import { toBytes, type ValueInput } from './value-fns.ts';
 
+/** Most version ids kept in memory per node. */
+const maxCachedIds = 100_000;
+
 /** A change of a secret's attributes; absent fields stay. */
 export interface AttributeChange {
   readonly description?: string;
@@ -45,6 +48,8 @@ export class SecretAttributeService {
   readonly #secrets: SecretService;
   readonly #idempotency: IdempotencyKeys;
   readonly #clock: Clock;
+  /** `${secretUid}:${version}` → version id (immutable; oldest dropped first). */
+  readonly #ids = new Map<string, string>();
 
   constructor(deps: {
     storage: Storage;
@@ -113,11 +118,26 @@ export class SecretAttributeService {
     return this.#versionRepo.listVersions(secret.uid, undefined, 10_000);
   }
 
-  /** Version number → version id for the secret's versions `numbers`. */
+  /**
+   * Version number → version id for the secret's versions `numbers`. A version's id never changes
+   * (its token is written with the version, and a uid is never reused), so ids are cached per node
+   * without invalidation: a read of a value costs no extra query.
+   */
   async versionIds(secret: Secret, numbers: readonly number[]): Promise<Map<number, string>> {
-    const ids = new Map(numbers.map((n) => [n, derivedVersionId(secret.uid, n)]));
+    const ids = new Map<number, string>();
+    for (const n of numbers) {
+      const cached = this.#ids.get(`${secret.uid}:${n}`);
+      if (cached === undefined) break;
+      ids.set(n, cached);
+    }
+    if (ids.size === numbers.length) return ids;
+    for (const n of numbers) ids.set(n, derivedVersionId(secret.uid, n));
     for (const { key, version } of await this.#stageRepo.versionKeys(secret.uid))
       if (ids.has(version) && isVersionToken(key)) ids.set(version, key);
+    for (const [n, id] of ids) {
+      if (this.#ids.size >= maxCachedIds) this.#ids.delete(this.#ids.keys().next().value!);
+      this.#ids.set(`${secret.uid}:${n}`, id);
+    }
     return ids;
   }
 
