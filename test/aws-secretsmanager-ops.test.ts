@@ -771,6 +771,36 @@ for (const engine of ['sqlite', 'postgres'] as const)
         await fails(run('UpdateSecret', { SecretId: 'watched', KmsKeyId: other }), 'InvalidRequestException');
         // The key it already has may be named (AWS clients resend it).
         await run('UpdateSecret', { SecretId: 'watched', KmsKeyId: 'alias/aws/secretsmanager' }, smAdmin);
+
+        test('review: a project whose secrets feature is off answers AccessDeniedException, CreateSecret included', async () => {
+          const gated = (await api('POST', '/v2/projects', { features: { secrets: false } })).body;
+          assert.equal(
+            (
+              await api('POST', `/v2/projects/${gated.id}/iam-policy:add-binding`, {
+                role: 'roles/owner',
+                member: admin,
+              })
+            ).status,
+            200,
+          );
+          const asGated = (operation: string, input: Record<string, unknown>) =>
+            ops[operation]!.handler(callAs(admin, operation, gated.id, gated.awsAccountId), input).catch(
+              (err: unknown) => {
+                throw awsErrorOf(err, 'secretsmanager');
+              },
+            );
+          await fails(
+            asGated('CreateSecret', { Name: 'gated', SecretString: 'x' }),
+            'AccessDeniedException',
+            /disabled/,
+          );
+          const instances = await node.app.storage.db
+            .selectFrom('sm_instances')
+            .select('id')
+            .where('project_id', '=', gated.id)
+            .execute();
+          assert.equal(instances.length, 0, 'nothing was created');
+        });
       });
     },
   );

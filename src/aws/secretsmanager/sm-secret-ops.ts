@@ -73,6 +73,7 @@ export function secretOperations(app: App): Record<string, AwsOperation> {
         const existingId = await findAwsInstance(call, app);
         await call.authorize('secrets.secrets.create', awsResourceName(call, existingId));
         call.auditDetails.secret = input.Name;
+        await app.projects.requireFeature(call.projectId, 'secrets');
         checkSecretName(input.Name);
         if (input.AddReplicaRegions && input.AddReplicaRegions.length > 0)
           throw new AwsError(
