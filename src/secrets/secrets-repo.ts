@@ -98,11 +98,11 @@ export class SecretsRepo {
   }
 
   /**
-   * Secrets of an instance, by path, after `after`, optionally under a prefix and with labels. On
-   * SQLite, a prefix is also an index range (secret paths are ASCII below DEL, so `prefix + DEL`
-   * bounds it exactly), and a label filter first finds the page's paths in the covering index
-   * `sm_secrets_list` (migration 0019) without reading rows, then reads just those rows: a page of
-   * 100,000 secrets with a rare label costs an index scan, not 100,000 row reads.
+   * Secrets of an instance in path order (byte order on both engines), after `after`, optionally
+   * under a prefix and with labels. Built for 100,000-secret instances (migration 0019): a prefix is
+   * an index range (secret paths are ASCII below DEL, so `prefix + DEL` bounds it exactly); on
+   * SQLite a label filter first finds the page's paths in a covering index without reading rows,
+   * on PostgreSQL a GIN index of the labels answers it.
    */
   async listSecrets(
     instance: Instance,
@@ -111,36 +111,64 @@ export class SecretsRepo {
     limit: number,
     labels: readonly LabelFilter[] = [],
   ): Promise<Secret[]> {
-    const sqlite = this.#db.getExecutor().adapter instanceof SqliteAdapter;
-    const upper = prefix ? `${prefix}\u007f` : undefined;
+    if (!(this.#db.getExecutor().adapter instanceof SqliteAdapter))
+      return this.#listPostgres(instance, prefix, after, limit, labels);
     // `labels` holds JSON.stringify of a flat string map: `"key":"value"` (or `"key":` for any
     // value) occurs in that text only as that entry, since quotes inside keys and values are
-    // escaped. replace() is case-sensitive in SQLite and PostgreSQL alike (SQLite's LIKE is not).
+    // escaped. replace() is case-sensitive (SQLite's LIKE is not).
     const needles = labels.map(
       (label) =>
         JSON.stringify(label.key) + ':' + (label.value === undefined ? '' : JSON.stringify(label.value)),
     );
-    let q = this.#db
-      .selectFrom('sm_secrets')
-      .selectAll()
-      .where('project_id', '=', instance.projectId)
-      .where('region_id', '=', instance.regionId)
-      .where('instance_id', '=', instance.id)
-      .orderBy('path')
-      .limit(limit);
-    if (sqlite && needles.length > 0) {
+    let q = this.#instanceRows(instance).orderBy('path').limit(limit);
+    if (needles.length > 0) {
       const paths = await this.#pathsWithLabels(instance, prefix, after, limit, needles);
       if (paths.length === 0) return [];
       return (await q.where('path', 'in', paths).execute()).map(toSecret);
     }
     if (after !== undefined) q = q.where('path', '>', after);
-    if (prefix) {
-      if (sqlite) q = q.where('path', '>=', prefix).where('path', '<', upper!);
-      q = q.where((eb) => eb(eb.fn('substr', ['path', eb.val(1), eb.val(prefix.length)]), '=', prefix));
-    }
-    for (const needle of needles)
-      q = q.where((eb) =>
-        eb(eb.fn('replace', ['labels', eb.val(needle), eb.val('')]), '<>', eb.ref('labels')),
+    if (prefix)
+      q = q
+        .where('path', '>=', prefix)
+        .where('path', '<', `${prefix}\u007f`)
+        .where((eb) => eb(eb.fn('substr', ['path', eb.val(1), eb.val(prefix.length)]), '=', prefix));
+    return (await q.execute()).map(toSecret);
+  }
+
+  #instanceRows(instance: Instance) {
+    return this.#db
+      .selectFrom('sm_secrets')
+      .selectAll()
+      .where('project_id', '=', instance.projectId)
+      .where('region_id', '=', instance.regionId)
+      .where('instance_id', '=', instance.id);
+  }
+
+  /**
+   * PostgreSQL: paths compared and ordered as bytes (COLLATE "C", the index `sm_secrets_list`), so
+   * a prefix is a range whatever the database's collation; labels by JSON containment (`@>`) or key
+   * presence (`?`), both answered by the GIN index `sm_secrets_labels`.
+   */
+  async #listPostgres(
+    instance: Instance,
+    prefix: string | undefined,
+    after: string | undefined,
+    limit: number,
+    labels: readonly LabelFilter[],
+  ): Promise<Secret[]> {
+    const path = sql<string>`path COLLATE "C"`;
+    let q = this.#instanceRows(instance).orderBy(path).limit(limit);
+    if (after !== undefined) q = q.where(path, '>', after);
+    if (prefix)
+      q = q
+        .where(path, '>=', prefix)
+        .where(path, '<', `${prefix}\u007f`)
+        .where((eb) => eb(eb.fn('substr', ['path', eb.val(1), eb.val(prefix.length)]), '=', prefix));
+    for (const label of labels)
+      q = q.where(
+        label.value === undefined
+          ? sql<boolean>`labels::jsonb ? ${label.key}`
+          : sql<boolean>`labels::jsonb @> ${JSON.stringify({ [label.key]: label.value })}::jsonb`,
       );
     return (await q.execute()).map(toSecret);
   }

@@ -1,16 +1,24 @@
-import type { Kysely } from 'kysely';
+import { type Kysely, sql } from 'kysely';
 import type { Database } from '../schema.ts';
 import type { Engine } from '../storage-types.ts';
 
 /**
- * The web console's secrets list (issue #17) filters an instance's secrets by label and pages by
- * path. On SQLite, an index of (instance, path, labels) lets a label filter scan index entries in
- * path order instead of reading every row of a 100,000-secret instance (SecretsRepo.listSecrets).
- * PostgreSQL gets none: a B-tree entry is capped near 2.7 kB and a secret's labels may be larger
- * (64 labels of 256 characters), so such an index would refuse writes; its row scan is fast enough.
+ * The web console's secrets list (issue #17) pages an instance's secrets by path, under a prefix
+ * and with labels, and must stay fast at 100,000 secrets (SecretsRepo.listSecrets).
+ * - SQLite: an index of (instance, path, labels): a label filter scans index entries in path order
+ *   instead of reading every row.
+ * - PostgreSQL: (instance, path COLLATE "C"), so paths order as bytes (as on SQLite) and a prefix is
+ *   an index range whatever the database's collation; and a GIN index of the labels as JSON for
+ *   label filters. (A B-tree entry holding the labels could exceed PostgreSQL's ~2.7 kB cap.)
  */
 export async function up(db: Kysely<Database>, engine: Engine): Promise<void> {
-  if (engine !== 'sqlite') return;
+  if (engine === 'postgres') {
+    await sql`CREATE INDEX sm_secrets_list ON sm_secrets (project_id, region_id, instance_id, (path COLLATE "C"))`.execute(
+      db,
+    );
+    await sql`CREATE INDEX sm_secrets_labels ON sm_secrets USING gin ((labels::jsonb))`.execute(db);
+    return;
+  }
   await db.schema
     .createIndex('sm_secrets_list')
     .on('sm_secrets')
