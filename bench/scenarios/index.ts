@@ -4,6 +4,7 @@ import { dynamicCredentialsScenario } from './dynamic-credentials.ts';
 import { auditScenario } from './audit.ts';
 import { awsScenario } from './aws.ts';
 import { backupScenario } from './backup.ts';
+import { consoleScenario } from './console.ts';
 import { feedScenario } from './feed.ts';
 import { kmsStagesScenario } from './kms-stages.ts';
 import { kmsScenario } from './kms.ts';
@@ -29,4 +30,5 @@ export const scenarios: readonly Scenario[] = [
   rotationScenario,
   backupScenario,
   awsScenario,
+  consoleScenario,
 ];

@@ -57,7 +57,13 @@ async function pool(count: number, parallel: number, work: (i: number) => Promis
  * rows (the ciphertext and wrapped key too: filler values are never read, so they need not decrypt).
  * Transactions of 50,000 rows, `synchronous=OFF` (a bench fixture, not data to keep).
  */
-export function writeFiller(dataDir: string, templatePath: string, count: number): void {
+export function writeFiller(
+  dataDir: string,
+  templatePath: string,
+  count: number,
+  /** The path and labels of filler `i` (default `filler/f-…`, the template's labels). */
+  shape?: (i: number) => { path: string; labels?: Readonly<Record<string, string>> },
+): void {
   const db = new DatabaseSync(join(dataDir, 'coffer.db'));
   try {
     db.exec('PRAGMA journal_mode = WAL; PRAGMA synchronous = OFF; PRAGMA cache_size = -200000;');
@@ -91,12 +97,14 @@ export function writeFiller(dataDir: string, templatePath: string, count: number
       db.exec('BEGIN');
       for (let i = start; i < Math.min(count, start + batch); i++) {
         const uid = randomUUID();
-        const path = `filler/f-${String(i).padStart(7, '0')}`;
+        const shaped = shape?.(i);
+        const path = shaped?.path ?? `filler/f-${String(i).padStart(7, '0')}`;
         secretInsert.statement.run(
           ...valuesOf(secretInsert.columns, {
             ...secret,
             uid,
             path,
+            ...(shaped?.labels ? { labels: JSON.stringify(shaped.labels) } : {}),
             next_version: 2,
             etag: randomUUID(),
           }),
