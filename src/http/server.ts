@@ -32,6 +32,9 @@ import { registerSysRoutes } from './routes/sys-routes.ts';
 import { registerUserRoutes } from './routes/user-routes.ts';
 import { schemaValidatorCompiler } from './validators.ts';
 import { newTimeOrderedUuid } from '../core/ids.ts';
+import { registerAwsFace } from '../aws/aws-face.ts';
+import { awsOperations } from '../aws/operations.ts';
+import { clientAddress, limiterKey } from './client-address.ts';
 
 const requestIdPattern = /^[A-Za-z0-9._:-]{1,128}$/;
 
@@ -189,6 +192,8 @@ export async function buildServer(app: App, options: BuildServerOptions = {}): P
   registerDatabaseRoutes(server, app);
   registerLeaseRoutes(server, app);
   registerRotationRoutes(server, app);
+  // The AWS-compatible face (POST /, docs/aws.md): same listener, its own context and error shape.
+  await registerAwsFace(server, app, { operations: awsOperations(app), clientAddress, limiterKey });
   registerConsoleRoutes(server, options.consoleDir === undefined ? {} : { dir: options.consoleDir });
   return server;
 }
