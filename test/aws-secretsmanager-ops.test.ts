@@ -790,6 +790,11 @@ for (const engine of ['sqlite', 'postgres'] as const)
               },
             );
           await fails(
+            asGated('GetSecretValue', { SecretId: 'missing' }),
+            'AccessDeniedException',
+            /disabled/,
+          );
+          await fails(
             asGated('CreateSecret', { Name: 'gated', SecretString: 'x' }),
             'AccessDeniedException',
             /disabled/,
@@ -801,6 +806,36 @@ for (const engine of ['sqlite', 'postgres'] as const)
             .execute();
           assert.equal(instances.length, 0, 'nothing was created');
         });
+      });
+
+      test('review: an ARN whose name could carry a suffix tells an accessor of the shorter name nothing about the longer one', async () => {
+        await run('CreateSecret', { Name: 'ora', SecretString: 'granted' });
+        await run('CreateSecret', { Name: 'ora-Abc123', SecretString: 'hidden' });
+        const instances = (await api('GET', `${region}/instances`)).body.items as Array<{
+          id: string;
+          name: string;
+        }>;
+        const aws = instances.find((i) => i.name === 'aws')!;
+        assert.equal(
+          (
+            await api('POST', `${region}/instances/${aws.id}/secrets/ora/iam-policy:add-binding`, {
+              role: 'roles/secretsmanager.secretAccessor',
+              member: accessor,
+            })
+          ).status,
+          200,
+        );
+        const arn = (await run('DescribeSecret', { SecretId: 'ora' })).ARN as string;
+        assert.equal((await run('GetSecretValue', { SecretId: arn }, accessor)).SecretString, 'granted');
+        const prefix = arn.slice(0, arn.lastIndexOf(':') + 1);
+        // An existing longer secret and a missing one answer alike.
+        for (const SecretId of [`${prefix}ora-Abc123`, `${prefix}ora-Zzz999`]) {
+          await fails(run('GetSecretValue', { SecretId }, accessor), 'AccessDeniedException');
+        }
+        assert.equal(
+          (await run('GetSecretValue', { SecretId: `${prefix}ora-Abc123` })).SecretString,
+          'hidden',
+        );
       });
     },
   );

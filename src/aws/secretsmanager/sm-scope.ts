@@ -128,15 +128,20 @@ export async function resolveSecret(
       }
     }
   }
-  const name = found?.secret.path ?? candidates[0]?.name ?? secretId;
-  const resource = found ? secretName(found.secret) : awsResourceName(call, instanceId, name);
-  await call.authorize(
-    permission,
-    resource,
-    options.auditAction !== undefined ? { auditAction: options.auditAction } : undefined,
-  );
-  if (!found) throw secretNotFound();
+  const names = found
+    ? [found.secret.path]
+    : candidates.length > 0
+      ? candidates.map((c) => c.name)
+      : [secretId];
+  const resource = found ? secretName(found.secret) : awsResourceName(call, instanceId, names[0]);
+  const opts = options.auditAction !== undefined ? { auditAction: options.auditAction } : undefined;
+  await call.authorize(permission, resource, opts);
+  // A miss is told only to a caller allowed on every name the SecretId could mean (an ARN's name
+  // with and without its suffix), so no answer depends on a secret the caller may not see.
+  for (const other of names.slice(1))
+    await call.authorize(permission, awsResourceName(call, instanceId, other));
   await app.projects.requireFeature(call.projectId, 'secrets');
+  if (!found) throw secretNotFound();
   if (options.live && found.secret.deleteTimeMs !== null) throw markedForDeletion();
   return { ...found, resource };
 }
