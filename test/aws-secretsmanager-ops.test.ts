@@ -369,6 +369,17 @@ for (const engine of ['sqlite', 'postgres'] as const)
         assert.equal((await run('DescribeSecret', { SecretId: created.ARN })).KmsKeyId, arnA);
         await run('UpdateSecret', { SecretId: 'cmk', KmsKeyId: arnA, Description: 'same key is fine' });
         await fails(
+          run('UpdateSecret', { SecretId: 'cmk', KmsKeyId: 'alias/aws/secretsmanager' }),
+          'InvalidRequestException',
+          /fixed/,
+        );
+        const managed = await run('CreateSecret', {
+          Name: 'managed-by-alias',
+          SecretString: 'm',
+          KmsKeyId: `arn:aws:kms:local:${account}:alias/aws/secretsmanager`,
+        });
+        assert.equal((await run('DescribeSecret', { SecretId: managed.ARN })).KmsKeyId, undefined);
+        await fails(
           run('UpdateSecret', { SecretId: 'cmk', KmsKeyId: keyB }),
           'InvalidRequestException',
           /fixed when it is created/,

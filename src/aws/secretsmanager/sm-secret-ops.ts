@@ -51,6 +51,17 @@ async function namedKey(call: AwsCall, app: App, kmsKeyId: string): Promise<Cryp
   );
 }
 
+/** Whether a KmsKeyId names the AWS-managed key of Secrets Manager (made on first use). */
+function namesManagedKey(call: AwsCall, kmsKeyId: string | undefined): boolean {
+  const alias = 'alias/aws/secretsmanager';
+  return (
+    kmsKeyId === undefined ||
+    kmsKeyId === '' ||
+    kmsKeyId === alias ||
+    kmsKeyId === `arn:aws:kms:${call.regionId}:${call.accountId}:${alias}`
+  );
+}
+
 const CreateSecretInput = Type.Object({
   Name: str(1, 512),
   ClientRequestToken: TokenField,
@@ -85,10 +96,9 @@ export function secretOperations(app: App): Record<string, AwsOperation> {
         const instance = await ensureAwsInstance(call, app);
         const location = locationOf(call);
         // The key is fixed at creation (seed 000): the named key, else the AWS-managed one.
-        const key =
-          input.KmsKeyId !== undefined && input.KmsKeyId !== ''
-            ? { kmsKeyIdentity: keyResourceName(await namedKey(call, app, input.KmsKeyId)) }
-            : { managedKey: await ensureAwsManagedKey(app, call.projectId, call.regionId, 'secretsmanager') };
+        const key = namesManagedKey(call, input.KmsKeyId)
+          ? { managedKey: await ensureAwsManagedKey(app, call.projectId, call.regionId, 'secretsmanager') }
+          : { kmsKeyIdentity: keyResourceName(await namedKey(call, app, input.KmsKeyId!)) };
         try {
           const secret = await asValueOperation('encrypt', () =>
             app.secretValues.create(
@@ -170,13 +180,18 @@ export function secretOperations(app: App): Record<string, AwsOperation> {
         if (value) await call.authorize('secrets.put_value', named.resource);
         const { instance, secret } = named;
         if (input.KmsKeyId !== undefined && input.KmsKeyId !== '') {
-          const wanted = await findKmsKey(call, app, input.KmsKeyId);
+          const wanted = namesManagedKey(call, input.KmsKeyId)
+            ? await ensureAwsManagedKey(app, call.projectId, call.regionId, 'secretsmanager')
+            : await findKmsKey(call, app, input.KmsKeyId);
           const current = await app.secrets.keyOf(instance, secret);
           if (wanted === undefined || wanted.uid !== current?.uid) {
-            // Another key (or none) is named: say which only to a caller who may use it.
-            const key = await namedKey(call, app, input.KmsKeyId);
-            if (!(await app.authorizer.holds(call.principal, 'kms.encrypt', keyResourceName(key))))
-              throw errors.denied();
+            // Another key (or none) is named: say which only to a caller who may use it (the
+            // managed key is no secret).
+            if (!namesManagedKey(call, input.KmsKeyId)) {
+              const key = await namedKey(call, app, input.KmsKeyId);
+              if (!(await app.authorizer.holds(call.principal, 'kms.encrypt', keyResourceName(key))))
+                throw errors.denied();
+            }
             throw new AwsError(
               'InvalidRequestException',
               "A secret's KMS key is fixed when it is created (Coffer rule: its values stay under one key); create a new secret to use another key.",
