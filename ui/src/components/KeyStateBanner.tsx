@@ -19,19 +19,31 @@ export function KeyStateBanner(props: {
   readonly keyName: string | null;
   /** What depends on it ("This secret", "This instance"). */
   readonly subject?: string;
+  /** On the key's own page: the warning speaks of the key and of what uses it. */
+  readonly ownKey?: boolean;
 }): ReactNode {
   if (props.state === null || props.state === 'active') return null;
   const link = keyPagePath(props.keyName);
   const state = props.state;
   return (
     <div className="banner warning" role="alert" data-testid="key-state-banner">
-      <p>
-        <strong>
-          {props.subject ?? 'This resource'}'s KMS key is{' '}
-          <span className="state">{state.replaceAll('_', ' ')}</span>
-        </strong>
-        : value reads and writes fail with 400 until the key is enabled.
-      </p>
+      {props.ownKey ? (
+        <p>
+          <strong>
+            This key is <span className="state">{state.replaceAll('_', ' ')}</span>
+          </strong>
+          : value reads and writes of the secrets and instances that use it fail with 400 until the key is
+          enabled.
+        </p>
+      ) : (
+        <p>
+          <strong>
+            {props.subject ?? 'This resource'}'s KMS key is{' '}
+            <span className="state">{state.replaceAll('_', ' ')}</span>
+          </strong>
+          : value reads and writes fail with 400 until the key is enabled.
+        </p>
+      )}
       {link ? (
         <p>
           <Link to={link}>Open the key {props.keyName}</Link>

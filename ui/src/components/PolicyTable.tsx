@@ -164,7 +164,7 @@ export function PolicyTable(props: PolicyTableProps): ReactNode {
       )}
       {policy.data && policy.data.bindings.length > 0 && (
         <div className="table-wrap">
-          <table>
+          <table className="policy">
             <caption className="sr-only">Bindings: role, members, condition and expiry</caption>
             <thead>
               <tr>

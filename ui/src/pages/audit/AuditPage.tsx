@@ -34,6 +34,12 @@ function toQuery(f: Filters): Query {
   };
 }
 
+/** A resource name inside the project, shown without the project's own prefix (the details show it all). */
+function inProject(resource: string, projectId: string): string {
+  const prefix = `projects/${projectId}/`;
+  return resource.startsWith(prefix) ? `…/${resource.slice(prefix.length)}` : resource;
+}
+
 /** A project's audit events: filters, each event's details, and the chain's verify result. */
 export function AuditPage(props: { readonly projectId: string }): ReactNode {
   const projectApi = `/v2/projects/${seg(props.projectId)}`;
@@ -66,6 +72,7 @@ export function AuditPage(props: { readonly projectId: string }): ReactNode {
         { label: 'Audit' },
       ]}
     >
+      <AuditVerify />
       <form className="card filters" onSubmit={apply} aria-label="Filter audit events">
         <label>
           Action
@@ -140,7 +147,7 @@ export function AuditPage(props: { readonly projectId: string }): ReactNode {
       )}
       {events.data && events.data.items.length > 0 && (
         <div className="table-wrap">
-          <table data-testid="audit-events">
+          <table data-testid="audit-events" className="audit-events">
             <caption className="sr-only">Audit events, newest first</caption>
             <thead>
               <tr>
@@ -156,12 +163,12 @@ export function AuditPage(props: { readonly projectId: string }): ReactNode {
               {events.data.items.flatMap((e) => {
                 const rows = [
                   <tr key={e.id}>
-                    <td>
+                    <td className="nowrap">
                       <time dateTime={e.time}>{new Date(e.time).toLocaleString()}</time>
                     </td>
                     <td className="mono">{e.action}</td>
                     <td className="mono">{e.principal}</td>
-                    <td className="mono">{e.resource}</td>
+                    <td className="mono">{inProject(e.resource, props.projectId)}</td>
                     <td>
                       <span className={e.result === 'ok' ? 'badge ok' : 'badge bad'}>{e.result}</span>{' '}
                       {e.status}
@@ -195,7 +202,6 @@ export function AuditPage(props: { readonly projectId: string }): ReactNode {
         </div>
       )}
       <Pager pager={pager} next={events.data?.nextPageToken} label="Audit event pages" />
-      <AuditVerify />
     </Page>
   );
 }

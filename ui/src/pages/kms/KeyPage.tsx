@@ -13,7 +13,7 @@ import { path } from '../../router.tsx';
 import '../../components/console-pages.css';
 import { CryptoPlayground } from './CryptoPlayground.tsx';
 import { KeyLifecycleDialog, type GuardedAction } from './KeyLifecycleDialog.tsx';
-import { type KeyPlace, keyApi, keyRingPage, when } from './kms-paths.ts';
+import { type KeyPlace, keyApi, keyRingPage, period, when } from './kms-paths.ts';
 import { KeyStateBadge } from './KeyStateBadge.tsx';
 
 const keyPermissions = [
@@ -115,7 +115,7 @@ export function KeyPage(props: KeyPlace): ReactNode {
       {key.loading && !k && <p aria-live="polite">Loading the key…</p>}
       {k && (
         <>
-          <KeyStateBanner state={k.state} keyName={null} subject="This key" />
+          <KeyStateBanner state={k.state} keyName={null} ownKey />
           <dl className="meta">
             <dt>State</dt>
             <dd>
@@ -133,7 +133,9 @@ export function KeyPage(props: KeyPlace): ReactNode {
             <dd>{k.primaryVersion}</dd>
             <dt>Rotation</dt>
             <dd>
-              {k.rotationPeriod ? `every ${k.rotationPeriod}, next ${when(k.nextRotationTime)}` : 'manual'}
+              {k.rotationPeriod
+                ? `every ${period(k.rotationPeriod)}, next ${when(k.nextRotationTime)}`
+                : 'manual'}
             </dd>
             {k.deletionTime && (
               <>

@@ -78,6 +78,15 @@ export function when(timestamp: string | null | undefined): string {
   return timestamp ? new Date(timestamp).toLocaleString() : '—';
 }
 
+/** A duration as the API writes it (`"7776000s"`) in days, hours or seconds for people. */
+export function period(duration: string): string {
+  const seconds = Number(/^(\d+)(?:\.\d+)?s$/.exec(duration)?.[1] ?? NaN);
+  if (!Number.isFinite(seconds)) return duration;
+  if (seconds > 0 && seconds % 86_400 === 0) return `${seconds / 86_400} day(s)`;
+  if (seconds > 0 && seconds % 3600 === 0) return `${seconds / 3600} hour(s)`;
+  return `${seconds} s`;
+}
+
 /** UTF-8 text to standard base64 (the API's binary fields). */
 export function textToBase64(text: string): string {
   const bytes = new TextEncoder().encode(text);
