@@ -16,6 +16,7 @@ import { registerOperatorCommands } from './operator-commands.ts';
 import { registerProjectsCommands } from './projects-commands.ts';
 import { registerRunCommand } from './run-command.ts';
 import { registerSecretsCommands } from './secrets-commands.ts';
+import { registerAccessKeysCommands } from './access-keys-commands.ts';
 import { registerServiceAccountsCommands } from './service-accounts-commands.ts';
 import { registerUsersCommands } from './users-commands.ts';
 import type { ServerFlags } from './server-command.ts';
@@ -78,6 +79,7 @@ export function buildProgram(): Command {
   registerDbCommands(program);
   registerLeasesCommands(program);
   registerServiceAccountsCommands(program);
+  registerAccessKeysCommands(program);
   registerUsersCommands(program);
   registerAuditCommands(program);
   registerOperationsCommands(program);

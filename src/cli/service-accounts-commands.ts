@@ -4,6 +4,7 @@ import { cofferClient } from './cli-context.ts';
 import { printList, printResource, printResult } from './cli-output.ts';
 import { collect, resolveProject } from './cli-resolve.ts';
 import { registerPolicyCommands } from './policy-commands.ts';
+import { registerServiceAccountAccessKeysCommands } from './access-keys-commands.ts';
 import { registerServiceAccountKeysCommands } from './service-account-keys-commands.ts';
 import { durationFlag } from './secrets-commands.ts';
 
@@ -96,6 +97,7 @@ export function registerServiceAccountsCommands(program: Command): void {
   );
 
   registerServiceAccountKeysCommands(accounts, accountRef);
+  registerServiceAccountAccessKeysCommands(accounts, accountRef);
 
   const tokens = accounts.command('tokens').description('API tokens of a service account');
   tokens

@@ -4,6 +4,7 @@ import { AuditApi } from './audit-api.ts';
 import { ChangesApi } from './changes-api.ts';
 import { DatabasesApi } from './databases-api.ts';
 import { type CallOptions, type ClientOptions, HttpTransport, type RequestSpec } from './http-transport.ts';
+import { AccessKeysApi } from './access-keys-api.ts';
 import { IamApi } from './iam-api.ts';
 import { KmsApi } from './kms-api.ts';
 import { LeasesApi } from './leases-api.ts';
@@ -33,6 +34,8 @@ export class CofferClient {
   readonly kms: KmsApi;
   /** IAM: policies, service accounts, tokens, roles, users, login. */
   readonly iam: IamApi;
+  /** AWS access keys of service accounts and users (docs/aws.md). */
+  readonly accessKeys: AccessKeysApi;
   /** Audit events and verification. */
   readonly audit: AuditApi;
   /** The change feed: what changed in a project, as pages or a live stream (metadata only). */
@@ -55,6 +58,7 @@ export class CofferClient {
     this.leases = new LeasesApi(this.#http);
     this.kms = new KmsApi(this.#http);
     this.iam = new IamApi(this.#http);
+    this.accessKeys = new AccessKeysApi(this.#http);
     this.audit = new AuditApi(this.#http);
     this.changes = new ChangesApi(this.#http);
     this.operations = new OperationsApi(this.#http);

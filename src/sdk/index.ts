@@ -53,6 +53,8 @@ export type {
   TokenExchangeView,
 } from '../core/api/service-account-key-schemas.ts';
 export type { HealthView, InitView, SealStatusView } from '../core/api/sys-schemas.ts';
+export type { AccessKeyView, CreatedAccessKeyView } from '../core/api/access-key-schemas.ts';
+export { type AccessKeyOwner, AccessKeysApi } from './access-keys-api.ts';
 export { AuditApi, type AuditScope } from './audit-api.ts';
 export type { ChangeEvent } from './change-event-parser.ts';
 export { type ChangeStreamOptions, type ReconnectInfo, type ReconnectOptions } from './change-stream.ts';
