@@ -37,6 +37,8 @@ export function InstancePage(props: InstancePlace): ReactNode {
   const can = usePermissions(base, ['secrets.secrets.create', 'secrets.secrets.list', 'iam.policies.get']);
   const name = instance.data?.name ?? place.instanceId;
   const keyRefused = key.error instanceof ApiError && (key.error.status === 403 || key.error.status === 404);
+  // A caller given only some secrets of the instance may not read the instance itself.
+  const instanceRefused = instance.error instanceof ApiError && instance.error.status === 403;
 
   return (
     <Page
@@ -48,7 +50,11 @@ export function InstancePage(props: InstancePlace): ReactNode {
         { label: name },
       ]}
     >
-      <ErrorBox error={instance.error} />
+      {instanceRefused ? (
+        <p className="muted">You may not read this instance's settings.</p>
+      ) : (
+        <ErrorBox error={instance.error} />
+      )}
       {kmsKey && key.data && (
         <KeyStateBanner state={key.data.state} keyName={keyName(kmsKey)} subject="This instance" />
       )}
@@ -85,10 +91,10 @@ export function InstancePage(props: InstancePlace): ReactNode {
         </dl>
       )}
       {!keyRefused && <ErrorBox error={key.error} title="The instance's key could not be read" />}
-      {instance.data && (
+      {can.known && (instance.data || instanceRefused) && (
         <SecretsList
           place={place}
-          canList={can.known ? can.has('secrets.secrets.list') : true}
+          canList={can.has('secrets.secrets.list')}
           canCreate={can.has('secrets.secrets.create')}
         />
       )}

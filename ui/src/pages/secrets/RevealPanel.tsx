@@ -47,11 +47,12 @@ function clearClipboardLater(): void {
  */
 export function RevealPanel(props: {
   readonly base: string;
-  readonly version: number;
+  /** A version number, or "latest" (the newest enabled version; its number is shown once read). */
+  readonly version: number | 'latest';
   readonly onHide: () => void;
 }): ReactNode {
   const { base, version, onHide } = props;
-  const [shown, setShown] = useState<Shown | null>(null);
+  const [shown, setShown] = useState<(Shown & { readonly version: number }) | null>(null);
   const [error, setError] = useState<unknown>(null);
   const [copied, setCopied] = useState(false);
   const [left, setLeft] = useState(revealMs / 1000);
@@ -63,11 +64,11 @@ export function RevealPanel(props: {
 
   useEffect(() => {
     const controller = new AbortController();
-    api<{ value?: string; binaryValue?: string }>('GET', `${base}/value`, {
+    api<{ value?: string; binaryValue?: string; version: number }>('GET', `${base}/value`, {
       query: { version },
       signal: controller.signal,
     }).then(
-      (answer) => setShown(decode(answer)),
+      (answer) => setShown({ ...decode(answer), version: answer.version }),
       (err: unknown) => {
         if (!controller.signal.aborted) setError(err);
       },
@@ -107,7 +108,10 @@ export function RevealPanel(props: {
 
   return (
     <section className="card" aria-labelledby={headingId} data-testid="revealed-value">
-      <h3 id={headingId}>Value of version {version}</h3>
+      <h3 id={headingId}>
+        Value of {version === 'latest' ? 'the latest version' : `version ${version}`}
+        {version === 'latest' && shown && ` (${shown.version})`}
+      </h3>
       <ErrorBox error={error} title="The value could not be read" />
       {!shown && !error && <p aria-live="polite">Reading the value…</p>}
       {shown && (
@@ -116,7 +120,7 @@ export function RevealPanel(props: {
             {shown.bytes} bytes{shown.base64 !== undefined && ', binary, shown as base64'}. Hidden again in{' '}
             {left} s.
           </p>
-          <pre className="secret-value" aria-label={`Value of version ${version}`}>
+          <pre className="secret-value" aria-label={`Value of version ${shown.version}`}>
             {shown.text ?? shown.base64}
           </pre>
           <div className="actions">

@@ -1,7 +1,7 @@
 import type { Static } from '@sinclair/typebox';
-import type { ReactNode } from 'react';
+import { type ReactNode, useState } from 'react';
 import type { SecretVersionView, SecretView } from '../../../../src/core/api/secrets-schemas.ts';
-import { get, type Page as ApiPage } from '../../api/client.ts';
+import { ApiError, get, type Page as ApiPage } from '../../api/client.ts';
 import { useLoad } from '../../api/use-load.ts';
 import { usePermissions } from '../../api/use-permissions.ts';
 import { ErrorBox } from '../../components/ErrorBox.tsx';
@@ -10,6 +10,7 @@ import { Page } from '../../components/Page.tsx';
 import { PolicyTable } from '../../components/PolicyTable.tsx';
 import { Link } from '../../router.tsx';
 import { instancePage, projectPage, regionPage, type SecretPlace, secretApi, when } from './secret-paths.ts';
+import { RevealPanel } from './RevealPanel.tsx';
 import { AddVersion, MoveStage } from './VersionActions.tsx';
 import { VersionsTable } from './VersionsTable.tsx';
 
@@ -55,6 +56,7 @@ export function SecretPage(props: SecretPlace): ReactNode {
   };
   const s = secret.data;
   const keyLink = keyPagePath(s?.kmsKey.identity);
+  const metadataRefused = secret.error instanceof ApiError && secret.error.status === 403;
 
   return (
     <Page
@@ -67,7 +69,15 @@ export function SecretPage(props: SecretPlace): ReactNode {
         { label: place.secret },
       ]}
     >
-      <ErrorBox error={secret.error} />
+      {metadataRefused ? (
+        <ValuesOnly
+          base={base}
+          canReveal={can.has('secrets.get_value')}
+          canAdd={can.has('secrets.put_value')}
+        />
+      ) : (
+        <ErrorBox error={secret.error} />
+      )}
       {s && <KeyStateBanner state={s.kmsKey.status} keyName={s.kmsKey.identity} subject="This secret" />}
       {s && (
         <>
@@ -161,5 +171,31 @@ function RotationStatus(props: { readonly status: SecretView['rotationStatus'] }
       {status.lastFailure && `, last failure ${when(status.lastFailure.time)}: ${status.lastFailure.message}`}
       )
     </span>
+  );
+}
+
+/**
+ * A caller who may read or add values but not read metadata (`secretAccessor`,
+ * `secretVersionAdder`): the latest value on click, adding a version; nothing else is shown.
+ */
+function ValuesOnly(props: {
+  readonly base: string;
+  readonly canReveal: boolean;
+  readonly canAdd: boolean;
+}): ReactNode {
+  const [revealed, setRevealed] = useState(false);
+  return (
+    <>
+      <p className="muted">You may not read this secret's metadata or versions.</p>
+      {props.canReveal && (
+        <p>
+          <button type="button" aria-pressed={revealed} onClick={() => setRevealed(!revealed)}>
+            {revealed ? 'Hide latest value' : 'Reveal latest value'}
+          </button>
+        </p>
+      )}
+      {revealed && <RevealPanel base={props.base} version="latest" onHide={() => setRevealed(false)} />}
+      {props.canAdd && <AddVersion base={props.base} onAdded={() => undefined} />}
+    </>
   );
 }

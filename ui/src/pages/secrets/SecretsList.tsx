@@ -33,7 +33,7 @@ export function SecretsList(props: {
   const [creating, setCreating] = useState(false);
   const pager = usePager();
   const base = instanceApi(place);
-  const key = `secrets ${base} ${filter.prefix} ${filter.labels.join(' ')} ${pager.token ?? ''}`;
+  const key = `secrets ${base} ${props.canList} ${filter.prefix} ${filter.labels.join(' ')} ${pager.token ?? ''}`;
   const list = useLoad(key, async (signal) => {
     if (!props.canList) return null;
     const params = new URLSearchParams({ pageSize: String(pageSize) });
