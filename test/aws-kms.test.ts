@@ -206,6 +206,31 @@ describe('AWS KMS face (official SDK, real listener)', () => {
     );
     await fails(stranger.kms.send(new DescribeKeyCommand({ KeyId: keyId })), 'NotFoundException');
     await fails(stranger.kms.send(new DescribeKeyCommand({ KeyId: encrypted.KeyId })), 'NotFoundException');
+    // Aliases are per project: the same name elsewhere names another key, or nothing.
+    await kms.send(new CreateAliasCommand({ AliasName: 'alias/shared-name', TargetKeyId: keyId }));
+    await fails(
+      stranger.kms.send(new DescribeKeyCommand({ KeyId: 'alias/shared-name' })),
+      'NotFoundException',
+    );
+    await fails(
+      stranger.kms.send(
+        new EncryptCommand({
+          KeyId: `arn:aws:kms:${region}:${account}:alias/shared-name`,
+          Plaintext: utf8('x'),
+        }),
+      ),
+      'NotFoundException',
+    );
+    const theirs = (await stranger.kms.send(new CreateKeyCommand({}))).KeyMetadata!.KeyId!;
+    await stranger.kms.send(new CreateAliasCommand({ AliasName: 'alias/shared-name', TargetKeyId: theirs }));
+    await fails(
+      stranger.kms.send(new CreateAliasCommand({ AliasName: 'alias/other', TargetKeyId: keyId })),
+      'NotFoundException',
+    );
+    assert.equal(
+      (await kms.send(new DescribeKeyCommand({ KeyId: 'alias/shared-name' }))).KeyMetadata!.KeyId,
+      keyId,
+    );
     // ReEncrypt under another key and context, then decrypt there.
     const re = await kms.send(
       new ReEncryptCommand({
@@ -701,6 +726,41 @@ describe('AWS KMS face (official SDK, real listener)', () => {
       grantee.kms.send(new RetireGrantCommand({ KeyId: keyId, GrantId: third.GrantId })),
       'AccessDeniedException',
     );
+    // A grantee allowed CreateGrant for Encrypt can pass Encrypt on, never Decrypt.
+    await kms.send(
+      new CreateGrantCommand({
+        KeyId: keyId,
+        GranteePrincipal: granteeArn,
+        Operations: ['CreateGrant', 'Encrypt'],
+      }),
+    );
+    await fails(
+      grantee.kms.send(
+        new CreateGrantCommand({ KeyId: keyId, GranteePrincipal: granteeArn, Operations: ['Decrypt'] }),
+      ),
+      'AccessDeniedException',
+    );
+    const passed = await grantee.kms.send(
+      new CreateGrantCommand({
+        KeyId: keyId,
+        GranteePrincipal: 'user:someone@example.com',
+        Operations: ['Encrypt'],
+      }),
+    );
+    assert.match(passed.GrantId!, /^[0-9a-f]{64}$/);
+    // The grant-allowed use is audited as the native event, with the grant's id.
+    const events = await api(
+      'GET',
+      `/v2/projects/${projectId}/audit-events?action=kms.encrypt&principal=${encodeURIComponent(`serviceAccount:${grantee.email}`)}`,
+    );
+    assert.equal(events.status, 200, JSON.stringify(events.body));
+    const granted = events.body.items.find(
+      (e: { details?: Record<string, unknown> }) => e.details?.grantId === grant.GrantId,
+    );
+    assert.ok(granted, JSON.stringify(events.body.items));
+    assert.equal(granted.result, 'ok');
+    assert.equal(granted.details.api, 'aws');
+    assert.equal(granted.details.operation, 'Encrypt');
     await fails(
       kms.send(
         new CreateGrantCommand({

@@ -43,6 +43,7 @@ export function dryRun(input: { DryRun?: boolean | undefined }): void {
     throw new AwsError(
       'DryRunOperationException',
       'The request would have succeeded, but the DryRun flag is set.',
+      412,
     );
 }
 
