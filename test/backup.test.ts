@@ -210,23 +210,48 @@ describe('backup and restore', () => {
   );
 
   test('a backup of an older schema restores, and the newer migrations run over its rows', async () => {
-    // The drill's file as Coffer at 0013 would have written it: no database-connection tables yet.
-    const added = new Set(['db_connections', 'db_roles', 'db_leases']);
+    // The drill's file as Coffer at 0013 would have written it: none of the tables and columns
+    // that later migrations add (database connections 0014, AWS access keys and account ids 0016,
+    // secret attributes 0017, KMS aliases, tags, attributes and grants 0018).
+    const added = new Set([
+      'db_connections',
+      'db_roles',
+      'db_leases',
+      'iam_access_keys',
+      'kms_aliases',
+      'kms_key_tags',
+      'kms_key_attributes',
+      'kms_grants',
+    ]);
+    const addedColumns: Record<string, readonly string[]> = {
+      projects: ['aws_account_id'],
+      sm_secrets: ['description', 'tags', 'arn_suffix', 'resource_policy', 'deleted_time'],
+    };
     const older = join(work, 'older.cbk');
     rewriteBackup(file, older, (records) => {
       const manifest = records[0] as { schemaVersion: string; tables: { name: string }[] };
       manifest.schemaVersion = '0013-rotation';
       manifest.tables = manifest.tables.filter((table) => !added.has(table.name));
       let skipping = false;
-      return records.filter((record) => {
-        const kind = (record as { kind?: string }).kind;
-        if (kind === 'table') skipping = added.has((record as { name: string }).name);
-        if (kind === 'end' && skipping) {
-          skipping = false;
-          return false;
-        }
-        return !skipping;
-      });
+      let dropped: number[] = [];
+      return records
+        .filter((record) => {
+          const kind = (record as { kind?: string }).kind;
+          if (kind === 'table') skipping = added.has((record as { name: string }).name);
+          if (kind === 'end' && skipping) {
+            skipping = false;
+            return false;
+          }
+          return !skipping;
+        })
+        .map((record) => {
+          if (Array.isArray(record)) return record.filter((_, i) => !dropped.includes(i));
+          const table = record as { kind?: string; name: string; columns: string[] };
+          if (table.kind !== 'table') return record;
+          const gone = addedColumns[table.name] ?? [];
+          dropped = table.columns.flatMap((column, i) => (gone.includes(column) ? [i] : []));
+          return { ...table, columns: table.columns.filter((column) => !gone.includes(column)) };
+        });
     });
     const dataDir = dataDirWithKey(work, 'older', source.dataDir);
     const result = await restoreBackup({ file: older, dataDir, writeTimeoutMs: 5000 });
