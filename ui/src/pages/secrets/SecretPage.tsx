@@ -11,6 +11,7 @@ import { PolicyTable } from '../../components/PolicyTable.tsx';
 import { Link } from '../../router.tsx';
 import { instancePage, projectPage, regionPage, type SecretPlace, secretApi, when } from './secret-paths.ts';
 import { RevealPanel } from './RevealPanel.tsx';
+import { SecretSettings } from './SecretSettings.tsx';
 import { AddVersion, MoveStage } from './VersionActions.tsx';
 import { VersionsTable } from './VersionsTable.tsx';
 
@@ -27,6 +28,9 @@ const asked = [
   'secrets.versions.disable',
   'secrets.versions.destroy',
   'secrets.stages.update',
+  'secrets.secrets.update',
+  'secrets.secrets.delete',
+  'secrets.secrets.restore',
   'iam.policies.get',
 ] as const;
 
@@ -153,6 +157,15 @@ export function SecretPage(props: SecretPlace): ReactNode {
           {can.has('secrets.stages.update') && versions.data && (
             <MoveStage base={base} versions={versions.data.items} onMoved={reload} />
           )}
+          <SecretSettings
+            base={base}
+            place={place}
+            secret={s}
+            canUpdate={can.has('secrets.secrets.update')}
+            canDelete={can.has('secrets.secrets.delete')}
+            canRestore={can.has('secrets.secrets.restore')}
+            onChanged={reload}
+          />
           {can.has('iam.policies.get') && <PolicyTable resourcePath={base} title="Secret IAM policy" />}
         </>
       )}
