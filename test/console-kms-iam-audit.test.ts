@@ -143,6 +143,36 @@ describe('console: KMS, IAM and audit pages', { skip }, () => {
     await banner.waitFor({ state: 'detached' });
   });
 
+  test('a dependent bound after the dialog showed none is still refused by the API (the dialog shows why)', async () => {
+    const ringApi = `/v2${keyPath.replace(/\/keys\/[^/]+$/, '')}`;
+    const spare = await server.api('POST', `${ringApi}/keys`, {
+      algorithm: 'aes256-gcm96',
+      slug: 'spare-key',
+    });
+    assert.equal(spare.status, 201, JSON.stringify(spare.body));
+    const spareApi = `${ringApi}/keys/${spare.body.id}`;
+    await page.goto(ui(spareApi.replace(/^\/v2/, '')));
+    await page.getByRole('button', { name: 'Disable…' }).click();
+    const dialog = page.getByRole('dialog', { name: 'Disable key' });
+    await dialog.getByText('No secret or instance uses this key.').waitFor();
+    await dialog.getByLabel('Type spare-key to confirm').fill('spare-key');
+    assert.equal(await dialog.getByLabel(/^Force/).count(), 0);
+    const instances = (await server.api('GET', `/v2/projects/${projectId}/regions/local/instances`)).body
+      .items;
+    const bound = await server.api(
+      'POST',
+      `/v2/projects/${projectId}/regions/local/instances/${instances[0].id}/secrets`,
+      { path: 'late/binding', value: 'v', kmsKeyIdentity: spare.body.name },
+    );
+    assert.equal(bound.status, 201, JSON.stringify(bound.body));
+    await dialog.getByRole('button', { name: 'Disable key' }).click();
+    const refusal = dialog.getByRole('alert');
+    await refusal.waitFor();
+    assert.match(await refusal.innerText(), /depend on this key[\s\S]*Request id/);
+    assert.equal((await server.api('GET', spareApi)).body.state, 'active');
+    await dialog.getByRole('button', { name: 'Cancel' }).click();
+  });
+
   test('IAM: a binding round trip with the role picker, and a concurrent change is never overwritten', async () => {
     for (const name of ['bob', 'carol', 'dave']) await server.createUser(name);
     await page.goto(ui(`/projects/${projectId}/iam`));
@@ -195,6 +225,19 @@ describe('console: KMS, IAM and audit pages', { skip }, () => {
   });
 
   test('IAM: test my permissions, and a service account with a token shown once', async () => {
+    // A typed path with dot segments would be folded by the URL parser into another route: refused here.
+    const sent: string[] = [];
+    const onRequest = (request: { url(): string }) => sent.push(request.url());
+    page.on('request', onRequest);
+    await page.getByLabel('Resource (API path)').fill(`/v2/projects/${projectId}/%2e%2e/%2E%2E/sys/backup`);
+    await page.getByRole('button', { name: 'Test my permissions' }).click();
+    await page.getByRole('alert').filter({ hasText: 'Give a resource’s API path' }).waitFor();
+    page.off('request', onRequest);
+    assert.deepEqual(
+      sent.filter((url) => url.includes('test-permissions')),
+      [],
+    );
+    await page.getByLabel('Resource (API path)').fill(`/v2/projects/${projectId}`);
     await page.getByRole('button', { name: 'Test my permissions' }).click();
     const results = page.getByTestId('permission-results');
     await results.waitFor();

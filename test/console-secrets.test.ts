@@ -173,7 +173,11 @@ describe(
 
       await p.goto(ui(secretPage(secretPath)));
       await p.getByRole('heading', { name: `Secret ${secretPath}` }).waitFor();
-      await p.getByRole('alert').first().waitFor();
+      await p
+        .getByText("You may not read this secret's metadata or versions.")
+        .or(p.getByRole('alert'))
+        .first()
+        .waitFor();
       await axeCheckThemes(p, 'secret page (value-only user)');
       const body = await p.locator('main').innerText();
       for (const admin of [
@@ -191,16 +195,59 @@ describe(
           `${admin} is shown`,
         );
       assert.ok(!body.includes(firstValue) && !body.includes(secondValue), 'no value without a click');
+      // The values-only view reveals the latest value on click (its one permission).
+      const revealLatest = p.getByRole('button', { name: 'Reveal latest value' });
+      if ((await revealLatest.count()) > 0) {
+        await revealLatest.click();
+        const shown = p.getByTestId('revealed-value').locator('pre');
+        await shown.waitFor();
+        assert.equal((await shown.innerText()).trim(), secondValue);
+        await axeCheckThemes(p, 'secret page (value-only user, revealed)');
+      }
 
       await p.goto(ui(instancePath));
-      await p.getByRole('alert').first().waitFor();
+      await p
+        .getByText("You may not read this instance's settings.")
+        .or(p.getByRole('alert'))
+        .first()
+        .waitFor();
       const listing = await p.locator('main').innerText();
       assert.ok(!listing.includes('app/other'), 'another secret’s name is shown');
       assert.equal(await p.getByRole('button', { name: 'Create secret' }).count(), 0);
       await axeCheckThemes(p, 'instance page (value-only user)');
 
+      // The KMS, IAM and audit pages: refusals shown, no action offered.
+      for (const [where, refusedName] of [
+        [`/projects/${projectId}/kms`, 'Create key ring'],
+        [`/projects/${projectId}/iam`, 'Add binding'],
+        [`/projects/${projectId}/audit`, 'Apply filters'],
+      ] as const) {
+        await p.goto(ui(where));
+        await p.locator('h1').waitFor();
+        if (where.endsWith('/iam')) await p.getByText('You may not read this resource').waitFor();
+        else await p.getByRole('alert').first().waitFor();
+        if (!where.endsWith('/audit'))
+          assert.equal(
+            await p.getByRole('button', { name: refusedName }).count(),
+            0,
+            `${where}: ${refusedName}`,
+          );
+        assert.equal(await p.getByRole('button', { name: 'Create service account' }).count(), 0);
+        assert.equal(await p.getByTestId('audit-events').count(), 0);
+        await axeCheckThemes(p, `${where} (value-only user)`);
+      }
+
       await p.goto(ui(secretPage('app/other')));
-      await p.getByRole('alert').first().waitFor();
+      await p
+        .getByText("You may not read this secret's metadata or versions.")
+        .or(p.getByRole('alert'))
+        .first()
+        .waitFor();
+      assert.equal(
+        await p.getByRole('button', { name: /^Reveal/ }).count(),
+        0,
+        'a reveal on a secret not granted',
+      );
       assert.ok(!(await p.locator('main').innerText()).includes('not-yours-8e1f'));
 
       // Forced from the page with its own token: the API refuses everything but the one value.
@@ -223,6 +270,10 @@ describe(
         await call('POST', own + '/iam-policy:add-binding', { role: 'roles/owner', member: ${JSON.stringify(reader.member)} }),
         await call('POST', ${JSON.stringify(`${keyApi}/disable?force=true`)}, {}),
         await call('GET', ${JSON.stringify(`/v2/projects/${projectId}/audit-events`)}),
+        await call('POST', ${JSON.stringify(`${region}/keyrings`)}, { displayName: 'mine' }),
+        await call('GET', ${JSON.stringify(`${keyApi}/dependents`)}),
+        await call('POST', ${JSON.stringify(`${keyApi}/encrypt`)}, { plaintext: 'aGk=' }),
+        await call('POST', ${JSON.stringify(`/v2/projects/${projectId}/service-accounts`)}, { name: 'sneaky-account' }),
       ];
     })()`)) as [string, number, string][];
       const [own, ...refused] = answers;

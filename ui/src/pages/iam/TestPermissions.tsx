@@ -1,11 +1,24 @@
 import { type FormEvent, type ReactNode, useId, useState } from 'react';
-import { get, type Page as ApiPage, testPermissions } from '../../api/client.ts';
+import { ApiError, get, type Page as ApiPage, testPermissions } from '../../api/client.ts';
 import { useLoad } from '../../api/use-load.ts';
 import { ErrorBox } from '../../components/ErrorBox.tsx';
 
 interface PermissionInfo {
   readonly name: string;
   readonly description: string;
+}
+
+/**
+ * Whether `text` is a /v2 resource path the check may be sent to: `/v2` and encoded segments, none
+ * of them `.` or `..` in any spelling (the URL parser would fold those and send the user's token to
+ * another route), no query, fragment or space.
+ */
+export function isResourcePath(text: string): boolean {
+  if (!/^\/v2(\/[^/?#\s\\]+)*$/.test(text)) return false;
+  return text
+    .split('/')
+    .slice(2)
+    .every((segment) => !/^(\.|%2e){1,2}$/i.test(segment));
 }
 
 /**
@@ -27,6 +40,18 @@ export function TestPermissions(props: { readonly defaultResource: string }): Re
   const submit = async (event: FormEvent) => {
     event.preventDefault();
     const target = resource.trim().replace(/\/+$/, '');
+    if (!isResourcePath(target)) {
+      setHeld(null);
+      setError(
+        new ApiError(
+          0,
+          'invalid_argument',
+          'Give a resource’s API path, like /v2/projects/PROJECT_ID.',
+          null,
+        ),
+      );
+      return;
+    }
     setBusy(true);
     setError(null);
     try {

@@ -1,4 +1,4 @@
-import { type FormEvent, type ReactNode, useId, useState } from 'react';
+import { type FormEvent, type ReactNode, useEffect, useId, useState } from 'react';
 import { api } from '../../api/client.ts';
 import { ErrorBox } from '../../components/ErrorBox.tsx';
 import { base64ToText, textToBase64 } from './kms-paths.ts';
@@ -50,6 +50,18 @@ export function CryptoPlayground(props: {
   const [result, setResult] = useState<string | null>(null);
   const [busy, setBusy] = useState(false);
   const [error, setError] = useState<unknown>(null);
+  // Leaving the page (another site, a reload, the tab closing) clears it first, so the back/forward
+  // cache never keeps a plaintext or result to show again.
+  useEffect(() => {
+    const clear = () => {
+      setInput('');
+      setSecond('');
+      setAad('');
+      setResult(null);
+    };
+    window.addEventListener('pagehide', clear);
+    return () => window.removeEventListener('pagehide', clear);
+  }, []);
   if (!current) return null;
 
   const takesText =
