@@ -167,9 +167,26 @@ for (const engine of ['sqlite', 'postgres'] as const)
         );
         await fails(run('CreateSecret', { Name: 'nb', SecretBinary: '***' }), 'InvalidParameterException');
         await run('CreateSecret', { Name: 'empty' });
+        await fails(
+          run('PutSecretValue', { SecretId: 'empty', SecretString: 'x', VersionStages: ['current'] }),
+          'InvalidParameterException',
+          /reserved/,
+        );
         await fails(run('PutSecretValue', { SecretId: 'empty' }), 'InvalidParameterException');
         await fails(run('GetSecretValue', { SecretId: 'empty' }), 'ResourceNotFoundException', /AWSCURRENT/);
         await fails(run('CreateSecret', { Name: 'empty', SecretString: 'x' }), 'ResourceExistsException');
+        // A first version is AWSCURRENT even when the put names other labels.
+        const first = await run('PutSecretValue', {
+          SecretId: 'empty',
+          SecretString: 'x',
+          VersionStages: ['blue'],
+        });
+        assert.deepEqual(first.VersionStages, ['AWSCURRENT', 'blue']);
+        await run('UpdateSecretVersionStage', {
+          SecretId: 'empty',
+          VersionStage: 'blue',
+          RemoveFromVersionId: first.VersionId,
+        });
         const bin = await run('CreateSecret', {
           Name: 'bin',
           SecretBinary: Buffer.from([0, 1, 255]).toString('base64'),

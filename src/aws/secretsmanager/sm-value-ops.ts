@@ -98,7 +98,15 @@ export function valueOperations(app: App): Record<string, AwsOperation> {
       handler: async (call, input) => {
         const named = await resolveSecret(call, app, input.SecretId, 'secrets.put_value', { live: true });
         const value = valueOf(input, true)!;
-        const stages = input.VersionStages?.map(cofferStage);
+        let stages = input.VersionStages?.map(cofferStage);
+        // The first version of a secret is AWSCURRENT whatever else it is labelled (as AWS does).
+        const existing = await app.secretValues.stages(
+          named.secret,
+          named.secret.instanceId,
+          named.secret.path,
+        );
+        if (stages && !stages.includes('current') && !existing.has('current'))
+          stages = ['current', ...stages];
         const versionId = await putVersion(call, app, named, value, stages, input.ClientRequestToken);
         const version = await app.secretAttributes.versionOf(named.secret, versionId);
         const all = await app.secretValues.stages(named.secret, named.secret.instanceId, named.secret.path);

@@ -29,11 +29,12 @@ const toCoffer: Record<string, string> = {
 /** Coffer's stage as AWS labels it (`current` → `AWSCURRENT`; custom stages unchanged). */
 export const awsStage = (stage: string): string => toAws[stage] ?? stage;
 
-/** An AWS staging label as Coffer's stage (`AWSCURRENT` → `current`); a label that only differs by case is refused. */
+/** An AWS staging label as Coffer's stage (`AWSCURRENT` → `current`); `current`, `previous`, `pending` are refused. */
 export function cofferStage(label: string): string {
   const mapped = toCoffer[label];
   if (mapped) return mapped;
-  if (toCoffer[label.toUpperCase()] || toAws[label])
+  // Coffer's own names of the AWS labels cannot be custom labels as well.
+  if (toAws[label])
     throw new AwsError('InvalidParameterException', `The staging label ${label} is reserved.`);
   return label;
 }
