@@ -1,11 +1,17 @@
 import type { ReactNode } from 'react';
-import { Link } from '../router.tsx';
+import { Link, path } from '../router.tsx';
 
 /** The console page of a key from its resource name (`projects/…/keyrings/…/keys/…`), or null. */
 export function keyPagePath(identity: string | null | undefined): string | null {
   if (!identity) return null;
   const m = /^projects\/([^/]+)\/regions\/([^/]+)\/keyrings\/([^/]+)\/keys\/([^/]+)$/.exec(identity);
-  return m ? `/projects/${m[1]}/regions/${m[2]}/keyrings/${m[3]}/keys/${m[4]}` : null;
+  if (!m) return null;
+  try {
+    // Each part encoded as one segment (path refuses "." and "..").
+    return path('projects', m[1]!, 'regions', m[2]!, 'keyrings', m[3]!, 'keys', m[4]!);
+  } catch {
+    return null;
+  }
 }
 
 /**
