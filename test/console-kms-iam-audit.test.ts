@@ -173,6 +173,39 @@ describe('console: KMS, IAM and audit pages', { skip }, () => {
     await dialog.getByRole('button', { name: 'Cancel' }).click();
   });
 
+  test('the keyboard alone schedules a key deletion through the dialog and cancels it', async () => {
+    const focused = () =>
+      page.evaluate(
+        'document.activeElement?.getAttribute("aria-label") ?? document.activeElement?.labels?.[0]?.textContent ?? document.activeElement?.textContent ?? ""',
+      ) as Promise<string>;
+    const tabTo = async (want: RegExp) => {
+      for (let i = 0; i < 40; i++) {
+        if (want.test(await focused())) return;
+        await page.keyboard.press('Tab');
+      }
+      assert.fail(`Tab never reached ${want}; last focus: ${await focused()}`);
+    };
+    const spareApi = new URL(page.url()).pathname.replace(/^\/ui/, '/v2');
+    await page.getByRole('button', { name: 'Schedule deletion…' }).focus();
+    await page.keyboard.press('Enter');
+    const dialog = page.getByRole('dialog', { name: 'Schedule key deletion' });
+    await dialog.getByTestId('key-dependents').waitFor();
+    await tabTo(/^Type spare-key to confirm/);
+    await page.keyboard.type('spare-key');
+    await tabTo(/^Force/);
+    await page.keyboard.press('Space');
+    await tabTo(/^Schedule key deletion$/);
+    await page.keyboard.press('Enter');
+    await dialog.waitFor({ state: 'detached' });
+    assert.equal((await server.api('GET', spareApi)).body.state, 'pending_deletion');
+    await page.getByRole('button', { name: 'Cancel deletion' }).focus();
+    await page.keyboard.press('Enter');
+    await tabTo(/^Cancel deletion$/);
+    await page.keyboard.press('Enter');
+    await page.getByRole('button', { name: 'Enable' }).waitFor();
+    assert.equal((await server.api('GET', spareApi)).body.state, 'disabled');
+  });
+
   test('IAM: a binding round trip with the role picker, and a concurrent change is never overwritten', async () => {
     for (const name of ['bob', 'carol', 'dave']) await server.createUser(name);
     await page.goto(ui(`/projects/${projectId}/iam`));

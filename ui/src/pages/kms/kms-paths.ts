@@ -47,6 +47,15 @@ export function keyPage(p: KeyPlace): string {
  * name holds its path percent-encoded as one segment (`…/secrets/app%2Fdb`).
  */
 export function resourcePage(name: string): string | null {
+  try {
+    return pageOf(name);
+  } catch {
+    // A name seg() refuses (a "." or ".." segment) gets no link: it is shown as text.
+    return null;
+  }
+}
+
+function pageOf(name: string): string | null {
   const secret = /^projects\/([^/]+)\/regions\/([^/]+)\/instances\/([^/]+)\/secrets\/([^/]+)$/.exec(name);
   if (secret) {
     let secretPath: string;
