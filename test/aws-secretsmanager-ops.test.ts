@@ -475,6 +475,24 @@ for (const engine of ['sqlite', 'postgres'] as const)
           ['list/alpha', 'list/beta', 'list/gamma'],
         );
         assert.deepEqual(await names({ Filters: [{ Key: 'all', Values: ['gamma'] }] }), ['list/gamma']);
+        assert.deepEqual(await names({ Filters: [prefix], SortBy: 'name', SortOrder: 'desc' }), [
+          'list/gamma',
+          'list/beta',
+          'list/alpha',
+        ]);
+        // gamma was untagged last: the last changed.
+        assert.deepEqual(
+          (await names({ Filters: [prefix], SortBy: 'last-changed-date', SortOrder: 'desc' }))[0],
+          'list/gamma',
+        );
+        const byName = await run('ListSecrets', { Filters: [prefix], SortBy: 'name', MaxResults: 1 });
+        const nextByName = await run('ListSecrets', {
+          Filters: [prefix],
+          SortBy: 'name',
+          MaxResults: 1,
+          NextToken: byName.NextToken,
+        });
+        assert.equal(nextByName.SecretList[0].Name, 'list/beta');
         const page1 = await run('ListSecrets', { Filters: [prefix], MaxResults: 2 });
         assert.equal(page1.SecretList.length, 2);
         assert.ok(page1.SecretList[0].SecretVersionsToStages);

@@ -7,7 +7,7 @@ import type { Instance } from '../../secrets/secret-types.ts';
 import { AwsError, awsErrorOf } from '../aws-errors.ts';
 import { type AwsCall, type AwsOperation, awsOperation } from '../aws-operation.ts';
 import { describeSecret } from './sm-describe.ts';
-import { type Filter, FilterShape, listPage } from './sm-list.ts';
+import { type Filter, FilterShape, listPage, type SortBy } from './sm-list.ts';
 import { awsResourceName, findAwsInstance, locationOf } from './sm-scope.ts';
 import { awsValueError, str } from './sm-wire.ts';
 import { valueView } from './sm-value-ops.ts';
@@ -51,6 +51,11 @@ export function listOperations(app: App): Record<string, AwsOperation> {
         NextToken: Type.Optional(str(1, 4096)),
         Filters: filtersField,
         SortOrder: Type.Optional(Type.Union([Type.Literal('asc'), Type.Literal('desc')])),
+        SortBy: Type.Optional(
+          Type.Union(
+            ['created-date', 'last-accessed-date', 'last-changed-date', 'name'].map((k) => Type.Literal(k)),
+          ),
+        ),
       }),
       changesState: false,
       handler: async (call, input) => {
@@ -63,6 +68,7 @@ export function listOperations(app: App): Record<string, AwsOperation> {
           filters: (input.Filters ?? []) as Filter[],
           includeDeleted: input.IncludePlannedDeletion === true,
           order: input.SortOrder ?? 'asc',
+          sortBy: input.SortBy as SortBy | undefined,
           maxResults: input.MaxResults ?? 100,
           nextToken: input.NextToken,
         });

@@ -73,7 +73,19 @@ export function matchesFilters(secret: Secret, filters: readonly Filter[]): bool
 }
 
 /** Every secret of the `aws` instance, by creation time (then name), ascending or descending. */
-async function allSecrets(app: App, call: AwsCall, instance: Instance, order: 'asc' | 'desc') {
+/** What ListSecrets sorts by (AWS's SortBy; Coffer keeps no access dates, so that one sorts by creation). */
+export type SortBy = 'created-date' | 'last-accessed-date' | 'last-changed-date' | 'name';
+
+/** A secret's sort key for `by` (then its name). */
+function keyOf(secret: Secret, by: SortBy): number | string {
+  if (by === 'name') return secret.path;
+  return by === 'last-changed-date' ? secret.updateTimeMs : secret.createTimeMs;
+}
+
+const cmp = (a: number | string, b: number | string) => (a < b ? -1 : a > b ? 1 : 0);
+
+/** Every secret of the `aws` instance. */
+async function allSecrets(app: App, call: AwsCall, instance: Instance) {
   const secrets: Secret[] = [];
   let token: string | undefined;
   do {
@@ -81,18 +93,13 @@ async function allSecrets(app: App, call: AwsCall, instance: Instance, order: 'a
     secrets.push(...page.items);
     token = page.nextPageToken;
   } while (token);
-  const sign = order === 'desc' ? -1 : 1;
-  return secrets.sort(
-    (a, b) => sign * (a.createTimeMs - b.createTimeMs) || (a.path < b.path ? -1 : a.path > b.path ? 1 : 0),
-  );
+  return secrets;
 }
-
-const tokenOf = (secret: Secret) =>
-  Buffer.from(JSON.stringify([secret.createTimeMs, secret.path])).toString('base64url');
 
 /**
  * One page of the `aws` instance's secrets that pass `filters` (and, unless `includeDeleted`, are
- * not pending deletion), ordered by creation time; NextToken names the last secret of the page.
+ * not pending deletion), ordered by `sortBy` (default creation time) then name; NextToken names the
+ * last secret of the page by its sort key.
  */
 export async function listPage(
   app: App,
@@ -102,29 +109,42 @@ export async function listPage(
     filters: readonly Filter[];
     includeDeleted: boolean;
     order: 'asc' | 'desc';
+    sortBy?: SortBy | undefined;
     maxResults: number;
     nextToken: string | undefined;
   },
 ): Promise<{ items: Secret[]; nextToken?: string }> {
-  let after: [number, string] | undefined;
+  const by = options.sortBy ?? 'created-date';
+  let after: [number | string, string] | undefined;
   if (options.nextToken !== undefined) {
     try {
       after = JSON.parse(Buffer.from(options.nextToken, 'base64url').toString('utf8')) as [number, string];
-      if (!Array.isArray(after) || typeof after[0] !== 'number' || typeof after[1] !== 'string')
+      if (
+        !Array.isArray(after) ||
+        !['number', 'string'].includes(typeof after[0]) ||
+        typeof after[1] !== 'string'
+      )
         throw new Error();
     } catch {
       throw new AwsError('InvalidNextTokenException', 'The NextToken value is invalid.');
     }
   }
   const sign = options.order === 'desc' ? -1 : 1;
-  const matching = (await allSecrets(app, call, instance, options.order)).filter(
-    (s) =>
-      (options.includeDeleted || s.deleteTimeMs === null) &&
-      matchesFilters(s, options.filters) &&
-      (after === undefined ||
-        sign * (s.createTimeMs - after[0]) > 0 ||
-        (s.createTimeMs === after[0] && s.path > after[1])),
-  );
+  const order = (a: [number | string, string], b: [number | string, string]) =>
+    sign * cmp(a[0], b[0]) || cmp(a[1], b[1]);
+  const matching = (await allSecrets(app, call, instance))
+    .filter(
+      (s) =>
+        (options.includeDeleted || s.deleteTimeMs === null) &&
+        matchesFilters(s, options.filters) &&
+        (after === undefined || order([keyOf(s, by), s.path], after) > 0),
+    )
+    .sort((a, b) => order([keyOf(a, by), a.path], [keyOf(b, by), b.path]));
   const items = matching.slice(0, options.maxResults);
-  return matching.length > options.maxResults ? { items, nextToken: tokenOf(items.at(-1)!) } : { items };
+  if (matching.length <= options.maxResults) return { items };
+  const last = items.at(-1)!;
+  return {
+    items,
+    nextToken: Buffer.from(JSON.stringify([keyOf(last, by), last.path])).toString('base64url'),
+  };
 }
