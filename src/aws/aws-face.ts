@@ -19,7 +19,7 @@ import type { AwsOperation } from './aws-operation.ts';
 
 /** Operations by service, then by operation name (`GetSecretValue`). */
 export type AwsRegistry = Readonly<Record<AwsService, Readonly<Record<string, AwsOperation>>>>;
-import { forgetSigners, parseAuthorization, verifySignature } from './sigv4.ts';
+import { forgetSigningKeys, parseAuthorization, verifySignature } from './sigv4.ts';
 import { AwsTestMode } from './test-mode.ts';
 
 /** What the face needs from the HTTP layer (the caller's address as the limiters and audit see it). */
@@ -64,9 +64,9 @@ export async function registerAwsFace(
 ): Promise<void> {
   const registry = options.operations;
   const testMode = new AwsTestMode(app);
-  // Signers hold secrets: dropped with every other cached key (seal included).
+  // Signing keys derive from secrets: dropped with every other cached key (seal included).
   app.cacheInvalidation.subscribe((what) => {
-    if (what === 'all') forgetSigners();
+    if (what === 'all') forgetSigningKeys();
   });
   const face = new AwsFace(app, registry, testMode, options);
   await server.register(async (context) => {

@@ -1,14 +1,22 @@
 /**
  * SigV4 verification of the AWS face (docs/aws.md): the Authorization header is parsed and checked
- * (scope, date, clock skew, payload hash), then the request is signed again with AWS's own signer
- * (`@smithy/signature-v4`) from what was received — method, path, query, exactly the headers the
- * client signed, the body's SHA-256 — and the two signatures are compared in constant time.
- * The signer caches derived signing keys per (secret, date, region, service); nothing else is kept.
+ * (scope, date, clock skew, payload hash), then the signature is computed again from what was
+ * received — method, path, query, exactly the headers the client signed, the body's SHA-256 — with
+ * AWS's own signing code (`@smithy/signature-v4`: its canonical request, header selection, scope and
+ * signing-key derivation; the two SHA-256/HMAC steps with node:crypto directly, no per-request
+ * hasher objects) and compared in constant time. Derived signing keys are cached per (key, secret,
+ * date, region, service).
  */
-import { createHash, timingSafeEqual } from 'node:crypto';
+import { createHash, createHmac, timingSafeEqual } from 'node:crypto';
 import type { IncomingHttpHeaders } from 'node:http';
 import { Hash } from '@smithy/hash-node';
-import { SignatureV4 } from '@smithy/signature-v4';
+import {
+  ALGORITHM_IDENTIFIER,
+  createScope,
+  getCanonicalHeaders,
+  getSigningKey,
+  SignatureV4Base,
+} from '@smithy/signature-v4';
 import { AwsError } from './aws-errors.ts';
 
 /** Allowed difference between the request's X-Amz-Date and this node's clock (AWS: 5 minutes). */
@@ -39,7 +47,7 @@ export interface ReceivedRequest {
   readonly body: Buffer;
 }
 
-const algorithm = 'AWS4-HMAC-SHA256';
+const algorithm = ALGORITHM_IDENTIFIER;
 const authorizationPattern =
   /^AWS4-HMAC-SHA256\s+Credential=([^,\s]+)\s*,\s*SignedHeaders=([^,\s]+)\s*,\s*Signature=([^,\s]+)\s*$/;
 const amzDatePattern = /^(\d{4})(\d{2})(\d{2})T(\d{2})(\d{2})(\d{2})Z$/;
@@ -147,36 +155,54 @@ export function parseAuthorization(
   };
 }
 
-/** The signers of recent secrets (a signer holds nothing but its credentials; the signing keys are cached by the library). */
-const signers = new Map<string, SignatureV4>();
-const maxSigners = 10_000;
-
-function signerFor(
-  accessKeyId: string,
-  secretAccessKey: string,
-  region: string,
-  service: string,
-): SignatureV4 {
-  const key = `${accessKeyId}\u0000${secretAccessKey}`;
-  let signer = signers.get(key);
-  if (signer === undefined) {
-    if (signers.size >= maxSigners) signers.clear();
-    signer = new SignatureV4({
-      credentials: { accessKeyId, secretAccessKey },
-      region,
-      service,
+/**
+ * The canonical request of the signer itself (SignatureV4Base's, path normalization, escaping and
+ * query sorting included); one instance serves every request (it holds no credentials).
+ */
+class CanonicalRequests extends SignatureV4Base {
+  constructor() {
+    super({
+      credentials: { accessKeyId: '', secretAccessKey: '' },
+      region: '',
+      service: '',
       sha256: Hash.bind(null, 'sha256'),
-      // The payload hash is computed here and handed over as x-amz-content-sha256.
-      applyChecksum: false,
     });
-    signers.set(key, signer);
   }
-  return signer;
+
+  of(request: SignableRequest, headers: Record<string, string>, payloadHash: string): string {
+    return this.createCanonicalRequest(request, headers, payloadHash);
+  }
 }
 
-/** Drops every cached signer (their credentials with them). */
-export function forgetSigners(): void {
-  signers.clear();
+type SignableRequest = Parameters<typeof getCanonicalHeaders>[0];
+
+const canonicalRequests = new CanonicalRequests();
+
+/** Derived signing keys per (key, secret, date, region, service): four HMACs saved per request. */
+const signingKeys = new Map<string, Buffer>();
+const maxSigningKeys = 10_000;
+
+async function signingKeyOf(auth: SigV4Authorization, secretAccessKey: string): Promise<Buffer> {
+  const cacheKey = `${auth.accessKeyId}\u0000${secretAccessKey}\u0000${auth.scopeDate}\u0000${auth.region}\u0000${auth.service}`;
+  let key = signingKeys.get(cacheKey);
+  if (key === undefined) {
+    const derived = await getSigningKey(
+      Hash.bind(null, 'sha256'),
+      { accessKeyId: auth.accessKeyId, secretAccessKey },
+      auth.scopeDate,
+      auth.region,
+      auth.service,
+    );
+    key = Buffer.from(derived);
+    if (signingKeys.size >= maxSigningKeys) signingKeys.clear();
+    signingKeys.set(cacheKey, key);
+  }
+  return key;
+}
+
+/** Drops every cached signing key. */
+export function forgetSigningKeys(): void {
+  signingKeys.clear();
 }
 
 function queryOf(url: string): Record<string, string | string[]> {
@@ -213,33 +239,25 @@ export async function verifySignature(
     if (value === undefined) continue;
     headers[name] = Array.isArray(value) ? value.join(',') : value;
   }
-  headers['x-amz-content-sha256'] = payloadHash;
   const signed = new Set(auth.signedHeaders);
   const url = request.url;
   const at = url.indexOf('?');
-  const signer = signerFor(auth.accessKeyId, secretAccessKey, auth.region, auth.service);
-  const result = await signer.sign(
-    {
-      method: request.method,
-      protocol: 'https:',
-      hostname: typeof request.headers.host === 'string' ? request.headers.host : '',
-      path: at === -1 ? url : url.slice(0, at),
-      query: queryOf(url),
-      headers,
-    },
-    {
-      signingDate: auth.signingDate,
-      signingRegion: auth.region,
-      signingService: auth.service,
-      // Exactly the headers the client signed: the library's unsignable list (user-agent, …) does not apply.
-      signableHeaders: signed,
-      ...(signed.has('x-amz-content-sha256') ? {} : { unsignableHeaders: new Set(['x-amz-content-sha256']) }),
-    },
-  );
-  const computed = /Signature=([0-9a-f]{64})$/.exec(String(result.headers.authorization))?.[1];
-  if (
-    computed === undefined ||
-    !timingSafeEqual(Buffer.from(computed, 'latin1'), Buffer.from(auth.signature, 'latin1'))
-  )
+  const signable: SignableRequest = {
+    method: request.method,
+    protocol: 'https:',
+    hostname: typeof request.headers.host === 'string' ? request.headers.host : '',
+    path: at === -1 ? url : url.slice(0, at),
+    query: queryOf(url),
+    headers,
+  };
+  // Exactly the headers the client signed: the library's unsignable list (user-agent, …) does not apply.
+  const canonicalHeaders = getCanonicalHeaders(signable, undefined, signed) as Record<string, string>;
+  const canonical = canonicalRequests.of(signable, canonicalHeaders, payloadHash);
+  const scope = createScope(auth.scopeDate, auth.region, auth.service);
+  const stringToSign = `${ALGORITHM_IDENTIFIER}\n${auth.amzDate}\n${scope}\n${createHash('sha256').update(canonical).digest('hex')}`;
+  const computed = createHmac('sha256', await signingKeyOf(auth, secretAccessKey))
+    .update(stringToSign)
+    .digest('hex');
+  if (!timingSafeEqual(Buffer.from(computed, 'latin1'), Buffer.from(auth.signature, 'latin1')))
     throw invalidSignature();
 }
