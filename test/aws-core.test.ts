@@ -460,6 +460,27 @@ describe('AWS face: wire, SigV4, access keys, audit', () => {
     );
   });
 
+  test('a service account may disable its own key but never revive it (that needs act_as)', async () => {
+    const email = await serviceAccount(projectId, 'self-reviver');
+    const key = (await mintKey(projectId, email)).body as Key;
+    const token = (await node.app.iam.createToken(projectId, email, 600, initialAdminPrincipal)).token;
+    const own = await call(node.url, 'GET', '/v2/access-keys', { token });
+    assert.deepEqual(
+      own.body.items.map((k: { accessKeyId: string }) => k.accessKeyId),
+      [key.accessKeyId],
+    );
+    const path = `/v2/access-keys/${key.accessKeyId}`;
+    assert.equal((await call(node.url, 'POST', `${path}/disable`, { token })).status, 200);
+    assert.equal((await call(node.url, 'POST', `${path}/enable`, { token })).status, 400);
+    const refused = await sdkError(smClient(node, key).send(new GetRandomPasswordCommand({})));
+    assert.equal(refused.name, 'UnrecognizedClientException');
+    // Nor another principal's key through the own-key routes.
+    assert.equal(
+      (await call(node.url, 'POST', `/v2/access-keys/${appKey.accessKeyId}/disable`, { token })).status,
+      404,
+    );
+  });
+
   test('test mode is off: /moto-api/reset answers 404', async () => {
     const res = await call(node.url, 'POST', '/moto-api/reset');
     assert.equal(res.status, 404);

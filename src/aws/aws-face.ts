@@ -147,8 +147,8 @@ class AwsFace {
         );
       service = known;
       const body = Buffer.isBuffer(request.body) ? request.body : Buffer.alloc(0);
-      const identity = await this.#authenticate(request, service, body);
-      call = await this.#call(request, service, operationName, identity);
+      const { identity, regionId } = await this.#authenticate(request, service, body);
+      call = await this.#call(request, service, operationName, identity, regionId);
       const contentType = request.headers['content-type'];
       if (contentType !== undefined && !jsonTypes.test(contentType))
         throw new AwsError('SerializationException', 'Content-Type must be application/x-amz-json-1.1.');
@@ -189,7 +189,11 @@ class AwsFace {
   }
 
   /** SigV4: the key, its secret, the signature; spends the failed-auth budget on a refusal. */
-  async #authenticate(request: FastifyRequest, service: AwsService, body: Buffer): Promise<AwsIdentity> {
+  async #authenticate(
+    request: FastifyRequest,
+    service: AwsService,
+    body: Buffer,
+  ): Promise<{ identity: AwsIdentity; regionId: string }> {
     const app = this.#app;
     const address = this.#options.limiterKey(request);
     const waitSeconds = app.failedAuthLimiter.blocked(address);
@@ -200,17 +204,7 @@ class AwsFace {
     try {
       const auth = parseAuthorization(request.headers, service, app.clock.nowMs());
       if (app.barrier.sealed) throw new CofferError('sealed', 'Coffer is sealed.');
-      const id = auth.accessKeyId;
-      const identity = this.#testMode.matches(id)
-        ? await this.#testMode.identity()
-        : (app.accessKeys.identifyCached(id) ?? (await app.accessKeys.identify(id)));
-      if (!identity) throw unrecognized();
-      await verifySignature(auth, identity.secretAccessKey, {
-        method: request.method,
-        url: request.url,
-        headers: request.headers,
-        body,
-      });
+      // The region before any key lookup: signing keys are derived (and cached) for valid scopes only.
       const region = app.config.regions.find((r) => r.id === auth.region);
       let kms = region?.kms;
       if (kms === undefined) {
@@ -222,8 +216,18 @@ class AwsFace {
       }
       if (!kms)
         throw new AwsError('InvalidSignatureException', 'Credential should be scoped to a valid region.');
-      (request as { awsRegion?: string }).awsRegion = auth.region;
-      return identity;
+      const id = auth.accessKeyId;
+      const identity = this.#testMode.matches(id)
+        ? await this.#testMode.identity()
+        : (app.accessKeys.identifyCached(id) ?? (await app.accessKeys.identify(id)));
+      if (!identity) throw unrecognized();
+      await verifySignature(auth, identity.secretAccessKey, {
+        method: request.method,
+        url: request.url,
+        headers: request.headers,
+        body,
+      });
+      return { identity, regionId: auth.region };
     } catch (err) {
       if (err instanceof AwsError && authErrors.has(err.type)) {
         app.failedAuthLimiter.take(address);
@@ -239,6 +243,7 @@ class AwsFace {
     service: AwsService,
     operation: string,
     identity: AwsIdentity,
+    regionId: string,
   ): Promise<AwsRequestCall> {
     const app = this.#app;
     const perPrincipal = app.principalLimiter.take(identity.principal);
@@ -253,7 +258,7 @@ class AwsFace {
       principal: identity.principal,
       projectId: project.id,
       accountId: project.awsAccountId,
-      regionId: (request as { awsRegion?: string }).awsRegion!,
+      regionId,
       requestId: String(request.id),
       sourceIp: this.#options.clientAddress(request),
       userAgent: typeof userAgent === 'string' ? userAgent : undefined,

@@ -185,6 +185,20 @@ export class AccessKeyService {
     await this.delete(`serviceAccount:${email}`, accessKeyId, caller, resource);
   }
 
+  /**
+   * Disables or enables one of the caller's own keys. A user may enable its own key (to cut a user
+   * off, disable the user); a service account's key is enabled only by someone holding act_as on it
+   * (`setServiceAccountKeyDisabled`), never by the account itself: a short-lived token of the
+   * account must not revive a credential that never expires.
+   */
+  async setOwnDisabled(caller: Principal, accessKeyId: string, disabled: boolean): Promise<AccessKey> {
+    if (!disabled && !caller.startsWith('user:'))
+      throw errors.invalid(
+        'A service account’s access key is enabled through /v2/projects/{projectId}/service-accounts/{email}/access-keys/{accessKeyId}/enable (needs act_as).',
+      );
+    return this.setDisabled(caller, accessKeyId, disabled, caller);
+  }
+
   /** Disables or enables a key of `principal`; `not_found` when it has no such key. */
   async setDisabled(
     principal: string,
@@ -286,6 +300,8 @@ export class AccessKeyService {
       repo.insert(row),
       iamRepo.recordChange('iam.access_key.create', resource, projectId, now, caller),
     ]);
+    // A lookup of this id before it existed is cached as unknown: drop it.
+    this.invalidate();
     return { key: view(row), secretAccessKey: secret };
   }
 

@@ -228,9 +228,8 @@ export function registerAccessKeyRoutes(server: FastifyInstance, app: App): void
       async (request) => {
         const { accessKeyId } = request.params;
         request.auditDetails = { accessKeyId };
-        const principal = request.principal!;
         return keyView(
-          await app.accessKeys.setDisabled(principal, accessKeyId, action === 'disable', principal),
+          await app.accessKeys.setOwnDisabled(request.principal!, accessKeyId, action === 'disable'),
         );
       },
     );
