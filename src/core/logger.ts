@@ -21,6 +21,11 @@ const secretFields = [
   'shares',
   'material',
   'dataKey',
+  // The AWS face's names (access key secrets, Secrets Manager values, KMS plaintexts).
+  'secretAccessKey',
+  'SecretString',
+  'SecretBinary',
+  'Plaintext',
 ];
 
 /** The redaction paths: each secret field at the top level and one and two levels deep. */
