@@ -339,6 +339,23 @@ describe('console: KMS, IAM and audit pages', { skip }, () => {
     assert.match(await verify.innerText(), /The audit chain is intact/);
   });
 
+  test('at 200 % zoom (half the CSS width) the KMS, IAM and audit pages reflow without a horizontal scroll', async () => {
+    await page.setViewportSize({ width: 640, height: 430 });
+    try {
+      for (const where of [keyPath, `/projects/${projectId}/iam`, `/projects/${projectId}/audit`]) {
+        await page.goto(ui(where));
+        await page.locator('h1').waitFor();
+        await page.waitForLoadState('networkidle');
+        const overflow = (await page.evaluate(
+          'document.documentElement.scrollWidth - document.documentElement.clientWidth',
+        )) as number;
+        assert.ok(overflow <= 0, `${where} scrolls sideways by ${overflow} px at 200 %`);
+      }
+    } finally {
+      await page.setViewportSize({ width: 1280, height: 860 });
+    }
+  });
+
   test('signing out returns to the sign-in page and forgets the token', async () => {
     await page.getByRole('button', { name: 'Sign out' }).click();
     await page.getByRole('button', { name: 'Sign in' }).waitFor();

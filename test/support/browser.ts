@@ -108,7 +108,7 @@ export async function openPage(browser: Browser): Promise<{
   const context = await browser.newContext({ viewport: { width: 1280, height: 860 } });
   const page = await context.newPage();
   // A console page answers in well under a second; a missing element should fail fast, not in 30 s.
-  page.setDefaultTimeout(10_000);
+  page.setDefaultTimeout(15_000);
   const problems: string[] = [];
   page.on('pageerror', (err) => problems.push(`page error: ${err.message}`));
   page.on('console', (message) => {
