@@ -21,12 +21,23 @@ function checkerOf(schema: TSchema): TypeCheck<TSchema> {
   return check;
 }
 
-/** Parses a request body as a JSON object; an empty body is `{}`. */
+/** Refuses a member name or string that is not well-formed UTF-16 (a `\ud800` escape): no name, ARN or context has one. */
+function wellFormed(this: unknown, key: string, value: unknown): unknown {
+  if (!key.isWellFormed() || (typeof value === 'string' && !value.isWellFormed())) throw notWellFormed;
+  return value;
+}
+
+const notWellFormed = new Error('not well-formed');
+
+/**
+ * Parses a request body as a JSON object; an empty body is `{}`. A string holding a lone surrogate
+ * is a SerializationException (as unreadable JSON): names built from it could not be URL-encoded.
+ */
 export function parseJsonBody(body: Buffer | undefined): Record<string, unknown> {
   if (body === undefined || body.length === 0) return {};
   let value: unknown;
   try {
-    value = JSON.parse(body.toString('utf8'));
+    value = JSON.parse(body.toString('utf8'), wellFormed);
   } catch {
     throw new AwsError('SerializationException', 'The request body is not valid JSON.');
   }

@@ -1,0 +1,166 @@
+/**
+ * Security regressions of the AWS face (issue 18 review): raw SigV4 requests signed here (so the
+ * signed header set can be chosen), against one real listening node.
+ */
+import assert from 'node:assert/strict';
+import { createHash, createHmac } from 'node:crypto';
+import { after, before, describe, test } from 'node:test';
+import { initialAdminPrincipal } from '../src/iam/principal.ts';
+import { call, startTestNode, type TestNode } from './support/test-node.ts';
+
+interface Key {
+  readonly id: string;
+  readonly secret: string;
+}
+
+const region = 'eu-west-1';
+const sha256 = (data: string) => createHash('sha256').update(data).digest('hex');
+
+/** What a raw request may change from a well-formed one. */
+interface RawOptions {
+  /** The headers named in SignedHeaders (default: every header sent). */
+  readonly signed?: readonly string[];
+  /** Headers replaced after signing. */
+  readonly after?: Record<string, string>;
+}
+
+/** Signs `POST /` with SigV4 (signing only `options.signed`), then sends it as `options.after` changes it. */
+async function raw(node: TestNode, key: Key, target: string, body: string, options: RawOptions = {}) {
+  const host = new URL(node.url).host;
+  const date = new Date()
+    .toISOString()
+    .replace(/[-:]/g, '')
+    .replace(/\.\d{3}Z$/, 'Z');
+  const service = target.startsWith('TrentService.') ? 'kms' : 'secretsmanager';
+  const headers: Record<string, string> = {
+    host,
+    'x-amz-date': date,
+    'content-type': 'application/x-amz-json-1.1',
+    'x-amz-target': target,
+  };
+  const names = [...(options.signed ?? Object.keys(headers))].sort();
+  const canonical = [
+    'POST',
+    '/',
+    '',
+    names.map((name) => `${name}:${headers[name]}\n`).join(''),
+    names.join(';'),
+    sha256(body),
+  ].join('\n');
+  const scope = `${date.slice(0, 8)}/${region}/${service}/aws4_request`;
+  const toSign = ['AWS4-HMAC-SHA256', date, scope, sha256(canonical)].join('\n');
+  let signingKey = createHmac('sha256', `AWS4${key.secret}`).update(date.slice(0, 8)).digest();
+  for (const part of [region, service, 'aws4_request'])
+    signingKey = createHmac('sha256', signingKey).update(part).digest();
+  const signature = createHmac('sha256', signingKey).update(toSign).digest('hex');
+  const sent: Record<string, string> = {
+    ...headers,
+    authorization: `AWS4-HMAC-SHA256 Credential=${key.id}/${scope}, SignedHeaders=${names.join(';')}, Signature=${signature}`,
+    ...options.after,
+  };
+  delete sent.host;
+  const response = await fetch(`${node.url}/`, { method: 'POST', headers: sent, body });
+  const text = await response.text();
+  return { status: response.status, body: JSON.parse(text) as Record<string, unknown> & { __type?: string } };
+}
+
+describe('AWS face security regressions', () => {
+  let node: TestNode;
+  let admin: string;
+  let projectId: string;
+  let ownerKey: Key;
+  let viewerEmail: string;
+  let viewerKey: Key;
+
+  const grant = (resource: string, role: string, member: string) =>
+    node.app.iam.addBinding(resource, role, member, undefined, initialAdminPrincipal);
+
+  async function mint(email: string): Promise<Key> {
+    const created = await call(
+      node.url,
+      'POST',
+      `/v2/projects/${projectId}/service-accounts/${email}/access-keys`,
+      { token: admin },
+    );
+    assert.equal(created.status, 201, JSON.stringify(created.body));
+    return { id: created.body.accessKeyId as string, secret: created.body.secretAccessKey as string };
+  }
+
+  before(async () => {
+    node = await startTestNode({ env: { COFFER_AWS_REGIONS: 'auto' } });
+    admin = node.adminToken!;
+    const created = await call(node.url, 'POST', '/v2/projects', {
+      token: admin,
+      body: { displayName: 'aws security' },
+    });
+    assert.equal(created.status, 201, JSON.stringify(created.body));
+    projectId = created.body.id as string;
+    const owner = await node.app.iam.createServiceAccount(projectId, 'owner-app', undefined, '');
+    await grant(`projects/${projectId}`, 'roles/owner', `serviceAccount:${owner.email}`);
+    ownerKey = await mint(owner.email);
+    const viewer = await node.app.iam.createServiceAccount(projectId, 'viewer-app', undefined, '');
+    viewerEmail = viewer.email;
+    viewerKey = await mint(viewerEmail);
+    const secret = await raw(
+      node,
+      ownerKey,
+      'secretsmanager.CreateSecret',
+      JSON.stringify({ Name: 'app/db', SecretString: 'the-value' }),
+    );
+    assert.equal(secret.status, 200, JSON.stringify(secret.body));
+  });
+
+  after(() => node.destroy());
+
+  test('a string that is not well-formed UTF-16 (lone surrogate) is a SerializationException, never a 500', async () => {
+    const bad = 'ab\ud800cd';
+    for (const [target, input] of [
+      ['secretsmanager.GetSecretValue', { SecretId: bad }],
+      ['secretsmanager.BatchGetSecretValue', { SecretIdList: [bad] }],
+      ['TrentService.DescribeKey', { KeyId: bad }],
+      ['TrentService.Encrypt', { KeyId: `alias/${bad}`, Plaintext: 'AA==' }],
+      ['TrentService.ListAliases', { KeyId: bad }],
+      ['TrentService.Encrypt', { KeyId: 'alias/x', Plaintext: 'AA==', EncryptionContext: { [bad]: 'v' } }],
+    ] as const) {
+      const answer = await raw(node, ownerKey, target, JSON.stringify(input));
+      assert.equal(answer.status, 400, `${target}: ${JSON.stringify(answer.body)}`);
+      assert.equal(answer.body.__type, 'SerializationException', target);
+    }
+  });
+
+  test('a service account cannot re-enable its own disabled access key through /v2/access-keys (enabling needs act_as)', async () => {
+    const token = await call(
+      node.url,
+      'POST',
+      `/v2/projects/${projectId}/service-accounts/${viewerEmail}/tokens`,
+      { token: admin, body: {} },
+    );
+    assert.equal(token.status, 201, JSON.stringify(token.body));
+    const saToken = token.body.token as string;
+    const disabled = await call(
+      node.url,
+      'POST',
+      `/v2/projects/${projectId}/service-accounts/${viewerEmail}/access-keys/${viewerKey.id}/disable`,
+      { token: admin },
+    );
+    assert.equal(disabled.status, 200, JSON.stringify(disabled.body));
+    const revived = await call(node.url, 'POST', `/v2/access-keys/${viewerKey.id}/enable`, {
+      token: saToken,
+    });
+    assert.equal(revived.status, 400, JSON.stringify(revived.body));
+    const use = await raw(node, viewerKey, 'secretsmanager.ListSecrets', '{}');
+    assert.equal(use.body.__type, 'UnrecognizedClientException');
+    // Disabling its own key stays allowed (it only gives up a credential).
+    const enabled = await call(
+      node.url,
+      'POST',
+      `/v2/projects/${projectId}/service-accounts/${viewerEmail}/access-keys/${viewerKey.id}/enable`,
+      { token: admin },
+    );
+    assert.equal(enabled.status, 200, JSON.stringify(enabled.body));
+    const selfDisable = await call(node.url, 'POST', `/v2/access-keys/${viewerKey.id}/disable`, {
+      token: saToken,
+    });
+    assert.equal(selfDisable.status, 200, JSON.stringify(selfDisable.body));
+  });
+});
