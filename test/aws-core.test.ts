@@ -1,4 +1,6 @@
 import assert from 'node:assert/strict';
+import { join } from 'node:path';
+import { DatabaseSync } from 'node:sqlite';
 import { after, before, describe, test } from 'node:test';
 import { GenerateRandomCommand, KMSClient } from '@aws-sdk/client-kms';
 import {
@@ -484,5 +486,35 @@ describe('AWS face: wire, SigV4, access keys, audit', () => {
   test('test mode is off: /moto-api/reset answers 404', async () => {
     const res = await call(node.url, 'POST', '/moto-api/reset');
     assert.equal(res.status, 404);
+  });
+
+  test('fail closed: a value whose audit event cannot be written is withheld (503)', async () => {
+    const sm = smClient(node, appKey);
+    const admin = new DatabaseSync(join(node.dataDir, 'coffer.db'));
+    admin.exec('PRAGMA busy_timeout = 5000; ALTER TABLE audit_events RENAME TO audit_events_gone');
+    try {
+      const res = await raw(node, appKey, JSON.stringify({ SecretId: 'db/password' }), {
+        target: smTarget('GetSecretValue'),
+      });
+      assert.equal(res.status, 503);
+      assert.equal(res.body.__type, 'ServiceUnavailableException');
+      assert.equal(JSON.stringify(res.body).includes('s3cr3t-value'), false);
+    } finally {
+      admin.exec('ALTER TABLE audit_events_gone RENAME TO audit_events');
+      admin.close();
+    }
+    assert.equal(
+      (await sm.send(new GetSecretValueCommand({ SecretId: 'db/password' }))).SecretString,
+      's3cr3t-value',
+    );
+  });
+
+  test('sealed: every request is answered 503 ServiceUnavailableException (last: the node stays sealed)', async () => {
+    await node.app.seal();
+    const err = await sdkError(
+      smClient(node, appKey).send(new GetSecretValueCommand({ SecretId: 'db/password' })),
+    );
+    assert.equal(err.name, 'ServiceUnavailableException');
+    assert.equal(err.status, 503);
   });
 });
