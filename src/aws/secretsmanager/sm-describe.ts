@@ -1,18 +1,30 @@
 import type { App } from '../../app/app.ts';
+import type { RotationStatusView } from '../../core/api/rotation-schemas.ts';
 import type { Instance, Secret } from '../../secrets/secret-types.ts';
 import type { AwsCall } from '../aws-operation.ts';
 import { secretArnOf } from './sm-scope.ts';
 import { awsStage, awsTags, seconds } from './sm-wire.ts';
 
-/** The KMS key ARN of a secret's key, or undefined for the AWS-managed key (AWS omits it then) or none. */
-export async function kmsKeyArnOf(call: AwsCall, app: App, instance: Instance, secret: Secret) {
-  const key = await app.secrets.keyOf(instance, secret);
-  if (!key) return undefined;
-  const managed = await app.kmsAliases.find(
-    { projectId: key.projectId, regionId: key.regionId },
+/** The uid of the call's AWS-managed Secrets Manager key, or null while it does not exist. */
+export async function managedKeyUid(call: AwsCall, app: App): Promise<string | null> {
+  const alias = await app.kmsAliases.find(
+    { projectId: call.projectId, regionId: call.regionId },
     'alias/aws/secretsmanager',
   );
-  if (managed?.keyUid === key.uid) return undefined;
+  return alias?.keyUid ?? null;
+}
+
+/** The KMS key ARN of a secret's key, or undefined for the AWS-managed key (AWS omits it then) or none. */
+export async function kmsKeyArnOf(
+  call: AwsCall,
+  app: App,
+  instance: Instance,
+  secret: Secret,
+  managed?: string | null,
+) {
+  const key = await app.secrets.keyOf(instance, secret);
+  if (!key) return undefined;
+  if ((managed === undefined ? await managedKeyUid(call, app) : managed) === key.uid) return undefined;
   return `arn:aws:kms:${key.regionId}:${call.accountId}:key/${key.id}`;
 }
 
@@ -29,8 +41,8 @@ export async function versionIdsToStages(app: App, secret: Secret): Promise<Reco
 }
 
 /** The rotation fields of DescribeSecret/ListSecrets. */
-export async function rotationView(app: App, secret: Secret) {
-  const status = await app.rotation.status(secret);
+export async function rotationView(app: App, secret: Secret, known?: RotationStatusView) {
+  const status = known === undefined ? await app.rotation.status(secret) : known;
   const days = secret.rotationPeriodSeconds === null ? undefined : secret.rotationPeriodSeconds / 86_400;
   const lastSuccess = status?.lastSuccessTime;
   return {
@@ -54,15 +66,15 @@ export async function describeSecret(
   app: App,
   instance: Instance,
   secret: Secret,
-  options: { versions: boolean } = { versions: true },
+  options: { versions: boolean; managed?: string | null; status?: RotationStatusView } = { versions: true },
 ): Promise<Record<string, unknown>> {
-  const kmsKeyId = await kmsKeyArnOf(call, app, instance, secret);
+  const kmsKeyId = await kmsKeyArnOf(call, app, instance, secret, options.managed);
   return {
     ARN: secretArnOf(call, secret),
     Name: secret.path,
     ...(secret.description ? { Description: secret.description } : {}),
     ...(kmsKeyId ? { KmsKeyId: kmsKeyId } : {}),
-    ...(await rotationView(app, secret)),
+    ...(await rotationView(app, secret, options.status)),
     LastChangedDate: seconds(secret.updateTimeMs),
     ...(secret.deleteTimeMs !== null
       ? { DeletedDate: seconds(secret.deletedTimeMs ?? secret.updateTimeMs) }

@@ -6,7 +6,7 @@ import { arnSuffixOf } from '../../secrets/secret-attribute-fns.ts';
 import type { Instance } from '../../secrets/secret-types.ts';
 import { AwsError, awsErrorOf } from '../aws-errors.ts';
 import { type AwsCall, type AwsOperation, awsOperation } from '../aws-operation.ts';
-import { describeSecret } from './sm-describe.ts';
+import { describeSecret, managedKeyUid } from './sm-describe.ts';
 import { type Filter, FilterShape, listPage, type SortBy } from './sm-list.ts';
 import { awsResourceName, findAwsInstance, locationOf } from './sm-scope.ts';
 import { awsValueError, str } from './sm-wire.ts';
@@ -73,8 +73,15 @@ export function listOperations(app: App): Record<string, AwsOperation> {
           nextToken: input.NextToken,
         });
         const list = [];
+        // Read once for the page: the managed key and the rotation statuses.
+        const managed = await managedKeyUid(call, app);
+        const statuses = await app.rotation.statuses(page.items);
         for (const secret of page.items) {
-          const { VersionIdsToStages, ...rest } = await describeSecret(call, app, instance, secret);
+          const { VersionIdsToStages, ...rest } = await describeSecret(call, app, instance, secret, {
+            versions: true,
+            managed,
+            status: statuses.get(secret.uid) ?? null,
+          });
           list.push({ ...rest, SecretVersionsToStages: VersionIdsToStages });
         }
         return { SecretList: list, ...(page.nextToken ? { NextToken: page.nextToken } : {}) };

@@ -122,7 +122,6 @@ export function secretOperations(app: App): Record<string, AwsOperation> {
             ARN: secretArnOf(call, secret),
             Name: secret.path,
             ...(versionId ? { VersionId: versionId } : {}),
-            ReplicationStatus: [],
           };
         } catch (err) {
           if (!isCofferError(err, 'already_exists')) throw err;
@@ -142,7 +141,6 @@ export function secretOperations(app: App): Record<string, AwsOperation> {
                 ARN: secretArnOf(call, secret),
                 Name: secret.path,
                 VersionId: input.ClientRequestToken,
-                ReplicationStatus: [],
               };
           }
           throw new AwsError(
