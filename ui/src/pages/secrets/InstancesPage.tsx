@@ -1,13 +1,14 @@
-import { type FormEvent, type ReactNode, useState } from 'react';
+import { type ReactNode, useState } from 'react';
 import type { InstanceView } from '../../../../src/core/api/secrets-schemas.ts';
-import { api, get, type Page as ApiPage } from '../../api/client.ts';
+import { get, type Page as ApiPage } from '../../api/client.ts';
 import { useLoad } from '../../api/use-load.ts';
 import { usePermissions } from '../../api/use-permissions.ts';
 import { EmptyState } from '../../components/EmptyState.tsx';
 import { ErrorBox } from '../../components/ErrorBox.tsx';
 import { Page } from '../../components/Page.tsx';
 import { Pager, usePager } from '../../components/Pager.tsx';
-import { Link, navigate } from '../../router.tsx';
+import { Link } from '../../router.tsx';
+import { CreateInstance } from './CreateInstance.tsx';
 import { instancePage, instancesApi, projectApi, projectPage, when } from './secret-paths.ts';
 
 /** A region's Secrets Manager instances: list and create. */
@@ -98,100 +99,5 @@ export function InstancesPage(props: { readonly projectId: string; readonly regi
       )}
       <Pager pager={pager} next={list.data?.nextPageToken} label="Instances pages" />
     </Page>
-  );
-}
-
-function CreateInstance(props: {
-  readonly projectId: string;
-  readonly regionId: string;
-  readonly onCancel: () => void;
-}): ReactNode {
-  const [name, setName] = useState('');
-  const [withKey, setWithKey] = useState(false);
-  const [keyRingId, setKeyRingId] = useState('');
-  const [keyId, setKeyId] = useState('');
-  const [keyVersion, setKeyVersion] = useState('1');
-  const [serviceAccountEmail, setServiceAccountEmail] = useState('');
-  const [busy, setBusy] = useState(false);
-  const [error, setError] = useState<unknown>(null);
-  const submit = async (event: FormEvent) => {
-    event.preventDefault();
-    setBusy(true);
-    setError(null);
-    try {
-      const kmsKey = withKey
-        ? {
-            projectId: props.projectId,
-            regionId: props.regionId,
-            keyRingId: keyRingId.trim(),
-            keyId: keyId.trim(),
-            keyVersion: Number(keyVersion),
-            serviceAccountEmail: serviceAccountEmail.trim(),
-          }
-        : null;
-      const instance = await api<InstanceView>('POST', instancesApi(props.projectId, props.regionId), {
-        body: { name: name.trim(), kmsKey },
-      });
-      navigate(
-        instancePage({ projectId: props.projectId, regionId: props.regionId, instanceId: instance.id }),
-      );
-    } catch (err) {
-      setError(err);
-      setBusy(false);
-    }
-  };
-  return (
-    <form className="card stack" onSubmit={submit} aria-labelledby="create-instance-title">
-      <h2 id="create-instance-title">Create an instance</h2>
-      <label>
-        Name
-        <input value={name} required maxLength={200} onChange={(e) => setName(e.target.value)} />
-      </label>
-      <label className="inline">
-        <input type="checkbox" checked={withKey} onChange={(e) => setWithKey(e.target.checked)} />
-        Encrypt its secrets with a KMS key of this project and region
-      </label>
-      {withKey && (
-        <fieldset className="stack">
-          <legend>KMS key</legend>
-          <label>
-            Key ring id
-            <input value={keyRingId} required onChange={(e) => setKeyRingId(e.target.value)} />
-          </label>
-          <label>
-            Key id
-            <input value={keyId} required onChange={(e) => setKeyId(e.target.value)} />
-          </label>
-          <label>
-            Key version
-            <input
-              type="number"
-              min={1}
-              value={keyVersion}
-              required
-              onChange={(e) => setKeyVersion(e.target.value)}
-            />
-          </label>
-          <label>
-            Service account email (the identity KMS calls run as)
-            <input
-              type="email"
-              value={serviceAccountEmail}
-              required
-              onChange={(e) => setServiceAccountEmail(e.target.value)}
-            />
-          </label>
-        </fieldset>
-      )}
-      <ErrorBox error={error} />
-      <div className="actions">
-        <button type="submit" className="primary" disabled={busy}>
-          Create
-        </button>
-        <button type="button" onClick={props.onCancel}>
-          Cancel
-        </button>
-      </div>
-    </form>
   );
 }

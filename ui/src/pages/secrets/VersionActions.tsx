@@ -117,6 +117,7 @@ export function MoveStage(props: {
   const [error, setError] = useState<unknown>(null);
   const [done, setDone] = useState<string | null>(null);
   const listId = useId();
+  const versionId = useId();
 
   const submit = async (event: FormEvent) => {
     event.preventDefault();
@@ -155,16 +156,16 @@ export function MoveStage(props: {
             ))}
           </datalist>
         </label>
-        <label>
-          Onto version
-          <select value={version} onChange={(e) => setVersion(e.target.value)}>
+        <div className="field">
+          <label htmlFor={versionId}>Onto version</label>
+          <select id={versionId} value={version} onChange={(e) => setVersion(e.target.value)}>
             {candidates.map((v) => (
               <option key={v.version} value={v.version}>
                 {v.version} ({v.state})
               </option>
             ))}
           </select>
-        </label>
+        </div>
         <button type="submit" disabled={busy}>
           Move stage
         </button>

@@ -1,0 +1,211 @@
+import { type FormEvent, type ReactNode, useId, useState } from 'react';
+import type { ServiceAccountView } from '../../../../src/core/api/iam-schemas.ts';
+import type { KeyRingView, KeyView } from '../../../../src/core/api/kms-schemas.ts';
+import type { InstanceView } from '../../../../src/core/api/secrets-schemas.ts';
+import { api, get, type Page as ApiPage, seg } from '../../api/client.ts';
+import { useLoad } from '../../api/use-load.ts';
+import { ErrorBox } from '../../components/ErrorBox.tsx';
+import { navigate } from '../../router.tsx';
+import { instancePage, instancesApi, projectApi } from './secret-paths.ts';
+
+/**
+ * A picker of `items` when the caller may list them (disabled while they load), else a text field
+ * for the id (a caller who may use a key without listing key rings still can).
+ */
+function Pick(props: {
+  readonly label: string;
+  readonly value: string;
+  readonly onChange: (value: string) => void;
+  /** The choices; null when they cannot be listed (a text field instead). */
+  readonly items: readonly { value: string; text: string }[] | null;
+  readonly loading: boolean;
+  readonly type?: string;
+}): ReactNode {
+  const id = useId();
+  // A select is named by a label pointing at it (a wrapping label would add the chosen option's text).
+  if (props.loading || props.items)
+    return (
+      <div className="field">
+        <label htmlFor={id}>{props.label}</label>
+        <select
+          id={id}
+          value={props.value}
+          required
+          disabled={props.loading}
+          onChange={(e) => props.onChange(e.target.value)}
+        >
+          <option value="">
+            {props.loading ? 'Loading…' : props.items?.length ? 'Choose…' : 'None found'}
+          </option>
+          {(props.items ?? []).map((item) => (
+            <option key={item.value} value={item.value}>
+              {item.text}
+            </option>
+          ))}
+        </select>
+      </div>
+    );
+  return (
+    <label>
+      {props.label}
+      <input
+        type={props.type ?? 'text'}
+        value={props.value}
+        required
+        spellCheck={false}
+        onChange={(e) => props.onChange(e.target.value)}
+      />
+    </label>
+  );
+}
+
+/** Creating an instance, with no key (root protection) or a KMS key of its project and region. */
+export function CreateInstance(props: {
+  readonly projectId: string;
+  readonly regionId: string;
+  readonly onCancel: () => void;
+}): ReactNode {
+  const { projectId, regionId } = props;
+  const [name, setName] = useState('');
+  const [withKey, setWithKey] = useState(false);
+  const [keyRingId, setKeyRingId] = useState('');
+  const [keyId, setKeyId] = useState('');
+  const [keyVersion, setKeyVersion] = useState('1');
+  const [serviceAccountEmail, setServiceAccountEmail] = useState('');
+  const [busy, setBusy] = useState(false);
+  const [error, setError] = useState<unknown>(null);
+  const region = `${projectApi(projectId)}/regions/${seg(regionId)}`;
+  const rings = useLoad(`rings ${region} ${withKey}`, (signal) =>
+    withKey
+      ? get<ApiPage<KeyRingView>>(`${region}/keyrings`, { pageSize: 1000 }, signal)
+      : Promise.resolve(null),
+  );
+  const keys = useLoad(`keys ${region} ${keyRingId}`, (signal) =>
+    withKey && keyRingId
+      ? get<ApiPage<KeyView>>(`${region}/keyrings/${seg(keyRingId)}/keys`, { pageSize: 1000 }, signal)
+      : Promise.resolve(null),
+  );
+  const accounts = useLoad(`accounts ${projectId} ${withKey}`, (signal) =>
+    withKey
+      ? get<ApiPage<ServiceAccountView>>(
+          `${projectApi(projectId)}/service-accounts`,
+          { pageSize: 1000 },
+          signal,
+        )
+      : Promise.resolve(null),
+  );
+  const symmetric = keys.data?.items.filter((k) => k.purpose === 'encrypt_decrypt');
+
+  const submit = async (event: FormEvent) => {
+    event.preventDefault();
+    setBusy(true);
+    setError(null);
+    try {
+      const kmsKey = withKey
+        ? {
+            projectId,
+            regionId,
+            keyRingId: keyRingId.trim(),
+            keyId: keyId.trim(),
+            keyVersion: Number(keyVersion),
+            serviceAccountEmail: serviceAccountEmail.trim(),
+          }
+        : null;
+      const instance = await api<InstanceView>('POST', instancesApi(projectId, regionId), {
+        body: { name: name.trim(), kmsKey },
+      });
+      navigate(instancePage({ projectId, regionId, instanceId: instance.id }));
+    } catch (err) {
+      setError(err);
+      setBusy(false);
+    }
+  };
+  return (
+    <form className="card stack" onSubmit={submit} aria-labelledby="create-instance-title">
+      <h2 id="create-instance-title">Create an instance</h2>
+      <label>
+        Name
+        <input value={name} required maxLength={200} onChange={(e) => setName(e.target.value)} />
+      </label>
+      <label className="inline">
+        <input type="checkbox" checked={withKey} onChange={(e) => setWithKey(e.target.checked)} />
+        Encrypt its secrets with a KMS key of this project and region
+      </label>
+      {withKey && (
+        <fieldset className="stack">
+          <legend>KMS key</legend>
+          <Pick
+            label="Key ring"
+            value={keyRingId}
+            onChange={(value) => {
+              setKeyRingId(value);
+              setKeyId('');
+            }}
+            loading={rings.loading}
+            items={
+              rings.data ? rings.data.items.map((r) => ({ value: r.id, text: r.displayName || r.id })) : null
+            }
+          />
+          <Pick
+            label="Key"
+            value={keyId}
+            onChange={(value) => {
+              setKeyId(value);
+              const key = symmetric?.find((k) => k.id === value);
+              if (key) setKeyVersion(String(key.primaryVersion));
+            }}
+            loading={keyRingId !== '' && keys.loading}
+            items={
+              symmetric
+                ? symmetric.map((k) => ({
+                    value: k.id,
+                    text: `${k.displayName || k.id} (${k.algorithm}, ${k.state.replaceAll('_', ' ')})`,
+                  }))
+                : null
+            }
+          />
+          <label>
+            Key version
+            <input
+              type="number"
+              min={1}
+              value={keyVersion}
+              required
+              onChange={(e) => setKeyVersion(e.target.value)}
+            />
+          </label>
+          <Pick
+            label="Service account (the identity KMS calls run as)"
+            value={serviceAccountEmail}
+            onChange={setServiceAccountEmail}
+            type="email"
+            loading={accounts.loading}
+            items={
+              accounts.data
+                ? accounts.data.items
+                    .filter((a) => !a.disabled)
+                    .map((a) => ({
+                      value: a.email,
+                      text: a.displayName ? `${a.displayName} (${a.email})` : a.email,
+                    }))
+                : null
+            }
+          />
+          <p className="small muted">
+            The service account needs a role that may encrypt and decrypt with this key (for example
+            roles/kms.cryptoKeyEncrypterDecrypter on the key ring).
+          </p>
+        </fieldset>
+      )}
+      <ErrorBox error={error} />
+      <div className="actions">
+        <button type="submit" className="primary" disabled={busy}>
+          Create
+        </button>
+        <button type="button" onClick={props.onCancel}>
+          Cancel
+        </button>
+      </div>
+    </form>
+  );
+}
