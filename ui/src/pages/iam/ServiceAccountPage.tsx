@@ -1,4 +1,4 @@
-import { type FormEvent, type ReactNode, useState } from 'react';
+import { type FormEvent, type ReactNode, useEffect, useState } from 'react';
 import type { ServiceAccountView } from '../../../../src/core/api/iam-schemas.ts';
 import type { ServiceAccountKeyView } from '../../../../src/core/api/service-account-key-schemas.ts';
 import { api, get, type Page as ApiPage, seg } from '../../api/client.ts';
@@ -38,6 +38,12 @@ function ShownOnce(props: {
   readonly value: string;
   readonly onDone: () => void;
 }): ReactNode {
+  const { onDone } = props;
+  // Leaving the page forgets it first: the back/forward cache never shows a credential again.
+  useEffect(() => {
+    window.addEventListener('pagehide', onDone);
+    return () => window.removeEventListener('pagehide', onDone);
+  }, [onDone]);
   return (
     <div className="banner info stack" role="status">
       <p>

@@ -54,7 +54,7 @@ function DependentList(props: {
 export function KeyLifecycleDialog(props: {
   readonly action: GuardedAction;
   readonly keyApiPath: string;
-  /** What the user types to confirm: the key's slug, else its id. */
+  /** What the user types to confirm: the key's slug, else its id (unique in the ring; a display name is not). */
   readonly keyLabel: string;
   readonly onDone: () => void;
   readonly onCancel: () => void;

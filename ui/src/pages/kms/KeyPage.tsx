@@ -150,7 +150,7 @@ export function KeyPage(props: KeyPlace): ReactNode {
             <KeyLifecycleDialog
               action={guarded}
               keyApiPath={apiPath}
-              keyLabel={label}
+              keyLabel={k.slug ?? k.id}
               onDone={changed}
               onCancel={() => setGuarded(null)}
             />
