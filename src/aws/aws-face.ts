@@ -70,6 +70,11 @@ export async function registerAwsFace(
   });
   const face = new AwsFace(app, registry, testMode, options);
   await server.register(async (context) => {
+    // x-amzn-RequestId on every answer of the face (errors of earlier hooks: the error handler sets it).
+    context.addHook('onRequest', (request, reply, done) => {
+      void reply.header('x-amzn-requestid', String(request.id));
+      done();
+    });
     context.removeAllContentTypeParsers();
     context.addContentTypeParser('*', { parseAs: 'buffer' }, (_request, body, done) => done(null, body));
     context.setErrorHandler((err, request, reply) => {
