@@ -306,7 +306,7 @@ describe('console: KMS, IAM and audit pages', { skip }, () => {
     assert.equal(refused.status, 401, 'a disabled account’s token is refused');
   });
 
-  test('audit: filters by action and principal, shows an event’s details and the verify result', async () => {
+  test('audit: filters by action, principal and time range, shows an event’s details and the verify result', async () => {
     await page.goto(ui(`/projects/${projectId}/audit`));
     await page.getByTestId('audit-events').waitFor();
     await axeCheckThemes(page, 'audit page');
@@ -330,6 +330,22 @@ describe('console: KMS, IAM and audit pages', { skip }, () => {
     await axeCheckThemes(page, 'audit event details');
 
     await page.getByLabel('Principal').fill('user:nobody@example.com');
+    await page.getByRole('button', { name: 'Apply filters' }).click();
+    await page.getByText('No event matches these filters.').waitFor();
+    await page.getByRole('button', { name: 'Clear' }).click();
+
+    // Time range (the browser's local time): the last hour holds this test's events, tomorrow none.
+    const local = (ms: number) => {
+      const d = new Date(ms - new Date(ms).getTimezoneOffset() * 60_000);
+      return d.toISOString().slice(0, 16);
+    };
+    await page.getByLabel('Action').fill('kms.encrypt');
+    await page.getByLabel('From (local time)').fill(local(Date.now() - 3_600_000));
+    await page.getByLabel('Until (local time)').fill(local(Date.now() + 120_000));
+    await page.getByRole('button', { name: 'Apply filters' }).click();
+    await page.getByTestId('audit-events').locator('tbody tr').first().waitFor();
+    await page.getByLabel('From (local time)').fill(local(Date.now() + 86_400_000));
+    await page.getByLabel('Until (local time)').fill('');
     await page.getByRole('button', { name: 'Apply filters' }).click();
     await page.getByText('No event matches these filters.').waitFor();
     await page.getByRole('button', { name: 'Clear' }).click();
