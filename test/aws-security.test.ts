@@ -128,6 +128,25 @@ describe('AWS face security regressions', () => {
     }
   });
 
+  test('X-Amz-Target must be signed: a captured request cannot be replayed as another operation', async () => {
+    const body = JSON.stringify({ SecretId: 'app/db' });
+    const signed = ['content-type', 'host', 'x-amz-date'];
+    const swapped = await raw(node, ownerKey, 'secretsmanager.DescribeSecret', body, {
+      signed,
+      after: { 'x-amz-target': 'secretsmanager.GetSecretValue' },
+    });
+    assert.equal(swapped.status, 400, JSON.stringify(swapped.body));
+    assert.equal(swapped.body.__type, 'IncompleteSignatureException');
+    assert.ok(!JSON.stringify(swapped.body).includes('the-value'));
+    const swappedSigned = await raw(node, ownerKey, 'secretsmanager.DescribeSecret', body, {
+      after: { 'x-amz-target': 'secretsmanager.GetSecretValue' },
+    });
+    assert.equal(swappedSigned.body.__type, 'InvalidSignatureException');
+    const honest = await raw(node, ownerKey, 'secretsmanager.GetSecretValue', body);
+    assert.equal(honest.status, 200, JSON.stringify(honest.body));
+    assert.equal(honest.body.SecretString, 'the-value');
+  });
+
   test('a service account cannot re-enable its own disabled access key through /v2/access-keys (enabling needs act_as)', async () => {
     const token = await call(
       node.url,

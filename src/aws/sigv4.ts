@@ -108,6 +108,10 @@ export function parseAuthorization(
   if (!signedHeaders.every((name) => headerNamePattern.test(name)))
     throw incomplete('SignedHeaders must be lowercase header names separated by semicolons.');
   if (!signedHeaders.includes('host')) throw incomplete("SignedHeaders must include 'host'.");
+  // The target names the operation: unsigned, a captured request could be replayed as another one
+  // (a DescribeSecret as GetSecretValue or DeleteSecret) within the clock skew.
+  if (headers['x-amz-target'] !== undefined && !signedHeaders.includes('x-amz-target'))
+    throw incomplete("SignedHeaders must include 'x-amz-target'.");
   const amzDate = headers['x-amz-date'];
   if (typeof amzDate !== 'string')
     throw incomplete("Authorization header requires existence of a 'X-Amz-Date' header.");
