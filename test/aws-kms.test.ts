@@ -1,5 +1,5 @@
 import assert from 'node:assert/strict';
-import { createPrivateKey, createPublicKey, constants, publicEncrypt, verify } from 'node:crypto';
+import { constants, createHash, createPrivateKey, createPublicKey, publicEncrypt, verify } from 'node:crypto';
 import { after, before, describe, test } from 'node:test';
 import {
   CancelKeyDeletionCommand,
@@ -298,7 +298,7 @@ describe('AWS KMS face (official SDK, real listener)', () => {
   test('Sign/Verify (RSA-PSS and ECDSA, RAW and DIGEST), GetPublicKey DER, RSA-OAEP encryption, HMAC', async () => {
     const rsa = (await kms.send(new CreateKeyCommand({ KeySpec: 'RSA_2048', KeyUsage: 'SIGN_VERIFY' })))
       .KeyMetadata!;
-    assert.deepEqual(rsa.SigningAlgorithms, ['RSASSA_PSS_SHA_256']);
+    assert.ok(rsa.SigningAlgorithms!.includes('RSASSA_PKCS1_V1_5_SHA_256'));
     const message = utf8('sign me');
     const signed = await kms.send(
       new SignCommand({ KeyId: rsa.KeyId, Message: message, SigningAlgorithm: 'RSASSA_PSS_SHA_256' }),
@@ -334,15 +334,58 @@ describe('AWS KMS face (official SDK, real listener)', () => {
       ),
       'KMSInvalidSignatureException',
     );
+    const pkcs1 = await kms.send(
+      new SignCommand({ KeyId: rsa.KeyId, Message: message, SigningAlgorithm: 'RSASSA_PKCS1_V1_5_SHA_256' }),
+    );
+    assert.ok(
+      verify('sha256', message, { key: spki, padding: constants.RSA_PKCS1_PADDING }, pkcs1.Signature!),
+    );
+    const digest512 = createHash('sha512').update(message).digest();
+    const pkcs1Digest = await kms.send(
+      new SignCommand({
+        KeyId: rsa.KeyId,
+        Message: digest512,
+        MessageType: 'DIGEST',
+        SigningAlgorithm: 'RSASSA_PKCS1_V1_5_SHA_512',
+      }),
+    );
+    assert.ok(
+      verify('sha512', message, { key: spki, padding: constants.RSA_PKCS1_PADDING }, pkcs1Digest.Signature!),
+    );
+    assert.equal(
+      (
+        await kms.send(
+          new VerifyCommand({
+            KeyId: rsa.KeyId,
+            Message: message,
+            Signature: pkcs1Digest.Signature,
+            SigningAlgorithm: 'RSASSA_PKCS1_V1_5_SHA_512',
+          }),
+        )
+      ).SignatureValid,
+      true,
+    );
+    const pss384 = await kms.send(
+      new SignCommand({ KeyId: rsa.KeyId, Message: message, SigningAlgorithm: 'RSASSA_PSS_SHA_384' }),
+    );
+    assert.ok(
+      verify(
+        'sha384',
+        message,
+        { key: spki, padding: constants.RSA_PKCS1_PSS_PADDING, saltLength: 48 },
+        pss384.Signature!,
+      ),
+    );
     await fails(
       kms.send(
         new SignCommand({
           KeyId: rsa.KeyId,
-          Message: message,
-          SigningAlgorithm: 'RSASSA_PKCS1_V1_5_SHA_256',
+          Message: Buffer.alloc(48),
+          MessageType: 'DIGEST',
+          SigningAlgorithm: 'RSASSA_PSS_SHA_384',
         }),
       ),
-      'UnsupportedOperationException',
+      'ValidationException',
     );
     await fails(
       kms.send(new SignCommand({ KeyId: rsa.KeyId, Message: message, SigningAlgorithm: 'ECDSA_SHA_256' })),
@@ -391,7 +434,7 @@ describe('AWS KMS face (official SDK, real listener)', () => {
 
     const oaep = (await kms.send(new CreateKeyCommand({ KeySpec: 'RSA_3072', KeyUsage: 'ENCRYPT_DECRYPT' })))
       .KeyMetadata!;
-    assert.deepEqual(oaep.EncryptionAlgorithms, ['RSAES_OAEP_SHA_256']);
+    assert.deepEqual(oaep.EncryptionAlgorithms, ['RSAES_OAEP_SHA_1', 'RSAES_OAEP_SHA_256']);
     const oaepPublic = createPublicKey({
       key: Buffer.from((await kms.send(new GetPublicKeyCommand({ KeyId: oaep.KeyId }))).PublicKey!),
       format: 'der',
@@ -409,6 +452,32 @@ describe('AWS KMS face (official SDK, real listener)', () => {
       }),
     );
     assert.equal(text(opened.Plaintext), 'offline');
+    const sha1 = publicEncrypt(
+      { key: oaepPublic, padding: constants.RSA_PKCS1_OAEP_PADDING, oaepHash: 'sha1' },
+      utf8('sha1'),
+    );
+    const sha1Opened = await kms.send(
+      new DecryptCommand({
+        KeyId: oaep.KeyId,
+        CiphertextBlob: sha1,
+        EncryptionAlgorithm: 'RSAES_OAEP_SHA_1',
+      }),
+    );
+    assert.equal(text(sha1Opened.Plaintext), 'sha1');
+    await fails(
+      kms.send(
+        new DecryptCommand({
+          KeyId: oaep.KeyId,
+          CiphertextBlob: sha1,
+          EncryptionAlgorithm: 'RSAES_OAEP_SHA_256',
+        }),
+      ),
+      'InvalidCiphertextException',
+    );
+    await fails(
+      kms.send(new DecryptCommand({ CiphertextBlob: sha1, EncryptionAlgorithm: 'RSAES_OAEP_SHA_1' })),
+      'InvalidCiphertextException',
+    );
     const online = await kms.send(
       new EncryptCommand({
         KeyId: oaep.KeyId,

@@ -15,6 +15,15 @@ import {
   verifyWith,
 } from '../crypto/kms-algorithms.ts';
 import { type KmsSymmetricKey, kmsDecrypt, kmsEncrypt, readKmsHeader } from '../crypto/kms-ciphertext.ts';
+import {
+  type RsaSignScheme,
+  rsaOaepDecryptWith,
+  rsaOaepEncryptWith,
+  rsaOaepMaxPlaintextWith,
+  rsaSignWithScheme,
+  rsaVerifyWithScheme,
+  schemeDigestBytes,
+} from '../crypto/rsa-schemes.ts';
 import type { KeyMaterialStore } from './key-material-store.ts';
 import { requireUsable } from './kms-fns.ts';
 import type { KmsMetadataCache } from './kms-metadata-cache.ts';
@@ -193,6 +202,50 @@ export class KmsCryptoService {
     };
   }
 
+  /** Signs with an RSA signing key under `scheme` (PKCS#1 v1.5, or PSS with SHA-256/384/512), primary version. */
+  async signRsa(ref: KeyRef, scheme: RsaSignScheme, input: SignInput) {
+    const key = await this.#key(ref);
+    this.#checkRsaSignInput(key, scheme, input);
+    const privateKey = await this.#usable(key, key.primaryVersion);
+    return { signature: rsaSignWithScheme(privateKey, scheme, input), keyVersion: key.primaryVersion };
+  }
+
+  /** Verifies a signature made by `signRsa` (or any standard implementation), primary version. */
+  async verifyRsa(ref: KeyRef, scheme: RsaSignScheme, input: SignInput, signature: Buffer) {
+    const key = await this.#key(ref);
+    this.#checkRsaSignInput(key, scheme, input);
+    const privateKey = await this.#usable(key, key.primaryVersion);
+    return {
+      valid: rsaVerifyWithScheme(publicKeyOf(privateKey), scheme, input, signature),
+      keyVersion: key.primaryVersion,
+    };
+  }
+
+  /** RSAES-OAEP with SHA-1 or SHA-256 under an RSA decrypt key's primary version. */
+  async encryptRsa(ref: KeyRef, hash: 'sha1' | 'sha256', plaintext: Buffer) {
+    const key = await this.#key(ref);
+    this.#requirePurpose(key, 'decrypt', 'encrypt with RSA-OAEP');
+    const max = rsaOaepMaxPlaintextWith(algorithmInfo[key.algorithm].modulusBits!, hash);
+    if (plaintext.length > max) throw errors.invalid(`RSA-OAEP takes at most ${max} bytes here.`);
+    const privateKey = await this.#usable(key, key.primaryVersion);
+    return {
+      ciphertext: rsaOaepEncryptWith(publicKeyOf(privateKey), hash, plaintext),
+      keyVersion: key.primaryVersion,
+    };
+  }
+
+  /** RSAES-OAEP decryption with SHA-1 or SHA-256 (one generic error on failure: no oracle). */
+  async decryptRsa(ref: KeyRef, hash: 'sha1' | 'sha256', ciphertext: Buffer) {
+    const key = await this.#key(ref);
+    this.#requirePurpose(key, 'decrypt', 'decrypt with RSA-OAEP');
+    const privateKey = await this.#usable(key, key.primaryVersion);
+    try {
+      return { plaintext: rsaOaepDecryptWith(privateKey, hash, ciphertext), keyVersion: key.primaryVersion };
+    } catch {
+      throw badCiphertext();
+    }
+  }
+
   /** The PEM public key of an asymmetric key version (readable in every key state while the version has material). */
   async publicKey(ref: KeyRef, versionNumber: number) {
     const { key, version } = await this.#kms.getVersion(ref, ref.keyRingId, ref.keyId, versionNumber);
@@ -229,6 +282,18 @@ export class KmsCryptoService {
     } else {
       checkSize(input.data, 'data');
     }
+  }
+
+  #checkRsaSignInput(key: CryptoKey, scheme: RsaSignScheme, input: SignInput): void {
+    this.#requirePurpose(key, 'sign_verify', 'sign or verify');
+    if (algorithmInfo[key.algorithm].family !== 'rsa')
+      throw errors.invalid(`${key.algorithm} is not an RSA key.`);
+    if ('digest' in input) {
+      if (input.digest.length !== schemeDigestBytes(scheme))
+        throw errors.invalid(`digest must be ${schemeDigestBytes(scheme)} bytes for ${scheme.hash}.`);
+      if (scheme.padding === 'pss' && scheme.hash !== 'sha256')
+        throw errors.invalid(`RSA-PSS with ${scheme.hash} signs messages: send data, not digest.`);
+    } else checkSize(input.data, 'data');
   }
 
   /** The KeyObject of `version` once key and version are usable; no storage read on a cache hit. */

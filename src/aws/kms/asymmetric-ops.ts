@@ -2,6 +2,7 @@ import { createPublicKey } from 'node:crypto';
 import { type Static, Type } from '@sinclair/typebox';
 import type { App } from '../../app/app.ts';
 import { digestBytes } from '../../crypto/kms-algorithms.ts';
+import { schemeDigestBytes } from '../../crypto/rsa-schemes.ts';
 import { type DataKeyPairSpec, dataKeyPairSpecs, generateDataKeyPair } from '../../kms/data-key-pairs.ts';
 import { encryptionContextAad } from '../../kms/kms-grant-fns.ts';
 import type { CryptoKey } from '../../kms/kms-types.ts';
@@ -21,6 +22,7 @@ import {
   keySpecOf,
   keyUsageOf,
   macAlgorithmsOf,
+  rsaSchemeOf,
   signingAlgorithmsOf,
 } from './kms-shapes.ts';
 
@@ -81,7 +83,8 @@ function signInput(call: AwsCall, key: CryptoKey, input: Static<typeof SignInput
   if (type === 'EXTERNAL_MU')
     throw new AwsError('ValidationException', 'MessageType EXTERNAL_MU is for ML-DSA keys.');
   if (type === 'RAW') return { data: message };
-  const expected = digestBytes(key.algorithm);
+  const scheme = rsaSchemeOf(input.SigningAlgorithm);
+  const expected = scheme ? schemeDigestBytes(scheme) : digestBytes(key.algorithm);
   if (expected === undefined)
     throw new AwsError(
       'ValidationException',
@@ -185,7 +188,10 @@ export function asymmetricOperations(app: App): Record<string, AwsOperation> {
         requireEnabled(call, key);
         const signable = signInput(call, key, input);
         dryRun(input);
-        const result = await app.kmsCrypto.sign(refOf(key), signable);
+        const scheme = rsaSchemeOf(input.SigningAlgorithm);
+        const result = scheme
+          ? await app.kmsCrypto.signRsa(refOf(key), scheme, signable)
+          : await app.kmsCrypto.sign(refOf(key), signable);
         call.auditDetails.keyVersion = result.keyVersion;
         return {
           KeyId: keyArn(call, key.id),
@@ -206,7 +212,10 @@ export function asymmetricOperations(app: App): Record<string, AwsOperation> {
         const signable = signInput(call, key, input);
         const signature = blobBytes(input.Signature, 'Signature', 1, 6144);
         dryRun(input);
-        const result = await app.kmsCrypto.verify(refOf(key), signable, signature);
+        const scheme = rsaSchemeOf(input.SigningAlgorithm);
+        const result = scheme
+          ? await app.kmsCrypto.verifyRsa(refOf(key), scheme, signable, signature)
+          : await app.kmsCrypto.verify(refOf(key), signable, signature);
         call.auditDetails.keyVersion = result.keyVersion;
         if (!result.valid) throw new AwsError('KMSInvalidSignatureException', 'The signature is not valid.');
         return {

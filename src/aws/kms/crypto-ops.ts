@@ -73,11 +73,8 @@ function algorithmFor(
       'InvalidKeyUsageException',
       `${keyArn(call, key.id)} is an RSA key: name EncryptionAlgorithm RSAES_OAEP_SHA_256.`,
     );
-  if (requested !== 'RSAES_OAEP_SHA_256')
-    throw new AwsError(
-      'UnsupportedOperationException',
-      `Coffer's RSA keys use RSAES_OAEP_SHA_256 only, not ${requested}.`,
-    );
+  if (requested !== 'RSAES_OAEP_SHA_256' && requested !== 'RSAES_OAEP_SHA_1')
+    throw new AwsError('UnsupportedOperationException', `${requested} is not valid for an RSA key.`);
   if (context !== undefined && Object.keys(context).length > 0)
     throw new AwsError('ValidationException', 'EncryptionContext is not supported with asymmetric keys.');
   return requested;
@@ -151,19 +148,33 @@ async function keyOfCiphertext(
 }
 
 /** Decrypts a blob with `key` (symmetric with the context as AAD, or RSA-OAEP). */
-async function decryptWith(app: App, key: CryptoKey, blob: Buffer, context: EncryptionContext | undefined) {
+async function decryptWith(
+  app: App,
+  key: CryptoKey,
+  blob: Buffer,
+  context: EncryptionContext | undefined,
+  algorithm: string,
+) {
   return asCiphertextError(() =>
     key.purpose === 'encrypt_decrypt'
       ? app.kmsCrypto.decryptWithKey(key, blob, encryptionContextAad(context))
-      : app.kmsCrypto.decrypt(refOf(key), blob, Buffer.alloc(0)),
+      : app.kmsCrypto.decryptRsa(refOf(key), oaepHash(algorithm), blob),
   );
 }
 
+const oaepHash = (algorithm: string) => (algorithm === 'RSAES_OAEP_SHA_1' ? 'sha1' : 'sha256');
+
 /** Encrypts with `key` (symmetric with the context as AAD, or RSA-OAEP). */
-function encryptWith(app: App, key: CryptoKey, plaintext: Buffer, context: EncryptionContext | undefined) {
+function encryptWith(
+  app: App,
+  key: CryptoKey,
+  plaintext: Buffer,
+  context: EncryptionContext | undefined,
+  algorithm: string,
+) {
   return key.purpose === 'encrypt_decrypt'
     ? app.kmsCrypto.encryptWithKey(key, plaintext, encryptionContextAad(context))
-    : app.kmsCrypto.encrypt(refOf(key), plaintext, Buffer.alloc(0));
+    : app.kmsCrypto.encryptRsa(refOf(key), oaepHash(algorithm), plaintext);
 }
 
 const Common = {
@@ -235,7 +246,7 @@ export function cryptoOperations(app: App): Record<string, AwsOperation> {
         requireUsage(call, key, ['encrypt_decrypt', 'decrypt'], 'Encrypt');
         const algorithm = algorithmFor(call, key, input.EncryptionAlgorithm, input.EncryptionContext);
         dryRun(input);
-        const result = await encryptWith(app, key, plaintext, input.EncryptionContext);
+        const result = await encryptWith(app, key, plaintext, input.EncryptionContext, algorithm);
         call.auditDetails.keyVersion = result.keyVersion;
         return {
           CiphertextBlob: b64(result.ciphertext),
@@ -265,7 +276,7 @@ export function cryptoOperations(app: App): Record<string, AwsOperation> {
         requireUsage(call, key, ['encrypt_decrypt', 'decrypt'], 'Decrypt');
         const algorithm = algorithmFor(call, key, input.EncryptionAlgorithm, input.EncryptionContext);
         dryRun(input);
-        const result = await decryptWith(app, key, blob, input.EncryptionContext);
+        const result = await decryptWith(app, key, blob, input.EncryptionContext, algorithm);
         call.auditDetails.keyVersion = result.keyVersion;
         return {
           KeyId: keyArn(call, key.id),
@@ -321,9 +332,16 @@ export function cryptoOperations(app: App): Record<string, AwsOperation> {
           source,
           blob,
           input.SourceEncryptionContext,
+          sourceAlgorithm,
         );
         try {
-          const result = await encryptWith(app, destination, plaintext, input.DestinationEncryptionContext);
+          const result = await encryptWith(
+            app,
+            destination,
+            plaintext,
+            input.DestinationEncryptionContext,
+            destinationAlgorithm,
+          );
           Object.assign(call.auditDetails, {
             sourceKeyVersion: from,
             keyVersion: result.keyVersion,

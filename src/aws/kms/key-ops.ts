@@ -55,6 +55,8 @@ function algorithmOf(input: Static<typeof CreateKeyInput>) {
   if (!algorithm)
     throw unsupported(`Coffer does not offer KeySpec ${spec} (docs/aws.md lists the specs it has).`);
   const usage = input.KeyUsage ?? 'ENCRYPT_DECRYPT';
+  if (usage === 'KEY_AGREEMENT')
+    throw unsupported('Coffer has no key agreement keys (KeyUsage KEY_AGREEMENT).');
   const allowed: Record<string, Partial<Record<string, KmsPurpose>>> = {
     SYMMETRIC_DEFAULT: { ENCRYPT_DECRYPT: 'encrypt_decrypt' },
     RSA: { ENCRYPT_DECRYPT: 'decrypt', SIGN_VERIFY: 'sign_verify' },

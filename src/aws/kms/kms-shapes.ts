@@ -1,5 +1,6 @@
 import { Type } from '@sinclair/typebox';
 import type { KmsAlgorithm, KmsPurpose } from '../../crypto/kms-algorithms.ts';
+import type { RsaSignScheme } from '../../crypto/rsa-schemes.ts';
 import type { KeyAttributes } from '../../kms/kms-extras-types.ts';
 import type { CryptoKey } from '../../kms/kms-types.ts';
 import { AwsError } from '../aws-errors.ts';
@@ -69,7 +70,7 @@ export function keyUsageOf(purpose: KmsPurpose): KeyUsage {
 /** Encryption algorithms of a key (AWS names), or undefined for keys that do not encrypt. */
 export function encryptionAlgorithmsOf(key: CryptoKey): string[] | undefined {
   if (key.purpose === 'encrypt_decrypt') return ['SYMMETRIC_DEFAULT'];
-  if (key.purpose === 'decrypt') return ['RSAES_OAEP_SHA_256'];
+  if (key.purpose === 'decrypt') return ['RSAES_OAEP_SHA_1', 'RSAES_OAEP_SHA_256'];
   return undefined;
 }
 
@@ -79,7 +80,21 @@ export function signingAlgorithmsOf(key: CryptoKey): string[] | undefined {
   if (key.algorithm === 'ecdsa-p256') return ['ECDSA_SHA_256'];
   if (key.algorithm === 'ecdsa-p384') return ['ECDSA_SHA_384'];
   if (key.algorithm === 'ed25519') return ['ED25519_SHA_512'];
-  return ['RSASSA_PSS_SHA_256'];
+  return [
+    'RSASSA_PSS_SHA_256',
+    'RSASSA_PSS_SHA_384',
+    'RSASSA_PSS_SHA_512',
+    'RSASSA_PKCS1_V1_5_SHA_256',
+    'RSASSA_PKCS1_V1_5_SHA_384',
+    'RSASSA_PKCS1_V1_5_SHA_512',
+  ];
+}
+
+/** The RSA scheme of an AWS RSA signing algorithm name, or undefined for other names. */
+export function rsaSchemeOf(algorithm: string): RsaSignScheme | undefined {
+  const match = /^RSASSA_(PSS|PKCS1_V1_5)_SHA_(256|384|512)$/.exec(algorithm);
+  if (!match) return undefined;
+  return { padding: match[1] === 'PSS' ? 'pss' : 'pkcs1', hash: `sha${match[2]}` as RsaSignScheme['hash'] };
 }
 
 /** MAC algorithms of a key (AWS names), or undefined for keys that do not MAC. */
