@@ -157,7 +157,7 @@ for (const engine of ['sqlite', 'postgres'] as const)
         for (const Name of ['sp ace', 'a:b', 'ü', '.', '..', 'x'.repeat(513)])
           await fails(
             run('CreateSecret', { Name, SecretString: 'v' }),
-            'InvalidParameterException',
+            'ValidationException',
             /Invalid name/,
           );
         await fails(
@@ -238,8 +238,8 @@ for (const engine of ['sqlite', 'postgres'] as const)
             v.VersionStages,
           ]),
           [
-            [t2, ['AWSCURRENT']],
             [t1, ['AWSPREVIOUS']],
+            [t2, ['AWSCURRENT']],
           ],
         );
       });

@@ -212,7 +212,7 @@ describe('AWS Secrets Manager through @aws-sdk/client-secrets-manager', () => {
   test('bad input answers AWS exceptions: illegal names, both values, an existing name, a missing secret', async () => {
     await rejects(
       client.send(new sm.CreateSecretCommand({ Name: 'bad name!', SecretString: 'x' })),
-      'InvalidParameterException',
+      'ValidationException',
     );
     await rejects(
       client.send(
@@ -227,6 +227,63 @@ describe('AWS Secrets Manager through @aws-sdk/client-secrets-manager', () => {
     );
     await rejects(
       client.send(new sm.GetSecretValueCommand({ SecretId: 'sdk/none' })),
+      'ResourceNotFoundException',
+    );
+  });
+
+  test("answers as AWS's: no ReplicationStatus, invalid names, versions oldest first with their key, forced deletion of nothing", async () => {
+    const created = await client.send(
+      new sm.CreateSecretCommand({ Name: 'conf/v', SecretString: 'a', ClientRequestToken: 't1'.repeat(16) }),
+    );
+    assert.equal(created.ReplicationStatus, undefined);
+    // A SecretId that is not a valid name is refused before any lookup, as a new name is.
+    for (const command of [
+      new sm.GetSecretValueCommand({ SecretId: 'bad name' }),
+      new sm.DescribeSecretCommand({ SecretId: 'a*b' }),
+      new sm.DeleteSecretCommand({ SecretId: 'x?y', ForceDeleteWithoutRecovery: true }),
+    ])
+      await rejects(client.send(command as sm.GetSecretValueCommand), 'ValidationException', /Invalid name/);
+    const t2 = 't2'.repeat(16);
+    const t3 = 't3'.repeat(16);
+    await client.send(
+      new sm.PutSecretValueCommand({ SecretId: 'conf/v', SecretString: 'b', ClientRequestToken: t2 }),
+    );
+    await client.send(
+      new sm.PutSecretValueCommand({ SecretId: 'conf/v', SecretString: 'c', ClientRequestToken: t3 }),
+    );
+    const listed = await client.send(new sm.ListSecretVersionIdsCommand({ SecretId: 'conf/v' }));
+    assert.deepEqual(
+      listed.Versions!.map((v) => [v.VersionId, v.VersionStages, v.KmsKeyIds]),
+      [
+        [t2, ['AWSPREVIOUS'], ['DefaultEncryptionKey']],
+        [t3, ['AWSCURRENT'], ['DefaultEncryptionKey']],
+      ],
+    );
+    const all = await client.send(
+      new sm.ListSecretVersionIdsCommand({ SecretId: 'conf/v', IncludeDeprecated: true }),
+    );
+    // A deprecated version has no VersionStages member at all.
+    assert.deepEqual(all.Versions![0], {
+      VersionId: 't1'.repeat(16),
+      CreatedDate: all.Versions![0]!.CreatedDate,
+      KmsKeyIds: ['DefaultEncryptionKey'],
+    });
+    await rejects(
+      client.send(
+        new sm.GetSecretValueCommand({ SecretId: 'conf/v', VersionId: t2, VersionStage: 'AWSCURRENT' }),
+      ),
+      'InvalidRequestException',
+      /^You provided a VersionStage that is not associated to the provided VersionId\.$/,
+    );
+    // A forced deletion of a secret that does not exist succeeds, as on AWS; without force it is not found.
+    const gone = await client.send(
+      new sm.DeleteSecretCommand({ SecretId: 'conf/never', ForceDeleteWithoutRecovery: true }),
+    );
+    assert.equal(gone.Name, 'conf/never');
+    assert.match(gone.ARN!, new RegExp(`:${account}:secret:conf/never-[A-Za-z0-9]{6}$`));
+    assert.ok(gone.DeletionDate instanceof Date);
+    await rejects(
+      client.send(new sm.DeleteSecretCommand({ SecretId: 'conf/never' })),
       'ResourceNotFoundException',
     );
   });

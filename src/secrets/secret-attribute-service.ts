@@ -84,14 +84,16 @@ export class SecretAttributeService {
     }
     for (let attempt = 0; ; attempt++) {
       const { secret } = await this.#secrets.get(location, instanceId, path, true);
-      let tags = secret.tags ?? [];
-      if (change.removeTagKeys) tags = removeTags(tags, change.removeTagKeys);
-      if (change.addTags) tags = mergeTags(tags, change.addTags);
+      // A secret never tagged keeps no tag list (AWS then leaves Tags out); once tagged, it keeps
+      // one, empty after its last tag is removed (AWS then answers Tags: []).
+      let tags = secret.tags;
+      if (change.removeTagKeys) tags = removeTags(tags ?? [], change.removeTagKeys);
+      if (change.addTags) tags = mergeTags(tags ?? [], change.addTags);
       const now = this.#clock.nowMs();
       const next: Secret = {
         ...secret,
         description: change.description ?? secret.description ?? null,
-        tags,
+        ...(tags !== undefined ? { tags } : {}),
         resourcePolicy:
           change.resourcePolicy === undefined ? (secret.resourcePolicy ?? null) : change.resourcePolicy,
         etag: randomBytes(9).toString('base64url'),

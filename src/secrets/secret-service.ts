@@ -175,7 +175,7 @@ export class SecretService {
       createTimeMs: now,
       updateTimeMs: now,
       description: input.description ?? null,
-      tags: input.tags ?? [],
+      ...(input.tags ? { tags: input.tags } : {}),
       arnSuffix: newArnSuffix(),
     };
     return key ? { secret, key } : { secret };

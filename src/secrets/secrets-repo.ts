@@ -31,7 +31,8 @@ function toSecret(row: Selectable<SmSecretsTable>): Secret {
     updateTimeMs: Number(row.update_time),
     rotator: row.rotator ?? null,
     description: row.description ?? null,
-    tags: row.tags ? (JSON.parse(row.tags) as SecretTag[]) : [],
+    // null: never tagged (AWS leaves Tags out); '[]': tagged once, every tag since removed.
+    ...(row.tags !== null ? { tags: JSON.parse(row.tags) as SecretTag[] } : {}),
     arnSuffix: row.arn_suffix ?? null,
     resourcePolicy: row.resource_policy ?? null,
     deletedTimeMs: num(row.deleted_time ?? null),
@@ -42,7 +43,7 @@ function toSecret(row: Selectable<SmSecretsTable>): Secret {
 function attributeColumns(secret: Secret) {
   return {
     description: secret.description ?? null,
-    tags: secret.tags && secret.tags.length > 0 ? JSON.stringify(secret.tags) : null,
+    tags: secret.tags === undefined ? null : JSON.stringify(secret.tags),
     resource_policy: secret.resourcePolicy ?? null,
     deleted_time: secret.deletedTimeMs ?? null,
   };

@@ -65,16 +65,26 @@ export function markedForDeletion(): AwsError {
   );
 }
 
-/** Checks a new secret's name with AWS's message (InvalidParameterException). */
+/** AWS's answer to a name with characters outside `[A-Za-z0-9/_+=.@-]` (its exact message). */
+function invalidName(): AwsError {
+  return new AwsError(
+    'ValidationException',
+    'Invalid name. Must be a valid name containing alphanumeric characters, or any of the following: -/_+=.@!',
+  );
+}
+
+/** Checks a new secret's name as AWS does (ValidationException); Coffer also refuses `.` and `..`. */
 export function checkSecretName(name: string): void {
   try {
     checkSecretPath(name);
   } catch {
-    throw new AwsError(
-      'InvalidParameterException',
-      'Invalid name. Must be a valid name containing alphanumeric characters, or any of the following: -/_+=.@ (1–512 characters, not "." or "..").',
-    );
+    throw invalidName();
   }
+}
+
+/** A SecretId that is not an ARN must be a well-formed name (AWS checks it before looking it up). */
+function checkSecretId(secretId: string): void {
+  if (!secretId.startsWith('arn:') && !/^[A-Za-z0-9/_+=.@-]+$/.test(secretId)) throw invalidName();
 }
 
 const arnPattern = /^arn:aws[a-z-]*:secretsmanager:([a-z0-9-]+):(\d{12}):secret:(.+)$/;
@@ -112,6 +122,7 @@ export async function resolveSecret(
   permission: Permission,
   options: { live?: boolean; auditAction?: string } = {},
 ): Promise<NamedSecret> {
+  checkSecretId(secretId);
   const candidates = candidatesOf(call, secretId);
   const instanceId = await findAwsInstance(call, app);
   let found: { instance: Instance; secret: Secret } | undefined;

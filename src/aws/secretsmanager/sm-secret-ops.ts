@@ -3,6 +3,8 @@ import type { App } from '../../app/app.ts';
 import { errors, isCofferError } from '../../core/errors.ts';
 import { ensureAwsManagedKey } from '../../kms/kms-alias-service.ts';
 import { type CryptoKey, keyResourceName } from '../../kms/kms-types.ts';
+import { newArnSuffix } from '../../secrets/secret-attribute-fns.ts';
+import { secretArn } from '../arns.ts';
 import { AwsError } from '../aws-errors.ts';
 import { type AwsCall, type AwsOperation, awsOperation } from '../aws-operation.ts';
 import { findKmsKey } from '../kms/key-ids.ts';
@@ -49,6 +51,12 @@ async function namedKey(call: AwsCall, app: App, kmsKeyId: string): Promise<Cryp
     'InvalidParameterException',
     `KmsKeyId ${kmsKeyId} names no KMS key in this account and region.`,
   );
+}
+
+/** The name a SecretId carries: a name as is; an ARN's resource after `secret:`. */
+function secretIdName(secretId: string): string {
+  const at = secretId.indexOf(':secret:');
+  return secretId.startsWith('arn:') && at >= 0 ? secretId.slice(at + ':secret:'.length) : secretId;
 }
 
 /** Whether a KmsKeyId names the AWS-managed key of Secrets Manager (made on first use). */
@@ -220,7 +228,6 @@ export function secretOperations(app: App): Record<string, AwsOperation> {
       }),
       changesState: true,
       handler: async (call, input) => {
-        const { secret } = await resolveSecret(call, app, input.SecretId, 'secrets.secrets.delete');
         const force = input.ForceDeleteWithoutRecovery === true;
         if (force && input.RecoveryWindowInDays !== undefined)
           throw new AwsError(
@@ -233,6 +240,24 @@ export function secretOperations(app: App): Record<string, AwsOperation> {
             'InvalidParameterException',
             'The RecoveryWindowInDays value must be between 7 and 30 days (inclusive).',
           );
+        const found = await resolveSecret(call, app, input.SecretId, 'secrets.secrets.delete').catch(
+          (err: unknown) => {
+            // As AWS: a forced deletion of a secret that does not exist succeeds (asked only
+            // after authorization, so the answer tells nothing either way).
+            if (force && err instanceof AwsError && err.type === 'ResourceNotFoundException')
+              return undefined;
+            throw err;
+          },
+        );
+        if (!found) {
+          const name = secretIdName(input.SecretId);
+          return {
+            ARN: input.SecretId.startsWith('arn:') ? input.SecretId : secretArn(call, name, newArnSuffix()),
+            Name: name,
+            DeletionDate: seconds(app.clock.nowMs()),
+          };
+        }
+        const { secret } = found;
         if (!force && secret.deleteTimeMs !== null) throw markedForDeletion();
         const deleted = await app.secrets.delete(secret, secret.instanceId, secret.path, force ? 0 : days);
         return {

@@ -5,6 +5,7 @@ import type { RevealedValue } from '../../secrets/value-fns.ts';
 import type { Secret } from '../../secrets/secret-types.ts';
 import { AwsError, awsErrorOf } from '../aws-errors.ts';
 import { type AwsCall, type AwsOperation, awsOperation } from '../aws-operation.ts';
+import { kmsKeyArnOf } from './sm-describe.ts';
 import { putVersion } from './sm-put.ts';
 import { resolveSecret, secretArnOf } from './sm-scope.ts';
 import {
@@ -28,7 +29,7 @@ export async function valueView(call: AwsCall, app: App, secret: Secret, value: 
     ...(value.binaryValue !== undefined
       ? { SecretBinary: value.binaryValue.toString('base64') }
       : { SecretString: value.value }),
-    VersionStages: value.stages.map(awsStage),
+    VersionStages: value.stages.map(awsStage).sort(),
     CreatedDate: seconds(value.createTimeMs),
   };
 }
@@ -76,7 +77,7 @@ export function valueOperations(app: App): Record<string, AwsOperation> {
           if (isCofferError(err, 'invalid_argument'))
             throw new AwsError(
               'InvalidRequestException',
-              'The VersionId and VersionStage you specified do not name the same version.',
+              'You provided a VersionStage that is not associated to the provided VersionId.',
             );
           throw err;
         });
@@ -129,7 +130,7 @@ export function valueOperations(app: App): Record<string, AwsOperation> {
       }),
       changesState: false,
       handler: async (call, input) => {
-        const { secret } = await resolveSecret(call, app, input.SecretId, 'secrets.versions.list');
+        const { instance, secret } = await resolveSecret(call, app, input.SecretId, 'secrets.versions.list');
         const stages = await app.secretValues.stages(secret, secret.instanceId, secret.path);
         const versions = (await app.secretAttributes.versions(secret))
           .filter((v) => v.state !== 'destroyed')
@@ -137,8 +138,8 @@ export function valueOperations(app: App): Record<string, AwsOperation> {
             ...v,
             stages: [...stages].filter(([, n]) => n === v.version).map(([s]) => awsStage(s)),
           }))
-          .filter((v) => input.IncludeDeprecated === true || v.stages.length > 0)
-          .reverse();
+          // Oldest first, as AWS lists them.
+          .filter((v) => input.IncludeDeprecated === true || v.stages.length > 0);
         let start = 0;
         if (input.NextToken !== undefined) {
           start = Number.parseInt(Buffer.from(input.NextToken, 'base64url').toString('utf8'), 10);
@@ -151,14 +152,17 @@ export function valueOperations(app: App): Record<string, AwsOperation> {
           secret,
           page.map((v) => v.version),
         );
+        // A secret's versions share its key: AWS names the managed one DefaultEncryptionKey.
+        const kmsKeyIds = [(await kmsKeyArnOf(call, app, instance, secret)) ?? 'DefaultEncryptionKey'];
         return {
           ARN: secretArnOf(call, secret),
           Name: secret.path,
           Versions: page.map((v) => ({
             VersionId: ids.get(v.version),
-            VersionStages: v.stages.sort(),
+            // A deprecated version (no label) has no VersionStages member at all.
+            ...(v.stages.length > 0 ? { VersionStages: v.stages.sort() } : {}),
             CreatedDate: seconds(v.createTimeMs),
-            KmsKeyIds: [],
+            KmsKeyIds: kmsKeyIds,
           })),
           ...(start + max < versions.length
             ? { NextToken: Buffer.from(String(start + max)).toString('base64url') }
