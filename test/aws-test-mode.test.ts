@@ -1,4 +1,5 @@
 import assert from 'node:assert/strict';
+import { request as httpRequest } from 'node:http';
 import { after, before, describe, test } from 'node:test';
 import {
   CreateSecretCommand,
@@ -94,6 +95,28 @@ describe('AWS test mode and access keys on PostgreSQL', { skip: postgresSkip ?? 
       .send(new GetSecretValueCommand({ SecretId: 'pg-secret' }))
       .catch((err: Error) => err);
     assert.equal((refused as Error).name, 'UnrecognizedClientException');
+  });
+
+  test('POST /moto-api/reset is refused from a web page (Origin, Sec-Fetch-Site) and through a non-loopback Host', async () => {
+    const sm = client(testKey);
+    await sm.send(new CreateSecretCommand({ Name: 'app/kept', SecretString: 'kept' }));
+    const { port } = new URL(node.url);
+    const post = (headers: Record<string, string>) =>
+      new Promise<number>((resolve, reject) => {
+        const request = httpRequest(
+          { host: '127.0.0.1', port, method: 'POST', path: '/moto-api/reset', headers },
+          (response) => {
+            response.resume();
+            resolve(response.statusCode!);
+          },
+        );
+        request.on('error', reject);
+        request.end('x');
+      });
+    assert.equal(await post({ origin: 'http://evil.example', 'content-type': 'text/plain' }), 403);
+    assert.equal(await post({ 'sec-fetch-site': 'cross-site' }), 403);
+    assert.equal(await post({ host: `rebound.example:${port}` }), 403);
+    assert.equal((await sm.send(new GetSecretValueCommand({ SecretId: 'app/kept' }))).SecretString, 'kept');
   });
 
   test('POST /moto-api/reset wipes all state; the node stays initialized and the test project comes back', async () => {

@@ -7,6 +7,7 @@
  * parser reads raw bytes (SigV4 hashes them) and its error handler answers framework errors (a body
  * over the limit: 413) in AWS's shape.
  */
+import type { IncomingHttpHeaders } from 'node:http';
 import type { FastifyInstance, FastifyReply, FastifyRequest } from 'fastify';
 import type { App } from '../app/app.ts';
 import { pendingAudit, type PendingAudit } from '../audit/audit-outbox.ts';
@@ -47,6 +48,20 @@ const authErrors = new Set([
 
 const unrecognized = () =>
   new AwsError('UnrecognizedClientException', 'The security token included in the request is invalid.');
+
+/**
+ * Whether an unauthenticated test-mode reset comes from a local client (a test suite), not from a
+ * web page: browsers send Origin (and Sec-Fetch-Site) with every cross-site or same-site POST, so a
+ * page cannot wipe the node (CSRF), and a Host other than a loopback name (DNS rebinding) is refused.
+ */
+export function fromLocalClient(headers: IncomingHttpHeaders): boolean {
+  if (headers.origin !== undefined) return false;
+  const site = headers['sec-fetch-site'];
+  if (site !== undefined && site !== 'none') return false;
+  const host = (headers.host ?? '').toLowerCase();
+  const name = host.startsWith('[') ? host.slice(0, host.indexOf(']') + 1) : host.split(':')[0]!;
+  return name === 'localhost' || name === '[::1]' || /^127(?:\.\d{1,3}){3}$/.test(name);
+}
 
 function sendError(reply: FastifyReply, error: AwsError): FastifyReply {
   return reply
@@ -110,6 +125,12 @@ export async function registerAwsFace(
     );
     if (app.config.aws.test.enabled)
       context.post('/moto-api/reset', { schema: { hide: true } }, async (request, reply) => {
+        if (!fromLocalClient(request.headers))
+          throw new AwsError(
+            'AccessDeniedException',
+            'The reset is refused from a browser page (Origin or Sec-Fetch-Site) and through a host name that is not loopback.',
+            403,
+          );
         await testMode.reset(options.clientAddress(request), String(request.id));
         return reply.code(200).send({ status: 'ok' });
       });
