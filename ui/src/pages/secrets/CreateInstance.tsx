@@ -9,42 +9,18 @@ import { navigate } from '../../router.tsx';
 import { instancePage, instancesApi, projectApi } from './secret-paths.ts';
 
 /**
- * A picker of `items` when the caller may list them (disabled while they load), else a text field
- * for the id (a caller who may use a key without listing key rings still can).
+ * An id field with the choices the caller may list offered as suggestions (a datalist: pick one or
+ * type an id; a caller who may use a key without listing key rings still can).
  */
 function Pick(props: {
   readonly label: string;
   readonly value: string;
   readonly onChange: (value: string) => void;
-  /** The choices; null when they cannot be listed (a text field instead). */
+  /** The suggestions; null when they cannot be listed. */
   readonly items: readonly { value: string; text: string }[] | null;
-  readonly loading: boolean;
   readonly type?: string;
 }): ReactNode {
-  const id = useId();
-  // A select is named by a label pointing at it (a wrapping label would add the chosen option's text).
-  if (props.loading || props.items)
-    return (
-      <div className="field">
-        <label htmlFor={id}>{props.label}</label>
-        <select
-          id={id}
-          value={props.value}
-          required
-          disabled={props.loading}
-          onChange={(e) => props.onChange(e.target.value)}
-        >
-          <option value="">
-            {props.loading ? 'Loading…' : props.items?.length ? 'Choose…' : 'None found'}
-          </option>
-          {(props.items ?? []).map((item) => (
-            <option key={item.value} value={item.value}>
-              {item.text}
-            </option>
-          ))}
-        </select>
-      </div>
-    );
+  const listId = useId();
   return (
     <label>
       {props.label}
@@ -53,8 +29,17 @@ function Pick(props: {
         value={props.value}
         required
         spellCheck={false}
+        autoComplete="off"
+        {...(props.items ? { list: listId } : {})}
         onChange={(e) => props.onChange(e.target.value)}
       />
+      {props.items && (
+        <datalist id={listId}>
+          {props.items.map((item) => (
+            <option key={item.value} value={item.value} label={item.text} />
+          ))}
+        </datalist>
+      )}
     </label>
   );
 }
@@ -135,26 +120,24 @@ export function CreateInstance(props: {
         <fieldset className="stack">
           <legend>KMS key</legend>
           <Pick
-            label="Key ring"
+            label="Key ring id"
             value={keyRingId}
             onChange={(value) => {
               setKeyRingId(value);
               setKeyId('');
             }}
-            loading={rings.loading}
             items={
               rings.data ? rings.data.items.map((r) => ({ value: r.id, text: r.displayName || r.id })) : null
             }
           />
           <Pick
-            label="Key"
+            label="Key id"
             value={keyId}
             onChange={(value) => {
               setKeyId(value);
               const key = symmetric?.find((k) => k.id === value);
               if (key) setKeyVersion(String(key.primaryVersion));
             }}
-            loading={keyRingId !== '' && keys.loading}
             items={
               symmetric
                 ? symmetric.map((k) => ({
@@ -175,11 +158,10 @@ export function CreateInstance(props: {
             />
           </label>
           <Pick
-            label="Service account (the identity KMS calls run as)"
+            label="Service account email (the identity KMS calls run as)"
             value={serviceAccountEmail}
             onChange={setServiceAccountEmail}
             type="email"
-            loading={accounts.loading}
             items={
               accounts.data
                 ? accounts.data.items
