@@ -136,7 +136,7 @@ for (const engine of ['sqlite', 'postgres'] as const)
         assert.deepEqual(described.Tags, [{ Key: 'team', Value: 'core' }]);
         assert.deepEqual(described.VersionIdsToStages, { [token]: ['AWSCURRENT'] });
         assert.equal(described.KmsKeyId, undefined, 'the AWS-managed key is not shown, as AWS omits it');
-        assert.equal(described.RotationEnabled, false);
+        assert.equal(described.RotationEnabled, undefined, 'never configured for rotation: left out, as AWS');
         // The secret lives in the region's `aws` instance, under alias/aws/secretsmanager's key.
         const instances = (await api('GET', `${region}/instances`)).body.items as Array<{
           id: string;

@@ -288,6 +288,30 @@ describe('AWS Secrets Manager through @aws-sdk/client-secrets-manager', () => {
     );
   });
 
+  test('DescribeSecret and ListSecrets answer only members with a value, as AWS: Tags, RotationEnabled, versions', async () => {
+    await client.send(new sm.CreateSecretCommand({ Name: 'conf/bare' }));
+    const bare = await client.send(new sm.DescribeSecretCommand({ SecretId: 'conf/bare' }));
+    assert.equal(bare.Tags, undefined);
+    assert.equal(bare.RotationEnabled, undefined);
+    assert.equal(bare.VersionIdsToStages, undefined);
+    const listed = await client.send(
+      new sm.ListSecretsCommand({ Filters: [{ Key: 'name', Values: ['conf/bare'] }] }),
+    );
+    assert.equal(listed.SecretList!.length, 1);
+    const entry = listed.SecretList![0]!;
+    assert.deepEqual(
+      [entry.Tags, entry.RotationEnabled, entry.SecretVersionsToStages],
+      [undefined, undefined, undefined],
+    );
+    // Once tagged, the list stays, empty after the last tag is removed.
+    await client.send(new sm.TagResourceCommand({ SecretId: 'conf/bare', Tags: [{ Key: 'k', Value: 'v' }] }));
+    await client.send(new sm.UntagResourceCommand({ SecretId: 'conf/bare', TagKeys: ['k'] }));
+    assert.deepEqual((await client.send(new sm.DescribeSecretCommand({ SecretId: 'conf/bare' }))).Tags, []);
+    await client.send(new sm.PutSecretValueCommand({ SecretId: 'conf/bare', SecretString: 'now' }));
+    const valued = await client.send(new sm.DescribeSecretCommand({ SecretId: 'conf/bare' }));
+    assert.deepEqual(Object.values(valued.VersionIdsToStages!), [['AWSCURRENT']]);
+  });
+
   test('a secretAccessor on one secret reads it and nothing else (AccessDeniedException); reads are audited as natively', async () => {
     await client.send(new sm.CreateSecretCommand({ Name: 'sdk/granted', SecretString: 'yes' }));
     await client.send(new sm.CreateSecretCommand({ Name: 'sdk/other', SecretString: 'no' }));

@@ -40,13 +40,17 @@ export async function versionIdsToStages(app: App, secret: Secret): Promise<Reco
   return out;
 }
 
-/** The rotation fields of DescribeSecret/ListSecrets. */
+/**
+ * The rotation fields of DescribeSecret/ListSecrets. As AWS, `RotationEnabled` is left out for a
+ * secret never configured for rotation (no schedule, no rotator, never rotated).
+ */
 export async function rotationView(app: App, secret: Secret, known?: RotationStatusView) {
   const status = known === undefined ? await app.rotation.status(secret) : known;
   const days = secret.rotationPeriodSeconds === null ? undefined : secret.rotationPeriodSeconds / 86_400;
   const lastSuccess = status?.lastSuccessTime;
+  const configured = secret.rotationPeriodSeconds !== null || status !== null;
   return {
-    RotationEnabled: secret.rotationPeriodSeconds !== null,
+    ...(configured ? { RotationEnabled: secret.rotationPeriodSeconds !== null } : {}),
     ...(days !== undefined
       ? {
           RotationRules:
@@ -69,6 +73,7 @@ export async function describeSecret(
   options: { versions: boolean; managed?: string | null; status?: RotationStatusView } = { versions: true },
 ): Promise<Record<string, unknown>> {
   const kmsKeyId = await kmsKeyArnOf(call, app, instance, secret, options.managed);
+  const versions = options.versions ? await versionIdsToStages(app, secret) : {};
   return {
     ARN: secretArnOf(call, secret),
     Name: secret.path,
@@ -79,8 +84,10 @@ export async function describeSecret(
     ...(secret.deleteTimeMs !== null
       ? { DeletedDate: seconds(secret.deletedTimeMs ?? secret.updateTimeMs) }
       : {}),
-    Tags: awsTags(secret),
-    ...(options.versions ? { VersionIdsToStages: await versionIdsToStages(app, secret) } : {}),
+    // AWS answers only members with a value: no Tags on a secret never tagged (`[]` once its last
+    // tag is removed), no version map before the first value.
+    ...(secret.tags !== undefined ? { Tags: awsTags(secret) } : {}),
+    ...(options.versions && Object.keys(versions).length > 0 ? { VersionIdsToStages: versions } : {}),
     CreatedDate: seconds(secret.createTimeMs),
   };
 }

@@ -82,7 +82,10 @@ export function listOperations(app: App): Record<string, AwsOperation> {
             managed,
             status: statuses.get(secret.uid) ?? null,
           });
-          list.push({ ...rest, SecretVersionsToStages: VersionIdsToStages });
+          list.push({
+            ...rest,
+            ...(VersionIdsToStages !== undefined ? { SecretVersionsToStages: VersionIdsToStages } : {}),
+          });
         }
         return { SecretList: list, ...(page.nextToken ? { NextToken: page.nextToken } : {}) };
       },
