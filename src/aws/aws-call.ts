@@ -100,7 +100,10 @@ export class AwsRequestCall implements AwsCall {
     event.status = status;
     event.result = result;
     event.timeMs = this.#app.clock.nowMs();
-    event.details = { ...this.auditDetails, api: 'aws', operation: this.operation };
-    return appendRequestEvents(this.#app.audit, event, this.caller.events, pending);
+    const marks = { api: 'aws', operation: this.operation };
+    event.details = { ...this.auditDetails, ...marks };
+    // The request's further events (an acting identity's kms.decrypt, …) are marked as the face's too.
+    const extra = this.caller.events.map((e) => ({ ...e, details: { ...e.details, ...marks } }));
+    return appendRequestEvents(this.#app.audit, event, extra, pending);
   }
 }
