@@ -228,6 +228,7 @@ function AddBinding(props: {
   const [expires, setExpires] = useState('');
   const [problem, setProblem] = useState<string | null>(null);
   const permissionsId = useId();
+  const roleId = useId();
   const chosen = props.roles.find((r) => r.name === role);
   const submit = (event: FormEvent) => {
     event.preventDefault();
@@ -247,9 +248,15 @@ function AddBinding(props: {
   };
   return (
     <form className="card stack" onSubmit={submit} aria-label="Add a binding">
-      <label>
-        Role
-        <select value={role} onChange={(e) => setRole(e.target.value)} aria-describedby={permissionsId}>
+      <div className="field">
+        {/* A label pointing at the select (not wrapping it), so the chosen option is not part of its name. */}
+        <label htmlFor={roleId}>Role</label>
+        <select
+          id={roleId}
+          value={role}
+          onChange={(e) => setRole(e.target.value)}
+          aria-describedby={permissionsId}
+        >
           <option value="">Choose a role…</option>
           {props.roles.map((r) => (
             <option key={r.name} value={r.name}>
@@ -257,7 +264,7 @@ function AddBinding(props: {
             </option>
           ))}
         </select>
-      </label>
+      </div>
       <div id={permissionsId} aria-live="polite">
         {chosen && (
           <details open>
