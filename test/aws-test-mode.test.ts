@@ -69,6 +69,23 @@ describe('AWS test mode and access keys on PostgreSQL', { skip: postgresSkip ?? 
     assert.equal((wrong as Error).name, 'InvalidSignatureException');
   });
 
+  test('the static key is refused while its service account is disabled', async () => {
+    const admin = node.adminToken!;
+    const projects = await call(node.url, 'GET', '/v2/projects', { token: admin });
+    const project = (projects.body.items as Array<{ id: string; awsAccountId: string }>).find(
+      (p) => p.awsAccountId === '000000000042',
+    )!;
+    const account = `/v2/projects/${project.id}/service-accounts/aws-test@${project.id}.iam.coffer.internal`;
+    assert.equal((await call(node.url, 'POST', `${account}/disable`, { token: admin })).status, 200);
+    const refused = await client(testKey)
+      .send(new GetSecretValueCommand({ SecretId: 'app/token' }))
+      .catch((err: Error) => err);
+    assert.equal((refused as Error).name, 'UnrecognizedClientException');
+    assert.equal((await call(node.url, 'POST', `${account}/enable`, { token: admin })).status, 200);
+    const value = await client(testKey).send(new GetSecretValueCommand({ SecretId: 'app/token' }));
+    assert.equal(value.SecretString, 'v1');
+  });
+
   test('access keys and account ids are stored on PostgreSQL: a minted key signs, disabled it is refused', async () => {
     const admin = node.adminToken!;
     const project = await call(node.url, 'POST', '/v2/projects', {

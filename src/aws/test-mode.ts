@@ -40,9 +40,16 @@ const keptTables = new Set([
 export class AwsTestMode {
   readonly #app: App;
   #identity: Promise<AwsIdentity> | undefined;
+  /** Whether the test account is enabled, kept until the token cache drops (a disable, the feed moving). */
+  #enabled: Promise<boolean> | undefined;
+  #generation = 0;
 
   constructor(app: App) {
     this.#app = app;
+    app.tokens.onInvalidate(() => {
+      this.#generation++;
+      this.#enabled = undefined;
+    });
   }
 
   /** Whether `accessKeyId` is the static test key (always false with test mode off). */
@@ -51,13 +58,38 @@ export class AwsTestMode {
     return test.enabled && accessKeyId === test.accessKeyId;
   }
 
-  /** The static key's identity; the test project, its service account and binding made on first use. */
-  identity(): Promise<AwsIdentity> {
+  /**
+   * The static key's identity; the test project, its service account and binding made on first use.
+   * Null while the service account is disabled (the static key is refused like any key of a
+   * disabled account).
+   */
+  async identity(): Promise<AwsIdentity | null> {
     const pending = (this.#identity ??= this.#ensure());
     pending.catch(() => {
       if (this.#identity === pending) this.#identity = undefined;
     });
-    return pending;
+    const identity = await pending;
+    let enabled = this.#enabled;
+    if (enabled === undefined) {
+      const generation = this.#generation;
+      enabled = this.#accountEnabled(identity);
+      // A check that straddled an invalidation decides this request only.
+      if (generation === this.#generation) this.#enabled = enabled;
+      enabled.catch(() => {
+        if (this.#enabled === enabled) this.#enabled = undefined;
+      });
+    }
+    return (await enabled) ? identity : null;
+  }
+
+  async #accountEnabled(identity: AwsIdentity): Promise<boolean> {
+    const email = identity.principal.slice(identity.principal.indexOf(':') + 1);
+    try {
+      return !(await this.#app.iam.getServiceAccount(identity.projectId, email)).disabled;
+    } catch (err) {
+      if (err instanceof CofferError && err.code === 'not_found') return false;
+      throw err;
+    }
   }
 
   /** Wipes all state but what the node needs to stay initialized and unsealed (see `keptTables`). */
