@@ -214,10 +214,16 @@ describe('AWS face: wire, SigV4, access keys, audit', () => {
       .where('request_id', 'in', [created.$metadata.requestId!, got.$metadata.requestId!])
       .execute();
     // The request's own event (an acting identity's kms.decrypt shares its request id).
+    // The request's own event is the caller's; an acting identity's (kms.*) shares the request id.
     const own = (requestId: string | undefined) =>
-      events.find((e) => e.request_id === requestId && (e.details ?? '').includes('"api":"aws"'))!;
+      events.find((e) => e.request_id === requestId && !e.action.startsWith('kms.'))!;
     const write = own(created.$metadata.requestId);
     const read = own(got.$metadata.requestId);
+    assert.equal(write.action, 'secrets.secrets.create');
+    const acting = events.filter(
+      (e) => e.request_id === got.$metadata.requestId && e.action.startsWith('kms.'),
+    );
+    assert.ok(acting.every((e) => JSON.parse(e.details!).api === 'aws'));
     assert.equal(read.action, 'secrets.get_value');
     assert.equal(read.principal, `serviceAccount:${appEmail}`);
     assert.equal(read.project_id, projectId);
