@@ -289,7 +289,16 @@ describe('AWS Secrets Manager through @aws-sdk/client-secrets-manager', () => {
   });
 
   test('DescribeSecret and ListSecrets answer only members with a value, as AWS: Tags, RotationEnabled, versions', async () => {
-    await client.send(new sm.CreateSecretCommand({ Name: 'conf/bare' }));
+    // An empty value is no value: AWS's model wants 1–65,536 characters.
+    await rejects(
+      client.send(new sm.CreateSecretCommand({ Name: 'conf/bare', SecretString: '' })),
+      'ValidationException',
+    );
+    await client.send(new sm.CreateSecretCommand({ Name: 'conf/bare', Tags: [] }));
+    await rejects(
+      client.send(new sm.PutSecretValueCommand({ SecretId: 'conf/bare', SecretString: '' })),
+      'ValidationException',
+    );
     const bare = await client.send(new sm.DescribeSecretCommand({ SecretId: 'conf/bare' }));
     assert.equal(bare.Tags, undefined);
     assert.equal(bare.RotationEnabled, undefined);

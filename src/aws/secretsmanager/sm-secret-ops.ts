@@ -21,7 +21,9 @@ import {
 } from './sm-scope.ts';
 import { putVersion } from './sm-put.ts';
 import {
+  SecretBinaryField,
   SecretIdField,
+  SecretStringField,
   TagShape,
   TokenField,
   asValueOperation,
@@ -75,8 +77,8 @@ const CreateSecretInput = Type.Object({
   ClientRequestToken: TokenField,
   Description: Type.Optional(str(0, 2048)),
   KmsKeyId: Type.Optional(str(0, 2048)),
-  SecretBinary: Type.Optional(Type.String({ maxLength: 87_384 })),
-  SecretString: Type.Optional(Type.String({ maxLength: 65_536 })),
+  SecretBinary: SecretBinaryField,
+  SecretString: SecretStringField,
   Tags: Type.Optional(Type.Array(TagShape, { maxItems: 50 })),
   AddReplicaRegions: Type.Optional(Type.Array(Type.Object({}), { maxItems: 50 })),
   ForceOverwriteReplicaSecret: Type.Optional(Type.Boolean()),
@@ -100,7 +102,8 @@ export function secretOperations(app: App): Record<string, AwsOperation> {
             'Coffer does not replicate secrets to other regions.',
           );
         const value = valueOf(input, false);
-        const tags = input.Tags ? tagsOf(input.Tags) : undefined;
+        // An empty Tags list tags nothing: the secret stays never tagged (no Tags member, as AWS).
+        const tags = input.Tags && input.Tags.length > 0 ? tagsOf(input.Tags) : undefined;
         const instance = await ensureAwsInstance(call, app);
         const location = locationOf(call);
         // The key is fixed at creation (seed 000): the named key, else the AWS-managed one.
@@ -174,8 +177,8 @@ export function secretOperations(app: App): Record<string, AwsOperation> {
         ClientRequestToken: TokenField,
         Description: Type.Optional(str(0, 2048)),
         KmsKeyId: Type.Optional(str(0, 2048)),
-        SecretBinary: Type.Optional(Type.String({ maxLength: 87_384 })),
-        SecretString: Type.Optional(Type.String({ maxLength: 65_536 })),
+        SecretBinary: SecretBinaryField,
+        SecretString: SecretStringField,
       }),
       changesState: true,
       handler: async (call, input) => {

@@ -9,7 +9,9 @@ import { kmsKeyArnOf } from './sm-describe.ts';
 import { putVersion } from './sm-put.ts';
 import { resolveSecret, secretArnOf } from './sm-scope.ts';
 import {
+  SecretBinaryField,
   SecretIdField,
+  SecretStringField,
   TokenField,
   asValueOperation,
   awsStage,
@@ -90,8 +92,8 @@ export function valueOperations(app: App): Record<string, AwsOperation> {
       input: Type.Object({
         SecretId: SecretIdField,
         ClientRequestToken: TokenField,
-        SecretBinary: Type.Optional(Type.String({ maxLength: 87_384 })),
-        SecretString: Type.Optional(Type.String({ maxLength: 65_536 })),
+        SecretBinary: SecretBinaryField,
+        SecretString: SecretStringField,
         VersionStages: Type.Optional(Type.Array(str(1, 256), { minItems: 1, maxItems: 20 })),
         RotationToken: Type.Optional(str(36, 256)),
       }),

@@ -12,6 +12,10 @@ export const str = (minLength: number, maxLength: number) => Type.String({ minLe
 export const SecretIdField = str(1, 2048);
 /** A ClientRequestToken (the SDK fills one in; it becomes the new version's VersionId). */
 export const TokenField = Type.Optional(str(32, 64));
+/** SecretString: 1–65,536 characters (AWS's model; an empty string is not a value). */
+export const SecretStringField = Type.Optional(str(1, 65_536));
+/** SecretBinary: base64 of 1–65,536 bytes. */
+export const SecretBinaryField = Type.Optional(str(1, 87_384));
 /** AWS's Tag shape. */
 export const TagShape = Type.Object({ Key: Type.Optional(str(1, 128)), Value: Type.Optional(str(0, 256)) });
 
