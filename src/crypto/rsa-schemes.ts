@@ -38,7 +38,8 @@ function options(key: KeyObject, scheme: RsaSignScheme) {
 
 /**
  * Signs with an RSA private key under `scheme`: messages with any scheme; digests with PKCS#1 v1.5
- * (DigestInfo ‖ digest, RSASSA-PKCS1-v1_5 as RFC 8017 §8.2) or PSS SHA-256 (RangeError otherwise).
+ * (DigestInfo ‖ digest, RSASSA-PKCS1-v1_5 as RFC 8017 §8.2) or PSS (EMSA-PSS encoded here, salt as
+ * long as the digest).
  */
 export function rsaSignWithScheme(privateKey: KeyObject, scheme: RsaSignScheme, input: SignInput): Buffer {
   if ('data' in input) return sign(scheme.hash, input.data, options(privateKey, scheme));
@@ -47,8 +48,7 @@ export function rsaSignWithScheme(privateKey: KeyObject, scheme: RsaSignScheme, 
       { key: privateKey, padding: constants.RSA_PKCS1_PADDING },
       Buffer.concat([digestInfoPrefix[scheme.hash], input.digest]),
     );
-  if (scheme.hash === 'sha256') return rsaPssSignDigest(privateKey, input.digest);
-  throw new RangeError(`PSS with ${scheme.hash} signs messages, not digests`);
+  return rsaPssSignDigest(privateKey, input.digest, scheme.hash);
 }
 
 /** Verifies a signature made under `scheme` (false on any mismatch or malformed signature). */
@@ -65,11 +65,10 @@ export function rsaVerifyWithScheme(
       const actual = publicDecrypt({ key: publicKey, padding: constants.RSA_PKCS1_PADDING }, signature);
       return actual.length === expected.length && timingSafeEqual(actual, expected);
     }
-    if (scheme.hash === 'sha256') return rsaPssVerifyDigest(publicKey, input.digest, signature);
+    return rsaPssVerifyDigest(publicKey, input.digest, signature, scheme.hash);
   } catch {
     return false;
   }
-  return false;
 }
 
 /** RSAES-OAEP with SHA-1 or SHA-256 (MGF1 with the same hash), encryption with the public key. */

@@ -12,6 +12,7 @@ export const dataKeyPairSpecs = {
   ECC_NIST_P384: { type: 'ec', namedCurve: 'P-384' },
   ECC_NIST_P521: { type: 'ec', namedCurve: 'P-521' },
   ECC_SECG_P256K1: { type: 'ec', namedCurve: 'secp256k1' },
+  ECC_NIST_EDWARDS25519: { type: 'ed25519' },
 } as const;
 
 /** A data key pair spec name. */
@@ -29,7 +30,9 @@ export async function generateDataKeyPair(
   const pair =
     params.type === 'rsa'
       ? await generateKeyPairAsync('rsa', { modulusLength: params.modulusLength })
-      : await generateKeyPairAsync('ec', { namedCurve: params.namedCurve });
+      : params.type === 'ed25519'
+        ? await generateKeyPairAsync('ed25519')
+        : await generateKeyPairAsync('ec', { namedCurve: params.namedCurve });
   return {
     privateKey: pair.privateKey.export({ format: 'der', type: 'pkcs8' }),
     publicKey: pair.publicKey.export({ format: 'der', type: 'spki' }),

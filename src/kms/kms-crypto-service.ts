@@ -291,8 +291,6 @@ export class KmsCryptoService {
     if ('digest' in input) {
       if (input.digest.length !== schemeDigestBytes(scheme))
         throw errors.invalid(`digest must be ${schemeDigestBytes(scheme)} bytes for ${scheme.hash}.`);
-      if (scheme.padding === 'pss' && scheme.hash !== 'sha256')
-        throw errors.invalid(`RSA-PSS with ${scheme.hash} signs messages: send data, not digest.`);
     } else checkSize(input.data, 'data');
   }
 

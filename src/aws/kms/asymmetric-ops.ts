@@ -138,7 +138,7 @@ async function dataKeyPair(
     grant: withPlaintext ? 'GenerateDataKeyPair' : 'GenerateDataKeyPairWithoutPlaintext',
     context: input.EncryptionContext,
   });
-  if (!(input.KeyPairSpec in dataKeyPairSpecs))
+  if (!Object.hasOwn(dataKeyPairSpecs, input.KeyPairSpec))
     throw new AwsError(
       input.KeyPairSpec === 'SM2' ? 'UnsupportedOperationException' : 'ValidationException',
       `KeyPairSpec ${input.KeyPairSpec} is not supported.`,
