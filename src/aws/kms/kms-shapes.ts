@@ -185,7 +185,7 @@ export function blobBytes(value: string, field: string, min: number, max: number
   if (bytes.length < min || bytes.length > max)
     throw new AwsError(
       'ValidationException',
-      `1 validation error detected: Value at '${field.charAt(0).toLowerCase()}${field.slice(1)}' failed to satisfy constraint: Member must have length between ${min} and ${max}`,
+      `1 validation error detected: Value at '${field.charAt(0).toLowerCase()}${field.slice(1)}' failed to satisfy constraint: Member must have length ${bytes.length < min ? `greater than or equal to ${min}` : `less than or equal to ${max}`}`,
     );
   return bytes;
 }
