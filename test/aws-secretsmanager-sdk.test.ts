@@ -286,6 +286,16 @@ describe('AWS Secrets Manager through @aws-sdk/client-secrets-manager', () => {
       client.send(new sm.DeleteSecretCommand({ SecretId: 'conf/never' })),
       'ResourceNotFoundException',
     );
+    const batch = await client.send(
+      new sm.BatchGetSecretValueCommand({ SecretIdList: ['conf/v', 'conf/never'] }),
+    );
+    assert.deepEqual(batch.Errors, [
+      {
+        SecretId: 'conf/never',
+        ErrorCode: 'ResourceNotFoundException',
+        Message: "Secrets Manager can't find the specified secret.",
+      },
+    ]);
   });
 
   test('DescribeSecret and ListSecrets answer only members with a value, as AWS: Tags, RotationEnabled, versions', async () => {

@@ -8,7 +8,7 @@ import { AwsError, awsErrorOf } from '../aws-errors.ts';
 import { type AwsCall, type AwsOperation, awsOperation } from '../aws-operation.ts';
 import { describeSecret, managedKeyUid } from './sm-describe.ts';
 import { type Filter, FilterShape, listPage, type SortBy } from './sm-list.ts';
-import { awsResourceName, findAwsInstance, locationOf } from './sm-scope.ts';
+import { awsResourceName, findAwsInstance, locationOf, secretNotFound } from './sm-scope.ts';
 import { awsValueError, str } from './sm-wire.ts';
 import { valueView } from './sm-value-ops.ts';
 
@@ -177,7 +177,9 @@ export function listOperations(app: App): Record<string, AwsOperation> {
                   return {
                     status: mapped.type === 'AccessDeniedException' ? 403 : live ? 400 : 404,
                     code: mapped.type,
-                    message: mapped.message,
+                    // AWS's own words for a missing secret (as GetSecretValue answers it).
+                    message:
+                      mapped.type === 'ResourceNotFoundException' ? secretNotFound().message : mapped.message,
                   };
                 },
                 'current',
