@@ -1,5 +1,8 @@
 import assert from 'node:assert/strict';
 import { request as httpRequest } from 'node:http';
+import { copyFileSync, mkdtempSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
 import { after, before, describe, test } from 'node:test';
 import {
   CreateSecretCommand,
@@ -134,6 +137,40 @@ describe('AWS test mode and access keys on PostgreSQL', { skip: postgresSkip ?? 
     assert.equal(await post({ 'sec-fetch-site': 'cross-site' }), 403);
     assert.equal(await post({ host: `rebound.example:${port}` }), 403);
     assert.equal((await sm.send(new GetSecretValueCommand({ SecretId: 'app/kept' }))).SecretString, 'kept');
+  });
+
+  test('a key disabled on one node is refused by another node on the same database once the feed moves', async () => {
+    const admin = node.adminToken!;
+    const project = await call(node.url, 'POST', '/v2/projects', { token: admin, body: {} });
+    const key = await call(node.url, 'POST', '/v2/access-keys', {
+      token: admin,
+      body: { projectId: project.body.id },
+    });
+    const secondDir = mkdtempSync(join(tmpdir(), 'coffer-aws-second-'));
+    copyFileSync(join(node.dataDir, 'seal.key'), join(secondDir, 'seal.key'));
+    const second = await startTestNode({
+      dataDir: secondDir,
+      env: { COFFER_DATABASE_URL: database.url, COFFER_AWS_REGIONS: 'auto' },
+    });
+    try {
+      const remote = new SecretsManagerClient({
+        endpoint: second.url,
+        region: 'us-east-1',
+        credentials: key.body,
+        maxAttempts: 1,
+      });
+      await remote.send(new CreateSecretCommand({ Name: 'two-nodes', SecretString: 'x' }));
+      // Cached on the second node now; disabled on the first.
+      await call(node.url, 'POST', `/v2/access-keys/${key.body.accessKeyId}/disable`, { token: admin });
+      await second.app.syncChanges();
+      const refused = await remote
+        .send(new GetSecretValueCommand({ SecretId: 'two-nodes' }))
+        .catch((err: Error) => err);
+      assert.equal((refused as Error).name, 'UnrecognizedClientException');
+    } finally {
+      await second.destroy();
+      rmSync(secondDir, { recursive: true, force: true });
+    }
   });
 
   test('POST /moto-api/reset wipes all state; the node stays initialized and the test project comes back', async () => {
