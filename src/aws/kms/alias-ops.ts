@@ -5,24 +5,43 @@ import type { KmsAlias } from '../../kms/kms-extras-types.ts';
 import { keyResourceName } from '../../kms/kms-types.ts';
 import { AwsError } from '../aws-errors.ts';
 import { type AwsCall, type AwsOperation, awsOperation } from '../aws-operation.ts';
-import { locationOf, placeholderKeyName } from './key-ids.ts';
+import { locationOf, parseKeyId, placeholderKeyName } from './key-ids.ts';
 import { authorizedKey, requireCustomerManaged } from './key-access.ts';
 import { afterMarker, aliasArn, epochSeconds, KeyIdField, pageOf, Paging } from './kms-shapes.ts';
 
 const AliasName = Type.String({ minLength: 1, maxLength: 256, pattern: '^[a-zA-Z0-9:/_-]+$' });
 
-/** AWS's rules on a user's alias name: `alias/…` with allowed characters, never `alias/aws/…`. */
+/**
+ * AWS's rules on a user's alias name, with AWS's errors: `alias/…` (ValidationException), never
+ * `alias/aws/…` (NotAuthorizedException), no `:` (ValidationException, although the member's pattern
+ * allows it), then at least one of `[a-zA-Z0-9/_-]` (InvalidAliasNameException).
+ */
 function checkAliasName(name: string): void {
-  if (!aliasNamePattern.test(name))
-    throw new AwsError(
-      'InvalidAliasNameException',
-      `Alias ${name} must begin with alias/ and contain only [a-zA-Z0-9/_-].`,
-    );
+  if (!name.startsWith('alias/'))
+    throw new AwsError('ValidationException', `Alias must start with the prefix "alias/".`);
   if (name.startsWith(managedAliasPrefix))
     throw new AwsError(
       'NotAuthorizedException',
       `Alias names beginning with ${managedAliasPrefix} are reserved for AWS managed keys.`,
     );
+  if (name.includes(':'))
+    throw new AwsError('ValidationException', `${name} contains invalid characters for an alias`);
+  if (!aliasNamePattern.test(name))
+    throw new AwsError(
+      'InvalidAliasNameException',
+      `Alias ${name} must begin with alias/ and contain only [a-zA-Z0-9/_-].`,
+    );
+}
+
+/**
+ * The key an alias is to point at: a key id or key ARN only (an alias there is ValidationException, as
+ * AWS answers), authorized for kms.keys.update.
+ */
+function targetKey(call: AwsCall, app: App, targetKeyId: string) {
+  const target = parseKeyId(call, targetKeyId);
+  if (target && 'alias' in target)
+    throw new AwsError('ValidationException', 'Aliases must refer to keys. Not aliases');
+  return authorizedKey(call, app, targetKeyId, { permission: 'kms.keys.update', keyOnly: true });
 }
 
 async function aliasNamed(call: AwsCall, app: App, name: string): Promise<KmsAlias> {
@@ -38,7 +57,7 @@ export function aliasOperations(app: App): Record<string, AwsOperation> {
       input: Type.Object({ AliasName, TargetKeyId: KeyIdField }),
       changesState: true,
       handler: async (call, input) => {
-        const key = await authorizedKey(call, app, input.TargetKeyId, { permission: 'kms.keys.update' });
+        const key = await targetKey(call, app, input.TargetKeyId);
         checkAliasName(input.AliasName);
         await requireCustomerManaged(call, app, key);
         if (key.state === 'pending_deletion')
@@ -60,7 +79,7 @@ export function aliasOperations(app: App): Record<string, AwsOperation> {
       input: Type.Object({ AliasName, TargetKeyId: KeyIdField }),
       changesState: true,
       handler: async (call, input) => {
-        const key = await authorizedKey(call, app, input.TargetKeyId, { permission: 'kms.keys.update' });
+        const key = await targetKey(call, app, input.TargetKeyId);
         checkAliasName(input.AliasName);
         const alias = await aliasNamed(call, app, input.AliasName);
         const current = await app.kms.findKeyByUid(alias.keyUid);
@@ -101,7 +120,9 @@ export function aliasOperations(app: App): Record<string, AwsOperation> {
       handler: async (call, input) => {
         let keyUid: string | undefined;
         if (input.KeyId !== undefined) {
-          keyUid = (await authorizedKey(call, app, input.KeyId, { permission: 'kms.keys.get' })).uid;
+          keyUid = (
+            await authorizedKey(call, app, input.KeyId, { permission: 'kms.keys.get', keyOnly: true })
+          ).uid;
         } else {
           await call.authorize('kms.keys.list', `projects/${call.projectId}/regions/${call.regionId}`);
           await app.projects.requireFeature(call.projectId, 'kms');

@@ -51,24 +51,49 @@ const noContext = new Set<GrantOperation>([
   'DescribeKey',
 ]);
 
+const everyKey: GrantOperation[] = ['DescribeKey', 'CreateGrant', 'RetireGrant'];
+/** The grant operations each key usage supports: a grant for any other is ValidationException (as AWS). */
+const operationsOfPurpose: Record<CryptoKey['purpose'], ReadonlySet<GrantOperation>> = {
+  encrypt_decrypt: new Set([
+    ...everyKey,
+    'Encrypt',
+    'Decrypt',
+    'ReEncryptFrom',
+    'ReEncryptTo',
+    'GenerateDataKey',
+    'GenerateDataKeyWithoutPlaintext',
+    'GenerateDataKeyPair',
+    'GenerateDataKeyPairWithoutPlaintext',
+  ]),
+  decrypt: new Set([...everyKey, 'Encrypt', 'Decrypt', 'ReEncryptFrom', 'ReEncryptTo', 'GetPublicKey']),
+  sign_verify: new Set([...everyKey, 'Sign', 'Verify', 'GetPublicKey']),
+  mac: new Set([...everyKey, 'GenerateMac', 'VerifyMac']),
+};
+
 const principalArn = /^arn:aws:iam::(\d{12}):(user|role)\/(?:[\w+=,.@/-]*\/)?([^/]+)$/;
+/** AWS's PrincipalIdType (GranteePrincipal, RetiringPrincipal). */
+const principalIdPattern = /^[\w+=,.@:/-]{1,256}$/;
 
 /**
  * The Coffer principal a grantee or retiring principal names: `arn:aws:iam::{account}:user/{email}` is
  * the user `{email}`, `arn:aws:iam::{account}:role/{email}` the service account `{email}`, and a Coffer
- * member (`user:…`, `serviceAccount:…`) is itself (docs/aws.md). Anything else: ValidationException.
+ * member (`user:…`, `serviceAccount:…`) is itself (docs/aws.md). Any other principal AWS accepts (an
+ * account root, a role or user that is no Coffer principal, an assumed role) is kept as `aws:{value}`,
+ * which no caller ever is: such a grant is listed, retired and revoked like any other and allows
+ * nothing. A value outside AWS's PrincipalIdType is ValidationException.
  */
 export function principalOfArn(value: string, field: string): Principal {
   const direct = parsePrincipal(value);
   if (direct) return direct;
   const match = principalArn.exec(value);
   const member = match && parsePrincipal(`${match[2] === 'user' ? 'user' : 'serviceAccount'}:${match[3]}`);
-  if (!member)
+  if (member) return member;
+  if (!principalIdPattern.test(value))
     throw new AwsError(
       'ValidationException',
-      `${field} must name one Coffer principal: arn:aws:iam::<account>:user/<email>, arn:aws:iam::<account>:role/<service-account-email>, or user:/serviceAccount:<email>.`,
+      `1 validation error detected: Value at '${field.charAt(0).toLowerCase()}${field.slice(1)}' failed to satisfy constraint: Member must satisfy regular expression pattern: ^[\\w+=,.@:/-]+$`,
     );
-  return member;
+  return `aws:${value}` as Principal;
 }
 
 const Constraints = Type.Object({
@@ -179,7 +204,7 @@ async function retirable(
   const grantId = input.GrantToken !== undefined ? grantIdOfToken(input.GrantToken) : input.GrantId!;
   let key: CryptoKey | undefined;
   if (input.KeyId !== undefined) {
-    key = await findKmsKey(call, app, input.KeyId);
+    key = await findKmsKey(call, app, input.KeyId, { keyOnly: true });
     if (!key) {
       await call.authorize('kms.grants.revoke', placeholderKeyName(call, input.KeyId));
       throw keyNotFound(input.KeyId);
@@ -207,7 +232,7 @@ export function grantOperationsOf(app: App): Record<string, AwsOperation> {
       input: CreateGrantInput,
       changesState: true,
       handler: async (call, input) => {
-        const key = await findKmsKey(call, app, input.KeyId);
+        const key = await findKmsKey(call, app, input.KeyId, { keyOnly: true });
         if (!key) {
           await call.authorize('kms.grants.create', placeholderKeyName(call, input.KeyId));
           throw keyNotFound(input.KeyId);
@@ -226,7 +251,16 @@ export function grantOperationsOf(app: App): Record<string, AwsOperation> {
         const constrained =
           c !== undefined &&
           (c.EncryptionContextSubset !== undefined || c.EncryptionContextEquals !== undefined);
-        if (constrained && input.Operations.some((op) => noContext.has(op)))
+        const unsupported = input.Operations.filter((op) => !operationsOfPurpose[key.purpose].has(op));
+        if (unsupported.length > 0)
+          throw new AwsError(
+            'ValidationException',
+            `${keyArn(call, key.id)} does not support the grant operations ${unsupported.join(', ')}.`,
+          );
+        if (
+          constrained &&
+          (key.purpose !== 'encrypt_decrypt' || input.Operations.some((op) => noContext.has(op)))
+        )
           throw new AwsError(
             'ValidationException',
             'Grant constraints apply to operations that take an encryption context only.',
@@ -268,7 +302,10 @@ export function grantOperationsOf(app: App): Record<string, AwsOperation> {
       }),
       changesState: false,
       handler: async (call, input) => {
-        const key = await authorizedKey(call, app, input.KeyId, { permission: 'kms.grants.list' });
+        const key = await authorizedKey(call, app, input.KeyId, {
+          permission: 'kms.grants.list',
+          keyOnly: true,
+        });
         const grantee =
           input.GranteePrincipal === undefined
             ? undefined
@@ -329,7 +366,10 @@ export function grantOperationsOf(app: App): Record<string, AwsOperation> {
       input: Type.Object({ KeyId: KeyIdField, GrantId, DryRun: Type.Optional(Type.Boolean()) }),
       changesState: true,
       handler: async (call, input) => {
-        const key = await authorizedKey(call, app, input.KeyId, { permission: 'kms.grants.revoke' });
+        const key = await authorizedKey(call, app, input.KeyId, {
+          permission: 'kms.grants.revoke',
+          keyOnly: true,
+        });
         const grant = await app.kmsGrants.find(locationOf(call), input.GrantId);
         if (!grant || grant.keyUid !== key.uid)
           throw new AwsError('NotFoundException', `Grant ${input.GrantId} does not exist.`);

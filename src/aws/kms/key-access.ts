@@ -5,11 +5,11 @@ import type { EncryptionContext } from '../../kms/kms-grant-fns.ts';
 import { type CryptoKey, keyResourceName } from '../../kms/kms-types.ts';
 import { AwsError } from '../aws-errors.ts';
 import type { AwsCall } from '../aws-operation.ts';
-import { findKmsKey, keyNotFound, placeholderKeyName } from './key-ids.ts';
+import { findKmsKey, type KeyIdRules, keyNotFound, placeholderKeyName } from './key-ids.ts';
 import { keyArn } from './kms-shapes.ts';
 
-/** How an operation uses the key it names. */
-export interface KeyUse {
+/** How an operation uses the key it names (and whether its KeyId may be an alias: `keyOnly`). */
+export interface KeyUse extends KeyIdRules {
   /** The permission of the native twin, checked on the key's resource name. */
   readonly permission: Permission;
   /** The grant operation that allows the same use without the permission (grants are enforced). */
@@ -57,7 +57,7 @@ export async function authorizeKey(call: AwsCall, app: App, key: CryptoKey, use:
  * learn that it does not exist (NotFoundException); others get AccessDeniedException either way.
  */
 export async function authorizedKey(call: AwsCall, app: App, keyId: string, use: KeyUse): Promise<CryptoKey> {
-  const key = await findKmsKey(call, app, keyId);
+  const key = await findKmsKey(call, app, keyId, use);
   if (!key) {
     await call.authorize(use.permission, placeholderKeyName(call, keyId));
     throw keyNotFound(keyId);

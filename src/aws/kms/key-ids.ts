@@ -39,10 +39,24 @@ export function locationOf(call: Pick<AwsCall, 'projectId' | 'regionId'>): KmsLo
   return { projectId: call.projectId, regionId: call.regionId };
 }
 
+/** How a KeyId may name a key. */
+export interface KeyIdRules {
+  /**
+   * Only a key id or key ARN, as AWS's key management operations take (tags, policies, rotation,
+   * grants, alias targets): an alias name or alias ARN names nothing there (NotFoundException).
+   */
+  readonly keyOnly?: boolean;
+}
+
 /** The key a KeyId names in the call's project and region, or undefined (destroyed keys count as gone). */
-export async function findKmsKey(call: AwsCall, app: App, keyId: string): Promise<CryptoKey | undefined> {
+export async function findKmsKey(
+  call: AwsCall,
+  app: App,
+  keyId: string,
+  rules: KeyIdRules = {},
+): Promise<CryptoKey | undefined> {
   const target = parseKeyId(call, keyId);
-  if (!target) return undefined;
+  if (!target || (rules.keyOnly && 'alias' in target)) return undefined;
   const location = locationOf(call);
   if ('keyId' in target) return app.kmsKeyExtras.findKeyById(location, target.keyId);
   const alias = await app.kmsAliases.find(location, target.alias);

@@ -112,7 +112,7 @@ const lifecycle = (
     input: KeyOnly,
     changesState: true,
     handler: async (call, input) => {
-      const key = await authorizedKey(call, app, input.KeyId, { permission });
+      const key = await authorizedKey(call, app, input.KeyId, { permission, keyOnly: true });
       await requireCustomerManaged(call, app, key);
       // No ?force on this face: like AWS, keys that secrets depend on are disabled or scheduled too.
       await app.kms.changeState(key, key.keyRingId, key.id, action, { force: true });
@@ -155,7 +155,10 @@ export function keyOperations(app: App): Record<string, AwsOperation> {
       input: Type.Object({ KeyId: KeyIdField, Description: Type.String({ maxLength: 8192 }) }),
       changesState: true,
       handler: async (call, input) => {
-        const key = await authorizedKey(call, app, input.KeyId, { permission: 'kms.keys.update' });
+        const key = await authorizedKey(call, app, input.KeyId, {
+          permission: 'kms.keys.update',
+          keyOnly: true,
+        });
         await requireCustomerManaged(call, app, key);
         await app.kmsKeyExtras.setDescription(key, input.Description);
         return {};
@@ -171,7 +174,10 @@ export function keyOperations(app: App): Record<string, AwsOperation> {
       }),
       changesState: true,
       handler: async (call, input) => {
-        const key = await authorizedKey(call, app, input.KeyId, { permission: 'kms.keys.schedule_deletion' });
+        const key = await authorizedKey(call, app, input.KeyId, {
+          permission: 'kms.keys.schedule_deletion',
+          keyOnly: true,
+        });
         await requireCustomerManaged(call, app, key);
         const days = input.PendingWindowInDays ?? 30;
         const changed = await app.kms.changeState(key, key.keyRingId, key.id, 'schedule_deletion', {

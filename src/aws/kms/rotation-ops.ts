@@ -30,7 +30,10 @@ export function rotationOperations(app: App): Record<string, AwsOperation> {
       }),
       changesState: true,
       handler: async (call, input) => {
-        const key = await authorizedKey(call, app, input.KeyId, { permission: 'kms.keys.update' });
+        const key = await authorizedKey(call, app, input.KeyId, {
+          permission: 'kms.keys.update',
+          keyOnly: true,
+        });
         await requireCustomerManaged(call, app, key);
         requireEnabled(call, key);
         requireSymmetric(call, key);
@@ -42,7 +45,10 @@ export function rotationOperations(app: App): Record<string, AwsOperation> {
       input: Type.Object({ KeyId: KeyIdField }),
       changesState: true,
       handler: async (call, input) => {
-        const key = await authorizedKey(call, app, input.KeyId, { permission: 'kms.keys.update' });
+        const key = await authorizedKey(call, app, input.KeyId, {
+          permission: 'kms.keys.update',
+          keyOnly: true,
+        });
         await requireCustomerManaged(call, app, key);
         requireEnabled(call, key);
         requireSymmetric(call, key);
@@ -54,11 +60,14 @@ export function rotationOperations(app: App): Record<string, AwsOperation> {
       input: Type.Object({ KeyId: KeyIdField }),
       changesState: false,
       handler: async (call, input) => {
-        const key = await authorizedKey(call, app, input.KeyId, { permission: 'kms.keys.get' });
-        requireSymmetric(call, key);
+        const key = await authorizedKey(call, app, input.KeyId, {
+          permission: 'kms.keys.get',
+          keyOnly: true,
+        });
         if (key.state === 'pending_deletion')
           throw new AwsError('KMSInvalidStateException', `${keyArn(call, key.id)} is pending deletion.`);
-        const period = key.rotationPeriodSeconds;
+        // Keys that cannot rotate automatically (asymmetric, HMAC) answer false, as AWS's do.
+        const period = key.purpose === 'encrypt_decrypt' ? key.rotationPeriodSeconds : null;
         return {
           KeyId: keyArn(call, key.id),
           KeyRotationEnabled: period !== null,
@@ -73,7 +82,10 @@ export function rotationOperations(app: App): Record<string, AwsOperation> {
       input: Type.Object({ KeyId: KeyIdField }),
       changesState: true,
       handler: async (call, input) => {
-        const key = await authorizedKey(call, app, input.KeyId, { permission: 'kms.keys.rotate' });
+        const key = await authorizedKey(call, app, input.KeyId, {
+          permission: 'kms.keys.rotate',
+          keyOnly: true,
+        });
         await requireCustomerManaged(call, app, key);
         requireEnabled(call, key);
         requireSymmetric(call, key);
@@ -86,7 +98,10 @@ export function rotationOperations(app: App): Record<string, AwsOperation> {
       input: Type.Object({ KeyId: KeyIdField, ...Paging }),
       changesState: false,
       handler: async (call, input) => {
-        const key = await authorizedKey(call, app, input.KeyId, { permission: 'kms.key_versions.list' });
+        const key = await authorizedKey(call, app, input.KeyId, {
+          permission: 'kms.key_versions.list',
+          keyOnly: true,
+        });
         requireSymmetric(call, key);
         const limit = input.Limit ?? 100;
         let token = input.Marker ?? encodePageToken('1');

@@ -95,7 +95,10 @@ export function tagPolicyOperations(app: App): Record<string, AwsOperation> {
       input: Type.Object({ KeyId: KeyIdField, Tags: TagList }),
       changesState: true,
       handler: async (call, input) => {
-        const key = await authorizedKey(call, app, input.KeyId, { permission: 'kms.keys.update' });
+        const key = await authorizedKey(call, app, input.KeyId, {
+          permission: 'kms.keys.update',
+          keyOnly: true,
+        });
         await requireCustomerManaged(call, app, key);
         const tags = tagsOf(input.Tags);
         try {
@@ -115,7 +118,10 @@ export function tagPolicyOperations(app: App): Record<string, AwsOperation> {
       }),
       changesState: true,
       handler: async (call, input) => {
-        const key = await authorizedKey(call, app, input.KeyId, { permission: 'kms.keys.update' });
+        const key = await authorizedKey(call, app, input.KeyId, {
+          permission: 'kms.keys.update',
+          keyOnly: true,
+        });
         await requireCustomerManaged(call, app, key);
         if (input.TagKeys.length > 0) await app.kmsKeyExtras.untag(key, input.TagKeys);
         return {};
@@ -125,7 +131,10 @@ export function tagPolicyOperations(app: App): Record<string, AwsOperation> {
       input: Type.Object({ KeyId: KeyIdField, ...Paging }),
       changesState: false,
       handler: async (call, input) => {
-        const key = await authorizedKey(call, app, input.KeyId, { permission: 'kms.keys.get' });
+        const key = await authorizedKey(call, app, input.KeyId, {
+          permission: 'kms.keys.get',
+          keyOnly: true,
+        });
         const after = afterMarker(input.Marker);
         const limit = input.Limit ?? 50;
         const tags = (await app.kmsKeyExtras.tags(key)).filter((t) => after === undefined || t.key > after);
@@ -137,7 +146,10 @@ export function tagPolicyOperations(app: App): Record<string, AwsOperation> {
       input: Type.Object({ KeyId: KeyIdField, PolicyName: Type.Optional(PolicyName) }),
       changesState: false,
       handler: async (call, input) => {
-        const key = await authorizedKey(call, app, input.KeyId, { permission: 'kms.keys.get' });
+        const key = await authorizedKey(call, app, input.KeyId, {
+          permission: 'kms.keys.get',
+          keyOnly: true,
+        });
         requireDefaultName(input.PolicyName);
         const policy = (await app.kmsKeyExtras.attributes(key)).policy ?? defaultPolicy(call);
         return { Policy: policy, PolicyName: 'default' };
@@ -152,7 +164,10 @@ export function tagPolicyOperations(app: App): Record<string, AwsOperation> {
       }),
       changesState: true,
       handler: async (call, input) => {
-        const key = await authorizedKey(call, app, input.KeyId, { permission: 'kms.keys.update' });
+        const key = await authorizedKey(call, app, input.KeyId, {
+          permission: 'kms.keys.update',
+          keyOnly: true,
+        });
         await requireCustomerManaged(call, app, key);
         requireDefaultName(input.PolicyName);
         checkPolicy(input.Policy);
@@ -164,7 +179,7 @@ export function tagPolicyOperations(app: App): Record<string, AwsOperation> {
       input: Type.Object({ KeyId: KeyIdField, ...Paging }),
       changesState: false,
       handler: async (call, input) => {
-        await authorizedKey(call, app, input.KeyId, { permission: 'kms.keys.get' });
+        await authorizedKey(call, app, input.KeyId, { permission: 'kms.keys.get', keyOnly: true });
         return { PolicyNames: ['default'], Truncated: false };
       },
     }),
