@@ -3,8 +3,9 @@
  * signed header set can be chosen), against one real listening node.
  */
 import assert from 'node:assert/strict';
-import { createHash, createHmac } from 'node:crypto';
+import { createHash, createHmac, randomUUID } from 'node:crypto';
 import { after, before, describe, test } from 'node:test';
+import { ManualClock } from '../src/core/clock.ts';
 import { initialAdminPrincipal } from '../src/iam/principal.ts';
 import { call, startTestNode, type TestNode } from './support/test-node.ts';
 
@@ -71,6 +72,7 @@ describe('AWS face security regressions', () => {
   let ownerKey: Key;
   let viewerEmail: string;
   let viewerKey: Key;
+  const clock = new ManualClock(Date.now());
 
   const grant = (resource: string, role: string, member: string) =>
     node.app.iam.addBinding(resource, role, member, undefined, initialAdminPrincipal);
@@ -87,7 +89,7 @@ describe('AWS face security regressions', () => {
   }
 
   before(async () => {
-    node = await startTestNode({ env: { COFFER_AWS_REGIONS: 'auto' } });
+    node = await startTestNode({ env: { COFFER_AWS_REGIONS: 'auto' }, clock });
     admin = node.adminToken!;
     const created = await call(node.url, 'POST', '/v2/projects', {
       token: admin,
@@ -105,7 +107,7 @@ describe('AWS face security regressions', () => {
       node,
       ownerKey,
       'secretsmanager.CreateSecret',
-      JSON.stringify({ Name: 'app/db', SecretString: 'the-value' }),
+      JSON.stringify({ Name: 'app/db', SecretString: 'the-value', ClientRequestToken: randomUUID() }),
     );
     assert.equal(secret.status, 200, JSON.stringify(secret.body));
   });
@@ -181,5 +183,19 @@ describe('AWS face security regressions', () => {
       token: saToken,
     });
     assert.equal(selfDisable.status, 200, JSON.stringify(selfDisable.body));
+  });
+
+  test('rotating the root token deletes the first admin’s access keys (a leaked root token’s key would outlive it)', async () => {
+    const own = await call(node.url, 'POST', '/v2/access-keys', { token: admin, body: { projectId } });
+    assert.equal(own.status, 201, JSON.stringify(own.body));
+    const adminKey = { id: own.body.accessKeyId as string, secret: own.body.secretAccessKey as string };
+    assert.equal((await raw(node, adminKey, 'secretsmanager.ListSecrets', '{}')).status, 200);
+    const rotated = await call(node.url, 'POST', '/v2/sys/root-token:rotate', { token: admin, body: {} });
+    assert.equal(rotated.status, 200, JSON.stringify(rotated.body));
+    admin = rotated.body.token as string;
+    const refused = await raw(node, adminKey, 'secretsmanager.ListSecrets', '{}');
+    assert.equal(refused.body.__type, 'UnrecognizedClientException', JSON.stringify(refused.body));
+    const listed = await call(node.url, 'GET', '/v2/access-keys', { token: admin });
+    assert.deepEqual(listed.body.items, []);
   });
 });

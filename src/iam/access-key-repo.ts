@@ -85,3 +85,8 @@ export class AccessKeyRepo {
     );
   }
 }
+
+/** A statement deleting every access key of `principal` (any number of rows). */
+export function deleteAccessKeysOf(db: Kysely<Database>, principal: string): WriteStatement {
+  return stmt(db.deleteFrom('iam_access_keys').where('principal', '=', principal));
+}

@@ -1,6 +1,7 @@
 import type { Clock } from '../core/clock.ts';
 import { CofferError, errors } from '../core/errors.ts';
 import { type Storage, WriteRejected } from '../storage/storage-types.ts';
+import { deleteAccessKeysOf } from './access-key-repo.ts';
 import type { IamRepo } from './iam-repo.ts';
 import { limiterAddress } from './limiter-address.ts';
 import { decoyPasswordHash, hashPassword, verifyPassword } from './password.ts';
@@ -177,8 +178,9 @@ export class UserAdminService {
   }
 
   /**
-   * Replaces the first admin's root token: every token it had is revoked and one new token, without
-   * expiry, is issued in the same write; the new token is returned once. Only the first admin itself
+   * Replaces the first admin's root token: every token it had is revoked, its AWS access keys are
+   * deleted (a leaked root token could have minted one, which would outlive the rotation), and one
+   * new token, without expiry, is issued in the same write; the new token is returned once. Only the first admin itself
    * may do it: anyone else would obtain a permanent credential of the most powerful principal (a
    * time-bound owner would outlive its grant) and lock the first admin out. Another owner facing a
    * leaked root token removes the first admin's root binding instead.
@@ -193,6 +195,7 @@ export class UserAdminService {
     const issued = mintToken(initialAdminPrincipal, now);
     await this.#storage.write([
       this.#repo.revokeAllTokens(initialAdminPrincipal),
+      deleteAccessKeysOf(this.#storage.db, initialAdminPrincipal),
       insertToken(this.#storage.db, issued.row),
       this.#repo.recordChange('sys.root_token.rotate', rootResource, undefined, now),
     ]);
