@@ -1,5 +1,6 @@
 import type { App } from '../../app/app.ts';
 import type { AwsOperation } from '../aws-operation.ts';
+import { absentFeatureOperations } from './absent-feature-ops.ts';
 import { aliasOperations } from './alias-ops.ts';
 import { asymmetricOperations } from './asymmetric-ops.ts';
 import { cryptoOperations } from './crypto-ops.ts';
@@ -21,5 +22,6 @@ export function kmsOperations(app: App): Record<string, AwsOperation> {
     ...tagPolicyOperations(app),
     ...rotationOperations(app),
     ...grantOperationsOf(app),
+    ...absentFeatureOperations(app),
   };
 }
