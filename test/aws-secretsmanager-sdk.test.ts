@@ -268,6 +268,12 @@ describe('AWS Secrets Manager through @aws-sdk/client-secrets-manager', () => {
       CreatedDate: all.Versions![0]!.CreatedDate,
       KmsKeyIds: ['DefaultEncryptionKey'],
     });
+    // Coffer's own stage names are no label of any version: not found, as any absent label.
+    await rejects(
+      client.send(new sm.GetSecretValueCommand({ SecretId: 'conf/v', VersionStage: 'current' })),
+      'ResourceNotFoundException',
+      /staging label: current$/,
+    );
     await rejects(
       client.send(
         new sm.GetSecretValueCommand({ SecretId: 'conf/v', VersionId: t2, VersionStage: 'AWSCURRENT' }),

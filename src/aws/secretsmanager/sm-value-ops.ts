@@ -60,7 +60,18 @@ export function valueOperations(app: App): Record<string, AwsOperation> {
             );
         }
         const label = input.VersionStage ?? (version === undefined ? 'AWSCURRENT' : undefined);
-        const stage = label === undefined ? undefined : cofferStage(label);
+        const notFound = () =>
+          new AwsError(
+            'ResourceNotFoundException',
+            `Secrets Manager can't find the specified secret value for staging label: ${label}`,
+          );
+        let stage: string | undefined;
+        try {
+          stage = label === undefined ? undefined : cofferStage(label);
+        } catch {
+          // Coffer's own stage names are never AWS labels: no version carries them.
+          throw notFound();
+        }
         const value = await asValueOperation('decrypt', () =>
           app.secretValues.getValue(
             secret,
@@ -71,11 +82,7 @@ export function valueOperations(app: App): Record<string, AwsOperation> {
             call.caller,
           ),
         ).catch((err: unknown) => {
-          if (isCofferError(err, 'not_found') && label !== undefined)
-            throw new AwsError(
-              'ResourceNotFoundException',
-              `Secrets Manager can't find the specified secret value for staging label: ${label}`,
-            );
+          if (isCofferError(err, 'not_found') && label !== undefined) throw notFound();
           if (isCofferError(err, 'invalid_argument'))
             throw new AwsError(
               'InvalidRequestException',
