@@ -198,4 +198,51 @@ describe('AWS face security regressions', () => {
     const listed = await call(node.url, 'GET', '/v2/access-keys', { token: admin });
     assert.deepEqual(listed.body.items, []);
   });
+  test('a grant never outlives time-bound access: CreateGrant needs its permissions through bindings without an expiry', async () => {
+    const temp = await node.app.iam.createServiceAccount(projectId, 'temp-admin', undefined, '');
+    const member = `serviceAccount:${temp.email}`;
+    await node.app.iam.addBinding(
+      `projects/${projectId}`,
+      'roles/owner',
+      member,
+      { title: 'one minute', expiresAtMs: clock.nowMs() + 60_000 },
+      initialAdminPrincipal,
+    );
+    const tempKey = await mint(temp.email);
+    const created = await raw(node, ownerKey, 'TrentService.CreateKey', '{}');
+    const keyId = (created.body.KeyMetadata as { KeyId: string }).KeyId;
+    const encrypted = await raw(
+      node,
+      ownerKey,
+      'TrentService.Encrypt',
+      JSON.stringify({ KeyId: keyId, Plaintext: Buffer.from('jewels').toString('base64') }),
+    );
+    const blob = encrypted.body.CiphertextBlob as string;
+    // While the binding lasts the account may decrypt, but not make itself a grant that never expires.
+    const decrypted = await raw(
+      node,
+      tempKey,
+      'TrentService.Decrypt',
+      JSON.stringify({ CiphertextBlob: blob }),
+    );
+    assert.equal(decrypted.status, 200, JSON.stringify(decrypted.body));
+    const grant = await raw(
+      node,
+      tempKey,
+      'TrentService.CreateGrant',
+      JSON.stringify({ KeyId: keyId, GranteePrincipal: member, Operations: ['Decrypt', 'CreateGrant'] }),
+    );
+    assert.equal(grant.body.__type, 'AccessDeniedException', JSON.stringify(grant.body));
+    clock.advance(61_000);
+    const after = await raw(node, tempKey, 'TrentService.Decrypt', JSON.stringify({ CiphertextBlob: blob }));
+    assert.equal(after.body.__type, 'AccessDeniedException', JSON.stringify(after.body));
+    // The same grant by an owner without an expiry is made.
+    const lasting = await raw(
+      node,
+      ownerKey,
+      'TrentService.CreateGrant',
+      JSON.stringify({ KeyId: keyId, GranteePrincipal: member, Operations: ['Decrypt'] }),
+    );
+    assert.equal(lasting.status, 200, JSON.stringify(lasting.body));
+  });
 });

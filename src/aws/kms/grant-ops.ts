@@ -170,6 +170,17 @@ async function authorizeGrantCreation(
           `${call.principal} cannot grant ${op}: it does not hold ${grantOperationPermission[op]} on the key.`,
         );
     }
+    // A grant never expires: what it passes on must be held without an expiry, or a time-bound
+    // binding would outlive itself through a grant its holder makes (to itself or to another).
+    const passed = [
+      'kms.grants.create' as const,
+      ...new Set(input.Operations.map((op) => grantOperationPermission[op])),
+    ];
+    if ((await app.authorizer.heldUntil(call.principal, passed, name)) !== Number.POSITIVE_INFINITY)
+      throw new AwsError(
+        'AccessDeniedException',
+        `A grant never expires: ${call.principal} holds ${passed.join(', ')} on the key only through bindings with an expiry.`,
+      );
     return;
   }
   const wanted = JSON.stringify(input.Constraints ?? null);
