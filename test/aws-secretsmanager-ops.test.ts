@@ -60,11 +60,21 @@ for (const engine of ['sqlite', 'postgres'] as const)
       // As the face answers: a CofferError a service throws becomes its AWS error. Answers are read loosely.
       // eslint-disable-next-line @typescript-eslint/no-explicit-any -- AWS answers, read like call()'s bodies
       type Answer = Record<string, any>;
-      const run = (operation: string, input: Record<string, unknown>, principal = admin) =>
+      const runBare = (operation: string, input: Record<string, unknown>, principal = admin) =>
         (ops[operation]!.handler(callAs(principal, operation), input) as Promise<Answer>).catch(
           (err: unknown) => {
             throw awsErrorOf(err, 'secretsmanager');
           },
+        );
+      // As the SDKs send them: a ClientRequestToken on every call that may make a version.
+      const withToken = new Set(['CreateSecret', 'PutSecretValue', 'UpdateSecret', 'RotateSecret']);
+      const run = (operation: string, input: Record<string, unknown>, principal = admin) =>
+        runBare(
+          operation,
+          withToken.has(operation) && input.ClientRequestToken === undefined
+            ? { ...input, ClientRequestToken: randomUUID() }
+            : input,
+          principal,
         );
       const fails = async (promise: Promise<unknown>, type: string, message?: RegExp) => {
         await assert.rejects(promise, (err: unknown) => {
@@ -194,6 +204,29 @@ for (const engine of ['sqlite', 'postgres'] as const)
         const got = await run('GetSecretValue', { SecretId: bin.ARN });
         assert.equal(got.SecretBinary, 'AAH/');
         assert.equal(got.SecretString, undefined);
+      });
+
+      test('a call that may make a version without ClientRequestToken is refused before any lookup, as AWS', async () => {
+        const refusal = /^You must provide a ClientRequestToken value\. We recommend a UUID-type value\.$/;
+        await fails(
+          runBare('CreateSecret', { Name: 'tokenless', SecretString: 'v' }),
+          'InvalidRequestException',
+          refusal,
+        );
+        await fails(
+          runBare('PutSecretValue', { SecretId: 'tokenless', SecretString: 'v' }),
+          'InvalidRequestException',
+          refusal,
+        );
+        await fails(
+          runBare('UpdateSecret', { SecretId: 'tokenless', SecretString: 'v' }),
+          'InvalidRequestException',
+          refusal,
+        );
+        await fails(runBare('RotateSecret', { SecretId: 'tokenless' }), 'InvalidParameterException', refusal);
+        // Without a value, CreateSecret and UpdateSecret need none.
+        await runBare('CreateSecret', { Name: 'tokenless' });
+        await runBare('UpdateSecret', { SecretId: 'tokenless', Description: 'd' });
       });
 
       test('idempotency: the same token and value answer the same version; another value is ResourceExistsException', async () => {
@@ -841,7 +874,7 @@ for (const engine of ['sqlite', 'postgres'] as const)
             /disabled/,
           );
           await fails(
-            asGated('CreateSecret', { Name: 'gated', SecretString: 'x' }),
+            asGated('CreateSecret', { Name: 'gated', SecretString: 'x', ClientRequestToken: randomUUID() }),
             'AccessDeniedException',
             /disabled/,
           );

@@ -4,7 +4,7 @@ import { randomString } from '../../rotation/random-rotator.ts';
 import { AwsError } from '../aws-errors.ts';
 import { type AwsOperation, awsOperation } from '../aws-operation.ts';
 import { resolveSecret, secretArnOf } from './sm-scope.ts';
-import { SecretIdField, TokenField, asValueOperation, str } from './sm-wire.ts';
+import { SecretIdField, TokenField, asValueOperation, requireToken, str } from './sm-wire.ts';
 
 const lower = 'abcdefghijklmnopqrstuvwxyz';
 const upper = lower.toUpperCase();
@@ -60,6 +60,7 @@ export function rotationOperations(app: App): Record<string, AwsOperation> {
       }),
       changesState: true,
       handler: async (call, input) => {
+        requireToken(input.ClientRequestToken, 'InvalidParameterException');
         const named = await resolveSecret(call, app, input.SecretId, 'secrets.secrets.rotate', {
           live: true,
         });

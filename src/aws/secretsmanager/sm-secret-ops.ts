@@ -27,6 +27,7 @@ import {
   TagShape,
   TokenField,
   asValueOperation,
+  requireToken,
   seconds,
   str,
   tagsOf,
@@ -91,6 +92,8 @@ export function secretOperations(app: App): Record<string, AwsOperation> {
       input: CreateSecretInput,
       changesState: true,
       handler: async (call, input) => {
+        if (input.SecretString !== undefined || input.SecretBinary !== undefined)
+          requireToken(input.ClientRequestToken);
         const existingId = await findAwsInstance(call, app);
         await call.authorize('secrets.secrets.create', awsResourceName(call, existingId));
         call.auditDetails.secret = input.Name;
@@ -182,6 +185,8 @@ export function secretOperations(app: App): Record<string, AwsOperation> {
       }),
       changesState: true,
       handler: async (call, input) => {
+        if (input.SecretString !== undefined || input.SecretBinary !== undefined)
+          requireToken(input.ClientRequestToken);
         const named = await resolveSecret(call, app, input.SecretId, 'secrets.secrets.update', {
           live: true,
         });

@@ -16,6 +16,7 @@ import {
   asValueOperation,
   awsStage,
   cofferStage,
+  requireToken,
   seconds,
   str,
   valueOf,
@@ -106,6 +107,7 @@ export function valueOperations(app: App): Record<string, AwsOperation> {
       }),
       changesState: true,
       handler: async (call, input) => {
+        requireToken(input.ClientRequestToken);
         const named = await resolveSecret(call, app, input.SecretId, 'secrets.put_value', { live: true });
         const value = valueOf(input, true)!;
         let stages = input.VersionStages?.map(cofferStage);

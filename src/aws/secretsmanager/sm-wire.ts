@@ -12,6 +12,18 @@ export const str = (minLength: number, maxLength: number) => Type.String({ minLe
 export const SecretIdField = str(1, 2048);
 /** A ClientRequestToken (the SDK fills one in; it becomes the new version's VersionId). */
 export const TokenField = Type.Optional(str(32, 64));
+/**
+ * AWS refuses a new version without a ClientRequestToken (the SDKs and the CLI always send one):
+ * InvalidRequestException, or InvalidParameterException for RotateSecret, before any lookup.
+ */
+export function requireToken(
+  token: string | undefined,
+  type: 'InvalidRequestException' | 'InvalidParameterException' = 'InvalidRequestException',
+): void {
+  if (token === undefined)
+    throw new AwsError(type, 'You must provide a ClientRequestToken value. We recommend a UUID-type value.');
+}
+
 /** SecretString: 1–65,536 characters (AWS's model; an empty string is not a value). */
 export const SecretStringField = Type.Optional(str(1, 65_536));
 /** SecretBinary: base64 of 1–65,536 bytes. */
