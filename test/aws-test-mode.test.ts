@@ -52,6 +52,9 @@ describe('AWS test mode and access keys on PostgreSQL', { skip: postgresSkip ?? 
         COFFER_AWS_TEST_ACCESS_KEY_ID: testKey.accessKeyId,
         COFFER_AWS_TEST_SECRET_ACCESS_KEY: testKey.secretAccessKey,
         COFFER_AWS_TEST_ACCOUNT_ID: '000000000042',
+        // A small failed-auth budget that refills slowly (the last test spends it).
+        COFFER_RATE_LIMIT_FAILED_AUTH_PER_ADDRESS: '0.1',
+        COFFER_RATE_LIMIT_FAILED_AUTH_PER_ADDRESS_BURST: '6',
       },
     });
   });
@@ -197,5 +200,21 @@ describe('AWS test mode and access keys on PostgreSQL', { skip: postgresSkip ?? 
     const verify = await call(node.url, 'GET', '/v2/sys/audit/verify', { token: node.adminToken! });
     assert.equal(verify.status, 200, JSON.stringify(verify.body));
     assert.equal(verify.body.valid, true, JSON.stringify(verify.body));
+  });
+
+  test('failed signatures spend the address’s failed-auth budget: then even a valid key is throttled', async () => {
+    const wrong = client({ ...testKey, secretAccessKey: 'wrong' });
+    let last: unknown;
+    for (let attempt = 0; attempt < 40; attempt++) {
+      last = await wrong
+        .send(new GetSecretValueCommand({ SecretId: 'app/token' }))
+        .catch((err: Error) => err);
+      if ((last as Error).name === 'ThrottlingException') break;
+    }
+    assert.equal((last as Error).name, 'ThrottlingException');
+    const valid = await client(testKey)
+      .send(new GetSecretValueCommand({ SecretId: 'app/token' }))
+      .catch((err: Error) => err);
+    assert.equal((valid as Error).name, 'ThrottlingException');
   });
 });
