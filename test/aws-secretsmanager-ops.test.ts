@@ -257,6 +257,9 @@ for (const engine of ['sqlite', 'postgres'] as const)
         await fails(
           run('PutSecretValue', { SecretId: 'idem', SecretString: 'c', ClientRequestToken: t2 }),
           'ResourceExistsException',
+          new RegExp(
+            `^You can't use ClientRequestToken ${t2} because that value is already in use for a version of secret ${first.ARN}\\.$`,
+          ),
         );
         // A put of the create's token and value is a no-op too.
         assert.equal(

@@ -2,7 +2,7 @@ import type { App } from '../../app/app.ts';
 import { newUuid } from '../../core/ids.ts';
 import type { ValueInput } from '../../secrets/value-fns.ts';
 import type { AwsCall } from '../aws-operation.ts';
-import type { NamedSecret } from './sm-scope.ts';
+import { type NamedSecret, secretArnOf } from './sm-scope.ts';
 import { asValueOperation } from './sm-wire.ts';
 
 /**
@@ -22,15 +22,18 @@ export async function putVersion(
 ): Promise<string> {
   const key = token ?? newUuid();
   const { secret } = named;
-  const { version } = await asValueOperation('encrypt', () =>
-    app.secretValues.putValue(
-      secret,
-      secret.instanceId,
-      secret.path,
-      { ...value, ...(stages ? { stages } : {}) },
-      key,
-      call.caller,
-    ),
+  const { version } = await asValueOperation(
+    'encrypt',
+    () =>
+      app.secretValues.putValue(
+        secret,
+        secret.instanceId,
+        secret.path,
+        { ...value, ...(stages ? { stages } : {}) },
+        key,
+        call.caller,
+      ),
+    { token: key, arn: secretArnOf(call, secret) },
   );
   call.auditDetails.version = version;
   return key;

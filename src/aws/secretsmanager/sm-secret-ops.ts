@@ -147,8 +147,10 @@ export function secretOperations(app: App): Record<string, AwsOperation> {
             );
           // The same request again (the SDK retries with its token): the first answer.
           if (value && input.ClientRequestToken !== undefined) {
-            const version = await asValueOperation('encrypt', () =>
-              app.secretAttributes.replay(secret, input.ClientRequestToken!, value, ['current']),
+            const version = await asValueOperation(
+              'encrypt',
+              () => app.secretAttributes.replay(secret, input.ClientRequestToken!, value, ['current']),
+              { token: input.ClientRequestToken, arn: secretArnOf(call, secret) },
             );
             if (version === 1)
               return {

@@ -101,20 +101,32 @@ export const awsTags = (secret: Secret) => (secret.tags ?? []).map((t) => ({ Key
  * active → EncryptionFailure (writes) or DecryptionFailure (reads), with the reason; a token reused
  * for another value → ResourceExistsException; a secret pending deletion → InvalidRequestException.
  */
-export async function asValueOperation<T>(kind: 'encrypt' | 'decrypt', run: () => Promise<T>): Promise<T> {
+export async function asValueOperation<T>(
+  kind: 'encrypt' | 'decrypt',
+  run: () => Promise<T>,
+  reuse?: TokenUse,
+): Promise<T> {
   try {
     return await run();
   } catch (err) {
-    throw awsValueError(err, kind);
+    throw awsValueError(err, kind, reuse);
   }
 }
 
+/** The ClientRequestToken of a write and the ARN of its secret (for AWS's reuse message). */
+export interface TokenUse {
+  readonly token: string;
+  readonly arn: string;
+}
+
 /** See {@link asValueOperation}. */
-export function awsValueError(err: unknown, kind: 'encrypt' | 'decrypt'): unknown {
+export function awsValueError(err: unknown, kind: 'encrypt' | 'decrypt', reuse?: TokenUse): unknown {
   if (err instanceof IdempotencyKeyReused)
     return new AwsError(
       'ResourceExistsException',
-      'A version with this ClientRequestToken already exists with a different value; use a new token for a new value.',
+      reuse
+        ? `You can't use ClientRequestToken ${reuse.token} because that value is already in use for a version of secret ${reuse.arn}.`
+        : 'A version with this ClientRequestToken already exists with a different value; use a new token for a new value.',
     );
   if (isCofferError(err, 'key_not_active'))
     return new AwsError(
