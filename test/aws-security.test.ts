@@ -149,6 +149,34 @@ describe('AWS face security regressions', () => {
     assert.equal(honest.body.SecretString, 'the-value');
   });
 
+  test('a refusal through an alias names the alias, never the key it points at: no alias existence oracle', async () => {
+    const created = await raw(node, ownerKey, 'TrentService.CreateKey', '{}');
+    const keyId = (created.body.KeyMetadata as { KeyId: string }).KeyId;
+    const alias = await raw(
+      node,
+      ownerKey,
+      'TrentService.CreateAlias',
+      JSON.stringify({ AliasName: 'alias/known', TargetKeyId: keyId }),
+    );
+    assert.equal(alias.status, 200, JSON.stringify(alias.body));
+    for (const [target, input] of [
+      ['TrentService.Encrypt', (name: string) => ({ KeyId: name, Plaintext: 'AA==' })],
+      ['TrentService.GenerateDataKey', (name: string) => ({ KeyId: name, KeySpec: 'AES_256' })],
+      ['TrentService.DescribeKey', (name: string) => ({ KeyId: name })],
+      ['TrentService.DeleteAlias', (name: string) => ({ AliasName: name })],
+    ] as const) {
+      const known = await raw(node, viewerKey, target, JSON.stringify(input('alias/known')));
+      const absent = await raw(node, viewerKey, target, JSON.stringify(input('alias/nothere')));
+      assert.equal(known.body.__type, 'AccessDeniedException', `${target}: ${JSON.stringify(known.body)}`);
+      assert.equal(absent.body.__type, 'AccessDeniedException', target);
+      assert.ok(
+        !String(known.body.message).includes(keyId),
+        `${target} names the key: ${known.body.message}`,
+      );
+      assert.equal(String(known.body.message).replace('known', 'nothere'), absent.body.message, target);
+    }
+  });
+
   test('a service account cannot re-enable its own disabled access key through /v2/access-keys (enabling needs act_as)', async () => {
     const token = await call(
       node.url,

@@ -73,7 +73,11 @@ export class AwsRequestCall implements AwsCall {
       this.event.userAgent = init.userAgent.length > 256 ? init.userAgent.slice(0, 256) : init.userAgent;
   }
 
-  async authorize(permission: Permission, resource: string, opts?: { auditAction?: string }): Promise<void> {
+  async authorize(
+    permission: Permission,
+    resource: string,
+    opts?: { auditAction?: string; shownAs?: string },
+  ): Promise<void> {
     if (!this.#named) {
       // Before any write of the request: the outbox row (written with its first change) carries it.
       this.event.action = opts?.auditAction ?? permission;
@@ -87,7 +91,7 @@ export class AwsRequestCall implements AwsCall {
     if (!held)
       throw new AwsError(
         'AccessDeniedException',
-        `${this.principal} is not authorized to perform: ${this.service}:${this.operation} on resource: ${resource} (Coffer permission ${permission}).`,
+        `${this.principal} is not authorized to perform: ${this.service}:${this.operation} on resource: ${opts?.shownAs ?? resource} (Coffer permission ${permission}).`,
       );
   }
 

@@ -29,8 +29,14 @@ export interface AwsCall {
    * The FIRST authorize() names the request's audit event (action = permission unless `auditAction` given,
    * resource = that resource), as the native guard does; later calls (a second resource, e.g. the KMS key of
    * CreateSecret or ReEncrypt's destination) only check. Call it before reading anything the caller may not see.
+   * `shownAs` is the resource a refusal's message names instead (what the caller named, e.g. an alias's
+   * placeholder: the key an alias points at is told only to callers allowed to use it).
    */
-  authorize(permission: Permission, resource: string, opts?: { auditAction?: string }): Promise<void>;
+  authorize(
+    permission: Permission,
+    resource: string,
+    opts?: { auditAction?: string; shownAs?: string },
+  ): Promise<void>;
   /** Identifiers added to the audit event (like request.auditDetails), e.g. { version: 3 }. Never values. */
   auditDetails: Record<string, string | number | boolean>;
 }

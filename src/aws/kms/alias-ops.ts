@@ -83,7 +83,10 @@ export function aliasOperations(app: App): Record<string, AwsOperation> {
         checkAliasName(input.AliasName);
         const alias = await aliasNamed(call, app, input.AliasName);
         const current = await app.kms.findKeyByUid(alias.keyUid);
-        if (current) await call.authorize('kms.keys.update', keyResourceName(current));
+        if (current)
+          await call.authorize('kms.keys.update', keyResourceName(current), {
+            shownAs: placeholderKeyName(call, input.AliasName),
+          });
         await requireCustomerManaged(call, app, key);
         if (current && current.purpose !== key.purpose)
           throw new AwsError(
@@ -102,10 +105,8 @@ export function aliasOperations(app: App): Record<string, AwsOperation> {
       handler: async (call, input) => {
         const alias = await app.kmsAliases.find(locationOf(call), input.AliasName);
         const key = alias && (await app.kms.findKeyByUid(alias.keyUid));
-        await call.authorize(
-          'kms.keys.update',
-          key ? keyResourceName(key) : placeholderKeyName(call, input.AliasName),
-        );
+        const shownAs = placeholderKeyName(call, input.AliasName);
+        await call.authorize('kms.keys.update', key ? keyResourceName(key) : shownAs, { shownAs });
         await app.projects.requireFeature(call.projectId, 'kms');
         checkAliasName(input.AliasName);
         if (!alias)

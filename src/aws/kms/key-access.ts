@@ -5,7 +5,7 @@ import type { EncryptionContext } from '../../kms/kms-grant-fns.ts';
 import { type CryptoKey, keyResourceName } from '../../kms/kms-types.ts';
 import { AwsError } from '../aws-errors.ts';
 import type { AwsCall } from '../aws-operation.ts';
-import { findKmsKey, type KeyIdRules, keyNotFound, placeholderKeyName } from './key-ids.ts';
+import { findKmsKey, type KeyIdRules, keyNotFound, parseKeyId, placeholderKeyName } from './key-ids.ts';
 import { keyArn } from './kms-shapes.ts';
 
 /** How an operation uses the key it names (and whether its KeyId may be an alias: `keyOnly`). */
@@ -42,13 +42,25 @@ export async function authorizeByGrant(
  * like any other (same action and resource) with `grantId` in the details. The native /v2 face does
  * not read grants (docs/aws.md): they are an AWS-face authorization source.
  */
-export async function authorizeKey(call: AwsCall, app: App, key: CryptoKey, use: KeyUse): Promise<void> {
+export async function authorizeKey(
+  call: AwsCall,
+  app: App,
+  key: CryptoKey,
+  use: KeyUse,
+  shownAs?: string,
+): Promise<void> {
   const name = keyResourceName(key);
   if (use.grant && !(await app.authorizer.holds(call.principal, use.permission, name))) {
     const grant = await app.kmsGrants.allowing(call.principal, key, use.grant, use.context);
     if (grant) return authorizeByGrant(call, use.permission, name, grant.id);
   }
-  await call.authorize(use.permission, name);
+  await call.authorize(use.permission, name, shownAs === undefined ? undefined : { shownAs });
+}
+
+/** What a refusal names for a KeyId that is an alias: its placeholder, as when the alias is absent. */
+export function shownKeyName(call: AwsCall, keyId: string): string | undefined {
+  const target = parseKeyId(call, keyId);
+  return target && 'alias' in target ? placeholderKeyName(call, keyId) : undefined;
 }
 
 /**
@@ -62,7 +74,8 @@ export async function authorizedKey(call: AwsCall, app: App, keyId: string, use:
     await call.authorize(use.permission, placeholderKeyName(call, keyId));
     throw keyNotFound(keyId);
   }
-  await authorizeKey(call, app, key, use);
+  // Refused through an alias, the message names the alias as for an absent one (no existence oracle).
+  await authorizeKey(call, app, key, use, shownKeyName(call, keyId));
   await app.projects.requireFeature(call.projectId, 'kms');
   return key;
 }
