@@ -7,7 +7,7 @@ import { AwsError } from '../aws-errors.ts';
 import { type AwsCall, type AwsOperation, awsOperation } from '../aws-operation.ts';
 import { locationOf, parseKeyId, placeholderKeyName } from './key-ids.ts';
 import { authorizedKey, requireCustomerManaged } from './key-access.ts';
-import { afterMarker, aliasArn, epochSeconds, KeyIdField, pageOf, Paging } from './kms-shapes.ts';
+import { afterMarker, aliasArn, epochSeconds, KeyIdField, pageOf, pagingUpTo } from './kms-shapes.ts';
 
 const AliasName = Type.String({ minLength: 1, maxLength: 256, pattern: '^[a-zA-Z0-9:/_-]+$' });
 
@@ -116,7 +116,7 @@ export function aliasOperations(app: App): Record<string, AwsOperation> {
       },
     }),
     ListAliases: awsOperation({
-      input: Type.Object({ KeyId: Type.Optional(KeyIdField), ...Paging }),
+      input: Type.Object({ KeyId: Type.Optional(KeyIdField), ...pagingUpTo(100) }),
       changesState: false,
       handler: async (call, input) => {
         let keyUid: string | undefined;
@@ -128,7 +128,7 @@ export function aliasOperations(app: App): Record<string, AwsOperation> {
           await call.authorize('kms.keys.list', `projects/${call.projectId}/regions/${call.regionId}`);
           await app.projects.requireFeature(call.projectId, 'kms');
         }
-        const limit = input.Limit ?? 100;
+        const limit = input.Limit ?? 50;
         const rows = await app.kmsAliases.list(
           locationOf(call),
           keyUid,

@@ -17,7 +17,7 @@ import {
   KeyIdField,
   keyArn,
   pageOf,
-  Paging,
+  pagingUpTo,
   afterMarker,
 } from './kms-shapes.ts';
 
@@ -309,7 +309,7 @@ export function grantOperationsOf(app: App): Record<string, AwsOperation> {
         KeyId: KeyIdField,
         GrantId: Type.Optional(GrantId),
         GranteePrincipal: Type.Optional(Type.String({ minLength: 1, maxLength: 256 })),
-        ...Paging,
+        ...pagingUpTo(100),
       }),
       changesState: false,
       handler: async (call, input) => {
@@ -336,7 +336,10 @@ export function grantOperationsOf(app: App): Record<string, AwsOperation> {
       },
     }),
     ListRetirableGrants: awsOperation({
-      input: Type.Object({ RetiringPrincipal: Type.String({ minLength: 1, maxLength: 256 }), ...Paging }),
+      input: Type.Object({
+        RetiringPrincipal: Type.String({ minLength: 1, maxLength: 256 }),
+        ...pagingUpTo(100),
+      }),
       changesState: false,
       handler: async (call, input) => {
         await call.authorize('kms.grants.list', `projects/${call.projectId}/regions/${call.regionId}`);

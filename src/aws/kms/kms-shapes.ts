@@ -171,11 +171,16 @@ export const EncryptionContextField = Type.Record(Type.String(), Type.String());
 /** Grant tokens (accepted; grants take effect at once in Coffer). */
 export const GrantTokensField = Type.Array(Type.String({ minLength: 1, maxLength: 8192 }), { maxItems: 10 });
 
-/** Pagination fields of list operations. */
-export const Paging = {
-  Limit: Type.Optional(Type.Integer({ minimum: 1, maximum: 1000 })),
-  Marker: Type.Optional(Type.String({ minLength: 1, maxLength: 1024 })),
-};
+/** Pagination fields of a list operation whose Limit is at most `max` (AWS: 1000, 100 or 50 by operation). */
+export function pagingUpTo(max: number) {
+  return {
+    Limit: Type.Optional(Type.Integer({ minimum: 1, maximum: max })),
+    Marker: Type.Optional(Type.String({ minLength: 1, maxLength: 1024 })),
+  };
+}
+
+/** Pagination fields of list operations (Limit 1–1000: ListKeys, ListKeyPolicies, ListKeyRotations). */
+export const Paging = pagingUpTo(1000);
 
 /** Decodes a base64 blob with a byte range; ValidationException otherwise. */
 export function blobBytes(value: string, field: string, min: number, max: number): Buffer {

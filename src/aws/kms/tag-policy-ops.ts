@@ -4,7 +4,7 @@ import type { KeyTag } from '../../kms/kms-extras-types.ts';
 import { AwsError } from '../aws-errors.ts';
 import { type AwsCall, type AwsOperation, awsOperation } from '../aws-operation.ts';
 import { authorizedKey, requireCustomerManaged } from './key-access.ts';
-import { afterMarker, KeyIdField, pageOf, Paging } from './kms-shapes.ts';
+import { afterMarker, KeyIdField, pageOf, Paging, pagingUpTo } from './kms-shapes.ts';
 
 /** AWS's Tags field. */
 export const TagList = Type.Array(
@@ -128,7 +128,7 @@ export function tagPolicyOperations(app: App): Record<string, AwsOperation> {
       },
     }),
     ListResourceTags: awsOperation({
-      input: Type.Object({ KeyId: KeyIdField, ...Paging }),
+      input: Type.Object({ KeyId: KeyIdField, ...pagingUpTo(50) }),
       changesState: false,
       handler: async (call, input) => {
         const key = await authorizedKey(call, app, input.KeyId, {
