@@ -610,8 +610,14 @@ for (const engine of ['sqlite', 'postgres'] as const)
           ExcludeCharacters: '01',
         });
         assert.match(digitsOnly.RandomPassword, /^[2-9]{64}$/);
-        const spaced = await run('GetRandomPassword', { PasswordLength: 200, IncludeSpace: true });
+        const spaced = await run('GetRandomPassword', { PasswordLength: 4096, IncludeSpace: true });
         assert.match(spaced.RandomPassword, / /);
+        // A space is allowed, not one of the types RequireEachIncludedType asks for (AWS: a lower and
+        // an upper case letter, a number, a punctuation mark): four characters are enough.
+        const four = (await run('GetRandomPassword', { PasswordLength: 4, IncludeSpace: true }))
+          .RandomPassword;
+        assert.equal(four.length, 4);
+        for (const set of [/[a-z]/, /[A-Z]/, /[0-9]/, /[^A-Za-z0-9 ]/]) assert.match(four, set);
         await fails(
           run('GetRandomPassword', {
             ExcludeLowercase: true,

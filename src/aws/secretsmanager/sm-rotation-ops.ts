@@ -135,16 +135,17 @@ export function rotationOperations(app: App): Record<string, AwsOperation> {
       changesState: false,
       handler: async (_call, input) => {
         const excluded = new Set(input.ExcludeCharacters ?? '');
+        // The types RequireEachIncludedType asks one character of (AWS: a lowercase and an uppercase
+        // letter, a number, a punctuation mark); a space, when included, is not one of them.
         const types = [
           input.ExcludeLowercase ? '' : lower,
           input.ExcludeUppercase ? '' : upper,
           input.ExcludeNumbers ? '' : digits,
           input.ExcludePunctuation ? '' : punctuation,
-          input.IncludeSpace ? ' ' : '',
         ]
           .map((set) => [...set].filter((c) => !excluded.has(c)).join(''))
           .filter((set) => set.length > 0);
-        const alphabet = types.join('');
+        const alphabet = types.join('') + (input.IncludeSpace && !excluded.has(' ') ? ' ' : '');
         const length = input.PasswordLength ?? 32;
         if (alphabet.length < 2)
           throw new AwsError(
