@@ -45,6 +45,7 @@ import {
   VerifyCommand,
   VerifyMacCommand,
 } from '@aws-sdk/client-kms';
+import { ensureAwsManagedKey } from '../src/kms/kms-alias-service.ts';
 import { call, startTestNode, type TestNode } from './support/test-node.ts';
 
 const account = '123456789012';
@@ -376,11 +377,28 @@ describe('AWS KMS face (official SDK, real listener)', () => {
         pss384.Signature!,
       ),
     );
+    const digest384 = createHash('sha384').update(message).digest();
+    const pss384Digest = await kms.send(
+      new SignCommand({
+        KeyId: rsa.KeyId,
+        Message: digest384,
+        MessageType: 'DIGEST',
+        SigningAlgorithm: 'RSASSA_PSS_SHA_384',
+      }),
+    );
+    assert.ok(
+      verify(
+        'sha384',
+        message,
+        { key: spki, padding: constants.RSA_PKCS1_PSS_PADDING, saltLength: 48 },
+        pss384Digest.Signature!,
+      ),
+    );
     await fails(
       kms.send(
         new SignCommand({
           KeyId: rsa.KeyId,
-          Message: Buffer.alloc(48),
+          Message: Buffer.alloc(32),
           MessageType: 'DIGEST',
           SigningAlgorithm: 'RSASSA_PSS_SHA_384',
         }),
@@ -581,7 +599,7 @@ describe('AWS KMS face (official SDK, real listener)', () => {
     );
     await fails(
       kms.send(new CreateAliasCommand({ AliasName: 'app', TargetKeyId: b })),
-      'InvalidAliasNameException',
+      'ValidationException',
     );
     const sealed = await kms.send(
       new EncryptCommand({ KeyId: 'alias/app/main', Plaintext: utf8('via alias') }),
@@ -658,6 +676,42 @@ describe('AWS KMS face (official SDK, real listener)', () => {
     assert.equal(
       (await kms.send(new GetKeyRotationStatusCommand({ KeyId: keyId }))).KeyRotationEnabled,
       false,
+    );
+  });
+
+  test('the AWS managed key (alias/aws/secretsmanager) is usable but not changeable; alias/aws/ names are reserved', async () => {
+    const managed = await ensureAwsManagedKey(node.app, projectId, region, 'secretsmanager');
+    const meta = (await kms.send(new DescribeKeyCommand({ KeyId: 'alias/aws/secretsmanager' }))).KeyMetadata!;
+    assert.equal(meta.KeyId, managed.id);
+    assert.equal(meta.KeyManager, 'AWS');
+    const sealed = await kms.send(
+      new EncryptCommand({ KeyId: 'alias/aws/secretsmanager', Plaintext: utf8('m') }),
+    );
+    assert.equal(
+      text((await kms.send(new DecryptCommand({ CiphertextBlob: sealed.CiphertextBlob }))).Plaintext),
+      'm',
+    );
+    await fails(kms.send(new DisableKeyCommand({ KeyId: managed.id })), 'AccessDeniedException');
+    await fails(kms.send(new ScheduleKeyDeletionCommand({ KeyId: managed.id })), 'AccessDeniedException');
+    await fails(
+      kms.send(
+        new CreateGrantCommand({
+          KeyId: managed.id,
+          GranteePrincipal: 'user:a@example.com',
+          Operations: ['Decrypt'],
+        }),
+      ),
+      'AccessDeniedException',
+    );
+    await fails(
+      kms.send(new DeleteAliasCommand({ AliasName: 'alias/aws/secretsmanager' })),
+      'NotAuthorizedException',
+    );
+    await fails(
+      kms.send(
+        new UpdateAliasCommand({ AliasName: 'alias/aws/secretsmanager', TargetKeyId: await symmetricKey() }),
+      ),
+      'NotAuthorizedException',
     );
   });
 
@@ -830,11 +884,21 @@ describe('AWS KMS face (official SDK, real listener)', () => {
     assert.equal(granted.result, 'ok');
     assert.equal(granted.details.api, 'aws');
     assert.equal(granted.details.operation, 'Encrypt');
+    // A principal that is no Coffer principal (the account root) may be named; its grant allows nobody.
+    const rootGrant = await kms.send(
+      new CreateGrantCommand({
+        KeyId: keyId,
+        GranteePrincipal: `arn:aws:iam::${account}:root`,
+        Operations: ['Encrypt'],
+      }),
+    );
+    const rootGrants = await kms.send(new ListGrantsCommand({ KeyId: keyId, GrantId: rootGrant.GrantId }));
+    assert.equal(rootGrants.Grants![0]!.GranteePrincipal, `arn:aws:iam::${account}:root`);
     await fails(
       kms.send(
         new CreateGrantCommand({
           KeyId: keyId,
-          GranteePrincipal: `arn:aws:iam::${account}:root`,
+          GranteePrincipal: 'not a principal!',
           Operations: ['Encrypt'],
         }),
       ),

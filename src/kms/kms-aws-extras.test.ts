@@ -136,6 +136,33 @@ for (const engine of ['sqlite', 'postgres'] as const) {
         );
         assert.equal(await node.app.kmsGrants.allowing(grantee, key, 'Decrypt', { app: 'y' }), undefined);
         assert.equal(await node.app.kmsGrants.allowing(grantee, key, 'Encrypt', { app: 'x' }), undefined);
+        const keys = await node.app.kmsKeyExtras.listKeys(location(), undefined, 100);
+        assert.ok(keys.some((k) => k.uid === key.uid));
+        const page = await node.app.kmsKeyExtras.listKeys(location(), keys[0]!.uid, 100);
+        assert.equal(page.length, keys.length - 1);
+        const attributesOf = await node.app.kmsKeyExtras.attributesOf(keys);
+        assert.equal(attributesOf.get(key.uid)?.description, 'd2');
+        assert.deepEqual(
+          (await node.app.kmsGrants.list(key, { grantee }, undefined, 10)).map((g) => g.id),
+          [grant.id],
+        );
+        assert.deepEqual(await node.app.kmsGrants.list(key, { grantId: 'f'.repeat(64) }, undefined, 10), []);
+        const retiring = await node.app.kmsGrants.create(
+          key,
+          {
+            granteePrincipal: grantee,
+            grantee,
+            retiringPrincipal: grantee,
+            retiring: grantee,
+            operations: ['Encrypt'],
+          },
+          'user:admin@coffer.internal' as Principal,
+        );
+        assert.deepEqual(
+          (await node.app.kmsGrants.listRetirable(location(), grantee, undefined, 10)).map((g) => g.id),
+          [retiring.id],
+        );
+        assert.equal(await node.app.kmsGrants.find({ projectId, regionId: 'other' }, retiring.id), undefined);
         await node.app.kmsGrants.delete(key, grant);
         await assert.rejects(node.app.kmsGrants.delete(key, grant), { code: 'not_found' });
         assert.equal(await node.app.kmsGrants.allowing(grantee, key, 'Decrypt', { app: 'x' }), undefined);
