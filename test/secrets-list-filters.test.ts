@@ -107,6 +107,27 @@ function scenario(engine: 'sqlite' | 'postgres', skip: string | false) {
       const many = Array.from({ length: 11 }, (_, i) => `label=k${i}`).join('&');
       assert.equal((await api('GET', `${base}/secrets?${many}`)).status, 400);
     });
+
+    test('NUL and unpaired surrogates: an empty page or invalid_argument, never a 500 (PostgreSQL)', async () => {
+      for (const prefix of ['%00', 'app%00', 'app%2F%E2%82%AC']) {
+        const res = await api('GET', `${base}/secrets?prefix=${prefix}`);
+        assert.equal(res.status, 200, prefix);
+        assert.deepEqual(res.body.items, [], prefix);
+      }
+      const token = Buffer.from(JSON.stringify({ a: 'app\0' })).toString('base64url');
+      for (const query of ['label=env%3D%00', `pageToken=${token}`, `label=env&pageToken=${token}`]) {
+        const res = await api('GET', `${base}/secrets?${query}`);
+        assert.equal(res.status, 400, query);
+        assert.equal(res.body.error.code, 'invalid_argument', query);
+      }
+      for (const value of ['a\0b', '\ud800']) {
+        const created = await api('POST', `${base}/secrets`, { path: 'odd/nul', labels: { env: value } });
+        assert.equal(created.status, 400, JSON.stringify(created.body));
+        assert.equal(created.body.error.code, 'invalid_argument');
+        const patched = await api('PATCH', `${base}/secrets/zeta%2Flast`, { labels: { env: value } });
+        assert.equal(patched.status, 400, JSON.stringify(patched.body));
+      }
+    });
   });
 }
 

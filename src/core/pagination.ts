@@ -30,7 +30,8 @@ export function decodePageToken(token: string | undefined): string | undefined {
   if (token === undefined || token === '') return undefined;
   try {
     const parsed = JSON.parse(Buffer.from(token, 'base64url').toString('utf8')) as { a?: unknown };
-    if (typeof parsed.a === 'string') return parsed.a;
+    // No sort key holds a NUL (PostgreSQL refuses one in a text parameter: a forged token would be a 500).
+    if (typeof parsed.a === 'string' && !parsed.a.includes('\0')) return parsed.a;
   } catch {
     // fall through to the error below
   }

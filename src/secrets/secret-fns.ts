@@ -8,6 +8,7 @@ export const maxLabels = 64;
 export const maxStages = 20;
 
 const pathPattern = /^[A-Za-z0-9/_+=.@-]{1,512}$/;
+const pathPrefixPattern = /^[A-Za-z0-9/_+=.@-]*$/;
 const stagePattern = /^[A-Za-z0-9_-]{1,64}$/;
 const labelKeyPattern = /^[a-z][a-z0-9_-]{0,62}$/;
 
@@ -25,6 +26,14 @@ export function checkSecretPath(path: string): void {
   if (path === '.' || path === '..') throw errors.invalid('A secret path (name) must not be "." or "..".');
 }
 
+/**
+ * Whether some secret path could start with `prefix`: only path characters. A listing under any
+ * other prefix is empty without asking the database (PostgreSQL refuses a NUL in a text parameter).
+ */
+export function canPrefixPath(prefix: string): boolean {
+  return pathPrefixPattern.test(prefix);
+}
+
 /** Checks a stage name. */
 export function checkStage(stage: string): void {
   if (!stagePattern.test(stage))
@@ -38,8 +47,12 @@ export function checkLabels(labels: Readonly<Record<string, string>>, field: str
   for (const key of keys) {
     if (field === 'labels' && !labelKeyPattern.test(key))
       throw errors.invalid(`Label key "${key}" must be lowercase letters, digits, "_" or "-".`);
-    if ((labels[key] ?? '').length > 256)
-      throw errors.invalid(`${field}.${key} is longer than 256 characters.`);
+    const value = labels[key] ?? '';
+    if (value.length > 256) throw errors.invalid(`${field}.${key} is longer than 256 characters.`);
+    // Label values are JSON on PostgreSQL (the index of migration 0019), which has no NUL and no
+    // unpaired surrogate: refused on both engines alike rather than failing there.
+    if (field === 'labels' && /[\0\p{Cs}]/u.test(value))
+      throw errors.invalid(`Label value ${key} must be text without NUL or unpaired surrogates.`);
   }
 }
 

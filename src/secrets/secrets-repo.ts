@@ -1,6 +1,7 @@
 import { type Kysely, type Selectable, SqliteAdapter, sql } from 'kysely';
 import type { Database, SmSecretsTable } from '../storage/schema.ts';
 import { shredding, statementTemplate, stmt, type WriteStatement } from '../storage/storage-types.ts';
+import { canPrefixPath } from './secret-fns.ts';
 import type { Instance, Secret, SecretTag } from './secret-types.ts';
 
 const num = (v: number | null) => (v === null ? null : Number(v));
@@ -112,6 +113,7 @@ export class SecretsRepo {
     limit: number,
     labels: readonly LabelFilter[] = [],
   ): Promise<Secret[]> {
+    if (prefix !== undefined && !canPrefixPath(prefix)) return [];
     if (!(this.#db.getExecutor().adapter instanceof SqliteAdapter))
       return this.#listPostgres(instance, prefix, after, limit, labels);
     // `labels` holds JSON.stringify of a flat string map: `"key":"value"` (or `"key":` for any

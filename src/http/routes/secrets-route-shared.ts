@@ -39,7 +39,7 @@ export const KeyParams = Type.Object({ projectId: s64(), regionId: s64(), keyRin
  * `?label=env=prod` (the label has this value) or `?label=env` (the label is set); repeat for more
  * (all must hold). Keys as labels take them: lowercase letter first, then letters, digits, _ or -.
  */
-const LabelTerm = Type.String({ pattern: '^[a-z][a-z0-9_-]{0,62}(=[\\s\\S]{0,256})?$', maxLength: 320 });
+const LabelTerm = Type.String({ pattern: '^[a-z][a-z0-9_-]{0,62}(=[^\\u0000]{0,256})?$', maxLength: 320 });
 
 /** The `label` terms of a secrets listing as filters. */
 export function labelFilters(
