@@ -8,6 +8,8 @@ import {
   CreateKeyCommand,
   DecryptCommand,
   DeleteAliasCommand,
+  DeriveSharedSecretCommand,
+  DescribeCustomKeyStoresCommand,
   DescribeKeyCommand,
   DisableKeyCommand,
   DisableKeyRotationCommand,
@@ -22,6 +24,7 @@ import {
   GenerateRandomCommand,
   GetKeyPolicyCommand,
   GetKeyRotationStatusCommand,
+  GetParametersForImportCommand,
   GetPublicKeyCommand,
   KMSClient,
   ListAliasesCommand,
@@ -33,6 +36,7 @@ import {
   ListRetirableGrantsCommand,
   PutKeyPolicyCommand,
   ReEncryptCommand,
+  ReplicateKeyCommand,
   RetireGrantCommand,
   RevokeGrantCommand,
   RotateKeyOnDemandCommand,
@@ -903,6 +907,195 @@ describe('AWS KMS face (official SDK, real listener)', () => {
         }),
       ),
       'ValidationException',
+    );
+  });
+
+  test('conformance: management operations take a key id or key ARN only; alias names and targets as AWS', async () => {
+    const keyId = await symmetricKey();
+    await kms.send(new CreateAliasCommand({ AliasName: 'alias/mgmt', TargetKeyId: keyId }));
+    const aliasArn = `arn:aws:kms:${region}:${account}:alias/mgmt`;
+    for (const send of [
+      () => kms.send(new TagResourceCommand({ KeyId: 'alias/mgmt', Tags: [{ TagKey: 'a', TagValue: 'b' }] })),
+      () => kms.send(new ListResourceTagsCommand({ KeyId: aliasArn })),
+      () => kms.send(new PutKeyPolicyCommand({ KeyId: 'alias/mgmt', Policy: '{"Statement":[]}' })),
+      () => kms.send(new EnableKeyRotationCommand({ KeyId: 'alias/mgmt' })),
+      () => kms.send(new DisableKeyCommand({ KeyId: 'alias/mgmt' })),
+      () => kms.send(new ScheduleKeyDeletionCommand({ KeyId: aliasArn })),
+      () => kms.send(new UpdateKeyDescriptionCommand({ KeyId: 'alias/mgmt', Description: 'x' })),
+      () => kms.send(new ListAliasesCommand({ KeyId: 'alias/mgmt' })),
+      () =>
+        kms.send(
+          new CreateGrantCommand({
+            KeyId: 'alias/mgmt',
+            GranteePrincipal: `arn:aws:iam::${account}:role/r`,
+            Operations: ['Decrypt'],
+          }),
+        ),
+    ])
+      await fails(send(), 'NotFoundException');
+    const meta = (await kms.send(new DescribeKeyCommand({ KeyId: 'alias/mgmt' }))).KeyMetadata!;
+    assert.deepEqual([meta.KeyId, meta.KeyState], [keyId, 'Enabled']);
+    await fails(
+      kms.send(new CreateAliasCommand({ AliasName: 'alias/second', TargetKeyId: 'alias/mgmt' })),
+      'ValidationException',
+    );
+    await fails(
+      kms.send(new CreateAliasCommand({ AliasName: 'alias/my:alias', TargetKeyId: keyId })),
+      'ValidationException',
+    );
+    await fails(kms.send(new DeleteAliasCommand({ AliasName: 'wrongprefix/mgmt' })), 'ValidationException');
+    // Limits are per operation: ListAliases/ListGrants 1–100, ListResourceTags 1–50.
+    await fails(kms.send(new ListAliasesCommand({ Limit: 101 })), 'ValidationException');
+    await fails(kms.send(new ListGrantsCommand({ KeyId: keyId, Limit: 101 })), 'ValidationException');
+    await fails(kms.send(new ListResourceTagsCommand({ KeyId: keyId, Limit: 51 })), 'ValidationException');
+  });
+
+  test('conformance: grants to principals Coffer does not know are kept and allow nothing; operations the key lacks are refused', async () => {
+    const keyId = await symmetricKey();
+    const outsider = await accountWith(projectId, 'kms-outsider', []);
+    // A role ARN whose name is not a service account's email, and the account root: stored as given.
+    const roleArn = `arn:aws:iam::${account}:role/service-role/kms-outsider`;
+    const root = `arn:aws:iam::${account}:root`;
+    const grant = await kms.send(
+      new CreateGrantCommand({
+        KeyId: keyId,
+        GranteePrincipal: roleArn,
+        RetiringPrincipal: root,
+        Operations: ['Encrypt', 'Decrypt'],
+        Name: 'outside',
+      }),
+    );
+    const listed = await kms.send(new ListGrantsCommand({ KeyId: keyId, GranteePrincipal: roleArn }));
+    assert.deepEqual(
+      listed.Grants!.map((g) => [g.GrantId, g.GranteePrincipal, g.RetiringPrincipal, g.Name]),
+      [[grant.GrantId, roleArn, root, 'outside']],
+    );
+    const retirable = await kms.send(new ListRetirableGrantsCommand({ RetiringPrincipal: root }));
+    assert.deepEqual(
+      retirable.Grants!.map((g) => g.GrantId),
+      [grant.GrantId],
+    );
+    // The grant names no Coffer principal: the service account the role is named after gains nothing.
+    await fails(
+      outsider.kms.send(new EncryptCommand({ KeyId: keyId, Plaintext: utf8('x') })),
+      'AccessDeniedException',
+    );
+    await kms.send(new RevokeGrantCommand({ KeyId: keyId, GrantId: grant.GrantId }));
+    await fails(
+      kms.send(
+        new CreateGrantCommand({
+          KeyId: keyId,
+          GranteePrincipal: 'not a principal',
+          Operations: ['Decrypt'],
+        }),
+      ),
+      'ValidationException',
+    );
+    const signing = (
+      await kms.send(new CreateKeyCommand({ KeySpec: 'ECC_NIST_P256', KeyUsage: 'SIGN_VERIFY' }))
+    ).KeyMetadata!.KeyId!;
+    for (const [key, operations] of [
+      [keyId, ['Sign']],
+      [keyId, ['GenerateMac']],
+      [signing, ['Decrypt']],
+      [signing, ['GenerateDataKey']],
+    ] as const)
+      await fails(
+        kms.send(
+          new CreateGrantCommand({ KeyId: key, GranteePrincipal: roleArn, Operations: [...operations] }),
+        ),
+        'ValidationException',
+      );
+    await kms.send(
+      new CreateGrantCommand({
+        KeyId: signing,
+        GranteePrincipal: roleArn,
+        Operations: ['Sign', 'GetPublicKey'],
+      }),
+    );
+    // Keys that do not rotate automatically report rotation off (not an error), as AWS.
+    const status = await kms.send(new GetKeyRotationStatusCommand({ KeyId: signing }));
+    assert.equal(status.KeyRotationEnabled, false);
+  });
+
+  test('conformance: RSASSA_PSS_SHA_512 signs digests, Ed25519 data key pairs, AWS length messages', async () => {
+    const rsa = (await kms.send(new CreateKeyCommand({ KeySpec: 'RSA_2048', KeyUsage: 'SIGN_VERIFY' })))
+      .KeyMetadata!.KeyId!;
+    const spki = createPublicKey({
+      key: Buffer.from((await kms.send(new GetPublicKeyCommand({ KeyId: rsa }))).PublicKey!),
+      format: 'der',
+      type: 'spki',
+    });
+    const message = utf8('pss over a digest');
+    const digest = createHash('sha512').update(message).digest();
+    const signed = await kms.send(
+      new SignCommand({
+        KeyId: rsa,
+        Message: digest,
+        MessageType: 'DIGEST',
+        SigningAlgorithm: 'RSASSA_PSS_SHA_512',
+      }),
+    );
+    assert.ok(
+      verify(
+        'sha512',
+        message,
+        { key: spki, padding: constants.RSA_PKCS1_PSS_PADDING, saltLength: 64 },
+        signed.Signature!,
+      ),
+    );
+    const keyId = await symmetricKey();
+    const pair = await kms.send(
+      new GenerateDataKeyPairCommand({ KeyId: keyId, KeyPairSpec: 'ECC_NIST_EDWARDS25519' }),
+    );
+    const privateKey = createPrivateKey({
+      key: Buffer.from(pair.PrivateKeyPlaintext!),
+      format: 'der',
+      type: 'pkcs8',
+    });
+    assert.equal(privateKey.asymmetricKeyType, 'ed25519');
+    await fails(
+      kms.send(new GenerateDataKeyPairCommand({ KeyId: keyId, KeyPairSpec: 'toString' as never })),
+      'ValidationException',
+    );
+    await assert.rejects(kms.send(new EncryptCommand({ KeyId: keyId, Plaintext: new Uint8Array(4097) })), {
+      name: 'ValidationException',
+      message:
+        "1 validation error detected: Value at 'plaintext' failed to satisfy constraint: Member must have length less than or equal to 4096",
+    });
+  });
+
+  test('conformance: operations of features Coffer lacks answer as AWS does for keys like its own', async () => {
+    const keyId = await symmetricKey();
+    assert.deepEqual((await kms.send(new DescribeCustomKeyStoresCommand({}))).CustomKeyStores, []);
+    await fails(
+      kms.send(new DescribeCustomKeyStoresCommand({ CustomKeyStoreId: 'cks-1234567890abcdef0' })),
+      'CustomKeyStoreNotFoundException',
+    );
+    await fails(
+      kms.send(
+        new GetParametersForImportCommand({
+          KeyId: keyId,
+          WrappingAlgorithm: 'RSAES_OAEP_SHA_256',
+          WrappingKeySpec: 'RSA_2048',
+        }),
+      ),
+      'UnsupportedOperationException',
+    );
+    await fails(
+      kms.send(
+        new ReplicateKeyCommand({
+          KeyId: '11111111-2222-3333-4444-555555555555',
+          ReplicaRegion: 'us-west-2',
+        }),
+      ),
+      'NotFoundException',
+    );
+    await fails(
+      kms.send(
+        new DeriveSharedSecretCommand({ KeyId: keyId, KeyAgreementAlgorithm: 'ECDH', PublicKey: utf8('x') }),
+      ),
+      'InvalidKeyUsageException',
     );
   });
 });
