@@ -337,6 +337,45 @@ describe('AWS Secrets Manager through @aws-sdk/client-secrets-manager', () => {
     assert.deepEqual(Object.values(valued.VersionIdsToStages!), [['AWSCURRENT']]);
   });
 
+  test('ListSecrets filters as Secrets Manager matches them: description by words, values OR-ed with negations, Key and Values required', async () => {
+    for (const [Name, Description] of [
+      ['words/foo', 'one two'],
+      ['words/bar', 'one and two'],
+      ['words/baz', 'one'],
+      ['words/qux', 'two'],
+      ['words/none', 'unrelated'],
+    ])
+      await client.send(new sm.CreateSecretCommand({ Name, Description, SecretString: 'v' }));
+    const names = async (Filters: sm.Filter[]) =>
+      ((await client.send(new sm.ListSecretsCommand({ Filters }))).SecretList ?? []).map((s) => s.Name);
+    const words = { Key: 'name' as const, Values: ['words/'] };
+    // Every word of the value begins a word of the description, case aside.
+    assert.deepEqual(await names([words, { Key: 'description', Values: ['One TWO'] }]), [
+      'words/foo',
+      'words/bar',
+    ]);
+    assert.deepEqual(await names([words, { Key: 'description', Values: ['one', '!two'] }]), [
+      'words/foo',
+      'words/bar',
+      'words/baz',
+      'words/none',
+    ]);
+    assert.deepEqual(await names([words, { Key: 'description', Values: ['!o'] }]), [
+      'words/qux',
+      'words/none',
+    ]);
+    await rejects(
+      client.send(new sm.ListSecretsCommand({ Filters: [{ Values: ['x'] }] })),
+      'InvalidParameterException',
+      /^Invalid filter key$/,
+    );
+    await rejects(
+      client.send(new sm.ListSecretsCommand({ Filters: [{ Key: 'description' }] })),
+      'InvalidParameterException',
+      /^Invalid filter values for key: description$/,
+    );
+  });
+
   test('a secretAccessor on one secret reads it and nothing else (AccessDeniedException); reads are audited as natively', async () => {
     await client.send(new sm.CreateSecretCommand({ Name: 'sdk/granted', SecretString: 'yes' }));
     await client.send(new sm.CreateSecretCommand({ Name: 'sdk/other', SecretString: 'no' }));

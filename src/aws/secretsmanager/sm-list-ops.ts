@@ -7,7 +7,7 @@ import type { Instance } from '../../secrets/secret-types.ts';
 import { AwsError, awsErrorOf } from '../aws-errors.ts';
 import { type AwsCall, type AwsOperation, awsOperation } from '../aws-operation.ts';
 import { describeSecret, managedKeyUid } from './sm-describe.ts';
-import { type Filter, FilterShape, listPage, type SortBy } from './sm-list.ts';
+import { checkFilters, type Filter, FilterShape, listPage, type SortBy } from './sm-list.ts';
 import { awsResourceName, findAwsInstance, locationOf, secretNotFound } from './sm-scope.ts';
 import { awsValueError, str } from './sm-wire.ts';
 import { valueView } from './sm-value-ops.ts';
@@ -59,6 +59,7 @@ export function listOperations(app: App): Record<string, AwsOperation> {
       }),
       changesState: false,
       handler: async (call, input) => {
+        checkFilters((input.Filters ?? []) as Filter[]);
         const instanceId = await findAwsInstance(call, app);
         await call.authorize('secrets.secrets.list', awsResourceName(call, instanceId));
         if (instanceId === undefined) return { SecretList: [] };
@@ -100,6 +101,7 @@ export function listOperations(app: App): Record<string, AwsOperation> {
       }),
       changesState: false,
       handler: async (call, input) => {
+        checkFilters((input.Filters ?? []) as Filter[]);
         if ((input.SecretIdList === undefined) === (input.Filters === undefined))
           throw new AwsError('InvalidParameterException', 'Give either SecretIdList or Filters, not both.');
         const instanceId = await findAwsInstance(call, app);

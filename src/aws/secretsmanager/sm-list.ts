@@ -24,50 +24,90 @@ export const FilterShape = Type.Object({
 /** One filter of a request. */
 export type Filter = { Key?: string | undefined; Values?: string[] | undefined };
 
-/** Words as AWS's `all` filter splits them: at case changes, letter/digit changes and punctuation. */
-function wordsOf(text: string): string[] {
-  return (text.match(/[A-Z]+(?![a-z])|[A-Z]?[a-z]+|[0-9]+/g) ?? []).map((w) => w.toLowerCase());
+const separators = ['/', '-', '_', '+', '=', '.', '@'];
+
+/** Splits at upper-case letters, digits, spaces and punctuation before lower-case runs (`MyTest` → My, Test). */
+function splitByCase(text: string): string[] {
+  return text
+    .split(/([^a-z][a-z]+)/)
+    .filter((part) => part !== '')
+    .map((part) => part.trim());
 }
 
-/** Whether `secret` matches one filter value (without its `!`). */
-function matchesValue(secret: Secret, key: string, value: string): boolean {
+/**
+ * Words as Secrets Manager splits a value for the word filters (description, all): at one kind of
+ * separator (`/-_+=.@`; a value with two kinds is one word), then at case changes.
+ */
+function wordsOf(text: string): string[] {
+  if (separators.includes(text)) return [];
+  const used = separators.filter((c) => text.includes(c));
+  if (used.length > 1) return [text];
+  return (used.length === 1 ? text.split(used[0]!) : [text]).flatMap(splitByCase);
+}
+
+/**
+ * Whether `pattern` matches `value`: a prefix (case-sensitive) for name and tag filters; for the
+ * word filters, every word of the pattern begins a word of the value, case aside.
+ */
+function matchesPattern(pattern: string, value: string, words: boolean): boolean {
+  if (!words) return value.startsWith(pattern);
+  const wanted = wordsOf(pattern).map((w) => w.toLowerCase());
+  if (wanted.length === 0) return false;
+  const have = wordsOf(value).map((w) => w.toLowerCase());
+  return wanted.every((w) => have.some((h) => h.startsWith(w)));
+}
+
+/** The strings a filter key searches in a secret, and whether it matches words. */
+function searched(secret: Secret, key: string): { strings: string[]; words: boolean } {
   const tags = secret.tags ?? [];
   switch (key) {
     case 'name':
-      return secret.path.startsWith(value);
-    case 'description': {
-      const description = (secret.description ?? '').toLowerCase();
-      const wanted = value.toLowerCase();
-      return description.startsWith(wanted) || description.split(/\s+/).some((w) => w.startsWith(wanted));
-    }
+      return { strings: [secret.path], words: false };
+    // The API reference says prefix match, but Secrets Manager matches words (as `all`), case aside.
+    case 'description':
+      return { strings: secret.description ? [secret.description] : [], words: true };
     case 'tag-key':
-      return tags.some((t) => t.key.startsWith(value));
+      return { strings: tags.map((t) => t.key), words: false };
     case 'tag-value':
-      return tags.some((t) => t.value.startsWith(value));
-    case 'all': {
-      const haystack = [
-        secret.path,
-        secret.description ?? '',
-        ...tags.flatMap((t) => [t.key, t.value]),
-      ].flatMap(wordsOf);
-      return wordsOf(value).some((w) => haystack.some((h) => h.startsWith(w)));
-    }
+      return { strings: tags.map((t) => t.value), words: false };
+    case 'all':
+      return {
+        strings: [
+          secret.path,
+          ...(secret.description ? [secret.description] : []),
+          ...tags.map((t) => t.key),
+          ...tags.map((t) => t.value),
+        ],
+        words: true,
+      };
     default:
       // primary-region, owning-service: Coffer's secrets are neither replicated nor owned by a service.
-      return false;
+      return { strings: [], words: false };
   }
 }
 
-/** Whether `secret` passes every filter (values of a filter: any positive one, and no negated one). */
+/** AWS's answers to a filter without Key or without Values (InvalidParameterException). */
+export function checkFilters(filters: readonly Filter[]): void {
+  for (const filter of filters) {
+    if (filter.Key === undefined) throw new AwsError('InvalidParameterException', 'Invalid filter key');
+    if (filter.Values === undefined)
+      throw new AwsError('InvalidParameterException', `Invalid filter values for key: ${filter.Key}`);
+  }
+}
+
+/**
+ * Whether `secret` passes every filter (filters AND together). Within a filter the values OR
+ * together: a value matches when one of the searched strings matches it, a negated value (`!x`)
+ * when one of them does not match `x`; a secret with nothing to search (no tags, no description)
+ * matches no value of that filter.
+ */
 export function matchesFilters(secret: Secret, filters: readonly Filter[]): boolean {
   return filters.every((filter) => {
-    const key = filter.Key ?? 'all';
-    const values = filter.Values ?? [];
-    const positive = values.filter((v) => !v.startsWith('!'));
-    const negative = values.filter((v) => v.startsWith('!')).map((v) => v.slice(1));
-    return (
-      (positive.length === 0 || positive.some((v) => matchesValue(secret, key, v))) &&
-      negative.every((v) => !matchesValue(secret, key, v))
+    const { strings, words } = searched(secret, filter.Key ?? 'all');
+    return (filter.Values ?? []).some((value) =>
+      value.startsWith('!')
+        ? strings.some((s) => !matchesPattern(value.slice(1), s, words))
+        : strings.some((s) => matchesPattern(value, s, words)),
     );
   });
 }
