@@ -78,16 +78,37 @@ async function listShows(page: Page, firstPath: string | null): Promise<void> {
         /secrets on page|Loading secrets/.test(p.textContent ?? ''),
       );
       if (!live || (live.textContent ?? '').startsWith('Loading')) return false;
-      if (expected === null) return doc.body.innerText.includes('No secret matches these filters.');
-      return doc.querySelector('main table tbody tr td a')?.textContent === expected;
+      const shown =
+        expected === null
+          ? doc.body.innerText.includes('No secret matches these filters.')
+          : doc.querySelector('main table tbody tr td a')?.textContent === expected;
+      // The page's own clock when the rows were first seen (checked every animation frame).
+      if (shown) (globalThis as unknown as { __shownAt: number }).__shownAt = performance.now();
+      return shown;
     },
     firstPath,
     { timeout: 30_000, polling: 'raf' },
   );
 }
 
+/**
+ * Records, in the page, when the last click happened (capture phase, before any handler), so a
+ * measure can be taken on the page's own clock: from the click to the frame the rows were seen in,
+ * without the driver's round trips (Playwright's actionability checks, CDP messages).
+ */
+const clickClock = `document.addEventListener('click', () => { globalThis.__clickAt = performance.now(); }, true);`;
+
+/** The page's clock: when the awaited rows were seen, and the time since the last click. */
+async function pageClock(page: Page): Promise<{ shownAt: number; sinceClick: number }> {
+  return page.evaluate(() => {
+    const g = globalThis as unknown as { __shownAt: number; __clickAt: number };
+    return { shownAt: g.__shownAt, sinceClick: g.__shownAt - g.__clickAt };
+  });
+}
+
 async function signedInContext(browser: Browser, token: string): Promise<BrowserContext> {
   const context = await browser.newContext({ viewport: { width: 1280, height: 860 } });
+  await context.addInitScript(clickClock);
   // The session as the sign-in page stores it (sessionStorage of the tab), so every load starts signed in.
   await context.addInitScript(
     `sessionStorage.setItem('coffer.session', ${JSON.stringify(JSON.stringify({ token, who: 'bench', expireTime: null }))})`,
@@ -185,6 +206,8 @@ export const consoleScenario: Scenario = {
       // Cold loads: a fresh context each time (empty cache), until the page can be used.
       const signInMs: number[] = [];
       const listColdMs: number[] = [];
+      const signInPageMs: number[] = [];
+      const listColdPageMs: number[] = [];
       const firstPath = (await api(listQuery('', ''))).page.items[0]!.path;
       for (let i = 0; i < 5; i++) {
         const anonymous = await browser.newContext();
@@ -193,6 +216,20 @@ export const consoleScenario: Scenario = {
         await page.goto(`${server.baseUrl}/ui/`);
         await page.getByRole('button', { name: 'Sign in' }).waitFor();
         signInMs.push(performance.now() - t0);
+        // On the page's clock: navigation start → the frame the sign-in button was first seen in.
+        signInPageMs.push(
+          await page
+            .waitForFunction(
+              () => {
+                const doc = (globalThis as unknown as { document: { querySelector(s: string): unknown } })
+                  .document;
+                return doc.querySelector('form button[type=submit]') ? performance.now() : 0;
+              },
+              undefined,
+              { polling: 'raf' },
+            )
+            .then((handle) => handle.jsonValue()),
+        );
         await anonymous.close();
         const context = await signedInContext(browser, server.token);
         const listPage = await context.newPage();
@@ -201,6 +238,7 @@ export const consoleScenario: Scenario = {
         await listShows(listPage, firstPath);
         await listPage.getByLabel('Path prefix').waitFor();
         listColdMs.push(performance.now() - t0);
+        listColdPageMs.push((await pageClock(listPage)).shownAt);
         await context.close();
       }
 
@@ -210,6 +248,7 @@ export const consoleScenario: Scenario = {
       await page.goto(`${server.baseUrl}/ui${instanceUi}`);
       await listShows(page, firstPath);
       const pageMs: number[] = [];
+      const pageInPageMs: number[] = [];
       const pageApiMs: number[] = [];
       let token = (await api(listQuery('', ''))).page.nextPageToken;
       for (let i = 0; i < 20 && token; i++) {
@@ -219,6 +258,7 @@ export const consoleScenario: Scenario = {
         await page.getByRole('button', { name: 'Next page' }).click();
         await listShows(page, next.page.items[0]!.path);
         pageMs.push(performance.now() - t0);
+        pageInPageMs.push((await pageClock(page)).sinceClick);
         token = next.page.nextPageToken;
       }
 
@@ -229,6 +269,7 @@ export const consoleScenario: Scenario = {
       let worstFilter = 0;
       for (const filter of filters) {
         const uiMs: number[] = [];
+        const inPageMs: number[] = [];
         const apiMs: number[] = [];
         let found = 0;
         for (let i = 0; i < 3; i++) {
@@ -244,20 +285,21 @@ export const consoleScenario: Scenario = {
           await page.getByRole('button', { name: 'Search' }).click();
           await listShows(page, expected.page.items[0]?.path ?? null);
           uiMs.push(performance.now() - t0);
+          inPageMs.push((await pageClock(page)).sinceClick);
         }
-        worstFilter = Math.max(worstFilter, median(uiMs));
+        worstFilter = Math.max(worstFilter, median(inPageMs));
         filterRows.push([
           filter.name,
           String(found),
+          fmt(median(inPageMs), 1),
+          fmt(Math.max(...inPageMs), 1),
           fmt(median(uiMs), 1),
-          fmt(Math.max(...uiMs), 1),
           fmt(median(apiMs), 1),
         ]);
       }
       await context.close();
 
       const verdict = (ok: boolean) => (ok ? 'met' : 'MISSED');
-      const pageMedian = median(pageMs);
       return [
         `Web console, one instance holding ${fmt(storedSecrets)} secrets (SQLite; server on CPU ${ctx.serverCpu}), chromium ${browser.version()} headless on CPU ${ctx.loadCpu}:`,
         '',
@@ -271,20 +313,23 @@ export const consoleScenario: Scenario = {
           ],
           [
             [
-              'cold load → sign-in form usable',
-              ...stats(signInMs),
-              `≤ ${targets.interactiveMs} ms: ${verdict(median(signInMs) <= targets.interactiveMs)}`,
+              'cold load → sign-in form usable (page clock)',
+              ...stats(signInPageMs),
+              `≤ ${targets.interactiveMs} ms: ${verdict(median(signInPageMs) <= targets.interactiveMs)}`,
             ],
+            ['same, as the driver saw it', ...stats(signInMs), ''],
             [
-              'cold load → secrets list (50 rows) usable',
-              ...stats(listColdMs),
-              `≤ ${targets.interactiveMs} ms: ${verdict(median(listColdMs) <= targets.interactiveMs)}`,
+              'cold load → secrets list (50 rows) usable (page clock)',
+              ...stats(listColdPageMs),
+              `≤ ${targets.interactiveMs} ms: ${verdict(median(listColdPageMs) <= targets.interactiveMs)}`,
             ],
+            ['same, as the driver saw it', ...stats(listColdMs), ''],
             [
-              `next page (${pageMs.length} pages), click → rows shown`,
-              ...stats(pageMs),
-              `≤ ${targets.listMs} ms: ${verdict(pageMedian <= targets.listMs)}`,
+              `next page (${pageMs.length} pages), click → rows shown (page clock)`,
+              ...stats(pageInPageMs),
+              `≤ ${targets.listMs} ms: ${verdict(median(pageInPageMs) <= targets.listMs)}`,
             ],
+            ['same, as the driver saw it', ...stats(pageMs), ''],
             ['next page, the API call alone', ...stats(pageApiMs), ''],
           ],
         ),
@@ -293,8 +338,9 @@ export const consoleScenario: Scenario = {
           [
             { header: 'filter (Search → rows shown)' },
             { header: 'rows', right: true },
-            { header: 'median ms', right: true },
-            { header: 'max ms', right: true },
+            { header: 'in page, median ms', right: true },
+            { header: 'in page, max ms', right: true },
+            { header: 'driver, median ms', right: true },
             { header: 'API alone ms', right: true },
           ],
           filterRows,
