@@ -182,7 +182,13 @@ for (const engine of ['sqlite', 'postgres'] as const)
           'InvalidParameterException',
           /reserved/,
         );
-        await fails(run('PutSecretValue', { SecretId: 'empty' }), 'InvalidParameterException');
+        await fails(
+          run('PutSecretValue', { SecretId: 'empty' }),
+          'InvalidRequestException',
+          /^You must provide either SecretString or SecretBinary\.$/,
+        );
+        // Refused before the secret is looked up.
+        await fails(run('PutSecretValue', { SecretId: 'no-such-secret' }), 'InvalidRequestException');
         await fails(run('GetSecretValue', { SecretId: 'empty' }), 'ResourceNotFoundException', /AWSCURRENT/);
         await fails(run('CreateSecret', { Name: 'empty', SecretString: 'x' }), 'ResourceExistsException');
         // A first version is AWSCURRENT even when the put names other labels.

@@ -108,6 +108,12 @@ export function valueOperations(app: App): Record<string, AwsOperation> {
       changesState: true,
       handler: async (call, input) => {
         requireToken(input.ClientRequestToken);
+        // A put without a value is refused before the secret is looked up (as AWS, and moto).
+        if (input.SecretString === undefined && input.SecretBinary === undefined)
+          throw new AwsError(
+            'InvalidRequestException',
+            'You must provide either SecretString or SecretBinary.',
+          );
         const named = await resolveSecret(call, app, input.SecretId, 'secrets.put_value', { live: true });
         const value = valueOf(input, true)!;
         let stages = input.VersionStages?.map(cofferStage);
