@@ -1098,4 +1098,23 @@ describe('AWS KMS face (official SDK, real listener)', () => {
       'InvalidKeyUsageException',
     );
   });
+
+  test('conformance: DescribeKey of alias/aws/secretsmanager makes the AWS managed key (AWS does so for predefined aliases)', async () => {
+    const south = client('testing', 'testing', 'eu-south-1');
+    const nobody = await accountWith(projectId, 'kms-nobody-south', [], 'eu-south-1');
+    await fails(
+      nobody.kms.send(new DescribeKeyCommand({ KeyId: 'alias/aws/secretsmanager' })),
+      'AccessDeniedException',
+    );
+    assert.deepEqual((await south.send(new ListAliasesCommand({}))).Aliases, []);
+    await fails(south.send(new DescribeKeyCommand({ KeyId: 'alias/aws/s3' })), 'NotFoundException');
+    const meta = (await south.send(new DescribeKeyCommand({ KeyId: 'alias/aws/secretsmanager' })))
+      .KeyMetadata!;
+    assert.equal(meta.KeyManager, 'AWS');
+    assert.equal(meta.Arn, `arn:aws:kms:eu-south-1:${account}:key/${meta.KeyId}`);
+    const again = await south.send(
+      new DescribeKeyCommand({ KeyId: `arn:aws:kms:eu-south-1:${account}:alias/aws/secretsmanager` }),
+    );
+    assert.equal(again.KeyMetadata!.KeyId, meta.KeyId);
+  });
 });

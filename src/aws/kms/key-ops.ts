@@ -1,11 +1,12 @@
 import { type Static, Type } from '@sinclair/typebox';
 import type { App } from '../../app/app.ts';
 import type { KmsPurpose } from '../../crypto/kms-algorithms.ts';
+import { ensureAwsManagedKey } from '../../kms/kms-alias-service.ts';
 import { awsKeyRingId } from '../../kms/kms-key-extras-service.ts';
 import type { CryptoKey } from '../../kms/kms-types.ts';
 import { AwsError } from '../aws-errors.ts';
 import { type AwsCall, type AwsOperation, awsOperation } from '../aws-operation.ts';
-import { locationOf } from './key-ids.ts';
+import { findKmsKey, locationOf, parseKeyId, placeholderKeyName } from './key-ids.ts';
 import { authorizedKey, requireCustomerManaged } from './key-access.ts';
 import {
   afterMarker,
@@ -101,6 +102,21 @@ async function createKey(call: AwsCall, app: App, input: Static<typeof CreateKey
 }
 
 const KeyOnly = Type.Object({ KeyId: KeyIdField });
+
+/**
+ * AWS: DescribeKey on a predefined AWS alias that names no key yet makes the AWS managed key and
+ * describes it. Coffer's one AWS managed key is Secrets Manager's (`alias/aws/secretsmanager`, the
+ * key its Secrets Manager face makes on first use): made here too, after kms.keys.get on the name the
+ * alias has before it exists; other `alias/aws/…` names stay NotFoundException.
+ */
+async function ensurePredefinedAlias(call: AwsCall, app: App, keyId: string): Promise<void> {
+  const target = parseKeyId(call, keyId);
+  if (!target || !('alias' in target) || target.alias !== 'alias/aws/secretsmanager') return;
+  if (await findKmsKey(call, app, keyId)) return;
+  await call.authorize('kms.keys.get', placeholderKeyName(call, keyId));
+  await app.projects.requireFeature(call.projectId, 'kms');
+  await ensureAwsManagedKey(app, call.projectId, call.regionId, 'secretsmanager');
+}
 const DescribeKeyInput = Type.Object({ KeyId: KeyIdField, GrantTokens: Type.Optional(GrantTokensField) });
 
 const lifecycle = (
@@ -132,6 +148,7 @@ export function keyOperations(app: App): Record<string, AwsOperation> {
       input: DescribeKeyInput,
       changesState: false,
       handler: async (call, input) => {
+        await ensurePredefinedAlias(call, app, input.KeyId);
         const key = await authorizedKey(call, app, input.KeyId, {
           permission: 'kms.keys.get',
           grant: 'DescribeKey',
