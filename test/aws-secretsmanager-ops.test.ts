@@ -600,6 +600,17 @@ for (const engine of ['sqlite', 'postgres'] as const)
           PolicyValidationPassed: true,
           ValidationErrors: [],
         });
+        for (const malformed of [
+          'some policy',
+          '{"Version":"2012-10-17"}',
+          '{"Statement":[{"Action":"secretsmanager:*","Resource":"*","Principal":"*"}]}',
+          '{"Statement":[{"Effect":"Allow","Action":"secretsmanager:*","Principal":"*","Unknown":"*"}]}',
+        ])
+          await fails(
+            run('ValidateResourcePolicy', { ResourcePolicy: malformed }),
+            'MalformedPolicyDocumentException',
+            /^The resource policy has syntax errors\.$/,
+          );
         const broad = await run('ValidateResourcePolicy', { SecretId: 'pol', ResourcePolicy: open });
         assert.equal(broad.PolicyValidationPassed, false);
         assert.equal(broad.ValidationErrors[0].CheckName, 'BROAD_ACCESS_CHECK');

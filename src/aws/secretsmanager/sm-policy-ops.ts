@@ -97,7 +97,11 @@ export function policyOperations(app: App): Record<string, AwsOperation> {
         else
           await call.authorize('iam.policies.get', awsResourceName(call, await findAwsInstance(call, app)));
         const findings = checkResourcePolicy(input.ResourcePolicy);
-        if (findings.length === 0 && grantsPublicAccess(input.ResourcePolicy))
+        // A document that is no policy is refused (as AWS, and moto, answer it); ValidationErrors
+        // report what a well-formed policy allows too broadly.
+        if (findings.length > 0)
+          throw new AwsError('MalformedPolicyDocumentException', 'The resource policy has syntax errors.');
+        if (grantsPublicAccess(input.ResourcePolicy))
           findings.push({
             check: 'BROAD_ACCESS_CHECK',
             message: 'The policy grants access to everyone ("*") without a condition.',
