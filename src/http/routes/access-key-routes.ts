@@ -10,6 +10,7 @@ import { PageOf, PageQuery } from '../../core/api/common-schemas.ts';
 import { toRfc3339 } from '../../core/clock.ts';
 import type { AccessKey, CreatedAccessKey } from '../../iam/access-key-service.ts';
 import { pageView } from '../page-view.ts';
+import { registerAccountCredentialRoutes } from './account-credential-routes.ts';
 import { rootResource } from '../route-guard.ts';
 
 const AccountParams = Type.Object({
@@ -28,7 +29,6 @@ const UserKeyParams = Type.Object({
 });
 const KeyParams = Type.Object({ accessKeyId: Type.String({ maxLength: 64 }) });
 type AccountParams = Static<typeof AccountParams>;
-type AccountKeyParams = Static<typeof AccountKeyParams>;
 type UserParams = Static<typeof UserParams>;
 type UserKeyParams = Static<typeof UserKeyParams>;
 type KeyParams = Static<typeof KeyParams>;
@@ -116,57 +116,31 @@ export function registerAccessKeyRoutes(server: FastifyInstance, app: App): void
     },
   );
 
-  for (const action of ['disable', 'enable'] as const) {
-    server.post<{ Params: AccountKeyParams }>(
-      `${accountPath}/:accessKeyId/${action}`,
-      {
-        config: {
-          guard: {
-            permission: `iam.access_keys.${action}`,
-            // Enabling revives a credential of the account: like minting one, it needs act_as.
-            ...(action === 'enable' ? { alsoNeeds: ['iam.service_accounts.act_as'] as const } : {}),
-            resource: accountName,
-          },
-        },
-        schema: {
-          tags,
-          summary:
-            action === 'disable'
-              ? 'Disable a service account’s AWS access key: refused at once'
-              : 'Enable a disabled AWS access key of a service account',
-          params: AccountKeyParams,
-          response: { 200: AccessKeyView },
-        },
+  registerAccountCredentialRoutes(server, {
+    itemPath: `${accountPath}/:accessKeyId`,
+    idParam: 'accessKeyId',
+    params: AccountKeyParams,
+    view: AccessKeyView,
+    guards: {
+      disable: { permission: 'iam.access_keys.disable', resource: accountName },
+      // Enabling revives a credential of the account: like minting one, it needs act_as.
+      enable: {
+        permission: 'iam.access_keys.enable',
+        alsoNeeds: ['iam.service_accounts.act_as'],
+        resource: accountName,
       },
-      async (request) => {
-        const { projectId, email, accessKeyId } = request.params;
-        request.auditDetails = { accessKeyId };
-        return keyView(
-          await app.accessKeys.setServiceAccountKeyDisabled(
-            projectId,
-            email,
-            accessKeyId,
-            action === 'disable',
-            request.principal!,
-          ),
-        );
-      },
-    );
-  }
-
-  server.delete<{ Params: AccountKeyParams }>(
-    `${accountPath}/:accessKeyId`,
-    {
-      config: { guard: { permission: 'iam.access_keys.delete', resource: accountName } },
-      schema: { tags, summary: 'Delete a service account’s AWS access key', params: AccountKeyParams },
+      delete: { permission: 'iam.access_keys.delete', resource: accountName },
     },
-    async (request, reply) => {
-      const { projectId, email, accessKeyId } = request.params;
-      request.auditDetails = { accessKeyId };
-      await app.accessKeys.deleteServiceAccountKey(projectId, email, accessKeyId, request.principal!);
-      return reply.code(204).send();
+    summaries: {
+      disable: 'Disable a service account’s AWS access key: refused at once',
+      enable: 'Enable a disabled AWS access key of a service account',
+      delete: 'Delete a service account’s AWS access key',
     },
-  );
+    setDisabled: async ({ projectId, email }, accessKeyId, disabled, by) =>
+      keyView(await app.accessKeys.setServiceAccountKeyDisabled(projectId, email, accessKeyId, disabled, by)),
+    remove: ({ projectId, email }, accessKeyId, by) =>
+      app.accessKeys.deleteServiceAccountKey(projectId, email, accessKeyId, by),
+  });
 
   // The caller's own keys (users only): no permission needed, the key carries the caller's rights.
   server.post<{ Body: CreateOwnAccessKeyBody }>(

@@ -17,6 +17,7 @@ import type { Principal } from '../../iam/principal.ts';
 import type { ServiceAccountKey } from '../../iam/service-account-key-repo.ts';
 import { claimedKeyId } from '../../iam/service-account-key-service.ts';
 import { pageView } from '../page-view.ts';
+import { registerAccountCredentialRoutes } from './account-credential-routes.ts';
 import { clientAddress } from '../client-address.ts';
 
 const AccountParams = Type.Object({
@@ -139,61 +140,31 @@ export function registerServiceAccountKeyRoutes(server: FastifyInstance, app: Ap
     },
   );
 
-  for (const action of ['disable', 'enable'] as const) {
-    server.post<{ Params: KeyParams }>(
-      `${keysPath}/:keyId/${action}`,
-      {
-        config: {
-          guard: {
-            permission: `iam.service_account_keys.${action}`,
-            // Enabling revives a credential of the account: like minting one, it needs act_as.
-            ...(action === 'enable' ? { alsoNeeds: ['iam.service_accounts.act_as'] as const } : {}),
-            resource: accountName,
-          },
-        },
-        schema: {
-          tags,
-          summary:
-            action === 'disable'
-              ? 'Disable a key: its exchanges stop and its tokens are revoked at once'
-              : 'Enable a disabled key (its old tokens stay revoked)',
-          params: KeyParams,
-          response: { 200: ServiceAccountKeyView },
-        },
+  registerAccountCredentialRoutes(server, {
+    itemPath: `${keysPath}/:keyId`,
+    idParam: 'keyId',
+    params: KeyParams,
+    view: ServiceAccountKeyView,
+    guards: {
+      disable: { permission: 'iam.service_account_keys.disable', resource: accountName },
+      // Enabling revives a credential of the account: like minting one, it needs act_as.
+      enable: {
+        permission: 'iam.service_account_keys.enable',
+        alsoNeeds: ['iam.service_accounts.act_as'],
+        resource: accountName,
       },
-      async (request) => {
-        const { projectId, email, keyId } = request.params;
-        request.auditDetails = { keyId };
-        return keyView(
-          await app.serviceAccountKeys.setKeyDisabled(
-            projectId,
-            email,
-            keyId,
-            action === 'disable',
-            request.principal!,
-          ),
-        );
-      },
-    );
-  }
-
-  server.delete<{ Params: KeyParams }>(
-    `${keysPath}/:keyId`,
-    {
-      config: { guard: { permission: 'iam.service_account_keys.delete', resource: accountName } },
-      schema: {
-        tags,
-        summary: 'Delete a key: its exchanges stop and its tokens are revoked at once',
-        params: KeyParams,
-      },
+      delete: { permission: 'iam.service_account_keys.delete', resource: accountName },
     },
-    async (request, reply) => {
-      const { projectId, email, keyId } = request.params;
-      request.auditDetails = { keyId };
-      await app.serviceAccountKeys.deleteKey(projectId, email, keyId, request.principal!);
-      return reply.code(204).send();
+    summaries: {
+      disable: 'Disable a key: its exchanges stop and its tokens are revoked at once',
+      enable: 'Enable a disabled key (its old tokens stay revoked)',
+      delete: 'Delete a key: its exchanges stop and its tokens are revoked at once',
     },
-  );
+    setDisabled: async ({ projectId, email }, keyId, disabled, by) =>
+      keyView(await app.serviceAccountKeys.setKeyDisabled(projectId, email, keyId, disabled, by)),
+    remove: ({ projectId, email }, keyId, by) =>
+      app.serviceAccountKeys.deleteKey(projectId, email, keyId, by),
+  });
 
   server.post<{ Body: TokenExchangeBody }>(
     tokenEndpointPath,
