@@ -108,10 +108,18 @@ test('unknown console paths fall back to index.html; a missing asset is a 404, n
     assert.equal(res.headers['cache-control'], 'no-store', url);
     assertSecurityHeaders(res.headers, url);
   }
-  const missing = await server.inject({ method: 'GET', url: '/ui/assets/app-Old000.js' });
-  assert.equal(missing.statusCode, 404);
-  assert.doesNotMatch(missing.body, /<html/);
-  assertSecurityHeaders(missing.headers, 'missing asset');
+  for (const url of [
+    '/ui/assets/app-Old000.js',
+    '/ui//assets/app-Old000.js',
+    '/ui/./assets/app-Old000.js',
+    '/ui/x/../assets/app-Old000.js',
+    '/ui/%2e/assets/app-Old000.js',
+  ]) {
+    const missing = await server.inject({ method: 'GET', url });
+    assert.equal(missing.statusCode, 404, url);
+    assert.doesNotMatch(missing.body, /<html/, url);
+    assertSecurityHeaders(missing.headers, url);
+  }
 });
 
 test('GET / and GET /ui redirect to /ui/ (and only there)', async () => {

@@ -169,9 +169,10 @@ export function registerConsoleRoutes(server: FastifyInstance, options: ConsoleR
         .send(notBuilt);
     const asset = name === '' ? undefined : current.files.get(name);
     if (asset) return send(request, reply, asset);
-    // A missing hashed asset (an old page after a rebuild) is a 404, not the index as JavaScript.
+    // A missing hashed asset (an old page after a rebuild) is a 404, not the index as JavaScript;
+    // also when spelt `//assets/…`, `./assets/…` or `x/../assets/…` (a browser resolves those).
     const index = current.files.get('index.html');
-    if (name.startsWith('assets/') || !index)
+    if (posix.normalize(`/${name}`).startsWith('/assets/') || !index)
       return withSecurityHeaders(reply)
         .code(404)
         .header('cache-control', 'no-store')
