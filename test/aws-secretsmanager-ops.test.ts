@@ -654,10 +654,13 @@ for (const engine of ['sqlite', 'postgres'] as const)
           run('RotateSecret', {
             SecretId: 'rot',
             RotationLambdaARN: 'arn:aws:lambda:local:123456789012:function:f',
+            RotationRules: { AutomaticallyAfterDays: 1 },
           }),
-          'InvalidRequestException',
-          /not supported/,
+          'AccessDeniedException',
+          /^Secrets Manager cannot invoke the specified Lambda function\./,
         );
+        // As on AWS for a function it cannot invoke: nothing changed.
+        assert.equal((await run('DescribeSecret', { SecretId: 'rot' })).RotationEnabled, undefined);
         await fails(run('RotateSecret', { SecretId: 'rot' }), 'InvalidRequestException', /no rotator/);
         await run('RotateSecret', {
           SecretId: 'rot',

@@ -166,8 +166,8 @@ describe('AWS Secrets Manager through @aws-sdk/client-secrets-manager', () => {
           RotationLambdaARN: 'arn:aws:lambda:local:123456789012:function:x',
         }),
       ),
-      'InvalidRequestException',
-      /not supported/,
+      'AccessDeniedException',
+      /cannot invoke the specified Lambda function/,
     );
     await client.send(
       new sm.RotateSecretCommand({

@@ -65,10 +65,12 @@ export function rotationOperations(app: App): Record<string, AwsOperation> {
           live: true,
         });
         let { secret } = named;
+        // Coffer never invokes Lambda functions (it runs its own rotators, configured natively):
+        // answered as AWS answers a function it cannot invoke, and nothing is changed.
         if (input.RotationLambdaARN)
           throw new AwsError(
-            'InvalidRequestException',
-            'Rotation Lambda functions are not supported: Coffer rotates with its own rotators (random, postgresql, webhook), configured through its native API.',
+            'AccessDeniedException',
+            'Secrets Manager cannot invoke the specified Lambda function. Ensure that the function policy grants access to the principal secretsmanager.amazonaws.com.',
           );
         if (input.RotationRules) {
           // Setting a schedule changes the secret's metadata, as the native PATCH does.
