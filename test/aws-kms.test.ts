@@ -303,7 +303,14 @@ describe('AWS KMS face (official SDK, real listener)', () => {
   test('Sign/Verify (RSA-PSS and ECDSA, RAW and DIGEST), GetPublicKey DER, RSA-OAEP encryption, HMAC', async () => {
     const rsa = (await kms.send(new CreateKeyCommand({ KeySpec: 'RSA_2048', KeyUsage: 'SIGN_VERIFY' })))
       .KeyMetadata!;
-    assert.ok(rsa.SigningAlgorithms!.includes('RSASSA_PKCS1_V1_5_SHA_256'));
+    assert.deepEqual(rsa.SigningAlgorithms, [
+      'RSASSA_PKCS1_V1_5_SHA_256',
+      'RSASSA_PKCS1_V1_5_SHA_384',
+      'RSASSA_PKCS1_V1_5_SHA_512',
+      'RSASSA_PSS_SHA_256',
+      'RSASSA_PSS_SHA_384',
+      'RSASSA_PSS_SHA_512',
+    ]);
     const message = utf8('sign me');
     const signed = await kms.send(
       new SignCommand({ KeyId: rsa.KeyId, Message: message, SigningAlgorithm: 'RSASSA_PSS_SHA_256' }),

@@ -80,13 +80,14 @@ export function signingAlgorithmsOf(key: CryptoKey): string[] | undefined {
   if (key.algorithm === 'ecdsa-p256') return ['ECDSA_SHA_256'];
   if (key.algorithm === 'ecdsa-p384') return ['ECDSA_SHA_384'];
   if (key.algorithm === 'ed25519') return ['ED25519_SHA_512'];
+  // AWS's order (DescribeKey and GetPublicKey answer the PKCS #1 v1.5 algorithms first).
   return [
-    'RSASSA_PSS_SHA_256',
-    'RSASSA_PSS_SHA_384',
-    'RSASSA_PSS_SHA_512',
     'RSASSA_PKCS1_V1_5_SHA_256',
     'RSASSA_PKCS1_V1_5_SHA_384',
     'RSASSA_PKCS1_V1_5_SHA_512',
+    'RSASSA_PSS_SHA_256',
+    'RSASSA_PSS_SHA_384',
+    'RSASSA_PSS_SHA_512',
   ];
 }
 
