@@ -9,6 +9,7 @@ import type { BindingView, Condition, PolicyView, RoleView } from '../../../src/
 import { api, get, type Page, seg } from '../api/client.ts';
 import { useLoad } from '../api/use-load.ts';
 import { usePermissions } from '../api/use-permissions.ts';
+import { DataTable } from './DataTable.tsx';
 import { EmptyState } from './EmptyState.tsx';
 import { ErrorBox } from './ErrorBox.tsx';
 
@@ -163,53 +164,42 @@ export function PolicyTable(props: PolicyTableProps): ReactNode {
         </EmptyState>
       )}
       {policy.data && policy.data.bindings.length > 0 && (
-        <div className="table-wrap">
-          <table className="policy">
-            <caption className="sr-only">Bindings: role, members, condition and expiry</caption>
-            <thead>
-              <tr>
-                <th scope="col">Role</th>
-                <th scope="col">Members</th>
-                <th scope="col">Condition</th>
-                <th scope="col">Expires</th>
-              </tr>
-            </thead>
-            <tbody>
-              {policy.data.bindings.map((binding, index) => (
-                <tr key={`${binding.role} ${binding.condition?.title ?? ''} ${index}`}>
-                  <td>
-                    <span className="mono">{binding.role}</span>
-                    {titles.get(binding.role) && (
-                      <div className="muted small">{titles.get(binding.role)}</div>
-                    )}
-                  </td>
-                  <td>
-                    <ul className="plain">
-                      {binding.members.map((member) => (
-                        <li key={member}>
-                          <span className="mono">{member}</span>{' '}
-                          {can.has('iam.policies.set') && (
-                            <button
-                              type="button"
-                              className="link"
-                              disabled={busy}
-                              aria-label={`Remove ${member} from ${binding.role}`}
-                              onClick={() => void save(withoutMember(policy.data!.bindings, index, member))}
-                            >
-                              Remove
-                            </button>
-                          )}
-                        </li>
-                      ))}
-                    </ul>
-                  </td>
-                  <td>{binding.condition?.title ?? <span className="muted">none</span>}</td>
-                  <td>{expiry(binding.condition)}</td>
-                </tr>
-              ))}
-            </tbody>
-          </table>
-        </div>
+        <DataTable
+          caption="Bindings: role, members, condition and expiry"
+          columns={['Role', 'Members', 'Condition', 'Expires']}
+          className="policy"
+        >
+          {policy.data.bindings.map((binding, index) => (
+            <tr key={`${binding.role} ${binding.condition?.title ?? ''} ${index}`}>
+              <td>
+                <span className="mono">{binding.role}</span>
+                {titles.get(binding.role) && <div className="muted small">{titles.get(binding.role)}</div>}
+              </td>
+              <td>
+                <ul className="plain">
+                  {binding.members.map((member) => (
+                    <li key={member}>
+                      <span className="mono">{member}</span>{' '}
+                      {can.has('iam.policies.set') && (
+                        <button
+                          type="button"
+                          className="link"
+                          disabled={busy}
+                          aria-label={`Remove ${member} from ${binding.role}`}
+                          onClick={() => void save(withoutMember(policy.data!.bindings, index, member))}
+                        >
+                          Remove
+                        </button>
+                      )}
+                    </li>
+                  ))}
+                </ul>
+              </td>
+              <td>{binding.condition?.title ?? <span className="muted">none</span>}</td>
+              <td>{expiry(binding.condition)}</td>
+            </tr>
+          ))}
+        </DataTable>
       )}
     </section>
   );

@@ -2,8 +2,9 @@ import { type FormEvent, type ReactNode, useState } from 'react';
 import type { AuditEventView } from '../../../../src/core/api/audit-schemas.ts';
 import { get, type Page as ApiPage, type Query, seg } from '../../api/client.ts';
 import { useLoad } from '../../api/use-load.ts';
+import { DataTable } from '../../components/DataTable.tsx';
 import { EmptyState } from '../../components/EmptyState.tsx';
-import { ErrorBox } from '../../components/ErrorBox.tsx';
+import { LoadStatus } from '../../components/LoadStatus.tsx';
 import { Page } from '../../components/Page.tsx';
 import { Pager, usePager } from '../../components/Pager.tsx';
 import { path } from '../../router.tsx';
@@ -134,8 +135,7 @@ export function AuditPage(props: { readonly projectId: string }): ReactNode {
           </button>
         </div>
       </form>
-      <ErrorBox error={events.error} />
-      {events.loading && <p aria-live="polite">Loading events…</p>}
+      <LoadStatus load={events} what="events" />
       {events.data && events.data.items.length === 0 && (
         <EmptyState title={filtered ? 'No event matches these filters.' : 'No events in this project yet.'}>
           <p>
@@ -146,60 +146,49 @@ export function AuditPage(props: { readonly projectId: string }): ReactNode {
         </EmptyState>
       )}
       {events.data && events.data.items.length > 0 && (
-        <div className="table-wrap">
-          <table data-testid="audit-events" className="audit-events">
-            <caption className="sr-only">Audit events, newest first</caption>
-            <thead>
-              <tr>
-                <th scope="col">Time</th>
-                <th scope="col">Action</th>
-                <th scope="col">Principal</th>
-                <th scope="col">Resource</th>
-                <th scope="col">Result</th>
-                <th scope="col">Details</th>
-              </tr>
-            </thead>
-            <tbody>
-              {events.data.items.flatMap((e) => {
-                const rows = [
-                  <tr key={e.id}>
-                    <td className="nowrap">
-                      <time dateTime={e.time}>{new Date(e.time).toLocaleString()}</time>
-                    </td>
-                    <td className="mono">{e.action}</td>
-                    <td className="mono">{e.principal}</td>
-                    <td className="mono">{inProject(e.resource, props.projectId)}</td>
-                    <td>
-                      <span className={e.result === 'ok' ? 'badge ok' : 'badge bad'}>{e.result}</span>{' '}
-                      {e.status}
-                    </td>
-                    <td>
-                      <button
-                        type="button"
-                        className="link"
-                        aria-expanded={open === e.id}
-                        aria-controls={`event-${e.id}`}
-                        aria-label={`${open === e.id ? 'Hide' : 'Show'} details of ${e.action} at ${new Date(e.time).toLocaleString()}`}
-                        onClick={() => setOpen(open === e.id ? null : e.id)}
-                      >
-                        {open === e.id ? 'Hide' : 'Show'}
-                      </button>
-                    </td>
-                  </tr>,
-                ];
-                if (open === e.id)
-                  rows.push(
-                    <tr key={`${e.id} details`} id={`event-${e.id}`}>
-                      <td colSpan={6}>
-                        <EventDetails event={e} />
-                      </td>
-                    </tr>,
-                  );
-                return rows;
-              })}
-            </tbody>
-          </table>
-        </div>
+        <DataTable
+          caption="Audit events, newest first"
+          columns={['Time', 'Action', 'Principal', 'Resource', 'Result', 'Details']}
+          testId="audit-events"
+          className="audit-events"
+        >
+          {events.data.items.flatMap((e) => {
+            const rows = [
+              <tr key={e.id}>
+                <td className="nowrap">
+                  <time dateTime={e.time}>{new Date(e.time).toLocaleString()}</time>
+                </td>
+                <td className="mono">{e.action}</td>
+                <td className="mono">{e.principal}</td>
+                <td className="mono">{inProject(e.resource, props.projectId)}</td>
+                <td>
+                  <span className={e.result === 'ok' ? 'badge ok' : 'badge bad'}>{e.result}</span> {e.status}
+                </td>
+                <td>
+                  <button
+                    type="button"
+                    className="link"
+                    aria-expanded={open === e.id}
+                    aria-controls={`event-${e.id}`}
+                    aria-label={`${open === e.id ? 'Hide' : 'Show'} details of ${e.action} at ${new Date(e.time).toLocaleString()}`}
+                    onClick={() => setOpen(open === e.id ? null : e.id)}
+                  >
+                    {open === e.id ? 'Hide' : 'Show'}
+                  </button>
+                </td>
+              </tr>,
+            ];
+            if (open === e.id)
+              rows.push(
+                <tr key={`${e.id} details`} id={`event-${e.id}`}>
+                  <td colSpan={6}>
+                    <EventDetails event={e} />
+                  </td>
+                </tr>,
+              );
+            return rows;
+          })}
+        </DataTable>
       )}
       <Pager pager={pager} next={events.data?.nextPageToken} label="Audit event pages" />
     </Page>

@@ -1,8 +1,10 @@
-import { type FormEvent, type ReactNode, useState } from 'react';
+import { type ReactNode, useState } from 'react';
 import type { ServiceAccountView } from '../../../../src/core/api/iam-schemas.ts';
 import { api, get, type Page as ApiPage, seg } from '../../api/client.ts';
 import { useLoad } from '../../api/use-load.ts';
 import { usePermissions } from '../../api/use-permissions.ts';
+import { CreateForm } from '../../components/CreateForm.tsx';
+import { DataTable } from '../../components/DataTable.tsx';
 import { EmptyState } from '../../components/EmptyState.tsx';
 import { ErrorBox } from '../../components/ErrorBox.tsx';
 import { Page } from '../../components/Page.tsx';
@@ -74,39 +76,26 @@ function ServiceAccounts(props: { readonly projectId: string }): ReactNode {
         </EmptyState>
       )}
       {list.data && list.data.items.length > 0 && (
-        <div className="table-wrap">
-          <table>
-            <caption className="sr-only">Service accounts</caption>
-            <thead>
-              <tr>
-                <th scope="col">Email</th>
-                <th scope="col">Display name</th>
-                <th scope="col">State</th>
-                <th scope="col">Created</th>
-              </tr>
-            </thead>
-            <tbody>
-              {list.data.items.map((sa) => (
-                <tr key={sa.email}>
-                  <td>
-                    <Link to={path('projects', props.projectId, 'iam', 'service-accounts', sa.email)}>
-                      {sa.email}
-                    </Link>
-                  </td>
-                  <td>{sa.displayName || '—'}</td>
-                  <td>
-                    {sa.disabled ? (
-                      <span className="badge bad">disabled</span>
-                    ) : (
-                      <span className="badge ok">enabled</span>
-                    )}
-                  </td>
-                  <td>{when(sa.createTime)}</td>
-                </tr>
-              ))}
-            </tbody>
-          </table>
-        </div>
+        <DataTable caption="Service accounts" columns={['Email', 'Display name', 'State', 'Created']}>
+          {list.data.items.map((sa) => (
+            <tr key={sa.email}>
+              <td>
+                <Link to={path('projects', props.projectId, 'iam', 'service-accounts', sa.email)}>
+                  {sa.email}
+                </Link>
+              </td>
+              <td>{sa.displayName || '—'}</td>
+              <td>
+                {sa.disabled ? (
+                  <span className="badge bad">disabled</span>
+                ) : (
+                  <span className="badge ok">enabled</span>
+                )}
+              </td>
+              <td>{when(sa.createTime)}</td>
+            </tr>
+          ))}
+        </DataTable>
       )}
       <Pager pager={pager} next={list.data?.nextPageToken ?? undefined} label="Service account pages" />
     </section>
@@ -119,29 +108,25 @@ function CreateServiceAccount(props: {
 }): ReactNode {
   const [name, setName] = useState('');
   const [displayName, setDisplayName] = useState('');
-  const [busy, setBusy] = useState(false);
-  const [error, setError] = useState<unknown>(null);
-  const submit = async (event: FormEvent) => {
-    event.preventDefault();
-    setBusy(true);
-    setError(null);
-    try {
-      const sa = await api<ServiceAccountView>(
-        'POST',
-        `/v2/projects/${seg(props.projectId)}/service-accounts`,
-        {
-          body: { name: name.trim(), ...(displayName.trim() ? { displayName: displayName.trim() } : {}) },
-        },
-      );
-      navigate(path('projects', props.projectId, 'iam', 'service-accounts', sa.email));
-    } catch (err) {
-      setError(err);
-      setBusy(false);
-    }
+  const submit = async () => {
+    const sa = await api<ServiceAccountView>(
+      'POST',
+      `/v2/projects/${seg(props.projectId)}/service-accounts`,
+      {
+        body: { name: name.trim(), ...(displayName.trim() ? { displayName: displayName.trim() } : {}) },
+      },
+    );
+    navigate(path('projects', props.projectId, 'iam', 'service-accounts', sa.email));
   };
   return (
-    <form className="card stack" onSubmit={submit} aria-labelledby="create-sa-title">
-      <h3 id="create-sa-title">Create a service account</h3>
+    <CreateForm
+      titleId="create-sa-title"
+      title="Create a service account"
+      level={3}
+      submitLabel="Create service account"
+      onSubmit={submit}
+      onCancel={props.onCancel}
+    >
       <label>
         Name (6 to 30 characters; the email's first part)
         <input
@@ -157,15 +142,6 @@ function CreateServiceAccount(props: {
         Display name (optional)
         <input value={displayName} maxLength={100} onChange={(e) => setDisplayName(e.target.value)} />
       </label>
-      <ErrorBox error={error} />
-      <div className="actions">
-        <button type="submit" className="primary" disabled={busy}>
-          Create service account
-        </button>
-        <button type="button" onClick={props.onCancel}>
-          Cancel
-        </button>
-      </div>
-    </form>
+    </CreateForm>
   );
 }

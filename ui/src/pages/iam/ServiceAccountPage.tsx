@@ -5,6 +5,7 @@ import { api, get, type Page as ApiPage, seg } from '../../api/client.ts';
 import { useLoad } from '../../api/use-load.ts';
 import { usePermissions } from '../../api/use-permissions.ts';
 import { ConfirmDialog } from '../../components/ConfirmDialog.tsx';
+import { DataTable } from '../../components/DataTable.tsx';
 import { EmptyState } from '../../components/EmptyState.tsx';
 import { ErrorBox } from '../../components/ErrorBox.tsx';
 import { Page } from '../../components/Page.tsx';
@@ -191,40 +192,27 @@ function Tokens(props: { readonly saApi: string; readonly can: { has(p: string):
       {!listable && <p className="muted">You may not list this account's tokens.</p>}
       {list.data && list.data.items.length === 0 && <EmptyState title="No tokens." />}
       {list.data && list.data.items.length > 0 && (
-        <div className="table-wrap">
-          <table>
-            <caption className="sr-only">Tokens (metadata only)</caption>
-            <thead>
-              <tr>
-                <th scope="col">Id</th>
-                <th scope="col">Created</th>
-                <th scope="col">Expires</th>
-                <th scope="col">Actions</th>
-              </tr>
-            </thead>
-            <tbody>
-              {list.data.items.map((t) => (
-                <tr key={t.id}>
-                  <td className="mono">{t.id}</td>
-                  <td>{when(t.createTime)}</td>
-                  <td>{t.expireTime ? when(t.expireTime) : 'never'}</td>
-                  <td>
-                    {props.can.has('iam.service_account_tokens.delete') && (
-                      <button
-                        type="button"
-                        className="link"
-                        aria-label={`Revoke token ${t.id}`}
-                        onClick={() => setRevoking(t.id)}
-                      >
-                        Revoke
-                      </button>
-                    )}
-                  </td>
-                </tr>
-              ))}
-            </tbody>
-          </table>
-        </div>
+        <DataTable caption="Tokens (metadata only)" columns={['Id', 'Created', 'Expires', 'Actions']}>
+          {list.data.items.map((t) => (
+            <tr key={t.id}>
+              <td className="mono">{t.id}</td>
+              <td>{when(t.createTime)}</td>
+              <td>{t.expireTime ? when(t.expireTime) : 'never'}</td>
+              <td>
+                {props.can.has('iam.service_account_tokens.delete') && (
+                  <button
+                    type="button"
+                    className="link"
+                    aria-label={`Revoke token ${t.id}`}
+                    onClick={() => setRevoking(t.id)}
+                  >
+                    Revoke
+                  </button>
+                )}
+              </td>
+            </tr>
+          ))}
+        </DataTable>
       )}
       {revoking && (
         <ConfirmDialog
@@ -298,52 +286,41 @@ function Keys(props: { readonly saApi: string; readonly can: { has(p: string): b
         </EmptyState>
       )}
       {list.data && list.data.items.length > 0 && (
-        <div className="table-wrap">
-          <table>
-            <caption className="sr-only">Service account keys</caption>
-            <thead>
-              <tr>
-                <th scope="col">Key id</th>
-                <th scope="col">Algorithm</th>
-                <th scope="col">State</th>
-                <th scope="col">Expires</th>
-                <th scope="col">Actions</th>
-              </tr>
-            </thead>
-            <tbody>
-              {list.data.items.map((k) => (
-                <tr key={k.keyId}>
-                  <td className="mono">{k.keyId}</td>
-                  <td>{k.algorithm}</td>
-                  <td>
-                    {k.disabled ? (
-                      <span className="badge bad">disabled</span>
-                    ) : (
-                      <span className="badge ok">enabled</span>
-                    )}
-                  </td>
-                  <td>{k.expireTime ? when(k.expireTime) : 'never'}</td>
-                  <td>
-                    {(['disable', 'enable', 'delete'] as const)
-                      .filter((a) => props.can.has(`iam.service_account_keys.${a}`))
-                      .filter((a) => (a === 'disable' ? !k.disabled : a === 'enable' ? k.disabled : true))
-                      .map((a) => (
-                        <button
-                          key={a}
-                          type="button"
-                          className="link"
-                          aria-label={`${a} key ${k.keyId}`}
-                          onClick={() => setActing({ keyId: k.keyId, action: a })}
-                        >
-                          {a}
-                        </button>
-                      ))}
-                  </td>
-                </tr>
-              ))}
-            </tbody>
-          </table>
-        </div>
+        <DataTable
+          caption="Service account keys"
+          columns={['Key id', 'Algorithm', 'State', 'Expires', 'Actions']}
+        >
+          {list.data.items.map((k) => (
+            <tr key={k.keyId}>
+              <td className="mono">{k.keyId}</td>
+              <td>{k.algorithm}</td>
+              <td>
+                {k.disabled ? (
+                  <span className="badge bad">disabled</span>
+                ) : (
+                  <span className="badge ok">enabled</span>
+                )}
+              </td>
+              <td>{k.expireTime ? when(k.expireTime) : 'never'}</td>
+              <td>
+                {(['disable', 'enable', 'delete'] as const)
+                  .filter((a) => props.can.has(`iam.service_account_keys.${a}`))
+                  .filter((a) => (a === 'disable' ? !k.disabled : a === 'enable' ? k.disabled : true))
+                  .map((a) => (
+                    <button
+                      key={a}
+                      type="button"
+                      className="link"
+                      aria-label={`${a} key ${k.keyId}`}
+                      onClick={() => setActing({ keyId: k.keyId, action: a })}
+                    >
+                      {a}
+                    </button>
+                  ))}
+              </td>
+            </tr>
+          ))}
+        </DataTable>
       )}
       {acting && (
         <ConfirmDialog

@@ -1,6 +1,7 @@
 import { type FormEvent, type ReactNode, useId, useState } from 'react';
 import { ApiError, get, type Page as ApiPage, testPermissions } from '../../api/client.ts';
 import { useLoad } from '../../api/use-load.ts';
+import { DataTable } from '../../components/DataTable.tsx';
 import { ErrorBox } from '../../components/ErrorBox.tsx';
 
 interface PermissionInfo {
@@ -92,33 +93,25 @@ export function TestPermissions(props: { readonly defaultResource: string }): Re
             Filter permissions
             <input value={filter} onChange={(e) => setFilter(e.target.value)} placeholder="secrets." />
           </label>
-          <div className="table-wrap">
-            <table data-testid="permission-results">
-              <caption className="sr-only">Permissions held on {held.resource}</caption>
-              <thead>
-                <tr>
-                  <th scope="col">Permission</th>
-                  <th scope="col">Held</th>
-                  <th scope="col">What it allows</th>
-                </tr>
-              </thead>
-              <tbody>
-                {shown.map((p) => (
-                  <tr key={p.name}>
-                    <td className="mono">{p.name}</td>
-                    <td>
-                      {held.held.has(p.name) ? (
-                        <span className="badge ok">yes</span>
-                      ) : (
-                        <span className="badge bad">no</span>
-                      )}
-                    </td>
-                    <td>{p.description}</td>
-                  </tr>
-                ))}
-              </tbody>
-            </table>
-          </div>
+          <DataTable
+            caption={`Permissions held on ${held.resource}`}
+            columns={['Permission', 'Held', 'What it allows']}
+            testId="permission-results"
+          >
+            {shown.map((p) => (
+              <tr key={p.name}>
+                <td className="mono">{p.name}</td>
+                <td>
+                  {held.held.has(p.name) ? (
+                    <span className="badge ok">yes</span>
+                  ) : (
+                    <span className="badge bad">no</span>
+                  )}
+                </td>
+                <td>{p.description}</td>
+              </tr>
+            ))}
+          </DataTable>
         </>
       )}
     </section>

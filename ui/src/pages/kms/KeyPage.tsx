@@ -4,6 +4,7 @@ import { api, get, type Page as ApiPage } from '../../api/client.ts';
 import { useLoad } from '../../api/use-load.ts';
 import { usePermissions } from '../../api/use-permissions.ts';
 import { ConfirmDialog } from '../../components/ConfirmDialog.tsx';
+import { DataTable } from '../../components/DataTable.tsx';
 import { ErrorBox } from '../../components/ErrorBox.tsx';
 import { KeyStateBanner } from '../../components/KeyStateBanner.tsx';
 import { Page } from '../../components/Page.tsx';
@@ -214,50 +215,36 @@ function Versions(props: {
       <h2 id="versions-title">Versions</h2>
       <ErrorBox error={list.error} />
       {list.data && (
-        <div className="table-wrap">
-          <table>
-            <caption className="sr-only">Key versions</caption>
-            <thead>
-              <tr>
-                <th scope="col">Version</th>
-                <th scope="col">State</th>
-                <th scope="col">Created</th>
-                <th scope="col">Destroyed</th>
-                <th scope="col">Actions</th>
-              </tr>
-            </thead>
-            <tbody>
-              {list.data.items.map((v) => (
-                <tr key={v.version}>
-                  <td>
-                    {v.version}
-                    {v.version === props.primary && <span className="badge"> primary</span>}
-                  </td>
-                  <td>
-                    <KeyStateBadge state={v.state} />
-                  </td>
-                  <td>{when(v.createTime)}</td>
-                  <td>{when(v.destroyTime)}</td>
-                  <td>
-                    {(['enable', 'disable', 'destroy', 'restore'] as const)
-                      .filter((action) => allowed(v, action))
-                      .map((action) => (
-                        <button
-                          key={action}
-                          type="button"
-                          className={action === 'destroy' ? 'link danger-text' : 'link'}
-                          aria-label={`${action} version ${v.version}`}
-                          onClick={() => setActing({ version: v.version, action })}
-                        >
-                          {action}
-                        </button>
-                      ))}
-                  </td>
-                </tr>
-              ))}
-            </tbody>
-          </table>
-        </div>
+        <DataTable caption="Key versions" columns={['Version', 'State', 'Created', 'Destroyed', 'Actions']}>
+          {list.data.items.map((v) => (
+            <tr key={v.version}>
+              <td>
+                {v.version}
+                {v.version === props.primary && <span className="badge"> primary</span>}
+              </td>
+              <td>
+                <KeyStateBadge state={v.state} />
+              </td>
+              <td>{when(v.createTime)}</td>
+              <td>{when(v.destroyTime)}</td>
+              <td>
+                {(['enable', 'disable', 'destroy', 'restore'] as const)
+                  .filter((action) => allowed(v, action))
+                  .map((action) => (
+                    <button
+                      key={action}
+                      type="button"
+                      className={action === 'destroy' ? 'link danger-text' : 'link'}
+                      aria-label={`${action} version ${v.version}`}
+                      onClick={() => setActing({ version: v.version, action })}
+                    >
+                      {action}
+                    </button>
+                  ))}
+              </td>
+            </tr>
+          ))}
+        </DataTable>
       )}
       <Pager pager={pager} next={list.data?.nextPageToken} label="Version pages" />
       {acting && (

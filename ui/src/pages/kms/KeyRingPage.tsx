@@ -1,10 +1,13 @@
-import { type FormEvent, type ReactNode, useState } from 'react';
+import { type ReactNode, useState } from 'react';
 import type { KeyRingView, KeyView } from '../../../../src/core/api/kms-schemas.ts';
 import { api, get, type Page as ApiPage } from '../../api/client.ts';
 import { useLoad } from '../../api/use-load.ts';
 import { usePermissions } from '../../api/use-permissions.ts';
+import { CreateForm, OpenFormButton } from '../../components/CreateForm.tsx';
+import { DataTable } from '../../components/DataTable.tsx';
 import { EmptyState } from '../../components/EmptyState.tsx';
 import { ErrorBox } from '../../components/ErrorBox.tsx';
+import { LoadStatus } from '../../components/LoadStatus.tsx';
 import { Page } from '../../components/Page.tsx';
 import { Pager, usePager } from '../../components/Pager.tsx';
 import { PolicyTable } from '../../components/PolicyTable.tsx';
@@ -50,14 +53,9 @@ export function KeyRingPage(props: KeyRingPlace): ReactNode {
       ]}
       actions={
         can.has('kms.keys.create') && (
-          <button
-            type="button"
-            className="primary"
-            onClick={() => setCreating(true)}
-            aria-expanded={creating}
-          >
+          <OpenFormButton open={creating} onOpen={() => setCreating(true)}>
             Create key
-          </button>
+          </OpenFormButton>
         )
       }
     >
@@ -77,8 +75,7 @@ export function KeyRingPage(props: KeyRingPlace): ReactNode {
       {creating && <CreateKey place={props} onCancel={() => setCreating(false)} />}
       <section className="stack" aria-labelledby="keys-title">
         <h2 id="keys-title">Keys</h2>
-        <ErrorBox error={keys.error} />
-        {keys.loading && <p aria-live="polite">Loading keys…</p>}
+        <LoadStatus load={keys} what="keys" />
         {keys.data && keys.data.items.length === 0 && !pager.token && (
           <EmptyState title="No keys in this key ring yet.">
             {can.has('kms.keys.create') ? (
@@ -89,40 +86,28 @@ export function KeyRingPage(props: KeyRingPlace): ReactNode {
           </EmptyState>
         )}
         {keys.data && keys.data.items.length > 0 && (
-          <div className="table-wrap">
-            <table>
-              <caption className="sr-only">Keys of the key ring</caption>
-              <thead>
-                <tr>
-                  <th scope="col">Key</th>
-                  <th scope="col">State</th>
-                  <th scope="col">Algorithm</th>
-                  <th scope="col">Purpose</th>
-                  <th scope="col">Primary version</th>
-                  <th scope="col">Created</th>
-                </tr>
-              </thead>
-              <tbody>
-                {keys.data.items.map((key) => (
-                  <tr key={key.id}>
-                    <td>
-                      <Link to={keyPage({ ...props, keyId: key.id })}>
-                        {key.slug ?? key.displayName ?? key.id}
-                      </Link>
-                      <div className="mono small muted">{key.id}</div>
-                    </td>
-                    <td>
-                      <KeyStateBadge state={key.state} />
-                    </td>
-                    <td className="mono">{key.algorithm}</td>
-                    <td>{key.purpose}</td>
-                    <td>{key.primaryVersion}</td>
-                    <td>{when(key.createTime)}</td>
-                  </tr>
-                ))}
-              </tbody>
-            </table>
-          </div>
+          <DataTable
+            caption="Keys of the key ring"
+            columns={['Key', 'State', 'Algorithm', 'Purpose', 'Primary version', 'Created']}
+          >
+            {keys.data.items.map((key) => (
+              <tr key={key.id}>
+                <td>
+                  <Link to={keyPage({ ...props, keyId: key.id })}>
+                    {key.slug ?? key.displayName ?? key.id}
+                  </Link>
+                  <div className="mono small muted">{key.id}</div>
+                </td>
+                <td>
+                  <KeyStateBadge state={key.state} />
+                </td>
+                <td className="mono">{key.algorithm}</td>
+                <td>{key.purpose}</td>
+                <td>{key.primaryVersion}</td>
+                <td>{when(key.createTime)}</td>
+              </tr>
+            ))}
+          </DataTable>
         )}
         <Pager pager={pager} next={keys.data?.nextPageToken} label="Key pages" />
       </section>
@@ -137,36 +122,32 @@ function CreateKey(props: { readonly place: KeyRingPlace; readonly onCancel: () 
   const [slug, setSlug] = useState('');
   const [displayName, setDisplayName] = useState('');
   const [rotationDays, setRotationDays] = useState('');
-  const [busy, setBusy] = useState(false);
-  const [error, setError] = useState<unknown>(null);
   const choosePurpose = (next: string) => {
     setPurpose(next);
     setAlgorithm(algorithmsByPurpose[next]![0]!);
   };
-  const submit = async (event: FormEvent) => {
-    event.preventDefault();
-    setBusy(true);
-    setError(null);
-    try {
-      const days = Number(rotationDays);
-      const key = await api<KeyView>('POST', `${keyRingApi(props.place)}/keys`, {
-        body: {
-          algorithm,
-          purpose,
-          ...(slug.trim() ? { slug: slug.trim() } : {}),
-          ...(displayName.trim() ? { displayName: displayName.trim() } : {}),
-          ...(rotationDays && days > 0 ? { rotationPeriod: `${Math.round(days * 86400)}s` } : {}),
-        },
-      });
-      navigate(keyPage({ ...props.place, keyId: key.id }));
-    } catch (err) {
-      setError(err);
-      setBusy(false);
-    }
+  const submit = async () => {
+    const days = Number(rotationDays);
+    const key = await api<KeyView>('POST', `${keyRingApi(props.place)}/keys`, {
+      body: {
+        algorithm,
+        purpose,
+        ...(slug.trim() ? { slug: slug.trim() } : {}),
+        ...(displayName.trim() ? { displayName: displayName.trim() } : {}),
+        ...(rotationDays && days > 0 ? { rotationPeriod: `${Math.round(days * 86400)}s` } : {}),
+      },
+    });
+    navigate(keyPage({ ...props.place, keyId: key.id }));
   };
   return (
-    <form className="card stack" onSubmit={submit} aria-labelledby="create-key-title">
-      <h2 id="create-key-title">Create a key</h2>
+    <CreateForm
+      titleId="create-key-title"
+      title="Create a key"
+      level={2}
+      submitLabel="Create key"
+      onSubmit={submit}
+      onCancel={props.onCancel}
+    >
       <label>
         Purpose
         <select value={purpose} onChange={(e) => choosePurpose(e.target.value)}>
@@ -204,15 +185,6 @@ function CreateKey(props: { readonly place: KeyRingPlace; readonly onCancel: () 
         Automatic rotation every N days (optional)
         <input type="number" min={1} value={rotationDays} onChange={(e) => setRotationDays(e.target.value)} />
       </label>
-      <ErrorBox error={error} />
-      <div className="actions">
-        <button type="submit" className="primary" disabled={busy}>
-          Create key
-        </button>
-        <button type="button" onClick={props.onCancel}>
-          Cancel
-        </button>
-      </div>
-    </form>
+    </CreateForm>
   );
 }

@@ -1,10 +1,12 @@
-import { type FormEvent, type ReactNode, useState } from 'react';
+import { type ReactNode, useState } from 'react';
 import type { KeyRingView } from '../../../../src/core/api/kms-schemas.ts';
 import { api, get, type Page as ApiPage } from '../../api/client.ts';
 import { useLoad } from '../../api/use-load.ts';
 import { usePermissions } from '../../api/use-permissions.ts';
+import { CreateForm, OpenFormButton } from '../../components/CreateForm.tsx';
+import { DataTable } from '../../components/DataTable.tsx';
 import { EmptyState } from '../../components/EmptyState.tsx';
-import { ErrorBox } from '../../components/ErrorBox.tsx';
+import { LoadStatus } from '../../components/LoadStatus.tsx';
 import { Page } from '../../components/Page.tsx';
 import { Pager, usePager } from '../../components/Pager.tsx';
 import { Link, navigate, path } from '../../router.tsx';
@@ -29,8 +31,7 @@ export function KmsPage(props: { readonly projectId: string }): ReactNode {
         { label: 'KMS' },
       ]}
     >
-      <ErrorBox error={regions.error} />
-      {regions.loading && <p aria-live="polite">Loading regions…</p>}
+      <LoadStatus load={regions} what="regions" />
       {regions.data && kmsRegions.length === 0 && (
         <EmptyState title="No region offers KMS on this server.">
           <p>Ask the operator to enable KMS in a region (server configuration).</p>
@@ -68,22 +69,16 @@ function KeyRings(props: { readonly projectId: string; readonly regionId: string
         <h2 id="keyrings-title">Key rings in {regionId}</h2>
         {can.has('kms.key_rings.create') && (
           <div className="actions">
-            <button
-              type="button"
-              className="primary"
-              onClick={() => setCreating(true)}
-              aria-expanded={creating}
-            >
+            <OpenFormButton open={creating} onOpen={() => setCreating(true)}>
               Create key ring
-            </button>
+            </OpenFormButton>
           </div>
         )}
       </div>
       {creating && (
         <CreateKeyRing projectId={projectId} regionId={regionId} onCancel={() => setCreating(false)} />
       )}
-      <ErrorBox error={list.error} />
-      {list.loading && <p aria-live="polite">Loading key rings…</p>}
+      <LoadStatus load={list} what="key rings" />
       {list.data && list.data.items.length === 0 && !pager.token && (
         <EmptyState title="No key rings in this region yet.">
           {can.has('kms.key_rings.create') ? (
@@ -96,33 +91,18 @@ function KeyRings(props: { readonly projectId: string; readonly regionId: string
         </EmptyState>
       )}
       {list.data && list.data.items.length > 0 && (
-        <div className="table-wrap">
-          <table>
-            <caption className="sr-only">Key rings</caption>
-            <thead>
-              <tr>
-                <th scope="col">Key ring</th>
-                <th scope="col">Id</th>
-                <th scope="col">Description</th>
-                <th scope="col">Created</th>
-              </tr>
-            </thead>
-            <tbody>
-              {list.data.items.map((ring) => (
-                <tr key={ring.id}>
-                  <td>
-                    <Link to={keyRingPage({ projectId, regionId, keyRingId: ring.id })}>
-                      {ring.displayName}
-                    </Link>
-                  </td>
-                  <td className="mono">{ring.id}</td>
-                  <td>{ring.description || <span className="muted">—</span>}</td>
-                  <td>{when(ring.createTime)}</td>
-                </tr>
-              ))}
-            </tbody>
-          </table>
-        </div>
+        <DataTable caption="Key rings" columns={['Key ring', 'Id', 'Description', 'Created']}>
+          {list.data.items.map((ring) => (
+            <tr key={ring.id}>
+              <td>
+                <Link to={keyRingPage({ projectId, regionId, keyRingId: ring.id })}>{ring.displayName}</Link>
+              </td>
+              <td className="mono">{ring.id}</td>
+              <td>{ring.description || <span className="muted">—</span>}</td>
+              <td>{when(ring.createTime)}</td>
+            </tr>
+          ))}
+        </DataTable>
       )}
       <Pager pager={pager} next={list.data?.nextPageToken} label="Key ring pages" />
     </section>
@@ -136,28 +116,24 @@ function CreateKeyRing(props: {
 }): ReactNode {
   const [displayName, setDisplayName] = useState('');
   const [description, setDescription] = useState('');
-  const [busy, setBusy] = useState(false);
-  const [error, setError] = useState<unknown>(null);
-  const submit = async (event: FormEvent) => {
-    event.preventDefault();
-    setBusy(true);
-    setError(null);
-    try {
-      const ring = await api<KeyRingView>('POST', `${regionApi(props.projectId, props.regionId)}/keyrings`, {
-        body: {
-          displayName: displayName.trim(),
-          ...(description.trim() ? { description: description.trim() } : {}),
-        },
-      });
-      navigate(keyRingPage({ projectId: props.projectId, regionId: props.regionId, keyRingId: ring.id }));
-    } catch (err) {
-      setError(err);
-      setBusy(false);
-    }
+  const submit = async () => {
+    const ring = await api<KeyRingView>('POST', `${regionApi(props.projectId, props.regionId)}/keyrings`, {
+      body: {
+        displayName: displayName.trim(),
+        ...(description.trim() ? { description: description.trim() } : {}),
+      },
+    });
+    navigate(keyRingPage({ projectId: props.projectId, regionId: props.regionId, keyRingId: ring.id }));
   };
   return (
-    <form className="card stack" onSubmit={submit} aria-labelledby="create-keyring-title">
-      <h3 id="create-keyring-title">Create a key ring</h3>
+    <CreateForm
+      titleId="create-keyring-title"
+      title="Create a key ring"
+      level={3}
+      submitLabel="Create key ring"
+      onSubmit={submit}
+      onCancel={props.onCancel}
+    >
       <label>
         Display name
         <input
@@ -171,15 +147,6 @@ function CreateKeyRing(props: {
         Description (optional)
         <input value={description} maxLength={1000} onChange={(e) => setDescription(e.target.value)} />
       </label>
-      <ErrorBox error={error} />
-      <div className="actions">
-        <button type="submit" className="primary" disabled={busy}>
-          Create key ring
-        </button>
-        <button type="button" onClick={props.onCancel}>
-          Cancel
-        </button>
-      </div>
-    </form>
+    </CreateForm>
   );
 }

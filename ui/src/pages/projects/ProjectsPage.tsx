@@ -1,10 +1,12 @@
-import { type FormEvent, type ReactNode, useState } from 'react';
+import { type ReactNode, useState } from 'react';
 import type { ProjectView } from '../../../../src/core/api/projects-schemas.ts';
 import { api, get, type Page as ApiPage } from '../../api/client.ts';
 import { useLoad } from '../../api/use-load.ts';
 import { usePermissions } from '../../api/use-permissions.ts';
+import { CreateForm, OpenFormButton } from '../../components/CreateForm.tsx';
+import { DataTable } from '../../components/DataTable.tsx';
 import { EmptyState } from '../../components/EmptyState.tsx';
-import { ErrorBox } from '../../components/ErrorBox.tsx';
+import { LoadStatus } from '../../components/LoadStatus.tsx';
 import { Page } from '../../components/Page.tsx';
 import { Pager, usePager } from '../../components/Pager.tsx';
 import { Link, navigate, path } from '../../router.tsx';
@@ -23,20 +25,14 @@ export function ProjectsPage(): ReactNode {
       title="Projects"
       actions={
         can.has('projects.create') && (
-          <button
-            type="button"
-            className="primary"
-            onClick={() => setCreating(true)}
-            aria-expanded={creating}
-          >
+          <OpenFormButton open={creating} onOpen={() => setCreating(true)}>
             Create project
-          </button>
+          </OpenFormButton>
         )
       }
     >
       {creating && <CreateProject onCancel={() => setCreating(false)} />}
-      <ErrorBox error={list.error} />
-      {list.loading && <p aria-live="polite">Loading projects…</p>}
+      <LoadStatus load={list} what="projects" />
       {list.data && list.data.items.length === 0 && !pager.token && (
         <EmptyState title="No projects yet.">
           {can.has('projects.create') ? (
@@ -47,34 +43,21 @@ export function ProjectsPage(): ReactNode {
         </EmptyState>
       )}
       {list.data && list.data.items.length > 0 && (
-        <div className="table-wrap">
-          <table>
-            <caption className="sr-only">Projects</caption>
-            <thead>
-              <tr>
-                <th scope="col">Project</th>
-                <th scope="col">Id</th>
-                <th scope="col">Features</th>
-                <th scope="col">Created</th>
-              </tr>
-            </thead>
-            <tbody>
-              {list.data.items.map((project) => (
-                <tr key={project.id}>
-                  <td>
-                    <Link to={path('projects', project.id)}>{project.displayName || project.id}</Link>
-                  </td>
-                  <td className="mono">{project.id}</td>
-                  <td>
-                    {project.features.secrets && <span className="badge">secrets</span>}
-                    {project.features.kms && <span className="badge">kms</span>}
-                  </td>
-                  <td>{new Date(project.createTime).toLocaleString()}</td>
-                </tr>
-              ))}
-            </tbody>
-          </table>
-        </div>
+        <DataTable caption="Projects" columns={['Project', 'Id', 'Features', 'Created']}>
+          {list.data.items.map((project) => (
+            <tr key={project.id}>
+              <td>
+                <Link to={path('projects', project.id)}>{project.displayName || project.id}</Link>
+              </td>
+              <td className="mono">{project.id}</td>
+              <td>
+                {project.features.secrets && <span className="badge">secrets</span>}
+                {project.features.kms && <span className="badge">kms</span>}
+              </td>
+              <td>{new Date(project.createTime).toLocaleString()}</td>
+            </tr>
+          ))}
+        </DataTable>
       )}
       <Pager pager={pager} next={list.data?.nextPageToken} label="Projects pages" />
     </Page>
@@ -85,25 +68,20 @@ function CreateProject(props: { readonly onCancel: () => void }): ReactNode {
   const [displayName, setDisplayName] = useState('');
   const [secrets, setSecrets] = useState(true);
   const [kms, setKms] = useState(true);
-  const [busy, setBusy] = useState(false);
-  const [error, setError] = useState<unknown>(null);
-  const submit = async (event: FormEvent) => {
-    event.preventDefault();
-    setBusy(true);
-    setError(null);
-    try {
-      const project = await api<ProjectView>('POST', '/v2/projects', {
-        body: { displayName: displayName.trim(), features: { secrets, kms } },
-      });
-      navigate(path('projects', project.id));
-    } catch (err) {
-      setError(err);
-      setBusy(false);
-    }
+  const submit = async () => {
+    const project = await api<ProjectView>('POST', '/v2/projects', {
+      body: { displayName: displayName.trim(), features: { secrets, kms } },
+    });
+    navigate(path('projects', project.id));
   };
   return (
-    <form className="card stack" onSubmit={submit} aria-labelledby="create-project-title">
-      <h2 id="create-project-title">Create a project</h2>
+    <CreateForm
+      titleId="create-project-title"
+      title="Create a project"
+      level={2}
+      onSubmit={submit}
+      onCancel={props.onCancel}
+    >
       <label>
         Display name
         <input value={displayName} maxLength={200} onChange={(e) => setDisplayName(e.target.value)} />
@@ -119,15 +97,6 @@ function CreateProject(props: { readonly onCancel: () => void }): ReactNode {
           KMS
         </label>
       </fieldset>
-      <ErrorBox error={error} />
-      <div className="actions">
-        <button type="submit" className="primary" disabled={busy}>
-          Create
-        </button>
-        <button type="button" onClick={props.onCancel}>
-          Cancel
-        </button>
-      </div>
-    </form>
+    </CreateForm>
   );
 }

@@ -1,10 +1,10 @@
-import { type FormEvent, type ReactNode, useId, useState } from 'react';
+import { type ReactNode, useId, useState } from 'react';
 import type { ServiceAccountView } from '../../../../src/core/api/iam-schemas.ts';
 import type { KeyRingView, KeyView } from '../../../../src/core/api/kms-schemas.ts';
 import type { InstanceView } from '../../../../src/core/api/secrets-schemas.ts';
 import { api, get, type Page as ApiPage, seg } from '../../api/client.ts';
 import { useLoad } from '../../api/use-load.ts';
-import { ErrorBox } from '../../components/ErrorBox.tsx';
+import { CreateForm } from '../../components/CreateForm.tsx';
 import { navigate } from '../../router.tsx';
 import { instancePage, instancesApi, projectApi } from './secret-paths.ts';
 
@@ -57,8 +57,6 @@ export function CreateInstance(props: {
   const [keyId, setKeyId] = useState('');
   const [keyVersion, setKeyVersion] = useState('1');
   const [serviceAccountEmail, setServiceAccountEmail] = useState('');
-  const [busy, setBusy] = useState(false);
-  const [error, setError] = useState<unknown>(null);
   const region = `${projectApi(projectId)}/regions/${seg(regionId)}`;
   const rings = useLoad(`rings ${region} ${withKey}`, (signal) =>
     withKey
@@ -81,33 +79,30 @@ export function CreateInstance(props: {
   );
   const symmetric = keys.data?.items.filter((k) => k.purpose === 'encrypt_decrypt');
 
-  const submit = async (event: FormEvent) => {
-    event.preventDefault();
-    setBusy(true);
-    setError(null);
-    try {
-      const kmsKey = withKey
-        ? {
-            projectId,
-            regionId,
-            keyRingId: keyRingId.trim(),
-            keyId: keyId.trim(),
-            keyVersion: Number(keyVersion),
-            serviceAccountEmail: serviceAccountEmail.trim(),
-          }
-        : null;
-      const instance = await api<InstanceView>('POST', instancesApi(projectId, regionId), {
-        body: { name: name.trim(), kmsKey },
-      });
-      navigate(instancePage({ projectId, regionId, instanceId: instance.id }));
-    } catch (err) {
-      setError(err);
-      setBusy(false);
-    }
+  const submit = async () => {
+    const kmsKey = withKey
+      ? {
+          projectId,
+          regionId,
+          keyRingId: keyRingId.trim(),
+          keyId: keyId.trim(),
+          keyVersion: Number(keyVersion),
+          serviceAccountEmail: serviceAccountEmail.trim(),
+        }
+      : null;
+    const instance = await api<InstanceView>('POST', instancesApi(projectId, regionId), {
+      body: { name: name.trim(), kmsKey },
+    });
+    navigate(instancePage({ projectId, regionId, instanceId: instance.id }));
   };
   return (
-    <form className="card stack" onSubmit={submit} aria-labelledby="create-instance-title">
-      <h2 id="create-instance-title">Create an instance</h2>
+    <CreateForm
+      titleId="create-instance-title"
+      title="Create an instance"
+      level={2}
+      onSubmit={submit}
+      onCancel={props.onCancel}
+    >
       <label>
         Name
         <input value={name} required maxLength={200} onChange={(e) => setName(e.target.value)} />
@@ -179,15 +174,6 @@ export function CreateInstance(props: {
           </p>
         </fieldset>
       )}
-      <ErrorBox error={error} />
-      <div className="actions">
-        <button type="submit" className="primary" disabled={busy}>
-          Create
-        </button>
-        <button type="button" onClick={props.onCancel}>
-          Cancel
-        </button>
-      </div>
-    </form>
+    </CreateForm>
   );
 }

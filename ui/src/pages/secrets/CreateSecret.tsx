@@ -1,6 +1,6 @@
-import { type FormEvent, type ReactNode, useState } from 'react';
+import { type ReactNode, useState } from 'react';
 import { api } from '../../api/client.ts';
-import { ErrorBox } from '../../components/ErrorBox.tsx';
+import { CreateForm } from '../../components/CreateForm.tsx';
 import { type InstancePlace, instanceApi, parseLabels } from './secret-paths.ts';
 
 /** Creating a secret: its path, labels, optionally a key binding and a first value. */
@@ -13,27 +13,22 @@ export function CreateSecret(props: {
   const [labels, setLabels] = useState('');
   const [keyIdentity, setKeyIdentity] = useState('');
   const [value, setValue] = useState('');
-  const [busy, setBusy] = useState(false);
-  const [error, setError] = useState<unknown>(null);
-  const submit = async (event: FormEvent) => {
-    event.preventDefault();
-    setBusy(true);
-    setError(null);
-    try {
-      const body: Record<string, unknown> = { path: path.trim(), labels: parseLabels(labels) };
-      if (keyIdentity.trim()) body.kmsKeyIdentity = keyIdentity.trim();
-      if (value !== '') body.value = value;
-      await api('POST', `${instanceApi(props.place)}/secrets`, { body });
-      setValue('');
-      props.onCreated(path.trim());
-    } catch (err) {
-      setError(err);
-      setBusy(false);
-    }
+  const submit = async () => {
+    const body: Record<string, unknown> = { path: path.trim(), labels: parseLabels(labels) };
+    if (keyIdentity.trim()) body.kmsKeyIdentity = keyIdentity.trim();
+    if (value !== '') body.value = value;
+    await api('POST', `${instanceApi(props.place)}/secrets`, { body });
+    setValue('');
+    props.onCreated(path.trim());
   };
   return (
-    <form className="card stack" onSubmit={submit} aria-labelledby="create-secret-title">
-      <h3 id="create-secret-title">Create a secret</h3>
+    <CreateForm
+      titleId="create-secret-title"
+      title="Create a secret"
+      level={3}
+      onSubmit={submit}
+      onCancel={props.onCancel}
+    >
       <label>
         Path
         <input
@@ -67,15 +62,6 @@ export function CreateSecret(props: {
           onChange={(e) => setValue(e.target.value)}
         />
       </label>
-      <ErrorBox error={error} />
-      <div className="actions">
-        <button type="submit" className="primary" disabled={busy}>
-          Create
-        </button>
-        <button type="button" onClick={props.onCancel}>
-          Cancel
-        </button>
-      </div>
-    </form>
+    </CreateForm>
   );
 }

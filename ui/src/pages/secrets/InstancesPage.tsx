@@ -3,8 +3,10 @@ import type { InstanceView } from '../../../../src/core/api/secrets-schemas.ts';
 import { get, type Page as ApiPage } from '../../api/client.ts';
 import { useLoad } from '../../api/use-load.ts';
 import { usePermissions } from '../../api/use-permissions.ts';
+import { OpenFormButton } from '../../components/CreateForm.tsx';
+import { DataTable } from '../../components/DataTable.tsx';
 import { EmptyState } from '../../components/EmptyState.tsx';
-import { ErrorBox } from '../../components/ErrorBox.tsx';
+import { LoadStatus } from '../../components/LoadStatus.tsx';
 import { Page } from '../../components/Page.tsx';
 import { Pager, usePager } from '../../components/Pager.tsx';
 import { Link } from '../../router.tsx';
@@ -36,22 +38,16 @@ export function InstancesPage(props: { readonly projectId: string; readonly regi
       ]}
       actions={
         can.has('secrets.instances.create') && (
-          <button
-            type="button"
-            className="primary"
-            onClick={() => setCreating(true)}
-            aria-expanded={creating}
-          >
+          <OpenFormButton open={creating} onOpen={() => setCreating(true)}>
             Create instance
-          </button>
+          </OpenFormButton>
         )
       }
     >
       {creating && (
         <CreateInstance projectId={projectId} regionId={regionId} onCancel={() => setCreating(false)} />
       )}
-      <ErrorBox error={list.error} />
-      {list.loading && <p aria-live="polite">Loading instances…</p>}
+      <LoadStatus load={list} what="instances" />
       {list.data && list.data.items.length === 0 && !pager.token && (
         <EmptyState title="No instance in this region yet.">
           {can.has('secrets.instances.create') ? (
@@ -65,37 +61,24 @@ export function InstancesPage(props: { readonly projectId: string; readonly regi
         </EmptyState>
       )}
       {list.data && list.data.items.length > 0 && (
-        <div className="table-wrap">
-          <table>
-            <caption className="sr-only">Instances</caption>
-            <thead>
-              <tr>
-                <th scope="col">Name</th>
-                <th scope="col">Id</th>
-                <th scope="col">KMS key</th>
-                <th scope="col">Created</th>
-              </tr>
-            </thead>
-            <tbody>
-              {list.data.items.map((instance) => (
-                <tr key={instance.id}>
-                  <td>
-                    <Link to={instancePage({ projectId, regionId, instanceId: instance.id })}>
-                      {instance.name}
-                    </Link>
-                  </td>
-                  <td className="mono">{instance.id}</td>
-                  <td className="mono">
-                    {instance.kmsKey
-                      ? `${instance.kmsKey.keyRingId}/${instance.kmsKey.keyId} v${instance.kmsKey.keyVersion}`
-                      : 'none (root protection)'}
-                  </td>
-                  <td>{when(instance.createTime)}</td>
-                </tr>
-              ))}
-            </tbody>
-          </table>
-        </div>
+        <DataTable caption="Instances" columns={['Name', 'Id', 'KMS key', 'Created']}>
+          {list.data.items.map((instance) => (
+            <tr key={instance.id}>
+              <td>
+                <Link to={instancePage({ projectId, regionId, instanceId: instance.id })}>
+                  {instance.name}
+                </Link>
+              </td>
+              <td className="mono">{instance.id}</td>
+              <td className="mono">
+                {instance.kmsKey
+                  ? `${instance.kmsKey.keyRingId}/${instance.kmsKey.keyId} v${instance.kmsKey.keyVersion}`
+                  : 'none (root protection)'}
+              </td>
+              <td>{when(instance.createTime)}</td>
+            </tr>
+          ))}
+        </DataTable>
       )}
       <Pager pager={pager} next={list.data?.nextPageToken} label="Instances pages" />
     </Page>

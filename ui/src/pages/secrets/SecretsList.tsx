@@ -2,6 +2,8 @@ import { type FormEvent, type ReactNode, useId, useState } from 'react';
 import type { SecretView } from '../../../../src/core/api/secrets-schemas.ts';
 import { get, type Page as ApiPage } from '../../api/client.ts';
 import { useLoad } from '../../api/use-load.ts';
+import { OpenFormButton } from '../../components/CreateForm.tsx';
+import { DataTable } from '../../components/DataTable.tsx';
 import { EmptyState } from '../../components/EmptyState.tsx';
 import { ErrorBox } from '../../components/ErrorBox.tsx';
 import { Pager, usePager } from '../../components/Pager.tsx';
@@ -55,14 +57,9 @@ export function SecretsList(props: {
       <div className="page-head">
         <h2 id={headingId}>Secrets</h2>
         {props.canCreate && (
-          <button
-            type="button"
-            className="primary"
-            onClick={() => setCreating(true)}
-            aria-expanded={creating}
-          >
+          <OpenFormButton open={creating} onOpen={() => setCreating(true)}>
             Create secret
-          </button>
+          </OpenFormButton>
         )}
       </div>
       {creating && (
@@ -136,46 +133,34 @@ export function SecretsList(props: {
         </EmptyState>
       )}
       {list.data && list.data.items.length > 0 && (
-        <div className="table-wrap">
-          <table>
-            <caption className="sr-only">Secrets</caption>
-            <thead>
-              <tr>
-                <th scope="col">Path</th>
-                <th scope="col">Labels</th>
-                <th scope="col">Key</th>
-                <th scope="col">Latest version</th>
-                <th scope="col">Expires</th>
-                <th scope="col">Updated</th>
-              </tr>
-            </thead>
-            <tbody>
-              {list.data.items.map((secret) => (
-                <tr key={secret.path}>
-                  <td>
-                    <Link to={secretPage({ ...place, secret: secret.path })}>{secret.path}</Link>
-                    {secret.deleteTime && <span className="badge bad">pending deletion</span>}
-                  </td>
-                  <td>
-                    {Object.entries(secret.labels).map(([k, v]) => (
-                      <span key={k} className="badge">
-                        {k}={v}
-                      </span>
-                    ))}
-                  </td>
-                  <td>
-                    <span className={`badge ${secret.kmsKey.status === 'active' ? 'ok' : 'bad'}`}>
-                      {secret.kmsKey.status.replaceAll('_', ' ')}
-                    </span>
-                  </td>
-                  <td>{secret.latestVersion}</td>
-                  <td>{when(secret.expireTime)}</td>
-                  <td>{when(secret.updateTime)}</td>
-                </tr>
-              ))}
-            </tbody>
-          </table>
-        </div>
+        <DataTable
+          caption="Secrets"
+          columns={['Path', 'Labels', 'Key', 'Latest version', 'Expires', 'Updated']}
+        >
+          {list.data.items.map((secret) => (
+            <tr key={secret.path}>
+              <td>
+                <Link to={secretPage({ ...place, secret: secret.path })}>{secret.path}</Link>
+                {secret.deleteTime && <span className="badge bad">pending deletion</span>}
+              </td>
+              <td>
+                {Object.entries(secret.labels).map(([k, v]) => (
+                  <span key={k} className="badge">
+                    {k}={v}
+                  </span>
+                ))}
+              </td>
+              <td>
+                <span className={`badge ${secret.kmsKey.status === 'active' ? 'ok' : 'bad'}`}>
+                  {secret.kmsKey.status.replaceAll('_', ' ')}
+                </span>
+              </td>
+              <td>{secret.latestVersion}</td>
+              <td>{when(secret.expireTime)}</td>
+              <td>{when(secret.updateTime)}</td>
+            </tr>
+          ))}
+        </DataTable>
       )}
       <Pager pager={pager} next={list.data?.nextPageToken} label="Secrets pages" />
     </section>

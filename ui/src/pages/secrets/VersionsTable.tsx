@@ -1,6 +1,7 @@
 import { type ReactNode, useState } from 'react';
 import { api } from '../../api/client.ts';
 import { ConfirmDialog } from '../../components/ConfirmDialog.tsx';
+import { DataTable } from '../../components/DataTable.tsx';
 import { EmptyState } from '../../components/EmptyState.tsx';
 import { ErrorBox } from '../../components/ErrorBox.tsx';
 import { when } from './secret-paths.ts';
@@ -67,72 +68,60 @@ export function VersionsTable(props: {
   return (
     <>
       <ErrorBox error={error} />
-      <div className="table-wrap">
-        <table>
-          <caption className="sr-only">Versions</caption>
-          <thead>
-            <tr>
-              <th scope="col">Version</th>
-              <th scope="col">State</th>
-              <th scope="col">Stages</th>
-              <th scope="col">Created</th>
-              <th scope="col">Created by</th>
-              <th scope="col">Actions</th>
-            </tr>
-          </thead>
-          <tbody>
-            {props.versions.map((v) => (
-              <tr key={v.version}>
-                <td>{v.version}</td>
-                <td>
-                  <span className={`badge ${v.state === 'enabled' ? 'ok' : 'bad'}`}>{v.state}</span>
-                  {v.destroyTime && <span className="small"> {when(v.destroyTime)}</span>}
-                </td>
-                <td>
-                  {v.stages.length === 0 ? (
-                    <span className="muted">—</span>
-                  ) : (
-                    v.stages.map((stage) => (
-                      <span key={stage} className="badge">
-                        {stage}
-                      </span>
-                    ))
-                  )}
-                </td>
-                <td>{when(v.createTime)}</td>
-                <td className="small">{v.createdBy}</td>
-                <td>
-                  <div className="actions">
-                    {props.canReveal && v.state === 'enabled' && (
-                      <button
-                        type="button"
-                        aria-pressed={showing === v.version}
-                        onClick={() => setRevealed(showing === v.version ? null : v.version)}
-                      >
-                        {showing === v.version ? 'Hide' : 'Reveal'}
-                        <span className="sr-only"> version {v.version}</span>
-                      </button>
-                    )}
-                    {(['enable', 'disable', 'destroy'] as const)
-                      .filter((action) => allowed[action] && applies(action, v.state))
-                      .map((action) => (
-                        <button
-                          key={action}
-                          type="button"
-                          className={action === 'destroy' ? 'danger' : ''}
-                          onClick={() => setPending({ version: v.version, action })}
-                        >
-                          {action[0]!.toUpperCase() + action.slice(1)}
-                          <span className="sr-only"> version {v.version}</span>
-                        </button>
-                      ))}
-                  </div>
-                </td>
-              </tr>
-            ))}
-          </tbody>
-        </table>
-      </div>
+      <DataTable
+        caption="Versions"
+        columns={['Version', 'State', 'Stages', 'Created', 'Created by', 'Actions']}
+      >
+        {props.versions.map((v) => (
+          <tr key={v.version}>
+            <td>{v.version}</td>
+            <td>
+              <span className={`badge ${v.state === 'enabled' ? 'ok' : 'bad'}`}>{v.state}</span>
+              {v.destroyTime && <span className="small"> {when(v.destroyTime)}</span>}
+            </td>
+            <td>
+              {v.stages.length === 0 ? (
+                <span className="muted">—</span>
+              ) : (
+                v.stages.map((stage) => (
+                  <span key={stage} className="badge">
+                    {stage}
+                  </span>
+                ))
+              )}
+            </td>
+            <td>{when(v.createTime)}</td>
+            <td className="small">{v.createdBy}</td>
+            <td>
+              <div className="actions">
+                {props.canReveal && v.state === 'enabled' && (
+                  <button
+                    type="button"
+                    aria-pressed={showing === v.version}
+                    onClick={() => setRevealed(showing === v.version ? null : v.version)}
+                  >
+                    {showing === v.version ? 'Hide' : 'Reveal'}
+                    <span className="sr-only"> version {v.version}</span>
+                  </button>
+                )}
+                {(['enable', 'disable', 'destroy'] as const)
+                  .filter((action) => allowed[action] && applies(action, v.state))
+                  .map((action) => (
+                    <button
+                      key={action}
+                      type="button"
+                      className={action === 'destroy' ? 'danger' : ''}
+                      onClick={() => setPending({ version: v.version, action })}
+                    >
+                      {action[0]!.toUpperCase() + action.slice(1)}
+                      <span className="sr-only"> version {v.version}</span>
+                    </button>
+                  ))}
+              </div>
+            </td>
+          </tr>
+        ))}
+      </DataTable>
       {showing !== null && (
         <RevealPanel key={showing} base={props.base} version={showing} onHide={() => setRevealed(null)} />
       )}
