@@ -12,10 +12,7 @@ import {
   axeCheckThemes,
   browserSkipReason,
   type ConsoleServer,
-  launchBrowser,
-  openPage,
-  signIn,
-  startConsoleServer,
+  startConsoleSession,
 } from './support/browser.ts';
 
 const skip = browserSkipReason();
@@ -32,12 +29,10 @@ describe('console: KMS, IAM and audit pages', { skip }, () => {
   const ui = (path: string) => `${server.url}/ui${path}`;
 
   before(async () => {
-    [server, browser] = await Promise.all([startConsoleServer(), launchBrowser()]);
-    ({ page, problems } = await openPage(browser));
+    ({ server, browser, page, problems } = await startConsoleSession());
     const project = await server.api('POST', '/v2/projects', { displayName: 'Console KMS' });
     assert.equal(project.status, 201, JSON.stringify(project.body));
     projectId = project.body.id;
-    await signIn(page, server.url, server.adminEmail);
   });
   after(async () => {
     await browser?.close();

@@ -13,10 +13,9 @@ import {
   axeCheckThemes,
   browserSkipReason,
   type ConsoleServer,
-  launchBrowser,
   openPage,
   signIn,
-  startConsoleServer,
+  startConsoleSession,
 } from './support/browser.ts';
 
 const skip = browserSkipReason();
@@ -41,9 +40,7 @@ describe(
     const secretPage = (path: string) => `${instancePath}/secrets/${encodeURIComponent(path)}`;
 
     before(async () => {
-      [server, browser] = await Promise.all([startConsoleServer(), launchBrowser()]);
-      ({ page, problems } = await openPage(browser));
-      await signIn(page, server.url, server.adminEmail);
+      ({ server, browser, page, problems } = await startConsoleSession());
     });
     after(async () => {
       await browser?.close();

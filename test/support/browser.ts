@@ -121,6 +121,26 @@ export async function openPage(browser: Browser): Promise<{
   return { context, page, problems };
 }
 
+/** What a console test file starts with: its server, its browser and a page signed in as the owner. */
+export interface ConsoleSession {
+  readonly server: ConsoleServer;
+  readonly browser: Browser;
+  readonly page: Page;
+  /** Page errors, console errors and CSP violations seen so far on `page`. */
+  readonly problems: string[];
+}
+
+/**
+ * Starts the server and the browser together, opens a page and signs the owner in on it (close the
+ * browser and destroy the server in `after`).
+ */
+export async function startConsoleSession(): Promise<ConsoleSession> {
+  const [server, browser] = await Promise.all([startConsoleServer(), launchBrowser()]);
+  const { page, problems } = await openPage(browser);
+  await signIn(page, server.url, server.adminEmail);
+  return { server, browser, page, problems };
+}
+
 /** Signs in on the console's sign-in page with email and password; waits for the signed-in layout. */
 export async function signIn(
   page: Page,
