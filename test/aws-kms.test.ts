@@ -1124,4 +1124,15 @@ describe('AWS KMS face (official SDK, real listener)', () => {
     );
     assert.equal(again.KeyMetadata!.KeyId, meta.KeyId);
   });
+
+  test('conformance: a rotation made on demand is listed ON_DEMAND even with automatic rotation on', async () => {
+    const keyId = await symmetricKey();
+    await kms.send(new EnableKeyRotationCommand({ KeyId: keyId, RotationPeriodInDays: 90 }));
+    await kms.send(new RotateKeyOnDemandCommand({ KeyId: keyId }));
+    const listed = await kms.send(new ListKeyRotationsCommand({ KeyId: keyId }));
+    assert.deepEqual(
+      listed.Rotations!.map((r) => [r.KeyId, r.RotationType]),
+      [[keyId, 'ON_DEMAND']],
+    );
+  });
 });

@@ -117,15 +117,27 @@ export function rotationOperations(app: App): Record<string, AwsOperation> {
         token = page.nextPageToken ?? '';
         const paging = token ? { NextMarker: token, Truncated: true } : { Truncated: false };
         const items = page.items;
-        // Coffer does not record what made a version: with automatic rotation on, rotations are
-        // reported as AUTOMATIC, otherwise as ON_DEMAND (docs/aws.md).
-        const type = key.rotationPeriodSeconds !== null ? 'AUTOMATIC' : 'ON_DEMAND';
+        // Coffer does not record what made a version. Every rotation (automatic or on demand) sets the
+        // next automatic one a period later, so an automatic rotation comes at least a period after the
+        // version before it: with automatic rotation on, such a version is AUTOMATIC, any other one
+        // (sooner) ON_DEMAND; with it off, all are ON_DEMAND (docs/aws.md).
+        const periodMs = key.rotationPeriodSeconds === null ? null : key.rotationPeriodSeconds * 1000;
+        let previousMs =
+          periodMs === null || items.length === 0
+            ? undefined
+            : (await app.kms.getVersion(key, key.keyRingId, key.id, items[0]!.version - 1)).version
+                .createTimeMs;
         return {
-          Rotations: items.map((v) => ({
-            KeyId: key.id,
-            RotationDate: epochSeconds(v.createTimeMs),
-            RotationType: type,
-          })),
+          Rotations: items.map((v) => {
+            const automatic =
+              periodMs !== null && previousMs !== undefined && v.createTimeMs - previousMs >= periodMs;
+            previousMs = v.createTimeMs;
+            return {
+              KeyId: key.id,
+              RotationDate: epochSeconds(v.createTimeMs),
+              RotationType: automatic ? 'AUTOMATIC' : 'ON_DEMAND',
+            };
+          }),
           ...paging,
         };
       },
