@@ -1,5 +1,6 @@
 import { type FormEvent, type ReactNode, useEffect, useId, useRef, useState } from 'react';
 import { ErrorBox } from './ErrorBox.tsx';
+import { useApiAction } from './use-api-action.ts';
 
 /** Props of ConfirmDialog. */
 export interface ConfirmDialogProps {
@@ -25,8 +26,7 @@ export function ConfirmDialog(props: ConfirmDialogProps): ReactNode {
   const titleId = useId();
   const inputId = useId();
   const [typed, setTyped] = useState('');
-  const [busy, setBusy] = useState(false);
-  const [error, setError] = useState<unknown>(null);
+  const { busy, error, setError, run } = useApiAction();
   const { open } = props;
 
   useEffect(() => {
@@ -37,21 +37,15 @@ export function ConfirmDialog(props: ConfirmDialogProps): ReactNode {
       setError(null);
       dialog.showModal();
     } else if (!open && dialog.open) dialog.close();
-  }, [open]);
+  }, [open, setError]);
 
   const canConfirm = !busy && (props.typedConfirmation === undefined || typed === props.typedConfirmation);
   const submit = async (event: FormEvent) => {
     event.preventDefault();
     if (!canConfirm) return;
-    setBusy(true);
-    setError(null);
-    try {
+    await run(async () => {
       await props.onConfirm();
-    } catch (err) {
-      setError(err);
-    } finally {
-      setBusy(false);
-    }
+    });
   };
 
   return (

@@ -12,6 +12,7 @@ import { usePermissions } from '../api/use-permissions.ts';
 import { DataTable } from './DataTable.tsx';
 import { EmptyState } from './EmptyState.tsx';
 import { ErrorBox } from './ErrorBox.tsx';
+import { useApiAction } from './use-api-action.ts';
 
 /** The project a /v2 resource path is in, if any. */
 function projectOf(resourcePath: string): string | null {
@@ -97,25 +98,18 @@ export function PolicyTable(props: PolicyTableProps): ReactNode {
   const roles = useLoad(`roles ${resourcePath} ${readable}`, (signal) =>
     readable ? loadRoles(resourcePath, signal) : Promise.resolve([] as RoleView[]),
   );
-  const [error, setError] = useState<unknown>(null);
-  const [busy, setBusy] = useState(false);
+  const { busy, error, run } = useApiAction();
   const [adding, setAdding] = useState(false);
   const titles = useMemo(() => new Map((roles.data ?? []).map((r) => [r.name, r.title])), [roles.data]);
 
   const save = async (bindings: BindingView[]) => {
     const current = policy.data;
     if (!current) return;
-    setBusy(true);
-    setError(null);
-    try {
+    await run(async () => {
       await api<PolicyView>('PUT', `${resourcePath}/iam-policy`, { body: { bindings, etag: current.etag } });
       setAdding(false);
       policy.reload();
-    } catch (err) {
-      setError(err);
-    } finally {
-      setBusy(false);
-    }
+    });
   };
 
   if (!can.known) return null;

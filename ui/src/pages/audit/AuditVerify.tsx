@@ -1,6 +1,7 @@
 import { type ReactNode, useId, useState } from 'react';
 import { get } from '../../api/client.ts';
 import { ErrorBox } from '../../components/ErrorBox.tsx';
+import { useApiAction } from '../../components/use-api-action.ts';
 
 /** `GET /v2/sys/audit/verify` answer. */
 interface VerifyResult {
@@ -17,19 +18,14 @@ interface VerifyResult {
 export function AuditVerify(): ReactNode {
   const headingId = useId();
   const [result, setResult] = useState<VerifyResult | null>(null);
-  const [busy, setBusy] = useState(false);
-  const [error, setError] = useState<unknown>(null);
-  const run = async () => {
-    setBusy(true);
-    setError(null);
-    try {
-      setResult(await get<VerifyResult>('/v2/sys/audit/verify'));
-    } catch (err) {
-      setResult(null);
-      setError(err);
-    } finally {
-      setBusy(false);
-    }
+  const { busy, error, run } = useApiAction();
+  const verify = async () => {
+    await run(
+      async () => {
+        setResult(await get<VerifyResult>('/v2/sys/audit/verify'));
+      },
+      () => setResult(null),
+    );
   };
   return (
     <section className="stack" aria-labelledby={headingId}>
@@ -39,7 +35,7 @@ export function AuditVerify(): ReactNode {
         at the root).
       </p>
       <div className="actions">
-        <button type="button" onClick={() => void run()} disabled={busy}>
+        <button type="button" onClick={() => void verify()} disabled={busy}>
           {busy ? 'Verifying…' : 'Verify the audit chain'}
         </button>
       </div>

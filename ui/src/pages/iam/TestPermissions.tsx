@@ -3,6 +3,7 @@ import { ApiError, get, type Page as ApiPage, testPermissions } from '../../api/
 import { useLoad } from '../../api/use-load.ts';
 import { DataTable } from '../../components/DataTable.tsx';
 import { ErrorBox } from '../../components/ErrorBox.tsx';
+import { useApiAction } from '../../components/use-api-action.ts';
 
 interface PermissionInfo {
   readonly name: string;
@@ -34,8 +35,7 @@ export function TestPermissions(props: { readonly defaultResource: string }): Re
   const [resource, setResource] = useState(props.defaultResource);
   const [filter, setFilter] = useState('');
   const [held, setHeld] = useState<{ resource: string; held: Set<string> } | null>(null);
-  const [busy, setBusy] = useState(false);
-  const [error, setError] = useState<unknown>(null);
+  const { busy, error, setError, run } = useApiAction();
   const all = catalogue.data?.items ?? [];
 
   const submit = async (event: FormEvent) => {
@@ -53,20 +53,16 @@ export function TestPermissions(props: { readonly defaultResource: string }): Re
       );
       return;
     }
-    setBusy(true);
-    setError(null);
-    try {
-      const names = all.map((p) => p.name);
-      const found = new Set<string>();
-      for (let i = 0; i < names.length; i += 100)
-        for (const name of await testPermissions(target, names.slice(i, i + 100))) found.add(name);
-      setHeld({ resource: target, held: found });
-    } catch (err) {
-      setError(err);
-      setHeld(null);
-    } finally {
-      setBusy(false);
-    }
+    await run(
+      async () => {
+        const names = all.map((p) => p.name);
+        const found = new Set<string>();
+        for (let i = 0; i < names.length; i += 100)
+          for (const name of await testPermissions(target, names.slice(i, i + 100))) found.add(name);
+        setHeld({ resource: target, held: found });
+      },
+      () => setHeld(null),
+    );
   };
   const shown = all.filter((p) => p.name.includes(filter.trim()));
   return (

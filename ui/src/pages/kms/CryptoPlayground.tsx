@@ -1,6 +1,7 @@
 import { type FormEvent, type ReactNode, useEffect, useId, useState } from 'react';
 import { api } from '../../api/client.ts';
 import { ErrorBox } from '../../components/ErrorBox.tsx';
+import { useApiAction } from '../../components/use-api-action.ts';
 import { base64ToText, textToBase64 } from './kms-paths.ts';
 
 type Operation = 'encrypt' | 'decrypt' | 'sign' | 'verify' | 'mac' | 'verify-mac';
@@ -48,8 +49,7 @@ export function CryptoPlayground(props: {
   const [second, setSecond] = useState('');
   const [aad, setAad] = useState('');
   const [result, setResult] = useState<string | null>(null);
-  const [busy, setBusy] = useState(false);
-  const [error, setError] = useState<unknown>(null);
+  const { busy, error, setError, run } = useApiAction();
   // Leaving the page (another site, a reload, the tab closing) clears it first, so the back/forward
   // cache never keeps a plaintext or result to show again.
   useEffect(() => {
@@ -83,10 +83,8 @@ export function CryptoPlayground(props: {
   };
   const submit = async (event: FormEvent) => {
     event.preventDefault();
-    setBusy(true);
-    setError(null);
     setResult(null);
-    try {
+    await run(async () => {
       const body: Record<string, string> = {};
       if (usesAad && aad) body.aad = textToBase64(aad);
       if (current === 'encrypt') body.plaintext = textToBase64(input);
@@ -103,11 +101,7 @@ export function CryptoPlayground(props: {
       } else if (current === 'sign') setResult(String(answer.signature));
       else if (current === 'mac') setResult(String(answer.mac));
       else setResult(answer.valid === true ? `Valid${version}` : `Not valid${version}`);
-    } catch (err) {
-      setError(err);
-    } finally {
-      setBusy(false);
-    }
+    });
   };
 
   return (

@@ -3,6 +3,7 @@ import type { SecretView } from '../../../../src/core/api/secrets-schemas.ts';
 import { api } from '../../api/client.ts';
 import { ConfirmDialog } from '../../components/ConfirmDialog.tsx';
 import { ErrorBox } from '../../components/ErrorBox.tsx';
+import { useApiAction } from '../../components/use-api-action.ts';
 import { navigate } from '../../router.tsx';
 import { type InstancePlace, instancePage, parseLabels } from './secret-paths.ts';
 
@@ -37,18 +38,15 @@ export function SecretSettings(props: {
   const headingId = useId();
   const [labels, setLabels] = useState(labelsText(secret.labels));
   const [expiry, setExpiry] = useState(toLocalInput(secret.expireTime));
-  const [busy, setBusy] = useState(false);
-  const [error, setError] = useState<unknown>(null);
+  const { busy, error, setError, run } = useApiAction();
   const [saved, setSaved] = useState(false);
   const [deleting, setDeleting] = useState(false);
   const [windowDays, setWindowDays] = useState('7');
 
   const save = async (event: FormEvent) => {
     event.preventDefault();
-    setBusy(true);
-    setError(null);
     setSaved(false);
-    try {
+    await run(async () => {
       await api('PATCH', props.base, {
         body: {
           labels: parseLabels(labels),
@@ -58,11 +56,7 @@ export function SecretSettings(props: {
       });
       setSaved(true);
       props.onChanged();
-    } catch (err) {
-      setError(err);
-    } finally {
-      setBusy(false);
-    }
+    });
   };
   const restore = async () => {
     setError(null);

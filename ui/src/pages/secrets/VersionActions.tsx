@@ -1,6 +1,7 @@
 import { type FormEvent, type ReactNode, useId, useState } from 'react';
 import { api, seg } from '../../api/client.ts';
 import { ErrorBox } from '../../components/ErrorBox.tsx';
+import { useApiAction } from '../../components/use-api-action.ts';
 import type { Version } from './SecretPage.tsx';
 
 /** The API's limit on a value (256 KiB). */
@@ -21,17 +22,14 @@ export function AddVersion(props: { readonly base: string; readonly onAdded: () 
   const [text, setText] = useState('');
   const [file, setFile] = useState<File | null>(null);
   const [stages, setStages] = useState('');
-  const [busy, setBusy] = useState(false);
-  const [error, setError] = useState<unknown>(null);
+  const { busy, error, run } = useApiAction();
   const [done, setDone] = useState<number | null>(null);
   const [fileKey, setFileKey] = useState(0);
 
   const submit = async (event: FormEvent) => {
     event.preventDefault();
-    setBusy(true);
-    setError(null);
     setDone(null);
-    try {
+    await run(async () => {
       const body: Record<string, unknown> = {};
       if (source === 'text') body.value = text;
       else {
@@ -48,11 +46,7 @@ export function AddVersion(props: { readonly base: string; readonly onAdded: () 
       setStages('');
       setDone(answer.version);
       props.onAdded();
-    } catch (err) {
-      setError(err);
-    } finally {
-      setBusy(false);
-    }
+    });
   };
 
   return (
@@ -113,26 +107,19 @@ export function MoveStage(props: {
   const known = [...new Set(props.versions.flatMap((v) => v.stages))].filter((s) => s !== 'latest').sort();
   const [stage, setStage] = useState('');
   const [version, setVersion] = useState(String(candidates[candidates.length - 1]?.version ?? ''));
-  const [busy, setBusy] = useState(false);
-  const [error, setError] = useState<unknown>(null);
+  const { busy, error, run } = useApiAction();
   const [done, setDone] = useState<string | null>(null);
   const listId = useId();
   const versionId = useId();
 
   const submit = async (event: FormEvent) => {
     event.preventDefault();
-    setBusy(true);
-    setError(null);
     setDone(null);
-    try {
+    await run(async () => {
       await api('PUT', `${props.base}/stages/${seg(stage.trim())}`, { body: { version: Number(version) } });
       setDone(`${stage.trim()} is now on version ${version}.`);
       props.onMoved();
-    } catch (err) {
-      setError(err);
-    } finally {
-      setBusy(false);
-    }
+    });
   };
 
   if (candidates.length === 0) return null;
