@@ -49,6 +49,7 @@ import {
   VerifyCommand,
   VerifyMacCommand,
 } from '@aws-sdk/client-kms';
+import { CreateSecretCommand, SecretsManagerClient } from '@aws-sdk/client-secrets-manager';
 import { ensureAwsManagedKey } from '../src/kms/kms-alias-service.ts';
 import { call, startTestNode, type TestNode } from './support/test-node.ts';
 
@@ -596,6 +597,31 @@ describe('AWS KMS face (official SDK, real listener)', () => {
     );
   });
 
+  test('a key secrets depend on is not disabled or scheduled for deletion here (Coffer keeps its force rail)', async () => {
+    const keyId = await symmetricKey('bound');
+    const sm = new SecretsManagerClient({
+      endpoint: node.url,
+      region,
+      credentials: { accessKeyId: 'testing', secretAccessKey: 'testing' },
+      maxAttempts: 1,
+    });
+    try {
+      await sm.send(new CreateSecretCommand({ Name: 'bound/db', KmsKeyId: keyId, SecretString: 'v' }));
+    } finally {
+      sm.destroy();
+    }
+    for (const command of [
+      new DisableKeyCommand({ KeyId: keyId }),
+      new ScheduleKeyDeletionCommand({ KeyId: keyId, PendingWindowInDays: 7 }),
+    ])
+      await assert.rejects(kms.send(command), (err: Error) => {
+        assert.equal(err.name, 'KMSInvalidStateException', err.message);
+        assert.match(err.message, /1 secrets or instances depend on this key.*\?force=true/);
+        return true;
+      });
+    assert.equal((await kms.send(new DescribeKeyCommand({ KeyId: keyId }))).KeyMetadata!.KeyState, 'Enabled');
+  });
+
   test('aliases: create, reserved and duplicate names refused, update, list, delete', async () => {
     const a = await symmetricKey();
     const b = await symmetricKey();
@@ -1134,5 +1160,19 @@ describe('AWS KMS face (official SDK, real listener)', () => {
       listed.Rotations!.map((r) => [r.KeyId, r.RotationType]),
       [[keyId, 'ON_DEMAND']],
     );
+  });
+
+  test('conformance: NotFoundException says what AWS says for a missing key, alias or malformed id', async () => {
+    const id = '11111111-2222-3333-4444-555555555555';
+    const expectations: [string, string][] = [
+      [id, `Key 'arn:aws:kms:${region}:${account}:key/${id}' does not exist`],
+      ['alias/nowhere', `Alias arn:aws:kms:${region}:${account}:alias/nowhere is not found.`],
+      ['not-a-key-id', 'Invalid keyId not-a-key-id'],
+    ];
+    for (const [keyId, message] of expectations)
+      await assert.rejects(kms.send(new DescribeKeyCommand({ KeyId: keyId })), {
+        name: 'NotFoundException',
+        message,
+      });
   });
 });

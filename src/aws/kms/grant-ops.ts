@@ -218,7 +218,7 @@ async function retirable(
     key = await findKmsKey(call, app, input.KeyId, { keyOnly: true });
     if (!key) {
       await call.authorize('kms.grants.revoke', placeholderKeyName(call, input.KeyId));
-      throw keyNotFound(input.KeyId);
+      throw keyNotFound(call, input.KeyId);
     }
   }
   let grant = await app.kmsGrants.find(locationOf(call), grantId);
@@ -246,7 +246,7 @@ export function grantOperationsOf(app: App): Record<string, AwsOperation> {
         const key = await findKmsKey(call, app, input.KeyId, { keyOnly: true });
         if (!key) {
           await call.authorize('kms.grants.create', placeholderKeyName(call, input.KeyId));
-          throw keyNotFound(input.KeyId);
+          throw keyNotFound(call, input.KeyId);
         }
         await authorizeGrantCreation(call, app, key, input);
         await app.projects.requireFeature(call.projectId, 'kms');

@@ -72,7 +72,7 @@ export async function authorizedKey(call: AwsCall, app: App, keyId: string, use:
   const key = await findKmsKey(call, app, keyId, use);
   if (!key) {
     await call.authorize(use.permission, placeholderKeyName(call, keyId));
-    throw keyNotFound(keyId);
+    throw keyNotFound(call, keyId);
   }
   // Refused through an alias, the message names the alias as for an absent one (no existence oracle).
   await authorizeKey(call, app, key, use, shownKeyName(call, keyId));
