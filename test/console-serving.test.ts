@@ -122,6 +122,15 @@ test('unknown console paths fall back to index.html; a missing asset is a 404, n
   }
 });
 
+test('a malformed URL is invalid_argument in the API error form, not an echo of the path', async () => {
+  for (const url of ['/ui/x%ZZ', '/v2/projects/%ZZ', '/%E0%A4%A']) {
+    const res = await server.inject({ method: 'GET', url });
+    assert.equal(res.statusCode, 400, url);
+    assert.equal(res.json().error.code, 'invalid_argument', url);
+    assert.doesNotMatch(res.body, /%ZZ|%A4|FST_/, url);
+  }
+});
+
 test('GET / and GET /ui redirect to /ui/ (and only there)', async () => {
   for (const url of ['/', '/ui']) {
     const res = await server.inject({ method: 'GET', url });

@@ -1,6 +1,6 @@
 import { readFileSync } from 'node:fs';
 import swagger from '@fastify/swagger';
-import Fastify, { type FastifyInstance, type FastifyRequest } from 'fastify';
+import Fastify, { type FastifyInstance, type FastifyReply, type FastifyRequest } from 'fastify';
 import type { App } from '../app/app.ts';
 import { version } from '../app/version.ts';
 import { ConfigError } from '../core/config.ts';
@@ -88,6 +88,12 @@ export async function buildServer(app: App, options: BuildServerOptions = {}): P
     forceCloseConnections: 'idle',
     return503OnClosing: true,
     routerOptions: { ignoreTrailingSlash: false, maxParamLength: 2048 },
+    // A URL the router cannot decode (`/ui/%ZZ`, an over-long parameter): Coffer's error answer,
+    // not Fastify's own body (which echoed the path).
+    frameworkErrors: (err: { statusCode?: number }, request: FastifyRequest, reply: FastifyReply) =>
+      void reply.code(err.statusCode ?? 400).send({
+        error: { code: 'invalid_argument', message: 'The URL is malformed.', requestId: String(request.id) },
+      }),
     // Behind a load balancer, request.ip is the client X-Forwarded-For names (limits and audit read it
     // through clientAddress, which falls back to the peer when it is no IP address), but
     // only when the hop that says so is a configured proxy.
