@@ -4,6 +4,7 @@ import type { KmsPurpose } from '../../crypto/kms-algorithms.ts';
 import { ensureAwsManagedKey } from '../../kms/kms-alias-service.ts';
 import { awsKeyRingId } from '../../kms/kms-key-extras-service.ts';
 import type { CryptoKey } from '../../kms/kms-types.ts';
+import { isCofferError } from '../../core/errors.ts';
 import { AwsError } from '../aws-errors.ts';
 import { type AwsCall, type AwsOperation, awsOperation } from '../aws-operation.ts';
 import { findKmsKey, locationOf, parseKeyId, placeholderKeyName } from './key-ids.ts';
@@ -104,6 +105,25 @@ async function createKey(call: AwsCall, app: App, input: Static<typeof CreateKey
 const KeyOnly = Type.Object({ KeyId: KeyIdField });
 
 /**
+ * Coffer's seed 000 rule holds on this face too: a key that secrets or instances depend on is not
+ * disabled or scheduled for deletion without `force`, which only the native API takes (after its
+ * dependents were looked at). AWS has no such rail; its closest answer is KMSInvalidStateException,
+ * with a message that says why and what to do.
+ */
+async function dependentsRule<T>(change: () => Promise<T>): Promise<T> {
+  try {
+    return await change();
+  } catch (err) {
+    if (isCofferError(err, 'conflict') && /depend on this key/.test(err.message))
+      throw new AwsError(
+        'KMSInvalidStateException',
+        `${err.message.replace(/ \(GET …\/dependents\); repeat with \?force=true to proceed\./, '')}. Coffer keeps a key that secrets or instances depend on usable: list them with GET …/keys/{key}/dependents and disable or schedule the key through the native API with ?force=true.`,
+      );
+    throw err;
+  }
+}
+
+/**
  * AWS: DescribeKey on a predefined AWS alias that names no key yet makes the AWS managed key and
  * describes it. Coffer's one AWS managed key is Secrets Manager's (`alias/aws/secretsmanager`, the
  * key its Secrets Manager face makes on first use): made here too, after kms.keys.get on the name the
@@ -130,8 +150,7 @@ const lifecycle = (
     handler: async (call, input) => {
       const key = await authorizedKey(call, app, input.KeyId, { permission, keyOnly: true });
       await requireCustomerManaged(call, app, key);
-      // No ?force on this face: like AWS, keys that secrets depend on are disabled or scheduled too.
-      await app.kms.changeState(key, key.keyRingId, key.id, action, { force: true });
+      await dependentsRule(() => app.kms.changeState(key, key.keyRingId, key.id, action));
       return action === 'cancel_deletion' ? { KeyId: keyArn(call, key.id) } : {};
     },
   });
@@ -197,10 +216,9 @@ export function keyOperations(app: App): Record<string, AwsOperation> {
         });
         await requireCustomerManaged(call, app, key);
         const days = input.PendingWindowInDays ?? 30;
-        const changed = await app.kms.changeState(key, key.keyRingId, key.id, 'schedule_deletion', {
-          force: true,
-          pendingWindowDays: days,
-        });
+        const changed = await dependentsRule(() =>
+          app.kms.changeState(key, key.keyRingId, key.id, 'schedule_deletion', { pendingWindowDays: days }),
+        );
         return {
           KeyId: keyArn(call, key.id),
           DeletionDate: epochSeconds(changed.deletionTimeMs!),
