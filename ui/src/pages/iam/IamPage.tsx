@@ -6,6 +6,7 @@ import { usePermissions } from '../../api/use-permissions.ts';
 import { CreateForm } from '../../components/CreateForm.tsx';
 import { DataTable } from '../../components/DataTable.tsx';
 import { EmptyState } from '../../components/EmptyState.tsx';
+import { EnabledBadge } from '../../components/EnabledBadge.tsx';
 import { ErrorBox } from '../../components/ErrorBox.tsx';
 import { Page } from '../../components/Page.tsx';
 import { Pager, usePager } from '../../components/Pager.tsx';
@@ -86,11 +87,7 @@ function ServiceAccounts(props: { readonly projectId: string }): ReactNode {
               </td>
               <td>{sa.displayName || '—'}</td>
               <td>
-                {sa.disabled ? (
-                  <span className="badge bad">disabled</span>
-                ) : (
-                  <span className="badge ok">enabled</span>
-                )}
+                <EnabledBadge disabled={sa.disabled} />
               </td>
               <td>{when(sa.createTime)}</td>
             </tr>

@@ -7,9 +7,11 @@ import { usePermissions } from '../../api/use-permissions.ts';
 import { ConfirmDialog } from '../../components/ConfirmDialog.tsx';
 import { DataTable } from '../../components/DataTable.tsx';
 import { EmptyState } from '../../components/EmptyState.tsx';
+import { EnabledBadge } from '../../components/EnabledBadge.tsx';
 import { ErrorBox } from '../../components/ErrorBox.tsx';
 import { Page } from '../../components/Page.tsx';
 import { PolicyTable } from '../../components/PolicyTable.tsx';
+import { useApiAction } from '../../components/use-api-action.ts';
 import { path } from '../../router.tsx';
 import '../../components/console-pages.css';
 import { when } from '../kms/kms-paths.ts';
@@ -109,11 +111,7 @@ export function ServiceAccountPage(props: { readonly projectId: string; readonly
           <dd>{account.displayName || '—'}</dd>
           <dt>State</dt>
           <dd>
-            {account.disabled ? (
-              <span className="badge bad">disabled</span>
-            ) : (
-              <span className="badge ok">enabled</span>
-            )}
+            <EnabledBadge disabled={account.disabled} />
           </dd>
           <dt>Created</dt>
           <dd>{when(account.createTime)}</dd>
@@ -154,20 +152,17 @@ function Tokens(props: { readonly saApi: string; readonly can: { has(p: string):
   const [ttlHours, setTtlHours] = useState('1');
   const [issued, setIssued] = useState<string | null>(null);
   const [revoking, setRevoking] = useState<string | null>(null);
-  const [error, setError] = useState<unknown>(null);
+  const { error, run } = useApiAction();
   const issue = async (event: FormEvent) => {
     event.preventDefault();
-    setError(null);
-    try {
+    await run(async () => {
       const hours = Number(ttlHours);
       const answer = await api<{ token: string }>('POST', `${props.saApi}/tokens`, {
         body: hours > 0 ? { ttl: `${Math.round(hours * 3600)}s` } : {},
       });
       setIssued(answer.token);
       list.reload();
-    } catch (err) {
-      setError(err);
-    }
+    });
   };
   return (
     <section className="stack" aria-labelledby="tokens-title">
@@ -246,17 +241,14 @@ function Keys(props: { readonly saApi: string; readonly can: { has(p: string): b
   const [acting, setActing] = useState<{ keyId: string; action: 'disable' | 'enable' | 'delete' } | null>(
     null,
   );
-  const [error, setError] = useState<unknown>(null);
+  const { error, run } = useApiAction();
   const create = async (event: FormEvent) => {
     event.preventDefault();
-    setError(null);
-    try {
+    await run(async () => {
       const file = await api<unknown>('POST', `${props.saApi}/keys`, { body: { algorithm } });
       setKeyFile(JSON.stringify(file, null, 2));
       list.reload();
-    } catch (err) {
-      setError(err);
-    }
+    });
   };
   return (
     <section className="stack" aria-labelledby="sakeys-title">
@@ -295,11 +287,7 @@ function Keys(props: { readonly saApi: string; readonly can: { has(p: string): b
               <td className="mono">{k.keyId}</td>
               <td>{k.algorithm}</td>
               <td>
-                {k.disabled ? (
-                  <span className="badge bad">disabled</span>
-                ) : (
-                  <span className="badge ok">enabled</span>
-                )}
+                <EnabledBadge disabled={k.disabled} />
               </td>
               <td>{k.expireTime ? when(k.expireTime) : 'never'}</td>
               <td>
