@@ -1167,12 +1167,82 @@ describe('AWS KMS face (official SDK, real listener)', () => {
     const expectations: [string, string][] = [
       [id, `Key 'arn:aws:kms:${region}:${account}:key/${id}' does not exist`],
       ['alias/nowhere', `Alias arn:aws:kms:${region}:${account}:alias/nowhere is not found.`],
-      ['not-a-key-id', 'Invalid keyId not-a-key-id'],
+      ['not-a-key-id', "Invalid keyId 'not-a-key-id'"],
     ];
     for (const [keyId, message] of expectations)
       await assert.rejects(kms.send(new DescribeKeyCommand({ KeyId: keyId })), {
         name: 'NotFoundException',
         message,
       });
+  });
+
+  test("conformance: AWS's own errors for key usage, digests, MAC algorithms, RSA sizes and a blob of another key", async () => {
+    const rejects = (promise: Promise<unknown>, name: string, message: string) =>
+      assert.rejects(promise, { name, message });
+    const symmetric = await symmetricKey();
+    const hmac = (
+      await kms.send(new CreateKeyCommand({ KeySpec: 'HMAC_256', KeyUsage: 'GENERATE_VERIFY_MAC' }))
+    ).KeyMetadata!.KeyId!;
+    const ec = (await kms.send(new CreateKeyCommand({ KeySpec: 'ECC_NIST_P256', KeyUsage: 'SIGN_VERIFY' })))
+      .KeyMetadata!.KeyId!;
+    const rsa = (await kms.send(new CreateKeyCommand({ KeySpec: 'RSA_2048', KeyUsage: 'ENCRYPT_DECRYPT' })))
+      .KeyMetadata!.KeyId!;
+    const arnOf = (id: string) => `arn:aws:kms:${region}:${account}:key/${id}`;
+    await rejects(
+      kms.send(new CreateKeyCommand({ KeySpec: 'RSA_2048' })),
+      'ValidationException',
+      'You must specify a KeyUsage value for all KMS keys except for symmetric encryption keys.',
+    );
+    await rejects(
+      kms.send(
+        new VerifyCommand({
+          KeyId: symmetric,
+          Message: utf8('m'),
+          Signature: utf8('s'),
+          SigningAlgorithm: 'ECDSA_SHA_256',
+        }),
+      ),
+      'InvalidKeyUsageException',
+      `${arnOf(symmetric)} key usage is ENCRYPT_DECRYPT which is not valid for Verify.`,
+    );
+    await rejects(
+      kms.send(
+        new SignCommand({
+          KeyId: ec,
+          Message: new Uint8Array(5),
+          MessageType: 'DIGEST',
+          SigningAlgorithm: 'ECDSA_SHA_256',
+        }),
+      ),
+      'ValidationException',
+      'Digest is invalid length for algorithm ECDSA_SHA_256.',
+    );
+    await rejects(
+      kms.send(new GenerateMacCommand({ KeyId: hmac, Message: utf8('m'), MacAlgorithm: 'HMAC_SHA_512' })),
+      'InvalidKeyUsageException',
+      'Algorithm HMAC_SHA_512 is incompatible with key spec HMAC_256.',
+    );
+    await rejects(
+      kms.send(
+        new EncryptCommand({
+          KeyId: rsa,
+          Plaintext: new Uint8Array(191),
+          EncryptionAlgorithm: 'RSAES_OAEP_SHA_256',
+        }),
+      ),
+      'ValidationException',
+      'Algorithm RSAES_OAEP_SHA_256 and key spec RSA_2048 cannot encrypt data larger than 190 bytes.',
+    );
+    const sealed = await kms.send(new EncryptCommand({ KeyId: symmetric, Plaintext: utf8('x') }));
+    await rejects(
+      kms.send(new DecryptCommand({ CiphertextBlob: sealed.CiphertextBlob, KeyId: hmac })),
+      'IncorrectKeyException',
+      'The key ID in the request does not identify a CMK that can perform this operation.',
+    );
+    await rejects(
+      kms.send(new CreateAliasCommand({ AliasName: 'mine', TargetKeyId: symmetric })),
+      'ValidationException',
+      'Alias must start with the prefix "alias/". Please see https://docs.aws.amazon.com/kms/latest/developerguide/kms-alias.html',
+    );
   });
 });

@@ -52,7 +52,7 @@ function onStore(app: App) {
  * authorization and key lookup as any operation on a key.
  */
 export function absentFeatureOperations(app: App): Record<string, AwsOperation> {
-  const imported = 'has origin AWS_KMS: Coffer generates all key material and imports none.';
+  const imported = 'origin is AWS_KMS which is not valid for this operation.';
   return {
     GetParametersForImport: onKey(app, imported),
     ImportKeyMaterial: onKey(app, imported),

@@ -18,7 +18,10 @@ const AliasName = Type.String({ minLength: 1, maxLength: 256, pattern: '^[a-zA-Z
  */
 function checkAliasName(name: string): void {
   if (!name.startsWith('alias/'))
-    throw new AwsError('ValidationException', `Alias must start with the prefix "alias/".`);
+    throw new AwsError(
+      'ValidationException',
+      'Alias must start with the prefix "alias/". Please see https://docs.aws.amazon.com/kms/latest/developerguide/kms-alias.html',
+    );
   if (name.startsWith(managedAliasPrefix))
     throw new AwsError(
       'NotAuthorizedException',

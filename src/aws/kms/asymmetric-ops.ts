@@ -61,12 +61,7 @@ const SignInput = Type.Object({
 
 /** The sign input of a Sign or Verify request, checked against the key (AWS's errors). */
 function signInput(call: AwsCall, key: CryptoKey, input: Static<typeof SignInput>) {
-  requireUsage(
-    call,
-    key,
-    ['sign_verify'],
-    input.SigningAlgorithm.startsWith('ECDSA') ? 'Sign' : 'Sign/Verify',
-  );
+  requireUsage(call, key, ['sign_verify'], call.operation);
   const family = key.algorithm.startsWith('rsa') ? 'rsa' : key.algorithm;
   if (!(awsSigningAlgorithms[family] ?? []).includes(input.SigningAlgorithm))
     throw new AwsError(
@@ -93,7 +88,7 @@ function signInput(call: AwsCall, key: CryptoKey, input: Static<typeof SignInput
   if (message.length !== expected)
     throw new AwsError(
       'ValidationException',
-      `A DIGEST message for ${input.SigningAlgorithm} is ${expected} bytes.`,
+      `Digest is invalid length for algorithm ${input.SigningAlgorithm}.`,
     );
   return { digest: message };
 }
@@ -113,9 +108,12 @@ const MacInput = {
 
 function macKeyChecks(call: AwsCall, key: CryptoKey, algorithm: string): void {
   requireEnabled(call, key);
-  requireUsage(call, key, ['mac'], 'GenerateMac/VerifyMac');
+  requireUsage(call, key, ['mac'], call.operation);
   if (!macAlgorithmsOf(key)!.includes(algorithm))
-    throw new AwsError('InvalidKeyUsageException', `${algorithm} is not valid for ${keyArn(call, key.id)}.`);
+    throw new AwsError(
+      'InvalidKeyUsageException',
+      `Algorithm ${algorithm} is incompatible with key spec ${keySpecOf[key.algorithm]}.`,
+    );
 }
 
 const KeyPairInput = Type.Object({

@@ -3,6 +3,7 @@ import { type Static, Type } from '@sinclair/typebox';
 import type { App } from '../../app/app.ts';
 import { isCofferError } from '../../core/errors.ts';
 import { readKmsHeader } from '../../crypto/kms-ciphertext.ts';
+import { rsaOaepMaxPlaintextWith } from '../../crypto/rsa-schemes.ts';
 import type { GrantOperation } from '../../kms/kms-extras-types.ts';
 import { type EncryptionContext, encryptionContextAad } from '../../kms/kms-grant-fns.ts';
 import type { CryptoKey } from '../../kms/kms-types.ts';
@@ -18,6 +19,7 @@ import {
   GrantTokensField,
   KeyIdField,
   keyArn,
+  keySpecOf,
 } from './kms-shapes.ts';
 
 const EncryptionAlgorithm = Type.Union([
@@ -122,14 +124,15 @@ async function keyOfCiphertext(
   }
   if (keyId !== undefined) {
     const key = await authorizedKey(call, app, keyId, use);
-    if (key.purpose === 'encrypt_decrypt') {
-      if (headerUid === undefined) throw invalidCiphertext();
-      if (headerUid !== key.uid)
-        throw new AwsError(
-          'IncorrectKeyException',
-          'The key ID in the request does not identify the key that encrypted the ciphertext.',
-        );
-    }
+    // A blob made by another key is IncorrectKeyException, even when KeyId names a signing or MAC
+    // key (as AWS). RSA-OAEP blobs carry no header: for an RSA encryption key a parse is chance.
+    const another = headerUid !== undefined && headerUid !== key.uid;
+    if (key.purpose === 'encrypt_decrypt' && headerUid === undefined) throw invalidCiphertext();
+    if (another && key.purpose !== 'decrypt')
+      throw new AwsError(
+        'IncorrectKeyException',
+        'The key ID in the request does not identify a CMK that can perform this operation.',
+      );
     return key;
   }
   const key = headerUid === undefined ? undefined : await app.kms.findKeyByUid(headerUid);
@@ -172,9 +175,16 @@ function encryptWith(
   context: EncryptionContext | undefined,
   algorithm: string,
 ) {
-  return key.purpose === 'encrypt_decrypt'
-    ? app.kmsCrypto.encryptWithKey(key, plaintext, encryptionContextAad(context))
-    : app.kmsCrypto.encryptRsa(refOf(key), oaepHash(algorithm), plaintext);
+  if (key.purpose === 'encrypt_decrypt')
+    return app.kmsCrypto.encryptWithKey(key, plaintext, encryptionContextAad(context));
+  const bits = Number(key.algorithm.slice('rsa-'.length));
+  const max = rsaOaepMaxPlaintextWith(bits, oaepHash(algorithm));
+  if (plaintext.length > max)
+    throw new AwsError(
+      'ValidationException',
+      `Algorithm ${algorithm} and key spec ${keySpecOf[key.algorithm]} cannot encrypt data larger than ${max} bytes.`,
+    );
+  return app.kmsCrypto.encryptRsa(refOf(key), oaepHash(algorithm), plaintext);
 }
 
 const Common = {
@@ -388,7 +398,7 @@ export function cryptoOperations(app: App): Record<string, AwsOperation> {
           throw new AwsError('CustomKeyStoreNotFoundException', 'Coffer has no custom key stores.');
         refuseRecipient(input);
         if (input.NumberOfBytes === undefined)
-          throw new AwsError('ValidationException', 'NumberOfBytes is required (1 to 1024).');
+          throw new AwsError('ValidationException', 'NumberOfBytes is required.');
         return { Plaintext: b64(randomBytes(input.NumberOfBytes)) };
       },
     }),

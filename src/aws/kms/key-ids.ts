@@ -25,7 +25,7 @@ export function keyNotFound(call: Pick<AwsCall, 'accountId' | 'regionId'>, keyId
         ? `Alias ${local}${keyId} is not found.`
         : /^arn:aws[a-z-]*:kms:[^:]*:[^:]*:alias\//.test(keyId)
           ? `Alias ${keyId} is not found.`
-          : `Invalid keyId ${keyId}`;
+          : `Invalid keyId '${keyId}'`;
   return new AwsError('NotFoundException', message);
 }
 

@@ -56,6 +56,11 @@ function algorithmOf(input: Static<typeof CreateKeyInput>) {
   const algorithm = algorithmOfSpec[spec];
   if (!algorithm)
     throw unsupported(`Coffer does not offer KeySpec ${spec} (docs/aws.md lists the specs it has).`);
+  if (input.KeyUsage === undefined && spec !== 'SYMMETRIC_DEFAULT')
+    throw new AwsError(
+      'ValidationException',
+      'You must specify a KeyUsage value for all KMS keys except for symmetric encryption keys.',
+    );
   const usage = input.KeyUsage ?? 'ENCRYPT_DECRYPT';
   if (usage === 'KEY_AGREEMENT')
     throw unsupported('Coffer has no key agreement keys (KeyUsage KEY_AGREEMENT).');
