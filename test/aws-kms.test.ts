@@ -1168,6 +1168,7 @@ describe('AWS KMS face (official SDK, real listener)', () => {
       [id, `Key 'arn:aws:kms:${region}:${account}:key/${id}' does not exist`],
       ['alias/nowhere', `Alias arn:aws:kms:${region}:${account}:alias/nowhere is not found.`],
       ['not-a-key-id', "Invalid keyId 'not-a-key-id'"],
+      [`arn:aws:kms:ap-southeast-1:${account}:key/${id}`, 'Invalid arn ap-southeast-1'],
     ];
     for (const [keyId, message] of expectations)
       await assert.rejects(kms.send(new DescribeKeyCommand({ KeyId: keyId })), {

@@ -13,19 +13,23 @@ const arnPattern = /^arn:aws[a-z-]*:kms:([a-z0-9-]+):(\d{12}):(key\/.+|alias\/.+
 /**
  * The NotFoundException AWS answers for a KeyId that names nothing, in AWS's words: a key id is shown
  * as its ARN (`Key 'arn:…:key/…' does not exist`), an alias as `Alias arn:…:alias/… is not found.`,
- * anything else as `Invalid keyId …`. Only the caller's own input is echoed.
+ * an ARN of another region as `Invalid arn <region>`, anything else as `Invalid keyId '…'`. Only the
+ * caller's own input is echoed.
  */
 export function keyNotFound(call: Pick<AwsCall, 'accountId' | 'regionId'>, keyId: string): AwsError {
   const local = `arn:aws:kms:${call.regionId}:${call.accountId}:`;
+  const region = /^arn:aws[a-z-]*:kms:([^:]*):/.exec(keyId)?.[1];
   const message = isUuid(keyId)
     ? `Key '${local}key/${keyId}' does not exist`
-    : /^arn:aws[a-z-]*:kms:[^:]*:[^:]*:key\//.test(keyId)
-      ? `Key '${keyId}' does not exist`
-      : keyId.startsWith('alias/')
-        ? `Alias ${local}${keyId} is not found.`
-        : /^arn:aws[a-z-]*:kms:[^:]*:[^:]*:alias\//.test(keyId)
-          ? `Alias ${keyId} is not found.`
-          : `Invalid keyId '${keyId}'`;
+    : region !== undefined && region !== call.regionId
+      ? `Invalid arn ${region}`
+      : /^arn:aws[a-z-]*:kms:[^:]*:[^:]*:key\//.test(keyId)
+        ? `Key '${keyId}' does not exist`
+        : keyId.startsWith('alias/')
+          ? `Alias ${local}${keyId} is not found.`
+          : /^arn:aws[a-z-]*:kms:[^:]*:[^:]*:alias\//.test(keyId)
+            ? `Alias ${keyId} is not found.`
+            : `Invalid keyId '${keyId}'`;
   return new AwsError('NotFoundException', message);
 }
 
