@@ -33,6 +33,7 @@ function projectRow(id: string, nowMs = 1_767_225_600_000) {
     etag: 'e1',
     create_time: nowMs,
     update_time: nowMs,
+    aws_account_id: null,
   };
 }
 
