@@ -154,6 +154,10 @@ class PostgresStorage implements Storage {
       if (isConnectionFailure(err)) {
         this.#failing = true;
         this.#writesFailing = true;
+      } else if (late) {
+        // Not acknowledged in time (a database that is cut off may hang rather than refuse): the
+        // writes are failing too, until one commits.
+        this.#writesFailing = true;
       }
       throw err;
     } finally {
