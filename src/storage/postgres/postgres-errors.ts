@@ -63,11 +63,32 @@ export function describePostgresTarget(url: string): string {
 }
 
 /**
+ * True when PostgreSQL refused a parameter's text itself: a NUL character in `text` (22021, "invalid
+ * byte sequence for encoding UTF8: 0x00"), `\u0000` in JSON (22P05), or an unpaired surrogate in
+ * JSON (22P02 raised by the JSON parser; other 22P02s, such as a bad integer, are the code's bugs).
+ * SQLite stores both, so they are the client's input that only this engine cannot hold.
+ */
+function isUnstorableText(err: Error): boolean {
+  const { code, routine } = err as { code?: unknown; routine?: unknown };
+  if (code === '22021' || code === '22P05') return true;
+  return code === '22P02' && typeof routine === 'string' && routine.startsWith('json');
+}
+
+/**
  * Turns a driver error into what callers see: a connection failure becomes `storage_unavailable`
- * naming `host:port/db` (never the URL or the password); any other error is returned unchanged.
+ * naming `host:port/db` (never the URL or the password); text PostgreSQL cannot store (NUL, an
+ * unpaired surrogate) becomes `invalid_argument`, whose message never echoes the value (pg's
+ * `detail` and `where` quote it); any other error is returned unchanged.
  */
 export function toStorageError(err: unknown, target: string, secrets: readonly string[]): unknown {
-  if (err instanceof CofferError || !isConnectionFailure(err)) return err;
+  if (err instanceof CofferError) return err;
+  if (err instanceof Error && isUnstorableText(err)) {
+    return new CofferError(
+      'invalid_argument',
+      'A text field holds a NUL character or an unpaired surrogate, which cannot be stored.',
+    );
+  }
+  if (!isConnectionFailure(err)) return err;
   let reason =
     err instanceof AggregateError && err.message === '' ? String(err.errors[0]) : (err as Error).message;
   for (const secret of secrets) if (secret.length > 0) reason = reason.split(secret).join('***');
