@@ -19,6 +19,21 @@ export default defineConfig({
     sourcemap: false,
     assetsInlineLimit: 0,
     target: 'es2022',
+    rolldownOptions: {
+      output: {
+        codeSplitting: {
+          groups: [
+            { name: 'react', test: /node_modules[\\/](react|react-dom|scheduler)[\\/]/, priority: 3 },
+            { name: 'shell', tags: ['$initial'], priority: 2 },
+            {
+              name: 'pages-common',
+              test: /ui[\\/]src[\\/](components[\\/]|api[\\/]|pages[\\/].*-paths\.ts$)/,
+              priority: 1,
+            },
+          ],
+        },
+      },
+    },
   },
   server: {
     // `npx vite --config ui/vite.config.ts` during development: API calls go to a local Coffer.

@@ -1,16 +1,28 @@
-import { type ReactNode, useEffect, useSyncExternalStore } from 'react';
+import { type ReactNode, Suspense, useEffect, useSyncExternalStore } from 'react';
 import { ErrorBoundary } from './components/ErrorBoundary.tsx';
 import { Layout } from './components/Layout.tsx';
 import { SignInPage } from './pages/SignInPage.tsx';
 import { NotFoundPage } from './pages/NotFoundPage.tsx';
 import { navigate, Router, usePlace } from './router.tsx';
-import { routes } from './routes.tsx';
+import { whenIdle } from './lazy-page.tsx';
+import { areas, routes } from './routes.tsx';
 import { getSession, lastEndReason, subscribeSession } from './session.ts';
 
 /** The console: the sign-in page while signed out (any 401 signs out), else the routed pages. */
 export function App(): ReactNode {
   const session = useSyncExternalStore(subscribeSession, getSession);
   const place = usePlace();
+
+  // Once the first page is up and the browser idle (the sign-in form waiting for typing), fetch the
+  // pages a session starts with, so the projects and the secrets lists render without waiting on them.
+  useEffect(() => {
+    whenIdle(() => {
+      for (const area of [areas.projects, areas.secrets])
+        area().catch(() => {
+          // Rendering the page loads it again and shows the failure.
+        });
+    });
+  }, []);
 
   useEffect(() => {
     if (session && (place.path === '/' || place.path === '/signin')) navigate('/projects', { replace: true });
@@ -30,7 +42,10 @@ export function App(): ReactNode {
     <Layout session={session}>
       {/* Keyed by path: a failed page does not stay failed after navigating away. */}
       <ErrorBoundary key={place.path}>
-        <Router routes={routes} fallback={<NotFoundPage />} />
+        {/* A page whose area's chunk is still on its way (lazy-page.tsx). */}
+        <Suspense fallback={<p aria-live="polite">Loading the page…</p>}>
+          <Router routes={routes} fallback={<NotFoundPage />} />
+        </Suspense>
       </ErrorBoundary>
     </Layout>
   );

@@ -40,6 +40,11 @@ function snapshot(): Place {
   return cachedPlace;
 }
 
+/** The current path below /ui, outside React (main.tsx preloads its page). */
+export function currentPath(): string {
+  return snapshot().path;
+}
+
 /** The current place; re-renders on navigation. */
 export function usePlace(): Place {
   return useSyncExternalStore(subscribe, snapshot);
@@ -88,6 +93,8 @@ export function Link(props: {
 export interface Route {
   readonly pattern: string;
   readonly render: (params: Readonly<Record<string, string>>) => ReactNode;
+  /** Fetches the code of the route's page ahead of rendering it (a lazily loaded area). */
+  readonly preload?: () => Promise<unknown>;
 }
 
 /** Matches `path` against `pattern` (`:name` segments; a trailing `*` matches the rest). */

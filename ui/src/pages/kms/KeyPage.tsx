@@ -1,4 +1,4 @@
-import { type ReactNode, useState } from 'react';
+import { type ReactNode, Suspense, useState } from 'react';
 import type { KeyVersionView, KeyView } from '../../../../src/core/api/kms-schemas.ts';
 import { api, get, type Page as ApiPage } from '../../api/client.ts';
 import { useLoad } from '../../api/use-load.ts';
@@ -10,12 +10,18 @@ import { KeyStateBanner } from '../../components/KeyStateBanner.tsx';
 import { Page } from '../../components/Page.tsx';
 import { Pager, usePager } from '../../components/Pager.tsx';
 import { PolicyTable } from '../../components/PolicyTable.tsx';
+import { lazyPage, once } from '../../lazy-page.tsx';
 import { path } from '../../router.tsx';
 import '../../components/console-pages.css';
-import { CryptoPlayground } from './CryptoPlayground.tsx';
 import { KeyLifecycleDialog, type GuardedAction } from './KeyLifecycleDialog.tsx';
 import { type KeyPlace, keyApi, keyRingPage, period, when } from './kms-paths.ts';
 import { KeyStateBadge } from './KeyStateBadge.tsx';
+
+// The playground is a chunk of its own: fetched when an active key's page is first shown.
+const CryptoPlayground = lazyPage(
+  once(() => import('./CryptoPlayground.tsx')),
+  (m) => m.CryptoPlayground,
+);
 
 const keyPermissions = [
   'kms.keys.rotate',
@@ -176,7 +182,11 @@ export function KeyPage(props: KeyPlace): ReactNode {
               onChange={key.reload}
             />
           )}
-          {k.state === 'active' && <CryptoPlayground keyApiPath={apiPath} purpose={k.purpose} can={can} />}
+          {k.state === 'active' && (
+            <Suspense fallback={<p aria-live="polite">Loading the playground…</p>}>
+              <CryptoPlayground keyApiPath={apiPath} purpose={k.purpose} can={can} />
+            </Suspense>
+          )}
         </>
       )}
       <PolicyTable resourcePath={apiPath} title="IAM policy of the key" />
