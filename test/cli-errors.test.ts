@@ -183,6 +183,41 @@ describe('coffer errors, help, completion and login', { concurrency: true }, () 
     assertOneLineError(fromStdin, /unauthenticated, HTTP 401/);
   });
 
+  test('logout revokes the session on the server and removes it; the root token is only removed', async () => {
+    const config = freshConfig();
+    const passwordFile = join(dir, `password-logout-${configCount}`);
+    writeFileSync(passwordFile, 'a long enough password\n');
+    const env = base(config);
+    const login = await runCoffer(
+      ['login', `--address=${node.url}`, '--email=ops@example.com', `--password-file=${passwordFile}`],
+      env,
+    );
+    assert.equal(login.code, 0, login.stderr);
+    const path = join(config, 'profile.json');
+    const session = JSON.parse(readFileSync(path, 'utf8')).token as string;
+    const logout = await runCoffer(['logout', '--format=json'], env);
+    assert.equal(logout.code, 0, logout.stderr);
+    assert.equal(JSON.parse(logout.stdout).revoked, true);
+    assert.equal(JSON.parse(readFileSync(path, 'utf8')).token, undefined);
+    await assert.rejects(
+      new CofferClient({ address: node.url, token: session }).iam.testPermissions('root', [
+        'projects.create',
+      ]),
+      { code: 'unauthenticated' },
+    );
+
+    const root = freshConfig();
+    await runCoffer(['login', `--address=${node.url}`, `--token=${node.adminToken}`], base(root));
+    const rootOut = await runCoffer(['logout'], base(root));
+    assert.equal(rootOut.code, 0, rootOut.stderr);
+    assert.match(rootOut.stderr, /root token is not revoked/);
+    assert.equal(JSON.parse(readFileSync(join(root, 'profile.json'), 'utf8')).token, undefined);
+    const stillValid = new CofferClient({ address: node.url, token: node.adminToken! });
+    assert.deepEqual((await stillValid.iam.testPermissions('root', ['projects.create'])).permissions, [
+      'projects.create',
+    ]);
+  });
+
   test('every command has a description and --help', async () => {
     const program = buildProgram();
     const commands = allCommands(program);

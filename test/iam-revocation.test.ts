@@ -121,6 +121,49 @@ for (const engine of ['sqlite', 'postgres'] as const) {
         assert.equal((await probe(victim.token)).status, 200);
       });
 
+      test('logging out ends the caller’s own token only (a session or a service account token), audited', async () => {
+        const carol = await user('leaver');
+        const second = (await login(carol.email)).body.token as string;
+        const out = await as(carol.token).post('/v2/auth/logout');
+        assert.equal(out.status, 204, JSON.stringify(out.body));
+        assert.equal((await probe(carol.token)).status, 401, 'the token used to log out is revoked');
+        assert.equal((await as(carol.token).post('/v2/auth/logout')).status, 401);
+        assert.equal((await probe(second)).status, 200, 'the user’s other session goes on');
+        const sessions = await as(admin).get(`/v2/users/${carol.email}/tokens`);
+        assert.equal(sessions.body.items.length, 1);
+
+        const sa = (await as(admin).post(`/v2/projects/${projectId}/service-accounts`, { name: 'logout-sa' }))
+          .body.email as string;
+        const saToken = (
+          await as(admin).post(`/v2/projects/${projectId}/service-accounts/${encodeURIComponent(sa)}/tokens`)
+        ).body as { id: string; token: string };
+        assert.equal((await as(saToken.token).post('/v2/auth/logout')).status, 204);
+        assert.equal((await as(saToken.token).get('/v2/permissions')).status, 401);
+        assert.equal((await as(undefined).post('/v2/auth/logout')).status, 401);
+
+        const audit = await as(admin).get('/v2/sys/audit-events?action=auth.logout&pageSize=100');
+        assert.equal(audit.status, 200, JSON.stringify(audit.body));
+        const events = audit.body.items as Array<{
+          principal: string;
+          result: string;
+          details?: { tokenId?: string };
+        }>;
+        const sessionEvent = events.find((e) => e.principal === `user:${carol.email}` && e.result === 'ok');
+        assert.ok(sessionEvent, JSON.stringify(events));
+        assert.ok(
+          events.some((e) => e.principal === `serviceAccount:${sa}` && e.details?.tokenId === saToken.id),
+        );
+        const text = JSON.stringify(audit.body);
+        assert.ok(!text.includes(carol.token) && !text.includes(saToken.token), 'no token is audited');
+      });
+
+      test('the first admin’s root token is not ended by logging out (it could not be replaced)', async () => {
+        const refused = await as(admin).post('/v2/auth/logout');
+        assert.equal(refused.status, 400);
+        assert.equal(refused.body.error.code, 'failed_precondition');
+        assert.equal((await as(admin).get('/v2/iam-policy')).status, 200);
+      });
+
       test('rotating the root token: the new one is shown once (no-store), the old one stops working', async () => {
         const rotated = await as(admin).post('/v2/sys/root-token:rotate');
         assert.equal(rotated.status, 200, JSON.stringify(rotated.body));
@@ -139,7 +182,7 @@ for (const engine of ['sqlite', 'postgres'] as const) {
 }
 
 describe('revocation across nodes (PostgreSQL)', { skip: postgresSkip ?? false }, () => {
-  test('a disabled user and a rotated root token stop working on a second node within one second', async () => {
+  test('a disabled user, a logged-out session and a rotated root token stop working on a second node within one second', async () => {
     const database = await createTestDatabase();
     const env = { COFFER_DATABASE_URL: database.url, COFFER_CHANGE_POLL_MS: '100' };
     const seed = await startTestNode({ env });
@@ -167,6 +210,15 @@ describe('revocation across nodes (PostgreSQL)', { skip: postgresSkip ?? false }
         return status;
       };
       assert.equal(await within(session, '/v2/iam-policy', 403), 403, 'the second node knows the session');
+      const leaving = (await call(seed.url, 'POST', '/v2/auth/login', { body: { email, password } })).body
+        .token;
+      assert.equal(await within(leaving, '/v2/iam-policy', 403), 403, 'and the second session');
+      assert.equal(
+        (await call(seed.url, 'POST', '/v2/auth/logout', { token: leaving, body: {} })).status,
+        204,
+      );
+      assert.equal(await within(leaving, '/v2/iam-policy', 401), 401, 'logged out within one second');
+      assert.equal(await within(session, '/v2/iam-policy', 403), 403, 'the other session goes on');
       await call(seed.url, 'POST', `/v2/users/${email}:disable`, { token: admin });
       assert.equal(await within(session, '/v2/iam-policy', 401), 401, 'disabled within one second');
       assert.equal(await within(admin, '/v2/iam-policy', 200), 200, 'the root token is cached there');

@@ -1,5 +1,5 @@
 import type { Command } from 'commander';
-import { CofferClient } from '../sdk/index.ts';
+import { CofferApiError, CofferClient } from '../sdk/index.ts';
 import { cliContext, type GlobalFlags } from './cli-context.ts';
 import { readDataFile } from './cli-input.ts';
 import { CliError, printResult } from './cli-output.ts';
@@ -72,10 +72,37 @@ export function registerLoginCommands(program: Command): void {
 
   program
     .command('logout')
-    .description('remove the token from the profile file (the address and defaults stay)')
-    .action((_flags: unknown, command: Command) => {
-      const { token: _removed, ...rest } = readProfile();
+    .description(
+      'revoke the profile’s token on the server (POST /v2/auth/logout) and remove it from the profile file (the address and defaults stay)',
+    )
+    .option('--local', 'only remove the token from the profile; it stays valid on the server')
+    .action(async (flags: { local?: boolean }, command: Command) => {
+      const { token, ...rest } = readProfile();
+      let note = '';
+      if (token !== undefined && !flags.local) {
+        // The server the token was saved for (the profile's), unless none was saved.
+        const address = rest.address ?? cliContext(command).address;
+        const client = new CofferClient({ address, token, retry: { maxAttempts: 2 } });
+        try {
+          await client.iam.logout();
+          note = 'revoked it on the server and ';
+        } catch (err) {
+          const code = err instanceof CofferApiError ? err.code : undefined;
+          // Unreachable server or any other refusal: the profile is kept (--local removes it anyway).
+          if (code !== 'unauthenticated' && code !== 'failed_precondition') throw err;
+          // unauthenticated: already unusable (revoked, expired), removing it is all that is left.
+          // failed_precondition: the first admin's root token, removed here but valid there.
+          if (code === 'failed_precondition')
+            process.stderr.write(
+              'The root token is not revoked by logging out; it stays valid (end it with coffer root-token rotate).\n',
+            );
+        }
+      }
       const path = writeProfile(rest);
-      printResult(command, { profile: path }, () => `Removed the token from ${profilePath()}.`);
+      printResult(command, { profile: path, revoked: note !== '' }, () =>
+        token === undefined
+          ? `No token in ${profilePath()}.`
+          : `Logged out: ${note}removed the token from ${profilePath()}.`,
+      );
     });
 }

@@ -27,6 +27,26 @@ export function insertToken(db: Kysely<Database>, row: TokenRow, sourceKey?: str
   );
 }
 
+/**
+ * A statement revoking `principal`'s token with this hash, returning its id (no row when it was
+ * revoked meanwhile: the end the caller asked for already holds).
+ */
+export function revokeTokenByHash(
+  db: Kysely<Database>,
+  principal: string,
+  tokenHash: Buffer,
+): WriteStatement {
+  return stmt(
+    db
+      .updateTable('tokens')
+      .set({ revoked: 1 })
+      .where('token_hash', '=', tokenHash)
+      .where('principal', '=', principal)
+      .where('revoked', '=', 0)
+      .returning('id'),
+  );
+}
+
 /** Finds a token by the hash of its value. */
 export async function findTokenByHash(
   db: Kysely<Database>,

@@ -13,6 +13,11 @@ export function hashToken(token: string): Buffer {
   return digest('sha256', token, 'buffer');
 }
 
+/** The stored hash of a bearer token; `unauthenticated` when it is not a Coffer token. */
+export function bearerHash(bearer: string): Buffer {
+  return hashToken(parseOrThrow(bearer));
+}
+
 /** A freshly issued token: shown to its owner once. */
 export interface IssuedToken {
   /** The token's id (for listing and revoking). */
@@ -121,7 +126,7 @@ export class TokenService {
    * expired, revoked, or its principal is disabled or gone (one message for all).
    */
   async authenticate(bearer: string): Promise<Principal> {
-    const hash = hashToken(parseOrThrow(bearer));
+    const hash = bearerHash(bearer);
     const key = hash.toString('base64');
     let entry = this.#fresh() ? this.#cache.get(key) : undefined;
     if (!entry) {

@@ -8,8 +8,8 @@ import { decoyPasswordHash, hashPassword, verifyPassword } from './password.ts';
 import { emailPattern, initialAdminPrincipal, isReservedUserEmail, type Principal } from './principal.ts';
 import type { RateLimiter } from './rate-limiter.ts';
 import { rootResource } from './resource-names.ts';
-import { insertToken } from './token-repo.ts';
-import { mintToken, type TokenService } from './token-service.ts';
+import { insertToken, revokeTokenByHash } from './token-repo.ts';
+import { bearerHash, mintToken, type TokenService } from './token-service.ts';
 
 /** A user's token as listed: metadata only, never the token. */
 export interface UserTokenInfo {
@@ -113,6 +113,28 @@ export class UserAdminService {
       throw err;
     }
     return { principal, token: issued.token, expireTimeMs: now + sessionTtlSeconds * 1000 };
+  }
+
+  /**
+   * Ends the caller's own session: the bearer token it authenticated with (a user's session or a
+   * service account's token) stops working at once on this node, and on the others within the change
+   * watcher's interval (the change drops their token caches). Returns the token's id, for the audit
+   * event. The first admin's root token is refused: it has no password to log in again and only its
+   * own token can rotate it, so revoking it would lock the break-glass identity out for good.
+   */
+  async logout(bearer: string, caller: Principal): Promise<{ tokenId: string | undefined }> {
+    if (caller === initialAdminPrincipal)
+      throw new CofferError(
+        'failed_precondition',
+        'The first admin’s root token cannot be ended by logging out (nothing could replace it); ' +
+          'rotate it with POST /v2/sys/root-token:rotate instead.',
+      );
+    const [revoked] = await this.#storage.write([
+      revokeTokenByHash(this.#storage.db, caller, bearerHash(bearer)),
+      this.#repo.recordChange('iam.token.revoke', rootResource, undefined, this.#clock.nowMs()),
+    ]);
+    this.#tokens.invalidate();
+    return { tokenId: (revoked?.[0] as { id?: string } | undefined)?.id };
   }
 
   /**

@@ -127,6 +127,15 @@ export class IamApi {
     return this.#http.send({ method: 'GET', path: `/v2/projects/${seg(project.projectId)}/roles` }, options);
   }
 
+  /**
+   * `POST /v2/auth/logout`: revokes this client's own token (a login session or a service account
+   * token) at once; later calls with it are `unauthenticated`. The first admin's root token is refused
+   * (`failed_precondition`): rotate it instead.
+   */
+  async logout(options?: CallOptions): Promise<void> {
+    await this.#http.send({ method: 'POST', path: '/v2/auth/logout', body: {} }, options);
+  }
+
   /** `POST /v2/users`. */
   createUser(body: CreateUserBody, options?: CallOptions): Promise<UserView> {
     return this.#http.send({ method: 'POST', path: '/v2/users', body }, options);

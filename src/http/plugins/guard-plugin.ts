@@ -25,7 +25,8 @@ function rateLimited(retryAfterSeconds: number): CofferError {
   });
 }
 
-function bearerOf(request: FastifyRequest): string {
+/** The bearer token of a request; `unauthenticated` when there is none or the header is malformed. */
+export function bearerOf(request: FastifyRequest): string {
   const header = request.headers.authorization;
   if (!header) throw errors.unauthenticated();
   const match = /^Bearer ([^\s]+)$/i.exec(header);

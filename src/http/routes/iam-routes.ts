@@ -9,6 +9,7 @@ import { registerIamPolicyRoutes } from './iam-policy-routes.ts';
 import { registerIamRoleRoutes } from './iam-role-routes.ts';
 import { registerServiceAccountRoutes } from './service-account-routes.ts';
 import { clientAddress } from '../client-address.ts';
+import { bearerOf } from '../plugins/guard-plugin.ts';
 
 /** IAM: policies on every resource kind, roles, permissions, users and logins, service accounts and tokens. */
 export function registerIamRoutes(server: FastifyInstance, app: App): void {
@@ -51,6 +52,25 @@ export function registerIamRoutes(server: FastifyInstance, app: App): void {
       );
       request.principal = session.principal as Principal;
       return { token: session.token, expireTime: toRfc3339(session.expireTimeMs) };
+    },
+  );
+
+  server.post(
+    '/v2/auth/logout',
+    {
+      // Any principal ends its own session (Vault's token revoke-self): no permission to hold.
+      config: {
+        guard: { permission: 'authenticated', auditAction: 'auth.logout', resource: () => rootResource },
+      },
+      schema: {
+        tags,
+        summary: 'Log out: revoke the token of this request (a session or a service account token)',
+      },
+    },
+    async (request, reply) => {
+      const { tokenId } = await app.users.logout(bearerOf(request), request.principal!);
+      if (tokenId !== undefined) request.auditDetails = { tokenId };
+      return reply.code(204).send();
     },
   );
 
