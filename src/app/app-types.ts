@@ -18,6 +18,7 @@ import type { KmsGrantService } from '../kms/kms-grant-service.ts';
 import type { KmsKeyExtrasService } from '../kms/kms-key-extras-service.ts';
 import type { KmsService } from '../kms/kms-service.ts';
 import type { ProjectService } from '../projects/project-service.ts';
+import type { DataKeyCache } from '../secrets/data-key-cache.ts';
 import type { InstanceService } from '../secrets/instance-service.ts';
 import type { KeyDependents } from '../secrets/key-dependents.ts';
 import type { SecretService } from '../secrets/secret-service.ts';
@@ -76,6 +77,8 @@ export interface App {
   readonly changeFollower: ChangeFeedFollower;
   /** Invalidation of this node's metadata caches (local writes at once, other nodes via the feed). */
   readonly cacheInvalidation: CacheInvalidation;
+  /** Unwrapped secret data keys of this node (docs/decisions/0008-data-key-cache.md). */
+  readonly dataKeys: DataKeyCache;
   readonly projects: ProjectService;
   readonly audit: AuditLog;
   /** Delivery of audit events to the configured sinks. */

@@ -42,6 +42,7 @@ import { SecretStageRepo } from '../secrets/secret-stage-repo.ts';
 import { SecretVersionRepo } from '../secrets/secret-version-repo.ts';
 import { SecretsRepo } from '../secrets/secrets-repo.ts';
 import { ValueCrypto } from '../secrets/value-crypto.ts';
+import { DataKeyCache } from '../secrets/data-key-cache.ts';
 import { RotationRepo } from '../rotation/rotation-repo.ts';
 import { RotationService } from '../rotation/rotation-service.ts';
 import {
@@ -236,7 +237,11 @@ export async function createApp(
   const secretsRepo = new SecretsRepo(storage.db);
   const secretVersionRepo = new SecretVersionRepo(storage.db);
   const secretStageRepo = new SecretStageRepo(storage.db);
-  const valueCrypto = new ValueCrypto(barrier, kmsCrypto);
+  const dataKeys = new DataKeyCache(cacheInvalidation, {
+    maxEntries: config.dataKeyCache.maxEntries,
+    ttlMs: config.dataKeyCache.ttlSeconds * 1000,
+  });
+  const valueCrypto = new ValueCrypto(barrier, kmsCrypto, dataKeys);
   const secretMetadata = new SecretMetadataCache(cacheInvalidation, config.metadataCache);
   const instances = new InstanceService({
     storage: changes,
@@ -374,6 +379,7 @@ export async function createApp(
     changeFeed: new ChangeFeedService(storage, authorizer),
     changeFollower,
     cacheInvalidation,
+    dataKeys,
     projects,
     audit,
     auditSinks: sinks,

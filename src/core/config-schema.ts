@@ -156,6 +156,24 @@ export const ConfigSchema = Type.Object(
       },
       { additionalProperties: false, default: {} },
     ),
+    dataKeyCache: Type.Object(
+      {
+        maxEntries: Type.Integer({
+          default: 10000,
+          minimum: 0,
+          maximum: 1000000,
+          description:
+            'unwrapped secret data keys each node holds at most (as KeyObjects, never a value); 0 turns the cache off',
+        }),
+        ttlSeconds: Type.Integer({
+          default: 300,
+          minimum: 1,
+          maximum: 3600,
+          description: 'seconds a data key is kept after its unwrap, used or not',
+        }),
+      },
+      { additionalProperties: false, default: {} },
+    ),
     changeRetentionDays: Type.Integer({
       default: 7,
       minimum: 1,

@@ -241,4 +241,21 @@ describe('configuration', () => {
       'COFFER_METADATA_CACHE_MAX_ENTRIES',
     );
   });
+  test('dataKeyCache: 10,000 keys for 300 s by default, overridable by environment, bounds validated', () => {
+    assert.deepEqual(loadConfig({ env: {} }).dataKeyCache, { maxEntries: 10000, ttlSeconds: 300 });
+    assert.deepEqual(
+      loadConfig({ env: { COFFER_DATA_KEY_CACHE_MAX_ENTRIES: '0', COFFER_DATA_KEY_CACHE_TTL_SECONDS: '5' } })
+        .dataKeyCache,
+      { maxEntries: 0, ttlSeconds: 5 },
+    );
+    for (const ttl of ['0', '3601'])
+      assert.equal(
+        fieldOf(() => loadConfig({ env: { COFFER_DATA_KEY_CACHE_TTL_SECONDS: ttl } })),
+        'dataKeyCache.ttlSeconds',
+      );
+    assert.equal(
+      fieldOf(() => loadConfig({ env: { COFFER_DATA_KEY_CACHE_MAX_ENTRIES: 'lots' } })),
+      'COFFER_DATA_KEY_CACHE_MAX_ENTRIES',
+    );
+  });
 });

@@ -147,6 +147,15 @@ function applyEnv(raw: Record<string, unknown>, env: Record<string, string | und
     const current = (raw.metadataCache ?? {}) as Record<string, unknown>;
     raw.metadataCache = { ...current, [field]: parseIntegerEnv(name, value) };
   }
+  for (const [name, field] of [
+    ['COFFER_DATA_KEY_CACHE_MAX_ENTRIES', 'maxEntries'],
+    ['COFFER_DATA_KEY_CACHE_TTL_SECONDS', 'ttlSeconds'],
+  ] as const) {
+    const value = env[name];
+    if (value === undefined || value === '') continue;
+    const current = (raw.dataKeyCache ?? {}) as Record<string, unknown>;
+    raw.dataKeyCache = { ...current, [field]: parseIntegerEnv(name, value) };
+  }
   if (env.COFFER_AUDIT_SINKS) {
     try {
       raw.auditSinks = JSON.parse(env.COFFER_AUDIT_SINKS);

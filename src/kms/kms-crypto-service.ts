@@ -294,6 +294,17 @@ export class KmsCryptoService {
     } else checkSize(input.data, 'data');
   }
 
+  /**
+   * `key_not_active` unless the key and its version `version` are usable now (a version that does
+   * not exist: the generic bad-ciphertext error); what a decryption with the version checks, for a
+   * caller that holds what the version decrypted earlier (the data-key cache).
+   */
+  async requireVersionUsable(key: CryptoKey, version: number): Promise<void> {
+    const found = await this.#cache.version(key, version, () => this.#repo.findVersion(key.uid, version));
+    if (!found) throw badCiphertext();
+    requireUsable(key.state, found.state, version);
+  }
+
   /** The KeyObject of `version` once key and version are usable; no storage read on a cache hit. */
   async #usable(key: CryptoKey, version: number, missing?: () => CofferError): Promise<KeyObject> {
     const found = await this.#cache.version(key, version, () => this.#repo.findVersion(key.uid, version));

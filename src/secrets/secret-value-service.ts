@@ -350,19 +350,21 @@ export class SecretValueService {
       throw new CofferError('key_not_active', `The bound key is ${current.state}.`);
     }
     await this.#keyUse.wrapping(instance, secret, key, caller, 'kms.decrypt', shared);
-    const { dataKey, kmsKeyVersion } = await this.#crypto.unwrap(secret.uid, number, found.wrappedKey, key);
-    this.#keyUse.succeeded(caller, key, kmsKeyVersion);
-    try {
-      const plaintext = this.#crypto.openValue(secret.uid, number, found.ciphertext, dataKey);
-      return {
-        ...(found.binary ? { binaryValue: plaintext } : { value: plaintext.toString('utf8') }),
-        version: number,
-        stages: stagesOf(stages, number),
-        createTimeMs: found.createTimeMs,
-      };
-    } finally {
-      dataKey.fill(0);
-    }
+    const dataKey = await this.#crypto.dataKeyOf(
+      secret.uid,
+      secretName(secret),
+      number,
+      found.wrappedKey,
+      key,
+    );
+    this.#keyUse.succeeded(caller, key, dataKey.kmsKeyVersion);
+    const plaintext = this.#crypto.openWith(secret.uid, number, found.ciphertext, dataKey);
+    return {
+      ...(found.binary ? { binaryValue: plaintext } : { value: plaintext.toString('utf8') }),
+      version: number,
+      stages: stagesOf(stages, number),
+      createTimeMs: found.createTimeMs,
+    };
   }
 
   #latestEnabled(secret: Secret): Promise<number | undefined> {

@@ -1,9 +1,10 @@
 import { createSecretKey, randomBytes } from 'node:crypto';
 import type { Barrier } from '../barrier/barrier.ts';
 import { errors } from '../core/errors.ts';
-import { openEnvelope, sealEnvelope } from '../crypto/index.ts';
+import { sealEnvelope } from '../crypto/index.ts';
 import type { KmsCryptoService } from '../kms/kms-crypto-service.ts';
-import type { CryptoKey } from '../kms/kms-types.ts';
+import { type CryptoKey, keyResourceName } from '../kms/kms-types.ts';
+import { CachedDataKey, type DataKeyCache } from './data-key-cache.ts';
 import { versionContext } from './secret-fns.ts';
 
 /** How a version's data key is (to be) wrapped: by a KMS key (version), or by the root key. */
@@ -29,10 +30,12 @@ export interface SealedValue {
 export class ValueCrypto {
   readonly #barrier: Barrier;
   readonly #kms: KmsCryptoService;
+  readonly #dataKeys: DataKeyCache | undefined;
 
-  constructor(barrier: Barrier, kms: KmsCryptoService) {
+  constructor(barrier: Barrier, kms: KmsCryptoService, dataKeys?: DataKeyCache) {
     this.#barrier = barrier;
     this.#kms = kms;
+    this.#dataKeys = dataKeys;
   }
 
   /** Seals `plaintext` as version `version` of the secret `secretUid`. */
@@ -82,6 +85,50 @@ export class ValueCrypto {
     return { dataKey: opened.plaintext, kmsKeyVersion: opened.keyVersion };
   }
 
+  /**
+   * The data key of a stored version as a handle that only opens its value: from the data-key cache
+   * (after checking that the KMS key version that wrapped it is still usable: the caller checks
+   * the rest, as for an unwrap), else unwrapped (with `key`, or the root key) and cached.
+   */
+  async dataKeyOf(
+    secretUid: string,
+    secretName: string,
+    version: number,
+    wrappedKey: Buffer,
+    key: CryptoKey | undefined,
+  ): Promise<CachedDataKey> {
+    const cached = this.#dataKeys?.find(secretUid, version, wrappedKey);
+    if (cached) {
+      if (key) await this.#kms.requireVersionUsable(key, cached.kmsKeyVersion!);
+      return cached;
+    }
+    const generation = this.#dataKeys?.start();
+    const { dataKey, kmsKeyVersion } = await this.unwrap(secretUid, version, wrappedKey, key);
+    try {
+      const handle = new CachedDataKey(createSecretKey(dataKey), kmsKeyVersion);
+      if (generation !== undefined)
+        this.#dataKeys!.store(
+          secretUid,
+          version,
+          { secretName, keyName: key ? keyResourceName(key) : undefined, wrappedKey },
+          handle,
+          generation,
+        );
+      return handle;
+    } finally {
+      dataKey.fill(0);
+    }
+  }
+
+  /** Opens a version's value with its data key handle (`dataKeyOf`). */
+  openWith(secretUid: string, version: number, ciphertext: Buffer, dataKey: CachedDataKey): Buffer {
+    try {
+      return dataKey.open(secretUid, version, ciphertext, Buffer.from(versionContext(secretUid, version)));
+    } catch {
+      throw errors.invalid('The stored value does not open; the version is corrupted.');
+    }
+  }
+
   /** Wraps an existing data key anew (rewrap after an instance key switch). */
   async wrap(secretUid: string, version: number, dataKey: Buffer, wrapping: Wrapping): Promise<Buffer> {
     const context = versionContext(secretUid, version);
@@ -101,19 +148,6 @@ export class ValueCrypto {
       return this.#barrier.decrypt(sealed, context);
     } catch {
       return undefined;
-    }
-  }
-
-  /** Opens a version's value with its data key. */
-  openValue(secretUid: string, version: number, ciphertext: Buffer, dataKey: Buffer): Buffer {
-    try {
-      return openEnvelope(
-        { id: secretUid, version, algorithm: 'aes-256-gcm', material: createSecretKey(dataKey) },
-        ciphertext,
-        Buffer.from(versionContext(secretUid, version)),
-      );
-    } catch {
-      throw errors.invalid('The stored value does not open; the version is corrupted.');
     }
   }
 }
