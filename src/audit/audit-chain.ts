@@ -9,12 +9,16 @@ export const genesisHash = '0'.repeat(64);
 export type ChainedEventRow = Selectable<AuditEventsTable>;
 
 /**
- * The canonical encoding hashed for an event: a JSON array of every stored field in a fixed order
- * (numbers as numbers, absent values as null), then the predecessor's hash. Any edit of a stored
- * field, or of the order, changes some hash in the chain.
+ * The canonical encoding hashed for a record: a JSON array of every stored field in a fixed order
+ * (numbers as numbers, absent values as null), then the predecessor's hash, then — only for a record
+ * that has them — its companion events' text (docs/decisions/0009-audit-record.md). A record of one
+ * event (every row before migration 0020) is encoded exactly as before. Any edit of a stored field,
+ * of a companion, or of the order, changes some hash in the chain.
  */
-export function canonicalEvent(row: Omit<ChainedEventRow, 'hash'>): string {
-  return JSON.stringify([
+export function canonicalEvent(
+  row: Omit<ChainedEventRow, 'hash' | 'companions'> & { companions?: string | null },
+): string {
+  const values: unknown[] = [
     row.id,
     row.chain_id,
     Number(row.seq),
@@ -31,7 +35,9 @@ export function canonicalEvent(row: Omit<ChainedEventRow, 'hash'>): string {
     row.user_agent,
     row.details,
     row.prev_hash,
-  ]);
+  ];
+  if (row.companions !== undefined && row.companions !== null) values.push(row.companions);
+  return JSON.stringify(values);
 }
 
 /** The stored columns in canonical order (see `canonicalEvent`), then the hash. */
@@ -55,15 +61,24 @@ export const canonicalColumns = [
   'hash',
 ] as const satisfies readonly (keyof ChainedEventRow)[];
 
+/** Every stored column of a record: `canonicalColumns`, then `companions` (null for one event). */
+export const storedColumns = [
+  ...canonicalColumns,
+  'companions',
+] as const satisfies readonly (keyof ChainedEventRow)[];
+
 /** SHA-256 (hex) of an event's canonical encoding. */
-export function hashEvent(row: Omit<ChainedEventRow, 'hash'>): string {
+export function hashEvent(
+  row: Omit<ChainedEventRow, 'hash' | 'companions'> & { companions?: string | null },
+): string {
   // One-shot hashing: about half the cost of createHash().update().digest() for short inputs.
   return hash('sha256', canonicalEvent(row));
 }
 
 /**
  * SHA-256 (hex) of an event given as its canonical values: `canonicalColumns` without the hash, in
- * that order, numbers as numbers and absent values as null. The same hash as `hashEvent` of the row
+ * that order, numbers as numbers and absent values as null, then the companions' text when there
+ * are companions. The same hash as `hashEvent` of the row
  * (the same JSON text), without building the row object: the writer's hot path.
  */
 export function hashCanonicalValues(values: readonly unknown[]): string {

@@ -9,7 +9,7 @@ import { newTimeOrderedUuid } from '../core/ids.ts';
 import { createLogger } from '../core/logger.ts';
 import { openStorage } from '../storage/open-storage.ts';
 import type { Storage } from '../storage/storage-types.ts';
-import { canonicalColumns, type ChainedEventRow, genesisHash, hashEvent } from './audit-chain.ts';
+import { type ChainedEventRow, genesisHash, hashEvent, storedColumns } from './audit-chain.ts';
 import { AuditEventInsert, chainEvents, chunkSize, eventWidth } from './audit-event-insert.ts';
 import { AuditLog } from './audit-log.ts';
 import type { AuditEvent } from './audit-types.ts';
@@ -36,7 +36,7 @@ function event(i: number, extra: Partial<AuditEvent> = {}): AuditEvent {
 /** The stored row of `values`' event `i` (as the verifier reads it back). */
 function rowAt(values: readonly unknown[], i: number): ChainedEventRow {
   const slice = values.slice(i * eventWidth, (i + 1) * eventWidth);
-  return Object.fromEntries(canonicalColumns.map((column, c) => [column, slice[c]])) as ChainedEventRow;
+  return Object.fromEntries(storedColumns.map((column, c) => [column, slice[c]])) as ChainedEventRow;
 }
 
 test('chainEvents hashes each event exactly as hashEvent hashes its row, chained by prev_hash', () => {
@@ -81,7 +81,7 @@ test('statements hold powers of two of rows, at most 64, covering every event on
         values: (rows: Record<string, unknown>[]) => ({
           compile: () => ({
             sql: `insert into ${table} rows ${rows.length}`,
-            parameters: rows.flatMap((row) => canonicalColumns.map((column) => row[column])),
+            parameters: rows.flatMap((row) => storedColumns.map((column) => row[column])),
           }),
         }),
       }),
@@ -100,7 +100,7 @@ test('statements hold powers of two of rows, at most 64, covering every event on
       assert.equal(s.sql, `insert into audit_events rows ${rows}`);
     }
   }
-  assert.throws(() => insert.statements([1, 2, 3]), /whole events/);
+  assert.throws(() => insert.statements([1, 2, 3]), /whole rows/);
 });
 
 async function appendAndVerify(storage: Storage): Promise<void> {

@@ -1,11 +1,17 @@
 import type { Kysely } from 'kysely';
 import type { Database } from '../storage/schema.ts';
 import type { WriteStatement } from '../storage/storage-types.ts';
-import { canonicalColumns, type ChainedEventRow, hashCanonicalValues } from './audit-chain.ts';
+import { type ChainedEventRow, hashCanonicalValues, storedColumns } from './audit-chain.ts';
+import { companionsText, companionTerms } from './audit-record.ts';
 import type { AuditEvent } from './audit-types.ts';
 
-/** Values per stored event: the canonical fields, then the hash. */
-export const eventWidth = canonicalColumns.length;
+/** Values per stored record: the canonical fields, the hash, then the companions (or null). */
+export const eventWidth = storedColumns.length;
+
+/** The columns of a companion's query key (`audit_terms`), in the order `chainEvents` gives them. */
+const termColumns = ['project_id', 'term', 'time', 'record_id'] as const;
+/** Values per term entry. */
+export const termWidth = termColumns.length;
 
 /**
  * Rows per insert statement at most. 64 × 17 parameters stays far below both engines' limits
@@ -25,46 +31,64 @@ export const maxRowsPerStatement = 64;
  */
 export class AuditEventInsert {
   readonly #db: Kysely<Database>;
-  readonly #sql = new Map<number, string>();
+  readonly #sql = new Map<string, string>();
 
   constructor(db: Kysely<Database>) {
     this.#db = db;
   }
 
   /**
-   * The statements inserting `values`: `eventWidth` values per event, in `canonicalColumns` order,
-   * events in chain order. `values` is handed over as it is when one statement takes it all.
+   * The statements inserting `values`: `eventWidth` values per record, in `storedColumns` order,
+   * records in chain order. `values` is handed over as it is when one statement takes it all.
    */
   statements(values: unknown[]): WriteStatement[] {
-    const rows = values.length / eventWidth;
-    if (!Number.isInteger(rows)) throw new Error('AuditEventInsert: values are not whole events');
+    return this.#inserts('audit_events', storedColumns, values);
+  }
+
+  /** The statements inserting companions' query keys: `termWidth` values per entry (`chainEvents`' `terms`). */
+  termStatements(terms: unknown[]): WriteStatement[] {
+    return this.#inserts('audit_terms', termColumns, terms);
+  }
+
+  #inserts(
+    table: 'audit_events' | 'audit_terms',
+    columns: readonly string[],
+    values: unknown[],
+  ): WriteStatement[] {
+    const width = columns.length;
+    const rows = values.length / width;
+    if (!Number.isInteger(rows)) throw new Error('AuditEventInsert: values are not whole rows');
     const statements: WriteStatement[] = [];
     let offset = 0;
     while (offset < rows) {
       const count = chunkSize(rows - offset);
-      const parameters =
-        count === rows ? values : values.slice(offset * eventWidth, (offset + count) * eventWidth);
-      statements.push({ sql: this.#sqlFor(count), parameters });
+      const parameters = count === rows ? values : values.slice(offset * width, (offset + count) * width);
+      statements.push({ sql: this.#sqlFor(table, columns, count), parameters });
       offset += count;
     }
     return statements;
   }
 
-  /** The insert of `rows` events, compiled once; checks that Kysely binds row by row, in column order. */
-  #sqlFor(rows: number): string {
-    const cached = this.#sql.get(rows);
+  /** The insert of `rows` rows, compiled once; checks that Kysely binds row by row, in column order. */
+  #sqlFor(table: 'audit_events' | 'audit_terms', columns: readonly string[], rows: number): string {
+    const key = `${table}:${rows}`;
+    const cached = this.#sql.get(key);
     if (cached !== undefined) return cached;
+    const width = columns.length;
     const markers = Array.from({ length: rows }, (_, row) =>
-      Object.fromEntries(canonicalColumns.map((column) => [column, `\u0000${row}:${column}`])),
+      Object.fromEntries(columns.map((column) => [column, `\u0000${row}:${column}`])),
     ) as unknown as ChainedEventRow[];
-    const compiled = this.#db.insertInto('audit_events').values(markers).compile();
+    const compiled = this.#db
+      .insertInto(table as 'audit_events')
+      .values(markers)
+      .compile();
     compiled.parameters.forEach((parameter, i) => {
-      const expected = `\u0000${Math.floor(i / eventWidth)}:${canonicalColumns[i % eventWidth]}`;
+      const expected = `\u0000${Math.floor(i / width)}:${columns[i % width]}`;
       if (parameter !== expected) throw new Error('AuditEventInsert: unexpected parameter order');
     });
-    if (compiled.parameters.length !== rows * eventWidth)
+    if (compiled.parameters.length !== rows * width)
       throw new Error('AuditEventInsert: unexpected parameter count');
-    this.#sql.set(rows, compiled.sql);
+    this.#sql.set(key, compiled.sql);
     return compiled.sql;
   }
 }
@@ -76,10 +100,13 @@ export function chunkSize(left: number): number {
 }
 
 /**
- * Chains `events` after position `seq` (hash `head`) of chain `chainId`, appending each one's stored
- * values to `values` (`canonicalColumns` order, the hash last) without building a row object: the
- * canonical values are hashed as they are (`hashCanonicalValues`, the same hash as `hashEvent` of the
- * row). Returns the new position and head.
+ * Chains `events` after position `seq` (hash `head`) of chain `chainId`, appending each record's
+ * stored values to `values` (`storedColumns` order: the canonical fields, the hash, the companions)
+ * without building a row object: the canonical values are hashed as they are (`hashCanonicalValues`,
+ * the same hash as `hashEvent` of the row). As one record (`record`: a request's events), the first
+ * event takes the chain position and the others ride in its `companions`, their query keys appended
+ * to `terms` (`termWidth` values each); otherwise each event is a record of its own. Returns the new
+ * position and head.
  */
 export function chainEvents(
   values: unknown[],
@@ -87,14 +114,20 @@ export function chainEvents(
   chainId: string,
   seq: number,
   head: string,
+  record = false,
+  terms?: unknown[],
 ): { seq: number; head: string } {
-  for (const event of events) {
+  const records = record ? Math.min(events.length, 1) : events.length;
+  for (let i = 0; i < records; i++) {
+    const event = events[i]!;
+    const companions = record && events.length > 1 ? events.slice(1) : undefined;
     seq += 1;
-    const canonical = [
+    const time = Number(event.timeMs);
+    const canonical: unknown[] = [
       event.id,
       chainId,
       seq,
-      Number(event.timeMs),
+      time,
       event.requestId,
       event.action,
       event.principal,
@@ -108,9 +141,12 @@ export function chainEvents(
       event.details ? JSON.stringify(event.details) : null,
       head,
     ];
+    const text = companions ? companionsText(companions) : null;
+    if (text !== null) canonical.push(text);
     head = hashCanonicalValues(canonical);
-    for (const value of canonical) values.push(value);
-    values.push(head);
+    for (let c = 0; c < 16; c++) values.push(canonical[c]);
+    values.push(head, text);
+    if (companions && terms) companionTerms(terms, event, companions, time, event.id);
   }
   return { seq, head };
 }

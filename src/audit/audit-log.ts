@@ -40,6 +40,8 @@ export interface AuditWriteObserver {
 
 interface Waiter {
   readonly events: readonly AuditEvent[];
+  /** One record (a request's events: the first takes the chain position, the rest ride along). */
+  readonly record: boolean;
   /** Outbox rows these events replace (deleted in the same unit). */
   readonly outboxIds: readonly string[];
   resolve(): void;
@@ -158,15 +160,29 @@ export class AuditLog {
     this.#signingKey = key;
   }
 
-  /** Makes `events` durable, or throws `audit_unavailable` within the bounded wait. */
+  /**
+   * Makes `events` durable, each a record of its own, or throws `audit_unavailable` within the
+   * bounded wait.
+   */
   append(events: readonly AuditEvent[], outboxIds: readonly string[] = []): Promise<void> {
     if (events.length === 0 || this.#disabled) return Promise.resolve();
     if (this.#closed) return Promise.reject(unavailable());
-    return this.#enqueue(events, outboxIds);
+    return this.#enqueue(events, outboxIds, false);
+  }
+
+  /**
+   * Makes a request's events durable as ONE record (docs/decisions/0009-audit-record.md): `events[0]`
+   * takes the chain position, the others are its companions (one stored row, one chain element; still
+   * separate events to queries, sinks and verification). Throws `audit_unavailable` like `append`.
+   */
+  appendRecord(events: readonly AuditEvent[], outboxIds: readonly string[] = []): Promise<void> {
+    if (events.length === 0 || this.#disabled) return Promise.resolve();
+    if (this.#closed) return Promise.reject(unavailable());
+    return this.#enqueue(events, outboxIds, events.length > 1);
   }
 
   /** Queues a batch entry; rejects with `audit_unavailable` when it fails or is not written in time. */
-  #enqueue(events: readonly AuditEvent[], outboxIds: readonly string[]): Promise<void> {
+  #enqueue(events: readonly AuditEvent[], outboxIds: readonly string[], record: boolean): Promise<void> {
     return new Promise<void>((resolve, reject) => {
       const timer = setTimeout(() => {
         if (waiter.settled) return;
@@ -177,6 +193,7 @@ export class AuditLog {
       }, this.#timeoutMs);
       const waiter: Waiter = {
         events,
+        record,
         outboxIds,
         settled: false,
         resolve: () => {
@@ -210,7 +227,7 @@ export class AuditLog {
     const deadline = Date.now() + this.#timeoutMs;
     this.#signNext = true;
     try {
-      await this.#enqueue([], []);
+      await this.#enqueue([], [], false);
     } catch (err) {
       this.#logger.error({ err: (err as Error).message }, 'could not sign the audit head before sealing');
       throw err;
@@ -278,17 +295,23 @@ export class AuditLog {
     const batch = this.#queue;
     this.#queue = [];
     const statements: WriteStatement[] = [];
-    // Every event of the batch as one flat list of column values, inserted by a few statements.
+    // Every record of the batch as one flat list of column values (and one of its companions' query
+    // keys), inserted by a few statements.
     const values: unknown[] = [];
+    const terms: unknown[] = [];
     const chainId = this.#chainId;
     let seq = this.#seq;
     let head = this.#head;
+    let events = 0;
     for (const waiter of batch) {
       for (const id of waiter.outboxIds) statements.push(this.#deleteOutbox({ id }));
-      ({ seq, head } = chainEvents(values, waiter.events, chainId, seq, head));
+      ({ seq, head } = chainEvents(values, waiter.events, chainId, seq, head, waiter.record, terms));
+      events += waiter.events.length;
     }
     if (values.length > 0)
       for (const insert of this.#insertEvents.statements(values)) statements.push(insert);
+    if (terms.length > 0)
+      for (const insert of this.#insertEvents.termStatements(terms)) statements.push(insert);
     const unsigned = this.#unsigned + (seq - this.#seq);
     const now = this.#clock.nowMs();
     const forced = this.#signNext;
@@ -310,7 +333,7 @@ export class AuditLog {
     const started = performance.now();
     try {
       await this.#storage.write(statements);
-      this.#observer?.batchWritten(seq - this.#seq, (performance.now() - started) / 1000, true);
+      this.#observer?.batchWritten(events, (performance.now() - started) / 1000, true);
       if (checkpoint) this.#checkpointDurable(checkpoint);
       this.#seq = seq;
       this.#head = head;
@@ -320,17 +343,13 @@ export class AuditLog {
       for (const waiter of batch) waiter.resolve();
     } catch (err) {
       // Durable or not, we cannot know: continue on a fresh chain so the old one never has a gap.
-      const lost = seq - this.#seq;
-      this.#observer?.batchWritten(lost, (performance.now() - started) / 1000, false);
+      this.#observer?.batchWritten(events, (performance.now() - started) / 1000, false);
       this.#failing = true;
       this.#chainId = randomUUID();
       this.#seq = 0;
       this.#head = genesisHash;
       this.#unsigned = 0;
-      this.#logger.error(
-        { err: (err as Error).message, events: lost },
-        'audit events could not be made durable',
-      );
+      this.#logger.error({ err: (err as Error).message, events }, 'audit events could not be made durable');
       for (const waiter of batch) waiter.reject(unavailable());
     }
   }

@@ -2,6 +2,15 @@ import type { Kysely } from 'kysely';
 import { errors } from '../core/errors.ts';
 import { clampPageSize, type Page } from '../core/pagination.ts';
 import type { Database } from '../storage/schema.ts';
+import type { ChainedEventRow } from './audit-chain.ts';
+import { recordEvents, termProject } from './audit-record.ts';
+import {
+  type RecordKey,
+  type RecordSource,
+  type ResourceRanges,
+  recordsByColumns,
+  recordsByTerm,
+} from './audit-record-sources.ts';
 import type { AuditEvent, AuditResult } from './audit-types.ts';
 
 /** Filters of an audit query (SPEC §8). */
@@ -38,7 +47,7 @@ function successor(prefix: string): string {
 }
 
 /** The resource filter as an exact name and half-open ranges of names under it. */
-export function resourceRanges(resource: string): { exact?: string; under: [string, string][] } {
+export function resourceRanges(resource: string): ResourceRanges {
   if (resource.endsWith('/') || resource.toUpperCase().endsWith('%2F'))
     return { under: [[resource, successor(resource)]] };
   return {
@@ -50,86 +59,114 @@ export function resourceRanges(resource: string): { exact?: string; under: [stri
   };
 }
 
-/** Events matching `query`, newest first, one page at a time (indexed by project, filter and time). */
+/** Whether `event` passes every filter of `query` (and lies before the page cursor). */
+function matcher(
+  query: AuditQuery,
+  ranges: ResourceRanges | undefined,
+  cursor: { time: number; id: string } | undefined,
+): (event: AuditEvent) => boolean {
+  return (e) =>
+    (e.projectId ?? null) === query.projectId &&
+    (query.action === undefined || e.action === query.action) &&
+    (query.principal === undefined || e.principal === query.principal) &&
+    (query.result === undefined || e.result === query.result) &&
+    (query.requestId === undefined || e.requestId === query.requestId) &&
+    (query.sinceMs === undefined || e.timeMs >= query.sinceMs) &&
+    (query.untilMs === undefined || e.timeMs < query.untilMs) &&
+    (ranges === undefined ||
+      e.resource === ranges.exact ||
+      ranges.under.some(([from, to]) => e.resource >= from && e.resource < to)) &&
+    (cursor === undefined || e.timeMs < cursor.time || (e.timeMs === cursor.time && e.id < cursor.id));
+}
+
+/** Newest first: by time, then id. */
+function newestFirst(a: AuditEvent, b: AuditEvent): number {
+  if (a.timeMs !== b.timeMs) return b.timeMs - a.timeMs;
+  return a.id < b.id ? 1 : a.id > b.id ? -1 : 0;
+}
+
+const maxRecordsPerFetch = 1000;
+
+/**
+ * Events matching `query`, newest first, one page at a time. An audit record holds a request's
+ * events (docs/decisions/0009-audit-record.md): records are found by their own columns' indexes
+ * (which hold each record's first event) and by the companions' query keys (`audit_terms`), each
+ * source in record order (time, then id, newest first); every record found is expanded into its
+ * events and each event is matched against every filter. A page is complete once it holds more
+ * events than the page size that are newer than anything a source has not returned yet.
+ */
 export async function queryAuditEvents(db: Kysely<Database>, query: AuditQuery): Promise<Page<AuditEvent>> {
   const size = clampPageSize(query.pageSize);
-  let q = db.selectFrom('audit_events');
-  q =
-    query.projectId === null
-      ? q.where('project_id', 'is', null)
-      : q.where('project_id', '=', query.projectId);
-  if (query.action !== undefined) q = q.where('action', '=', query.action);
-  if (query.principal !== undefined) q = q.where('principal', '=', query.principal);
-  if (query.result !== undefined) q = q.where('result', '=', query.result);
-  if (query.requestId !== undefined) q = q.where('request_id', '=', query.requestId);
-  if (query.sinceMs !== undefined) q = q.where('time', '>=', query.sinceMs);
-  if (query.untilMs !== undefined) q = q.where('time', '<', query.untilMs);
-  let ranges: ReturnType<typeof resourceRanges> | undefined;
-  if (query.resource !== undefined) {
-    // Ranges of plain comparisons, so the (project, resource) index serves them; both engines
-    // compare `resource` byte by byte (SQLite's BINARY; PostgreSQL's column is COLLATE "C").
-    ranges = resourceRanges(query.resource);
-    q = q.where((eb) =>
-      eb.or([
-        ...(ranges!.exact ? [eb('resource', '=', ranges!.exact)] : []),
-        ...ranges!.under.map(([from, to]) => eb.and([eb('resource', '>=', from), eb('resource', '<', to)])),
-      ]),
-    );
-  }
   const cursor = decodeCursor(query.pageToken);
-  if (cursor) {
-    q = q.where((eb) =>
-      eb.or([eb('time', '<', cursor.time), eb.and([eb('time', '=', cursor.time), eb('id', '<', cursor.id)])]),
+  const ranges = query.resource === undefined ? undefined : resourceRanges(query.resource);
+  const matches = matcher(query, ranges, cursor);
+  const window = {
+    ...(query.sinceMs !== undefined ? { sinceMs: query.sinceMs } : {}),
+    ...(query.untilMs !== undefined ? { untilMs: query.untilMs } : {}),
+    ...(cursor ? { atOrBeforeMs: cursor.time } : {}),
+  };
+  const sources: RecordSource[] = [];
+  if (query.requestId !== undefined) {
+    // Every event of a request is in that request's records (of any project): the request index.
+    sources.push(recordsByColumns(db, { requestId: query.requestId, ...window }));
+  } else {
+    // The most selective key a filter names is the sources' index; the other filters are checked on
+    // the records' events (and, for records without companions, already in SQL).
+    const key: RecordKey =
+      ranges !== undefined
+        ? { kind: 'resource', ranges }
+        : query.principal !== undefined
+          ? { kind: 'principal', value: query.principal }
+          : query.action !== undefined
+            ? { kind: 'action', value: query.action }
+            : { kind: 'project' };
+    sources.push(
+      recordsByColumns(db, {
+        projectId: query.projectId,
+        key,
+        ...window,
+        firstEvent: {
+          ...(key.kind !== 'action' && query.action !== undefined ? { action: query.action } : {}),
+          ...(key.kind !== 'principal' && query.principal !== undefined
+            ? { principal: query.principal }
+            : {}),
+          ...(key.kind !== 'resource' && ranges !== undefined ? { ranges } : {}),
+          ...(query.result !== undefined ? { result: query.result } : {}),
+        },
+      }),
+      recordsByTerm(db, { project: termProject(query.projectId), key, ...window }),
     );
   }
-  let rows;
-  if (ranges === undefined) {
-    rows = await q
-      .selectAll()
-      .orderBy('time', 'desc')
-      .orderBy('id', 'desc')
-      .limit(size + 1)
-      .execute();
-  } else {
-    // Names under a prefix come from the index in name order and must be sorted by time: sort the
-    // index entries alone (the index holds time and id), then read only the page's rows.
-    const ids = (
-      await q
-        .select('id')
-        .orderBy('time', 'desc')
-        .orderBy('id', 'desc')
-        .limit(size + 1)
-        .execute()
-    ).map((row) => row.id);
-    rows =
-      ids.length === 0
-        ? []
-        : await db
-            .selectFrom('audit_events')
-            .selectAll()
-            .where('id', 'in', ids)
-            .orderBy('time', 'desc')
-            .orderBy('id', 'desc')
-            .execute();
+  const seen = new Set<string>();
+  const events: AuditEvent[] = [];
+  let batch = size + 1;
+  for (;;) {
+    for (const source of sources) {
+      if (source.done) continue;
+      for (const row of await source.next(batch)) {
+        if (seen.has(row.id)) continue;
+        seen.add(row.id);
+        for (const event of expand(row)) if (matches(event)) events.push(event);
+      }
+    }
+    // Anything a source has not returned yet is at most as new as the last record it returned.
+    let frontier = -Infinity;
+    for (const source of sources)
+      if (!source.done && source.lastTimeMs > frontier) frontier = source.lastTimeMs;
+    if (frontier === -Infinity) break;
+    let final = 0;
+    for (const event of events) if (event.timeMs > frontier) final += 1;
+    if (final > size) break;
+    batch = Math.min(batch * 2, maxRecordsPerFetch);
   }
-  const items: AuditEvent[] = rows.slice(0, size).map((row) => ({
-    id: row.id,
-    timeMs: Number(row.time),
-    requestId: row.request_id,
-    action: row.action,
-    principal: row.principal,
-    ...(row.on_behalf_of !== null ? { onBehalfOf: row.on_behalf_of } : {}),
-    resource: row.resource,
-    ...(row.project_id !== null ? { projectId: row.project_id } : {}),
-    result: row.result as AuditResult,
-    status: Number(row.status),
-    ...(row.source_ip !== null ? { sourceIp: row.source_ip } : {}),
-    ...(row.user_agent !== null ? { userAgent: row.user_agent } : {}),
-    ...(row.details !== null
-      ? { details: JSON.parse(row.details) as Record<string, string | number | boolean> }
-      : {}),
-  }));
-  if (rows.length <= size) return { items };
+  events.sort(newestFirst);
+  const items = events.slice(0, size);
+  if (events.length <= size) return { items };
   const last = items[items.length - 1]!;
   return { items, nextPageToken: Buffer.from(`${last.timeMs}:${last.id}`).toString('base64url') };
+}
+
+/** A record's events (one for a record without companions). */
+function expand(row: ChainedEventRow): AuditEvent[] {
+  return recordEvents(row);
 }

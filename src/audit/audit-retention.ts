@@ -60,6 +60,19 @@ export async function pruneAuditEvents(
           .insertInto('audit_checkpoints')
           .values({ chain_id: chainId, seq, hash: anchor.hash, time: nowMs, kind: 'prune', signature }),
       ),
+      // The companions' query keys go with their records (docs/decisions/0009-audit-record.md).
+      stmt(
+        db
+          .deleteFrom('audit_terms')
+          .where('record_id', 'in', (eb) =>
+            eb
+              .selectFrom('audit_events')
+              .select('id')
+              .where('chain_id', '=', chainId)
+              .where('seq', '<=', seq)
+              .where('companions', 'is not', null),
+          ),
+      ),
       stmt(db.deleteFrom('audit_events').where('chain_id', '=', chainId).where('seq', '<=', seq)),
       stmt(db.deleteFrom('audit_checkpoints').where('chain_id', '=', chainId).where('seq', '<', seq)),
     ];

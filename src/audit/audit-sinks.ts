@@ -7,6 +7,7 @@ import { stmt } from '../storage/storage-types.ts';
 import type { Selectable } from 'kysely';
 import type { AuditCheckpointsTable } from '../storage/schema.ts';
 import type { ChainedEventRow } from './audit-chain.ts';
+import { storedCompanions } from './audit-record.ts';
 
 type CheckpointRow = Selectable<AuditCheckpointsTable>;
 
@@ -43,14 +44,22 @@ export interface SinkStatus {
   readonly lastError: string | null;
 }
 
-/** One event as delivered: the stored fields, with its chain position and hashes for verification. */
-function deliveredEvent(row: ChainedEventRow) {
-  return {
-    id: row.id,
+/**
+ * One record's events as delivered: the record's own event with its chain position and hashes for
+ * verification (and, for a record of several events, the stored `companions` text its hash covers),
+ * then each companion as an event of its own, naming its record (`recordId`) and sharing its chain
+ * position, time, request, address and user agent (docs/decisions/0009-audit-record.md).
+ */
+function deliveredEvents(row: ChainedEventRow): DeliveredEvent[] {
+  const shared = {
     chainId: row.chain_id,
     seq: Number(row.seq),
     time: new Date(Number(row.time)).toISOString(),
     requestId: row.request_id,
+  };
+  const first: DeliveredEvent = {
+    id: row.id,
+    ...shared,
     action: row.action,
     principal: row.principal,
     onBehalfOf: row.on_behalf_of,
@@ -63,7 +72,59 @@ function deliveredEvent(row: ChainedEventRow) {
     details: row.details === null ? null : (JSON.parse(row.details) as unknown),
     prevHash: row.prev_hash,
     hash: row.hash,
+    ...(row.companions !== null ? { companions: row.companions } : {}),
   };
+  const events = [first];
+  for (const [
+    id,
+    action,
+    principal,
+    onBehalfOf,
+    resource,
+    projectId,
+    result,
+    status,
+    details,
+  ] of storedCompanions(row))
+    events.push({
+      id,
+      ...shared,
+      action,
+      principal,
+      onBehalfOf,
+      resource,
+      projectId,
+      result,
+      status: Number(status),
+      sourceIp: row.source_ip,
+      userAgent: row.user_agent,
+      details,
+      recordId: row.id,
+    });
+  return events;
+}
+
+/** An event as a sink receives it. */
+interface DeliveredEvent {
+  readonly id: string;
+  readonly chainId: string;
+  readonly seq: number;
+  readonly time: string;
+  readonly requestId: string;
+  readonly action: string;
+  readonly principal: string;
+  readonly onBehalfOf: string | null;
+  readonly resource: string;
+  readonly projectId: string | null;
+  readonly result: string;
+  readonly status: number;
+  readonly sourceIp: string | null;
+  readonly userAgent: string | null;
+  readonly details: unknown;
+  readonly prevHash?: string;
+  readonly hash?: string;
+  readonly companions?: string;
+  readonly recordId?: string;
 }
 
 /** One signed checkpoint as delivered: enough to check its signature and its link to the one before. */
@@ -93,9 +154,11 @@ function checkpointPosition(row: { seq: number | bigint | string; kind: string }
 }
 
 /** The JSON lines of a batch: one per event, then `{"checkpoint": …}` per checkpoint. */
-function lines(batch: Batch, wrapEvent: (event: ReturnType<typeof deliveredEvent>) => unknown): string[] {
+function lines(batch: Batch, wrapEvent: (event: DeliveredEvent) => unknown): string[] {
   return [
-    ...batch.events.map((row) => `${JSON.stringify(wrapEvent(deliveredEvent(row)))}\n`),
+    ...batch.events.flatMap((row) =>
+      deliveredEvents(row).map((event) => `${JSON.stringify(wrapEvent(event))}\n`),
+    ),
     ...batch.checkpoints.map((row) => `${JSON.stringify({ checkpoint: deliveredCheckpoint(row) })}\n`),
   ];
 }
@@ -134,7 +197,7 @@ function target(config: SinkConfig): Deliver {
       method: 'POST',
       headers: { 'content-type': 'application/json', 'idempotency-key': batchId },
       body: JSON.stringify({
-        events: batch.events.map(deliveredEvent),
+        events: batch.events.flatMap(deliveredEvents),
         checkpoints: batch.checkpoints.map(deliveredCheckpoint),
       }),
       signal: AbortSignal.timeout(config.timeoutMs),
@@ -321,7 +384,7 @@ export class AuditSinkRunner {
         ]);
         const now = this.#clock.nowMs();
         cursor = last;
-        sink.state.delivered += rows.length;
+        for (const row of rows) sink.state.delivered += 1 + storedCompanions(row).length;
         sink.state.pending = Math.max(0, sink.state.pending - rows.length);
         sink.state.lastDelayMs = now - Number(rows[0]!.time);
         sink.state.lastDeliveryTime = now;

@@ -1,7 +1,6 @@
 import { hash, type KeyObject, verify } from 'node:crypto';
 import type { Storage } from '../storage/storage-types.ts';
 import {
-  canonicalColumns,
   canonicalEvent,
   type ChainedEventRow,
   type CheckpointKind,
@@ -12,9 +11,11 @@ import {
   genesisCheckpoint,
   genesisHash,
   type SignedCheckpoint,
+  storedColumns,
 } from './audit-chain.ts';
 import { readAuditHead } from './audit-head-file.ts';
 import type { WriterHead } from './audit-log.ts';
+import { storedCompanions, storedTermCount } from './audit-record.ts';
 
 /** One thing found wrong, machine-readable. */
 export interface AuditProblem {
@@ -26,7 +27,8 @@ export interface AuditProblem {
    * missing; `altered`: an event was edited or moved; `bad_signature`: a checkpoint's signature does
    * not hold; `checkpoint_missing`: a checkpoint that a later one (or the head file) names is gone
    * or differs; `chain_missing`: a chain that checkpoints name has no events; `head_unreadable`: the
-   * node's head file is not a signed head.
+   * node's head file is not a signed head; `terms_missing`: companions' query keys (`audit_terms`)
+   * were removed, so a query could miss a recorded event (the records themselves verify).
    */
   readonly kind:
     | 'truncated'
@@ -35,7 +37,8 @@ export interface AuditProblem {
     | 'bad_signature'
     | 'checkpoint_missing'
     | 'chain_missing'
-    | 'head_unreadable';
+    | 'head_unreadable'
+    | 'terms_missing';
   /** The first position missing (`truncated`, `gap`). */
   readonly firstMissingSeq?: number;
   /** The checkpoint or event position concerned (`checkpoint_missing`, `bad_signature`, `altered`). */
@@ -46,7 +49,7 @@ export interface AuditProblem {
 export interface VerifyResult {
   /** True when every chain is intact and every checkpoint signature holds. */
   readonly valid: boolean;
-  /** Events checked. */
+  /** Events checked (a record's companions included). */
   readonly checked: number;
   /** Chains checked. */
   readonly chains: number;
@@ -84,6 +87,10 @@ interface ScannedEvent {
   readonly prevHash: string;
   readonly hash: string;
   readonly canonical: string;
+  /** The query keys its companions need in `audit_terms` (0 for a record of one event). */
+  readonly terms: number;
+  /** Events in the record: 1 and its companions. */
+  readonly events: number;
 }
 
 /**
@@ -92,14 +99,23 @@ interface ScannedEvent {
  * Elsewhere, keyset-paginated batches.
  */
 async function* eventsInChainOrder(storage: Storage): AsyncGenerator<ScannedEvent> {
-  const base = storage.db
-    .selectFrom('audit_events')
-    .select(canonicalColumns)
-    .orderBy('chain_id')
-    .orderBy('seq');
+  const base = storage.db.selectFrom('audit_events').select(storedColumns).orderBy('chain_id').orderBy('seq');
   if (storage.iterateRows) {
     for (const row of storage.iterateRows(base)) {
+      const companions = row.pop() as string | null;
       const stored = row.pop() as string;
+      let shape: { terms: number; events: number } = single;
+      if (companions !== null) {
+        row.push(companions);
+        shape = shapeOf({
+          project_id: row[9],
+          action: row[5],
+          principal: row[6],
+          resource: row[8],
+          time: row[3],
+          companions,
+        } as ChainedEventRow);
+      }
       yield {
         id: row[0] as string,
         chainId: row[1] as string,
@@ -107,6 +123,7 @@ async function* eventsInChainOrder(storage: Storage): AsyncGenerator<ScannedEven
         prevHash: row[15] as string,
         hash: stored,
         canonical: JSON.stringify(row),
+        ...shape,
       };
     }
     return;
@@ -130,10 +147,22 @@ async function* eventsInChainOrder(storage: Storage): AsyncGenerator<ScannedEven
         prevHash: row.prev_hash,
         hash: row.hash,
         canonical: canonicalEvent(row),
+        ...(row.companions === null ? single : shapeOf(row)),
       };
     }
     const last = rows[rows.length - 1]!;
     after = { chain: last.chain_id, seq: Number(last.seq) };
+  }
+}
+
+const single = { terms: 0, events: 1 } as const;
+
+/** A record's events and the term entries its companions need (unreadable text: 1 and 0; its hash tells). */
+function shapeOf(row: ChainedEventRow): { terms: number; events: number } {
+  try {
+    return { terms: storedTermCount(row), events: 1 + storedCompanions(row).length };
+  } catch {
+    return single;
   }
 }
 
@@ -200,6 +229,7 @@ export async function verifyAuditChains(
     }
   }
   let checked = 0;
+  let terms = 0;
   let chains = 0;
   let currentChain: string | undefined;
   let expectedSeq = 1;
@@ -249,7 +279,8 @@ export async function verifyAuditChains(
         { chain: row.chainId, kind: 'altered', seq },
         `event ${row.id} differs from the position this node's head file kept`,
       );
-    checked += 1;
+    checked += row.events;
+    terms += row.terms;
     expectedSeq = seq + 1;
     prevHash = row.hash;
   }
@@ -314,6 +345,19 @@ export async function verifyAuditChains(
     else mustExist(checkpointRef(head.checkpoint), "this node's head file");
     for (const tail of head.unsignedTails)
       mustReach(tail.chainId, tail.seq, "this node's head file (events left unsigned while sealed)");
+  }
+  // The companions' query keys: records written during this scan only add entries, so fewer entries
+  // than the verified records need means some were removed (a companion hidden from queries).
+  if (terms > 0) {
+    const stored = await db
+      .selectFrom('audit_terms')
+      .select((eb) => eb.fn.countAll<number>().as('n'))
+      .executeTakeFirst();
+    if (Number(stored?.n ?? 0) < terms)
+      report(
+        { kind: 'terms_missing' },
+        `companion events' query keys were removed (${terms} needed, ${Number(stored?.n ?? 0)} stored)`,
+      );
   }
   const writer = options.writer;
   if (writer && writer.seq > 0) mustReach(writer.chainId, writer.seq, "this node's writer");

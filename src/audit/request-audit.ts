@@ -11,8 +11,8 @@ export function auditResultOf(status: number): AuditResult {
 }
 
 /**
- * Makes a request's events durable before its answer leaves (both faces, /v2 and AWS): the primary
- * event, then the request's extra events (e.g. `kms.decrypt` by an acting identity), those still
+ * Makes a request's events durable before its answer leaves (both faces, /v2 and AWS), as one audit
+ * record (docs/decisions/0009-audit-record.md): the primary event, then the request's extra events (e.g. `kms.decrypt` by an acting identity), those still
  * marked with status 0 taking the request's status and result; the predicted event's outbox row is
  * replaced when a change of the request carried it. Rejects with `audit_unavailable` when the
  * events cannot be written: the caller withholds a successful answer then (fail closed).
@@ -27,5 +27,5 @@ export function appendRequestEvents(
   if (extra)
     for (const event of extra)
       events.push(event.status === 0 ? { ...event, status: primary.status, result: primary.result } : event);
-  return audit.append(events, pending?.written ? [pending.id] : noOutboxIds);
+  return audit.appendRecord(events, pending?.written ? [pending.id] : noOutboxIds);
 }

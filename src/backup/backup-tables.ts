@@ -26,6 +26,7 @@ export const backupTables: readonly BackupTable[] = [
   { name: 'kms_key_attributes', key: ['key_uid'] },
   { name: 'kms_grants', key: ['id'] },
   { name: 'audit_events', key: ['id'] },
+  { name: 'audit_terms', key: ['project_id', 'term', 'time', 'record_id'] },
   { name: 'audit_checkpoints', key: ['chain_id', 'seq', 'kind'] },
   { name: 'audit_chains', key: ['chain_id'] },
   { name: 'audit_outbox', key: ['id'] },

@@ -189,6 +189,24 @@ export interface AuditEventsTable {
   details: string | null;
   prev_hash: string;
   hash: string;
+  /**
+   * The request's other events (a record, docs/decisions/0009-audit-record.md): JSON, or null for a record of one
+   * event (every row written before migration 0020). Covered by `hash`.
+   */
+  companions: string | null;
+}
+
+/**
+ * Query keys of companion events that their record's own columns do not hold (migration 0020):
+ * `term` is `a:<action>`, `p:<principal>`, `r:<resource>`, or `o:` (a companion of another project).
+ */
+export interface AuditTermsTable {
+  /** The companion's project, or '' for none. */
+  project_id: string;
+  term: string;
+  /** The record's time. */
+  time: number;
+  record_id: string;
 }
 
 /** Signed chain heads. */
@@ -494,6 +512,7 @@ export interface Database {
   kms_key_attributes: KmsKeyAttributesTable;
   kms_grants: KmsGrantsTable;
   audit_events: AuditEventsTable;
+  audit_terms: AuditTermsTable;
   audit_checkpoints: AuditCheckpointsTable;
   audit_chains: AuditChainsTable;
   audit_outbox: AuditOutboxTable;

@@ -20,6 +20,7 @@ import * as awsAccessKeys from './0016-aws-access-keys.ts';
 import * as secretAttributes from './0017-secret-attributes.ts';
 import * as kmsAws from './0018-kms-aws.ts';
 import * as secretsListIndex from './0019-secrets-list-index.ts';
+import * as auditRecords from './0020-audit-records.ts';
 
 /** One schema change. `up` runs inside the migration transaction, on either engine. */
 export interface Migration {
@@ -50,4 +51,5 @@ export const migrations: readonly Migration[] = [
   { id: '0017-secret-attributes', up: secretAttributes.up },
   { id: '0018-kms-aws', up: kmsAws.up },
   { id: '0019-secrets-list-index', up: secretsListIndex.up },
+  { id: '0020-audit-records', up: auditRecords.up },
 ];

@@ -1,0 +1,226 @@
+import type { ExpressionBuilder, Kysely } from 'kysely';
+import type { Database } from '../storage/schema.ts';
+import type { ChainedEventRow } from './audit-chain.ts';
+
+/**
+ * Where an audit query finds records (audit-query.ts): a stream of records newest first (time, then
+ * id), fetched a batch at a time by keyset.
+ */
+export interface RecordSource {
+  /** The next records (at most `limit`), newest first. */
+  next(limit: number): Promise<ChainedEventRow[]>;
+  /** True once the source has returned every record it has. */
+  readonly done: boolean;
+  /** The time of the last record returned (`Infinity` before the first batch). */
+  readonly lastTimeMs: number;
+}
+
+/** The time bounds of a query: since, until (exclusive), and at or before the page cursor's time. */
+interface TimeWindow {
+  readonly sinceMs?: number;
+  readonly untilMs?: number;
+  readonly atOrBeforeMs?: number;
+}
+
+/** A resource filter: an exact name and half-open ranges of names under it. */
+export interface ResourceRanges {
+  readonly exact?: string;
+  readonly under: readonly (readonly [string, string])[];
+}
+
+type Ranges = ResourceRanges;
+
+/** The key a query's sources are indexed by. */
+export type RecordKey =
+  | { readonly kind: 'resource'; readonly ranges: ResourceRanges }
+  | { readonly kind: 'principal' | 'action'; readonly value: string }
+  | { readonly kind: 'project' };
+
+/** Filters on a record's own (first) event, checked in SQL only for records without companions. */
+interface FirstEventFilters {
+  readonly action?: string;
+  readonly principal?: string;
+  readonly ranges?: Ranges;
+  readonly result?: string;
+}
+
+type EventsBuilder = ExpressionBuilder<Database, 'audit_events'>;
+
+function resourceIn(eb: EventsBuilder, ranges: Ranges) {
+  return eb.or([
+    ...(ranges.exact !== undefined ? [eb('resource', '=', ranges.exact)] : []),
+    ...ranges.under.map(([from, to]) => eb.and([eb('resource', '>=', from), eb('resource', '<', to)])),
+  ]);
+}
+
+/** Keyset state shared by both kinds of source. */
+class Keyset {
+  after: { time: number; id: string } | undefined;
+  done = false;
+  lastTimeMs = Infinity;
+
+  /** Records the last of a batch of `count` fetched with `limit`. */
+  advance(last: { time: number; id: string } | undefined, count: number, limit: number): void {
+    if (last) {
+      this.after = last;
+      this.lastTimeMs = last.time;
+    }
+    if (count < limit) this.done = true;
+  }
+}
+
+/**
+ * Records by their own columns: the request index (`requestId`, every project), or the project's
+ * index of `key` (time, action, principal, resource). `firstEvent` filters hold for a record without
+ * companions only; a record with companions is returned whatever its first event is, and its events
+ * are matched by the caller.
+ */
+export function recordsByColumns(
+  db: Kysely<Database>,
+  options: TimeWindow & {
+    readonly requestId?: string;
+    readonly projectId?: string | null;
+    readonly key?: RecordKey;
+    readonly firstEvent?: FirstEventFilters;
+  },
+): RecordSource {
+  const keyset = new Keyset();
+  const next = async (limit: number): Promise<ChainedEventRow[]> => {
+    let q = db.selectFrom('audit_events');
+    if (options.requestId !== undefined) q = q.where('request_id', '=', options.requestId);
+    else if (options.projectId === null) q = q.where('project_id', 'is', null);
+    else if (options.projectId !== undefined) q = q.where('project_id', '=', options.projectId);
+    const key = options.key;
+    if (key?.kind === 'action') q = q.where('action', '=', key.value);
+    if (key?.kind === 'principal') q = q.where('principal', '=', key.value);
+    if (key?.kind === 'resource') q = q.where((eb) => resourceIn(eb, key.ranges));
+    const first = options.firstEvent;
+    if (first && Object.keys(first).length > 0) {
+      q = q.where((eb) =>
+        eb.or([
+          eb.and([
+            ...(first.action !== undefined ? [eb('action', '=', first.action)] : []),
+            ...(first.principal !== undefined ? [eb('principal', '=', first.principal)] : []),
+            ...(first.result !== undefined ? [eb('result', '=', first.result)] : []),
+            ...(first.ranges !== undefined ? [resourceIn(eb, first.ranges)] : []),
+          ]),
+          eb('companions', 'is not', null),
+        ]),
+      );
+    }
+    if (options.sinceMs !== undefined) q = q.where('time', '>=', options.sinceMs);
+    if (options.untilMs !== undefined) q = q.where('time', '<', options.untilMs);
+    if (options.atOrBeforeMs !== undefined) q = q.where('time', '<=', options.atOrBeforeMs);
+    const after = keyset.after;
+    if (after)
+      q = q.where((eb) =>
+        eb.or([eb('time', '<', after.time), eb.and([eb('time', '=', after.time), eb('id', '<', after.id)])]),
+      );
+    let rows: ChainedEventRow[];
+    if (key?.kind !== 'resource') {
+      rows = (await q
+        .selectAll()
+        .orderBy('time', 'desc')
+        .orderBy('id', 'desc')
+        .limit(limit)
+        .execute()) as ChainedEventRow[];
+      const last = rows.at(-1);
+      keyset.advance(last && { time: Number(last.time), id: last.id }, rows.length, limit);
+      return rows;
+    }
+    // Names under a prefix come from the index in name order and must be sorted by time: sort the
+    // index entries alone (the index holds time and id), then read only the batch's rows.
+    const keys = await q
+      .select(['id', 'time'])
+      .orderBy('time', 'desc')
+      .orderBy('id', 'desc')
+      .limit(limit)
+      .execute();
+    const last = keys.at(-1);
+    keyset.advance(last && { time: Number(last.time), id: last.id }, keys.length, limit);
+    return readRecords(
+      db,
+      keys.map((k) => k.id),
+    );
+  };
+  return {
+    next,
+    get done() {
+      return keyset.done;
+    },
+    get lastTimeMs() {
+      return keyset.lastTimeMs;
+    },
+  };
+}
+
+/**
+ * Records by their companions' query keys (`audit_terms`) in `project`: the term of `key`, or, for a
+ * query by project alone, the records with a companion in `project` other than their own.
+ */
+export function recordsByTerm(
+  db: Kysely<Database>,
+  options: TimeWindow & { readonly project: string; readonly key: RecordKey },
+): RecordSource {
+  const keyset = new Keyset();
+  const key = options.key;
+  const next = async (limit: number): Promise<ChainedEventRow[]> => {
+    let q = db.selectFrom('audit_terms').where('project_id', '=', options.project);
+    if (key.kind === 'resource') {
+      const { exact, under } = key.ranges;
+      q = q.where((eb) =>
+        eb.or([
+          ...(exact !== undefined ? [eb('term', '=', `r:${exact}`)] : []),
+          ...under.map(([from, to]) => eb.and([eb('term', '>=', `r:${from}`), eb('term', '<', `r:${to}`)])),
+        ]),
+      );
+    } else {
+      q = q.where(
+        'term',
+        '=',
+        key.kind === 'action' ? `a:${key.value}` : key.kind === 'principal' ? `p:${key.value}` : 'o:',
+      );
+    }
+    if (options.sinceMs !== undefined) q = q.where('time', '>=', options.sinceMs);
+    if (options.untilMs !== undefined) q = q.where('time', '<', options.untilMs);
+    if (options.atOrBeforeMs !== undefined) q = q.where('time', '<=', options.atOrBeforeMs);
+    const after = keyset.after;
+    if (after)
+      q = q.where((eb) =>
+        eb.or([
+          eb('time', '<', after.time),
+          eb.and([eb('time', '=', after.time), eb('record_id', '<', after.id)]),
+        ]),
+      );
+    const keys = await q
+      .select(['record_id', 'time'])
+      .orderBy('time', 'desc')
+      .orderBy('record_id', 'desc')
+      .limit(limit)
+      .execute();
+    const last = keys.at(-1);
+    keyset.advance(last && { time: Number(last.time), id: last.record_id }, keys.length, limit);
+    return readRecords(db, [...new Set(keys.map((k) => k.record_id))]);
+  };
+  return {
+    next,
+    get done() {
+      return keyset.done;
+    },
+    get lastTimeMs() {
+      return keyset.lastTimeMs;
+    },
+  };
+}
+
+/** The records with `ids`, newest first. */
+async function readRecords(db: Kysely<Database>, ids: readonly string[]): Promise<ChainedEventRow[]> {
+  if (ids.length === 0) return [];
+  return (await db
+    .selectFrom('audit_events')
+    .selectAll()
+    .where('id', 'in', ids)
+    .orderBy('time', 'desc')
+    .orderBy('id', 'desc')
+    .execute()) as ChainedEventRow[];
+}

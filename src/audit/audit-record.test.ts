@@ -1,0 +1,210 @@
+import assert from 'node:assert/strict';
+import { randomUUID } from 'node:crypto';
+import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { after, describe, test } from 'node:test';
+import { createTestDatabase, postgresSkipReason, type TestDatabase } from '../../test/support/postgres.ts';
+import { newTimeOrderedUuid } from '../core/ids.ts';
+import { createLogger } from '../core/logger.ts';
+import { openStorage } from '../storage/open-storage.ts';
+import { stmt, type Storage } from '../storage/storage-types.ts';
+import { AuditLog } from './audit-log.ts';
+import { type AuditQuery, queryAuditEvents } from './audit-query.ts';
+import { AuditSinkRunner } from './audit-sinks.ts';
+import type { AuditEvent } from './audit-types.ts';
+import { verifyAuditChains } from './audit-verifier.ts';
+
+const logger = createLogger('silent');
+const clock = { nowMs: () => Date.now() };
+
+/** A reveal's record: secrets.get_value, and the kms.decrypt of a key in another project. */
+function reveal(home: string, keys: string, n: number): AuditEvent[] {
+  const now = Date.now();
+  const requestId = newTimeOrderedUuid(now);
+  return [
+    {
+      id: newTimeOrderedUuid(now),
+      timeMs: now,
+      requestId,
+      action: 'secrets.get_value',
+      principal: 'user:a@example.com',
+      resource: `projects/${home}/regions/local/instances/i/secrets/app%2Fs${n}`,
+      projectId: home,
+      result: 'ok',
+      status: 200,
+      sourceIp: '10.0.0.9',
+      userAgent: 'test',
+      details: { version: 1 },
+    },
+    {
+      id: newTimeOrderedUuid(now),
+      timeMs: now - 3,
+      requestId,
+      action: 'kms.decrypt',
+      principal: 'serviceAccount:sa@example.com',
+      onBehalfOf: 'user:a@example.com',
+      resource: `projects/${keys}/regions/local/keyrings/r/keys/k${n % 2}`,
+      projectId: keys,
+      result: n === 3 ? 'error' : 'ok',
+      status: 200,
+      details: { keyVersion: 1, secret: `s${n}` },
+    },
+  ];
+}
+
+async function ids(storage: Storage, query: AuditQuery): Promise<string[]> {
+  const out: string[] = [];
+  let pageToken: string | undefined;
+  do {
+    const page = await queryAuditEvents(storage.db, {
+      ...query,
+      pageSize: 2,
+      ...(pageToken ? { pageToken } : {}),
+    });
+    out.push(...page.items.map((e) => e.id));
+    pageToken = page.nextPageToken;
+  } while (pageToken);
+  return out;
+}
+
+async function recordsAreEvents(storage: Storage, dir: string): Promise<void> {
+  const home = randomUUID();
+  const keys = randomUUID();
+  const log = new AuditLog(storage, logger, clock, 10_000, { everyEvents: 1000, everyMs: 60_000 });
+  const requests = Array.from({ length: 6 }, (_, n) => reveal(home, keys, n));
+  await Promise.all(requests.map((events) => log.appendRecord(events)));
+  const head = log.durableHead();
+  assert.equal(head.seq, 6, 'one chain element per request');
+  const stored = await storage.db
+    .selectFrom('audit_events')
+    .select('id')
+    .where('chain_id', '=', head.chainId)
+    .execute();
+  assert.equal(stored.length, 6, 'one stored row per request');
+
+  const decrypts = requests.map((r) => r[1]!);
+  const newest = (events: AuditEvent[]) =>
+    [...events].sort((a, b) => (a.id < b.id ? 1 : -1)).map((e) => e.id);
+  // Every filter finds the companions, paged two at a time, newest first.
+  assert.deepEqual(await ids(storage, { projectId: keys, action: 'kms.decrypt' }), newest(decrypts));
+  assert.deepEqual(
+    await ids(storage, { projectId: keys, principal: 'serviceAccount:sa@example.com' }),
+    newest(decrypts),
+  );
+  assert.deepEqual(
+    await ids(storage, { projectId: keys, resource: `projects/${keys}/regions/local/keyrings/r/keys/k1` }),
+    newest(decrypts.filter((_, n) => n % 2 === 1)),
+  );
+  assert.deepEqual(
+    await ids(storage, { projectId: keys, resource: `projects/${keys}/regions/local/keyrings/r/` }),
+    newest(decrypts),
+  );
+  assert.deepEqual(await ids(storage, { projectId: keys }), newest(decrypts));
+  assert.deepEqual(await ids(storage, { projectId: keys, result: 'error' }), [decrypts[3]!.id]);
+  assert.deepEqual(await ids(storage, { projectId: home }), newest(requests.map((r) => r[0]!)));
+  assert.deepEqual(await ids(storage, { projectId: home, action: 'kms.decrypt' }), []);
+  const request = requests[2]!;
+  assert.deepEqual(await ids(storage, { projectId: keys, requestId: request[0]!.requestId }), [
+    request[1]!.id,
+  ]);
+  const time = requests[0]![0]!.timeMs;
+  assert.ok((await ids(storage, { projectId: keys, sinceMs: time, untilMs: Date.now() + 1 })).length === 6);
+  // A companion is shown as an event of its own, with the record's time, request and address.
+  const page = await queryAuditEvents(storage.db, { projectId: keys, requestId: request[0]!.requestId });
+  assert.deepEqual(page.items[0], {
+    ...request[1]!,
+    timeMs: request[0]!.timeMs,
+    sourceIp: '10.0.0.9',
+    userAgent: 'test',
+  });
+
+  // Sinks receive each companion as its own event, naming its record.
+  const sinkFile = join(dir, 'sink.jsonl');
+  const sinks = new AuditSinkRunner(
+    storage,
+    [{ name: `f-${randomUUID()}`, type: 'file', path: sinkFile, maxBytes: 10_000_000, maxFiles: 2 }],
+    clock,
+    logger,
+  );
+  await sinks.run();
+  await sinks.stop();
+  const lines = readFileSync(sinkFile, 'utf8')
+    .trim()
+    .split('\n')
+    .map((line) => JSON.parse(line) as Record<string, unknown>)
+    .filter((line) => line.chainId === head.chainId);
+  assert.equal(lines.length, 12);
+  const sunk = lines.find((line) => line.id === request[1]!.id)!;
+  assert.equal(sunk.action, 'kms.decrypt');
+  assert.equal(sunk.recordId, request[0]!.id);
+  assert.equal(sunk.seq, lines.find((line) => line.id === request[0]!.id)!.seq);
+
+  let result = await verifyAuditChains(storage, undefined, { writer: head });
+  assert.equal(result.valid, true, result.reason);
+  assert.equal(result.checked >= 12, true);
+
+  // Tampering with a companion is found.
+  const row = await storage.db
+    .selectFrom('audit_events')
+    .select(['id', 'companions', 'seq'])
+    .where('id', '=', request[0]!.id)
+    .executeTakeFirstOrThrow();
+  const forged = row.companions!.replace('"ok"', '"denied"');
+  assert.notEqual(forged, row.companions);
+  const set = (companions: string | null) =>
+    storage.write([
+      stmt(storage.db.updateTable('audit_events').set({ companions }).where('id', '=', row.id)),
+    ]);
+  await set(forged);
+  result = await verifyAuditChains(storage, undefined, { writer: head });
+  assert.equal(result.valid, false);
+  assert.deepEqual(result.problems[0], { chain: head.chainId, kind: 'altered', seq: Number(row.seq) });
+  // So is a companion removed altogether.
+  await set(null);
+  result = await verifyAuditChains(storage, undefined, { writer: head });
+  assert.equal(result.valid, false);
+  assert.equal(result.problems[0]?.kind, 'altered');
+  await set(row.companions);
+  assert.equal((await verifyAuditChains(storage, undefined, { writer: head })).valid, true);
+  // And a companion hidden from queries (its query keys deleted).
+  await storage.write([stmt(storage.db.deleteFrom('audit_terms').where('project_id', '=', keys))]);
+  result = await verifyAuditChains(storage, undefined, { writer: head });
+  assert.equal(result.valid, false);
+  assert.equal(result.problems[0]?.kind, 'terms_missing');
+  await log.close();
+}
+
+describe('one audit record per request, its events still separate', () => {
+  test('sqlite: found by every filter, sunk as events, tampering detected', async () => {
+    const dir = mkdtempSync(join(tmpdir(), 'coffer-audit-record-'));
+    const storage = await openStorage({ dataDir: dir, writeTimeoutMs: 10_000 });
+    try {
+      await recordsAreEvents(storage, dir);
+    } finally {
+      await storage.close();
+      rmSync(dir, { recursive: true, force: true });
+    }
+  });
+
+  let database: TestDatabase | undefined;
+  after(async () => {
+    await database?.drop();
+  });
+  test('postgres: the same', async (t) => {
+    const skip = await postgresSkipReason();
+    if (skip) {
+      t.skip(skip);
+      return;
+    }
+    database = await createTestDatabase();
+    const dir = mkdtempSync(join(tmpdir(), 'coffer-audit-record-pg-'));
+    const storage = await openStorage({ databaseUrl: database.url, dataDir: dir, writeTimeoutMs: 10_000 });
+    try {
+      await recordsAreEvents(storage, dir);
+    } finally {
+      await storage.close();
+      rmSync(dir, { recursive: true, force: true });
+    }
+  });
+});

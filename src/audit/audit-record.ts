@@ -1,0 +1,155 @@
+import type { ChainedEventRow } from './audit-chain.ts';
+import type { AuditEvent, AuditResult } from './audit-types.ts';
+
+/**
+ * One audit record per request (docs/decisions/0009-audit-record.md): the request's first event in
+ * the row's columns, its other events (companions) in the row's `companions` text, one chain
+ * element for all of them. A companion shares the record's chain position, time, request id,
+ * source address and user agent; it keeps its own id, action, principal, on-behalf-of, resource,
+ * project, result, status and details.
+ */
+
+/** A companion as stored: `[id, action, principal, onBehalfOf, resource, projectId, result, status, details]`. */
+type StoredCompanion = [
+  string,
+  string,
+  string,
+  string | null,
+  string,
+  string | null,
+  string,
+  number,
+  Record<string, string | number | boolean> | null,
+];
+
+/** The `companions` text of a record whose other events are `companions` (null when there are none). */
+export function companionsText(companions: readonly AuditEvent[]): string | null {
+  if (companions.length === 0) return null;
+  const stored: StoredCompanion[] = [];
+  for (const c of companions)
+    stored.push([
+      c.id,
+      c.action,
+      c.principal,
+      c.onBehalfOf ?? null,
+      c.resource,
+      c.projectId ?? null,
+      c.result,
+      Number(c.status),
+      (c.details as Record<string, string | number | boolean> | undefined) ?? null,
+    ]);
+  return JSON.stringify(stored);
+}
+
+/** The project key of a term: the project, or '' for events of no project. */
+export function termProject(projectId: string | null | undefined): string {
+  return projectId ?? '';
+}
+
+/**
+ * The query keys of `companions` that the record's own columns (`primary`'s project, action,
+ * principal, resource) do not hold, each once: `[project, term]` with term `a:<action>`,
+ * `p:<principal>`, `r:<resource>`, and `o:` for a companion of a project other than the record's (so
+ * that project's unfiltered queries find it). Appended to `out` as `project, term` pairs.
+ */
+export function companionTerms(
+  out: unknown[],
+  primary: Pick<AuditEvent, 'projectId' | 'action' | 'principal' | 'resource'>,
+  companions: readonly AuditEvent[],
+  time: number,
+  recordId: string,
+): void {
+  const home = termProject(primary.projectId);
+  let seen: Set<string> | undefined;
+  const add = (project: string, term: string) => {
+    const key = `${project}\u0000${term}`;
+    seen ??= new Set();
+    if (seen.has(key)) return;
+    seen.add(key);
+    out.push(project, term, time, recordId);
+  };
+  for (const c of companions) {
+    const project = termProject(c.projectId);
+    const same = project === home;
+    if (!same) add(project, 'o:');
+    if (!same || c.action !== primary.action) add(project, `a:${c.action}`);
+    if (!same || c.principal !== primary.principal) add(project, `p:${c.principal}`);
+    if (!same || c.resource !== primary.resource) add(project, `r:${c.resource}`);
+  }
+}
+
+/** The record's first event, as the API shows it. */
+function primaryEvent(row: ChainedEventRow): AuditEvent {
+  return {
+    id: row.id,
+    timeMs: Number(row.time),
+    requestId: row.request_id,
+    action: row.action,
+    principal: row.principal,
+    ...(row.on_behalf_of !== null ? { onBehalfOf: row.on_behalf_of } : {}),
+    resource: row.resource,
+    ...(row.project_id !== null ? { projectId: row.project_id } : {}),
+    result: row.result as AuditResult,
+    status: Number(row.status),
+    ...(row.source_ip !== null ? { sourceIp: row.source_ip } : {}),
+    ...(row.user_agent !== null ? { userAgent: row.user_agent } : {}),
+    ...(row.details !== null
+      ? { details: JSON.parse(row.details) as Record<string, string | number | boolean> }
+      : {}),
+  };
+}
+
+/** The stored companions of a record (an empty list for a record of one event). */
+export function storedCompanions(row: Pick<ChainedEventRow, 'companions'>): StoredCompanion[] {
+  if (row.companions === null || row.companions === undefined) return [];
+  const parsed = JSON.parse(row.companions) as unknown;
+  if (!Array.isArray(parsed)) throw new Error('audit record: companions are not a list');
+  return parsed as StoredCompanion[];
+}
+
+/** A companion as an event of its own, with the record's time, request, address and user agent. */
+export function companionEvent(row: ChainedEventRow, c: StoredCompanion): AuditEvent {
+  const [id, action, principal, onBehalfOf, resource, projectId, result, status, details] = c;
+  return {
+    id,
+    timeMs: Number(row.time),
+    requestId: row.request_id,
+    action,
+    principal,
+    ...(onBehalfOf !== null ? { onBehalfOf } : {}),
+    resource,
+    ...(projectId !== null ? { projectId } : {}),
+    result: result as AuditResult,
+    status: Number(status),
+    ...(row.source_ip !== null ? { sourceIp: row.source_ip } : {}),
+    ...(row.user_agent !== null ? { userAgent: row.user_agent } : {}),
+    ...(details !== null ? { details } : {}),
+  };
+}
+
+/** Every event of a stored record: its first event, then its companions, in the order recorded. */
+export function recordEvents(row: ChainedEventRow): AuditEvent[] {
+  const events = [primaryEvent(row)];
+  for (const c of storedCompanions(row)) events.push(companionEvent(row, c));
+  return events;
+}
+
+/** The number of term entries `companionTerms` makes for a stored record (verification counts them). */
+export function storedTermCount(row: ChainedEventRow): number {
+  const companions = storedCompanions(row);
+  if (companions.length === 0) return 0;
+  const out: unknown[] = [];
+  companionTerms(
+    out,
+    {
+      ...(row.project_id !== null ? { projectId: row.project_id } : {}),
+      action: row.action,
+      principal: row.principal,
+      resource: row.resource,
+    },
+    companions.map((c) => companionEvent(row, c)),
+    0,
+    '',
+  );
+  return out.length / 4;
+}
