@@ -15,7 +15,23 @@ export const aliasNamePattern = /^alias\/[a-zA-Z0-9/_-]+$/;
 export const managedAliasPrefix = 'alias/aws/';
 
 /** The AWS services that have a managed key. */
-export type ManagedKeyService = 'secretsmanager';
+const managedKeyServices = ['secretsmanager'] as const;
+/** An AWS service that has a managed key. */
+export type ManagedKeyService = (typeof managedKeyServices)[number];
+
+/** The id of a location's managed key of `service` (in the `aws` key ring): the same on every node. */
+export function managedKeyId(location: KmsLocation, service: ManagedKeyService): string {
+  return namedUuid('coffer', 'aws-managed-key', location.projectId, location.regionId, service);
+}
+
+/**
+ * Whether a key id in a key ring of a location is a managed key's, which no caller may choose: a key
+ * made there first (through the native API, which takes ids) would become the service's default key
+ * on its first use (`ensureManagedKey` adopts the key of that id), as a customer-managed key.
+ */
+export function isManagedKeyId(location: KmsLocation, keyRingId: string, id: string): boolean {
+  return keyRingId === awsKeyRingId && managedKeyServices.some((s) => managedKeyId(location, s) === id);
+}
 
 /**
  * Aliases (issue #18): names `alias/…` unique per project and region, each naming one key of that
@@ -121,7 +137,7 @@ export class KmsAliasService {
       const key = await this.#kms.findKeyByUid(existing.keyUid);
       if (key) return key;
     }
-    const id = namedUuid('coffer', 'aws-managed-key', location.projectId, location.regionId, service);
+    const id = managedKeyId(location, service);
     let key: CryptoKey;
     try {
       key = await this.#extras.createKey(

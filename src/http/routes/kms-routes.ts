@@ -11,8 +11,10 @@ import {
   ScheduleDeletionBody,
 } from '../../core/api/kms-schemas.ts';
 import { toRfc3339 } from '../../core/clock.ts';
+import { errors } from '../../core/errors.ts';
 import { formatDuration, parseDurationSeconds } from '../../core/durations.ts';
 import type { Permission } from '../../iam/permissions.ts';
+import { isManagedKeyId } from '../../kms/kms-alias-service.ts';
 import type { KeyAction } from '../../kms/kms-fns.ts';
 import { type CryptoKey, type KeyRing, keyResourceName } from '../../kms/kms-types.ts';
 import { pageView } from '../page-view.ts';
@@ -125,6 +127,11 @@ export function registerKmsRoutes(server: FastifyInstance, app: App): void {
       },
     },
     async (request, reply) => {
+      if (
+        request.body.id !== undefined &&
+        isManagedKeyId(request.params, request.params.keyRingId, request.body.id)
+      )
+        throw errors.invalid(`Key id ${request.body.id} is reserved for the AWS managed key of this region.`);
       const { rotationPeriod, ...rest } = request.body;
       const input = {
         ...rest,
