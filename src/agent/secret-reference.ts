@@ -1,3 +1,5 @@
+import { isSecretPath, secretPathRule } from '../core/secret-path.ts';
+
 /** A secret the agent reads: a path in an instance, and which version (latest, a number, or a stage). */
 export interface SecretReference {
   readonly regionId: string;
@@ -8,45 +10,36 @@ export interface SecretReference {
   readonly stage: string | undefined;
 }
 
-const pathPattern = /^[A-Za-z0-9._/-]{1,512}$/;
-
-/** Checks a secret path as the server does (SPEC §3): no empty, `.` or `..` segment, no outer `/`. */
+/** Checks a secret path with the server's rule (core/secret-path.ts), before anything is asked. */
 export function checkSecretPath(path: string): void {
-  if (
-    !pathPattern.test(path) ||
-    path.startsWith('/') ||
-    path.endsWith('/') ||
-    path.split('/').some((part) => part === '' || part === '.' || part === '..')
-  )
-    throw new Error(
-      `"${path}" is not a secret path (1–512 of A-Z a-z 0-9 . _ / -, no empty, . or .. segment)`,
-    );
+  if (!isSecretPath(path)) throw new Error(`"${path}" is not a secret path (${secretPathRule}, not . or ..)`);
 }
+
+const versionPattern = /^(?:latest|[1-9]\d{0,9})$/;
+const stagePattern = /^[A-Za-z0-9._-]{1,64}$/;
 
 /**
  * Parses a reference as templates and exec.env write it: `PATH` (latest), `PATH@7` (version 7),
- * `PATH@latest`, or `PATH#STAGE` (the version a stage points at). Paths never hold `@` or `#`.
+ * `PATH@latest`, or `PATH#STAGE` (the version a stage points at). Paths may hold `@` (AWS names such
+ * as `user@example.com/token`) but never `#`: a stage follows the `#`; otherwise the text after the
+ * last `@` is a version only when it is a number or `latest`, and else part of the path. So a path
+ * that itself ends in `@7` is referred to as `PATH@7@latest`.
  */
 export function parseSecretReference(text: string): Pick<SecretReference, 'path' | 'version' | 'stage'> {
   const stageAt = text.indexOf('#');
-  const versionAt = text.indexOf('@');
-  if (stageAt >= 0 && versionAt >= 0) throw new Error(`"${text}" names both a version and a stage`);
   if (stageAt >= 0) {
     const stage = text.slice(stageAt + 1);
-    if (!/^[A-Za-z0-9._-]{1,64}$/.test(stage)) throw new Error(`"${text}" names no valid stage after #`);
-    checkSecretPath(text.slice(0, stageAt));
-    return { path: text.slice(0, stageAt), version: undefined, stage };
+    if (!stagePattern.test(stage)) throw new Error(`"${text}" names no valid stage after #`);
+    const path = text.slice(0, stageAt);
+    checkSecretPath(path);
+    return { path, version: undefined, stage };
   }
-  if (versionAt >= 0) {
-    const version = text.slice(versionAt + 1);
-    if (version !== 'latest' && !/^[1-9]\d{0,9}$/.test(version))
-      throw new Error(`"${text}" names no version after @ (a number or latest)`);
-    checkSecretPath(text.slice(0, versionAt));
-    return {
-      path: text.slice(0, versionAt),
-      version: version === 'latest' ? 'latest' : Number(version),
-      stage: undefined,
-    };
+  const versionAt = text.lastIndexOf('@');
+  const version = versionAt >= 0 ? text.slice(versionAt + 1) : '';
+  if (versionAt >= 0 && versionPattern.test(version)) {
+    const path = text.slice(0, versionAt);
+    checkSecretPath(path);
+    return { path, version: version === 'latest' ? 'latest' : Number(version), stage: undefined };
   }
   checkSecretPath(text);
   return { path: text, version: undefined, stage: undefined };
@@ -62,5 +55,6 @@ export function referenceKey(ref: SecretReference): string {
 export function describeReference(ref: Pick<SecretReference, 'path' | 'version' | 'stage'>): string {
   if (ref.stage !== undefined) return `${ref.path}#${ref.stage}`;
   if (typeof ref.version === 'number') return `${ref.path}@${ref.version}`;
-  return ref.path;
+  // A path that ends like a version (`key@7`) reads back as itself only with an explicit `@latest`.
+  return /@(?:latest|[1-9]\d{0,9})$/.test(ref.path) ? `${ref.path}@latest` : ref.path;
 }

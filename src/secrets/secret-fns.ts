@@ -1,4 +1,8 @@
 import { errors } from '../core/errors.ts';
+import {
+  secretPathPattern as pathPattern,
+  secretPathPrefixPattern as pathPrefixPattern,
+} from '../core/secret-path.ts';
 
 /** Largest secret value, in decoded bytes (SPEC §10). */
 export const maxValueBytes = 64 * 1024;
@@ -7,16 +11,13 @@ export const maxLabels = 64;
 /** Most stages per secret. */
 export const maxStages = 20;
 
-const pathPattern = /^[A-Za-z0-9/_+=.@-]{1,512}$/;
-const pathPrefixPattern = /^[A-Za-z0-9/_+=.@-]*$/;
 const stagePattern = /^[A-Za-z0-9_-]{1,64}$/;
 const labelKeyPattern = /^[a-z][a-z0-9_-]{0,62}$/;
 
 /**
- * Checks a secret path, the same rule on both faces (native and AWS): 1–512 characters of AWS's
- * secret-name characters `[A-Za-z0-9/_+=.@-]`, and not exactly `.` or `..` (an HTTP client would
- * collapse that URL segment; inside a longer path `/` is URL-encoded, so any segment is safe).
- * AWS names such as `/prod/db` or `a//b` are therefore valid paths.
+ * Checks a secret path, the same rule on both faces (native and AWS) and in the agent
+ * (core/secret-path.ts): 1–512 characters of AWS's secret-name characters `[A-Za-z0-9/_+=.@-]`, and
+ * not exactly `.` or `..`. AWS names such as `/prod/db` or `a//b` are therefore valid paths.
  */
 export function checkSecretPath(path: string): void {
   if (!pathPattern.test(path))
