@@ -1,5 +1,7 @@
 import assert from 'node:assert/strict';
 import { after, before, describe, test } from 'node:test';
+import { CreateKeyCommand, KMSClient, TagResourceCommand } from '@aws-sdk/client-kms';
+import { CreateSecretCommand, SecretsManagerClient } from '@aws-sdk/client-secrets-manager';
 import { createTestDatabase, postgresSkipReason, type TestDatabase } from './support/postgres.ts';
 import { startTestNode, type TestNode } from './support/test-node.ts';
 
@@ -51,6 +53,8 @@ function scenario(engine: 'sqlite' | 'postgres', skip: string | false) {
       node = await startTestNode({
         env: {
           COFFER_BACKGROUND_INTERVAL_MS: '3600000',
+          COFFER_AWS_TEST_MODE: 'true',
+          COFFER_AWS_REGIONS: 'auto',
           ...(database ? { COFFER_DATABASE_URL: database.url } : {}),
         },
       });
@@ -156,6 +160,48 @@ function scenario(engine: 'sqlite' | 'postgres', skip: string | false) {
         { path: 'nul/key-ref', kmsKeyIdentity: 'a\u0000marker' },
         true,
       );
+    });
+
+    test('the AWS faces: NUL in a secret description or tag, a key description or tag is the caller’s error', async () => {
+      const options = {
+        endpoint: node.url,
+        region: 'us-east-1',
+        credentials: { accessKeyId: 'testing', secretAccessKey: 'testing' },
+        maxAttempts: 1,
+      };
+      const sm = new SecretsManagerClient(options);
+      const kms = new KMSClient(options);
+      /** Stored (SQLite), or refused as the caller's error; never an internal failure. */
+      const notInternal = async (promise: Promise<unknown>) => {
+        try {
+          await promise;
+        } catch (err) {
+          assert.match(
+            (err as Error).name,
+            /^(ValidationException|InvalidParameterException|TagException)$/,
+            String(err),
+          );
+          assert.doesNotMatch((err as Error).message, /marker/);
+        }
+      };
+      try {
+        await notInternal(
+          sm.send(new CreateSecretCommand({ Name: 'nul-desc', Description: 'a\u0000marker' })),
+        );
+        await notInternal(
+          sm.send(new CreateSecretCommand({ Name: 'nul-tag', Tags: [{ Key: 'k', Value: 'a\u0000marker' }] })),
+        );
+        await notInternal(kms.send(new CreateKeyCommand({ Description: 'a\u0000marker' })));
+        const keyId = (await kms.send(new CreateKeyCommand({}))).KeyMetadata!.KeyId!;
+        await notInternal(
+          kms.send(
+            new TagResourceCommand({ KeyId: keyId, Tags: [{ TagKey: 'k', TagValue: 'a\u0000marker' }] }),
+          ),
+        );
+      } finally {
+        sm.destroy();
+        kms.destroy();
+      }
     });
 
     test('an audit query filter with NUL', async () => {

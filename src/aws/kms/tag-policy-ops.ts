@@ -24,6 +24,9 @@ export function tagsOf(list: readonly { TagKey: string; TagValue: string }[]): K
     if (tag.TagKey.startsWith('aws:'))
       throw new AwsError('TagException', 'Tag keys beginning with aws: are reserved.');
     if (seen.has(tag.TagKey)) throw new AwsError('TagException', `Duplicate tag key ${tag.TagKey}.`);
+    // Not a character AWS allows in tags, and PostgreSQL cannot store it (not a limit exceeded).
+    if (tag.TagKey.includes('\u0000') || tag.TagValue.includes('\u0000'))
+      throw new AwsError('TagException', 'Tag keys and values cannot contain NUL.');
     seen.add(tag.TagKey);
   }
   if (list.length > maxTags) throw new AwsError('TagException', `A key has at most ${maxTags} tags.`);
