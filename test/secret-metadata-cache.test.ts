@@ -234,4 +234,33 @@ describe('secrets metadata cache (one node, SQLite)', () => {
       'a put to another secret leaves this one cached',
     );
   });
+
+  test('a put puts the secret back updated: the next put and read of it read no metadata row', async () => {
+    const url = `${base}/secrets/${enc('put/warm')}`;
+    assert.equal((await api('POST', `${base}/secrets`, { path: 'put/warm', value: 'p1' })).status, 201);
+    await node.app.syncChanges();
+    assert.equal(await value('put/warm'), 'p1');
+    assert.equal((await api('PUT', `${url}/value`, { value: 'p2' })).status, 201);
+    const selects = (queries: string[]) =>
+      queries.filter((q) => /^\s*select/i.test(q) && metadataTables.test(q));
+    const put = await queriesDuring(async () =>
+      assert.deepEqual((await api('PUT', `${url}/value`, { value: 'p3' })).body, { version: 3 }),
+    );
+    assert.deepEqual(selects(put), [], 'the put after a put reads no metadata');
+    const read = await queriesDuring(async () => {
+      assert.equal(await value('put/warm'), 'p3');
+      assert.equal(await value('put/warm', '?stage=previous'), 'p2');
+      assert.equal(await value('put/warm', '?version=1'), 'p1');
+    });
+    assert.deepEqual(selects(read), [], 'reads after the put read no metadata');
+    const stages = await api('GET', `${url}/versions`);
+    assert.deepEqual(
+      stages.body.items.map((v: { version: number; stages: string[] }) => [v.version, v.stages]),
+      [
+        [1, []],
+        [2, ['previous']],
+        [3, ['current']],
+      ],
+    );
+  });
 });

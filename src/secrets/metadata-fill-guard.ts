@@ -6,7 +6,7 @@ export function covers(prefix: string, resource: string): boolean {
 }
 
 /** Invalidations remembered: a fill that raced with more than this many is discarded. */
-export const rememberedInvalidations = 64;
+export const rememberedInvalidations = 256;
 
 /**
  * The fill protocol of a metadata cache (docs/decisions/0007-metadata-cache.md), per resource: a
@@ -53,5 +53,23 @@ export class FillGuard {
     }
     // Every invalidation since the read started must be one remembered here.
     return seen === now - generation;
+  }
+
+  /**
+   * Whether a write's own result for `resource` may be stored now: since `generation` (recorded
+   * before the write read what it changed), exactly `own` invalidations named `resource` or a name
+   * above it (the write's own), none was `all`, and every one is remembered.
+   */
+  keepsOwn(generation: number, resource: string, own: number): boolean {
+    const now = this.#invalidation.generation;
+    let seen = 0;
+    let covering = 0;
+    for (const { generation: at, what } of this.#recent) {
+      if (at <= generation) continue;
+      if (what === 'all') return false;
+      if (what.some((name) => covers(name, resource))) covering++;
+      seen++;
+    }
+    return seen === now - generation && covering === own;
   }
 }

@@ -277,6 +277,53 @@ export class SecretMetadataCache {
     });
   }
 
+  /** The generation a put records before it reads the secret it changes (see `committedPut`). */
+  startWrite(): number {
+    return this.#guard.start();
+  }
+
+  /**
+   * After a put of this node committed (`before` → `after`, new version `added`, `stages` as they
+   * are now): the entry its own invalidation dropped, put back updated, so the next put or read of
+   * the secret reads no storage. Only if that invalidation was the one naming the secret since
+   * `generation` (`startWrite`, before the put read it): a concurrent change leaves it dropped.
+   */
+  committedPut(
+    instance: Instance,
+    before: Secret,
+    after: Secret,
+    stages: Map<string, number>,
+    added: SealedVersion,
+    generation: number,
+  ): void {
+    if (!this.enabled) return;
+    const key = secretKey(after);
+    // Refilled from storage since (committed state, kept), or changed by someone else too.
+    if (this.#entries.has(key) || !this.#guard.keepsOwn(generation, key, 1)) return;
+    const old = this.#entryOf.get(before);
+    const versions = new Map(old?.versions);
+    let bytes = secretBytes(after) + 64 + 16;
+    for (const stage of stages.keys()) bytes += 80 + 2 * stage.length;
+    if (!added.followsInstance || added.wrapKeyUid === instance.kmsKeyUid) {
+      versions.set(added.version, unpooled(added));
+      while (versions.size > maxVersionsPerSecret) versions.delete(versions.keys().next().value!);
+    }
+    for (const version of versions.values()) bytes += sealedBytes(version);
+    const owner = instanceKey(instance, instance.id);
+    const entry: SecretEntry = {
+      kind: 'secret',
+      key,
+      owner,
+      bytes,
+      secret: after,
+      stages,
+      latest: added.version,
+      versions,
+    };
+    this.#add(entry);
+    this.#entryOf.set(after, entry);
+  }
+
   /** The entry of `secret`, if cached (its lookup by path refreshed it as most recently used). */
   #secretEntry(secret: Secret): SecretEntry | undefined {
     if (!this.enabled) return undefined;

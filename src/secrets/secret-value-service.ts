@@ -7,7 +7,7 @@ import { type Storage, WriteRejected, type WriteStatement } from '../storage/sto
 import { checkIdempotencyKey, IdempotencyKeys, requestDigest } from './idempotency-keys.ts';
 import type { InstanceService } from './instance-service.ts';
 import { checkStage, maxStages } from './secret-fns.ts';
-import { stagesOf, toBytes, type RevealedValue, type ValueInput } from './value-fns.ts';
+import { stagesAfter, stagesOf, toBytes, type RevealedValue, type ValueInput } from './value-fns.ts';
 import type { SecretMetadataCache } from './secret-metadata-cache.ts';
 import type { SecretInput, SecretService } from './secret-service.ts';
 import type { Caller, Instance, Secret, SecretsLocation, SecretVersion } from './secret-types.ts';
@@ -16,7 +16,7 @@ import { secretChange } from './secret-changes.ts';
 
 export type { Caller } from './secret-types.ts';
 import type { SecretStageRepo } from './secret-stage-repo.ts';
-import type { SecretVersionRepo } from './secret-version-repo.ts';
+import type { SealedVersion, SecretVersionRepo } from './secret-version-repo.ts';
 import type { SecretsRepo } from './secrets-repo.ts';
 import type { ValueCrypto, Wrapping } from './value-crypto.ts';
 import { type SharedKeyChecks, ValueKeyUse } from './value-key-use.ts';
@@ -149,6 +149,8 @@ export class SecretValueService {
       digest = requestDigest({ ...value, stages, expectedLatestVersion: input.expectedLatestVersion });
     }
     for (let attempt = 0; ; attempt++) {
+      // Before anything of the secret is read: the commit may then put its result in the cache.
+      const generation = this.#cache.startWrite();
       // The first attempt reads the metadata cache; a retry (or a stale expectation) reads storage.
       const { instance, secret } = await this.#secrets.get(location, instanceId, path, attempt > 0);
       this.#requireLive(secret);
@@ -168,7 +170,7 @@ export class SecretValueService {
       const key = await this.#secrets.keyOf(instance, secret);
       const wrapping = await this.#keyUse.wrapping(instance, secret, key, caller, 'kms.encrypt');
       const number = secret.nextVersion;
-      const { statements, etag } = await this.#versionStatements(
+      const { statements, etag, added } = await this.#versionStatements(
         secret,
         number,
         value,
@@ -177,18 +179,27 @@ export class SecretValueService {
         caller,
         current,
       );
-      const claim = this.#repo.claimVersion(secret.uid, number, etag, this.#clock.nowMs());
+      const now = this.#clock.nowMs();
+      const claim = this.#repo.claimVersion(secret.uid, number, etag, now);
       if (idempotencyKey !== undefined && digest !== undefined)
-        statements.push(
-          this.#idempotency.record(secret.uid, idempotencyKey, number, digest, this.#clock.nowMs()),
-        );
+        statements.push(this.#idempotency.record(secret.uid, idempotencyKey, number, digest, now));
       try {
         await this.#storage.write([
           claim,
           ...statements,
           ...extra,
-          secretChange(this.#storage.db, 'version.added', secret, this.#clock.nowMs(), { version: number }),
+          secretChange(this.#storage.db, 'version.added', secret, now, { version: number }),
         ]);
+        // The secret as the commit left it, in place of the entry the commit's change dropped.
+        if (extra.length === 0)
+          this.#cache.committedPut(
+            instance,
+            secret,
+            { ...secret, nextVersion: number + 1, etag, updateTimeMs: now },
+            stagesAfter(current, stages, number),
+            added,
+            generation,
+          );
         return { version: number };
       } catch (err) {
         if (!(err instanceof WriteRejected)) throw err;
@@ -384,30 +395,29 @@ export class SecretValueService {
     stages: readonly string[],
     caller: Caller,
     current: Map<string, number> = new Map(),
-  ): Promise<{ statements: WriteStatement[]; etag: string }> {
+  ): Promise<{ statements: WriteStatement[]; etag: string; added: SealedVersion }> {
     const sealed = await this.#crypto.seal(secret.uid, number, value.bytes, wrapping);
     this.#keyUse.succeeded(caller, wrapping.key, sealed.kmsKeyVersion);
+    const added: SealedVersion = {
+      secretUid: secret.uid,
+      version: number,
+      state: 'enabled',
+      binary: value.binary,
+      wrapKeyUid: wrapping.key?.uid ?? null,
+      followsInstance: secret.kmsKeyUid === null,
+      createdBy: caller.principal,
+      createTimeMs: this.#clock.nowMs(),
+      destroyTimeMs: null,
+      ciphertext: sealed.ciphertext,
+      wrappedKey: sealed.wrappedKey,
+    };
     const statements: WriteStatement[] = [
-      this.#versionRepo.insertVersion(
-        {
-          secretUid: secret.uid,
-          version: number,
-          state: 'enabled',
-          binary: value.binary,
-          wrapKeyUid: wrapping.key?.uid ?? null,
-          followsInstance: secret.kmsKeyUid === null,
-          createdBy: caller.principal,
-          createTimeMs: this.#clock.nowMs(),
-          destroyTimeMs: null,
-        },
-        sealed.ciphertext,
-        sealed.wrappedKey,
-      ),
+      this.#versionRepo.insertVersion(added, sealed.ciphertext, sealed.wrappedKey),
     ];
     const previous = current.get('current');
     if (stages.includes('current') && previous !== undefined)
       statements.push(this.#stageRepo.moveStage(secret.uid, 'previous', previous));
     for (const stage of stages) statements.push(this.#stageRepo.moveStage(secret.uid, stage, number));
-    return { statements, etag: randomBytesPooled(9).toString('base64url') };
+    return { statements, etag: randomBytesPooled(9).toString('base64url'), added };
   }
 }

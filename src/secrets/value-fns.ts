@@ -32,3 +32,19 @@ export function stagesOf(stages: Map<string, number>, version: number): string[]
   for (const [stage, v] of stages) if (v === version) found.push(stage);
   return found.length > 1 ? found.sort() : found;
 }
+
+/**
+ * The stages after a put of `version` with `moved` (as its statements move them): `previous` onto
+ * the old `current` when `current` moves, then every moved stage onto the new version.
+ */
+export function stagesAfter(
+  current: ReadonlyMap<string, number>,
+  moved: readonly string[],
+  version: number,
+): Map<string, number> {
+  const after = new Map(current);
+  const previous = current.get('current');
+  if (moved.includes('current') && previous !== undefined) after.set('previous', previous);
+  for (const stage of moved) after.set(stage, version);
+  return after;
+}
