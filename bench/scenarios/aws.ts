@@ -3,13 +3,14 @@ import { join } from 'node:path';
 import { CreateSecretCommand, SecretsManagerClient } from '@aws-sdk/client-secrets-manager';
 import { Hash } from '@smithy/hash-node';
 import { SignatureV4 } from '@smithy/signature-v4';
-import { startCoffer } from '../lib/coffer-server.ts';
+import { type CofferServer, startCoffer } from '../lib/coffer-server.ts';
 import type { RunRecord, Target } from '../lib/measure.ts';
 import { freePort, startPinned, waitForOk } from '../lib/server-process.ts';
 import { median } from '../lib/stats.ts';
 import { fmt, markdownTable } from '../lib/table.ts';
 import type { RequestSpec } from '../lib/wrk.ts';
-import type { PreparedScenario, Scenario } from './scenario.ts';
+import { profileAws } from './aws-profile.ts';
+import type { PreparedScenario, Scenario, ScenarioContext } from './scenario.ts';
 
 /** Secrets the reads spread over (each signed request names one). */
 const secretCount = 200;
@@ -77,6 +78,58 @@ async function createSecrets(endpoint: string): Promise<string[]> {
   return secretNames;
 }
 
+/** Coffer in AWS test mode (the bench's static key pair, any region), with node flags for profiles. */
+function startAwsCoffer(ctx: ScenarioContext, nodeFlags: readonly string[] = []): Promise<CofferServer> {
+  return startCoffer({
+    repoDir: ctx.repoDir,
+    workDir: ctx.workDir,
+    serverCpu: ctx.serverCpu,
+    nodeFlags,
+    env: {
+      COFFER_AWS_TEST_MODE: 'true',
+      COFFER_AWS_TEST_ACCESS_KEY_ID: credentials.accessKeyId,
+      COFFER_AWS_TEST_SECRET_ACCESS_KEY: credentials.secretAccessKey,
+      COFFER_AWS_TEST_ACCOUNT_ID: accountId,
+      COFFER_AWS_REGIONS: 'auto',
+    },
+  });
+}
+
+/** The native `GET …/value` of the same secrets (the test project's `aws` instance), as the first admin. */
+async function nativeGets(server: CofferServer, secretNames: readonly string[]): Promise<RequestSpec> {
+  const projects = await server.call<{ items: { id: string; awsAccountId?: string }[] }>(
+    'GET',
+    '/v2/projects?pageSize=100',
+  );
+  const project = projects.items.find((p) => p.awsAccountId === accountId);
+  if (!project) throw new Error(`no project has the test account ${accountId}`);
+  const instance = `/v2/projects/${project.id}/regions/${region}/instances/aws/secrets`;
+  return {
+    method: 'GET',
+    path: `${instance}/${encodeURIComponent(secretNames[0]!)}/value`,
+    headers: { authorization: `Bearer ${server.token}` },
+    variants: secretNames.map((name) => ({ path: `${instance}/${encodeURIComponent(name)}/value` })),
+  };
+}
+
+/** A server for `--profile` with its secrets made, and the native or the AWS request on it. */
+async function awsProfileSetup(
+  ctx: ScenarioContext,
+  nodeFlags: readonly string[],
+  face: 'native' | 'aws',
+): Promise<{ server: CofferServer; request: RequestSpec }> {
+  const server = await startAwsCoffer(ctx, nodeFlags);
+  try {
+    const secretNames = await createSecrets(server.baseUrl);
+    const request =
+      face === 'aws' ? await signedGets(server.baseUrl, secretNames) : await nativeGets(server, secretNames);
+    return { server, request };
+  } catch (err) {
+    await server.stop();
+    throw err;
+  }
+}
+
 function hasMoto(): boolean {
   return spawnSync('moto_server', ['--help'], { stdio: 'ignore' }).status === 0;
 }
@@ -111,36 +164,14 @@ export const awsScenario: Scenario = {
   description: `GetSecretValue through the AWS face vs native /v2 and moto, ${secretCount} secrets`,
   inDefaultRun: false,
   defaultConnections: [64],
+  profile: (ctx) => profileAws(ctx, (face) => (flags) => awsProfileSetup(ctx, flags, face)),
   async prepare(ctx): Promise<PreparedScenario> {
-    const server = await startCoffer({
-      repoDir: ctx.repoDir,
-      workDir: ctx.workDir,
-      serverCpu: ctx.serverCpu,
-      env: {
-        COFFER_AWS_TEST_MODE: 'true',
-        COFFER_AWS_TEST_ACCESS_KEY_ID: credentials.accessKeyId,
-        COFFER_AWS_TEST_SECRET_ACCESS_KEY: credentials.secretAccessKey,
-        COFFER_AWS_TEST_ACCOUNT_ID: accountId,
-        COFFER_AWS_REGIONS: 'auto',
-      },
-    });
+    const server = await startAwsCoffer(ctx);
     let moto: { stop: () => Promise<void> } | undefined;
     try {
       const secretNames = await createSecrets(server.baseUrl);
       ctx.log(`  created ${secretNames.length} secrets through the AWS face`);
-      const projects = await server.call<{ items: { id: string; awsAccountId?: string }[] }>(
-        'GET',
-        '/v2/projects?pageSize=100',
-      );
-      const project = projects.items.find((p) => p.awsAccountId === accountId);
-      if (!project) throw new Error(`no project has the test account ${accountId}`);
-      const instance = `/v2/projects/${project.id}/regions/${region}/instances/aws/secrets`;
-      const native: RequestSpec = {
-        method: 'GET',
-        path: `${instance}/${encodeURIComponent(secretNames[0]!)}/value`,
-        headers: { authorization: `Bearer ${server.token}` },
-        variants: secretNames.map((name) => ({ path: `${instance}/${encodeURIComponent(name)}/value` })),
-      };
+      const native = await nativeGets(server, secretNames);
       const candidates: Target[] = [
         { name: names.native, baseUrl: server.baseUrl, pid: server.process.pid, request: native },
         {
