@@ -104,10 +104,16 @@ export class AwsRequestCall implements AwsCall {
     event.status = status;
     event.result = result;
     event.timeMs = this.#app.clock.nowMs();
-    const marks = { api: 'aws', operation: this.operation };
-    event.details = { ...this.auditDetails, ...marks };
+    const details = this.auditDetails;
+    details.api = 'aws';
+    details.operation = this.operation;
+    event.details = details;
     // The request's further events (an acting identity's kms.decrypt, …) are marked as the face's too.
-    const extra = this.caller.events.map((e) => ({ ...e, details: { ...e.details, ...marks } }));
+    const extra = this.caller.events;
+    for (let i = 0; i < extra.length; i++) {
+      const e = extra[i]!;
+      extra[i] = { ...e, details: { ...e.details, api: 'aws', operation: this.operation } };
+    }
     return appendRequestEvents(this.#app.audit, event, extra, pending);
   }
 }

@@ -20,8 +20,20 @@ import type { AwsOperation } from './aws-operation.ts';
 
 /** Operations by service, then by operation name (`GetSecretValue`). */
 export type AwsRegistry = Readonly<Record<AwsService, Readonly<Record<string, AwsOperation>>>>;
-import { forgetSigningKeys, parseAuthorization, verifySignature } from './sigv4.ts';
+import {
+  deriveSigningKey,
+  forgetSigningKeys,
+  parseAuthorization,
+  signingKeyCached,
+  verifySignature,
+} from './sigv4.ts';
 import { AwsTestMode } from './test-mode.ts';
+
+/** An authenticated request's identity and region. */
+interface Authenticated {
+  readonly identity: AwsIdentity;
+  readonly regionId: string;
+}
 
 /** What the face needs from the HTTP layer (the caller's address as the limiters and audit see it). */
 export interface AwsFaceOptions {
@@ -35,6 +47,8 @@ const targetServices: Readonly<Record<string, AwsService>> = {
   secretsmanager: 'secretsmanager',
   TrentService: 'kms',
 };
+
+const noBody = Buffer.alloc(0);
 
 const jsonTypes = /^application\/(?:x-amz-json-1\.[01]|json)\s*(?:;|$)/i;
 
@@ -85,11 +99,8 @@ export async function registerAwsFace(
   });
   const face = new AwsFace(app, registry, testMode, options);
   await server.register(async (context) => {
-    // x-amzn-RequestId on every answer of the face (errors of earlier hooks: the error handler sets it).
-    context.addHook('onRequest', (request, reply, done) => {
-      void reply.header('x-amzn-requestid', String(request.id));
-      done();
-    });
+    // x-amzn-RequestId on every answer of the face: set by each handler, and by the error handler for
+    // what fails before one runs (the server's hooks, the body parser), with no hook of its own.
     context.removeAllContentTypeParsers();
     context.addContentTypeParser('*', { parseAs: 'buffer' }, (_request, body, done) => done(null, body));
     context.setErrorHandler((err, request, reply) => {
@@ -132,7 +143,7 @@ export async function registerAwsFace(
             403,
           );
         await testMode.reset(options.clientAddress(request), String(request.id));
-        return reply.code(200).send({ status: 'ok' });
+        return reply.code(200).header('x-amzn-requestid', String(request.id)).send({ status: 'ok' });
       });
   });
 }
@@ -172,7 +183,7 @@ class AwsFace {
           'The requested operation is not recognized by the service.',
         );
       service = known;
-      const body = Buffer.isBuffer(request.body) ? request.body : Buffer.alloc(0);
+      const body = Buffer.isBuffer(request.body) ? request.body : noBody;
       const { identity, regionId } = await this.#authenticate(request, service, body);
       call = await this.#call(request, service, operationName, identity, regionId);
       const contentType = request.headers['content-type'];
@@ -214,12 +225,11 @@ class AwsFace {
     }
   }
 
-  /** SigV4: the key, its secret, the signature; spends the failed-auth budget on a refusal. */
-  async #authenticate(
-    request: FastifyRequest,
-    service: AwsService,
-    body: Buffer,
-  ): Promise<{ identity: AwsIdentity; regionId: string }> {
+  /**
+   * SigV4: the scope's region, the key, its secret, the signature; spends the failed-auth budget on a
+   * refusal. Waits only for what no cache holds (an identity, a signing key not derived yet).
+   */
+  async #authenticate(request: FastifyRequest, service: AwsService, body: Buffer): Promise<Authenticated> {
     const app = this.#app;
     const address = this.#options.limiterKey(request);
     const waitSeconds = app.failedAuthLimiter.blocked(address);
@@ -231,23 +241,16 @@ class AwsFace {
       const auth = parseAuthorization(request.headers, service, app.clock.nowMs());
       if (app.barrier.sealed) throw new CofferError('sealed', 'Coffer is sealed.');
       // The region before any key lookup: signing keys are derived (and cached) for valid scopes only.
-      const region = app.config.regions.find((r) => r.id === auth.region);
-      let kms = region?.kms;
-      if (kms === undefined) {
-        try {
-          kms = app.projects.region(auth.region).kms;
-        } catch {
-          kms = false;
-        }
-      }
-      if (!kms)
+      if (!this.#kmsRegion(auth.region))
         throw new AwsError('InvalidSignatureException', 'Credential should be scoped to a valid region.');
       const id = auth.accessKeyId;
       const identity = this.#testMode.matches(id)
-        ? await this.#testMode.identity()
+        ? (this.#testMode.identityCached() ?? (await this.#testMode.identity()))
         : (app.accessKeys.identifyCached(id) ?? (await app.accessKeys.identify(id)));
       if (!identity) throw unrecognized();
-      await verifySignature(auth, identity.secretAccessKey, {
+      const secret = identity.secretAccessKey;
+      const signingKey = signingKeyCached(auth, secret) ?? (await deriveSigningKey(auth, secret));
+      verifySignature(auth, signingKey, {
         method: request.method,
         url: request.url,
         headers: request.headers,
@@ -260,6 +263,18 @@ class AwsFace {
         app.unauthenticatedAudit.record(address, false);
       }
       throw err;
+    }
+  }
+
+  /** Whether a credential scope's region is a Coffer region with KMS (configured, or `aws.regions: auto`). */
+  #kmsRegion(regionId: string): boolean {
+    const app = this.#app;
+    const region = app.config.regions.find((r) => r.id === regionId);
+    if (region !== undefined) return region.kms;
+    try {
+      return app.projects.region(regionId).kms;
+    } catch {
+      return false;
     }
   }
 

@@ -37,7 +37,10 @@ export function parseJsonBody(body: Buffer | undefined): Record<string, unknown>
   if (body === undefined || body.length === 0) return {};
   let value: unknown;
   try {
-    value = JSON.parse(body.toString('utf8'), wellFormed);
+    const text = body.toString('utf8');
+    // Decoded UTF-8 is well-formed (a bad sequence becomes U+FFFD): only a `\u` escape can make a
+    // lone surrogate, and only then is the (slower) reviver needed.
+    value = text.includes('\\u') ? JSON.parse(text, wellFormed) : JSON.parse(text);
   } catch {
     throw new AwsError('SerializationException', 'The request body is not valid JSON.');
   }

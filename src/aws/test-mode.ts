@@ -28,6 +28,8 @@ const testAccountName = 'aws-test';
 const keptTables = new Set([
   'system',
   'audit_events',
+  // The audit records' query keys (migration 0020, when present): the verifier checks them with the events.
+  'audit_terms',
   'audit_checkpoints',
   'audit_chains',
   'audit_outbox',
@@ -42,6 +44,8 @@ export class AwsTestMode {
   #identity: Promise<AwsIdentity> | undefined;
   /** Whether the test account is enabled, kept until the token cache drops (a disable, the feed moving). */
   #enabled: Promise<boolean> | undefined;
+  /** The answer of `identity()` once both are settled, until an invalidation or a reset. */
+  #known: AwsIdentity | null | undefined;
   #generation = 0;
 
   constructor(app: App) {
@@ -49,7 +53,13 @@ export class AwsTestMode {
     app.tokens.onInvalidate(() => {
       this.#generation++;
       this.#enabled = undefined;
+      this.#known = undefined;
     });
+  }
+
+  /** The static key's identity (or null) when known without waiting; undefined: ask `identity()`. */
+  identityCached(): AwsIdentity | null | undefined {
+    return this.#known;
   }
 
   /** Whether `accessKeyId` is the static test key (always false with test mode off). */
@@ -69,9 +79,9 @@ export class AwsTestMode {
       if (this.#identity === pending) this.#identity = undefined;
     });
     const identity = await pending;
+    const generation = this.#generation;
     let enabled = this.#enabled;
     if (enabled === undefined) {
-      const generation = this.#generation;
       enabled = this.#accountEnabled(identity);
       // A check that straddled an invalidation decides this request only.
       if (generation === this.#generation) this.#enabled = enabled;
@@ -79,7 +89,9 @@ export class AwsTestMode {
         if (this.#enabled === enabled) this.#enabled = undefined;
       });
     }
-    return (await enabled) ? identity : null;
+    const answer = (await enabled) ? identity : null;
+    if (generation === this.#generation && this.#identity === pending) this.#known = answer;
+    return answer;
   }
 
   async #accountEnabled(identity: AwsIdentity): Promise<boolean> {
@@ -110,6 +122,7 @@ export class AwsTestMode {
     }
     await app.storage.write(statements);
     this.#identity = undefined;
+    this.#known = undefined;
     app.cacheInvalidation.invalidate('all');
     app.tokens.invalidate();
     app.authorizer.invalidate();

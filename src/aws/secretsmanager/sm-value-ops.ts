@@ -13,7 +13,7 @@ import {
   SecretIdField,
   SecretStringField,
   TokenField,
-  asValueOperation,
+  awsValueError,
   awsStage,
   cofferStage,
   requireToken,
@@ -37,6 +37,66 @@ export async function valueView(call: AwsCall, app: App, secret: Secret, value: 
   };
 }
 
+/** AWS's answer for a version a VersionId or VersionStage names but no value carries. */
+function valueNotFound(what: string): AwsError {
+  return new AwsError(
+    'ResourceNotFoundException',
+    `Secrets Manager can't find the specified secret value for ${what}`,
+  );
+}
+
+/**
+ * GetSecretValue: the secret resolved and authorized once, then revealed by the native service from
+ * the instance and secret in hand (no second lookup by path); by VersionId, through getValue.
+ */
+async function getSecretValue(
+  call: AwsCall,
+  app: App,
+  input: { SecretId: string; VersionId?: string | undefined; VersionStage?: string | undefined },
+) {
+  const { instance, secret } = await resolveSecret(call, app, input.SecretId, 'secrets.get_value', {
+    live: true,
+  });
+  let version: number | undefined;
+  if (input.VersionId !== undefined) {
+    version = await app.secretAttributes.versionOf(secret, input.VersionId);
+    if (version === undefined) throw valueNotFound(`VersionId: ${input.VersionId}`);
+  }
+  const label = input.VersionStage ?? (version === undefined ? 'AWSCURRENT' : undefined);
+  let stage: string | undefined;
+  try {
+    stage = label === undefined ? undefined : cofferStage(label);
+  } catch {
+    // Coffer's own stage names are never AWS labels: no version carries them.
+    throw valueNotFound(`staging label: ${label}`);
+  }
+  let value: RevealedValue;
+  try {
+    value =
+      version === undefined
+        ? await app.secretValues.reveal(instance, secret, call.caller, undefined, stage)
+        : await app.secretValues.getValue(
+            secret,
+            secret.instanceId,
+            secret.path,
+            String(version),
+            stage,
+            call.caller,
+          );
+  } catch (err) {
+    if (isCofferError(err, 'not_found') && label !== undefined)
+      throw valueNotFound(`staging label: ${label}`);
+    if (isCofferError(err, 'invalid_argument'))
+      throw new AwsError(
+        'InvalidRequestException',
+        'You provided a VersionStage that is not associated to the provided VersionId.',
+      );
+    throw awsValueError(err, 'decrypt');
+  }
+  call.auditDetails.version = value.version;
+  return valueView(call, app, secret, value);
+}
+
 /** GetSecretValue, PutSecretValue, ListSecretVersionIds, UpdateSecretVersionStage. */
 export function valueOperations(app: App): Record<string, AwsOperation> {
   return {
@@ -47,53 +107,7 @@ export function valueOperations(app: App): Record<string, AwsOperation> {
         VersionStage: Type.Optional(str(1, 256)),
       }),
       changesState: false,
-      handler: async (call, input) => {
-        const { secret } = await resolveSecret(call, app, input.SecretId, 'secrets.get_value', {
-          live: true,
-        });
-        let version: number | undefined;
-        if (input.VersionId !== undefined) {
-          version = await app.secretAttributes.versionOf(secret, input.VersionId);
-          if (version === undefined)
-            throw new AwsError(
-              'ResourceNotFoundException',
-              `Secrets Manager can't find the specified secret value for VersionId: ${input.VersionId}`,
-            );
-        }
-        const label = input.VersionStage ?? (version === undefined ? 'AWSCURRENT' : undefined);
-        const notFound = () =>
-          new AwsError(
-            'ResourceNotFoundException',
-            `Secrets Manager can't find the specified secret value for staging label: ${label}`,
-          );
-        let stage: string | undefined;
-        try {
-          stage = label === undefined ? undefined : cofferStage(label);
-        } catch {
-          // Coffer's own stage names are never AWS labels: no version carries them.
-          throw notFound();
-        }
-        const value = await asValueOperation('decrypt', () =>
-          app.secretValues.getValue(
-            secret,
-            secret.instanceId,
-            secret.path,
-            version === undefined ? undefined : String(version),
-            stage,
-            call.caller,
-          ),
-        ).catch((err: unknown) => {
-          if (isCofferError(err, 'not_found') && label !== undefined) throw notFound();
-          if (isCofferError(err, 'invalid_argument'))
-            throw new AwsError(
-              'InvalidRequestException',
-              'You provided a VersionStage that is not associated to the provided VersionId.',
-            );
-          throw err;
-        });
-        call.auditDetails.version = value.version;
-        return valueView(call, app, secret, value);
-      },
+      handler: (call, input) => getSecretValue(call, app, input),
     }),
 
     PutSecretValue: awsOperation({
