@@ -204,6 +204,48 @@ function scenario(engine: 'sqlite' | 'postgres', skip: string | false) {
       }
     });
 
+    test('a NUL in a URL segment is audited as %00 and fails no other request’s audit (health stays ok)', async () => {
+      const secrets = `${base}/secrets`;
+      await ok('POST', secrets, { path: 'audited', value: 'v' });
+      const sa = (await ok('POST', `/v2/projects/${projectId}/service-accounts`, { name: 'nul-url-sa' }))
+        .email;
+      const token = (await ok('POST', `/v2/projects/${projectId}/service-accounts/${sa}/tokens`, {})).token;
+      // Each refused caller from its own address, so no rate limit takes part; the reveals race them.
+      const answers = await Promise.all([
+        ...Array.from({ length: 8 }, (_, i) =>
+          node.server.inject({
+            method: 'GET',
+            url: `/v2/projects/${projectId}/regions/local/instances/z%00marker/secrets`,
+            headers: { authorization: `Bearer ${token}` },
+            remoteAddress: `10.0.1.${i + 1}`,
+          }),
+        ),
+        ...Array.from({ length: 8 }, () =>
+          node.server.inject({
+            method: 'GET',
+            url: `${secrets}/audited/value`,
+            headers: { authorization: `Bearer ${node.adminToken!}` },
+          }),
+        ),
+      ]);
+      assert.deepEqual(
+        answers.slice(8).map((r) => r.statusCode),
+        Array(8).fill(200),
+        'every reveal made its audit durable',
+      );
+      const refused = answers[0]!;
+      assert.ok([400, 403].includes(refused.statusCode), refused.body);
+      const health = await node.server.inject({ method: 'GET', url: '/v2/health' });
+      assert.equal(health.json().status, 'ok');
+      const events = await node.app.storage.db
+        .selectFrom('audit_events')
+        .select(['resource'])
+        .where('request_id', '=', String(refused.headers['x-request-id']))
+        .execute();
+      assert.equal(events.length, 1);
+      assert.match(events[0]!.resource, /instances\/z%00marker/);
+    });
+
     test('an audit query filter with NUL', async () => {
       for (const field of ['principal', 'action', 'resource', 'requestId']) {
         await refusedOrKept('GET', `/v2/projects/${projectId}/audit-events?${field}=a%00marker`);

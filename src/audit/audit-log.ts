@@ -16,6 +16,7 @@ import { AuditEventInsert, chainEvents } from './audit-event-insert.ts';
 import { readAuditHead } from './audit-head-file.ts';
 import { AuditHeadWriter } from './audit-head-writer.ts';
 import type { AuditEvent } from './audit-types.ts';
+import { storableEvents } from './storable-event.ts';
 
 /** When to sign the chain head: after this many events or this much time, whichever comes first. */
 export interface CheckpointPolicy {
@@ -182,7 +183,9 @@ export class AuditLog {
   }
 
   /** Queues a batch entry; rejects with `audit_unavailable` when it fails or is not written in time. */
-  #enqueue(events: readonly AuditEvent[], outboxIds: readonly string[], record: boolean): Promise<void> {
+  #enqueue(given: readonly AuditEvent[], outboxIds: readonly string[], record: boolean): Promise<void> {
+    // One bad text (a NUL from a URL) must not fail the batch it joins: other requests' events too.
+    const events = storableEvents(given);
     return new Promise<void>((resolve, reject) => {
       const timer = setTimeout(() => {
         if (waiter.settled) return;
