@@ -3,6 +3,7 @@ import { randomUUID } from 'node:crypto';
 import { after, before, describe, test } from 'node:test';
 import * as sm from '@aws-sdk/client-secrets-manager';
 import { call, startTestNode, type TestNode } from './support/test-node.ts';
+import { storedAuditEvents } from './support/audit-events.ts';
 
 const enc = encodeURIComponent;
 
@@ -407,11 +408,7 @@ describe('AWS Secrets Manager through @aws-sdk/client-secrets-manager', () => {
       new sm.ListSecretsCommand({}),
     ])
       await rejects(accessorClient.send(command as sm.GetSecretValueCommand), 'AccessDeniedException');
-    const events = await node.app.storage.db
-      .selectFrom('audit_events')
-      .select(['action', 'principal', 'details'])
-      .where('request_id', '=', got.$metadata.requestId!)
-      .execute();
+    const events = await storedAuditEvents(node.app.storage.db, { requestId: got.$metadata.requestId! });
     const read = events.find((e) => e.action === 'secrets.get_value');
     assert.ok(read, JSON.stringify(events));
     assert.equal(read.principal, `serviceAccount:${accessor}`);

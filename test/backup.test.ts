@@ -222,9 +222,11 @@ describe('backup and restore', () => {
       'kms_key_tags',
       'kms_key_attributes',
       'kms_grants',
+      'audit_terms',
     ]);
     const addedColumns: Record<string, readonly string[]> = {
       projects: ['aws_account_id'],
+      audit_events: ['companions'],
       sm_secrets: ['description', 'tags', 'arn_suffix', 'resource_policy', 'deleted_time'],
     };
     const older = join(work, 'older.cbk');

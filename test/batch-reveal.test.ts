@@ -1,6 +1,7 @@
 import assert from 'node:assert/strict';
 import { after, before, describe, test } from 'node:test';
 import { call, startTestNode, type TestNode } from './support/test-node.ts';
+import { storedAuditEvents } from './support/audit-events.ts';
 
 const enc = encodeURIComponent;
 
@@ -21,13 +22,15 @@ describe('batchGetValues answers and audits each secret as a single read would',
     token = admin,
     headers: Record<string, string> = {},
   ) => call(node.url, method, path, { token, ...(body !== undefined ? { body } : {}), headers });
-  const eventsOf = (requestId: string) =>
-    node.app.storage.db
-      .selectFrom('audit_events')
-      .select(['action', 'resource', 'result', 'status', 'principal', 'on_behalf_of'])
-      .where('request_id', '=', requestId)
-      .orderBy('seq')
-      .execute();
+  const eventsOf = async (requestId: string) =>
+    (await storedAuditEvents(node.app.storage.db, { requestId })).map((e) => ({
+      action: e.action,
+      resource: e.resource,
+      result: e.result,
+      status: e.status,
+      principal: e.principal,
+      on_behalf_of: e.on_behalf_of,
+    }));
 
   before(async () => {
     node = await startTestNode();

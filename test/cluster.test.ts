@@ -11,6 +11,7 @@ import {
   startSinkReceiver,
 } from './support/cluster.ts';
 import { createTestDatabase, postgresSkipReason } from './support/postgres.ts';
+import { recordEventIds } from './support/audit-events.ts';
 import { call } from './support/test-node.ts';
 
 const skip = (await postgresSkipReason()) ?? false;
@@ -315,7 +316,9 @@ test(
       // Delivery is at least once: a batch sent just before its node died is sent again by the next
       // holder, with the same event ids, which the receiver drops (docs/cluster.md).
       const storedIds = async () =>
-        (await sql<{ id: string }>('SELECT id FROM audit_events')).map((r) => r.id);
+        (
+          await sql<{ id: string; companions: string | null }>('SELECT id, companions FROM audit_events')
+        ).flatMap(recordEventIds);
       const stored = await storedIds();
       const sinkMs = await msUntil(async () => stored.every((id) => sink.received.has(id)), 30_000);
       const allStored = new Set(await storedIds());

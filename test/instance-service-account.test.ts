@@ -1,6 +1,7 @@
 import assert from 'node:assert/strict';
 import { test } from 'node:test';
 import { call, startTestNode } from './support/test-node.ts';
+import { storedAuditEvents } from './support/audit-events.ts';
 
 test('an instance’s service account is re-checked at every crypto operation, and the caller must be allowed to act as it', async () => {
   const node = await startTestNode();
@@ -50,11 +51,7 @@ test('an instance’s service account is re-checked at every crypto operation, a
     const secrets = `${region}/instances/${instance}/secrets`;
     assert.equal((await api('POST', secrets, { path: 'db', value: 'v' })).status, 201);
     assert.equal((await api('GET', `${secrets}/db/value`)).body.value, 'v');
-    const reveal = await node.app.storage.db
-      .selectFrom('audit_events')
-      .selectAll()
-      .where('action', '=', 'kms.decrypt')
-      .execute();
+    const reveal = await storedAuditEvents(node.app.storage.db, { action: 'kms.decrypt' });
     assert.equal(reveal.at(-1)?.principal, member, 'KMS operations run as the service account');
 
     // The service account loses its key permission: the next value operation is refused.

@@ -1,6 +1,7 @@
 import assert from 'node:assert/strict';
 import { after, before, describe, test } from 'node:test';
 import { call, startTestNode, type TestNode } from './support/test-node.ts';
+import { storedAuditEvents } from './support/audit-events.ts';
 
 /** Regression tests for the findings of the security review. */
 describe('review findings stay fixed', () => {
@@ -131,11 +132,7 @@ describe('review findings stay fixed', () => {
       'x-request-id': 'failed-decrypt',
     });
     assert.equal(res.status, 400);
-    const events = await node.app.storage.db
-      .selectFrom('audit_events')
-      .selectAll()
-      .where('request_id', '=', 'failed-decrypt')
-      .execute();
+    const events = await storedAuditEvents(node.app.storage.db, { requestId: 'failed-decrypt' });
     const kms = events.find((e) => e.action === 'kms.decrypt');
     assert.equal(kms?.result, 'error');
     assert.equal(kms?.status, 400);

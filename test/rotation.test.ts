@@ -4,6 +4,7 @@ import { ManualClock } from '../src/core/clock.ts';
 import { createTestDatabase, postgresSkipReason, type TestDatabase } from './support/postgres.ts';
 import { startRotationHook } from './support/rotation-hook.ts';
 import { call, startTestNode, type TestNode } from './support/test-node.ts';
+import { storedAuditEvents } from './support/audit-events.ts';
 
 const postgresSkip = await postgresSkipReason();
 const enc = encodeURIComponent;
@@ -377,12 +378,9 @@ for (const engine of ['sqlite', 'postgres'] as const) {
           assert.equal(hook.calls[1]!.body!.pendingValue, made);
           assert.equal(new Set(hook.calls.map((c) => c.body!.rotationId)).size, 1);
           assert.equal((await valueOf('webhook/target')).value, made);
-          const reads = await node.app.storage.db
-            .selectFrom('audit_events')
-            .select(['principal', 'on_behalf_of', 'result'])
-            .where('action', '=', 'secrets.get_value')
-            .where('resource', 'like', '%hooks%2Fsigning')
-            .execute();
+          const reads = (
+            await storedAuditEvents(node.app.storage.db, { action: 'secrets.get_value' })
+          ).filter((r) => r.resource.endsWith('hooks%2Fsigning'));
           assert.ok(reads.length > 0 && reads.every((r) => r.principal === 'service:secretsmanager'));
 
           hook.answer('test', (_call, res) => void res.writeHead(500).end('no'));

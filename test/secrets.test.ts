@@ -3,6 +3,7 @@ import { after, before, describe, test } from 'node:test';
 import { ManualClock } from '../src/core/clock.ts';
 import { createTestDatabase, postgresSkipReason, type TestDatabase } from './support/postgres.ts';
 import { call, startTestNode, type TestNode } from './support/test-node.ts';
+import { storedAuditEvents } from './support/audit-events.ts';
 
 const postgresSkip = await postgresSkipReason();
 const enc = encodeURIComponent;
@@ -30,13 +31,7 @@ for (const engine of ['sqlite', 'postgres'] as const) {
         assert.equal(res.status, 201, JSON.stringify(res.body));
         return res.body;
       };
-      const eventsOf = (requestId: string) =>
-        node.app.storage.db
-          .selectFrom('audit_events')
-          .selectAll()
-          .where('request_id', '=', requestId)
-          .orderBy('seq')
-          .execute();
+      const eventsOf = (requestId: string) => storedAuditEvents(node.app.storage.db, { requestId });
 
       before(async () => {
         const env: Record<string, string> = {
@@ -433,13 +428,9 @@ for (const engine of ['sqlite', 'postgres'] as const) {
           Date.parse(after.body.rotation.nextRotationTime),
           Date.parse(rotating.rotation.nextRotationTime) + 86_400_000,
         );
-        const actions = (
-          await node.app.storage.db
-            .selectFrom('audit_events')
-            .select('action')
-            .where('principal', '=', 'service:secretsmanager')
-            .execute()
-        ).map((e) => e.action);
+        const actions = (await storedAuditEvents(node.app.storage.db))
+          .filter((e) => e.principal === 'service:secretsmanager')
+          .map((e) => e.action);
         assert.ok(actions.includes('secrets.secrets.expire'));
         assert.ok(actions.includes('secrets.rotation_due'));
       });

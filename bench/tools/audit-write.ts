@@ -42,6 +42,8 @@ interface Storage {
 }
 interface AuditLog {
   append: (events: readonly Record<string, unknown>[]) => Promise<void>;
+  /** One record per request (since 0020-audit-records); older checkouts append events one by one. */
+  appendRecord?: (events: readonly Record<string, unknown>[]) => Promise<void>;
   close: () => Promise<void>;
 }
 const { openStorage } = await load<{
@@ -126,7 +128,7 @@ async function drive(audit: AuditLog, n: number): Promise<void> {
       const events = request();
       left -= events.length;
       const started = performance.now();
-      await audit.append(events);
+      await (audit.appendRecord ?? audit.append).call(audit, events);
       const wait = pause - (performance.now() - started);
       if (wait > 0) await new Promise((resolve) => setTimeout(resolve, wait));
     }

@@ -7,7 +7,7 @@ import { stmt } from '../storage/storage-types.ts';
 import type { Selectable } from 'kysely';
 import type { AuditCheckpointsTable } from '../storage/schema.ts';
 import type { ChainedEventRow } from './audit-chain.ts';
-import { storedCompanions } from './audit-record.ts';
+import { type DeliveredEvent, deliveredEvents, storedCompanions } from './audit-record.ts';
 
 type CheckpointRow = Selectable<AuditCheckpointsTable>;
 
@@ -42,89 +42,6 @@ export interface SinkStatus {
   readonly lastDeliveryTime: number | null;
   readonly consecutiveFailures: number;
   readonly lastError: string | null;
-}
-
-/**
- * One record's events as delivered: the record's own event with its chain position and hashes for
- * verification (and, for a record of several events, the stored `companions` text its hash covers),
- * then each companion as an event of its own, naming its record (`recordId`) and sharing its chain
- * position, time, request, address and user agent (docs/decisions/0009-audit-record.md).
- */
-function deliveredEvents(row: ChainedEventRow): DeliveredEvent[] {
-  const shared = {
-    chainId: row.chain_id,
-    seq: Number(row.seq),
-    time: new Date(Number(row.time)).toISOString(),
-    requestId: row.request_id,
-  };
-  const first: DeliveredEvent = {
-    id: row.id,
-    ...shared,
-    action: row.action,
-    principal: row.principal,
-    onBehalfOf: row.on_behalf_of,
-    resource: row.resource,
-    projectId: row.project_id,
-    result: row.result,
-    status: Number(row.status),
-    sourceIp: row.source_ip,
-    userAgent: row.user_agent,
-    details: row.details === null ? null : (JSON.parse(row.details) as unknown),
-    prevHash: row.prev_hash,
-    hash: row.hash,
-    ...(row.companions !== null ? { companions: row.companions } : {}),
-  };
-  const events = [first];
-  for (const [
-    id,
-    action,
-    principal,
-    onBehalfOf,
-    resource,
-    projectId,
-    result,
-    status,
-    details,
-  ] of storedCompanions(row))
-    events.push({
-      id,
-      ...shared,
-      action,
-      principal,
-      onBehalfOf,
-      resource,
-      projectId,
-      result,
-      status: Number(status),
-      sourceIp: row.source_ip,
-      userAgent: row.user_agent,
-      details,
-      recordId: row.id,
-    });
-  return events;
-}
-
-/** An event as a sink receives it. */
-interface DeliveredEvent {
-  readonly id: string;
-  readonly chainId: string;
-  readonly seq: number;
-  readonly time: string;
-  readonly requestId: string;
-  readonly action: string;
-  readonly principal: string;
-  readonly onBehalfOf: string | null;
-  readonly resource: string;
-  readonly projectId: string | null;
-  readonly result: string;
-  readonly status: number;
-  readonly sourceIp: string | null;
-  readonly userAgent: string | null;
-  readonly details: unknown;
-  readonly prevHash?: string;
-  readonly hash?: string;
-  readonly companions?: string;
-  readonly recordId?: string;
 }
 
 /** One signed checkpoint as delivered: enough to check its signature and its link to the one before. */
