@@ -3,67 +3,17 @@
  * signed header set can be chosen), against one real listening node.
  */
 import assert from 'node:assert/strict';
-import { createHash, createHmac, randomUUID } from 'node:crypto';
+import { randomUUID } from 'node:crypto';
 import { after, before, describe, test } from 'node:test';
 import { ManualClock } from '../src/core/clock.ts';
 import { initialAdminPrincipal } from '../src/iam/principal.ts';
+import { type RawKey, rawAws } from './support/aws-raw.ts';
 import { call, startTestNode, type TestNode } from './support/test-node.ts';
 
-interface Key {
-  readonly id: string;
-  readonly secret: string;
-}
+type Key = RawKey;
 
-const region = 'eu-west-1';
-const sha256 = (data: string) => createHash('sha256').update(data).digest('hex');
-
-/** What a raw request may change from a well-formed one. */
-interface RawOptions {
-  /** The headers named in SignedHeaders (default: every header sent). */
-  readonly signed?: readonly string[];
-  /** Headers replaced after signing. */
-  readonly after?: Record<string, string>;
-}
-
-/** Signs `POST /` with SigV4 (signing only `options.signed`), then sends it as `options.after` changes it. */
-async function raw(node: TestNode, key: Key, target: string, body: string, options: RawOptions = {}) {
-  const host = new URL(node.url).host;
-  const date = new Date()
-    .toISOString()
-    .replace(/[-:]/g, '')
-    .replace(/\.\d{3}Z$/, 'Z');
-  const service = target.startsWith('TrentService.') ? 'kms' : 'secretsmanager';
-  const headers: Record<string, string> = {
-    host,
-    'x-amz-date': date,
-    'content-type': 'application/x-amz-json-1.1',
-    'x-amz-target': target,
-  };
-  const names = [...(options.signed ?? Object.keys(headers))].sort();
-  const canonical = [
-    'POST',
-    '/',
-    '',
-    names.map((name) => `${name}:${headers[name]}\n`).join(''),
-    names.join(';'),
-    sha256(body),
-  ].join('\n');
-  const scope = `${date.slice(0, 8)}/${region}/${service}/aws4_request`;
-  const toSign = ['AWS4-HMAC-SHA256', date, scope, sha256(canonical)].join('\n');
-  let signingKey = createHmac('sha256', `AWS4${key.secret}`).update(date.slice(0, 8)).digest();
-  for (const part of [region, service, 'aws4_request'])
-    signingKey = createHmac('sha256', signingKey).update(part).digest();
-  const signature = createHmac('sha256', signingKey).update(toSign).digest('hex');
-  const sent: Record<string, string> = {
-    ...headers,
-    authorization: `AWS4-HMAC-SHA256 Credential=${key.id}/${scope}, SignedHeaders=${names.join(';')}, Signature=${signature}`,
-    ...options.after,
-  };
-  delete sent.host;
-  const response = await fetch(`${node.url}/`, { method: 'POST', headers: sent, body });
-  const text = await response.text();
-  return { status: response.status, body: JSON.parse(text) as Record<string, unknown> & { __type?: string } };
-}
+/** A raw SigV4 request to the node (test/support/aws-raw.ts), in eu-west-1. */
+const raw = rawAws;
 
 describe('AWS face security regressions', () => {
   let node: TestNode;

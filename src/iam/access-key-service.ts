@@ -7,7 +7,7 @@ import { type Storage, WriteRejected } from '../storage/storage-types.ts';
 import type { AccessKeyRepo, AccessKeyRow } from './access-key-repo.ts';
 import type { Authorizer } from './authorizer.ts';
 import type { IamRepo } from './iam-repo.ts';
-import type { Permission } from './permissions.ts';
+import { allPermissions, type Permission } from './permissions.ts';
 import type { Principal } from './principal.ts';
 
 /** What minting (or reviving) a service account's access key needs on the account. */
@@ -128,15 +128,20 @@ export class AccessKeyService {
   }
 
   /**
-   * Creates an access key of the calling user, acting in `projectId` (which must exist). The key
-   * carries exactly the user's own rights; only the user may mint one (docs/aws.md).
+   * Creates an access key of the calling user, acting in `projectId`. The key carries exactly the
+   * user's own rights; only the user may mint one, and only for a project in which it holds some
+   * permission through a binding on the project or the root (docs/aws.md): the answer names the
+   * project's AWS account, which a stranger must not learn. A project the caller holds nothing in
+   * answers `not_found`, like a missing one.
    */
   async createOwn(caller: Principal, projectId: string): Promise<CreatedAccessKey> {
     if (!caller.startsWith('user:'))
       throw errors.invalid(
         'Service accounts get access keys through /v2/projects/{projectId}/service-accounts/{email}/access-keys.',
       );
-    if (!(await this.#deps.projectExists(projectId))) throw errors.notFound(`Project ${projectId}`);
+    const member = await this.#deps.authorizer.holdsAny(caller, allPermissions, `projects/${projectId}`);
+    if (!member || !(await this.#deps.projectExists(projectId)))
+      throw errors.notFound(`Project ${projectId}`);
     return this.#create(caller, projectId, userResource(caller), caller);
   }
 
