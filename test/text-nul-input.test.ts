@@ -246,6 +246,44 @@ function scenario(engine: 'sqlite' | 'postgres', skip: string | false) {
       assert.match(events[0]!.resource, /instances\/z%00marker/);
     });
 
+    test('very long URL segments are audited cut short and fail no other request’s audit', async () => {
+      await ok('POST', `${base}/secrets`, { path: 'audited-long', value: 'v' });
+      const sa = (await ok('POST', `/v2/projects/${projectId}/service-accounts`, { name: 'long-url-sa' }))
+        .email;
+      const token = (await ok('POST', `/v2/projects/${projectId}/service-accounts/${sa}/tokens`, {})).token;
+      const segment = (i: number) => `${i}`.padEnd(2000, 'q');
+      const answers = await Promise.all([
+        ...Array.from({ length: 4 }, (_, i) =>
+          node.server.inject({
+            method: 'GET',
+            url: `/v2/projects/${segment(i)}/regions/${segment(i)}/instances/${segment(i)}/secrets`,
+            headers: { authorization: `Bearer ${token}` },
+            remoteAddress: `10.0.2.${i + 1}`,
+          }),
+        ),
+        ...Array.from({ length: 8 }, () =>
+          node.server.inject({
+            method: 'GET',
+            url: `${base}/secrets/audited-long/value`,
+            headers: { authorization: `Bearer ${node.adminToken!}` },
+          }),
+        ),
+      ]);
+      assert.deepEqual(
+        answers.map((r) => r.statusCode),
+        [...Array(4).fill(403), ...Array(8).fill(200)],
+      );
+      const health = await node.server.inject({ method: 'GET', url: '/v2/health' });
+      assert.equal(health.json().status, 'ok');
+      const events = await node.app.storage.db
+        .selectFrom('audit_events')
+        .select(['resource'])
+        .where('request_id', '=', String(answers[0]!.headers['x-request-id']))
+        .execute();
+      assert.equal(events.length, 1);
+      assert.ok(events[0]!.resource.endsWith('…') && events[0]!.resource.length <= 2000);
+    });
+
     test('an audit query filter with NUL', async () => {
       for (const field of ['principal', 'action', 'resource', 'requestId']) {
         await refusedOrKept('GET', `/v2/projects/${projectId}/audit-events?${field}=a%00marker`);

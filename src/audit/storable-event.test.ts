@@ -37,3 +37,14 @@ test('a NUL becomes %00 and an unpaired surrogate U+FFFD, in every text field; d
   // What is hashed is what a UTF-8 round trip (both drivers) gives back.
   assert.equal(Buffer.from(fixed.principal, 'utf8').toString('utf8'), fixed.principal);
 });
+
+test('a text longer than an index entry allows is cut (by UTF-8 bytes, ending in …); a real resource is kept', () => {
+  const path = encodeURIComponent('a/'.repeat(256)); // a 512-character path, URL-encoded
+  const real = { ...event, resource: `projects/${'p'.repeat(36)}/regions/local/instances/i/secrets/${path}` };
+  assert.equal(storableEvent(real), real);
+  const long = storableEvent({ ...event, resource: 'é'.repeat(5000), projectId: 'x'.repeat(5000) });
+  assert.ok(Buffer.byteLength(long.resource, 'utf8') <= 2000);
+  assert.ok(long.resource.endsWith('…') && long.resource.startsWith('éé'));
+  assert.ok(long.resource.isWellFormed());
+  assert.ok(Buffer.byteLength(long.projectId!, 'utf8') <= 100);
+});
