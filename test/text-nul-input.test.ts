@@ -284,6 +284,23 @@ function scenario(engine: 'sqlite' | 'postgres', skip: string | false) {
       assert.ok(events[0]!.resource.endsWith('…') && events[0]!.resource.length <= 2000);
     });
 
+    test('a caller without rights is refused 403 for a URL with NUL in a segment, as for any other', async () => {
+      const sa = (await ok('POST', `/v2/projects/${projectId}/service-accounts`, { name: 'nul-denied-sa' }))
+        .email;
+      const token = (await ok('POST', `/v2/projects/${projectId}/service-accounts/${sa}/tokens`, {})).token;
+      for (const url of [
+        '/v2/projects/%00x/regions/local/instances',
+        `/v2/projects/${projectId}/regions/%00/keyrings`,
+      ]) {
+        const res = await node.server.inject({
+          method: 'GET',
+          url,
+          headers: { authorization: `Bearer ${token}` },
+        });
+        assert.equal(res.statusCode, 403, `${url}: ${res.body}`);
+      }
+    });
+
     test('an audit query filter with NUL', async () => {
       for (const field of ['principal', 'action', 'resource', 'requestId']) {
         await refusedOrKept('GET', `/v2/projects/${projectId}/audit-events?${field}=a%00marker`);

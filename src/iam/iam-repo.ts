@@ -75,6 +75,9 @@ export class IamRepo {
 
   /** The policy of one resource, or undefined (no policy = no bindings). */
   async findPolicy(resource: string): Promise<StoredPolicy | undefined> {
+    // No stored name holds a NUL (PostgreSQL refuses one in text): such a URL has no policy, and the
+    // caller is refused (403) as on SQLite rather than by the database (400).
+    if (resource.includes('\u0000')) return undefined;
     const row = await this.#db
       .selectFrom('iam_policies')
       .selectAll()
