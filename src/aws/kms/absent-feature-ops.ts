@@ -2,7 +2,7 @@ import { Type } from '@sinclair/typebox';
 import type { App } from '../../app/app.ts';
 import { AwsError } from '../aws-errors.ts';
 import { type AwsCall, type AwsOperation, awsOperation } from '../aws-operation.ts';
-import { authorizedKey, requireUsage } from './key-access.ts';
+import { authorizedKey, managedKey, requireUsage } from './key-access.ts';
 import { KeyIdField, keyArn, Paging } from './kms-shapes.ts';
 
 const unsupported = (message: string) => new AwsError('UnsupportedOperationException', message);
@@ -11,8 +11,7 @@ const noStore = (id: string) =>
 const StoreId = Type.String({ minLength: 1, maxLength: 64 });
 
 /** The key an operation names, authorized for reading (kms.keys.get) before anything is said about it. */
-const keyOf = (call: AwsCall, app: App, keyId: string) =>
-  authorizedKey(call, app, keyId, { permission: 'kms.keys.get', keyOnly: true });
+const keyOf = (call: AwsCall, app: App, keyId: string) => managedKey(call, app, keyId, 'kms.keys.get');
 
 /** Authorizes a request about the region's key stores (there are none). */
 async function authorizeRegion(call: AwsCall, app: App): Promise<void> {

@@ -6,7 +6,7 @@ import { keyResourceName } from '../../kms/kms-types.ts';
 import { AwsError } from '../aws-errors.ts';
 import { type AwsCall, type AwsOperation, awsOperation } from '../aws-operation.ts';
 import { locationOf, parseKeyId, placeholderKeyName } from './key-ids.ts';
-import { authorizedKey, requireCustomerManaged } from './key-access.ts';
+import { managedKey, requireCustomerManaged } from './key-access.ts';
 import { afterMarker, aliasArn, epochSeconds, KeyIdField, pageOf, pagingUpTo } from './kms-shapes.ts';
 
 const AliasName = Type.String({ minLength: 1, maxLength: 256, pattern: '^[a-zA-Z0-9:/_-]+$' });
@@ -44,7 +44,7 @@ function targetKey(call: AwsCall, app: App, targetKeyId: string) {
   const target = parseKeyId(call, targetKeyId);
   if (target && 'alias' in target)
     throw new AwsError('ValidationException', 'Aliases must refer to keys. Not aliases');
-  return authorizedKey(call, app, targetKeyId, { permission: 'kms.keys.update', keyOnly: true });
+  return managedKey(call, app, targetKeyId, 'kms.keys.update');
 }
 
 async function aliasNamed(call: AwsCall, app: App, name: string): Promise<KmsAlias> {
@@ -124,9 +124,7 @@ export function aliasOperations(app: App): Record<string, AwsOperation> {
       handler: async (call, input) => {
         let keyUid: string | undefined;
         if (input.KeyId !== undefined) {
-          keyUid = (
-            await authorizedKey(call, app, input.KeyId, { permission: 'kms.keys.get', keyOnly: true })
-          ).uid;
+          keyUid = (await managedKey(call, app, input.KeyId, 'kms.keys.get')).uid;
         } else {
           await call.authorize('kms.keys.list', `projects/${call.projectId}/regions/${call.regionId}`);
           await app.projects.requireFeature(call.projectId, 'kms');

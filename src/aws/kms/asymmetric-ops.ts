@@ -8,8 +8,8 @@ import { encryptionContextAad } from '../../kms/kms-grant-fns.ts';
 import type { CryptoKey } from '../../kms/kms-types.ts';
 import { AwsError } from '../aws-errors.ts';
 import { type AwsCall, type AwsOperation, awsOperation } from '../aws-operation.ts';
-import { authorizedKey, requireEnabled, requireUsage } from './key-access.ts';
-import { dryRun, refuseRecipient } from './crypto-ops.ts';
+import { authorizedKey, requireEnabled, requireUsable, requireUsage } from './key-access.ts';
+import { dataKeyChecks, dataKeyKey, dryRun } from './crypto-ops.ts';
 import {
   b64,
   Blob,
@@ -107,8 +107,7 @@ const MacInput = {
 };
 
 function macKeyChecks(call: AwsCall, key: CryptoKey, algorithm: string): void {
-  requireEnabled(call, key);
-  requireUsage(call, key, ['mac'], call.operation);
+  requireUsable(call, key, ['mac'], call.operation);
   if (!macAlgorithmsOf(key)!.includes(algorithm))
     throw new AwsError(
       'InvalidKeyUsageException',
@@ -131,20 +130,18 @@ async function dataKeyPair(
   input: Static<typeof KeyPairInput>,
   withPlaintext: boolean,
 ) {
-  const key = await authorizedKey(call, app, input.KeyId, {
-    permission: 'kms.generate_data_key',
-    grant: withPlaintext ? 'GenerateDataKeyPair' : 'GenerateDataKeyPairWithoutPlaintext',
-    context: input.EncryptionContext,
-  });
+  const key = await dataKeyKey(
+    call,
+    app,
+    input,
+    withPlaintext ? 'GenerateDataKeyPair' : 'GenerateDataKeyPairWithoutPlaintext',
+  );
   if (!Object.hasOwn(dataKeyPairSpecs, input.KeyPairSpec))
     throw new AwsError(
       input.KeyPairSpec === 'SM2' ? 'UnsupportedOperationException' : 'ValidationException',
       `KeyPairSpec ${input.KeyPairSpec} is not supported.`,
     );
-  refuseRecipient(input);
-  requireEnabled(call, key);
-  requireUsage(call, key, ['encrypt_decrypt'], 'GenerateDataKeyPair');
-  dryRun(input);
+  dataKeyChecks(call, key, input, 'GenerateDataKeyPair');
   const pair = await generateDataKeyPair(input.KeyPairSpec as DataKeyPairSpec);
   try {
     const sealed = await app.kmsCrypto.encryptWithKey(

@@ -10,7 +10,7 @@ import type { CryptoKey } from '../../kms/kms-types.ts';
 import { AwsError } from '../aws-errors.ts';
 import { type AwsCall, type AwsOperation, awsOperation } from '../aws-operation.ts';
 import { placeholderKeyName } from './key-ids.ts';
-import { authorizedKey, authorizeKey, requireEnabled, requireUsage } from './key-access.ts';
+import { authorizedKey, authorizeKey, requireEnabled, requireUsable, requireUsage } from './key-access.ts';
 import {
   b64,
   Blob,
@@ -47,6 +47,38 @@ export function dryRun(input: { DryRun?: boolean | undefined }): void {
       'The request would have succeeded, but the DryRun flag is set.',
       412,
     );
+}
+
+/**
+ * The key a data key (or data key pair) request names, authorized for `kms.generate_data_key` or
+ * through a grant of the request's operation (its encryption context checked against the grant).
+ */
+export function dataKeyKey(
+  call: AwsCall,
+  app: App,
+  input: { KeyId: string; EncryptionContext?: EncryptionContext | undefined },
+  grant: GrantOperation,
+): Promise<CryptoKey> {
+  return authorizedKey(call, app, input.KeyId, {
+    permission: 'kms.generate_data_key',
+    grant,
+    context: input.EncryptionContext,
+  });
+}
+
+/**
+ * The checks of a data key (or data key pair) request once its key is authorized and its own
+ * members checked: no Recipient, an enabled symmetric encryption key, then DryRun.
+ */
+export function dataKeyChecks(
+  call: AwsCall,
+  key: CryptoKey,
+  input: { Recipient?: unknown; DryRun?: boolean | undefined },
+  operation: string,
+): void {
+  refuseRecipient(input);
+  requireUsable(call, key, ['encrypt_decrypt'], operation);
+  dryRun(input);
 }
 
 export const invalidCiphertext = () =>
@@ -208,17 +240,15 @@ async function generateDataKey(
   input: Static<typeof GenerateDataKeyInput>,
   withPlaintext: boolean,
 ) {
-  const key = await authorizedKey(call, app, input.KeyId, {
-    permission: 'kms.generate_data_key',
-    grant: withPlaintext ? 'GenerateDataKey' : 'GenerateDataKeyWithoutPlaintext',
-    context: input.EncryptionContext,
-  });
+  const key = await dataKeyKey(
+    call,
+    app,
+    input,
+    withPlaintext ? 'GenerateDataKey' : 'GenerateDataKeyWithoutPlaintext',
+  );
   if ((input.NumberOfBytes === undefined) === (input.KeySpec === undefined))
     throw new AwsError('ValidationException', 'Specify either KeySpec or NumberOfBytes, not both.');
-  refuseRecipient(input);
-  requireEnabled(call, key);
-  requireUsage(call, key, ['encrypt_decrypt'], 'GenerateDataKey');
-  dryRun(input);
+  dataKeyChecks(call, key, input, 'GenerateDataKey');
   const bytes = input.NumberOfBytes ?? (input.KeySpec === 'AES_128' ? 16 : 32);
   const result = await app.kmsCrypto.generateDataKey(
     refOf(key),
@@ -252,8 +282,7 @@ export function cryptoOperations(app: App): Record<string, AwsOperation> {
           context: input.EncryptionContext,
         });
         const plaintext = blobBytes(input.Plaintext, 'Plaintext', 1, 4096);
-        requireEnabled(call, key);
-        requireUsage(call, key, ['encrypt_decrypt', 'decrypt'], 'Encrypt');
+        requireUsable(call, key, ['encrypt_decrypt', 'decrypt'], 'Encrypt');
         const algorithm = algorithmFor(call, key, input.EncryptionAlgorithm, input.EncryptionContext);
         dryRun(input);
         const result = await encryptWith(app, key, plaintext, input.EncryptionContext, algorithm);
@@ -282,8 +311,7 @@ export function cryptoOperations(app: App): Record<string, AwsOperation> {
           context: input.EncryptionContext,
         });
         refuseRecipient(input);
-        requireEnabled(call, key);
-        requireUsage(call, key, ['encrypt_decrypt', 'decrypt'], 'Decrypt');
+        requireUsable(call, key, ['encrypt_decrypt', 'decrypt'], 'Decrypt');
         const algorithm = algorithmFor(call, key, input.EncryptionAlgorithm, input.EncryptionContext);
         dryRun(input);
         const result = await decryptWith(app, key, blob, input.EncryptionContext, algorithm);

@@ -8,7 +8,7 @@ import { type CryptoKey, keyResourceName } from '../../kms/kms-types.ts';
 import { AwsError } from '../aws-errors.ts';
 import { type AwsCall, type AwsOperation, awsOperation } from '../aws-operation.ts';
 import { findKmsKey, keyNotFound, locationOf, placeholderKeyName } from './key-ids.ts';
-import { authorizeByGrant, authorizedKey, requireCustomerManaged } from './key-access.ts';
+import { authorizeByGrant, managedKey, requireCustomerManaged } from './key-access.ts';
 import { dryRun } from './crypto-ops.ts';
 import {
   epochSeconds,
@@ -313,10 +313,7 @@ export function grantOperationsOf(app: App): Record<string, AwsOperation> {
       }),
       changesState: false,
       handler: async (call, input) => {
-        const key = await authorizedKey(call, app, input.KeyId, {
-          permission: 'kms.grants.list',
-          keyOnly: true,
-        });
+        const key = await managedKey(call, app, input.KeyId, 'kms.grants.list');
         const grantee =
           input.GranteePrincipal === undefined
             ? undefined
@@ -380,10 +377,7 @@ export function grantOperationsOf(app: App): Record<string, AwsOperation> {
       input: Type.Object({ KeyId: KeyIdField, GrantId, DryRun: Type.Optional(Type.Boolean()) }),
       changesState: true,
       handler: async (call, input) => {
-        const key = await authorizedKey(call, app, input.KeyId, {
-          permission: 'kms.grants.revoke',
-          keyOnly: true,
-        });
+        const key = await managedKey(call, app, input.KeyId, 'kms.grants.revoke');
         const grant = await app.kmsGrants.find(locationOf(call), input.GrantId);
         if (!grant || grant.keyUid !== key.uid)
           throw new AwsError('NotFoundException', `Grant ${input.GrantId} does not exist.`);

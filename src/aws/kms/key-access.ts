@@ -80,6 +80,44 @@ export async function authorizedKey(call: AwsCall, app: App, keyId: string, use:
   return key;
 }
 
+/** What a key management operation asks of its key beyond the permission. */
+export interface ManagedKeyRules {
+  /** A change of the key: refused for keys Coffer manages for AWS services (alias/aws/*). */
+  readonly change?: boolean;
+  /** Refused unless the key is enabled (DisabledException / KMSInvalidStateException). */
+  readonly enabled?: boolean;
+}
+
+/**
+ * The key a key management operation names — a key id or key ARN only (an alias names nothing
+ * there, as AWS's management operations take) — authorized for `permission` (authorizedKey), then
+ * checked as `rules` say. The one resolve-and-authorize step of tags, policies, rotation, grants,
+ * descriptions and the key's lifecycle.
+ */
+export async function managedKey(
+  call: AwsCall,
+  app: App,
+  keyId: string,
+  permission: Permission,
+  rules: ManagedKeyRules = {},
+): Promise<CryptoKey> {
+  const key = await authorizedKey(call, app, keyId, { permission, keyOnly: true });
+  if (rules.change) await requireCustomerManaged(call, app, key);
+  if (rules.enabled) requireEnabled(call, key);
+  return key;
+}
+
+/** Refuses a key that cannot serve `operation` now: not enabled, or made for another usage. */
+export function requireUsable(
+  call: AwsCall,
+  key: CryptoKey,
+  purposes: readonly CryptoKey['purpose'][],
+  operation: string,
+): void {
+  requireEnabled(call, key);
+  requireUsage(call, key, purposes, operation);
+}
+
 /** Refuses a crypto operation on a key that is not enabled: DisabledException or KMSInvalidStateException. */
 export function requireEnabled(call: AwsCall, key: CryptoKey): void {
   if (key.state === 'disabled')

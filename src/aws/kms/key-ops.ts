@@ -8,7 +8,7 @@ import { isCofferError } from '../../core/errors.ts';
 import { AwsError } from '../aws-errors.ts';
 import { type AwsCall, type AwsOperation, awsOperation } from '../aws-operation.ts';
 import { findKmsKey, locationOf, parseKeyId, placeholderKeyName } from './key-ids.ts';
-import { authorizedKey, requireCustomerManaged } from './key-access.ts';
+import { authorizedKey, managedKey } from './key-access.ts';
 import {
   afterMarker,
   algorithmOfSpec,
@@ -153,8 +153,7 @@ const lifecycle = (
     input: KeyOnly,
     changesState: true,
     handler: async (call, input) => {
-      const key = await authorizedKey(call, app, input.KeyId, { permission, keyOnly: true });
-      await requireCustomerManaged(call, app, key);
+      const key = await managedKey(call, app, input.KeyId, permission, { change: true });
       await dependentsRule(() => app.kms.changeState(key, key.keyRingId, key.id, action));
       return action === 'cancel_deletion' ? { KeyId: keyArn(call, key.id) } : {};
     },
@@ -196,11 +195,7 @@ export function keyOperations(app: App): Record<string, AwsOperation> {
       input: Type.Object({ KeyId: KeyIdField, Description: Type.String({ maxLength: 8192 }) }),
       changesState: true,
       handler: async (call, input) => {
-        const key = await authorizedKey(call, app, input.KeyId, {
-          permission: 'kms.keys.update',
-          keyOnly: true,
-        });
-        await requireCustomerManaged(call, app, key);
+        const key = await managedKey(call, app, input.KeyId, 'kms.keys.update', { change: true });
         await app.kmsKeyExtras.setDescription(key, input.Description);
         return {};
       },
@@ -215,11 +210,7 @@ export function keyOperations(app: App): Record<string, AwsOperation> {
       }),
       changesState: true,
       handler: async (call, input) => {
-        const key = await authorizedKey(call, app, input.KeyId, {
-          permission: 'kms.keys.schedule_deletion',
-          keyOnly: true,
-        });
-        await requireCustomerManaged(call, app, key);
+        const key = await managedKey(call, app, input.KeyId, 'kms.keys.schedule_deletion', { change: true });
         const days = input.PendingWindowInDays ?? 30;
         const changed = await dependentsRule(() =>
           app.kms.changeState(key, key.keyRingId, key.id, 'schedule_deletion', { pendingWindowDays: days }),

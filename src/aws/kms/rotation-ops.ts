@@ -3,10 +3,11 @@ import type { App } from '../../app/app.ts';
 import { isCofferError } from '../../core/errors.ts';
 import { encodePageToken } from '../../core/pagination.ts';
 import { dayMs } from '../../kms/kms-fns.ts';
+import type { Permission } from '../../iam/permissions.ts';
 import type { CryptoKey } from '../../kms/kms-types.ts';
 import { AwsError } from '../aws-errors.ts';
 import { type AwsCall, type AwsOperation, awsOperation } from '../aws-operation.ts';
-import { authorizedKey, requireCustomerManaged, requireEnabled } from './key-access.ts';
+import { managedKey } from './key-access.ts';
 import { epochSeconds, KeyIdField, keyArn, Paging } from './kms-shapes.ts';
 
 /** Automatic rotation and on-demand rotation are for symmetric encryption keys only (as AWS). */
@@ -16,6 +17,18 @@ function requireSymmetric(call: AwsCall, key: CryptoKey): void {
       'UnsupportedOperationException',
       `${keyArn(call, key.id)} is not a symmetric encryption key: it does not rotate.`,
     );
+}
+
+/** The key whose rotation an operation changes: customer managed, enabled and symmetric. */
+async function rotatableKey(
+  call: AwsCall,
+  app: App,
+  keyId: string,
+  permission: Permission,
+): Promise<CryptoKey> {
+  const key = await managedKey(call, app, keyId, permission, { change: true, enabled: true });
+  requireSymmetric(call, key);
+  return key;
 }
 
 const daySeconds = dayMs / 1000;
@@ -30,13 +43,7 @@ export function rotationOperations(app: App): Record<string, AwsOperation> {
       }),
       changesState: true,
       handler: async (call, input) => {
-        const key = await authorizedKey(call, app, input.KeyId, {
-          permission: 'kms.keys.update',
-          keyOnly: true,
-        });
-        await requireCustomerManaged(call, app, key);
-        requireEnabled(call, key);
-        requireSymmetric(call, key);
+        const key = await rotatableKey(call, app, input.KeyId, 'kms.keys.update');
         await app.kmsKeyExtras.setRotation(key, (input.RotationPeriodInDays ?? 365) * daySeconds);
         return {};
       },
@@ -45,13 +52,7 @@ export function rotationOperations(app: App): Record<string, AwsOperation> {
       input: Type.Object({ KeyId: KeyIdField }),
       changesState: true,
       handler: async (call, input) => {
-        const key = await authorizedKey(call, app, input.KeyId, {
-          permission: 'kms.keys.update',
-          keyOnly: true,
-        });
-        await requireCustomerManaged(call, app, key);
-        requireEnabled(call, key);
-        requireSymmetric(call, key);
+        const key = await rotatableKey(call, app, input.KeyId, 'kms.keys.update');
         await app.kmsKeyExtras.setRotation(key, null);
         return {};
       },
@@ -60,10 +61,7 @@ export function rotationOperations(app: App): Record<string, AwsOperation> {
       input: Type.Object({ KeyId: KeyIdField }),
       changesState: false,
       handler: async (call, input) => {
-        const key = await authorizedKey(call, app, input.KeyId, {
-          permission: 'kms.keys.get',
-          keyOnly: true,
-        });
+        const key = await managedKey(call, app, input.KeyId, 'kms.keys.get');
         if (key.state === 'pending_deletion')
           throw new AwsError('KMSInvalidStateException', `${keyArn(call, key.id)} is pending deletion.`);
         // Keys that cannot rotate automatically (asymmetric, HMAC) answer false, as AWS's do.
@@ -82,13 +80,7 @@ export function rotationOperations(app: App): Record<string, AwsOperation> {
       input: Type.Object({ KeyId: KeyIdField }),
       changesState: true,
       handler: async (call, input) => {
-        const key = await authorizedKey(call, app, input.KeyId, {
-          permission: 'kms.keys.rotate',
-          keyOnly: true,
-        });
-        await requireCustomerManaged(call, app, key);
-        requireEnabled(call, key);
-        requireSymmetric(call, key);
+        const key = await rotatableKey(call, app, input.KeyId, 'kms.keys.rotate');
         const rotated = await app.kms.rotate(key, key.keyRingId, key.id);
         call.auditDetails.keyVersion = rotated.primaryVersion;
         return { KeyId: key.id };
@@ -98,10 +90,7 @@ export function rotationOperations(app: App): Record<string, AwsOperation> {
       input: Type.Object({ KeyId: KeyIdField, ...Paging }),
       changesState: false,
       handler: async (call, input) => {
-        const key = await authorizedKey(call, app, input.KeyId, {
-          permission: 'kms.key_versions.list',
-          keyOnly: true,
-        });
+        const key = await managedKey(call, app, input.KeyId, 'kms.key_versions.list');
         requireSymmetric(call, key);
         const limit = input.Limit ?? 100;
         let token = input.Marker ?? encodePageToken('1');

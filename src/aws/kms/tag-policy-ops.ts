@@ -3,7 +3,7 @@ import type { App } from '../../app/app.ts';
 import type { KeyTag } from '../../kms/kms-extras-types.ts';
 import { AwsError } from '../aws-errors.ts';
 import { type AwsCall, type AwsOperation, awsOperation } from '../aws-operation.ts';
-import { authorizedKey, requireCustomerManaged } from './key-access.ts';
+import { managedKey } from './key-access.ts';
 import { afterMarker, KeyIdField, pageOf, Paging, pagingUpTo } from './kms-shapes.ts';
 
 /** AWS's Tags field. */
@@ -98,11 +98,7 @@ export function tagPolicyOperations(app: App): Record<string, AwsOperation> {
       input: Type.Object({ KeyId: KeyIdField, Tags: TagList }),
       changesState: true,
       handler: async (call, input) => {
-        const key = await authorizedKey(call, app, input.KeyId, {
-          permission: 'kms.keys.update',
-          keyOnly: true,
-        });
-        await requireCustomerManaged(call, app, key);
+        const key = await managedKey(call, app, input.KeyId, 'kms.keys.update', { change: true });
         const tags = tagsOf(input.Tags);
         try {
           await app.kmsKeyExtras.tag(key, tags, maxTags);
@@ -121,11 +117,7 @@ export function tagPolicyOperations(app: App): Record<string, AwsOperation> {
       }),
       changesState: true,
       handler: async (call, input) => {
-        const key = await authorizedKey(call, app, input.KeyId, {
-          permission: 'kms.keys.update',
-          keyOnly: true,
-        });
-        await requireCustomerManaged(call, app, key);
+        const key = await managedKey(call, app, input.KeyId, 'kms.keys.update', { change: true });
         if (input.TagKeys.length > 0) await app.kmsKeyExtras.untag(key, input.TagKeys);
         return {};
       },
@@ -134,10 +126,7 @@ export function tagPolicyOperations(app: App): Record<string, AwsOperation> {
       input: Type.Object({ KeyId: KeyIdField, ...pagingUpTo(50) }),
       changesState: false,
       handler: async (call, input) => {
-        const key = await authorizedKey(call, app, input.KeyId, {
-          permission: 'kms.keys.get',
-          keyOnly: true,
-        });
+        const key = await managedKey(call, app, input.KeyId, 'kms.keys.get');
         const after = afterMarker(input.Marker);
         const limit = input.Limit ?? 50;
         const tags = (await app.kmsKeyExtras.tags(key)).filter((t) => after === undefined || t.key > after);
@@ -149,10 +138,7 @@ export function tagPolicyOperations(app: App): Record<string, AwsOperation> {
       input: Type.Object({ KeyId: KeyIdField, PolicyName: Type.Optional(PolicyName) }),
       changesState: false,
       handler: async (call, input) => {
-        const key = await authorizedKey(call, app, input.KeyId, {
-          permission: 'kms.keys.get',
-          keyOnly: true,
-        });
+        const key = await managedKey(call, app, input.KeyId, 'kms.keys.get');
         requireDefaultName(input.PolicyName);
         const policy = (await app.kmsKeyExtras.attributes(key)).policy ?? defaultPolicy(call);
         return { Policy: policy, PolicyName: 'default' };
@@ -167,11 +153,7 @@ export function tagPolicyOperations(app: App): Record<string, AwsOperation> {
       }),
       changesState: true,
       handler: async (call, input) => {
-        const key = await authorizedKey(call, app, input.KeyId, {
-          permission: 'kms.keys.update',
-          keyOnly: true,
-        });
-        await requireCustomerManaged(call, app, key);
+        const key = await managedKey(call, app, input.KeyId, 'kms.keys.update', { change: true });
         requireDefaultName(input.PolicyName);
         checkPolicy(input.Policy);
         await app.kmsKeyExtras.setPolicy(key, input.Policy);
@@ -182,7 +164,7 @@ export function tagPolicyOperations(app: App): Record<string, AwsOperation> {
       input: Type.Object({ KeyId: KeyIdField, ...Paging }),
       changesState: false,
       handler: async (call, input) => {
-        await authorizedKey(call, app, input.KeyId, { permission: 'kms.keys.get', keyOnly: true });
+        await managedKey(call, app, input.KeyId, 'kms.keys.get');
         return { PolicyNames: ['default'], Truncated: false };
       },
     }),
