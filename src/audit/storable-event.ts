@@ -11,10 +11,14 @@ const maxProjectIdBytes = 100;
 // Below this many UTF-16 units a string cannot exceed the byte bound (3 bytes per unit at most).
 const surelyShort = (text: string, maxBytes: number) => text.length * 3 <= maxBytes;
 
-function fits(text: string | undefined, maxBytes: number): boolean {
-  if (text === undefined) return true;
-  if (text.includes('\u0000') || !text.isWellFormed()) return false;
-  return surelyShort(text, maxBytes) || Buffer.byteLength(text, 'utf8') <= maxBytes;
+/** Within `maxBytes` (a length test, no scan, for all but long text). */
+function short(text: string | undefined, maxBytes: number): boolean {
+  return text === undefined || surelyShort(text, maxBytes) || Buffer.byteLength(text, 'utf8') <= maxBytes;
+}
+
+/** Storable as it is: no NUL, no unpaired surrogate, within `maxBytes`. */
+function clean(text: string | undefined, maxBytes: number): boolean {
+  return text === undefined || (short(text, maxBytes) && !text.includes('\u0000') && text.isWellFormed());
 }
 
 /**
@@ -40,14 +44,14 @@ function storableText(text: string, maxBytes: number): string {
  */
 export function storableEvent(event: AuditEvent): AuditEvent {
   if (
-    fits(event.resource, maxFieldBytes) &&
-    fits(event.principal, maxFieldBytes) &&
-    fits(event.action, maxFieldBytes) &&
-    fits(event.requestId, maxFieldBytes) &&
-    fits(event.onBehalfOf, maxFieldBytes) &&
-    fits(event.projectId, maxProjectIdBytes) &&
-    fits(event.sourceIp, maxFieldBytes) &&
-    fits(event.userAgent, maxFieldBytes)
+    // Caller input reaches the resource and project id (URL segments, AWS names); the other fields
+    // come from tokens, routes or checked headers, so their length is all there is to check.
+    clean(event.resource, maxFieldBytes) &&
+    clean(event.projectId, maxProjectIdBytes) &&
+    short(event.action, maxFieldBytes) &&
+    short(event.principal, maxFieldBytes) &&
+    short(event.onBehalfOf, maxFieldBytes) &&
+    short(event.requestId, maxFieldBytes)
   )
     return event;
   const { onBehalfOf, projectId, sourceIp, userAgent } = event;
