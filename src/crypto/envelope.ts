@@ -1,5 +1,5 @@
 import type { KeyObject } from 'node:crypto';
-import { type AeadAlgorithm, aeadDecrypt, aeadEncrypt, nonceBytes, tagBytes } from './aead.ts';
+import { type AeadAlgorithm, aeadDecrypt, aeadEncryptAfter, nonceBytes, tagBytes } from './aead.ts';
 import { randomBytesPooled } from './random-pool.ts';
 
 /**
@@ -88,8 +88,8 @@ function header(key: EnvelopeKey, nonce: Buffer): Buffer {
 export function sealEnvelope(key: EnvelopeKey, plaintext: Uint8Array, context: Uint8Array): Buffer {
   const nonce = randomBytesPooled(nonceBytes);
   const head = header(key, nonce);
-  const body = aeadEncrypt(key.algorithm, key.material, nonce, plaintext, Buffer.concat([head, context]));
-  return Buffer.concat([head, body]);
+  const aad = context.length === 0 ? head : Buffer.concat([head, context]);
+  return aeadEncryptAfter(head, key.algorithm, key.material, nonce, plaintext, aad);
 }
 
 /** Reads the header of a ciphertext without decrypting it; throws EnvelopeError when malformed. */

@@ -1,5 +1,12 @@
 import { createSecretKey, hkdfSync, type KeyObject } from 'node:crypto';
-import { type AeadAlgorithm, aeadDecrypt, aeadEncrypt, aeadKeyBytes, nonceBytes, tagBytes } from './aead.ts';
+import {
+  type AeadAlgorithm,
+  aeadDecrypt,
+  aeadEncryptAfter,
+  aeadKeyBytes,
+  nonceBytes,
+  tagBytes,
+} from './aead.ts';
 import { EnvelopeError } from './envelope.ts';
 import { randomBytesPooled } from './random-pool.ts';
 
@@ -50,11 +57,32 @@ export interface KmsSymmetricKey {
   readonly material: KeyObject;
 }
 
+/** Per key version: the HKDF info and the key id's 16 bytes, made once per material KeyObject. */
+interface VersionConstants {
+  readonly keyId: string;
+  readonly version: number;
+  readonly info: Buffer;
+  readonly idBytes: Buffer;
+}
+const constants = new WeakMap<KeyObject, VersionConstants>();
+
+function constantsOf(key: KmsSymmetricKey): VersionConstants {
+  let found = constants.get(key.material);
+  if (found === undefined || found.keyId !== key.keyId || found.version !== key.version) {
+    found = {
+      keyId: key.keyId,
+      version: key.version,
+      info: Buffer.from(`coffer/kms/v2/${key.keyId}/${key.version}`),
+      idBytes: Buffer.from(key.keyId.replaceAll('-', ''), 'hex'),
+    };
+    constants.set(key.material, found);
+  }
+  return found;
+}
+
 function deriveKey(key: KmsSymmetricKey, salt: Uint8Array): KeyObject {
-  const info = Buffer.from(`coffer/kms/v2/${key.keyId}/${key.version}`);
-  return createSecretKey(
-    Buffer.from(hkdfSync('sha256', key.material, salt, info, aeadKeyBytes[key.algorithm])),
-  );
+  const bits = hkdfSync('sha256', key.material, salt, constantsOf(key).info, aeadKeyBytes[key.algorithm]);
+  return createSecretKey(new Uint8Array(bits));
 }
 
 /** Derives the per-message key (exposed for known-answer tests). */
@@ -67,14 +95,20 @@ export function kmsEncrypt(key: KmsSymmetricKey, plaintext: Uint8Array, aad: Uin
   const head = Buffer.allocUnsafe(kmsHeaderBytes);
   head[0] = kmsCiphertextFormat;
   head[1] = algorithmIds[key.algorithm];
-  Buffer.from(key.keyId.replaceAll('-', ''), 'hex').copy(head, 2);
+  constantsOf(key).idBytes.copy(head, 2);
   head.writeUInt32BE(key.version, 18);
-  const salt = randomBytesPooled(saltBytes);
-  const nonce = randomBytesPooled(nonceBytes);
-  salt.copy(head, 22);
-  nonce.copy(head, 38);
-  const body = aeadEncrypt(key.algorithm, deriveKey(key, salt), nonce, plaintext, Buffer.concat([head, aad]));
-  return Buffer.concat([head, body]);
+  // Salt and nonce in one draw from the pool, in place (offsets 22–49).
+  randomBytesPooled(saltBytes + nonceBytes).copy(head, 22);
+  const salt = head.subarray(22, 38);
+  const nonce = head.subarray(38, kmsHeaderBytes);
+  return aeadEncryptAfter(
+    head,
+    key.algorithm,
+    deriveKey(key, salt),
+    nonce,
+    plaintext,
+    aad.length === 0 ? head : Buffer.concat([head, aad]),
+  );
 }
 
 /** Reads which key and version a ciphertext names; EnvelopeError when it is not a KMS ciphertext. */
@@ -102,7 +136,7 @@ export function kmsDecrypt(key: KmsSymmetricKey, ciphertext: Uint8Array, aad: Ui
       deriveKey(key, bytes.subarray(22, 38)),
       bytes.subarray(38, kmsHeaderBytes),
       bytes.subarray(kmsHeaderBytes),
-      Buffer.concat([head, aad]),
+      aad.length === 0 ? head : Buffer.concat([head, aad]),
     );
   } catch {
     throw new EnvelopeError();

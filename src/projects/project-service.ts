@@ -227,6 +227,22 @@ export class ProjectService {
     }
   }
 
+  /**
+   * The feature gate answered from the cache alone: true when the cached project has `feature` on,
+   * `feature_disabled` when it has it off (as `requireFeature`), false when the project is not cached
+   * (or the feed lease lapsed): then ask `requireFeature`.
+   */
+  hasFeatureCached(projectId: string, feature: keyof ProjectFeatures): boolean {
+    const project = this.#cache.get(projectId);
+    if (project === undefined || this.#invalidation?.fresh === false) return false;
+    if (!project.features[feature])
+      throw new CofferError(
+        'feature_disabled',
+        `The ${feature} feature is disabled for project ${projectId}.`,
+      );
+    return true;
+  }
+
   /** A page of the configured regions, ordered by id. */
   listRegions(pageSize: number | undefined, pageToken: string | undefined): Page<Region> {
     const size = clampPageSize(pageSize);

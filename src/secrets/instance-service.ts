@@ -28,6 +28,8 @@ import type { ValueCrypto } from './value-crypto.ts';
 import { operationName, RewrapOperations } from './rewrap-operations.ts';
 import type { SecretMetadataCache } from './secret-metadata-cache.ts';
 
+const resolved = Promise.resolve();
+
 export { type Operation, serviceIdentity } from './secret-types.ts';
 
 /**
@@ -263,6 +265,8 @@ export class InstanceService {
 
   /** `feature_disabled` unless the project's kms feature gate is on (values that use a KMS key). */
   requireKmsFeature(projectId: string): Promise<void> {
+    // A cached project answers without a storage read or an async step (or refuses at once).
+    if (this.#projects.hasFeatureCached(projectId, 'kms')) return resolved;
     return this.#projects.requireFeature(projectId, 'kms');
   }
 

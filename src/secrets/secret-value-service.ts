@@ -360,7 +360,8 @@ export class SecretValueService {
     if (current && current.uid !== key?.uid && current.state !== 'active') {
       throw new CofferError('key_not_active', `The bound key is ${current.state}.`);
     }
-    await this.#keyUse.wrapping(instance, secret, key, caller, 'kms.decrypt', shared);
+    // The gate of `key ?? current` was checked just above.
+    await this.#keyUse.wrapping(instance, secret, key, caller, 'kms.decrypt', shared, true);
     const dataKey = await this.#crypto.dataKeyOf(
       secret.uid,
       secretName(secret),

@@ -50,7 +50,10 @@ export class ValueKeyUse {
       : this.#instances.requireKmsFeature(projectId));
   }
 
-  /** Checks the gate, the key and the acting identity, and records the KMS event the operation will make. */
+  /**
+   * Checks the gate (unless the caller just did: `gateChecked`), the key and the acting identity,
+   * and records the KMS event the operation will make.
+   */
   async wrapping(
     instance: Instance,
     secret: Secret,
@@ -58,9 +61,10 @@ export class ValueKeyUse {
     caller: Caller,
     action: 'kms.encrypt' | 'kms.decrypt',
     shared?: SharedKeyChecks,
+    gateChecked = false,
   ): Promise<Wrapping> {
     if (!key) return {};
-    await this.requireGate(instance, key, shared);
+    if (!gateChecked) await this.requireGate(instance, key, shared);
     if (key.state !== 'active') throw new CofferError('key_not_active', `The bound key is ${key.state}.`);
     const acting = await (shared
       ? once(shared.acting, `${instance.id}\u0000${key.uid}`, () =>

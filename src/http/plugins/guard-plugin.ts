@@ -4,6 +4,7 @@ import type { Principal } from '../../iam/principal.ts';
 import { CofferError, errors } from '../../core/errors.ts';
 import { type RouteGuard, routeConfig } from '../route-guard.ts';
 import { limiterKey } from '../client-address.ts';
+import { looksLikeUuid } from '../../secrets/instance-name.ts';
 
 /** A route as declared: method, URL pattern, and its access rule (none for the public routes). */
 export interface DeclaredRoute {
@@ -144,7 +145,13 @@ function authenticated(
   if (perPrincipal > 0) throw rateLimited(perPrincipal);
   if (app.barrier.sealed) throw new CofferError('sealed', 'Coffer is sealed.');
   const params = (request.params ?? {}) as Record<string, string>;
-  if (params.projectId !== undefined && params.regionId !== undefined && params.instanceId !== undefined)
+  // An instance id (not a name) needs no resolution: no promise for it.
+  if (
+    params.projectId !== undefined &&
+    params.regionId !== undefined &&
+    params.instanceId !== undefined &&
+    !looksLikeUuid(params.instanceId)
+  )
     return resolveInstanceName(app, params).then((written) =>
       authorize(app, request, guard, principal, params, written),
     );
@@ -193,7 +200,13 @@ async function authorizeReading(
  * themselves, after their own checks, so the gate says nothing about a project to strangers.
  */
 function gates(app: App, guard: RouteGuard, params: Record<string, string>): Promise<void> | undefined {
-  if (guard.feature && guard.permission !== 'authenticated' && params.projectId !== undefined)
+  if (
+    guard.feature &&
+    guard.permission !== 'authenticated' &&
+    params.projectId !== undefined &&
+    // A cached project answers at once (or refuses); otherwise it is read.
+    !app.projects.hasFeatureCached(params.projectId, guard.feature)
+  )
     return app.projects
       .requireFeature(params.projectId, guard.feature)
       .then(() => kmsRegion(app, guard, params));

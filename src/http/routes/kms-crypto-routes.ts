@@ -19,7 +19,7 @@ import {
 } from '../../core/api/kms-schemas.ts';
 import { errors } from '../../core/errors.ts';
 import type { Permission } from '../../iam/permissions.ts';
-import { fromBase64 } from '../base64-field.ts';
+import { fromBase64, fromSchemaBase64 } from '../base64-field.ts';
 import { KeyParams, keyName, keyRef, kmsGuard } from './kms-route-shared.ts';
 
 function signInput(body: { data?: string | undefined; digest?: string | undefined }) {
@@ -56,7 +56,8 @@ export function registerKmsCryptoRoutes(server: FastifyInstance, app: App, base:
     );
 
   const b64 = (value: Buffer) => value.toString('base64');
-  const aadOf = (aad: string | undefined) => (aad === undefined ? Buffer.alloc(0) : fromBase64(aad, 'aad'));
+  const noAad = Buffer.alloc(0);
+  const aadOf = (aad: string | undefined) => (aad === undefined ? noAad : fromSchemaBase64(aad, 'aad'));
 
   crypto('encrypt', 'kms.encrypt', EncryptBody, CiphertextView, 'Encrypt', async (request) => {
     const { plaintext, aad, keyVersion } = request.body;
@@ -64,7 +65,7 @@ export function registerKmsCryptoRoutes(server: FastifyInstance, app: App, base:
       request,
       await app.kmsCrypto.encrypt(
         keyRef(request.params),
-        fromBase64(plaintext, 'plaintext'),
+        fromSchemaBase64(plaintext, 'plaintext'),
         aadOf(aad),
         keyVersion,
       ),
@@ -83,7 +84,7 @@ export function registerKmsCryptoRoutes(server: FastifyInstance, app: App, base:
         request,
         await app.kmsCrypto.decrypt(
           keyRef(request.params),
-          fromBase64(ciphertext, 'ciphertext'),
+          fromSchemaBase64(ciphertext, 'ciphertext'),
           aadOf(aad),
           keyVersion,
         ),

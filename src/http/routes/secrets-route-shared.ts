@@ -108,13 +108,27 @@ export function callerOf(request: FastifyRequest): Caller {
   return { principal: request.principal!, requestId: String(request.id), events };
 }
 
+/** Versions' creation times as RFC 3339, formatted once (a reveal answers the same ones again and again). */
+const createTimes = new Map<number, string>();
+
+function createTimeOf(ms: number): string {
+  let text = createTimes.get(ms);
+  if (text === undefined) {
+    if (createTimes.size >= 10_000) createTimes.clear();
+    text = toRfc3339(ms);
+    createTimes.set(ms, text);
+  }
+  return text;
+}
+
+/** A revealed value as answered (one object shape for the compiled serializer). */
 export function valueView(value: RevealedValue) {
   return {
-    ...(value.value !== undefined ? { value: value.value } : {}),
-    ...(value.binaryValue !== undefined ? { binaryValue: value.binaryValue.toString('base64') } : {}),
+    value: value.value,
+    binaryValue: value.binaryValue === undefined ? undefined : value.binaryValue.toString('base64'),
     version: value.version,
     stages: value.stages,
-    createTime: toRfc3339(value.createTimeMs),
+    createTime: createTimeOf(value.createTimeMs),
   };
 }
 
