@@ -220,7 +220,8 @@ for (const variant of variants.length ? variants : ['all']) {
     const file = join(dir, 'a.db');
     const db = new DatabaseSync(file);
     db.exec(
-      'PRAGMA journal_mode = WAL; PRAGMA synchronous = FULL; PRAGMA secure_delete = ON; PRAGMA temp_store = MEMORY; PRAGMA wal_autocheckpoint = 0;',
+      'PRAGMA journal_mode = WAL; PRAGMA synchronous = FULL; PRAGMA secure_delete = ON; PRAGMA temp_store = MEMORY; PRAGMA wal_autocheckpoint = 0;' +
+        (process.env.CACHE_KB ? ` PRAGMA cache_size = -${process.env.CACHE_KB};` : ''),
     );
     schema(db, variant);
     const cache = new Map<string, ReturnType<DatabaseSync['prepare']>>();

@@ -2,16 +2,14 @@ import type { Kysely } from 'kysely';
 import type { Database } from '../storage/schema.ts';
 import type { WriteStatement } from '../storage/storage-types.ts';
 import { type ChainedEventRow, hashCanonicalValues, storedColumns } from './audit-chain.ts';
-import { companionsText, companionTerms } from './audit-record.ts';
+import { companionsText, companionTerms, termEntries } from './audit-record.ts';
 import type { AuditEvent } from './audit-types.ts';
 
 /** Values per stored record: the canonical fields, the hash, then the companions (or null). */
 export const eventWidth = storedColumns.length;
 
-/** The columns of a companion's query key (`audit_terms`), in the order `chainEvents` gives them. */
-const termColumns = ['project_id', 'term', 'time', 'record_id'] as const;
-/** Values per term entry. */
-export const termWidth = termColumns.length;
+/** The columns of a companions' query key entry (`audit_terms`), in the order `termEntries` gives them. */
+const termColumns = ['project_id', 'term', 'time', 'record_id', 'first_time', 'records'] as const;
 
 /**
  * Rows per insert statement at most. 64 × 17 parameters stays far below both engines' limits
@@ -45,9 +43,9 @@ export class AuditEventInsert {
     return this.#inserts('audit_events', storedColumns, values);
   }
 
-  /** The statements inserting companions' query keys: `termWidth` values per entry (`chainEvents`' `terms`). */
+  /** The statements inserting the companions' query keys (`chainEvents`' `terms`), one entry per key. */
   termStatements(terms: unknown[]): WriteStatement[] {
-    return this.#inserts('audit_terms', termColumns, terms);
+    return this.#inserts('audit_terms', termColumns, termEntries(terms));
   }
 
   #inserts(
@@ -105,7 +103,7 @@ export function chunkSize(left: number): number {
  * without building a row object: the canonical values are hashed as they are (`hashCanonicalValues`,
  * the same hash as `hashEvent` of the row). As one record (`record`: a request's events), the first
  * event takes the chain position and the others ride in its `companions`, their query keys appended
- * to `terms` (`termWidth` values each); otherwise each event is a record of its own. Returns the new
+ * to `terms` (`project, term, time, record` each); otherwise each event is a record of its own. Returns the new
  * position and head.
  */
 export function chainEvents(

@@ -156,7 +156,9 @@ export function recordsByColumns(
 
 /**
  * Records by their companions' query keys (`audit_terms`) in `project`: the term of `key`, or, for a
- * query by project alone, the records with a companion in `project` other than their own.
+ * query by project alone, the records with a companion in `project` other than their own. An entry
+ * lists a group commit's records with the key; entries come newest first by their newest record,
+ * so a record not yet returned is never newer than the last entry's time.
  */
 export function recordsByTerm(
   db: Kysely<Database>,
@@ -182,8 +184,8 @@ export function recordsByTerm(
       );
     }
     if (options.sinceMs !== undefined) q = q.where('time', '>=', options.sinceMs);
-    if (options.untilMs !== undefined) q = q.where('time', '<', options.untilMs);
-    if (options.atOrBeforeMs !== undefined) q = q.where('time', '<=', options.atOrBeforeMs);
+    if (options.untilMs !== undefined) q = q.where('first_time', '<', options.untilMs);
+    if (options.atOrBeforeMs !== undefined) q = q.where('first_time', '<=', options.atOrBeforeMs);
     const after = keyset.after;
     if (after)
       q = q.where((eb) =>
@@ -192,15 +194,17 @@ export function recordsByTerm(
           eb.and([eb('time', '=', after.time), eb('record_id', '<', after.id)]),
         ]),
       );
-    const keys = await q
-      .select(['record_id', 'time'])
+    const entries = await q
+      .select(['record_id', 'time', 'records'])
       .orderBy('time', 'desc')
       .orderBy('record_id', 'desc')
       .limit(limit)
       .execute();
-    const last = keys.at(-1);
-    keyset.advance(last && { time: Number(last.time), id: last.record_id }, keys.length, limit);
-    return readRecords(db, [...new Set(keys.map((k) => k.record_id))]);
+    const last = entries.at(-1);
+    keyset.advance(last && { time: Number(last.time), id: last.record_id }, entries.length, limit);
+    const ids = new Set<string>();
+    for (const entry of entries) for (const id of JSON.parse(entry.records) as string[]) ids.add(id);
+    return readRecords(db, [...ids]);
   };
   return {
     next,

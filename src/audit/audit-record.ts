@@ -78,6 +78,37 @@ export function companionTerms(
   }
 }
 
+/**
+ * The entries of `audit_terms` for a group commit's records: `companionTerms`' `project, term, time,
+ * record` quadruples grouped by key, one entry per key listing its records (`termColumns` order:
+ * project, term, newest time, first record, oldest time, records as JSON). One entry per key and
+ * commit instead of per record: the commit's reveals share their key's action, identity and name.
+ */
+export function termEntries(quads: readonly unknown[]): unknown[] {
+  const byKey = new Map<
+    string,
+    { project: string; term: string; newest: number; oldest: number; ids: string[] }
+  >();
+  for (let i = 0; i < quads.length; i += 4) {
+    const project = quads[i] as string;
+    const term = quads[i + 1] as string;
+    const time = quads[i + 2] as number;
+    const id = quads[i + 3] as string;
+    const key = `${project}\u0000${term}`;
+    const entry = byKey.get(key);
+    if (entry === undefined) byKey.set(key, { project, term, newest: time, oldest: time, ids: [id] });
+    else {
+      if (time > entry.newest) entry.newest = time;
+      if (time < entry.oldest) entry.oldest = time;
+      entry.ids.push(id);
+    }
+  }
+  const out: unknown[] = [];
+  for (const e of byKey.values())
+    out.push(e.project, e.term, e.newest, e.ids[0], e.oldest, JSON.stringify(e.ids));
+  return out;
+}
+
 /** The record's first event, as the API shows it. */
 function primaryEvent(row: ChainedEventRow): AuditEvent {
   return {
@@ -134,7 +165,7 @@ export function recordEvents(row: ChainedEventRow): AuditEvent[] {
   return events;
 }
 
-/** The number of term entries `companionTerms` makes for a stored record (verification counts them). */
+/** The number of keys `companionTerms` gives a stored record (verification counts them in `audit_terms`). */
 export function storedTermCount(row: ChainedEventRow): number {
   const companions = storedCompanions(row);
   if (companions.length === 0) return 0;

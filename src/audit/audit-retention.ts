@@ -60,7 +60,9 @@ export async function pruneAuditEvents(
           .insertInto('audit_checkpoints')
           .values({ chain_id: chainId, seq, hash: anchor.hash, time: nowMs, kind: 'prune', signature }),
       ),
-      // The companions' query keys go with their records (docs/decisions/0009-audit-record.md).
+      // The companions' query keys go with their records (docs/decisions/0009-audit-record.md): an
+      // entry lists one group commit's records, named by its first, and a checkpoint (the prune
+      // anchor) always ends a group commit, so no entry lists records on both sides of it.
       stmt(
         db
           .deleteFrom('audit_terms')

@@ -1,4 +1,5 @@
 import { hash, type KeyObject, verify } from 'node:crypto';
+import { sql } from 'kysely';
 import type { Storage } from '../storage/storage-types.ts';
 import {
   canonicalEvent,
@@ -349,9 +350,12 @@ export async function verifyAuditChains(
   // The companions' query keys: records written during this scan only add entries, so fewer entries
   // than the verified records need means some were removed (a companion hidden from queries).
   if (terms > 0) {
+    // Each entry lists the records of one group commit that have its key.
+    const listed =
+      storage.engine === 'postgres' ? sql`json_array_length(records::json)` : sql`json_array_length(records)`;
     const stored = await db
       .selectFrom('audit_terms')
-      .select((eb) => eb.fn.countAll<number>().as('n'))
+      .select(sql<number>`coalesce(sum(${listed}), 0)`.as('n'))
       .executeTakeFirst();
     if (Number(stored?.n ?? 0) < terms)
       report(

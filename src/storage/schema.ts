@@ -197,16 +197,22 @@ export interface AuditEventsTable {
 }
 
 /**
- * Query keys of companion events that their record's own columns do not hold (migration 0020):
- * `term` is `a:<action>`, `p:<principal>`, `r:<resource>`, or `o:` (a companion of another project).
+ * Query keys of companion events that their record's own columns do not hold (migration 0020), one
+ * entry per key and group commit: `term` is `a:<action>`, `p:<principal>`, `r:<resource>`, or `o:`
+ * (a companion of another project).
  */
 export interface AuditTermsTable {
   /** The companion's project, or '' for none. */
   project_id: string;
   term: string;
-  /** The record's time. */
+  /** The newest listed record's time. */
   time: number;
+  /** The first listed record's id. */
   record_id: string;
+  /** The oldest listed record's time. */
+  first_time: number;
+  /** The ids of the records with this key (JSON list). */
+  records: string;
 }
 
 /** Signed chain heads. */
