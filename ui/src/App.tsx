@@ -4,8 +4,9 @@ import { Layout } from './components/Layout.tsx';
 import { SignInPage } from './pages/SignInPage.tsx';
 import { NotFoundPage } from './pages/NotFoundPage.tsx';
 import { navigate, Router, usePlace } from './router.tsx';
+import { preload } from './areas.ts';
 import { whenIdle } from './lazy-page.tsx';
-import { areas, routes } from './routes.tsx';
+import { routes } from './routes.tsx';
 import { getSession, lastEndReason, subscribeSession } from './session.ts';
 
 /** The console: the sign-in page while signed out (any 401 signs out), else the routed pages. */
@@ -13,16 +14,17 @@ export function App(): ReactNode {
   const session = useSyncExternalStore(subscribeSession, getSession);
   const place = usePlace();
 
-  // Once the first page is up and the browser idle (the sign-in form waiting for typing), fetch the
-  // pages a session starts with, so the projects and the secrets lists render without waiting on them.
+  // While the sign-in form waits for typing (the browser idle), fetch the pages a session starts
+  // with, so the projects and the secrets lists render without waiting on their code. Signed in, the
+  // current page's area was fetched by main.tsx; the others load when first visited.
+  const signedOut = session === null;
   useEffect(() => {
-    whenIdle(() => {
-      for (const area of [areas.projects, areas.secrets])
-        area().catch(() => {
-          // Rendering the page loads it again and shows the failure.
-        });
-    });
-  }, []);
+    if (signedOut)
+      whenIdle(() => {
+        preload('projects');
+        preload('secrets');
+      });
+  }, [signedOut]);
 
   useEffect(() => {
     if (session && (place.path === '/' || place.path === '/signin')) navigate('/projects', { replace: true });

@@ -1,20 +1,9 @@
 /**
- * Code splitting: each page area (projects, secrets, KMS, IAM, audit) is its own chunk, fetched when
- * a route of it is first shown or when `preload` asks for it earlier (the current route before React
- * renders, the next pages while the sign-in page is idle). The entry chunk holds only React, the
- * shell (sign-in, layout, router, session, API client) and this.
+ * Code splitting: each page area (projects, secrets, KMS, IAM, audit; areas.ts) is a chunk of its
+ * own, fetched when a route of it is first shown or earlier when preloaded (the current route's area
+ * by boot.ts before React has arrived, the first pages of a session while the first page is idle).
  */
 import { type ComponentType, lazy, type ReactNode, useState } from 'react';
-
-/** Loads a chunk once; a failed load (an old page after a rebuild, the network) may be retried. */
-export function once<T>(load: () => Promise<T>): () => Promise<T> {
-  let pending: Promise<T> | undefined;
-  return () =>
-    (pending ??= load().catch((err: unknown) => {
-      pending = undefined;
-      throw err;
-    }));
-}
 
 /** A page of a lazily loaded area: a component that renders it (suspending until it is loaded). */
 export function lazyPage<M, P extends object>(

@@ -4,10 +4,11 @@
  * navigation is pushState. Parameters are decoded once; pages re-encode them for the API (client.ts).
  */
 import { Fragment, type MouseEvent, type ReactNode, useSyncExternalStore } from 'react';
+import { base, match, pathBelowBase } from './route-match.ts';
 import { isConsolePath, seg } from './url-safety.ts';
 
-/** The console's base path; every route is below it. */
-export const base = '/ui';
+/** The console's base path, and route matching (route-match.ts: React-free, boot.ts uses it too). */
+export { base, match } from './route-match.ts';
 
 const listeners = new Set<() => void>();
 function notify(): void {
@@ -32,17 +33,9 @@ function snapshot(): Place {
   const href = window.location.pathname + window.location.search;
   if (href !== cachedHref) {
     cachedHref = href;
-    const pathname = window.location.pathname;
-    const below =
-      pathname === base ? '/' : pathname.startsWith(`${base}/`) ? pathname.slice(base.length) : '/';
-    cachedPlace = { path: below, search: window.location.search };
+    cachedPlace = { path: pathBelowBase(window.location.pathname), search: window.location.search };
   }
   return cachedPlace;
-}
-
-/** The current path below /ui, outside React (main.tsx preloads its page). */
-export function currentPath(): string {
-  return snapshot().path;
 }
 
 /** The current place; re-renders on navigation. */
@@ -93,41 +86,6 @@ export function Link(props: {
 export interface Route {
   readonly pattern: string;
   readonly render: (params: Readonly<Record<string, string>>) => ReactNode;
-  /** Fetches the code of the route's page ahead of rendering it (a lazily loaded area). */
-  readonly preload?: () => Promise<unknown>;
-}
-
-/** Matches `path` against `pattern` (`:name` segments; a trailing `*` matches the rest). */
-export function match(pattern: string, target: string): Record<string, string> | null {
-  const want = pattern.split('/').filter(Boolean);
-  const have = target.split('/').filter(Boolean);
-  const params: Record<string, string> = {};
-  for (let i = 0; i < want.length; i++) {
-    const part = want[i]!;
-    if (part === '*') {
-      params['*'] = have
-        .slice(i)
-        .map((s) => decode(s) ?? s)
-        .join('/');
-      return params;
-    }
-    const value = have[i];
-    if (value === undefined) return null;
-    if (part.startsWith(':')) {
-      const decoded = decode(value);
-      if (decoded === null) return null;
-      params[part.slice(1)] = decoded;
-    } else if (part !== value) return null;
-  }
-  return want.length === have.length ? params : null;
-}
-
-function decode(value: string): string | null {
-  try {
-    return decodeURIComponent(value);
-  } catch {
-    return null;
-  }
 }
 
 /** Renders the first route matching the current place, or `fallback`. */

@@ -8,7 +8,6 @@ import { LoadStatus } from '../../components/LoadStatus.tsx';
 import { Page } from '../../components/Page.tsx';
 import { Pager, usePager } from '../../components/Pager.tsx';
 import { path } from '../../router.tsx';
-import '../../components/console-pages.css';
 import { AuditVerify } from './AuditVerify.tsx';
 
 /** The filters of the events list, as typed (time range in the browser's local time). */

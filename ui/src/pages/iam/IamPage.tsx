@@ -12,7 +12,6 @@ import { Page } from '../../components/Page.tsx';
 import { Pager, usePager } from '../../components/Pager.tsx';
 import { PolicyTable } from '../../components/PolicyTable.tsx';
 import { Link, navigate, path } from '../../router.tsx';
-import '../../components/console-pages.css';
 import { when } from '../kms/kms-paths.ts';
 import { TestPermissions } from './TestPermissions.tsx';
 

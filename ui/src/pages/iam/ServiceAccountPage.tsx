@@ -13,7 +13,6 @@ import { Page } from '../../components/Page.tsx';
 import { PolicyTable } from '../../components/PolicyTable.tsx';
 import { useApiAction } from '../../components/use-api-action.ts';
 import { path } from '../../router.tsx';
-import '../../components/console-pages.css';
 import { when } from '../kms/kms-paths.ts';
 
 interface TokenInfo {

@@ -12,7 +12,6 @@ import { Page } from '../../components/Page.tsx';
 import { Pager, usePager } from '../../components/Pager.tsx';
 import { PolicyTable } from '../../components/PolicyTable.tsx';
 import { Link, navigate, path } from '../../router.tsx';
-import '../../components/console-pages.css';
 import { type KeyRingPlace, keyPage, keyRingApi, when } from './kms-paths.ts';
 import { KeyStateBadge } from './KeyStateBadge.tsx';
 

@@ -10,7 +10,6 @@ import { LoadStatus } from '../../components/LoadStatus.tsx';
 import { Page } from '../../components/Page.tsx';
 import { Pager, usePager } from '../../components/Pager.tsx';
 import { Link, navigate, path } from '../../router.tsx';
-import '../../components/console-pages.css';
 import { keyRingPage, regionApi, when } from './kms-paths.ts';
 
 /** A project's KMS: pick a region, see and create its key rings. */
