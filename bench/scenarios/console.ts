@@ -6,13 +6,13 @@
  * (≤ 300 ms, from the click until the new rows are on screen), the same list calls timed on the API
  * alone, and the JavaScript sent (≤ 300 KB gzipped).
  */
-import { existsSync, readdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { existsSync, rmSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
-import { gzipSync } from 'node:zlib';
 import { type Browser, type BrowserContext, chromium, type Page } from 'playwright-core';
 import { type CofferServer, startCoffer } from '../lib/coffer-server.ts';
 import { median, percentile } from '../lib/stats.ts';
 import { fmt, markdownTable } from '../lib/table.ts';
+import { firstPageJs, gzippedJs, type LoadPhases, loadPhases } from './console-assets.ts';
 import type { Scenario, ScenarioContext } from './scenario.ts';
 import { writeFiller } from './secrets-setup.ts';
 
@@ -21,6 +21,8 @@ const storedSecrets = Number(process.env.COFFER_BENCH_CONSOLE_SECRETS ?? 100_000
 const chromiumPath = process.env.COFFER_CHROMIUM ?? '/usr/bin/chromium';
 /** The secrets list's page size (ui/src/pages/secrets/SecretsList.tsx). */
 const uiPageSize = 50;
+/** Cold loads of each kind (sign-in page, secrets list); the medians are reported. */
+const coldLoads = 9;
 const targets = { interactiveMs: 1000, listMs: 300, jsGzipBytes: 300_000 };
 const envs = ['prod', 'staging', 'dev', 'test'];
 
@@ -43,13 +45,6 @@ const filters: readonly { name: string; prefix: string; labels: string }[] = [
   { name: 'label, none', prefix: '', labels: 'rare=no' },
   { name: 'prefix 1 in 50 and label 1 in 4', prefix: 'team-07/', labels: 'env=test' },
 ];
-
-function gzippedJs(repoDir: string): number {
-  const assets = join(repoDir, 'dist', 'ui', 'assets');
-  return readdirSync(assets)
-    .filter((name) => name.endsWith('.js'))
-    .reduce((sum, name) => sum + gzipSync(readFileSync(join(assets, name)), { level: 9 }).length, 0);
-}
 
 /** The query string of a list call, as SecretsList builds it. */
 function listQuery(prefix: string, labels: string, pageToken?: string): string {
@@ -195,6 +190,7 @@ export const consoleScenario: Scenario = {
     if (!existsSync(join(ctx.repoDir, 'dist', 'ui', 'index.html')))
       throw new Error('console not built: run npm run build:ui');
     const jsBytes = gzippedJs(ctx.repoDir);
+    const firstPage = firstPageJs(ctx.repoDir);
     const { server, instanceUi, instanceApi } = await seed(ctx);
     // The browser runs on the load CPU, the server on its own (as wrk does in the other scenarios).
     const pinned = join(ctx.workDir, 'chromium-pinned.sh');
@@ -221,8 +217,10 @@ export const consoleScenario: Scenario = {
       const listColdMs: number[] = [];
       const signInPageMs: number[] = [];
       const listColdPageMs: number[] = [];
+      const signInPhases: LoadPhases[] = [];
+      const listPhases: LoadPhases[] = [];
       const firstPath = (await api(listQuery('', ''))).page.items[0]!.path;
-      for (let i = 0; i < 5; i++) {
+      for (let i = 0; i < coldLoads; i++) {
         const anonymous = await browser.newContext();
         await anonymous.addInitScript(pageClockScript);
         const page = await anonymous.newPage();
@@ -231,6 +229,7 @@ export const consoleScenario: Scenario = {
         await page.getByRole('button', { name: 'Sign in' }).waitFor();
         signInMs.push(performance.now() - t0);
         signInPageMs.push((await pageClock(page)).signInAt);
+        signInPhases.push(await loadPhases(page, signInPageMs.at(-1)!));
         await anonymous.close();
         const context = await signedInContext(browser, server.token);
         const listPage = await context.newPage();
@@ -240,6 +239,7 @@ export const consoleScenario: Scenario = {
         await listPage.getByLabel('Path prefix').waitFor();
         listColdMs.push(performance.now() - t0);
         listColdPageMs.push((await pageClock(listPage)).listAt);
+        listPhases.push(await loadPhases(listPage, listColdPageMs.at(-1)!));
         await context.close();
       }
 
@@ -301,6 +301,10 @@ export const consoleScenario: Scenario = {
       await context.close();
 
       const verdict = (ok: boolean) => (ok ? 'met' : 'MISSED');
+      const phases = (what: string, all: readonly LoadPhases[], shown: readonly number[]) =>
+        `${what}, medians on the page clock: HTML received ${fmt(median(all.map((p) => p.html)), 1)} ms, ` +
+        `its scripts received ${fmt(median(all.map((p) => p.js)), 1)} ms, modules run (DOMContentLoaded) ` +
+        `${fmt(median(all.map((p) => p.modules)), 1)} ms, usable ${fmt(median(shown), 1)} ms`;
       return [
         `Web console, one instance holding ${fmt(storedSecrets)} secrets (SQLite; server on CPU ${ctx.serverCpu}), chromium ${browser.version()} headless on CPU ${ctx.loadCpu}:`,
         '',
@@ -347,6 +351,9 @@ export const consoleScenario: Scenario = {
           filterRows,
         ),
         `filters: worst median ${fmt(worstFilter, 1)} ms, target ≤ ${targets.listMs} ms: ${verdict(worstFilter <= targets.listMs)}`,
+        phases('cold load → sign-in', signInPhases, signInPageMs),
+        phases('cold load → secrets list', listPhases, listColdPageMs),
+        `first page's JavaScript: ${fmt(firstPage.gzBytes / 1000, 1)} KB gzipped (${fmt(firstPage.bytes / 1000, 1)} KB: ${firstPage.files.join(', ')})`,
         `JavaScript sent: ${fmt(jsBytes / 1000, 1)} KB gzipped, target ≤ ${targets.jsGzipBytes / 1000} KB: ${verdict(jsBytes <= targets.jsGzipBytes)}`,
       ].join('\n');
     } finally {
