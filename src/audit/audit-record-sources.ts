@@ -36,7 +36,10 @@ export type RecordKey =
   | { readonly kind: 'principal' | 'action'; readonly value: string }
   | { readonly kind: 'project' };
 
-/** Filters on a record's own (first) event, checked in SQL only for records without companions. */
+/**
+ * Filters on a record's own (first) event: a record with companions passes a filter whose value its
+ * companions' text holds.
+ */
 interface FirstEventFilters {
   readonly action?: string;
   readonly principal?: string;
@@ -71,9 +74,9 @@ class Keyset {
 
 /**
  * Records by their own columns: the request index (`requestId`, every project), or the project's
- * index of `key` (time, action, principal, resource). `firstEvent` filters hold for a record without
- * companions only; a record with companions is returned whatever its first event is, and its events
- * are matched by the caller.
+ * index of `key` (time, action, principal, resource). `firstEvent` filters narrow the records in SQL
+ * (a record with companions passes one whose value its companions' text holds); the caller matches
+ * every event of the records returned.
  */
 export function recordsByColumns(
   db: Kysely<Database>,
@@ -94,17 +97,26 @@ export function recordsByColumns(
     if (key?.kind === 'action') q = q.where('action', '=', key.value);
     if (key?.kind === 'principal') q = q.where('principal', '=', key.value);
     if (key?.kind === 'resource') q = q.where((eb) => resourceIn(eb, key.ranges));
+    // Each filter holds for the record's own event, or its companions' text holds the value (JSON, as
+    // stored; a LIKE pattern only ever matches more: the caller matches every event exactly).
     const first = options.firstEvent;
+    const either = (
+      eb: EventsBuilder,
+      column: 'action' | 'principal' | 'result',
+      value: string | undefined,
+    ) =>
+      value === undefined
+        ? []
+        : [eb.or([eb(column, '=', value), eb('companions', 'like', `%${JSON.stringify(value)}%`)])];
     if (first && Object.keys(first).length > 0) {
       q = q.where((eb) =>
-        eb.or([
-          eb.and([
-            ...(first.action !== undefined ? [eb('action', '=', first.action)] : []),
-            ...(first.principal !== undefined ? [eb('principal', '=', first.principal)] : []),
-            ...(first.result !== undefined ? [eb('result', '=', first.result)] : []),
-            ...(first.ranges !== undefined ? [resourceIn(eb, first.ranges)] : []),
-          ]),
-          eb('companions', 'is not', null),
+        eb.and([
+          ...either(eb, 'action', first.action),
+          ...either(eb, 'principal', first.principal),
+          ...either(eb, 'result', first.result),
+          ...(first.ranges !== undefined
+            ? [eb.or([resourceIn(eb, first.ranges), eb('companions', 'is not', null)])]
+            : []),
         ]),
       );
     }
