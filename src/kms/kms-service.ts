@@ -152,7 +152,9 @@ export class KmsService {
 
   /** One key; every state is readable. Served from the metadata cache when it holds the key. */
   async getKey(location: KmsLocation, keyRingId: string, keyId: string): Promise<CryptoKey> {
-    await this.requireLocation(location);
+    // A cached project exists: no async step for it (every encrypt and decrypt asks).
+    if (this.#projects.isCached(location.projectId)) this.#projects.region(location.regionId);
+    else await this.requireLocation(location);
     const name = keyResourceName({ ...location, keyRingId, id: keyId });
     const key = await this.#cache.keyByName(name, () => this.#repo.findKey(location, keyRingId, keyId));
     if (!key) throw errors.notFound(`Key ${keyId}`);

@@ -243,6 +243,11 @@ export class ProjectService {
     return true;
   }
 
+  /** Whether the project is cached (so it exists, within the feed lease): `get` would answer without a read. */
+  isCached(projectId: string): boolean {
+    return this.#cache.has(projectId) && this.#invalidation?.fresh !== false;
+  }
+
   /** A page of the configured regions, ordered by id. */
   listRegions(pageSize: number | undefined, pageToken: string | undefined): Page<Region> {
     const size = clampPageSize(pageSize);

@@ -355,7 +355,11 @@ export class SecretValueService {
       throw new CofferError('failed_precondition', `Version ${number} is ${found.state}.`);
     }
     const key = found.wrapKeyUid ? await this.#kms.findKeyByUid(found.wrapKeyUid) : undefined;
-    const current = await this.#secrets.keyOf(instance, secret);
+    // The bound key is usually the one that wrapped the version: one lookup for both.
+    const current =
+      key !== undefined && key.uid === (secret.kmsKeyUid || instance.kmsKeyUid)
+        ? key
+        : await this.#secrets.keyOf(instance, secret);
     await this.#keyUse.requireGate(instance, key ?? current, shared);
     if (current && current.uid !== key?.uid && current.state !== 'active') {
       throw new CofferError('key_not_active', `The bound key is ${current.state}.`);
