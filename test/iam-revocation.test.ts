@@ -173,7 +173,8 @@ for (const engine of ['sqlite', 'postgres'] as const) {
         assert.equal((await as(admin).get('/v2/iam-policy')).status, 401, 'the old root token is revoked');
         admin = rotated.body.token;
         assert.equal((await as(admin).get('/v2/iam-policy')).status, 200);
-        const audit = await as(admin).get('/v2/audit-events?pageSize=100');
+        const audit = await as(admin).get('/v2/sys/audit-events?pageSize=100');
+        assert.equal(audit.status, 200, JSON.stringify(audit.body));
         const text = JSON.stringify(audit.body);
         assert.ok(!text.includes(rotated.body.token), 'the token is never audited');
       });
