@@ -59,7 +59,13 @@ const authorizationPattern =
   /^AWS4-HMAC-SHA256\s+Credential=([^,\s]+)\s*,\s*SignedHeaders=([^,\s]+)\s*,\s*Signature=([^,\s]+)\s*$/;
 const amzDatePattern = /^(\d{4})(\d{2})(\d{2})T(\d{2})(\d{2})(\d{2})Z$/;
 const signaturePattern = /^[0-9a-f]{64}$/;
-const headerNamePattern = /^[a-z0-9!#$%&'*+.^_`|~-]+$/;
+const headerName = "[a-z0-9!#$%&'*+.^_`|~-]+";
+const signedHeaderListPattern = new RegExp(`^${headerName}(?:;${headerName})*$`);
+/** The Authorization header as the SDKs write it, well-formed in every part. */
+const sdkAuthorizationPattern = new RegExp(
+  `^AWS4-HMAC-SHA256 Credential=([^/,\\s]+)/(\\d{8})/([^/,\\s]+)/([^/,\\s]+)/aws4_request, SignedHeaders=(${headerName}(?:;${headerName})*), Signature=([0-9a-f]{64})$`,
+);
+const algorithmAndSpace = `${ALGORITHM_IDENTIFIER} `;
 
 const invalidSignature = () =>
   new AwsError(
@@ -107,7 +113,34 @@ export function parseAuthorization(
   const header = headers.authorization;
   if (header === undefined || header === '')
     throw new AwsError('MissingAuthenticationTokenException', 'Missing Authentication Token');
-  if (!header.startsWith(`${algorithm} `))
+  // The SDKs' exact form in one match; anything else (other spacing, a malformed part) is parsed
+  // step by step below, with AWS's message for what is wrong.
+  const fast = sdkAuthorizationPattern.exec(header);
+  if (fast === null) return parseLooseAuthorization(header, headers, expectedService, nowMs);
+  const signedList = fast[5]!;
+  return checkedAuthorization(
+    headers,
+    expectedService,
+    nowMs,
+    fast[1]!,
+    fast[2]!,
+    fast[3]!,
+    fast[4]!,
+    'aws4_request',
+    signedList,
+    signedList.split(';'),
+    fast[6]!,
+  );
+}
+
+/** `parseAuthorization` for a header in any form the algorithm allows (spacing), or malformed. */
+function parseLooseAuthorization(
+  header: string,
+  headers: IncomingHttpHeaders,
+  expectedService: string,
+  nowMs: number,
+): SigV4Authorization {
+  if (!header.startsWith(algorithmAndSpace))
     throw incomplete(
       `Authorization header requires '${algorithm}' as its algorithm, and 'Credential', 'SignedHeaders' and 'Signature' parameters.`,
     );
@@ -128,9 +161,37 @@ export function parseAuthorization(
     string,
   ];
   if (!signaturePattern.test(signature)) throw invalidSignature();
-  const signedHeaders = signedList.split(';');
-  if (!signedHeaders.every((name) => headerNamePattern.test(name)))
+  if (!signedHeaderListPattern.test(signedList))
     throw incomplete('SignedHeaders must be lowercase header names separated by semicolons.');
+  return checkedAuthorization(
+    headers,
+    expectedService,
+    nowMs,
+    accessKeyId,
+    scopeDate,
+    region,
+    service,
+    terminator,
+    signedList,
+    signedList.split(';'),
+    signature,
+  );
+}
+
+/** The checks of a parsed Authorization header (its parts well-formed): signed headers, date, scope, clock. */
+function checkedAuthorization(
+  headers: IncomingHttpHeaders,
+  expectedService: string,
+  nowMs: number,
+  accessKeyId: string,
+  scopeDate: string,
+  region: string,
+  service: string,
+  terminator: string,
+  signedList: string,
+  signedHeaders: string[],
+  signature: string,
+): SigV4Authorization {
   if (!signedHeaders.includes('host')) throw incomplete("SignedHeaders must include 'host'.");
   // The target names the operation: unsigned, a captured request could be replayed as another one
   // (a DescribeSecret as GetSecretValue or DeleteSecret) within the clock skew.

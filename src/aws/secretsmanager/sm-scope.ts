@@ -123,36 +123,53 @@ export async function resolveSecret(
   options: { live?: boolean; auditAction?: string } = {},
 ): Promise<NamedSecret> {
   checkSecretId(secretId);
-  const candidates = candidatesOf(call, secretId);
   const instanceId = await findAwsInstance(call, app);
+  // A plain name (the common case) is its one candidate: no candidate list is made for it.
+  const candidates = secretId.startsWith('arn:') ? candidatesOf(call, secretId) : undefined;
   let found: { instance: Instance; secret: Secret } | undefined;
-  if (instanceId !== undefined && candidates.length > 0) {
+  if (instanceId !== undefined && (candidates === undefined || candidates.length > 0)) {
     const instance = await app.instances.get(locationOf(call), instanceId);
-    for (const candidate of candidates) {
-      const secret = await app.secrets.inInstance(instance, candidate.name).catch((err: unknown) => {
-        if (isCofferError(err, 'not_found')) return undefined;
-        throw err;
-      });
-      if (secret && (candidate.suffix === undefined || arnSuffixOf(secret) === candidate.suffix)) {
-        found = { instance, secret };
-        break;
+    if (candidates === undefined) {
+      const secret = await findInInstance(app, instance, secretId);
+      if (secret) found = { instance, secret };
+    } else
+      for (const candidate of candidates) {
+        const secret = await findInInstance(app, instance, candidate.name);
+        if (secret && (candidate.suffix === undefined || arnSuffixOf(secret) === candidate.suffix)) {
+          found = { instance, secret };
+          break;
+        }
       }
-    }
   }
-  const names = found
-    ? [found.secret.path]
-    : candidates.length > 0
-      ? candidates.map((c) => c.name)
-      : [secretId];
-  const resource = found ? secretName(found.secret) : awsResourceName(call, instanceId, names[0]);
   const opts = options.auditAction !== undefined ? { auditAction: options.auditAction } : undefined;
-  await call.authorize(permission, resource, opts);
+  if (found) {
+    const resource = secretName(found.secret);
+    await call.authorize(permission, resource, opts);
+    await app.projects.requireFeature(call.projectId, 'secrets');
+    if (options.live && found.secret.deleteTimeMs !== null) throw markedForDeletion();
+    return { instance: found.instance, secret: found.secret, resource };
+  }
   // A miss is told only to a caller allowed on every name the SecretId could mean (an ARN's name
   // with and without its suffix), so no answer depends on a secret the caller may not see.
+  const names =
+    candidates === undefined
+      ? [secretId]
+      : candidates.length > 0
+        ? candidates.map((c) => c.name)
+        : [secretId];
+  await call.authorize(permission, awsResourceName(call, instanceId, names[0]), opts);
   for (const other of names.slice(1))
     await call.authorize(permission, awsResourceName(call, instanceId, other));
   await app.projects.requireFeature(call.projectId, 'secrets');
-  if (!found) throw secretNotFound();
-  if (options.live && found.secret.deleteTimeMs !== null) throw markedForDeletion();
-  return { ...found, resource };
+  throw secretNotFound();
+}
+
+/** The secret at `path` in the instance, or undefined. */
+async function findInInstance(app: App, instance: Instance, path: string): Promise<Secret | undefined> {
+  try {
+    return await app.secrets.inInstance(instance, path);
+  } catch (err) {
+    if (isCofferError(err, 'not_found')) return undefined;
+    throw err;
+  }
 }
