@@ -291,6 +291,7 @@ function scenario(engine: 'sqlite' | 'postgres', skip: string | false) {
       for (const url of [
         '/v2/projects/%00x/regions/local/instances',
         `/v2/projects/${projectId}/regions/%00/keyrings`,
+        `/v2/projects/${projectId}/regions/local/instances/y%00marker/secrets`,
       ]) {
         const res = await node.server.inject({
           method: 'GET',

@@ -137,7 +137,8 @@ export class InstanceService {
    * id goes; undefined when none or several have that name (the URL then names no instance).
    */
   async idForName(location: SecretsLocation, name: string): Promise<string | undefined> {
-    if (looksLikeUuid(name)) return undefined;
+    // A NUL matches no name PostgreSQL could store: no lookup (it would answer 400 before the 403).
+    if (looksLikeUuid(name) || name.includes('\u0000')) return undefined;
     return this.#cache.instanceIdForName(location, name, async () => {
       const ids = await this.#repo.instanceIdsNamed(location, name, 2);
       return ids.length === 1 ? ids[0] : undefined;
