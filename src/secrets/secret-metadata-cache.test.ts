@@ -334,3 +334,37 @@ test('an instance service account: cached, dropped by a change naming it or its 
   await read();
   assert.equal(load.calls, 4);
 });
+
+test("a put's result is put back only when its own invalidation was the one naming the secret", async () => {
+  for (const concurrent of [undefined, 'same secret', 'its instance', 'all', 'another secret'] as const) {
+    const { invalidation, cache } = setup();
+    const i = instance('i1');
+    const s = secret(i, 'p');
+    await cache.secret(i, 'p', async () => s);
+    await cache.stages(s, async () => new Map([['current', 1]]));
+    await cache.version(s, 1, null, async () => sealed(s, 1));
+    const generation = cache.startWrite();
+    invalidation.invalidate([secretName(s)]); // the put's own change record
+    if (concurrent === 'same secret') invalidation.invalidate([secretName(s)]);
+    if (concurrent === 'its instance') invalidation.invalidate([instanceName({ ...i, instanceId: i.id })]);
+    if (concurrent === 'all') invalidation.invalidate('all');
+    if (concurrent === 'another secret') invalidation.invalidate([secretName(secret(i, 'q'))]);
+    const after = { ...s, nextVersion: 3, etag: 'e2' };
+    const stages = new Map([
+      ['current', 2],
+      ['previous', 1],
+    ]);
+    cache.committedPut(i, s, after, stages, sealed(s, 2), generation);
+    const loads = { secret: counted(() => after), version: counted(() => sealed(after, 1)) };
+    const found = await cache.secret(i, 'p', loads.secret);
+    const kept = concurrent === undefined || concurrent === 'another secret';
+    assert.equal(loads.secret.calls, kept ? 0 : 1, String(concurrent));
+    if (!kept) continue;
+    assert.equal(found, after);
+    assert.equal(await cache.stages(after, async () => new Map()), stages);
+    assert.equal(await cache.latestEnabled(after, async () => undefined), 2);
+    assert.equal((await cache.version(after, 2, null, async () => undefined))?.version, 2);
+    assert.equal((await cache.version(after, 1, null, loads.version))?.version, 1);
+    assert.equal(loads.version.calls, 0, 'the versions cached before the put stay');
+  }
+});
