@@ -29,12 +29,23 @@ export interface DataKeySource {
  */
 export class CachedDataKey {
   readonly #key: KeyObject;
+  /** The uid of the KMS key that unwrapped it (undefined: the root key, or not told). */
+  readonly #kmsKeyUid: string | undefined;
   /** The KMS key version that wrapped it (undefined: root-key protection). */
   readonly kmsKeyVersion: number | undefined;
 
-  constructor(key: KeyObject, kmsKeyVersion: number | undefined) {
+  constructor(key: KeyObject, kmsKeyVersion: number | undefined, kmsKeyUid?: string) {
     this.#key = key;
     this.kmsKeyVersion = kmsKeyVersion;
+    this.#kmsKeyUid = kmsKeyUid;
+  }
+
+  /**
+   * Whether it was unwrapped with the KMS key `keyUid` (undefined: with the root key): a hit serves
+   * only a caller that names the same wrapping, whose state it then checks (ValueCrypto.dataKeyOf).
+   */
+  unwrappedWith(keyUid: string | undefined): boolean {
+    return this.#kmsKeyUid === keyUid && (this.kmsKeyVersion === undefined) === (keyUid === undefined);
   }
 
   /** Opens the version's value envelope (ValueCrypto.openWith); EnvelopeError when it does not. */

@@ -98,14 +98,16 @@ export class ValueCrypto {
     key: CryptoKey | undefined,
   ): Promise<CachedDataKey> {
     const cached = this.#dataKeys?.find(secretUid, version, wrappedKey);
-    if (cached) {
+    // Only for the wrapping it was unwrapped with: a KMS-wrapped key is never served without the
+    // state check of that key and version (a caller naming no key, or another one, unwraps instead).
+    if (cached?.unwrappedWith(key?.uid)) {
       if (key) await this.#kms.requireVersionUsable(key, cached.kmsKeyVersion!);
       return cached;
     }
     const generation = this.#dataKeys?.start();
     const { dataKey, kmsKeyVersion } = await this.unwrap(secretUid, version, wrappedKey, key);
     try {
-      const handle = new CachedDataKey(createSecretKey(dataKey), kmsKeyVersion);
+      const handle = new CachedDataKey(createSecretKey(dataKey), kmsKeyVersion, key?.uid);
       if (generation !== undefined)
         this.#dataKeys!.store(
           secretUid,
