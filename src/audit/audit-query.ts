@@ -2,7 +2,6 @@ import type { Kysely } from 'kysely';
 import { errors } from '../core/errors.ts';
 import { clampPageSize, type Page } from '../core/pagination.ts';
 import type { Database } from '../storage/schema.ts';
-import type { ChainedEventRow } from './audit-chain.ts';
 import { recordEvents, termProject } from './audit-record.ts';
 import {
   type RecordKey,
@@ -34,11 +33,31 @@ export interface AuditQuery {
   readonly pageToken?: string;
 }
 
-function decodeCursor(token: string | undefined): { time: number; id: string } | undefined {
+/**
+ * An event's place in a query's order (newest first): its record's time and id, then its place in
+ * the record (0 for the record's own event, then its companions). For an event of a record of one
+ * event this is the order by (time, id) that pages always had, so older page tokens still work.
+ */
+interface Position {
+  readonly time: number;
+  readonly recordId: string;
+  readonly ordinal: number;
+}
+
+function decodeCursor(token: string | undefined): Position | undefined {
   if (!token) return undefined;
-  const match = /^(\d{1,16}):([0-9a-f-]{36})$/.exec(Buffer.from(token, 'base64url').toString('utf8'));
+  const match = /^(\d{1,16}):([0-9a-f-]{36})(?::(\d{1,4}))?$/.exec(
+    Buffer.from(token, 'base64url').toString('utf8'),
+  );
   if (!match) throw errors.invalid('pageToken is not valid.');
-  return { time: Number(match[1]), id: match[2]! };
+  return { time: Number(match[1]), recordId: match[2]!, ordinal: Number(match[3] ?? 0) };
+}
+
+/** Negative when `a` comes first (newer) in a query's order. */
+function comparePositions(a: Position, b: Position): number {
+  if (a.time !== b.time) return b.time - a.time;
+  if (a.recordId !== b.recordId) return a.recordId < b.recordId ? 1 : -1;
+  return a.ordinal - b.ordinal;
 }
 
 /** The next string after every string that starts with `prefix` (its last character, plus one). */
@@ -59,12 +78,8 @@ export function resourceRanges(resource: string): ResourceRanges {
   };
 }
 
-/** Whether `event` passes every filter of `query` (and lies before the page cursor). */
-function matcher(
-  query: AuditQuery,
-  ranges: ResourceRanges | undefined,
-  cursor: { time: number; id: string } | undefined,
-): (event: AuditEvent) => boolean {
+/** Whether `event` passes every filter of `query`. */
+function matcher(query: AuditQuery, ranges: ResourceRanges | undefined): (event: AuditEvent) => boolean {
   return (e) =>
     (e.projectId ?? null) === query.projectId &&
     (query.action === undefined || e.action === query.action) &&
@@ -75,14 +90,11 @@ function matcher(
     (query.untilMs === undefined || e.timeMs < query.untilMs) &&
     (ranges === undefined ||
       e.resource === ranges.exact ||
-      ranges.under.some(([from, to]) => e.resource >= from && e.resource < to)) &&
-    (cursor === undefined || e.timeMs < cursor.time || (e.timeMs === cursor.time && e.id < cursor.id));
+      ranges.under.some(([from, to]) => e.resource >= from && e.resource < to));
 }
 
-/** Newest first: by time, then id. */
-function newestFirst(a: AuditEvent, b: AuditEvent): number {
-  if (a.timeMs !== b.timeMs) return b.timeMs - a.timeMs;
-  return a.id < b.id ? 1 : a.id > b.id ? -1 : 0;
+interface Placed extends Position {
+  readonly event: AuditEvent;
 }
 
 const maxRecordsPerFetch = 1000;
@@ -92,18 +104,19 @@ const maxRecordsPerFetch = 1000;
  * events (docs/decisions/0009-audit-record.md): records are found by their own columns' indexes
  * (which hold each record's first event) and by the companions' query keys (`audit_terms`), each
  * source in record order (time, then id, newest first); every record found is expanded into its
- * events and each event is matched against every filter. A page is complete once it holds more
- * events than the page size that are newer than anything a source has not returned yet.
+ * events and each event is matched against every filter. Events are ordered by their record's time
+ * and id, then by their place in the record. A page is complete once it holds more events than the
+ * page size that come before anything a source has not returned yet.
  */
 export async function queryAuditEvents(db: Kysely<Database>, query: AuditQuery): Promise<Page<AuditEvent>> {
   const size = clampPageSize(query.pageSize);
   const cursor = decodeCursor(query.pageToken);
   const ranges = query.resource === undefined ? undefined : resourceRanges(query.resource);
-  const matches = matcher(query, ranges, cursor);
+  const matches = matcher(query, ranges);
   const window = {
     ...(query.sinceMs !== undefined ? { sinceMs: query.sinceMs } : {}),
     ...(query.untilMs !== undefined ? { untilMs: query.untilMs } : {}),
-    ...(cursor ? { atOrBeforeMs: cursor.time } : {}),
+    ...(cursor ? { atOrBefore: { time: cursor.time, id: cursor.recordId } } : {}),
   };
   const sources: RecordSource[] = [];
   if (query.requestId !== undefined) {
@@ -138,7 +151,7 @@ export async function queryAuditEvents(db: Kysely<Database>, query: AuditQuery):
     );
   }
   const seen = new Set<string>();
-  const events: AuditEvent[] = [];
+  const events: Placed[] = [];
   let batch = size + 1;
   for (;;) {
     for (const source of sources) {
@@ -146,27 +159,32 @@ export async function queryAuditEvents(db: Kysely<Database>, query: AuditQuery):
       for (const row of await source.next(batch)) {
         if (seen.has(row.id)) continue;
         seen.add(row.id);
-        for (const event of expand(row)) if (matches(event)) events.push(event);
+        const time = Number(row.time);
+        recordEvents(row).forEach((event, ordinal) => {
+          const placed = { time, recordId: row.id, ordinal, event };
+          if (matches(event) && (cursor === undefined || comparePositions(placed, cursor) > 0))
+            events.push(placed);
+        });
       }
     }
-    // Anything a source has not returned yet is at most as new as the last record it returned.
-    let frontier = -Infinity;
-    for (const source of sources)
-      if (!source.done && source.lastTimeMs > frontier) frontier = source.lastTimeMs;
-    if (frontier === -Infinity) break;
+    // Anything a source has not returned yet comes after the last record it returned.
+    let frontier: Position | undefined;
+    for (const source of sources) {
+      if (source.done) continue;
+      // Every event of the last record returned is in; the records not returned come after it.
+      const at = { time: source.lastTimeMs, recordId: source.lastRecordId, ordinal: Number.MAX_SAFE_INTEGER };
+      if (frontier === undefined || comparePositions(at, frontier) < 0) frontier = at;
+    }
+    if (frontier === undefined) break;
     let final = 0;
-    for (const event of events) if (event.timeMs > frontier) final += 1;
+    for (const placed of events) if (comparePositions(placed, frontier) < 0) final += 1;
     if (final > size) break;
     batch = Math.min(batch * 2, maxRecordsPerFetch);
   }
-  events.sort(newestFirst);
-  const items = events.slice(0, size);
+  events.sort(comparePositions);
+  const items = events.slice(0, size).map((placed) => placed.event);
   if (events.length <= size) return { items };
-  const last = items[items.length - 1]!;
-  return { items, nextPageToken: Buffer.from(`${last.timeMs}:${last.id}`).toString('base64url') };
-}
-
-/** A record's events (one for a record without companions). */
-function expand(row: ChainedEventRow): AuditEvent[] {
-  return recordEvents(row);
+  const last = events[size - 1]!;
+  const token = `${last.time}:${last.recordId}${last.ordinal > 0 ? `:${last.ordinal}` : ''}`;
+  return { items, nextPageToken: Buffer.from(token).toString('base64url') };
 }

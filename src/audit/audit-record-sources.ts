@@ -13,13 +13,18 @@ export interface RecordSource {
   readonly done: boolean;
   /** The time of the last record returned (`Infinity` before the first batch). */
   readonly lastTimeMs: number;
+  /**
+   * With `lastTimeMs`, where the records not yet returned begin: they come after (time, this id)
+   * in record order. `\uffff` when the source cannot tell records of that same time apart.
+   */
+  readonly lastRecordId: string;
 }
 
-/** The time bounds of a query: since, until (exclusive), and at or before the page cursor's time. */
+/** The time bounds of a query: since, until (exclusive), and at or before the page cursor's record. */
 interface TimeWindow {
   readonly sinceMs?: number;
   readonly untilMs?: number;
-  readonly atOrBeforeMs?: number;
+  readonly atOrBefore?: { readonly time: number; readonly id: string };
 }
 
 /** A resource filter: an exact name and half-open ranges of names under it. */
@@ -58,15 +63,18 @@ function resourceIn(eb: EventsBuilder, ranges: Ranges) {
 
 /** Keyset state shared by both kinds of source. */
 class Keyset {
-  after: { time: number; id: string } | undefined;
+  /** Where the next batch starts: after (time, id), or at it when `inclusive`. */
+  after: { time: number; id: string; inclusive?: boolean } | undefined;
   done = false;
   lastTimeMs = Infinity;
+  lastRecordId = '\uffff';
 
   /** Records the last of a batch of `count` fetched with `limit`. */
   advance(last: { time: number; id: string } | undefined, count: number, limit: number): void {
     if (last) {
       this.after = last;
       this.lastTimeMs = last.time;
+      this.lastRecordId = last.id;
     }
     if (count < limit) this.done = true;
   }
@@ -88,6 +96,9 @@ export function recordsByColumns(
   },
 ): RecordSource {
   const keyset = new Keyset();
+  // The cursor's own record is read again (events of it may follow the cursor's): ids ≤ its id.
+  if (options.atOrBefore)
+    keyset.after = { time: options.atOrBefore.time, id: options.atOrBefore.id, inclusive: true };
   const next = async (limit: number): Promise<ChainedEventRow[]> => {
     let q = db.selectFrom('audit_events');
     if (options.requestId !== undefined) q = q.where('request_id', '=', options.requestId);
@@ -122,11 +133,13 @@ export function recordsByColumns(
     }
     if (options.sinceMs !== undefined) q = q.where('time', '>=', options.sinceMs);
     if (options.untilMs !== undefined) q = q.where('time', '<', options.untilMs);
-    if (options.atOrBeforeMs !== undefined) q = q.where('time', '<=', options.atOrBeforeMs);
     const after = keyset.after;
     if (after)
       q = q.where((eb) =>
-        eb.or([eb('time', '<', after.time), eb.and([eb('time', '=', after.time), eb('id', '<', after.id)])]),
+        eb.or([
+          eb('time', '<', after.time),
+          eb.and([eb('time', '=', after.time), eb('id', after.inclusive ? '<=' : '<', after.id)]),
+        ]),
       );
     let rows: ChainedEventRow[];
     if (key?.kind !== 'resource') {
@@ -163,6 +176,9 @@ export function recordsByColumns(
     get lastTimeMs() {
       return keyset.lastTimeMs;
     },
+    get lastRecordId() {
+      return keyset.lastRecordId;
+    },
   };
 }
 
@@ -197,7 +213,7 @@ export function recordsByTerm(
     }
     if (options.sinceMs !== undefined) q = q.where('time', '>=', options.sinceMs);
     if (options.untilMs !== undefined) q = q.where('first_time', '<', options.untilMs);
-    if (options.atOrBeforeMs !== undefined) q = q.where('first_time', '<=', options.atOrBeforeMs);
+    if (options.atOrBefore !== undefined) q = q.where('first_time', '<=', options.atOrBefore.time);
     const after = keyset.after;
     if (after)
       q = q.where((eb) =>
@@ -214,6 +230,8 @@ export function recordsByTerm(
       .execute();
     const last = entries.at(-1);
     keyset.advance(last && { time: Number(last.time), id: last.record_id }, entries.length, limit);
+    // An entry's records are older than or as old as its time, in no order of id.
+    keyset.lastRecordId = '\uffff';
     const ids = new Set<string>();
     for (const entry of entries) for (const id of JSON.parse(entry.records) as string[]) ids.add(id);
     return readRecords(db, [...ids]);
@@ -225,6 +243,9 @@ export function recordsByTerm(
     },
     get lastTimeMs() {
       return keyset.lastTimeMs;
+    },
+    get lastRecordId() {
+      return keyset.lastRecordId;
     },
   };
 }

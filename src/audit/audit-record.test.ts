@@ -53,13 +53,13 @@ function reveal(home: string, keys: string, n: number): AuditEvent[] {
   ];
 }
 
-async function ids(storage: Storage, query: AuditQuery): Promise<string[]> {
+async function ids(storage: Storage, query: AuditQuery, pageSize = 2): Promise<string[]> {
   const out: string[] = [];
   let pageToken: string | undefined;
   do {
     const page = await queryAuditEvents(storage.db, {
       ...query,
-      pageSize: 2,
+      pageSize,
       ...(pageToken ? { pageToken } : {}),
     });
     out.push(...page.items.map((e) => e.id));
@@ -86,8 +86,15 @@ async function recordsAreEvents(storage: Storage, dir: string): Promise<void> {
   assert.equal(stored.length, 6, 'one stored row per request');
 
   const decrypts = requests.map((r) => r[1]!);
+  // Newest first by their record (its time, then its id): a request's events sit together.
+  const recordOf = (event: AuditEvent) => requests.find((r) => r.includes(event))![0]!;
   const newest = (events: AuditEvent[]) =>
-    [...events].sort((a, b) => (a.id < b.id ? 1 : -1)).map((e) => e.id);
+    [...events]
+      .sort((a, b) => {
+        const [ra, rb] = [recordOf(a), recordOf(b)];
+        return rb.timeMs - ra.timeMs || (ra.id < rb.id ? 1 : -1);
+      })
+      .map((e) => e.id);
   // Every filter finds the companions, paged two at a time, newest first.
   assert.deepEqual(await ids(storage, { projectId: keys, action: 'kms.decrypt' }), newest(decrypts));
   assert.deepEqual(
@@ -112,6 +119,14 @@ async function recordsAreEvents(storage: Storage, dir: string): Promise<void> {
   );
   await log.appendRecord(local);
   assert.deepEqual(await ids(storage, { projectId: home, result: 'error' }), [local[1]!.id]);
+  // A page may end inside a record: the next page goes on with its next event.
+  const all = await ids(storage, { projectId: home }, 1);
+  assert.equal(all.length, 8);
+  assert.equal(new Set(all).size, 8);
+  assert.deepEqual(all.slice(all.indexOf(local[0]!.id), all.indexOf(local[0]!.id) + 2), [
+    local[0]!.id,
+    local[1]!.id,
+  ]);
   assert.deepEqual(await ids(storage, { projectId: home, action: 'kms.decrypt' }), [local[1]!.id]);
   assert.deepEqual(
     await ids(storage, { projectId: home, principal: 'user:a@example.com', result: 'error' }),
