@@ -10,6 +10,11 @@ export interface Session {
   readonly who: string;
   /** When the token expires (RFC 3339), when known. */
   readonly expireTime: string | null;
+  /**
+   * Whether this console made the token by signing in (email and password): sign-out ends it on the
+   * server. A pasted token (a service account's, one the CLI uses) is only forgotten.
+   */
+  readonly signedInHere?: boolean;
 }
 
 const storageKey = 'coffer.session';
@@ -27,7 +32,8 @@ function isSession(value: unknown): value is Session {
     typeof v.token === 'string' &&
     v.token.length > 0 &&
     typeof v.who === 'string' &&
-    (v.expireTime === null || typeof v.expireTime === 'string')
+    (v.expireTime === null || typeof v.expireTime === 'string') &&
+    (v.signedInHere === undefined || typeof v.signedInHere === 'boolean')
   );
 }
 

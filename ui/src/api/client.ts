@@ -115,3 +115,18 @@ export async function testPermissions(
   });
   return new Set(answer.permissions);
 }
+
+/**
+ * Signs out: a session this console made by signing in is also ended on the server
+ * (`POST /v2/auth/logout`, sent with the token before it is forgotten; best effort: the tab is
+ * signed out whatever the server answers or if it cannot be reached). A pasted token may be in use
+ * elsewhere (a service account's, the CLI's) and is only forgotten.
+ */
+export function signOutAndRevoke(): void {
+  const session = getSession();
+  if (session?.signedInHere)
+    api('POST', '/v2/auth/logout', { token: session.token }).catch(() => {
+      // Signed out here all the same; the token still expires at its expireTime.
+    });
+  signOut();
+}

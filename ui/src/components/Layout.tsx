@@ -1,6 +1,7 @@
 import { type ReactNode, useState } from 'react';
 import { Link, navigate, usePlace } from '../router.tsx';
-import { type Session, signOut } from '../session.ts';
+import { signOutAndRevoke } from '../api/client.ts';
+import type { Session } from '../session.ts';
 import { applyTheme, currentTheme, type Theme } from '../theme.ts';
 
 function NavLink(props: {
@@ -57,7 +58,7 @@ export function Layout(props: { readonly session: Session; readonly children: Re
         <button
           type="button"
           onClick={() => {
-            signOut();
+            signOutAndRevoke();
             navigate('/signin', { replace: true });
           }}
         >

@@ -33,7 +33,7 @@ export function SignInPage(props: { readonly reason?: string }): ReactNode {
           body: { email: email.trim(), password },
         });
         setPassword('');
-        signIn({ token: answer.token, who: email.trim(), expireTime: answer.expireTime });
+        signIn({ token: answer.token, who: email.trim(), expireTime: answer.expireTime, signedInHere: true });
       } else {
         const pasted = token.trim();
         // Any authenticated call proves the token; listing projects is open to every principal.
