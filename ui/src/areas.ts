@@ -1,7 +1,7 @@
 /**
- * The console's page areas, each a chunk of its own, and which area every route's page is in. No
- * React here: boot.ts (the entry) uses this to start fetching the current page's area before React
- * has arrived; routes.tsx pairs each pattern with what it renders.
+ * The console's page areas, each a chunk of its own, and which area every route's page is in (no
+ * React here, so a test or any module can read the table): main.tsx starts fetching the current
+ * page's area before React's first render; routes.tsx pairs each pattern with what it renders.
  */
 import { match } from './route-match.ts';
 

@@ -1,7 +1,8 @@
 /**
  * Code splitting: each page area (projects, secrets, KMS, IAM, audit; areas.ts) is a chunk of its
  * own, fetched when a route of it is first shown or earlier when preloaded (the current route's area
- * by boot.ts before React has arrived, the first pages of a session while the first page is idle).
+ * by main.tsx before React's first render, the first pages of a session while the sign-in page is
+ * idle).
  */
 import { type ComponentType, lazy, type ReactNode, useState } from 'react';
 

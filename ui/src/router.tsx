@@ -7,7 +7,7 @@ import { Fragment, type MouseEvent, type ReactNode, useSyncExternalStore } from 
 import { base, match, pathBelowBase } from './route-match.ts';
 import { isConsolePath, seg } from './url-safety.ts';
 
-/** The console's base path, and route matching (route-match.ts: React-free, boot.ts uses it too). */
+/** The console's base path, and route matching (route-match.ts, without React). */
 export { base, match } from './route-match.ts';
 
 const listeners = new Set<() => void>();
