@@ -55,6 +55,12 @@ describe('data-key cache (one node, SQLite)', () => {
       for (let i = 0; i < 3; i++) assert.deepEqual([await read('1'), await read()], ['v1', 'v2']);
       assert.equal(unwraps, 0, 'warm reveals unwrap nothing');
       assert.equal(node.app.dataKeys.size, 2);
+      const metrics = await node.server.inject({
+        method: 'GET',
+        url: '/v2/sys/metrics',
+        headers: { authorization: `Bearer ${node.adminToken}` },
+      });
+      assert.match(metrics.body, /^coffer_cache_requests_total\{cache="data_key",result="hit"\} [1-9]/m);
 
       // The key version that wrapped version 1's data key, disabled: refused at once, dropped.
       assert.equal((await api('POST', `${keyPath}/versions/1/disable`)).status, 200);

@@ -4,6 +4,7 @@ import type { AuditSinkRunner } from '../audit/audit-sinks.ts';
 import type { Barrier } from '../barrier/barrier.ts';
 import type { Authorizer } from '../iam/authorizer.ts';
 import type { TokenService } from '../iam/token-service.ts';
+import type { DataKeyCache } from '../secrets/data-key-cache.ts';
 import type { KmsMetadataCache } from '../kms/kms-metadata-cache.ts';
 import type { SecretMetadataCache } from '../secrets/secret-metadata-cache.ts';
 import type { ChangeFeedFollower } from '../storage/change-feed-follower.ts';
@@ -64,6 +65,8 @@ export interface MetricSources {
   readonly changeFollower: ChangeFeedFollower;
   readonly secretCache: SecretMetadataCache;
   readonly kmsCache: KmsMetadataCache;
+  /** Unwrapped data keys (hits: a reveal that skipped the unwrap). */
+  readonly dataKeys: DataKeyCache;
   readonly tokens: TokenService;
   readonly authorizer: Authorizer;
 }
@@ -256,12 +259,17 @@ export class AppMetrics {
     ).register(r);
   }
 
-  #watchCaches({ secretCache, kmsCache, tokens, authorizer }: MetricSources): void {
+  #watchCaches({ secretCache, kmsCache, dataKeys, tokens, authorizer }: MetricSources): void {
     const caches = [
       ['secret_metadata', secretCache],
       ['kms_metadata', kmsCache],
     ] as const;
-    const counted = [...caches, ['token', tokens], ['authorization', authorizer]] as const;
+    const counted = [
+      ...caches,
+      ['data_key', dataKeys],
+      ['token', tokens],
+      ['authorization', authorizer],
+    ] as const;
     new ScrapedFamily(
       'coffer_cache_requests_total',
       'Lookups of the server’s caches (metadata, tokens, authorization) by result (hit: answered from memory; miss: read from storage).',

@@ -339,6 +339,7 @@ export async function createApp(
     changeFollower,
     secretCache: secretMetadata,
     kmsCache,
+    dataKeys,
     tokens,
     authorizer,
   });
