@@ -1,5 +1,4 @@
 import { hash, type KeyObject, verify } from 'node:crypto';
-import { sql } from 'kysely';
 import type { Storage } from '../storage/storage-types.ts';
 import {
   canonicalEvent,
@@ -16,7 +15,8 @@ import {
 } from './audit-chain.ts';
 import { readAuditHead } from './audit-head-file.ts';
 import type { WriterHead } from './audit-log.ts';
-import { storedCompanions, storedTermCount } from './audit-record.ts';
+import { storedCompanions } from './audit-record.ts';
+import { checkStoredTerms, recordTerms, tallyTerms, TermTally } from './audit-terms-check.ts';
 
 /** One thing found wrong, machine-readable. */
 export interface AuditProblem {
@@ -29,7 +29,8 @@ export interface AuditProblem {
    * not hold; `checkpoint_missing`: a checkpoint that a later one (or the head file) names is gone
    * or differs; `chain_missing`: a chain that checkpoints name has no events; `head_unreadable`: the
    * node's head file is not a signed head; `terms_missing`: companions' query keys (`audit_terms`)
-   * were removed, so a query could miss a recorded event (the records themselves verify).
+   * were removed, edited, moved to another record or doubled, so a query could miss a recorded
+   * event (the records themselves verify).
    */
   readonly kind:
     | 'truncated'
@@ -88,8 +89,8 @@ interface ScannedEvent {
   readonly prevHash: string;
   readonly hash: string;
   readonly canonical: string;
-  /** The query keys its companions need in `audit_terms` (0 for a record of one event). */
-  readonly terms: number;
+  /** The query keys its companions need in `audit_terms` (`recordTerms`; empty for one event). */
+  readonly terms: readonly unknown[];
   /** Events in the record: 1 and its companions. */
   readonly events: number;
 }
@@ -105,10 +106,11 @@ async function* eventsInChainOrder(storage: Storage): AsyncGenerator<ScannedEven
     for (const row of storage.iterateRows(base)) {
       const companions = row.pop() as string | null;
       const stored = row.pop() as string;
-      let shape: { terms: number; events: number } = single;
+      let shape: { terms: readonly unknown[]; events: number } = single;
       if (companions !== null) {
         row.push(companions);
         shape = shapeOf({
+          id: row[0],
           project_id: row[9],
           action: row[5],
           principal: row[6],
@@ -156,12 +158,12 @@ async function* eventsInChainOrder(storage: Storage): AsyncGenerator<ScannedEven
   }
 }
 
-const single = { terms: 0, events: 1 } as const;
+const single = { terms: [] as readonly unknown[], events: 1 } as const;
 
 /** A record's events and the term entries its companions need (unreadable text: 1 and 0; its hash tells). */
-function shapeOf(row: ChainedEventRow): { terms: number; events: number } {
+function shapeOf(row: ChainedEventRow): { terms: readonly unknown[]; events: number } {
   try {
-    return { terms: storedTermCount(row), events: 1 + storedCompanions(row).length };
+    return { terms: recordTerms(row), events: 1 + storedCompanions(row).length };
   } catch {
     return single;
   }
@@ -230,7 +232,7 @@ export async function verifyAuditChains(
     }
   }
   let checked = 0;
-  let terms = 0;
+  const terms = new TermTally();
   let chains = 0;
   let currentChain: string | undefined;
   let expectedSeq = 1;
@@ -281,7 +283,7 @@ export async function verifyAuditChains(
         `event ${row.id} differs from the position this node's head file kept`,
       );
     checked += row.events;
-    terms += row.terms;
+    tallyTerms(terms, row.terms);
     expectedSeq = seq + 1;
     prevHash = row.hash;
   }
@@ -347,22 +349,10 @@ export async function verifyAuditChains(
     for (const tail of head.unsignedTails)
       mustReach(tail.chainId, tail.seq, "this node's head file (events left unsigned while sealed)");
   }
-  // The companions' query keys: records written during this scan only add entries, so fewer entries
-  // than the verified records need means some were removed (a companion hidden from queries).
-  if (terms > 0) {
-    // Each entry lists the records of one group commit that have its key.
-    const listed =
-      storage.engine === 'postgres' ? sql`json_array_length(records::json)` : sql`json_array_length(records)`;
-    const stored = await db
-      .selectFrom('audit_terms')
-      .select(sql<number>`coalesce(sum(${listed}), 0)`.as('n'))
-      .executeTakeFirst();
-    if (Number(stored?.n ?? 0) < terms)
-      report(
-        { kind: 'terms_missing' },
-        `companion events' query keys were removed (${terms} needed, ${Number(stored?.n ?? 0)} stored)`,
-      );
-  }
+  // The companions' query keys (audit-terms-check.ts): each verified record's keys listed exactly
+  // once, for it; records written after their chain was scanned are left out on both sides.
+  const termsDiffer = await checkStoredTerms(db, terms, (chainId, seq) => seq <= (reached.get(chainId) ?? 0));
+  if (termsDiffer !== undefined) report({ kind: 'terms_missing' }, termsDiffer);
   const writer = options.writer;
   if (writer && writer.seq > 0) mustReach(writer.chainId, writer.seq, "this node's writer");
   if (writer?.lastCheckpoint) mustExist(checkpointRef(writer.lastCheckpoint), "this node's writer");
