@@ -165,26 +165,6 @@ export function recordEvents(row: ChainedEventRow): AuditEvent[] {
   return events;
 }
 
-/** The number of keys `companionTerms` gives a stored record (verification counts them in `audit_terms`). */
-export function storedTermCount(row: ChainedEventRow): number {
-  const companions = storedCompanions(row);
-  if (companions.length === 0) return 0;
-  const out: unknown[] = [];
-  companionTerms(
-    out,
-    {
-      ...(row.project_id !== null ? { projectId: row.project_id } : {}),
-      action: row.action,
-      principal: row.principal,
-      resource: row.resource,
-    },
-    companions.map((c) => companionEvent(row, c)),
-    0,
-    '',
-  );
-  return out.length / 4;
-}
-
 /**
  * One record's events as delivered: the record's own event with its chain position and hashes for
  * verification (and, for a record of several events, the stored `companions` text its hash covers),
