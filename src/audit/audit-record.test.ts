@@ -1,5 +1,5 @@
 import assert from 'node:assert/strict';
-import { randomUUID } from 'node:crypto';
+import { generateKeyPairSync, randomUUID } from 'node:crypto';
 import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -11,6 +11,7 @@ import { openStorage } from '../storage/open-storage.ts';
 import { stmt, type Storage } from '../storage/storage-types.ts';
 import { AuditLog } from './audit-log.ts';
 import { type AuditQuery, queryAuditEvents } from './audit-query.ts';
+import { pruneAuditEvents } from './audit-retention.ts';
 import { AuditSinkRunner } from './audit-sinks.ts';
 import type { AuditEvent } from './audit-types.ts';
 import { verifyAuditChains } from './audit-verifier.ts';
@@ -196,10 +197,49 @@ async function recordsAreEvents(storage: Storage, dir: string): Promise<void> {
   await set(row.companions);
   assert.equal((await verifyAuditChains(storage, undefined, { writer: log.durableHead() })).valid, true);
   // And a companion hidden from queries (its query keys deleted).
+  const keyRows = await storage.db
+    .selectFrom('audit_terms')
+    .selectAll()
+    .where('project_id', '=', keys)
+    .execute();
   await storage.write([stmt(storage.db.deleteFrom('audit_terms').where('project_id', '=', keys))]);
   result = await verifyAuditChains(storage, undefined, { writer: log.durableHead() });
   assert.equal(result.valid, false);
   assert.equal(result.problems[0]?.kind, 'terms_missing');
+  await storage.write([stmt(storage.db.insertInto('audit_terms').values(keyRows))]);
+  assert.equal((await verifyAuditChains(storage, undefined, { writer: log.durableHead() })).valid, true);
+  await log.close();
+}
+
+/** Retention removes records up to a signed checkpoint with their query keys; the rest verifies. */
+async function retentionTakesTheKeys(storage: Storage): Promise<void> {
+  const { privateKey, publicKey } = generateKeyPairSync('ed25519');
+  const project = randomUUID();
+  // Every group commit is signed: each is a possible prune anchor.
+  const log = new AuditLog(storage, logger, clock, 10_000, { everyEvents: 1, everyMs: 60_000 });
+  log.setSigningKey(privateKey);
+  const older = [reveal(randomUUID(), project, 0), reveal(randomUUID(), project, 1)];
+  for (const events of older) await log.appendRecord(events);
+  const cutoff = Date.now() + 1;
+  await new Promise((resolve) => setTimeout(resolve, 5));
+  const newer = reveal(randomUUID(), project, 2);
+  await log.appendRecord(newer);
+  // The records listed in the project's entries (each record is under four keys there).
+  const listed = async () => {
+    const rows = await storage.db
+      .selectFrom('audit_terms')
+      .select('records')
+      .where('project_id', '=', project)
+      .execute();
+    return [...new Set(rows.flatMap((row) => JSON.parse(row.records) as string[]))].sort();
+  };
+  assert.deepEqual(await listed(), [...older, newer].map((r) => r[0]!.id).sort());
+  const removed = await pruneAuditEvents(storage, log.signCheckpoint.bind(log), cutoff, Date.now());
+  assert.equal(removed, 2);
+  assert.deepEqual(await listed(), [newer[0]!.id]);
+  assert.deepEqual(await ids(storage, { projectId: project, action: 'kms.decrypt' }), [newer[1]!.id]);
+  const result = await verifyAuditChains(storage, publicKey, { writer: log.durableHead() });
+  assert.equal(result.valid, true, result.reason);
   await log.close();
 }
 
@@ -209,6 +249,17 @@ describe('one audit record per request, its events still separate', () => {
     const storage = await openStorage({ dataDir: dir, writeTimeoutMs: 10_000 });
     try {
       await recordsAreEvents(storage, dir);
+    } finally {
+      await storage.close();
+      rmSync(dir, { recursive: true, force: true });
+    }
+  });
+
+  test('sqlite: retention removes records with their query keys', async () => {
+    const dir = mkdtempSync(join(tmpdir(), 'coffer-audit-record-prune-'));
+    const storage = await openStorage({ dataDir: dir, writeTimeoutMs: 10_000 });
+    try {
+      await retentionTakesTheKeys(storage);
     } finally {
       await storage.close();
       rmSync(dir, { recursive: true, force: true });
@@ -230,6 +281,7 @@ describe('one audit record per request, its events still separate', () => {
     const storage = await openStorage({ databaseUrl: database.url, dataDir: dir, writeTimeoutMs: 10_000 });
     try {
       await recordsAreEvents(storage, dir);
+      await retentionTakesTheKeys(storage);
     } finally {
       await storage.close();
       rmSync(dir, { recursive: true, force: true });
