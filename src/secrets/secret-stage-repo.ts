@@ -7,6 +7,13 @@ export class SecretStageRepo {
   readonly #db: Kysely<Database>;
   // A put's writes, compiled once.
   readonly #moveStage: (values: { uid: string; stage: string; version: number }) => WriteStatement;
+  readonly #moveTwoStages: (values: {
+    uid: string;
+    stageA: string;
+    versionA: number;
+    stageB: string;
+    versionB: number;
+  }) => WriteStatement;
   readonly #insertIdempotency: (values: {
     uid: string;
     key: string;
@@ -22,6 +29,17 @@ export class SecretStageRepo {
         .insertInto('sm_stages')
         .values({ secret_uid: p.uid, stage: p.stage, version: p.version })
         .onConflict((oc) => oc.columns(['secret_uid', 'stage']).doUpdateSet({ version: p.version })),
+    );
+    this.#moveTwoStages = statementTemplate(['uid', 'stageA', 'versionA', 'stageB', 'versionB'], (p) =>
+      db
+        .insertInto('sm_stages')
+        .values([
+          { secret_uid: p.uid, stage: p.stageA, version: p.versionA },
+          { secret_uid: p.uid, stage: p.stageB, version: p.versionB },
+        ])
+        .onConflict((oc) =>
+          oc.columns(['secret_uid', 'stage']).doUpdateSet((eb) => ({ version: eb.ref('excluded.version') })),
+        ),
     );
     this.#insertIdempotency = statementTemplate(['uid', 'key', 'version', 'now', 'digest'], (p) =>
       db.insertInto('sm_idempotency').values({
@@ -47,6 +65,25 @@ export class SecretStageRepo {
   /** Puts `stage` on `version` (taking it off any other version). */
   moveStage(secretUid: string, stage: string, version: number): WriteStatement {
     return this.#moveStage({ uid: secretUid, stage, version });
+  }
+
+  /**
+   * Puts two different stages on their versions in one statement (a put's `previous` and `current`:
+   * one statement fewer in its unit); the stages must differ (one row may be upserted once).
+   */
+  moveTwoStages(
+    secretUid: string,
+    a: readonly [string, number],
+    b: readonly [string, number],
+  ): WriteStatement {
+    if (a[0] === b[0]) throw new Error('moveTwoStages: the two stages must differ');
+    return this.#moveTwoStages({
+      uid: secretUid,
+      stageA: a[0],
+      versionA: a[1],
+      stageB: b[0],
+      versionB: b[1],
+    });
   }
 
   /** Takes `stage` off `version` (nothing when it is elsewhere by then: one row per affected stage). */

@@ -420,9 +420,13 @@ export class SecretValueService {
       this.#versionRepo.insertVersion(added, sealed.ciphertext, sealed.wrappedKey),
     ];
     const previous = current.get('current');
-    if (stages.includes('current') && previous !== undefined)
-      statements.push(this.#stageRepo.moveStage(secret.uid, 'previous', previous));
-    for (const stage of stages) statements.push(this.#stageRepo.moveStage(secret.uid, stage, number));
+    const moves: Array<readonly [string, number]> = [];
+    if (stages.includes('current') && previous !== undefined) moves.push(['previous', previous]);
+    for (const stage of stages) moves.push([stage, number]);
+    // The usual put (previous and current move): one statement for both.
+    if (moves.length === 2 && moves[0]![0] !== moves[1]![0])
+      statements.push(this.#stageRepo.moveTwoStages(secret.uid, moves[0]!, moves[1]!));
+    else for (const [stage, at] of moves) statements.push(this.#stageRepo.moveStage(secret.uid, stage, at));
     return { statements, etag: randomBytesPooled(9).toString('base64url'), added };
   }
 }
