@@ -4,10 +4,12 @@ import { Layout } from './components/Layout.tsx';
 import { SignInPage } from './pages/SignInPage.tsx';
 import { NotFoundPage } from './pages/NotFoundPage.tsx';
 import { navigate, Router, usePlace } from './router.tsx';
-import { preload } from './areas.ts';
+import { type Area, areas, preload } from './areas.ts';
 import { whenIdle } from './lazy-page.tsx';
 import { routes } from './routes.tsx';
 import { getSession, lastEndReason, subscribeSession } from './session.ts';
+
+const allAreas = Object.keys(areas) as Area[];
 
 /** The console: the sign-in page while signed out (any 401 signs out), else the routed pages. */
 export function App(): ReactNode {
@@ -16,14 +18,19 @@ export function App(): ReactNode {
 
   // While the sign-in form waits for typing (the browser idle), fetch the pages a session starts
   // with, so the projects and the secrets lists render without waiting on their code. Signed in, the
-  // current page's area was fetched by main.tsx; the others load when first visited.
+  // current page's area was fetched by main.tsx; the other areas follow a few seconds later, when
+  // the browser is idle, so that a first visit to them shows no "Loading the page…" either.
   const signedOut = session === null;
   useEffect(() => {
-    if (signedOut)
+    if (signedOut) {
       whenIdle(() => {
         preload('projects');
         preload('secrets');
       });
+      return undefined;
+    }
+    const timer = setTimeout(() => whenIdle(() => allAreas.forEach(preload)), 3000);
+    return () => clearTimeout(timer);
   }, [signedOut]);
 
   useEffect(() => {

@@ -5,14 +5,25 @@
  */
 import { match } from './route-match.ts';
 
+/** A chunk's loader: fetches it once; `loaded` is its module once it has arrived (by any caller). */
+export interface Loader<T> {
+  (): Promise<T>;
+  readonly loaded: () => T | undefined;
+}
+
 /** Loads a chunk once; a failed load (an old page after a rebuild, the network) may be retried. */
-export function once<T>(load: () => Promise<T>): () => Promise<T> {
+export function once<T>(load: () => Promise<T>): Loader<T> {
   let pending: Promise<T> | undefined;
-  return () =>
-    (pending ??= load().catch((err: unknown) => {
-      pending = undefined;
-      throw err;
-    }));
+  let value: T | undefined;
+  const get = () =>
+    (pending ??= load().then(
+      (module) => (value = module),
+      (err: unknown) => {
+        pending = undefined;
+        throw err;
+      },
+    ));
+  return Object.assign(get, { loaded: () => value });
 }
 
 /** The areas' chunks, each fetched once. */

@@ -5,29 +5,31 @@
  * idle).
  */
 import { type ComponentType, lazy, type ReactNode, useState } from 'react';
+import type { Loader } from './areas.ts';
 
-/** A page of a lazily loaded area: a component that renders it (suspending until it is loaded). */
+/**
+ * A page of a lazily loaded area: a component that renders it, at once when the area has arrived
+ * (preloaded), else suspending until it does. Rendering at once matters: React keeps a fallback it
+ * has shown on screen for at least 300 ms, so a page that suspends even briefly shows late.
+ */
 export function lazyPage<M, P extends object>(
-  load: () => Promise<M>,
+  load: Loader<M>,
   pick: (area: M) => ComponentType<P>,
 ): ComponentType<P> {
-  // Set when the chunk has arrived: a page mounted after that renders at once (no Suspense
-  // fallback for one frame), which is what preloading is for.
-  let loaded: ComponentType<P> | undefined;
-  const get = () =>
+  const Lazy = lazy(() =>
     load().then(
-      (area) => {
-        loaded = pick(area);
-        return { default: loaded };
-      },
+      (area) => ({ default: pick(area) }),
       (err: unknown) => {
         throw new ChunkLoadError(err);
       },
-    );
-  const Lazy = lazy(get);
+    ),
+  );
   function LazyPage(props: P): ReactNode {
     // Chosen once per mount: switching from Lazy to the loaded component later would remount the page.
-    const [Component] = useState<ComponentType<P>>(() => loaded ?? Lazy);
+    const [Component] = useState<ComponentType<P>>(() => {
+      const area = load.loaded();
+      return area === undefined ? Lazy : pick(area);
+    });
     return <Component {...props} />;
   }
   return LazyPage;

@@ -1,4 +1,4 @@
-import { type ReactNode, Suspense, useState } from 'react';
+import { type ReactNode, Suspense, useEffect, useState } from 'react';
 import type { KeyVersionView, KeyView } from '../../../../src/core/api/kms-schemas.ts';
 import { api, get, type Page as ApiPage } from '../../api/client.ts';
 import { useLoad } from '../../api/use-load.ts';
@@ -17,11 +17,10 @@ import { KeyLifecycleDialog, type GuardedAction } from './KeyLifecycleDialog.tsx
 import { type KeyPlace, keyApi, keyRingPage, period, when } from './kms-paths.ts';
 import { KeyStateBadge } from './KeyStateBadge.tsx';
 
-// The playground is a chunk of its own: fetched when an active key's page is first shown.
-const CryptoPlayground = lazyPage(
-  once(() => import('./CryptoPlayground.tsx')),
-  (m) => m.CryptoPlayground,
-);
+// The playground is a chunk of its own, fetched when a key's page mounts (while the key itself
+// loads), so that an active key's page rarely waits for it.
+const playground = once(() => import('./CryptoPlayground.tsx'));
+const CryptoPlayground = lazyPage(playground, (m) => m.CryptoPlayground);
 
 const keyPermissions = [
   'kms.keys.rotate',
@@ -50,6 +49,11 @@ export function KeyPage(props: KeyPlace): ReactNode {
   const [guarded, setGuarded] = useState<GuardedAction | null>(null);
   const [simple, setSimple] = useState<'rotate' | 'enable' | 'cancel-deletion' | null>(null);
   const [versionsGeneration, setVersionsGeneration] = useState(0);
+  useEffect(() => {
+    playground().catch(() => {
+      // Rendering the playground loads it again and shows the failure.
+    });
+  }, []);
   const k = key.data;
   const label = k ? (k.slug ?? k.displayName) || k.id : props.keyId;
   const changed = () => {
