@@ -1,16 +1,19 @@
 import type { ServiceAccount } from '../iam/iam-repo.ts';
-import type { CacheInvalidation, Invalidation } from '../storage/cache-invalidation.ts';
-import { covers, FillGuard } from './metadata-fill-guard.ts';
-import { NameMisses } from './name-misses.ts';
+import type { CacheInvalidation } from '../storage/cache-invalidation.ts';
+import { FillGuard } from './metadata-fill-guard.ts';
 import { sealedBytes, unpooled } from './cached-sealed-version.ts';
-import type { SealedVersion } from './secret-version-repo.ts';
 import {
-  type Instance,
-  instanceName,
-  type Secret,
-  type SecretsLocation,
-  secretName,
-} from './secret-types.ts';
+  type Entry,
+  instanceBytes,
+  instanceKey,
+  locationName,
+  MetadataEntries,
+  secretBytes,
+  type SecretEntry,
+  secretKey,
+} from './metadata-cache-entries.ts';
+import type { SealedVersion } from './secret-version-repo.ts';
+import type { Instance, Secret, SecretsLocation } from './secret-types.ts';
 
 /** The bounds of the cache (config `metadataCache`): 0 entries turns it off. */
 export interface MetadataCacheBounds {
@@ -20,59 +23,6 @@ export interface MetadataCacheBounds {
 
 /** Sealed versions kept per secret (the ones read last); older ones are read from storage again. */
 export const maxVersionsPerSecret = 4;
-
-/** What every entry has: its key, the index it lives under, its estimated size. */
-interface EntryBase {
-  readonly key: string;
-  /** Instance entries: the instance resource; secrets: their instance's; names: the location
-   * (`projects/{p}/regions/{r}`); service accounts: `projects/{p}/service-accounts/{email}`. */
-  readonly owner: string;
-  bytes: number;
-  /** Read since it was last passed over for eviction (the clock's second chance). */
-  used?: boolean;
-}
-
-interface InstanceEntry extends EntryBase {
-  readonly kind: 'instance';
-  readonly instance: Instance;
-}
-
-interface SecretEntry extends EntryBase {
-  readonly kind: 'secret';
-  readonly secret: Secret;
-  stages?: Map<string, number>;
-  /** The newest enabled version; null when none is. */
-  latest?: number | null;
-  versions?: Map<number, SealedVersion>;
-}
-
-/** A name that resolved to one instance (names that resolve to none are kept apart: `#misses`). */
-interface NameEntry extends EntryBase {
-  readonly kind: 'name';
-  readonly id: string;
-}
-
-/** Keyed `account\0{email}`: looked up by email. */
-interface AccountEntry extends EntryBase {
-  readonly kind: 'account';
-  readonly account: ServiceAccount;
-}
-
-type Entry = InstanceEntry | SecretEntry | NameEntry | AccountEntry;
-
-const locationName = (l: SecretsLocation) => `projects/${l.projectId}/regions/${l.regionId}`;
-const instanceKey = (l: SecretsLocation, id: string) =>
-  instanceName({ projectId: l.projectId, regionId: l.regionId, instanceId: id });
-const secretKey = secretName;
-
-/** Slashes in an instance's resource name (`projects/p/regions/r/instances/i`). */
-const instanceDepth = 5;
-
-function slashes(resource: string): number {
-  let n = 0;
-  for (let i = resource.indexOf('/'); i !== -1; i = resource.indexOf('/', i + 1)) n++;
-  return n;
-}
 
 /**
  * Secrets Manager's metadata cache (docs/decisions/0007-metadata-cache.md): instances, secrets with
@@ -85,19 +35,10 @@ export class SecretMetadataCache {
   readonly #guard: FillGuard;
   readonly #maxEntries: number;
   readonly #maxBytes: number;
-  /** Every entry by key, least recently used first. */
-  readonly #entries = new Map<string, Entry>();
-  /** Instance resource → keys of its instance and secret entries. */
-  readonly #byInstance = new Map<string, Set<string>>();
-  /** Location → keys of its name entries. */
-  readonly #byLocation = new Map<string, Set<string>>();
-  /** Service account resource → the key of its entry. */
-  readonly #byAccount = new Map<string, Set<string>>();
+  /** The entries, their indexes and eviction, and the names that matched no instance. */
+  readonly #entries: MetadataEntries;
   /** A cached secret's entry, found without building its resource name (the hot path's parts). */
   readonly #entryOf = new WeakMap<Secret, SecretEntry>();
-  #bytes = 0;
-  /** Names that match no instance, apart from the LRU (a stranger's junk names evict only junk). */
-  readonly #misses: NameMisses;
   /** Lookups answered from the cache, and lookups that went to storage (metrics). */
   readonly counts = { hits: 0, misses: 0 };
 
@@ -105,11 +46,11 @@ export class SecretMetadataCache {
     this.#guard = new FillGuard(invalidation);
     this.#maxEntries = bounds.maxEntries;
     this.#maxBytes = bounds.maxBytes;
-    this.#misses = new NameMisses(bounds.maxEntries);
+    this.#entries = new MetadataEntries(bounds.maxEntries, bounds.maxBytes);
     if (this.enabled)
       invalidation.subscribe((what) => {
         this.#guard.invalidated(what);
-        this.#drop(what);
+        this.#entries.drop(what);
       });
   }
 
@@ -120,7 +61,7 @@ export class SecretMetadataCache {
 
   /** Entries and approximate bytes held (tests, metrics). */
   get size(): { entries: number; bytes: number } {
-    return { entries: this.#entries.size, bytes: this.#bytes };
+    return this.#entries.size;
   }
 
   /** An instance: cached, else `load` (its result cached); `fresh` reads storage in any case. */
@@ -139,7 +80,7 @@ export class SecretMetadataCache {
     const generation = this.#guard.start();
     const instance = await load();
     if (instance && this.#guard.keeps(generation, key)) {
-      this.#add({ kind: 'instance', key, owner: key, bytes: instanceBytes(instance), instance });
+      this.#entries.add({ kind: 'instance', key, owner: key, bytes: instanceBytes(instance), instance });
     }
     return instance;
   }
@@ -155,13 +96,13 @@ export class SecretMetadataCache {
     const key = `${owner}\u0000${name}`;
     const hit = this.#hit(key);
     if (hit?.kind === 'name') return hit.id;
-    if (this.#misses.has(key)) return undefined;
+    if (this.#entries.misses.has(key)) return undefined;
     const generation = this.#guard.start();
     const id = await load();
     // What a name resolves to depends on every instance of the location: nothing may have moved.
     if (!this.#guard.keeps(generation)) return id;
-    if (id !== undefined) this.#add({ kind: 'name', key, owner, bytes: 200 + 2 * key.length, id });
-    else this.#misses.add(key, owner);
+    if (id !== undefined) this.#entries.add({ kind: 'name', key, owner, bytes: 200 + 2 * key.length, id });
+    else this.#entries.misses.add(key, owner);
     return id;
   }
 
@@ -181,7 +122,7 @@ export class SecretMetadataCache {
     const account = await load();
     const owner = account && `projects/${account.projectId}/service-accounts/${email}`;
     if (account && owner && this.#guard.keeps(generation, owner)) {
-      this.#add({ kind: 'account', key, owner, bytes: 300 + 4 * key.length, account });
+      this.#entries.add({ kind: 'account', key, owner, bytes: 300 + 4 * key.length, account });
     }
     return account;
   }
@@ -204,7 +145,7 @@ export class SecretMetadataCache {
     if (secret && this.#guard.keeps(generation, key)) {
       const owner = instanceKey(instance, instance.id);
       const entry: SecretEntry = { kind: 'secret', key, owner, bytes: secretBytes(secret), secret };
-      this.#add(entry);
+      this.#entries.add(entry);
       this.#entryOf.set(secret, entry);
     }
     return secret;
@@ -320,7 +261,7 @@ export class SecretMetadataCache {
       latest: added.version,
       versions,
     };
-    this.#add(entry);
+    this.#entries.add(entry);
     this.#entryOf.set(after, entry);
   }
 
@@ -341,10 +282,7 @@ export class SecretMetadataCache {
     const value = await load();
     const entry = this.#secretEntry(secret);
     if (entry === undefined || !this.#guard.keeps(generation, entry.key)) return value;
-    const added = store(entry, value);
-    entry.bytes += added;
-    this.#bytes += added;
-    this.#evict(entry.key);
+    this.#entries.grow(entry, store(entry, value));
     return value;
   }
 
@@ -358,112 +296,4 @@ export class SecretMetadataCache {
     } else this.counts.misses++;
     return entry;
   }
-
-  /** Moves an entry to the end of the eviction order. */
-  #requeue(entry: Entry): void {
-    entry.used = false;
-    this.#entries.delete(entry.key);
-    this.#entries.set(entry.key, entry);
-  }
-
-  #add(entry: Entry): void {
-    const old = this.#entries.get(entry.key);
-    if (old) this.#remove(old);
-    this.#entries.set(entry.key, entry);
-    this.#bytes += entry.bytes;
-    const index = this.#indexOf(entry);
-    let keys = index.get(entry.owner);
-    if (!keys) index.set(entry.owner, (keys = new Set()));
-    keys.add(entry.key);
-    this.#evict(entry.key);
-  }
-
-  /**
-   * Drops entries while over a bound, oldest first, sparing once those read since they were last
-   * passed over (a clock: close to least recently used); `keep` goes last, only if alone too big.
-   */
-  #evict(keep: string): void {
-    while (this.#entries.size > this.#maxEntries || this.#bytes > this.#maxBytes) {
-      const oldest = this.#entries.values().next().value;
-      if (oldest === undefined) return;
-      if ((oldest.used === true || oldest.key === keep) && this.#entries.size > 1) {
-        this.#requeue(oldest);
-        continue;
-      }
-      this.#remove(oldest);
-    }
-  }
-
-  #remove(entry: Entry): void {
-    if (this.#entries.get(entry.key) !== entry) return;
-    this.#entries.delete(entry.key);
-    this.#bytes -= entry.bytes;
-    const index = this.#indexOf(entry);
-    const keys = index.get(entry.owner);
-    keys?.delete(entry.key);
-    if (keys?.size === 0) index.delete(entry.owner);
-  }
-
-  #indexOf(entry: Entry): Map<string, Set<string>> {
-    return entry.kind === 'name'
-      ? this.#byLocation
-      : entry.kind === 'account'
-        ? this.#byAccount
-        : this.#byInstance;
-  }
-
-  #removeAll(index: Map<string, Set<string>>, owner: string): void {
-    const keys = index.get(owner);
-    if (!keys) return;
-    for (const key of [...keys]) {
-      const entry = this.#entries.get(key);
-      if (entry) this.#remove(entry);
-    }
-    index.delete(owner);
-  }
-
-  /** Applies an invalidation (see CacheInvalidation): a resource drops itself and what lies under it. */
-  #drop(what: Invalidation): void {
-    if (what === 'all') {
-      this.#entries.clear();
-      this.#byInstance.clear();
-      this.#byLocation.clear();
-      this.#byAccount.clear();
-      this.#bytes = 0;
-      this.#misses.clear();
-      return;
-    }
-    for (const resource of what) {
-      const entry = this.#entries.get(resource);
-      if (entry) this.#remove(entry);
-      const depth = slashes(resource);
-      // A service account (`projects/p/service-accounts/e`): itself, or its project.
-      this.#removeAll(this.#byAccount, resource);
-      if (depth < 3 && this.#byAccount.size > 0)
-        for (const owner of [...this.#byAccount.keys()])
-          if (covers(resource, owner)) this.#removeAll(this.#byAccount, owner);
-      if (depth > instanceDepth) continue; // a secret (or below): itself only
-      if (depth === instanceDepth) this.#removeAll(this.#byInstance, resource);
-      else
-        for (const owner of [...this.#byInstance.keys()])
-          if (covers(resource, owner)) this.#removeAll(this.#byInstance, owner);
-      // An instance created, renamed or deleted changes what names resolve to in its location.
-      for (const location of [...this.#byLocation.keys()])
-        if (covers(location, resource) || covers(resource, location))
-          this.#removeAll(this.#byLocation, location);
-      this.#misses.drop(resource);
-    }
-  }
-}
-
-function instanceBytes(instance: Instance): number {
-  return 400 + 2 * (instance.name.length + instance.id.length + instance.projectId.length) + 300;
-}
-
-function secretBytes(secret: Secret): number {
-  let bytes = 600 + 2 * (secret.path.length + secret.uid.length + secret.etag.length);
-  if (secret.rotator) bytes += 2 * secret.rotator.length;
-  for (const labels of [secret.labels, secret.annotations])
-    for (const [k, v] of Object.entries(labels)) bytes += 64 + 2 * (k.length + v.length);
-  return bytes;
 }
