@@ -20,6 +20,7 @@ import type { SealedVersion, SecretVersionRepo } from './secret-version-repo.ts'
 import type { SecretsRepo } from './secrets-repo.ts';
 import type { ValueCrypto, Wrapping } from './value-crypto.ts';
 import { type SharedKeyChecks, ValueKeyUse } from './value-key-use.ts';
+import { requireLive, ValueReveal } from './value-reveal.ts';
 
 export type { RevealedValue, ValueInput } from './value-fns.ts';
 
@@ -36,13 +37,13 @@ export class SecretValueService {
   readonly #stageRepo: SecretStageRepo;
   readonly #secrets: SecretService;
   readonly #instances: InstanceService;
-  readonly #kms: KmsService;
   readonly #crypto: ValueCrypto;
   readonly #clock: Clock;
   readonly #idempotency: IdempotencyKeys;
   readonly #keyUse: ValueKeyUse;
   readonly #cache: SecretMetadataCache;
   readonly #invalidation: CacheInvalidation;
+  readonly #revealer: ValueReveal;
 
   constructor(deps: {
     storage: Storage;
@@ -65,11 +66,11 @@ export class SecretValueService {
     this.#stageRepo = deps.stageRepo;
     this.#secrets = deps.secrets;
     this.#instances = deps.instances;
-    this.#kms = deps.kms;
     this.#crypto = deps.crypto;
     this.#clock = deps.clock;
     this.#idempotency = new IdempotencyKeys(deps.stageRepo, deps.crypto);
     this.#keyUse = new ValueKeyUse(deps.instances, deps.clock);
+    this.#revealer = new ValueReveal({ ...deps, keyUse: this.#keyUse });
   }
 
   /**
@@ -122,7 +123,7 @@ export class SecretValueService {
     caller: Caller,
   ): Promise<RevealedValue> {
     const { instance, secret } = await this.#secrets.get(location, instanceId, path);
-    return this.#reveal(instance, secret, version, stage, caller);
+    return this.#revealer.reveal(instance, secret, version, stage, caller);
   }
 
   /**
@@ -153,7 +154,7 @@ export class SecretValueService {
       const generation = this.#cache.startWrite();
       // The first attempt reads the metadata cache; a retry (or a stale expectation) reads storage.
       const { instance, secret } = await this.#secrets.get(location, instanceId, path, attempt > 0);
-      this.#requireLive(secret);
+      requireLive(secret);
       if (idempotencyKey !== undefined && digest !== undefined) {
         const earlier = await this.#idempotency.replay(secret.uid, idempotencyKey, digest);
         if (earlier !== undefined) return { version: earlier };
@@ -304,92 +305,13 @@ export class SecretValueService {
     shared?: SharedKeyChecks,
     stage?: string,
   ): Promise<RevealedValue> {
-    return this.#reveal(instance, secret, undefined, stage, caller, shared);
+    return this.#revealer.reveal(instance, secret, undefined, stage, caller, shared);
   }
 
   /** A version's value, even disabled (a rotation's pending version, disabled until it finishes). */
   async revealVersion(secret: Secret, version: number, caller: Caller): Promise<RevealedValue> {
     const instance = await this.#instances.get(secret, secret.instanceId);
-    return this.#reveal(instance, secret, String(version), undefined, caller, undefined, true);
-  }
-
-  async #reveal(
-    instance: Instance,
-    secret: Secret,
-    version: string | undefined,
-    stage: string | undefined,
-    caller: Caller,
-    shared?: SharedKeyChecks,
-    evenDisabled = false,
-  ): Promise<RevealedValue> {
-    this.#requireLive(secret);
-    const stages = await this.#cache.stages(secret, () => this.#stageRepo.stages(secret.uid));
-    let number: number | undefined;
-    const byNumber = version !== undefined && version !== 'latest';
-    if (byNumber) {
-      if (!/^[1-9]\d{0,9}$/.test(version))
-        throw errors.invalid('version must be "latest" or a version number.');
-      number = Number(version);
-    }
-    if (stage !== undefined) {
-      const staged = stages.get(stage);
-      if (staged === undefined) throw errors.notFound(`Stage ${stage}`);
-      if (number !== undefined && number !== staged)
-        throw errors.invalid(`Stage ${stage} is on version ${staged}, not ${number}.`);
-      if (version === 'latest' && staged !== (await this.#latestEnabled(secret))) {
-        throw errors.invalid(`Stage ${stage} is not on the latest version.`);
-      }
-      number = staged;
-    }
-    if (number === undefined) {
-      number = await this.#latestEnabled(secret);
-      if (number === undefined) throw errors.notFound(`An enabled version of ${secret.path}`);
-    }
-    const at = number;
-    const found = await this.#cache.version(secret, at, instance.kmsKeyUid, () =>
-      this.#versionRepo.findSealedVersion(secret.uid, at),
-    );
-    if (!found) throw errors.notFound(`Version ${number}`);
-    const readable = found.state === 'enabled' || (evenDisabled && found.state === 'disabled');
-    if (!readable || !found.ciphertext || !found.wrappedKey) {
-      throw new CofferError('failed_precondition', `Version ${number} is ${found.state}.`);
-    }
-    const key = found.wrapKeyUid ? await this.#kms.findKeyByUid(found.wrapKeyUid) : undefined;
-    // The bound key is usually the one that wrapped the version: one lookup for both.
-    const current =
-      key !== undefined && key.uid === (secret.kmsKeyUid || instance.kmsKeyUid)
-        ? key
-        : await this.#secrets.keyOf(instance, secret);
-    await this.#keyUse.requireGate(instance, key ?? current, shared);
-    if (current && current.uid !== key?.uid && current.state !== 'active') {
-      throw new CofferError('key_not_active', `The bound key is ${current.state}.`);
-    }
-    // The gate of `key ?? current` was checked just above.
-    await this.#keyUse.wrapping(instance, secret, key, caller, 'kms.decrypt', shared, true);
-    const dataKey = await this.#crypto.dataKeyOf(
-      secret.uid,
-      secretName(secret),
-      number,
-      found.wrappedKey,
-      key,
-    );
-    this.#keyUse.succeeded(caller, key, dataKey.kmsKeyVersion);
-    const plaintext = this.#crypto.openWith(secret.uid, number, found.ciphertext, dataKey);
-    return {
-      ...(found.binary ? { binaryValue: plaintext } : { value: plaintext.toString('utf8') }),
-      version: number,
-      stages: stagesOf(stages, number),
-      createTimeMs: found.createTimeMs,
-    };
-  }
-
-  #latestEnabled(secret: Secret): Promise<number | undefined> {
-    return this.#cache.latestEnabled(secret, () => this.#versionRepo.latestEnabled(secret.uid));
-  }
-
-  #requireLive(secret: Secret): void {
-    if (secret.deleteTimeMs !== null)
-      throw new CofferError('failed_precondition', 'The secret is pending deletion; restore it first.');
+    return this.#revealer.reveal(instance, secret, String(version), undefined, caller, undefined, true);
   }
 
   async #versionStatements(
