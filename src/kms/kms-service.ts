@@ -3,10 +3,11 @@ import type { Clock } from '../core/clock.ts';
 import { CofferError, errors } from '../core/errors.ts';
 import { isUuid, newUuid } from '../core/ids.ts';
 import { clampPageSize, decodePageToken, type Page, toPage } from '../core/pagination.ts';
-import { generateMaterial } from '../crypto/kms-algorithms.ts';
 import type { ProjectService } from '../projects/project-service.ts';
 import { type Storage, WriteRejected } from '../storage/storage-types.ts';
 import type { KeyMaterialStore } from './key-material-store.ts';
+import { KeyRotation } from './key-rotation.ts';
+import { runKmsDueJobs } from './kms-due-jobs.ts';
 import type { KmsMetadataCache } from './kms-metadata-cache.ts';
 import {
   KeyVersionLifecycle,
@@ -34,10 +35,10 @@ import { keyResourceName } from './kms-types.ts';
 export class KmsService {
   readonly #storage: Storage;
   readonly #repo: KmsRepo;
-  readonly #materials: KeyMaterialStore;
   readonly #projects: ProjectService;
   readonly #clock: Clock;
   readonly #versions: KeyVersionLifecycle;
+  readonly #rotation: KeyRotation;
   readonly #cache: KmsMetadataCache;
   #dependents: DependentsCounter = async () => 0;
 
@@ -52,10 +53,10 @@ export class KmsService {
     this.#storage = storage;
     this.#cache = cache;
     this.#repo = repo;
-    this.#materials = materials;
     this.#projects = projects;
     this.#clock = clock;
     this.#versions = new KeyVersionLifecycle(storage, repo, clock);
+    this.#rotation = new KeyRotation(storage, repo, materials);
   }
 
   /** Installs the dependents counter (Secrets Manager does, once it exists). */
@@ -133,7 +134,7 @@ export class KmsService {
       createTimeMs: now,
       updateTimeMs: now,
     };
-    const version = await this.#newVersion(key, 1, now);
+    const version = await this.#rotation.newVersion(key, 1, now);
     try {
       await this.#storage.write([
         this.#repo.insertKey(key),
@@ -212,7 +213,7 @@ export class KmsService {
       const key = await this.#currentKey(location, keyRingId, keyId);
       nextKeyState(key.state, 'rotate');
       try {
-        return await this.#rotate(key, this.#clock.nowMs());
+        return await this.#rotation.rotate(key, this.#clock.nowMs());
       } catch (err) {
         if (!(err instanceof WriteRejected) || attempt >= 4) throw mapConcurrent(err);
       }
@@ -316,69 +317,16 @@ export class KmsService {
    * Background work, safe on every node at once: rotations that are due and deletions whose window
    * has ended. Each change is a compare-and-set on the key row, so exactly one node applies it.
    */
-  async runDueJobs(record: ChangeRecorder<KmsJobEvent>): Promise<KmsJobEvent[]> {
-    const now = this.#clock.nowMs();
-    const events: KmsJobEvent[] = [];
-    const run = async (event: KmsJobEvent, change: () => Promise<void>) => {
-      try {
-        await record(event, change);
-        events.push(event);
-      } catch (err) {
-        // Another node made this change first (compare-and-set): nothing was written here.
-        if (!(err instanceof WriteRejected)) throw err;
-      }
-    };
-    for (const key of await this.#repo.keysDue('rotation', now, 100)) {
-      await run({ action: 'kms.keys.rotate', key, version: key.primaryVersion + 1 }, async () => {
-        await this.#rotate(key, now);
-      });
-    }
-    await this.#versions.runDue(async (key, version, change) => {
-      await run({ action: 'kms.key_versions.destroy', key, version }, change);
-    });
-    for (const key of await this.#repo.keysDue('destruction', now, 100)) {
-      await run({ action: 'kms.keys.destroy', key }, async () => {
-        await this.#storage.write([
-          this.#repo.updateKey(key, { state: 'destroyed', updateTimeMs: now }),
-          this.#repo.destroyAllVersions(key.uid, now),
-          keyChange(this.#storage.db, 'key.destroyed', key, now),
-        ]);
-      });
-    }
-    return events;
-  }
-
-  async #rotate(key: CryptoKey, now: number): Promise<CryptoKey> {
-    const number = key.primaryVersion + 1;
-    const version = await this.#newVersion(key, number, now);
-    const changes: KeyChanges = {
-      primaryVersion: number,
-      updateTimeMs: now,
-      ...(key.rotationPeriodSeconds ? { nextRotationTimeMs: now + key.rotationPeriodSeconds * 1000 } : {}),
-    };
-    await this.#storage.write([
-      this.#repo.updateKey(key, changes),
-      version,
-      keyChange(this.#storage.db, 'key.rotated', key, now, number),
-    ]);
-    return { ...key, ...changes } as CryptoKey;
-  }
-
-  async #newVersion(key: CryptoKey, number: number, now: number) {
-    const generated = await generateMaterial(key.algorithm);
-    const sealed = this.#materials.seal(key.uid, number, generated.material);
-    generated.material.fill(0);
-    return this.#repo.insertVersion(
+  runDueJobs(record: ChangeRecorder<KmsJobEvent>): Promise<KmsJobEvent[]> {
+    return runKmsDueJobs(
       {
-        keyUid: key.uid,
-        version: number,
-        state: 'enabled',
-        hasMaterial: true,
-        publicKeyPem: generated.publicKeyPem ?? null,
-        createTimeMs: now,
-        destroyTimeMs: null,
+        storage: this.#storage,
+        repo: this.#repo,
+        clock: this.#clock,
+        versions: this.#versions,
+        rotation: this.#rotation,
       },
-      sealed,
+      record,
     );
   }
 
