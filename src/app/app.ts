@@ -20,29 +20,7 @@ import { AccessKeyRepo } from '../iam/access-key-repo.ts';
 import { AccessKeyService } from '../iam/access-key-service.ts';
 import { ServiceAccountKeyRepo } from '../iam/service-account-key-repo.ts';
 import { ServiceAccountKeyService } from '../iam/service-account-key-service.ts';
-import { KeyMaterialStore } from '../kms/key-material-store.ts';
-import { KmsAliasService } from '../kms/kms-alias-service.ts';
-import { KmsCryptoService } from '../kms/kms-crypto-service.ts';
-import { KmsExtrasRepo } from '../kms/kms-extras-repo.ts';
-import { KmsGrantRepo } from '../kms/kms-grant-repo.ts';
-import { KmsGrantService } from '../kms/kms-grant-service.ts';
-import { KmsKeyExtrasService } from '../kms/kms-key-extras-service.ts';
-import { KmsMetadataCache } from '../kms/kms-metadata-cache.ts';
-import { KmsRepo } from '../kms/kms-repo.ts';
-import { KmsService } from '../kms/kms-service.ts';
 import { ProjectService } from '../projects/project-service.ts';
-import { InstanceRepo } from '../secrets/instance-repo.ts';
-import { InstanceService } from '../secrets/instance-service.ts';
-import { KeyDependents } from '../secrets/key-dependents.ts';
-import { SecretMetadataCache } from '../secrets/secret-metadata-cache.ts';
-import { SecretService } from '../secrets/secret-service.ts';
-import { SecretValueService } from '../secrets/secret-value-service.ts';
-import { SecretAttributeService } from '../secrets/secret-attribute-service.ts';
-import { SecretStageRepo } from '../secrets/secret-stage-repo.ts';
-import { SecretVersionRepo } from '../secrets/secret-version-repo.ts';
-import { SecretsRepo } from '../secrets/secrets-repo.ts';
-import { ValueCrypto } from '../secrets/value-crypto.ts';
-import { DataKeyCache } from '../secrets/data-key-cache.ts';
 import { RotationRepo } from '../rotation/rotation-repo.ts';
 import { RotationService } from '../rotation/rotation-service.ts';
 import {
@@ -60,8 +38,9 @@ import { BackgroundJobs } from './background-jobs.ts';
 import { ChangeFeedService } from './change-feed-service.ts';
 import { createDatabaseServices } from './database-wiring.ts';
 import { createLeaseServices } from './lease-wiring.ts';
-import { initializeShamir, loadSealRecord } from './initialize.ts';
-import { openFileSeal, startBarrier } from './start-seal.ts';
+import { startBarrier } from './start-seal.ts';
+import { createKmsSecretsServices } from './kms-secrets-wiring.ts';
+import { sealControls } from './seal-controls.ts';
 import { version } from './version.ts';
 
 import type { App } from './app-types.ts';
@@ -224,77 +203,35 @@ export async function createApp(
     audit.setSigningKey(await loadAuditSigningKey(storage, barrier, clock.nowMs()));
   };
   if (!barrier.sealed) await onUnsealed();
-  const kmsRepo = new KmsRepo(storage.db);
-  const materials = new KeyMaterialStore(barrier, kmsRepo);
-  const kmsCache = new KmsMetadataCache(cacheInvalidation, config.metadataCache);
-  const kms = new KmsService(changes, kmsRepo, materials, projects, clock, kmsCache);
-  const kmsCrypto = new KmsCryptoService(kms, kmsRepo, materials, kmsCache);
-  const kmsExtrasRepo = new KmsExtrasRepo(storage.db);
-  const kmsKeyExtras = new KmsKeyExtrasService(changes, kmsExtrasRepo, kms, kmsRepo, kmsCache, clock);
-  const kmsAliases = new KmsAliasService(changes, kmsExtrasRepo, kms, kmsKeyExtras, clock);
-  const kmsGrants = new KmsGrantService(changes, new KmsGrantRepo(storage.db), clock);
-  const instanceRepo = new InstanceRepo(storage.db);
-  const secretsRepo = new SecretsRepo(storage.db);
-  const secretVersionRepo = new SecretVersionRepo(storage.db);
-  const secretStageRepo = new SecretStageRepo(storage.db);
-  const dataKeys = new DataKeyCache(cacheInvalidation, {
-    maxEntries: config.dataKeyCache.maxEntries,
-    ttlMs: config.dataKeyCache.ttlSeconds * 1000,
-  });
-  const valueCrypto = new ValueCrypto(barrier, kmsCrypto, dataKeys);
-  const secretMetadata = new SecretMetadataCache(cacheInvalidation, config.metadataCache);
-  const instances = new InstanceService({
-    storage: changes,
-    repo: instanceRepo,
-    versionRepo: secretVersionRepo,
+  const {
     kms,
+    kmsCrypto,
+    kmsKeyExtras,
+    kmsAliases,
+    kmsGrants,
+    kmsCache,
+    dataKeys,
+    secretMetadata,
+    secretsRepo,
+    secretStageRepo,
+    instances,
+    secrets,
+    secretValues,
+    secretAttributes,
+    keyDependents,
+  } = createKmsSecretsServices({
+    storage: changes,
+    db: storage.db,
+    barrier,
+    invalidation: cacheInvalidation,
+    config,
     projects,
     authorizer,
     iamRepo,
-    crypto: valueCrypto,
     audit,
     clock,
     logger,
-    cache: secretMetadata,
   });
-  const secrets = new SecretService({
-    storage: changes,
-    repo: secretsRepo,
-    instanceRepo,
-    instances,
-    kms,
-    authorizer,
-    iamRepo,
-    clock,
-    cache: secretMetadata,
-  });
-  const secretValues = new SecretValueService({
-    storage: changes,
-    invalidation: cacheInvalidation,
-    repo: secretsRepo,
-    versionRepo: secretVersionRepo,
-    stageRepo: secretStageRepo,
-    secrets,
-    instances,
-    kms,
-    crypto: valueCrypto,
-    clock,
-    cache: secretMetadata,
-  });
-  const secretAttributes = new SecretAttributeService({
-    storage: changes,
-    repo: secretsRepo,
-    stageRepo: secretStageRepo,
-    versionRepo: secretVersionRepo,
-    secrets,
-    crypto: valueCrypto,
-    clock,
-  });
-  kms.setDependentsCounter(async (key) => {
-    const found = await secrets.dependents(key);
-    return found.secrets.length + found.instances.length;
-  });
-  const keyDependents = new KeyDependents(storage.db);
   const databaseServices = createDatabaseServices({
     storage: changes,
     instances,
@@ -317,7 +254,6 @@ export async function createApp(
     logger,
     observer: metrics.rotations,
   });
-  kms.setVersionDependentsFinder((key, version, canSee) => keyDependents.ofKeyVersion(key, version, canSee));
   const jobs = new BackgroundJobs({
     barrier,
     kms,
@@ -399,55 +335,8 @@ export async function createApp(
     leases: leaseServices.leases,
     rotation,
     metrics,
-    async seal() {
-      try {
-        // Signed before the key goes: otherwise the last events would stay unsigned, cuttable unseen.
-        // Bounded by the audit timeout; the keys go whatever it does (sealing is never refused).
-        await audit.signHead();
-      } finally {
-        audit.setSigningKey(undefined);
-        barrier.seal();
-        // Drops every cached key, version and KeyObject (kms-metadata-cache.ts).
-        cacheInvalidation.invalidate('all');
-      }
-    },
+    ...sealControls({ config, storage, barrier, audit, cacheInvalidation, clock, logger, onUnsealed }),
     runBackgroundJobs,
-    async finishStart() {
-      if (config.seal !== 'file' || !barrier.sealed) return;
-      await openFileSeal(barrier, config, storage, clock, logger);
-      await onUnsealed();
-    },
-    async initialize(secretShares, secretThreshold) {
-      const result = await initializeShamir(
-        storage,
-        config.seal,
-        secretShares,
-        secretThreshold,
-        clock.nowMs(),
-      );
-      barrier.setRecord(result.record);
-      logger.warn('initialized with the shamir seal; the node stays sealed until unsealed');
-      return { keys: result.shares, rootToken: result.adminToken };
-    },
-    async unseal(share, reset, nonce, source) {
-      if (!barrier.initialized) {
-        const record = await loadSealRecord(storage.db);
-        if (record) barrier.setRecord(record);
-      }
-      if (reset) barrier.resetProgress(nonce, clock.nowMs());
-      if (share === undefined) return barrier.status(reset ? undefined : nonce);
-      const status = await barrier.submitShare(share, reset ? undefined : nonce, source, clock.nowMs());
-      if (!status.sealed) await onUnsealed();
-      if (!status.sealed) logger.info('unsealed');
-      return status;
-    },
-    async sealStatus(nonce) {
-      if (!barrier.initialized) {
-        const record = await loadSealRecord(storage.db);
-        if (record) barrier.setRecord(record);
-      }
-      return barrier.status(nonce);
-    },
     async health() {
       let storageStatus: 'ok' | 'failing' = 'ok';
       try {
