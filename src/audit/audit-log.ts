@@ -1,20 +1,12 @@
-import { type KeyObject, randomUUID, sign } from 'node:crypto';
+import { type KeyObject, randomUUID } from 'node:crypto';
 import type { Logger } from 'pino';
 import type { Clock } from '../core/clock.ts';
 import { CofferError } from '../core/errors.ts';
 import type { Storage, WriteStatement } from '../storage/storage-types.ts';
-import { statementTemplate, stmt } from '../storage/storage-types.ts';
-import {
-  type CheckpointKind,
-  checkpointMessage,
-  checkpointRef,
-  encodeCheckpointRef,
-  genesisHash,
-  type SignedCheckpoint,
-} from './audit-chain.ts';
+import { statementTemplate } from '../storage/storage-types.ts';
+import { type CheckpointKind, genesisHash, type SignedCheckpoint } from './audit-chain.ts';
+import { AuditCheckpointer } from './audit-checkpointer.ts';
 import { AuditEventInsert, chainEvents } from './audit-event-insert.ts';
-import { readAuditHead } from './audit-head-file.ts';
-import { AuditHeadWriter } from './audit-head-writer.ts';
 import type { AuditEvent } from './audit-types.ts';
 import { storableEvents } from './storable-event.ts';
 
@@ -78,15 +70,12 @@ export class AuditLog {
   #head = genesisHash;
   #unsigned = 0;
   #lastSignedMs = 0;
-  #signingKey: KeyObject | undefined;
   #failing = false;
   #closed = false;
-  /** The newest checkpoint known durable (this node's, across restarts): the next one names it. */
-  #lastCheckpoint: SignedCheckpoint | undefined;
-  readonly #headFile: AuditHeadWriter | undefined;
+  /** The signing key, the newest durable checkpoint and the head file. */
+  readonly #checkpoints: AuditCheckpointer;
   /** Set by `signHead`: the next batch signs the head whatever the policy says. */
   #signNext = false;
-  #tailsTried = false;
   #observer: AuditWriteObserver | undefined;
 
   readonly #disabled: boolean;
@@ -104,14 +93,7 @@ export class AuditLog {
     headFile?: string,
   ) {
     this.#disabled = disabled;
-    if (headFile && !disabled) {
-      const head = readAuditHead(headFile);
-      if (head.state === 'ok') this.#lastCheckpoint = head.checkpoint;
-      // Verification reports it too; the new checkpoints start a fresh chain of checkpoints.
-      if (head.state === 'unreadable')
-        logger.error({ reason: head.reason }, 'the audit head file cannot be read');
-      this.#headFile = new AuditHeadWriter(headFile, logger, head.state === 'ok' ? head.unsignedTails : []);
-    }
+    this.#checkpoints = new AuditCheckpointer(storage, logger, clock, disabled ? undefined : headFile);
     if (disabled)
       logger.warn('AUDIT IS OFF (devAuditOff): events are not recorded; for development and benchmarks only');
     this.#storage = storage;
@@ -142,7 +124,7 @@ export class AuditLog {
     return {
       chainId: this.#chainId,
       seq: this.#seq,
-      ...(this.#lastCheckpoint ? { lastCheckpoint: this.#lastCheckpoint } : {}),
+      ...(this.#checkpoints.lastCheckpoint ? { lastCheckpoint: this.#checkpoints.lastCheckpoint } : {}),
     };
   }
 
@@ -158,7 +140,7 @@ export class AuditLog {
 
   /** Sets (or clears, when sealed) the key that signs checkpoints. */
   setSigningKey(key: KeyObject | undefined): void {
-    this.#signingKey = key;
+    this.#checkpoints.setSigningKey(key);
   }
 
   /**
@@ -240,7 +222,7 @@ export class AuditLog {
     const late = new Promise<boolean>((resolve) => {
       timer = setTimeout(() => resolve(true), Math.max(0, deadline - Date.now()));
     });
-    const settled = this.#headFile?.settled().then(() => false) ?? Promise.resolve(false);
+    const settled = this.#checkpoints.headFile?.settled().then(() => false) ?? Promise.resolve(false);
     if (await Promise.race([settled, late]))
       this.#logger.error('the audit head file was not written in time before sealing');
     clearTimeout(timer);
@@ -254,10 +236,7 @@ export class AuditLog {
     timeMs: number,
     kind: CheckpointKind,
   ): string | undefined {
-    if (!this.#signingKey) return undefined;
-    return sign(null, checkpointMessage(chainId, seq, hash, timeMs, kind), this.#signingKey).toString(
-      'base64',
-    );
+    return this.#checkpoints.signMessage(chainId, seq, hash, timeMs, kind);
   }
 
   /** Writes what is queued, signs a closing checkpoint, and refuses further events. */
@@ -267,21 +246,23 @@ export class AuditLog {
       await this.#writing;
     }
     this.#closed = true;
-    if (this.#seq > 0 && this.#signingKey) {
-      const checkpoint = this.#checkpoint(this.#seq, this.#head, 'closing');
+    const checkpoints = this.#checkpoints;
+    const headFile = checkpoints.headFile;
+    if (this.#seq > 0 && checkpoints.canSign) {
+      const checkpoint = checkpoints.checkpoint(this.#chainId, this.#seq, this.#head, 'closing');
       try {
-        await this.#storage.write(this.#checkpointStatements(checkpoint));
-        this.#checkpointDurable(checkpoint);
+        await this.#storage.write(checkpoints.statements(checkpoint));
+        checkpoints.durable(checkpoint);
       } catch (err) {
         this.#logger.warn({ err: (err as Error).message }, 'could not write the closing audit checkpoint');
       }
-    } else if (this.#headFile && this.#seq > 0 && this.#unsigned > 0 && this.#lastCheckpoint) {
+    } else if (headFile && this.#seq > 0 && this.#unsigned > 0 && checkpoints.lastCheckpoint) {
       // Sealed: the events since the last checkpoint cannot be signed now. The head file keeps their
       // position and hash, so a cut is still found after a restart, and the next unsealed writer signs it.
-      this.#headFile.tails.push({ chainId: this.#chainId, seq: this.#seq, hash: this.#head });
-      this.#checkpointDurable(this.#lastCheckpoint);
+      headFile.tails.push({ chainId: this.#chainId, seq: this.#seq, hash: this.#head });
+      checkpoints.durable(checkpoints.lastCheckpoint);
     }
-    await this.#headFile?.settled();
+    await headFile?.settled();
   }
 
   #pump(): void {
@@ -293,8 +274,7 @@ export class AuditLog {
   }
 
   async #writeBatch(): Promise<void> {
-    if (this.#signingKey && this.#headFile?.tails.length && !this.#tailsTried)
-      await this.#signTails(this.#headFile);
+    if (this.#checkpoints.tailsToSign) await this.#checkpoints.signTails();
     const batch = this.#queue;
     this.#queue = [];
     const statements: WriteStatement[] = [];
@@ -320,7 +300,7 @@ export class AuditLog {
     const forced = this.#signNext;
     this.#signNext = false;
     const signNow =
-      this.#signingKey !== undefined &&
+      this.#checkpoints.canSign &&
       seq > 0 &&
       (unsigned >= this.#policy.everyEvents ||
         now - this.#lastSignedMs >= this.#policy.everyMs ||
@@ -331,13 +311,13 @@ export class AuditLog {
       return;
     }
     statements.push(this.#chainHead(seq, now));
-    const checkpoint = signNow ? this.#checkpoint(seq, head, 'periodic') : undefined;
-    if (checkpoint) statements.push(...this.#checkpointStatements(checkpoint));
+    const checkpoint = signNow ? this.#checkpoints.checkpoint(chainId, seq, head, 'periodic') : undefined;
+    if (checkpoint) statements.push(...this.#checkpoints.statements(checkpoint));
     const started = performance.now();
     try {
       await this.#storage.write(statements);
       this.#observer?.batchWritten(events, (performance.now() - started) / 1000, true);
-      if (checkpoint) this.#checkpointDurable(checkpoint);
+      if (checkpoint) this.#checkpoints.durable(checkpoint);
       this.#seq = seq;
       this.#head = head;
       this.#unsigned = signNow ? 0 : unsigned;
@@ -357,80 +337,8 @@ export class AuditLog {
     }
   }
 
-  /**
-   * Signs the positions a sealed shutdown left unsigned (from the head file) as their chains'
-   * closing checkpoints. Tried once per run: a failure is logged and must not stop audit; the head
-   * file keeps them for verification.
-   */
-  async #signTails(headFile: AuditHeadWriter): Promise<void> {
-    this.#tailsTried = true;
-    const tails = headFile.tails;
-    const checkpoints: SignedCheckpoint[] = [];
-    for (const tail of tails)
-      checkpoints.push(this.#checkpoint(tail.seq, tail.hash, 'closing', tail.chainId, checkpoints.at(-1)));
-    try {
-      await this.#storage.write(checkpoints.flatMap((checkpoint) => this.#checkpointStatements(checkpoint)));
-      headFile.tails = headFile.tails.filter((tail) => !tails.includes(tail));
-      for (const checkpoint of checkpoints) this.#checkpointDurable(checkpoint);
-    } catch (err) {
-      this.#logger.error(
-        { err: (err as Error).message },
-        'could not sign the audit events left unsigned while sealed',
-      );
-    }
-  }
-
   #chainHead(seq: number, nowMs: number): WriteStatement {
     return this.#upsertHead({ chainId: this.#chainId, seq, nowMs });
-  }
-
-  /** Signs the head `(chain, seq, hash)`, naming the node's previous checkpoint (or `previous`). */
-  #checkpoint(
-    seq: number,
-    hash: string,
-    kind: CheckpointKind,
-    chainId: string = this.#chainId,
-    previous = this.#lastCheckpoint,
-  ): SignedCheckpoint {
-    const timeMs = this.#clock.nowMs();
-    const prevCheckpoint = encodeCheckpointRef(previous ? checkpointRef(previous) : undefined);
-    const signature = sign(
-      null,
-      checkpointMessage(chainId, seq, hash, timeMs, kind, prevCheckpoint),
-      this.#signingKey!,
-    ).toString('base64');
-    return { chainId, seq, hash, timeMs, kind, prevCheckpoint, signature };
-  }
-
-  /** The checkpoint's row, and the chain's newest checkpoint position (which sinks follow). */
-  #checkpointStatements(checkpoint: SignedCheckpoint): WriteStatement[] {
-    const db = this.#storage.db;
-    const position = checkpoint.seq * 2 + (checkpoint.kind === 'closing' ? 1 : 0);
-    return [
-      stmt(
-        db.insertInto('audit_checkpoints').values({
-          chain_id: checkpoint.chainId,
-          seq: checkpoint.seq,
-          hash: checkpoint.hash,
-          time: checkpoint.timeMs,
-          kind: checkpoint.kind,
-          signature: checkpoint.signature,
-          prev_checkpoint: checkpoint.prevCheckpoint,
-        }),
-      ),
-      stmt(
-        db
-          .updateTable('audit_chains')
-          .set({ checkpoint_pos: position })
-          .where('chain_id', '=', checkpoint.chainId),
-      ),
-    ];
-  }
-
-  /** Once a checkpoint is durable: the next one names it, and the head file keeps it. */
-  #checkpointDurable(checkpoint: SignedCheckpoint): void {
-    this.#lastCheckpoint = checkpoint;
-    this.#headFile?.write(checkpoint);
   }
 }
 
