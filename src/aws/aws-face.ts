@@ -50,6 +50,9 @@ const targetServices: Readonly<Record<string, AwsService>> = {
 
 const noBody = Buffer.alloc(0);
 
+/** The Content-Types AWS's SDKs send (the face reads any body as raw bytes all the same). */
+const awsContentTypes = ['application/x-amz-json-1.1', 'application/x-amz-json-1.0', 'application/json'];
+
 const jsonTypes = /^application\/(?:x-amz-json-1\.[01]|json)\s*(?:;|$)/i;
 
 /** Errors of authentication: they spend the address's failed-auth budget. */
@@ -102,7 +105,12 @@ export async function registerAwsFace(
     // x-amzn-RequestId on every answer of the face: set by each handler, and by the error handler for
     // what fails before one runs (the server's hooks, the body parser), with no hook of its own.
     context.removeAllContentTypeParsers();
-    context.addContentTypeParser('*', { parseAs: 'buffer' }, (_request, body, done) => done(null, body));
+    const rawBytes = (_request: FastifyRequest, body: Buffer, done: (err: null, body: Buffer) => void) =>
+      done(null, body);
+    // The same parser under the face's own types too: Fastify caches a parser found by its exact
+    // type, never the catch-all, which would parse the Content-Type header again on every request.
+    for (const type of awsContentTypes) context.addContentTypeParser(type, { parseAs: 'buffer' }, rawBytes);
+    context.addContentTypeParser('*', { parseAs: 'buffer' }, rawBytes);
     context.setErrorHandler((err, request, reply) => {
       void reply.header('x-amzn-requestid', String(request.id));
       const code = (err as { code?: string }).code;
