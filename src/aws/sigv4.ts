@@ -13,7 +13,7 @@
  * KeyObject per (key id, date, region, service) (an HMAC keyed by a KeyObject costs a fifth of one
  * keyed by a Buffer, which node imports again on every call).
  */
-import { createHash, createHmac, createSecretKey, hash, type KeyObject, timingSafeEqual } from 'node:crypto';
+import { createHmac, createSecretKey, hash, type KeyObject, timingSafeEqual } from 'node:crypto';
 import type { IncomingHttpHeaders } from 'node:http';
 import { Hash } from '@smithy/hash-node';
 import {
@@ -211,7 +211,8 @@ export function verifySignature(
   const canonical = canonicalRequestOf(auth, request, payloadHash);
   // Node reads header values as latin1 (one char per byte received): hashed as latin1, a value is the
   // bytes the client signed (an SDK hashes its UTF-8). Every other part of the canonical form is ASCII.
-  const canonicalHash = createHash('sha256').update(canonical, 'latin1').digest('hex');
+  // One-shot (crypto.hash of its latin1 bytes): no Hash object per request.
+  const canonicalHash = hash('sha256', Buffer.from(canonical, 'latin1'), 'hex');
   const stringToSign = `${ALGORITHM_IDENTIFIER}\n${auth.amzDate}\n${signingKey.scope}\n${canonicalHash}`;
   const computed = createHmac('sha256', signingKey.key).update(stringToSign).digest();
   // Both 32 bytes: the signature was checked to be 64 hex digits.
