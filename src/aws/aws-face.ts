@@ -171,7 +171,8 @@ class AwsFace {
   }
 
   async handle(request: FastifyRequest, reply: FastifyReply): Promise<FastifyReply> {
-    void reply.header('x-amzn-requestid', String(request.id));
+    const requestId = String(request.id);
+    void reply.header('x-amzn-requestid', requestId);
     let service: AwsService = 'kms';
     let call: AwsRequestCall | undefined;
     let pending: PendingAudit | undefined;
@@ -193,7 +194,7 @@ class AwsFace {
       service = known;
       const body = Buffer.isBuffer(request.body) ? request.body : noBody;
       const { identity, regionId } = await this.#authenticate(request, service, body);
-      call = await this.#call(request, service, operationName, identity, regionId);
+      call = await this.#call(request, requestId, service, operationName, identity, regionId);
       const contentType = request.headers['content-type'];
       if (contentType !== undefined && !jsonTypes.test(contentType))
         throw new AwsError('SerializationException', 'Content-Type must be application/x-amz-json-1.1.');
@@ -289,6 +290,7 @@ class AwsFace {
   /** The call of an authenticated request: its limits, project, account and feature gate. */
   async #call(
     request: FastifyRequest,
+    requestId: string,
     service: AwsService,
     operation: string,
     identity: AwsIdentity,
@@ -308,7 +310,7 @@ class AwsFace {
       projectId: project.id,
       accountId: project.awsAccountId,
       regionId,
-      requestId: String(request.id),
+      requestId,
       sourceIp: this.#options.clientAddress(request),
       userAgent: typeof userAgent === 'string' ? userAgent : undefined,
     });
