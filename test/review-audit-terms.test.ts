@@ -1,9 +1,7 @@
 import assert from 'node:assert/strict';
 import { randomUUID } from 'node:crypto';
-import { mkdtempSync, rmSync } from 'node:fs';
-import { tmpdir } from 'node:os';
-import { join } from 'node:path';
-import { after, describe, test } from 'node:test';
+import { describe } from 'node:test';
+import { testOnEachStorage } from './support/each-storage.ts';
 import { sql } from 'kysely';
 import { AuditLog } from '../src/audit/audit-log.ts';
 import { queryAuditEvents } from '../src/audit/audit-query.ts';
@@ -11,9 +9,7 @@ import type { AuditEvent } from '../src/audit/audit-types.ts';
 import { verifyAuditChains } from '../src/audit/audit-verifier.ts';
 import { newTimeOrderedUuid } from '../src/core/ids.ts';
 import { createLogger } from '../src/core/logger.ts';
-import { openStorage } from '../src/storage/open-storage.ts';
 import { stmt, type Storage } from '../src/storage/storage-types.ts';
-import { createTestDatabase, postgresSkipReason, type TestDatabase } from './support/postgres.ts';
 
 // Security review (ADR 0009): verification must notice when a companion event is hidden from the
 // queries that should find it. It counted the companions' query keys only, so a key whose text was
@@ -106,35 +102,5 @@ async function editedTermIsCaught(storage: Storage): Promise<void> {
 }
 
 describe('review: a companion hidden by an edited audit_terms key is reported by verify', () => {
-  test('sqlite', async () => {
-    const dir = mkdtempSync(join(tmpdir(), 'coffer-review-terms-'));
-    const storage = await openStorage({ dataDir: dir, writeTimeoutMs: 10_000 });
-    try {
-      await editedTermIsCaught(storage);
-    } finally {
-      await storage.close();
-      rmSync(dir, { recursive: true, force: true });
-    }
-  });
-
-  let database: TestDatabase | undefined;
-  after(async () => {
-    await database?.drop();
-  });
-  test('postgres', async (t) => {
-    const skip = await postgresSkipReason();
-    if (skip) {
-      t.skip(skip);
-      return;
-    }
-    database = await createTestDatabase();
-    const dir = mkdtempSync(join(tmpdir(), 'coffer-review-terms-pg-'));
-    const storage = await openStorage({ databaseUrl: database.url, dataDir: dir, writeTimeoutMs: 10_000 });
-    try {
-      await editedTermIsCaught(storage);
-    } finally {
-      await storage.close();
-      rmSync(dir, { recursive: true, force: true });
-    }
-  });
+  testOnEachStorage('an edited key is caught', (storage) => editedTermIsCaught(storage));
 });

@@ -1,13 +1,9 @@
 import assert from 'node:assert/strict';
 import { randomUUID } from 'node:crypto';
-import { mkdtempSync, rmSync } from 'node:fs';
-import { tmpdir } from 'node:os';
-import { join } from 'node:path';
-import { after, describe, test } from 'node:test';
-import { createTestDatabase, postgresSkipReason, type TestDatabase } from '../../test/support/postgres.ts';
+import { describe, test } from 'node:test';
+import { testOnEachStorage } from '../../test/support/each-storage.ts';
 import { newTimeOrderedUuid } from '../core/ids.ts';
 import { createLogger } from '../core/logger.ts';
-import { openStorage } from '../storage/open-storage.ts';
 import type { Storage } from '../storage/storage-types.ts';
 import { type ChainedEventRow, genesisHash, hashEvent, storedColumns } from './audit-chain.ts';
 import { AuditEventInsert, chainEvents, chunkSize, eventWidth } from './audit-event-insert.ts';
@@ -134,37 +130,7 @@ async function appendAndVerify(storage: Storage): Promise<void> {
 }
 
 describe('multi-row audit inserts through the real storage', () => {
-  test('sqlite: events of one request and of a group commit are stored in order and verify', async () => {
-    const dir = mkdtempSync(join(tmpdir(), 'coffer-audit-insert-'));
-    const storage = await openStorage({ dataDir: dir, writeTimeoutMs: 10_000 });
-    try {
-      await appendAndVerify(storage);
-    } finally {
-      await storage.close();
-      rmSync(dir, { recursive: true, force: true });
-    }
-  });
-
-  let database: TestDatabase | undefined;
-  after(async () => {
-    await database?.drop();
-  });
-  test('postgres: the same', async (t) => {
-    const skip = await postgresSkipReason();
-    if (skip) {
-      t.skip(skip);
-      return;
-    }
-    database = await createTestDatabase();
-    const storage = await openStorage({
-      databaseUrl: database.url,
-      dataDir: mkdtempSync(join(tmpdir(), 'coffer-audit-insert-pg-')),
-      writeTimeoutMs: 10_000,
-    });
-    try {
-      await appendAndVerify(storage);
-    } finally {
-      await storage.close();
-    }
-  });
+  testOnEachStorage('events of one request and of a group commit are stored in order and verify', (storage) =>
+    appendAndVerify(storage),
+  );
 });

@@ -1,13 +1,11 @@
 import assert from 'node:assert/strict';
 import { generateKeyPairSync, randomUUID } from 'node:crypto';
-import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
-import { tmpdir } from 'node:os';
+import { readFileSync } from 'node:fs';
 import { join } from 'node:path';
-import { after, describe, test } from 'node:test';
-import { createTestDatabase, postgresSkipReason, type TestDatabase } from '../../test/support/postgres.ts';
+import { describe } from 'node:test';
+import { testOnEachStorage } from '../../test/support/each-storage.ts';
 import { newTimeOrderedUuid } from '../core/ids.ts';
 import { createLogger } from '../core/logger.ts';
-import { openStorage } from '../storage/open-storage.ts';
 import { stmt, type Storage } from '../storage/storage-types.ts';
 import { AuditLog } from './audit-log.ts';
 import { type AuditQuery, queryAuditEvents } from './audit-query.ts';
@@ -244,47 +242,10 @@ async function retentionTakesTheKeys(storage: Storage): Promise<void> {
 }
 
 describe('one audit record per request, its events still separate', () => {
-  test('sqlite: found by every filter, sunk as events, tampering detected', async () => {
-    const dir = mkdtempSync(join(tmpdir(), 'coffer-audit-record-'));
-    const storage = await openStorage({ dataDir: dir, writeTimeoutMs: 10_000 });
-    try {
-      await recordsAreEvents(storage, dir);
-    } finally {
-      await storage.close();
-      rmSync(dir, { recursive: true, force: true });
-    }
-  });
-
-  test('sqlite: retention removes records with their query keys', async () => {
-    const dir = mkdtempSync(join(tmpdir(), 'coffer-audit-record-prune-'));
-    const storage = await openStorage({ dataDir: dir, writeTimeoutMs: 10_000 });
-    try {
-      await retentionTakesTheKeys(storage);
-    } finally {
-      await storage.close();
-      rmSync(dir, { recursive: true, force: true });
-    }
-  });
-
-  let database: TestDatabase | undefined;
-  after(async () => {
-    await database?.drop();
-  });
-  test('postgres: the same', async (t) => {
-    const skip = await postgresSkipReason();
-    if (skip) {
-      t.skip(skip);
-      return;
-    }
-    database = await createTestDatabase();
-    const dir = mkdtempSync(join(tmpdir(), 'coffer-audit-record-pg-'));
-    const storage = await openStorage({ databaseUrl: database.url, dataDir: dir, writeTimeoutMs: 10_000 });
-    try {
-      await recordsAreEvents(storage, dir);
-      await retentionTakesTheKeys(storage);
-    } finally {
-      await storage.close();
-      rmSync(dir, { recursive: true, force: true });
-    }
-  });
+  testOnEachStorage('found by every filter, sunk as events, tampering detected', (storage, dir) =>
+    recordsAreEvents(storage, dir),
+  );
+  testOnEachStorage('retention removes records with their query keys', (storage) =>
+    retentionTakesTheKeys(storage),
+  );
 });

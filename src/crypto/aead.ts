@@ -34,12 +34,10 @@ export function aeadEncrypt(
   plaintext: Uint8Array,
   aad: Uint8Array,
 ): Buffer {
-  const cipher = createCipheriv(algorithm as CipherGCMTypes, key, nonce, { authTagLength: tagBytes });
-  cipher.setAAD(aad, { plaintextLength: plaintext.length });
-  const head = cipher.update(plaintext);
-  const tail = cipher.final();
-  return Buffer.concat([head, tail, cipher.getAuthTag()]);
+  return aeadEncryptAfter(noPrefix, algorithm, key, nonce, plaintext, aad);
 }
+
+const noPrefix = new Uint8Array(0);
 
 /**
  * `prefix`‖ciphertext‖tag in one buffer: `aeadEncrypt` for a caller that puts a header before the
